@@ -1,0 +1,298 @@
+/*
+ * retrieval_heads.h -- public API of retrieval_heads, a freestanding single-file C99 reference
+ * implementation of "Retrieval Head Mechanistically Explains Long-Context Factuality"
+ * (Wu et al., 2024).  The whole implementation is retrieval_heads.c; compile it with
+ * -DRH_NO_MAIN to use it as a library behind this header.  MIT licensed (see LICENSE).
+ *
+ * Library code never exits and never prints to stdout: every function that can fail returns
+ * RH_OK (0) or a negative RH_E* code and leaves a one-line message naming the file or argument
+ * and the problem, in a caller-supplied buffer (err, errcap) or in the context (rh_ctx_error).
+ *
+ * ==============================================================================================
+ * THE .rhw WEIGHT FORMAT, version 1
+ * ==============================================================================================
+ * One file, little-endian throughout, designed to be mmapped: tensor data is used in place.
+ * Every count, size and offset below is checked by the loader against the file before use.
+ *
+ * Header: exactly 256 bytes at offset 0 (unused bytes are zero).
+ *
+ *   off size type   field
+ *     0   4  char   magic "RHWF"
+ *     4   4  u32    version (1)
+ *     8   4  u32    header_bytes (256)
+ *    12   4  u32    reserved (0)
+ *    16   4  u32    dim                 model width (hidden_size)
+ *    20   4  u32    hidden_dim          SwiGLU inner width (intermediate_size)
+ *    24   4  u32    n_layers
+ *    28   4  u32    n_heads             query heads
+ *    32   4  u32    n_kv_heads          key/value heads; n_heads % n_kv_heads == 0
+ *    36   4  u32    head_dim            even; n_heads * head_dim need not equal dim
+ *    40   4  u32    vocab_size          rows of the embedding and output matrices
+ *    44   4  u32    max_ctx             trained context (max_position_embeddings)
+ *    48   4  f32    rope_theta
+ *    52   4  u32    rope_scaling        0 none, 1 linear (positions / factor),
+ *                                       2 llama3 (per-frequency rescaling by wavelength)
+ *    56   4  f32    rope_factor         linear and llama3: the factor (> 0); else 1
+ *    60   4  f32    rope_low_freq_factor    llama3 only
+ *    64   4  f32    rope_high_freq_factor   llama3 only (> low_freq_factor)
+ *    68   4  u32    rope_original_max_ctx   llama3 only (original_max_position_embeddings)
+ *    72   4  f32    norm_eps            RMSNorm epsilon (> 0)
+ *    76   4  u32    flags               bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
+ *                                       bit 1 tied_embeddings (output head = embedding matrix)
+ *                                       bit 2 add_bos (prepend BOS when encoding a prompt)
+ *    80   4  i32    bos_id              -1 if none
+ *    84   4  u32    n_eos               0..8
+ *    88  32  i32[8] eos_ids             first n_eos used (generation_config may list several)
+ *   120   8  u64    meta_offset         metadata section
+ *   128   8  u64    meta_size
+ *   136   8  u64    tok_offset          tokenizer section
+ *   144   8  u64    tok_size
+ *   152   8  u64    dir_offset          tensor directory
+ *   160   8  u64    dir_size
+ *   168   4  u32    n_tensors
+ *   172   4  u32    reserved (0)
+ *   176   8  u64    data_offset         tensor data region; multiple of 64
+ *   184   8  u64    data_size
+ *   192   8  u64    file_size           must equal the file's size
+ *   200  56         reserved (0)
+ *
+ * The meta, tok and dir sections and the data region lie inside [256, file_size) and do not
+ * overlap one another.
+ *
+ * Metadata section: u32 n_entries, then n_entries times { u32 key_len; key bytes;
+ *   u32 value_len; value bytes }.  Keys are 1..64 bytes of [a-z0-9_.]; values are UTF-8, not
+ *   NUL-terminated.  Known keys: "name", "source", "architecture", "chat_template", "dtype".
+ *
+ * Tokenizer section:
+ *   u32 kind            1 = SentencePiece-style BPE (metaspace U+2581, optional byte fallback)
+ *                       2 = byte-level BPE (GPT-2 byte-to-unicode alphabet)
+ *   u32 flags           bit 0 add_dummy_prefix: kind 1, prepend U+2581 to the text (HF Metaspace
+ *                             prepend_scheme "first"/"always", SentencePiece add_dummy_prefix);
+ *                             kind 2, the ByteLevel pre-tokenizer's add_prefix_space
+ *                       bit 1 remove_extra_whitespaces (SentencePiece normalizer: strip leading
+ *                             and trailing spaces, collapse runs of spaces)
+ *                       bit 2 byte_fallback (unknown characters become <0xNN> byte tokens)
+ *                       bit 3 split_digits (SentencePiece: every digit is its own piece)
+ *                       bit 4 nfc (Unicode NFC normalization of the input first)
+ *                       bit 5 ignore_merges (kind 2: a pre-token that is itself in the
+ *                             vocabulary is emitted whole, as Llama-3's tokenizer.json says)
+ *                       bit 6 metaspace_split (kind 1: the text is split into words at U+2581
+ *                             before BPE, as HF's Metaspace pre-tokenizer with split=true)
+ *   u32 pretokenizer    kind 2: 1 = GPT-2 regex, 2 = Llama-3 regex, 3 = Qwen2 regex; kind 1: 0
+ *   i32 unk_id          -1 if none
+ *   u32 n_tokens        <= vocab_size (the embedding may have padding rows)
+ *   u32 n_merges        0 for kind 1 means: merge by piece score (SentencePiece BPE semantics)
+ *   u32 pattern_len, then pattern_len bytes: the pre-tokenizer regex as the source gave it
+ *                       (informational; the C code implements the patterns named above)
+ *   n_tokens times:     u32 len; len bytes: the piece exactly as in the source vocabulary
+ *                       (kind 1 with U+2581 for spaces, "<0x0A>" for byte tokens; kind 2 in the
+ *                       byte-to-unicode alphabet, e.g. "Ġthe");
+ *                       f32 score; u8 type (1 normal, 2 unknown, 3 control, 4 user_defined,
+ *                       5 unused, 6 byte); u8 flags (bit 0 added: matched in raw text before
+ *                       pre-tokenization, as HF added tokens and SentencePiece user_defined
+ *                       pieces are; bit 1 lstrip; bit 2 rstrip; bit 3 single_word; bit 4
+ *                       normalized; bit 5 special: dropped by decode with RH_DETOK_SKIP_SPECIAL)
+ *   n_merges times:     u32 left, u32 right, u32 result (token ids; rank = index, 0 merges first;
+ *                       piece(result) == piece(left) + piece(right))
+ *
+ * Tensor directory: n_tensors times { u32 name_len (1..255); name bytes (ASCII); u32 dtype
+ *   (0 f32, 1 f16, 2 bf16); u32 ndim (1..4); u64 shape[ndim]; u64 offset (absolute, multiple
+ *   of 64, inside the data region); u64 nbytes (== product(shape) * sizeof(dtype)) }.
+ *   Tensors do not overlap.  Names and shapes are Hugging Face's (row-major, out x in):
+ *     model.embed_tokens.weight                       [vocab_size, dim]
+ *     model.layers.{i}.input_layernorm.weight         [dim]
+ *     model.layers.{i}.self_attn.q_proj.weight        [n_heads * head_dim, dim]
+ *     model.layers.{i}.self_attn.k_proj.weight        [n_kv_heads * head_dim, dim]
+ *     model.layers.{i}.self_attn.v_proj.weight        [n_kv_heads * head_dim, dim]
+ *     model.layers.{i}.self_attn.{q,k,v}_proj.bias    [rows of the weight]   (qkv_bias only)
+ *     model.layers.{i}.self_attn.o_proj.weight        [dim, n_heads * head_dim]
+ *     model.layers.{i}.post_attention_layernorm.weight [dim]
+ *     model.layers.{i}.mlp.gate_proj.weight           [hidden_dim, dim]
+ *     model.layers.{i}.mlp.up_proj.weight             [hidden_dim, dim]
+ *     model.layers.{i}.mlp.down_proj.weight           [dim, hidden_dim]
+ *     model.norm.weight                               [dim]
+ *     lm_head.weight                                  [vocab_size, dim]   (absent when tied)
+ *   q/k weights are in Hugging Face's rotate-half order: RoPE pairs dimension i with
+ *   i + head_dim/2 of each head.  Unknown tensor names are an error.
+ * ==============================================================================================
+ */
+#ifndef RETRIEVAL_HEADS_H
+#define RETRIEVAL_HEADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RH_VERSION "0.1.0"
+#define RH_FORMAT_VERSION 1
+#define RH_MAX_EOS 8
+
+/* Error codes (negative returns).  The message is in err / rh_ctx_error(). */
+enum {
+    RH_OK = 0,
+    RH_EINVAL = -1,  /* a bad argument or flag value */
+    RH_EIO = -2,     /* a file could not be opened, read, mapped or written */
+    RH_EFORMAT = -3, /* a file is malformed: bad magic, truncated, inconsistent */
+    RH_ENOMEM = -4,  /* an allocation failed or would exceed a limit */
+    RH_ERANGE = -5   /* a position or size exceeds the context or a format limit */
+};
+
+typedef enum { RH_F32 = 0, RH_F16 = 1, RH_BF16 = 2 } rh_dtype;
+typedef enum { RH_ROPE_NONE = 0, RH_ROPE_LINEAR = 1, RH_ROPE_LLAMA3 = 2 } rh_rope_scaling;
+
+typedef struct {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab_size, max_ctx;
+    float rope_theta;
+    rh_rope_scaling rope_scaling;
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_ctx;
+    float norm_eps;
+    int qkv_bias, tied_embeddings, add_bos;
+    int bos_id; /* -1 if none */
+    int n_eos;
+    int eos_ids[RH_MAX_EOS];
+} rh_config;
+
+/* ---- model: the mapped weights and the tokenizer; read-only, shareable by many contexts ---- */
+
+typedef struct rh_model rh_model;
+
+/* Map and validate a .rhw file. */
+int rh_model_open(const char *path, rh_model **out, char *err, size_t errcap);
+/* Validate a .rhw image in memory (fuzzing, tests).  The bytes are copied; `name` is used in
+ * messages in place of a path. */
+int rh_model_open_memory(const void *data, size_t size, const char *name, rh_model **out,
+                         char *err, size_t errcap);
+void rh_model_close(rh_model *m);
+const rh_config *rh_model_config(const rh_model *m);
+const char *rh_model_path(const rh_model *m);
+/* The dtype of the projection matrices (the file's dominant weight dtype). */
+rh_dtype rh_model_dtype(const rh_model *m);
+/* Metadata value for key (not NUL-terminated; *len set), or NULL when absent. */
+const char *rh_model_meta(const rh_model *m, const char *key, size_t *len);
+/* 64-bit FNV-1a of the whole file as 16 lower-case hex digits + NUL (for run records). */
+void rh_model_checksum(const rh_model *m, char out[17]);
+
+/* A model of the given shape with seeded random weights and a byte-level fallback tokenizer
+ * (256 byte tokens); needs no file (benchmarks, tests).  cfg->vocab_size >= 256. */
+int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_model **out,
+                    char *err, size_t errcap);
+
+/* Write a .rhw file (to path.tmp, then renamed).  meta: key, value, key, value, ..., NULL (or
+ * NULL).  tok/tok_size: a tokenizer section as specified above.  The tensors are checked
+ * against cfg as the loader would check them.  Used by tests to build models by hand. */
+typedef struct {
+    const char *name;
+    rh_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;
+} rh_tensor_in;
+int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta,
+                 const void *tok, size_t tok_size, const rh_tensor_in *tensors, int n_tensors,
+                 char *err, size_t errcap);
+
+/* ---- tokenizer ---- */
+
+/* Encode text (len bytes, any bytes) to token ids.  add_bos: 1 prepend BOS, 0 do not, -1 as the
+ * model's add_bos flag says.  *ids is malloc'd (free it); *n_ids its length. */
+int rh_tokenize(const rh_model *m, const char *text, size_t len, int add_bos, int **ids,
+                int *n_ids, char *err, size_t errcap);
+
+enum {
+    RH_DETOK_STRIP_LEADING = 1, /* drop the dummy-prefix space of the first token (HF decode) */
+    RH_DETOK_SKIP_SPECIAL = 2   /* drop control/special tokens (BOS, EOS, chat markers) */
+};
+/* Decode ids to the exact bytes they stand for.  *text is malloc'd, NUL-terminated (free it). */
+int rh_detokenize(const rh_model *m, const int *ids, int n_ids, int flags, char **text,
+                  size_t *len, char *err, size_t errcap);
+/* The bytes token id decodes to on its own (metaspace -> ' ', <0xNN> -> the byte, byte-level
+ * alphabet -> bytes); returns the byte count (may exceed cap: then only cap bytes written), or
+ * a negative code for an id out of range. */
+int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap);
+int rh_n_tokens(const rh_model *m);
+
+/* Streaming decode: bytes of a multi-byte UTF-8 character split across tokens are held back
+ * until the character is complete (or proven invalid, then emitted as they are). */
+typedef struct {
+    const rh_model *m;
+    int flags;   /* RH_DETOK_* */
+    int n_seen;  /* tokens pushed so far */
+    int n_pend;
+    unsigned char pend[8];
+} rh_decoder;
+void rh_decoder_init(rh_decoder *d, const rh_model *m, int flags);
+/* Push one token; writes the bytes now complete to out (at most cap) and returns their count,
+ * or a negative code. cap >= 64 + the longest piece is always enough. */
+int rh_decoder_push(rh_decoder *d, int id, char *out, size_t cap);
+/* Emit whatever is held back (an incomplete character at the end). */
+int rh_decoder_flush(rh_decoder *d, char *out, size_t cap);
+
+/* ---- context: KV cache, scratch, thread pool and hooks for one sequence ---- */
+
+typedef struct rh_ctx rh_ctx;
+
+typedef struct {
+    int n_threads;     /* worker threads; 0 = the number of online CPUs */
+    int n_ctx;         /* KV cache capacity in tokens; 0 = the model's max_ctx */
+    rh_dtype kv_dtype; /* RH_F32 (default), RH_F16 or RH_BF16 */
+    int prefill_chunk; /* tokens per prefill chunk; 0 = default */
+} rh_ctx_params;
+
+void rh_ctx_params_default(rh_ctx_params *p);
+int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err,
+               size_t errcap);
+void rh_ctx_free(rh_ctx *c);
+const char *rh_ctx_error(const rh_ctx *c);
+const rh_model *rh_ctx_model(const rh_ctx *c);
+int rh_ctx_n_past(const rh_ctx *c); /* tokens in the KV cache */
+int rh_ctx_n_ctx(const rh_ctx *c);  /* capacity */
+/* Forget cache positions >= n_past (0 empties it), e.g. to reuse a shared prompt prefix. */
+int rh_ctx_rewind(rh_ctx *c, int n_past);
+
+/* Run the model on n tokens at positions n_past .. n_past+n-1 (prefill in chunks when n > 1),
+ * appending them to the KV cache.  logits: NULL; or vocab_size floats for the last token; or,
+ * with logits_all, n * vocab_size floats (row i for token i).  Bit-identical for any thread
+ * count. */
+int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all);
+
+/* Observe hook.  While set, every rh_eval records, for the LAST token it processes (a decode
+ * step when n == 1), for every (layer, head) at index layer * n_heads + head:
+ *   top1[i]        the position (0 .. n_past-1 after the call, i.e. over the whole visible row,
+ *                  the token itself included) of the largest attention weight; ties -> the
+ *                  smallest position
+ *   top1_weight[i] that weight after softmax (optional, may be NULL)
+ *   rows           optional: the whole post-softmax row of each head, row_stride floats apart
+ *                  (row_stride >= n_past after the call, else RH_ERANGE).
+ * Pass NULL to rh_set_observe to stop observing.  The buffers are the caller's and must stay
+ * valid while set. */
+typedef struct {
+    int32_t *top1;
+    float *top1_weight;
+    float *rows;
+    int row_stride;
+} rh_observe;
+int rh_set_observe(rh_ctx *c, const rh_observe *obs);
+
+/* Mask hook.  heads: n_layers * n_heads flags (index layer * n_heads + head), nonzero = masked;
+ * NULL clears.  The flags are copied.  Applies to every rh_eval until changed, so a caller
+ * that masks only decode steps (as the original code does) sets it after the prefill. */
+typedef enum {
+    RH_MASK_UNIFORM = 0, /* pre-softmax scores set to 0: uniform attention over the visible
+                            positions, the head outputs the mean of the values (the paper's) */
+    RH_MASK_NEG_INF = 1, /* every position but the token itself set to -inf: the head attends
+                            only to its own token and moves nothing from the context */
+    RH_MASK_ZERO = 2     /* the head's output is zeroed before o_proj */
+} rh_mask_mode;
+int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode);
+
+/* Index of the largest of n floats (ties -> the smallest index). */
+int rh_argmax(const float *x, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RETRIEVAL_HEADS_H */
