@@ -176,8 +176,10 @@ const char *rh_model_meta(const rh_model *m, const char *key, size_t *len);
 /* 64-bit FNV-1a of the whole file as 16 lower-case hex digits + NUL (for run records). */
 void rh_model_checksum(const rh_model *m, char out[17]);
 
-/* A model of the given shape with seeded random weights and a byte-level fallback tokenizer
- * (256 byte tokens); needs no file (benchmarks, tests).  cfg->vocab_size >= 256. */
+/* A model of the given shape with seeded random weights (norms near 1, matrices uniform with
+ * scale 1/sqrt(fan_in); projections in dtype, vectors f32) and a SentencePiece-kind tokenizer of
+ * the 256 byte tokens <0x00>..<0xFF> (ids 0..255); needs no file (benchmarks, tests).  The same
+ * seed gives the same bytes on every host.  cfg->vocab_size >= 256. */
 int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_model **out,
                     char *err, size_t errcap);
 
@@ -256,7 +258,9 @@ int rh_ctx_rewind(rh_ctx *c, int n_past);
 /* Run the model on n tokens at positions n_past .. n_past+n-1 (prefill in chunks when n > 1),
  * appending them to the KV cache.  logits: NULL; or vocab_size floats for the last token; or,
  * with logits_all, n * vocab_size floats (row i for token i).  Bit-identical for any thread
- * count. */
+ * count and any prefill_chunk.  A prefill (n > 1) runs packed GEMM kernels and a decode step
+ * (n == 1) dot-product kernels: the two agree to float rounding (about 1e-6 relative), not bit
+ * for bit, so a token gets the same bits from the same kind of call. */
 int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all);
 
 /* Observe hook.  While set, every rh_eval records, for the LAST token it processes (a decode
@@ -267,6 +271,10 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all);
  *   top1_weight[i] that weight after softmax (optional, may be NULL)
  *   rows           optional: the whole post-softmax row of each head, row_stride floats apart
  *                  (row_stride >= n_past after the call, else RH_ERANGE).
+ * Masked heads report the attention they actually apply: RH_MASK_UNIFORM position 0 (all weights
+ * tie) with weight 1/n_past, RH_MASK_NEG_INF the token itself with weight 1, RH_MASK_ZERO the
+ * head's unmasked attention (only its output is zeroed).  Top-1 comes from the same scores the
+ * softmax uses, in the same pass (the KV cache is not read twice).
  * Pass NULL to rh_set_observe to stop observing.  The buffers are the caller's and must stay
  * valid while set. */
 typedef struct {

@@ -1,0 +1,1031 @@
+/*
+ * test/test_engine.c -- engine tests: SIMD kernels against their scalar twins, the .rhw loader
+ * against damaged files, the forward pass against a naive double-precision reference written
+ * here from the math (full softmax rows, no tiling, no chunking), thread-count determinism,
+ * the observe and mask hooks, and the CLI's flag checking.  (Agreement with PyTorch is tested
+ * in test_reference.c.)
+ */
+
+/* ---- helpers ---- */
+
+static uint64_t engine_rng = 12345;
+static float engine_uniform(void) { return rng_uniform(&engine_rng); }
+
+static int engine_close(double a, double b, double abs_tol, double rel_tol) {
+    double d = fabs(a - b);
+    return d <= abs_tol || d <= rel_tol * fabs(b);
+}
+
+/* ---- kernels: SIMD vs scalar ---- */
+
+static int engine_kernels_dot(void) {
+    float a[1031], b[1031];
+    uint16_t h[1031], bh[1031];
+    int n, i;
+    for (i = 0; i < 1031; i++) {
+        a[i] = engine_uniform();
+        b[i] = engine_uniform();
+        h[i] = k_f32_to_f16(b[i]);
+        bh[i] = k_f32_to_bf16(b[i]);
+    }
+    for (n = 0; n <= 1031; n += (n < 70 ? 1 : 37)) {
+        double ref = 0, refh = 0, refb = 0;
+        for (i = 0; i < n; i++) {
+            ref += (double)a[i] * b[i];
+            refh += (double)a[i] * k_f16_to_f32(h[i]);
+            refb += (double)a[i] * k_bf16_to_f32(bh[i]);
+        }
+        CHECKF(engine_close(k_dot(a, b, n), ref, 1e-5, 1e-5), "k_dot n=%d: %g vs %g", n, k_dot(a, b, n), ref);
+        CHECKF(engine_close(k_dot_scalar(a, b, n), ref, 1e-5, 1e-5), "k_dot_scalar n=%d", n);
+        CHECKF(engine_close(k_dot_w(RH_F16, h, a, n), refh, 1e-5, 1e-5), "k_dot_w f16 n=%d", n);
+        CHECKF(engine_close(k_dot_w(RH_BF16, bh, a, n), refb, 1e-5, 1e-5), "k_dot_w bf16 n=%d", n);
+        CHECKF(engine_close(k_dot_w_scalar(RH_F16, h, a, n), refh, 1e-5, 1e-5), "k_dot_w_scalar f16 n=%d", n);
+        CHECKF(engine_close(k_dot_w_scalar(RH_BF16, bh, a, n), refb, 1e-5, 1e-5), "k_dot_w_scalar bf16 n=%d", n);
+        /* four rows at once: the same bits as one at a time */
+        if (n >= 1) {
+            float y4[4];
+            int r;
+            k_dot_w4(RH_F16, h, 0, a, n, y4);
+            for (r = 0; r < 4; r++) CHECKF(y4[r] == k_dot_w(RH_F16, h, a, n), "k_dot_w4 f16 n=%d", n);
+            k_dot_w4(RH_BF16, bh, 0, a, n, y4);
+            for (r = 0; r < 4; r++) CHECKF(y4[r] == k_dot_w(RH_BF16, bh, a, n), "k_dot_w4 bf16 n=%d", n);
+        }
+        /* the in-register f16/bf16 path has the same lane order as the f32 path on converted rows */
+        {
+            float conv[1031];
+            k_cvt(RH_F16, h, conv, n);
+            CHECKF(k_dot_w(RH_F16, h, a, n) == k_dot(conv, a, n) || k_dot_w(RH_F16, h, a, n) == k_dot(a, conv, n),
+                   "f16 dot path differs from the converted f32 path, n=%d", n);
+        }
+    }
+    return 0;
+}
+
+static int engine_kernels_gemm(void) {
+    static float X[13 * 77], W[11 * 77], Y[13 * 11], Ys[13 * 11];
+    int m, n, k, i, j;
+    for (i = 0; i < 13 * 77; i++) X[i] = engine_uniform();
+    for (i = 0; i < 11 * 77; i++) W[i] = engine_uniform();
+    for (m = 1; m <= 13; m += 3)
+        for (n = 1; n <= 11; n += 2)
+            for (k = 1; k <= 77; k += 19) {
+                k_gemm_nt(X, 77, W, 77, Y, 11, m, n, k);
+                k_gemm_nt_scalar(X, 77, W, 77, Ys, 11, m, n, k);
+                for (i = 0; i < m; i++)
+                    for (j = 0; j < n; j++) {
+                        /* bit-identical to k_dot whichever tile computed the element */
+                        CHECKF(Y[i * 11 + j] == k_dot(X + i * 77, W + j * 77, k), "gemm tile vs k_dot m=%d n=%d k=%d (%d,%d)", m, n, k, i, j);
+                        CHECKF(engine_close(Y[i * 11 + j], Ys[i * 11 + j], 1e-5, 1e-5), "gemm vs scalar m=%d n=%d k=%d", m, n, k);
+                    }
+            }
+    return 0;
+}
+
+/* The packed prefill GEMM: against the scalar twin, and every element the same bits whatever
+ * tile (row group, panel width) computed it. */
+static int engine_kernels_packed(void) {
+    static float X[13 * 77], W[RH_NR * 77], P[RH_NR * 77], Xp[18 * 77], Xp1[RH_MR * 77], Y[13 * RH_NR], Ys[13 * RH_NR], Y1[RH_NR];
+    int m, nr, k, i, j, t;
+    for (i = 0; i < 13 * 77; i++) X[i] = engine_uniform();
+    for (i = 0; i < RH_NR * 77; i++) W[i] = engine_uniform();
+    for (m = 1; m <= 13; m += 4)
+        for (nr = 1; nr <= RH_NR; nr += 5)
+            for (k = 1; k <= 77; k += 19) {
+                k_pack(W, 77, nr, k, P);
+                for (t = 0; t * RH_MR < m; t++) k_pack_x_tile(X, 77, m, k, t, Xp);
+                k_gemm_packed(Xp, P, k, Y, RH_NR, m, nr);
+                k_gemm_packed_scalar(Xp, P, k, Ys, RH_NR, m, nr);
+                for (i = 0; i < m; i++) {
+                    k_pack_x_tile(X + (size_t)i * 77, 77, 1, k, 0, Xp1);
+                    k_gemm_packed(Xp1, P, k, Y1, RH_NR, 1, nr);
+                    for (j = 0; j < nr; j++) {
+                        double ref = 0;
+                        int p;
+                        for (p = 0; p < k; p++) ref += (double)X[i * 77 + p] * W[j * 77 + p];
+                        CHECKF(engine_close(Y[i * RH_NR + j], ref, 1e-5, 1e-5), "packed m=%d nr=%d k=%d (%d,%d): %g vs %g", m, nr, k, i, j, Y[i * RH_NR + j], ref);
+                        CHECKF(engine_close(Ys[i * RH_NR + j], ref, 1e-5, 1e-5), "packed scalar m=%d nr=%d k=%d", m, nr, k);
+                        CHECKF(Y1[j] == Y[i * RH_NR + j], "row %d alone differs from its tile (m=%d nr=%d k=%d)", i, m, nr, k);
+                    }
+                }
+                /* the fast pack equals the scalar pack; f16/bf16 packs equal converting first */
+                {
+                    static float P2[RH_NR * 77], Wc[RH_NR * 77];
+                    static uint16_t Wh[RH_NR * 77];
+                    int d;
+                    k_pack_scalar(W, 77, nr, k, P2);
+                    CHECK(memcmp(P, P2, sizeof(float) * (size_t)k * RH_NR) == 0);
+                    for (d = 1; d <= 2; d++) {
+                        for (i = 0; i < RH_NR * 77; i++) Wh[i] = d == 1 ? k_f32_to_f16(W[i]) : k_f32_to_bf16(W[i]);
+                        k_cvt_scalar((rh_dtype)d, Wh, Wc, RH_NR * 77);
+                        k_pack_w((rh_dtype)d, Wh, 77, nr, k, P);
+                        k_pack_scalar(Wc, 77, nr, k, P2);
+                        CHECKF(memcmp(P, P2, sizeof(float) * (size_t)k * RH_NR) == 0, "pack %s nr=%d k=%d", dtype_name((rh_dtype)d), nr, k);
+                    }
+                    k_pack(W, 77, nr, k, P);
+                }
+            }
+    return 0;
+}
+
+static int engine_kernels_misc(void) {
+    float x[203], y[203], ys[203], o[40], os[40], V[7 * 40], p[7];
+    int n, i;
+    for (i = 0; i < 203; i++) x[i] = -20.0f * (engine_uniform() + 1.0f); /* <= 0 */
+    for (n = 0; n <= 203; n += 29) {
+        float s = k_exp_sum(x, 0.0f, y, n), ss = k_exp_sum_scalar(x, 0.0f, ys, n);
+        CHECKF(engine_close(s, ss, 1e-6, 1e-6), "k_exp_sum n=%d %g vs %g", n, s, ss);
+        for (i = 0; i < n; i++) CHECKF(engine_close(y[i], ys[i], 1e-30, 3e-7), "exp(%g): %g vs %g", x[i], y[i], ys[i]);
+        CHECKF(k_max(x, n) == k_max_scalar(x, n), "k_max n=%d", n);
+    }
+    for (i = 0; i < 203; i++) { x[i] = 30.0f * engine_uniform(); y[i] = ys[i] = x[i]; }
+    y[0] = ys[0] = -100.0f; y[1] = ys[1] = 95.0f; y[2] = ys[2] = 0.0f;
+    {
+        float u[203];
+        for (i = 0; i < 203; i++) u[i] = engine_uniform();
+        k_silu_mul(y, u, 203);
+        k_silu_mul_scalar(ys, u, 203);
+        for (i = 0; i < 203; i++) CHECKF(engine_close(y[i], ys[i], 1e-6, 1e-6), "silu %d: %g vs %g", i, y[i], ys[i]);
+    }
+    for (n = 1; n <= 40; n += 13) {
+        for (i = 0; i < 7 * n; i++) V[i] = engine_uniform();
+        for (i = 0; i < 7; i++) p[i] = engine_uniform();
+        for (i = 0; i < n; i++) o[i] = os[i] = engine_uniform();
+        k_pv(p, V, 7, n, o);
+        k_pv_scalar(p, V, 7, n, os);
+        for (i = 0; i < n; i++) CHECKF(engine_close(o[i], os[i], 1e-6, 1e-6), "k_pv d=%d", n);
+    }
+    return 0;
+}
+
+static int engine_conversions(void) {
+    uint32_t u;
+    int i;
+    /* f16 -> f32 -> f16 is the identity on every non-NaN half */
+    for (u = 0; u < 65536; u++) {
+        float f = k_f16_to_f32((uint16_t)u);
+        if (isnan(f)) { CHECK(isnan(k_f16_to_f32(k_f32_to_f16(f)))); continue; }
+        CHECKF(k_f32_to_f16(f) == u, "f16 round trip 0x%04x -> %g -> 0x%04x", (unsigned)u, f, k_f32_to_f16(f));
+        CHECKF(k_f32_to_bf16(k_bf16_to_f32((uint16_t)u)) == u || isnan(k_bf16_to_f32((uint16_t)u)), "bf16 round trip 0x%04x", (unsigned)u);
+    }
+    /* rounding: ties to even, overflow to inf, subnormals */
+    CHECK(k_f32_to_f16(65504.0f) == 0x7bff);
+    CHECK(k_f32_to_f16(65519.0f) == 0x7bff);
+    CHECK(k_f32_to_f16(65520.0f) == 0x7c00);
+    CHECK(k_f32_to_f16(1.0f + 1.0f / 2048.0f) == 0x3c00);           /* tie -> even */
+    CHECK(k_f32_to_f16(1.0f + 3.0f / 2048.0f) == 0x3c02);           /* tie -> even (up) */
+    CHECK(k_f32_to_f16(5.9604644775390625e-8f) == 0x0001);          /* smallest subnormal */
+    CHECK(k_f32_to_f16(2.98023223876953125e-8f) == 0x0000);         /* half of it: tie -> 0 */
+    CHECK(k_f32_to_f16(-3.0e-8f) == 0x8001);
+    CHECK(k_f32_to_bf16(1.0f + 1.0f / 256.0f) == 0x3f80);           /* tie -> even */
+    CHECK(k_f32_to_bf16(1.0f + 3.0f / 256.0f) == 0x3f82);
+#if defined(RH_AVX2) || defined(RH_AVX512)
+    /* the scalar f32 -> f16 agrees with the F16C instruction on random bit patterns */
+    for (i = 0; i < 200000; i++) {
+        uint32_t bits = (uint32_t)rng_next(&engine_rng);
+        float f, g[8];
+        uint16_t hw[8];
+        memcpy(&f, &bits, 4);
+        if (isnan(f)) continue;
+        g[0] = f;
+        _mm_storeu_si128((__m128i *)(void *)hw, _mm256_cvtps_ph(_mm256_set1_ps(f), _MM_FROUND_TO_NEAREST_INT));
+        CHECKF(hw[0] == k_f32_to_f16(f), "f32->f16 of %g (0x%08x): 0x%04x vs F16C 0x%04x", f, (unsigned)bits, k_f32_to_f16(f), hw[0]);
+        (void)g;
+    }
+#else
+    (void)i;
+#endif
+    return 0;
+}
+
+/* ---- the naive reference forward pass (double precision, full rows) ----
+ * Returns logits (n, vocab) for ids at positions 0..n-1 and, for the last token, per head
+ * (layer * n_heads + head) the softmax row (n entries each) in rows_last. */
+
+static void engine_row(const rh_wt *w, int r, double *out) {
+    float tmp[4096];
+    int j;
+    k_cvt_scalar(w->dt, (const unsigned char *)w->p + (size_t)r * w->cols * dtype_size(w->dt), tmp, w->cols);
+    for (j = 0; j < w->cols; j++) out[j] = tmp[j];
+}
+
+static void engine_linear(const rh_wt *w, const double *x, double *y) {
+    double row[4096];
+    int r, j;
+    for (r = 0; r < w->rows; r++) {
+        double s = 0;
+        engine_row(w, r, row);
+        for (j = 0; j < w->cols; j++) s += row[j] * x[j];
+        y[r] = s;
+    }
+}
+
+static void engine_rms(const double *x, const float *w, int n, double eps, double *out) {
+    double ss = 0;
+    int i;
+    for (i = 0; i < n; i++) ss += x[i] * x[i];
+    ss = 1.0 / sqrt(ss / n + eps);
+    for (i = 0; i < n; i++) out[i] = x[i] * ss * w[i];
+}
+
+static void engine_rope(double *v, int hd, int pos, const float *inv_freq) {
+    int i, half = hd / 2;
+    for (i = 0; i < half; i++) {
+        double ang = (double)pos * inv_freq[i], a = v[i], b = v[i + half];
+        v[i] = a * cos(ang) - b * sin(ang);
+        v[i + half] = b * cos(ang) + a * sin(ang);
+    }
+}
+
+static int engine_ref_forward(const rh_model *m, const int *ids, int n, const unsigned char *mask, int mode,
+                              double *logits, double *rows_last) {
+    const rh_config *c = &m->cfg;
+    int dim = c->dim, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim, hid = c->hidden_dim;
+    int qd = nh * hd, kvd = nkv * hd, l, t, h, j, i, g = nh / nkv;
+    double *x = (double *)calloc((size_t)n * dim, sizeof(double));
+    double *K = (double *)calloc((size_t)n * kvd, sizeof(double)), *V = (double *)calloc((size_t)n * kvd, sizeof(double));
+    double *Q = (double *)calloc((size_t)n * qd, sizeof(double)), *att = (double *)calloc((size_t)qd, sizeof(double));
+    double xb[4096], tmp[4096], g1[4096], u1[4096], sc[4096];
+    if (!x || !K || !V || !Q || !att) return 1;
+    for (t = 0; t < n; t++) engine_row(&m->embed, ids[t], x + (size_t)t * dim);
+    for (l = 0; l < c->n_layers; l++) {
+        const rh_layer *L = &m->layers[l];
+        for (t = 0; t < n; t++) {
+            engine_rms(x + (size_t)t * dim, L->attn_norm, dim, c->norm_eps, xb);
+            engine_linear(&L->wq, xb, Q + (size_t)t * qd);
+            engine_linear(&L->wk, xb, K + (size_t)t * kvd);
+            engine_linear(&L->wv, xb, V + (size_t)t * kvd);
+            if (L->bq) {
+                for (i = 0; i < qd; i++) Q[(size_t)t * qd + i] += L->bq[i];
+                for (i = 0; i < kvd; i++) { K[(size_t)t * kvd + i] += L->bk[i]; V[(size_t)t * kvd + i] += L->bv[i]; }
+            }
+            for (h = 0; h < nh; h++) engine_rope(Q + (size_t)t * qd + h * hd, hd, t, m->inv_freq);
+            for (h = 0; h < nkv; h++) engine_rope(K + (size_t)t * kvd + h * hd, hd, t, m->inv_freq);
+        }
+        for (t = 0; t < n; t++) {
+            for (h = 0; h < nh; h++) {
+                int hk = h / g, masked = mask && mask[l * nh + h];
+                double mx = -1e300, sum = 0;
+                for (j = 0; j <= t; j++) {
+                    double s = 0;
+                    for (i = 0; i < hd; i++) s += Q[(size_t)t * qd + h * hd + i] * K[(size_t)j * kvd + hk * hd + i];
+                    s /= sqrt((double)hd);
+                    if (masked && mode == RH_MASK_UNIFORM) s = 0;
+                    if (masked && mode == RH_MASK_NEG_INF && j != t) s = -INFINITY;
+                    sc[j] = s;
+                    if (s > mx) mx = s;
+                }
+                for (j = 0; j <= t; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+                for (i = 0; i < hd; i++) att[h * hd + i] = 0;
+                for (j = 0; j <= t; j++) {
+                    sc[j] /= sum;
+                    for (i = 0; i < hd; i++) att[h * hd + i] += sc[j] * V[(size_t)j * kvd + hk * hd + i];
+                }
+                if (masked && mode == RH_MASK_ZERO) for (i = 0; i < hd; i++) att[h * hd + i] = 0;
+                if (t == n - 1 && rows_last)
+                    for (j = 0; j <= t; j++) rows_last[(size_t)(l * nh + h) * n + j] = sc[j];
+            }
+            engine_linear(&L->wo, att, tmp);
+            for (i = 0; i < dim; i++) x[(size_t)t * dim + i] += tmp[i];
+            engine_rms(x + (size_t)t * dim, L->ffn_norm, dim, c->norm_eps, xb);
+            engine_linear(&L->wg, xb, g1);
+            engine_linear(&L->wu, xb, u1);
+            for (i = 0; i < hid; i++) g1[i] = g1[i] / (1.0 + exp(-g1[i])) * u1[i];
+            engine_linear(&L->wd, g1, tmp);
+            for (i = 0; i < dim; i++) x[(size_t)t * dim + i] += tmp[i];
+        }
+    }
+    for (t = 0; t < n; t++) {
+        engine_rms(x + (size_t)t * dim, m->final_norm, dim, c->norm_eps, xb);
+        engine_linear(&m->lm_head, xb, logits + (size_t)t * c->vocab_size);
+    }
+    free(x); free(K); free(V); free(Q); free(att);
+    return 0;
+}
+
+/* Run the engine on ids (prefill in chunks of `chunk`, then the last `n_decode` one at a time),
+ * returning logits of every token (n, vocab). */
+static int engine_run(const rh_model *m, const int *ids, int n, int n_decode, int chunk, int threads, rh_dtype kv,
+                      const unsigned char *mask, int mode, float *logits) {
+    rh_ctx_params p;
+    rh_ctx *c = NULL;
+    char err[256];
+    int i, rc, pre = n - n_decode;
+    rh_ctx_params_default(&p);
+    p.n_threads = threads;
+    p.prefill_chunk = chunk;
+    p.kv_dtype = kv;
+    p.n_ctx = n + 3;
+    if (rh_ctx_new(m, &p, &c, err, sizeof err) != RH_OK) { fprintf(stderr, "  %s\n", err); return 1; }
+    if (mask && rh_set_mask(c, mask, (rh_mask_mode)mode) != RH_OK) { rh_ctx_free(c); return 1; }
+    rc = pre > 0 ? rh_eval(c, ids, pre, logits, 1) : RH_OK;
+    for (i = pre; rc == RH_OK && i < n; i++) rc = rh_eval(c, ids + i, 1, logits + (size_t)i * m->cfg.vocab_size, 0);
+    if (rc != RH_OK) fprintf(stderr, "  rh_eval: %s\n", rh_ctx_error(c));
+    rh_ctx_free(c);
+    return rc != RH_OK;
+}
+
+typedef struct {
+    const char *name;
+    int heads, kv_heads, head_dim, qkv_bias, tied;
+    rh_rope_scaling rope;
+} engine_variant;
+
+static const engine_variant engine_variants[] = {
+    {"mha", 4, 4, 16, 0, 0, RH_ROPE_NONE},
+    {"gqa", 8, 2, 8, 0, 0, RH_ROPE_NONE},
+    {"qwen2 bias+tied", 4, 2, 16, 1, 1, RH_ROPE_NONE},
+    {"llama3 rope", 4, 1, 32, 0, 0, RH_ROPE_LLAMA3},
+    {"linear rope", 2, 2, 24, 0, 1, RH_ROPE_LINEAR},
+};
+
+static rh_config engine_variant_config(const engine_variant *v) {
+    rh_config c = t_config();
+    c.n_heads = v->heads;
+    c.n_kv_heads = v->kv_heads;
+    c.head_dim = v->head_dim;
+    c.qkv_bias = v->qkv_bias;
+    c.tied_embeddings = v->tied;
+    c.rope_scaling = v->rope;
+    if (v->rope == RH_ROPE_LINEAR) c.rope_factor = 4.0f;
+    if (v->rope == RH_ROPE_LLAMA3) {
+        c.rope_theta = 500000.0f;
+        c.rope_factor = 8.0f;
+        c.rope_low_freq_factor = 1.0f;
+        c.rope_high_freq_factor = 4.0f;
+        c.rope_original_max_ctx = 64; /* small so all three llama3 bands occur with head_dim 32 */
+    }
+    return c;
+}
+
+/* The engine against the naive reference on every variant and weight dtype, prefill in odd
+ * chunks then decode. */
+static int engine_forward_vs_naive(void) {
+    enum { N = 45 };
+    int ids[N], vi, dt, i;
+    static float got[N * 300];
+    static double want[N * 300];
+    for (i = 0; i < N; i++) ids[i] = (i * 37 + 11) % 300;
+    for (vi = 0; vi < (int)(sizeof engine_variants / sizeof engine_variants[0]); vi++) {
+        double worst = 0;
+        for (dt = 0; dt < 3; dt++) {
+            rh_config c = engine_variant_config(&engine_variants[vi]);
+            rh_model *m = t_random_model(&c, (rh_dtype)dt, 100 + vi);
+            double maxd = 0;
+            CHECK(m != NULL);
+            CHECK(engine_ref_forward(m, ids, N, NULL, 0, want, NULL) == 0);
+            CHECK(engine_run(m, ids, N, 5, 13, 2, RH_F32, NULL, 0, got) == 0);
+            for (i = 0; i < N * 300; i++) if (fabs(got[i] - want[i]) > maxd) maxd = fabs(got[i] - want[i]);
+            rh_model_close(m);
+            CHECKF(maxd < 1e-4, "%s %s: max abs diff %g", engine_variants[vi].name, dtype_name((rh_dtype)dt), maxd);
+            if (maxd > worst) worst = maxd;
+        }
+        printf("  %-16s f32/f16/bf16 weights, 45 tokens (chunks of 13, 5 decoded): max|diff| %.2g (limit 1e-4)\n",
+               engine_variants[vi].name, worst);
+    }
+    return 0;
+}
+
+/* llama3 scaling: the three wavelength bands of HF's _compute_llama3_parameters */
+static int engine_rope_llama3(void) {
+    rh_config c = engine_variant_config(&engine_variants[3]);
+    float inv[16];
+    int i, n_keep = 0, n_div = 0, n_mid = 0;
+    rope_inv_freq(&c, inv);
+    for (i = 0; i < 16; i++) {
+        double base = 1.0 / pow(500000.0, 2.0 * i / 32.0), wl = 2 * 3.14159265358979323846 / base;
+        double lw = 64.0 / 1.0, hw = 64.0 / 4.0, want;
+        if (wl < hw) { want = base; n_keep++; }
+        else if (wl > lw) { want = base / 8.0; n_div++; }
+        else {
+            double sm = (64.0 / wl - 1.0) / (4.0 - 1.0);
+            want = (1 - sm) * base / 8.0 + sm * base;
+            n_mid++;
+        }
+        CHECKF(engine_close(inv[i], want, 0, 1e-6), "inv_freq[%d] %g vs %g", i, inv[i], want);
+    }
+    CHECK(n_keep > 0 && n_div > 0 && n_mid > 0);
+    return 0;
+}
+
+/* Bit-identical logits for 1, 2 and 3 threads, for prefill and decode, and any chunk size. */
+static int engine_threads_deterministic(void) {
+    enum { N = 70 };
+    rh_config c = engine_variant_config(&engine_variants[1]);
+    rh_model *m;
+    static float a[N * 300], b[N * 300];
+    int ids[N], i, t, dt;
+    for (i = 0; i < N; i++) ids[i] = (i * 53 + 7) % 300;
+    for (dt = 0; dt < 3; dt++) {
+        m = t_random_model(&c, (rh_dtype)dt, 7);
+        CHECK(m != NULL);
+        CHECK(engine_run(m, ids, N, 4, 32, 1, RH_F32, NULL, 0, a) == 0);
+        for (t = 2; t <= 3; t++) {
+            CHECK(engine_run(m, ids, N, 4, 32, t, RH_F32, NULL, 0, b) == 0);
+            CHECKF(memcmp(a, b, sizeof a) == 0, "%s: logits differ between 1 and %d threads", dtype_name((rh_dtype)dt), t);
+        }
+        /* key blocks sit at fixed positions, so the chunking does not change a bit either */
+        CHECK(engine_run(m, ids, N, 4, 7, 2, RH_F32, NULL, 0, b) == 0);
+        CHECKF(memcmp(a, b, sizeof a) == 0, "%s: logits differ between chunk 32 and 7", dtype_name((rh_dtype)dt));
+        rh_model_close(m);
+    }
+    return 0;
+}
+
+/* KV cache in f16/bf16: close to f32 */
+static int engine_kv_dtypes(void) {
+    enum { N = 40 };
+    rh_config c = engine_variant_config(&engine_variants[1]);
+    rh_model *m = t_random_model(&c, RH_F32, 3);
+    static float a[N * 300], b[N * 300];
+    int ids[N], i, kv;
+    CHECK(m != NULL);
+    for (i = 0; i < N; i++) ids[i] = (i * 31 + 5) % 300;
+    CHECK(engine_run(m, ids, N, 3, 16, 2, RH_F32, NULL, 0, a) == 0);
+    for (kv = 1; kv <= 2; kv++) {
+        double maxd = 0;
+        CHECK(engine_run(m, ids, N, 3, 16, 2, (rh_dtype)kv, NULL, 0, b) == 0);
+        for (i = 0; i < N * 300; i++) if (fabs(a[i] - b[i]) > maxd) maxd = fabs(a[i] - b[i]);
+        CHECKF(maxd < (kv == 1 ? 5e-3 : 3e-2), "kv %s: max abs diff %g", dtype_name((rh_dtype)kv), maxd);
+        printf("  KV cache %-4s: max|logit diff| vs an f32 cache %.2g\n", dtype_name((rh_dtype)kv), maxd);
+    }
+    rh_model_close(m);
+    return 0;
+}
+
+/* Masks, in prefill and decode, against the naive reference; uniform checked directly too. */
+static int engine_masks(void) {
+    enum { N = 30 };
+    rh_config c = engine_variant_config(&engine_variants[1]);
+    rh_model *m = t_random_model(&c, RH_F32, 11);
+    unsigned char mask[2 * 8];
+    static float got[N * 300], plain[N * 300];
+    static double want[N * 300];
+    int ids[N], i, mode;
+    CHECK(m != NULL);
+    for (i = 0; i < N; i++) ids[i] = (i * 29 + 3) % 300;
+    memset(mask, 0, sizeof mask);
+    mask[1] = mask[6] = mask[8 + 3] = mask[8 + 4] = 1;
+    CHECK(engine_run(m, ids, N, 0, 300, 1, RH_F32, NULL, 0, plain) == 0);
+    for (mode = 0; mode < 3; mode++) {
+        double maxd = 0, moved = 0;
+        CHECK(engine_ref_forward(m, ids, N, mask, mode, want, NULL) == 0);
+        CHECK(engine_run(m, ids, N, 4, 8, 2, RH_F32, mask, mode, got) == 0);
+        for (i = 0; i < N * 300; i++) {
+            if (fabs(got[i] - want[i]) > maxd) maxd = fabs(got[i] - want[i]);
+            if (fabs(got[i] - plain[i]) > moved) moved = fabs(got[i] - plain[i]);
+        }
+        CHECKF(maxd < 1e-4, "mask mode %d: max abs diff %g", mode, maxd);
+        CHECKF(moved > 1e-3, "mask mode %d changes nothing", mode);
+        printf("  mask %-7s 4 heads, prefill + decode: max|diff| vs naive %.2g; moves logits by up to %.2g\n",
+               mode == 0 ? "uniform" : mode == 1 ? "neg-inf" : "zero", maxd, moved);
+    }
+    /* uniform: the head's output (last layer, last token) is the mean of its value vectors */
+    {
+        rh_ctx *cx = NULL;
+        rh_ctx_params p;
+        char err[256];
+        int h, d, j, hd = c.head_dim, g = c.n_heads / c.n_kv_heads, l = c.n_layers - 1;
+        rh_ctx_params_default(&p);
+        p.n_threads = 2;
+        p.n_ctx = 64;
+        CHECK(rh_ctx_new(m, &p, &cx, err, sizeof err) == RH_OK);
+        memset(mask, 0, sizeof mask);
+        mask[l * c.n_heads + 5] = 1;
+        CHECK(rh_eval(cx, ids, N - 1, NULL, 0) == RH_OK);
+        CHECK(rh_set_mask(cx, mask, RH_MASK_UNIFORM) == RH_OK);
+        CHECK(rh_eval(cx, ids + N - 1, 1, NULL, 0) == RH_OK);
+        h = 5;
+        for (d = 0; d < hd; d++) {
+            double mean = 0;
+            const float *vc = (const float *)(const void *)cx->vcache;
+            for (j = 0; j < N; j++) mean += vc[(((size_t)l * c.n_kv_heads + h / g) * cx->n_ctx + j) * hd + d];
+            mean /= N;
+            CHECKF(engine_close(cx->att[h * hd + d], mean, 1e-6, 1e-5), "uniform head output %g vs mean of values %g", cx->att[h * hd + d], mean);
+        }
+        /* neg-inf: the head's output is the token's own value */
+        CHECK(rh_set_mask(cx, mask, RH_MASK_NEG_INF) == RH_OK);
+        CHECK(rh_eval(cx, ids, 1, NULL, 0) == RH_OK);
+        {
+            const float *vc = (const float *)(const void *)cx->vcache;
+            for (d = 0; d < hd; d++)
+                CHECK(cx->att[h * hd + d] == vc[(((size_t)l * c.n_kv_heads + h / g) * cx->n_ctx + N) * hd + d]);
+        }
+        CHECK(rh_set_mask(cx, mask, RH_MASK_ZERO) == RH_OK);
+        CHECK(rh_eval(cx, ids, 1, NULL, 0) == RH_OK);
+        for (d = 0; d < hd; d++) CHECK(cx->att[h * hd + d] == 0.0f);
+        CHECK(rh_set_mask(cx, NULL, RH_MASK_UNIFORM) == RH_OK);
+        rh_ctx_free(cx);
+    }
+    rh_model_close(m);
+    return 0;
+}
+
+/* Observe: top-1, its weight and the rows against the naive reference's softmax rows. */
+static int engine_observe(void) {
+    enum { N = 150 };
+    rh_config c = engine_variant_config(&engine_variants[1]);
+    rh_model *m = t_random_model(&c, RH_F32, 21);
+    int nht = c.n_layers * c.n_heads, ids[N], i, j, step, mode;
+    int32_t top1[16];
+    float w1[16];
+    static float rows[16 * N];
+    static double want[N * 300], wrows[16 * N];
+    rh_observe ob;
+    rh_ctx *cx = NULL;
+    rh_ctx_params p;
+    char err[256];
+    unsigned char mask[16];
+    CHECK(m != NULL);
+    for (i = 0; i < N; i++) ids[i] = (i * 41 + 9) % 300;
+    rh_ctx_params_default(&p);
+    p.n_threads = 2;
+    p.n_ctx = N;
+    p.prefill_chunk = 50;
+    CHECK(rh_ctx_new(m, &p, &cx, err, sizeof err) == RH_OK);
+    ob.top1 = top1;
+    ob.top1_weight = w1;
+    ob.rows = rows;
+    ob.row_stride = N;
+    CHECK(rh_set_observe(cx, &ob) == RH_OK);
+    /* prefill (observed: its last token), then decode steps */
+    for (step = 0; step < 3; step++) {
+        int n = step == 0 ? N - 2 : step == 1 ? N - 1 : N;
+        CHECK(rh_eval(cx, step == 0 ? ids : ids + n - 1, step == 0 ? n : 1, NULL, 0) == RH_OK);
+        CHECK(engine_ref_forward(m, ids, n, NULL, 0, want, wrows) == 0);
+        for (i = 0; i < nht; i++) {
+            int best = 0;
+            const double *wr = wrows + (size_t)i * n;
+            for (j = 1; j < n; j++) if (wr[j] > wr[best]) best = j;
+            CHECKF(top1[i] == best || fabs(wr[top1[i]] - wr[best]) < 1e-6, "step %d head %d: top1 %d, brute force %d", step, i, top1[i], best);
+            CHECKF(engine_close(w1[i], wr[best], 1e-6, 1e-4), "top1 weight %g vs %g", w1[i], wr[best]);
+            for (j = 0; j < n; j++) CHECKF(engine_close(rows[(size_t)i * N + j], wr[j], 1e-6, 1e-4), "row %d pos %d", i, j);
+        }
+    }
+    /* masked heads: uniform -> position 0 with weight 1/n; neg-inf -> the token itself */
+    memset(mask, 0, sizeof mask);
+    mask[2] = mask[9] = 1;
+    for (mode = 0; mode < 2; mode++) {
+        CHECK(rh_ctx_rewind(cx, N - 1) == RH_OK);
+        CHECK(rh_set_mask(cx, mask, (rh_mask_mode)mode) == RH_OK);
+        CHECK(rh_eval(cx, ids + N - 1, 1, NULL, 0) == RH_OK);
+        CHECK(top1[2] == (mode == 0 ? 0 : N - 1) && top1[9] == top1[2]);
+        CHECK(engine_close(w1[2], mode == 0 ? 1.0 / N : 1.0, 1e-7, 1e-5));
+        CHECK(engine_close(rows[2 * N + 5], mode == 0 ? 1.0 / N : 0.0, 1e-7, 1e-5));
+    }
+    /* a too-short row stride is refused before anything runs */
+    ob.row_stride = 10;
+    CHECK(rh_set_observe(cx, &ob) == RH_OK);
+    CHECK(rh_ctx_rewind(cx, 20) == RH_OK);
+    CHECK(rh_eval(cx, ids, 1, NULL, 0) == RH_ERANGE);
+    CHECK(strstr(rh_ctx_error(cx), "row_stride") != NULL);
+    CHECK(rh_set_observe(cx, NULL) == RH_OK);
+    rh_ctx_free(cx);
+    rh_model_close(m);
+    return 0;
+}
+
+/* API argument checks */
+static int engine_api_errors(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_F32, 1);
+    rh_ctx *cx = NULL;
+    rh_ctx_params p;
+    char err[256];
+    int ids[3] = {1, 2, 3}, bad[2] = {1, 300};
+    CHECK(m != NULL);
+    rh_ctx_params_default(&p);
+    p.n_threads = -1;
+    CHECK(rh_ctx_new(m, &p, &cx, err, sizeof err) == RH_EINVAL && strstr(err, "n_threads"));
+    p.n_threads = 1;
+    p.kv_dtype = (rh_dtype)7;
+    CHECK(rh_ctx_new(m, &p, &cx, err, sizeof err) == RH_EINVAL && strstr(err, "kv_dtype"));
+    p.kv_dtype = RH_F32;
+    p.n_ctx = 4;
+    CHECK(rh_ctx_new(m, &p, &cx, err, sizeof err) == RH_OK);
+    CHECK(rh_eval(cx, bad, 2, NULL, 0) == RH_EINVAL && strstr(rh_ctx_error(cx), "300"));
+    CHECK(rh_eval(cx, ids, 3, NULL, 0) == RH_OK);
+    CHECK(rh_eval(cx, ids, 2, NULL, 0) == RH_ERANGE && strstr(rh_ctx_error(cx), "exceed"));
+    CHECK(rh_ctx_n_past(cx) == 3);
+    CHECK(rh_ctx_rewind(cx, 4) == RH_ERANGE);
+    CHECK(rh_set_mask(cx, NULL, (rh_mask_mode)9) == RH_EINVAL);
+    rh_ctx_free(cx);
+    c.n_kv_heads = 3;
+    {
+        rh_model *m2 = NULL;
+        CHECK(rh_model_random(&c, RH_F32, 1, &m2, err, sizeof err) != RH_OK && strstr(err, "n_kv_heads") && !m2);
+    }
+    rh_model_close(m);
+    CHECK(rh_argmax(NULL, 3) == -1);
+    {
+        float x[4] = {1, 3, 3, 2};
+        CHECK(rh_argmax(x, 4) == 1);
+    }
+    return 0;
+}
+
+/* ---- the loader against damaged files ---- */
+
+/* Position of directory entry i of an image, and its offset field. */
+static size_t engine_dir_entry(const unsigned char *img, int i) {
+    size_t at = (size_t)rd_u64(img + 152);
+    int k;
+    for (k = 0; k < i; k++) {
+        uint32_t nl = rd_u32(img + at), nd = rd_u32(img + at + 8 + nl);
+        at += 4 + nl + 8 + 8 * (size_t)nd + 16;
+    }
+    return at;
+}
+static size_t engine_entry_offset_field(const unsigned char *img, size_t e) {
+    uint32_t nl = rd_u32(img + e), nd = rd_u32(img + e + 8 + nl);
+    return e + 4 + nl + 8 + 8 * (size_t)nd;
+}
+
+/* Expect the loader to reject img with a message naming the file and containing what. */
+static int engine_expect_bad(const unsigned char *img, size_t n, const char *what, const char *label) {
+    rh_model *m = NULL;
+    char err[512];
+    int rc = rh_model_open_memory(img, n, "bad.rhw", &m, err, sizeof err);
+    if (rc == RH_OK) { rh_model_close(m); fprintf(stderr, "  %s: accepted\n", label); return 1; }
+    if (strncmp(err, "bad.rhw: ", 9) != 0 || (what && !strstr(err, what))) {
+        fprintf(stderr, "  %s: message \"%s\" (wanted \"%s\")\n", label, err, what ? what : "");
+        return 1;
+    }
+    return 0;
+}
+
+static int engine_loader_bad_files(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_F16, 5), *ok = NULL;
+    unsigned char *img;
+    size_t n, cut, e0, e1;
+    char err[512];
+    int fails = 0;
+    CHECK(m != NULL);
+    n = m->size;
+    img = (unsigned char *)malloc(n);
+    CHECK(img != NULL);
+    memcpy(img, m->base, n);
+    CHECK(rh_model_open_memory(img, n, "good.rhw", &ok, err, sizeof err) == RH_OK);
+    rh_model_close(ok);
+    /* truncated at every byte of the header and sections, then in steps through the data */
+    for (cut = 0; cut < n; cut += cut < (size_t)rd_u64(img + 176) + 64 ? 1 : 97)
+        fails += engine_expect_bad(img, cut, cut < 256 ? "truncated" : "file_size", "truncated");
+    /* a file_size field that matches the truncation: sections or tensors then fall outside */
+    for (cut = 256; cut < n; cut += 61) {
+        unsigned char *t = (unsigned char *)malloc(cut);
+        memcpy(t, img, cut);
+        wr_u64(t + 192, cut);
+        fails += engine_expect_bad(t, cut, NULL, "truncated+patched");
+        free(t);
+    }
+#define MUTATE(stmt, what, label) do { unsigned char *t = (unsigned char *)malloc(n); memcpy(t, img, n); stmt; \
+        fails += engine_expect_bad(t, n, what, label); free(t); } while (0)
+    MUTATE(t[0] = 'X', "bad magic", "magic");
+    MUTATE(wr_u32(t + 4, 2), "version 2", "version");
+    MUTATE(wr_u32(t + 8, 128), "header_bytes", "header_bytes");
+    MUTATE(t[230] = 1, "reserved", "reserved");
+    MUTATE(wr_u32(t + 16, 0xffffffffu), "dim", "absurd dim");
+    MUTATE(wr_u32(t + 16, 0), "dim 0", "zero dim");
+    MUTATE(wr_u32(t + 24, 5000), "n_layers", "absurd layers");
+    MUTATE(wr_u32(t + 40, 1u << 30), "vocab_size", "absurd vocab");
+    MUTATE(wr_u32(t + 32, 3), "n_kv_heads", "kv heads");
+    MUTATE(wr_u32(t + 36, 15), "head_dim", "odd head_dim");
+    MUTATE(wr_u32(t + 52, 7), "rope_scaling", "rope scaling");
+    MUTATE(wr_f32(t + 72, -1.0f), "norm_eps", "eps");
+    MUTATE(wr_f32(t + 48, NAN), "rope_theta", "theta");
+    MUTATE(wr_u32(t + 76, 64), "flag", "flags");
+    MUTATE(wr_u32(t + 80, 999), "bos_id", "bos");
+    MUTATE(wr_u32(t + 84, 9), "n_eos", "n_eos");
+    MUTATE(wr_u32(t + 88, 0x7fffffffu), "eos_ids", "eos id");
+    MUTATE(wr_u32(t + 24, 1), "unknown tensor 'model.layers.1.", "fewer layers than tensors");
+    MUTATE(wr_u32(t + 24, 3), "missing tensor 'model.layers.2.", "more layers than tensors");
+    MUTATE(wr_u32(t + 76, 2), "unexpected tensor 'lm_head.weight'", "tied but lm_head present");
+    MUTATE(wr_u32(t + 76, 1), "missing tensor 'model.layers.0.self_attn.q_proj.bias'", "bias flag without biases");
+    MUTATE(wr_u32(t + 20, 97), "expected [97, 64]", "hidden_dim vs shapes");
+    MUTATE(wr_u64(t + 136, n - 10), "outside the file", "tok offset past end");
+    MUTATE(wr_u64(t + 152, (uint64_t)-8), "outside the file", "dir offset overflow");
+    MUTATE(wr_u64(t + 144, (uint64_t)1 << 63), "outside the file", "huge tok size");
+    MUTATE(wr_u64(t + 136, rd_u64(t + 152)), "overlaps", "tok overlaps dir");
+    MUTATE(wr_u64(t + 176, rd_u64(t + 176) + 8), "multiple of 64", "data offset alignment");
+    MUTATE(wr_u32(t + 168, rd_u32(t + 168) + 1), "truncated", "n_tensors too many");
+    MUTATE(wr_u32(t + 168, rd_u32(t + 168) - 1), "trailing", "n_tensors too few");
+    MUTATE(wr_u32(t + 168, 0xffffffffu), "n_tensors", "n_tensors absurd");
+    MUTATE(wr_u64(t + 128, 7), "metadata", "meta garbage");
+    e0 = engine_dir_entry(img, 0);
+    e1 = engine_dir_entry(img, 1);
+    MUTATE(wr_u64(t + engine_entry_offset_field(t, e1), rd_u64(t + engine_entry_offset_field(t, e0))), "overlap", "overlapping tensors");
+    MUTATE(wr_u64(t + engine_entry_offset_field(t, e1), rd_u64(t + engine_entry_offset_field(t, e0)) + 4), "multiple of 64", "unaligned tensor");
+    MUTATE(wr_u64(t + engine_entry_offset_field(t, e1), n), "outside the data region", "tensor past the end");
+    MUTATE(wr_u64(t + engine_entry_offset_field(t, e1), (uint64_t)-64), "outside the data region", "tensor offset overflow");
+    MUTATE(wr_u64(t + engine_entry_offset_field(t, e0) + 8, 12), "nbytes", "nbytes mismatch");
+    MUTATE(wr_u32(t + e0 + 4 + rd_u32(t + e0), 0), "nbytes", "dtype vs nbytes");
+    MUTATE(wr_u32(t + e0 + 4 + rd_u32(t + e0), 9), "unknown dtype", "unknown dtype");
+    MUTATE(wr_u32(t + e0 + 8 + rd_u32(t + e0), 0), "ndim", "ndim 0");
+    MUTATE(wr_u64(t + e0 + 12 + rd_u32(t + e0), 0), "dimension 0 is 0", "zero shape");
+    MUTATE(wr_u64(t + e0 + 12 + rd_u32(t + e0), (uint64_t)1 << 39), "nbytes", "huge shape");
+    MUTATE(wr_u32(t + e0, 0), "name length", "empty name");
+    MUTATE(wr_u32(t + e0, 100000), "name length", "long name");
+    MUTATE(t[e0 + 4] = 'X', "unknown tensor 'Xodel", "unknown name");
+    MUTATE(t[e0 + 4] = 1, "non-printable", "binary name");
+    MUTATE(memcpy(t + e1 + 4, t + e0 + 4, rd_u32(t + e0)), NULL, "renamed tensor");
+    /* a shape that disagrees with the config, with a consistent nbytes */
+    {
+        unsigned char *t = (unsigned char *)malloc(n);
+        size_t ef;
+        int i;
+        memcpy(t, img, n);
+        for (i = 0;; i++) {
+            size_t e = engine_dir_entry(t, i);
+            if (rd_u32(t + e) == strlen("model.norm.weight") && memcmp(t + e + 4, "model.norm.weight", 17) == 0) {
+                ef = engine_entry_offset_field(t, e);
+                wr_u64(t + e + 4 + 17 + 8, 32);
+                wr_u64(t + ef + 8, 32 * 4);
+                break;
+            }
+        }
+        fails += engine_expect_bad(t, n, "tensor 'model.norm.weight' has shape [32], expected [64]", "shape mismatch");
+        free(t);
+    }
+#undef MUTATE
+    free(img);
+    rh_model_close(m);
+    CHECKF(fails == 0, "%d bad files not rejected as expected", fails);
+    /* reading from disk: missing file, directory, tiny file */
+    CHECK(rh_model_open(t_tmp("does-not-exist.rhw"), &m, err, sizeof err) == RH_EIO && strstr(err, "does-not-exist.rhw: cannot open"));
+    CHECK(rh_model_open(t_tmpdir, &m, err, sizeof err) == RH_EIO && strstr(err, "not a regular file"));
+    {
+        FILE *f = fopen(t_tmp("tiny.rhw"), "wb");
+        CHECK(f != NULL);
+        fputs("RHWF", f);
+        fclose(f);
+        CHECK(rh_model_open(t_tmp("tiny.rhw"), &m, err, sizeof err) == RH_EFORMAT && strstr(err, "tiny.rhw: truncated"));
+    }
+    return 0;
+}
+
+/* Random damage to the header, metadata, tokenizer section and directory: every image is either
+ * accepted or refused with a message naming the file; never a crash or an out-of-bounds read
+ * (run under `make asan` to see the latter). */
+static int engine_loader_fuzz(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_BF16, 6), *x = NULL;
+    unsigned char *img;
+    size_t n, meta_end;
+    char err[512];
+    int it, accepted = 0, refused = 0;
+    uint64_t s = 99;
+    CHECK(m != NULL);
+    n = m->size;
+    meta_end = (size_t)rd_u64(m->base + 176); /* the data region starts here */
+    img = (unsigned char *)malloc(n);
+    CHECK(img != NULL);
+    for (it = 0; it < 3000; it++) {
+        int k, nflip = 1 + (int)(rng_next(&s) % 4);
+        memcpy(img, m->base, n);
+        for (k = 0; k < nflip; k++) {
+            size_t at = (size_t)(rng_next(&s) % meta_end);
+            uint64_t r = rng_next(&s);
+            if (r % 3 == 0) img[at] ^= (unsigned char)(1u << (r >> 8) % 8);
+            else if (r % 3 == 1) img[at] = (unsigned char)(r >> 16);
+            else if (at + 4 <= meta_end) wr_u32(img + at, (uint32_t)(r >> 32) % 4 == 0 ? 0xffffffffu : (uint32_t)(r >> 40));
+        }
+        err[0] = 0;
+        if (rh_model_open_memory(img, n, "fuzz.rhw", &x, err, sizeof err) == RH_OK) {
+            rh_ctx *cx = NULL;
+            rh_ctx_params p;
+            int ids[3] = {0, 1, 2};
+            accepted++;
+            /* an accepted model must also run */
+            rh_ctx_params_default(&p);
+            p.n_threads = 1;
+            p.n_ctx = 8;
+            CHECK(rh_ctx_new(x, &p, &cx, err, sizeof err) == RH_OK);
+            CHECK(rh_eval(cx, ids, 3, NULL, 0) == RH_OK);
+            rh_ctx_free(cx);
+            rh_model_close(x);
+        } else {
+            refused++;
+            CHECKF(strncmp(err, "fuzz.rhw: ", 10) == 0 && strlen(err) > 12, "iteration %d: message \"%s\"", it, err);
+        }
+    }
+    printf("  3000 damaged images: %d refused, %d accepted (damage in ignored bytes)\n", refused, accepted);
+    free(img);
+    rh_model_close(m);
+    return 0;
+}
+
+/* rh_rhw_write: round trip, and refusal of inconsistent tensor sets (missing, extra, shape). */
+static int engine_rhw_write(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_BF16, 9), *back = NULL;
+    rh_tensor_in t[64];
+    char (*names)[96] = (char (*)[96])calloc(64, 96);
+    char err[512], sum1[17], sum2[17];
+    const char *meta[] = {"name", "test model", "source", "random", NULL};
+    int n = 0, slot, i;
+    size_t tl;
+    const char *path = t_tmp("w.rhw");
+    CHECK(m != NULL && names != NULL);
+    for (slot = 0; slot < SLOT_GLOBALS + c.n_layers * LT_COUNT; slot++) {
+        uint64_t shape[2];
+        int nd = slot_shape(&c, slot, shape), found = 0;
+        size_t e;
+        if (!nd) continue;
+        slot_name(slot, names[n], 96);
+        for (i = 0; i < m->n_tensors; i++) {
+            e = engine_dir_entry(m->base, i);
+            if (rd_u32(m->base + e) == strlen(names[n]) && memcmp(m->base + e + 4, names[n], strlen(names[n])) == 0) {
+                size_t of = engine_entry_offset_field(m->base, e);
+                t[n].data = m->base + rd_u64(m->base + of);
+                t[n].dtype = (rh_dtype)rd_u32(m->base + e + 4 + strlen(names[n]));
+                found = 1;
+            }
+        }
+        CHECK(found);
+        t[n].name = names[n];
+        t[n].ndim = nd;
+        t[n].shape[0] = (int64_t)shape[0];
+        t[n].shape[1] = (int64_t)shape[1];
+        n++;
+    }
+    tl = (size_t)rd_u64(m->base + 144);
+    CHECK(rh_rhw_write(path, &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) == RH_OK);
+    CHECK(rh_model_open(path, &back, err, sizeof err) == RH_OK);
+    rh_model_checksum(m, sum1);
+    rh_model_checksum(back, sum2);
+    CHECKF(strcmp(sum1, sum2) == 0, "the written file differs from the in-memory image (%s vs %s)", sum1, sum2);
+    CHECK(rh_model_meta(back, "name", NULL) == NULL);
+    rh_model_close(back);
+    CHECK(rh_rhw_write(path, &c, meta, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) == RH_OK);
+    CHECK(rh_model_open(path, &back, err, sizeof err) == RH_OK);
+    {
+        size_t len;
+        const char *v = rh_model_meta(back, "name", &len);
+        CHECK(v && len == 10 && memcmp(v, "test model", 10) == 0);
+        v = rh_model_meta(back, "source", &len);
+        CHECK(v && len == 6);
+        CHECK(rh_model_meta(back, "nope", &len) == NULL && len == 0);
+    }
+    rh_model_close(back);
+    /* missing tensor: the writer refuses and leaves no file behind */
+    CHECK(rh_rhw_write(t_tmp("w2.rhw"), &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n - 1, err, sizeof err) != RH_OK);
+    CHECKF(strstr(err, "missing tensor") != NULL, "message: %s", err);
+    CHECK(access(t_tmp("w2.rhw"), F_OK) != 0 && access(t_tmp("w2.rhw.tmp"), F_OK) != 0);
+    /* unknown, duplicate */
+    {
+        const char *keep = t[3].name;
+        t[3].name = "model.layers.0.self_attn.x_proj.weight";
+        CHECK(rh_rhw_write(t_tmp("w2.rhw"), &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) != RH_OK);
+        CHECKF(strstr(err, "unknown tensor 'model.layers.0.self_attn.x_proj.weight'") != NULL, "message: %s", err);
+        t[3].name = t[2].name;
+        CHECK(rh_rhw_write(t_tmp("w2.rhw"), &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) != RH_OK);
+        CHECKF(strstr(err, "appears twice") != NULL, "message: %s", err);
+        t[3].name = keep;
+    }
+    /* shape disagreeing with the config */
+    t[0].shape[1] = 32;
+    CHECK(rh_rhw_write(t_tmp("w2.rhw"), &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) != RH_OK);
+    CHECKF(strstr(err, "expected [300, 64]") != NULL, "message: %s", err);
+    t[0].shape[1] = 64;
+    /* bad metadata key */
+    {
+        const char *badmeta[] = {"Name", "x", NULL};
+        CHECK(rh_rhw_write(t_tmp("w2.rhw"), &c, badmeta, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) == RH_EINVAL);
+        CHECK(strstr(err, "metadata key 'Name'") != NULL);
+    }
+    free(names);
+    rh_model_close(m);
+    return 0;
+}
+
+/* ---- the CLI: bad flags give exit 2 and one line naming the command and flag ---- */
+static int engine_cli_flags(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_F32, 4);
+    const char *model;
+    char cmd[2048], out[8192];
+    int i, rc;
+    struct {
+        const char *args, *want;
+        int code;
+    } cases[] = {
+        {"generate %s --ids '1 2' -n x", "retrieval_heads: generate: -n: ", 2},
+        {"generate %s --ids '1 2' -n -3", "retrieval_heads: generate: -n: ", 2},
+        {"generate %s --ids '1 x' -n 3", "retrieval_heads: generate: --ids: ", 2},
+        {"generate %s --ids '1 99999' -n 3", "retrieval_heads: generate: --ids: ", 2},
+        {"generate %s -n 3", "retrieval_heads: generate: ", 2},
+        {"generate %s --ids '1 2' -n 3 -t 0", "retrieval_heads: generate: -t: ", 2},
+        {"generate %s --ids '1 2' -n 3 -t 99999", "retrieval_heads: generate: -t: ", 2},
+        {"generate %s --ids '1 2' -n 3 --kv f64", "retrieval_heads: generate: --kv: ", 2},
+        {"generate %s --ids '1 2' -n 3 --bogus", "retrieval_heads: generate: --bogus: ", 2},
+        {"generate %s --ids '1 2' -n", "retrieval_heads: generate: -n: ", 2},
+        {"logits %s --ids '1 2'", "retrieval_heads: logits: --out: ", 2},
+        {"logits %s --ids '' --out /tmp/x", "retrieval_heads: logits: --ids: ", 2},
+        {"tokenize %s --frob", "retrieval_heads: tokenize: --frob: ", 2},
+        {"info %s extra", "retrieval_heads: info: ", 2},
+        {"bench --shape huge", "retrieval_heads: bench: --shape: ", 2},
+        {"bench --shape tiny --dtype f8", "retrieval_heads: bench: --dtype: ", 2},
+        {"bench --shape tiny -p 0", "retrieval_heads: bench: -p: ", 2},
+        {"bench --shape tiny -p 12,x", "retrieval_heads: bench: -p: ", 2},
+        {"frobnicate", "retrieval_heads: frobnicate: unknown command", 2},
+        {"info %s.missing", "retrieval_heads: info: ", 1},
+    };
+    CHECK(m != NULL);
+    model = t_write_model(m, "cli.rhw");
+    CHECK(model != NULL);
+    for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cases[i].args, model);
+        snprintf(cmd, sizeof cmd, "%s %s", t_bin, args);
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == cases[i].code, "`%s`: exit %d, expected %d; output: %s", args, rc, cases[i].code, out);
+        CHECKF(strncmp(out, cases[i].want, strlen(cases[i].want)) == 0, "`%s`: output \"%s\", expected to start \"%s\"", args, out, cases[i].want);
+        CHECKF(strchr(out, '\n') == out + strlen(out) - 1, "`%s`: not one line: %s", args, out);
+    }
+    /* no MODEL and no default model: a clear error, exit 1 */
+    if (!strchr(t_bin, ' ')) {
+        char cwd[1024], cmd2[3072];
+        if (t_bin[0] == '/') snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, t_bin);
+        else if (getcwd(cwd, sizeof cwd)) snprintf(cmd2, sizeof cmd2, "cd %s && %s/%s info", t_tmpdir, cwd, t_bin);
+        else cmd2[0] = 0;
+        if (cmd2[0]) {
+            rc = t_run(cmd2, out, sizeof out);
+            CHECKF(rc == 1 && strstr(out, "no MODEL given") && strstr(out, "weights/demo.rhw"), "default model: exit %d: %s", rc, out);
+        }
+    }
+    /* --help everywhere, exit 0 */
+    {
+        static const char *const cmds[] = {"", "info", "generate", "logits", "tokenize", "bench"};
+        for (i = 0; i < (int)(sizeof cmds / sizeof cmds[0]); i++) {
+            snprintf(cmd, sizeof cmd, "%s %s --help", t_bin, cmds[i]);
+            rc = t_run(cmd, out, sizeof out);
+            CHECKF(rc == 0 && strstr(out, "usage") != NULL, "`%s --help`: exit %d: %s", cmds[i], rc, out);
+        }
+    }
+    rh_model_close(m);
+    return 0;
+}
+
+/* The CLI end to end: logits file equals the library's logits; generate --ids-out is greedy. */
+static int engine_cli_run(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_F32, 4);
+    const char *model;
+    char cmd[2048], out[8192];
+    int ids[5] = {5, 17, 200, 3, 99}, i, rc;
+    static float want[5 * 300], got[5 * 300];
+    FILE *f;
+    CHECK(m != NULL);
+    model = t_write_model(m, "cli2.rhw");
+    CHECK(model != NULL);
+    snprintf(cmd, sizeof cmd, "%s logits %s --ids '5 17 200 3 99' --out %s -t 2", t_bin, model, t_tmp("l.bin"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0, "logits: exit %d: %s", rc, out);
+    f = fopen(t_tmp("l.bin"), "rb");
+    CHECK(f != NULL);
+    CHECK(fread(got, sizeof(float), 5 * 300, f) == 5 * 300);
+    CHECK(fgetc(f) == EOF);
+    fclose(f);
+    CHECK(engine_run(m, ids, 5, 0, 256, 1, RH_F32, NULL, 0, want) == 0);
+    CHECK(memcmp(want, got, sizeof want) == 0);
+    /* greedy: each generated id is the argmax after the previous */
+    snprintf(cmd, sizeof cmd, "%s generate %s --ids '5 17 200' -n 4 --ids-out -t 1 2>/dev/null", t_bin, model);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0, "generate: exit %d: %s", rc, out);
+    {
+        int seq[8] = {5, 17, 200}, n = 3, tok;
+        char *p = out;
+        for (i = 0; i < 4; i++) {
+            float lg[8 * 300];
+            CHECK(engine_run(m, seq, n, 0, 256, 1, RH_F32, NULL, 0, lg) == 0);
+            tok = rh_argmax(lg + (size_t)(n - 1) * 300, 300);
+            CHECKF(strtol(p, &p, 10) == tok, "generated token %d differs from the argmax %d (output %s)", i, tok, out);
+            seq[n++] = tok;
+        }
+    }
+    snprintf(cmd, sizeof cmd, "%s info %s", t_bin, model);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "n_layers") != NULL, "info: %d %s", rc, out);
+    rh_model_close(m);
+    return 0;
+}
+
+static const rh_test_case engine_tests[] = {
+    {"engine/kernels_dot", engine_kernels_dot},
+    {"engine/kernels_gemm", engine_kernels_gemm},
+    {"engine/kernels_packed", engine_kernels_packed},
+    {"engine/kernels_misc", engine_kernels_misc},
+    {"engine/conversions", engine_conversions},
+    {"engine/rope_llama3", engine_rope_llama3},
+    {"engine/forward_vs_naive", engine_forward_vs_naive},
+    {"engine/threads_deterministic", engine_threads_deterministic},
+    {"engine/kv_dtypes", engine_kv_dtypes},
+    {"engine/masks", engine_masks},
+    {"engine/observe", engine_observe},
+    {"engine/api_errors", engine_api_errors},
+    {"engine/loader_bad_files", engine_loader_bad_files},
+    {"engine/loader_fuzz", engine_loader_fuzz},
+    {"engine/rhw_write", engine_rhw_write},
+    {"engine/cli_flags", engine_cli_flags},
+    {"engine/cli_run", engine_cli_run},
+    {NULL, NULL}};

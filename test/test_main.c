@@ -1,0 +1,202 @@
+/*
+ * test/test_main.c -- the one test runner.  `make test` builds it and runs it from the
+ * repository root; it prints one line per test and ends with `N passed, N failed` (exit status
+ * nonzero when any failed).
+ *
+ * HOW TO ADD A TEST FILE (no __has_include in C99, so the scheme is explicit):
+ *   1. Write test/test_NAME.c.  It is #included below, after ../retrieval_heads.c (compiled with
+ *      -DRH_NO_MAIN), so it sees every static function of the implementation.  Give every
+ *      function and table a NAME_ prefix (all files share one translation unit).
+ *   2. Each test is `static int NAME_something(void)` returning 0 on success; use CHECK /
+ *      CHECKF (they print file:line and return 1).  End the file with a table
+ *          static const rh_test_case NAME_tests[] = {{"NAME/something", NAME_something}, ...,
+ *                                                   {NULL, NULL}};
+ *   3. The Makefile passes -DRH_TEST_NAME (upper case) for every test/test_NAME.c that exists,
+ *      so a file that is not written yet never breaks the build.  Add NAME below in the two
+ *      lists (the #include list and the suites[] table) -- that is the only edit needed here.
+ *
+ * Helpers for every test file: t_bin (path of the CLI binary, for CLI tests), t_tmp(name)
+ * (a path inside a private temporary directory, removed at exit), t_run(cmd, out, cap) (runs a
+ * shell command, captures stdout+stderr, returns the exit status), t_random_model(...) (a
+ * small seeded random model), t_write_model(...) (that model written as a .rhw file).
+ *
+ * Usage: test_runner [--bin PATH_TO_CLI] [SUBSTRING ...]  (only tests whose name contains one
+ * of the substrings run).
+ */
+#include "../retrieval_heads.c"
+
+#include <sys/wait.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(void);
+} rh_test_case;
+
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) { \
+            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            return 1; \
+        } \
+    } while (0)
+#define CHECKF(cond, ...) \
+    do { \
+        if (!(cond)) { \
+            fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__); \
+            fputc('\n', stderr); \
+            return 1; \
+        } \
+    } while (0)
+
+static const char *t_bin = "./retrieval_heads";
+static char t_tmpdir[256];
+
+/* A path inside the run's private temporary directory (static buffer ring of 8). */
+static const char *t_tmp(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *b = buf[k++ & 7];
+    snprintf(b, 512, "%s/%s", t_tmpdir, name);
+    return b;
+}
+
+/* Run a shell command; stdout+stderr (at most cap-1 bytes) in out; returns the exit status
+ * (or 128+signal, or -1 when it could not run). */
+static int t_run(const char *cmd, char *out, size_t cap) {
+    char full[4096];
+    FILE *p;
+    size_t n = 0;
+    int st;
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    p = popen(full, "r");
+    if (!p) return -1;
+    if (out && cap) {
+        size_t r;
+        while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, p)) > 0) n += r;
+        out[n] = 0;
+    }
+    {
+        char sink[512];
+        while (fread(sink, 1, sizeof sink, p) > 0) {
+        }
+    }
+    st = pclose(p);
+    if (st == -1) return -1;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -1;
+}
+
+/* A small config: the variants are selected by the caller after this. */
+static rh_config t_config(void) {
+    rh_config c;
+    memset(&c, 0, sizeof c);
+    c.dim = 64;
+    c.hidden_dim = 96;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 16;
+    c.vocab_size = 300;
+    c.max_ctx = 256;
+    c.rope_theta = 10000.0f;
+    c.rope_scaling = RH_ROPE_NONE;
+    c.rope_factor = 1.0f;
+    c.norm_eps = 1e-5f;
+    c.bos_id = 1;
+    c.n_eos = 1;
+    c.eos_ids[0] = 2;
+    return c;
+}
+
+static rh_model *t_random_model(const rh_config *c, rh_dtype dt, uint64_t seed) {
+    rh_model *m = NULL;
+    char err[512];
+    if (rh_model_random(c, dt, seed, &m, err, sizeof err) != RH_OK) {
+        fprintf(stderr, "  t_random_model: %s\n", err);
+        return NULL;
+    }
+    return m;
+}
+
+/* Write the image of a model (e.g. from rh_model_random) to a file in the temp dir. */
+static const char *t_write_model(const rh_model *m, const char *name) {
+    const char *path = t_tmp(name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return NULL;
+    if (fwrite(m->base, 1, m->size, f) != m->size) { fclose(f); return NULL; }
+    if (fclose(f) != 0) return NULL;
+    return path;
+}
+
+/* ---- the test files (see the top of this file) ---- */
+#ifdef RH_TEST_ENGINE
+#include "test_engine.c"
+#endif
+#ifdef RH_TEST_TOKENIZER
+#include "test_tokenizer.c"
+#endif
+#ifdef RH_TEST_REFERENCE
+#include "test_reference.c"
+#endif
+#if defined(RH_TEST_METHOD) && defined(RH_HAVE_METHOD)
+#include "test_method.c"
+#endif
+
+static const rh_test_case *const suites[] = {
+#ifdef RH_TEST_ENGINE
+    engine_tests,
+#endif
+#ifdef RH_TEST_TOKENIZER
+    tokenizer_tests,
+#endif
+#ifdef RH_TEST_REFERENCE
+    reference_tests,
+#endif
+#if defined(RH_TEST_METHOD) && defined(RH_HAVE_METHOD)
+    method_tests,
+#endif
+    NULL};
+
+static void t_rmtree(const char *dir) {
+    char cmd[600];
+    if (!dir[0] || strncmp(dir, "/tmp/", 5) != 0) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+}
+
+int main(int argc, char **argv) {
+    int i, s, passed = 0, failed = 0, n_filters = 0;
+    const char *filters[64];
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc) t_bin = argv[++i];
+        else if (n_filters < 64) filters[n_filters++] = argv[i];
+    }
+    snprintf(t_tmpdir, sizeof t_tmpdir, "/tmp/rh_test.XXXXXX");
+    if (!mkdtemp(t_tmpdir)) {
+        fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));
+        return 1;
+    }
+    printf("retrieval_heads tests (kernels: %s)\n", RH_SIMD_NAME);
+    for (s = 0; suites[s]; s++) {
+        const rh_test_case *t;
+        for (t = suites[s]; t->name; t++) {
+            int want = n_filters == 0, r;
+            double t0;
+            for (i = 0; i < n_filters; i++)
+                if (strstr(t->name, filters[i])) want = 1;
+            if (!want) continue;
+            fflush(stdout);
+            t0 = rh_now();
+            r = t->fn();
+            printf("%s %s (%.2fs)\n", r == 0 ? "ok  " : "FAIL", t->name, rh_now() - t0);
+            fflush(stdout);
+            if (r == 0) passed++;
+            else failed++;
+        }
+    }
+    t_rmtree(t_tmpdir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
