@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""test_export.py -- bad-input tests of weights/export.py (Python standard library only).
+
+    python3 test/test_export.py        prints one line per failure and "export: N passed, N failed"
+
+Builds tiny Hugging Face directories by hand in a temp dir (config.json, a safetensors file of
+zeros, a byte-level tokenizer.json), breaks them one way at a time and checks that export.py
+exits with the documented status (1: input refused, 2: bad arguments) and a one-line message
+naming the file/key and the problem, that no OUT.tmp is left behind and that an existing OUT is
+not clobbered.  One good export is validated with test/rhw_check.py.  Run by test/test_reference.c
+(make test) when a python3 is on PATH.
+"""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+EXPORT = os.path.join(ROOT, "weights", "export.py")
+sys.path.insert(0, os.path.join(ROOT, "test"))
+import rhw_check  # noqa: E402
+
+D, H, L, NH, NKV, V = 8, 16, 1, 2, 1, 260
+
+
+def byte_alphabet():
+    bs = list(range(33, 127)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for _, c in sorted(zip(bs, cs))]
+
+
+def tokenizer_json():
+    vocab = {ch: i for i, ch in enumerate(byte_alphabet())}
+    return {"version": "1.0", "added_tokens": [
+        {"id": 256, "content": "<|endoftext|>", "single_word": False, "lstrip": False,
+         "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                          "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                    "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "fuse_unk": False,
+                  "byte_fallback": False, "vocab": vocab, "merges": []}}
+
+
+def base_config(arch="LlamaForCausalLM"):
+    return {"architectures": [arch], "model_type": "llama", "hidden_size": D,
+            "intermediate_size": H, "num_hidden_layers": L, "num_attention_heads": NH,
+            "num_key_value_heads": NKV, "vocab_size": V, "hidden_act": "silu",
+            "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "rope_scaling": None, "tie_word_embeddings": False, "eos_token_id": 256}
+
+
+def tensors(cfg):
+    hd = D // NH
+    q, kv = NH * hd, NKV * hd
+    t = [("model.embed_tokens.weight", [V, D])]
+    for i in range(L):
+        p = "model.layers.%d." % i
+        t += [(p + "input_layernorm.weight", [D]), (p + "self_attn.q_proj.weight", [q, D]),
+              (p + "self_attn.k_proj.weight", [kv, D]), (p + "self_attn.v_proj.weight", [kv, D])]
+        if cfg["architectures"][0] == "Qwen2ForCausalLM":
+            t += [(p + "self_attn.q_proj.bias", [q]), (p + "self_attn.k_proj.bias", [kv]),
+                  (p + "self_attn.v_proj.bias", [kv])]
+        t += [(p + "self_attn.o_proj.weight", [D, q]),
+              (p + "post_attention_layernorm.weight", [D]), (p + "mlp.gate_proj.weight", [H, D]),
+              (p + "mlp.up_proj.weight", [H, D]), (p + "mlp.down_proj.weight", [D, H])]
+    t += [("model.norm.weight", [D])]
+    if not cfg.get("tie_word_embeddings"):
+        t += [("lm_head.weight", [V, D])]
+    return t
+
+
+def write_safetensors(path, items, dtype="F32"):
+    size = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
+    hdr, off = {}, 0
+    for name, shape in items:
+        n = 1
+        for d in shape:
+            n *= d
+        hdr[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + n * size[dtype]]}
+        off += n * size[dtype]
+    hj = json.dumps(hdr).encode()
+    hj += b" " * ((8 - len(hj) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)) + hj)
+        # small nonzero pattern: 1.0 in every f32 slot (0x3f800000), bf16/f16 1.0 too
+        pat = {"F32": struct.pack("<f", 1.0), "F16": b"\x00\x3c", "BF16": b"\x80\x3f",
+               "F64": struct.pack("<d", 1.0)}[dtype]
+        f.write(pat * (off // size[dtype]))
+
+
+def make_dir(root, name, cfg=None, items=None, dtype="F32"):
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    cfg = cfg if cfg is not None else base_config()
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tokenizer_json(), f, ensure_ascii=False)
+    write_safetensors(os.path.join(d, "model.safetensors"),
+                      items if items is not None else tensors(cfg), dtype)
+    return d
+
+
+class Runner:
+    def __init__(self, tmp):
+        self.tmp, self.passed, self.failed = tmp, 0, 0
+
+    def run(self, args):
+        r = subprocess.run([sys.executable, EXPORT] + args, capture_output=True, text=True)
+        return r.returncode, r.stdout, r.stderr
+
+    def check(self, label, args, rc, *words, out=None):
+        code, so, se = self.run(args)
+        msg = se.strip()
+        ok = code == rc
+        if rc == 1:
+            ok = ok and len(msg.splitlines()) == 1
+        ok = ok and all(w.lower() in msg.lower() for w in words)
+        if out is not None:
+            ok = ok and not os.path.exists(out + ".tmp")
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL %s: exit %d (want %d), stderr %r (want words %r)"
+                  % (label, code, rc, msg[:300], words))
+        return code, so, se
+
+    def ok(self, label, cond, detail=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL %s %s" % (label, detail))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="rh_test_export_")
+    t = Runner(tmp)
+    out = os.path.join(tmp, "out.rhw")      # failures must leave this as it was
+    ok_out = os.path.join(tmp, "ok.rhw")    # other successful exports
+    try:
+        # a good export, validated independently
+        good = make_dir(tmp, "good")
+        code, so, se = t.check("good export", [good, out], 0, out=out)
+        if code == 0:
+            try:
+                info = rhw_check.read_rhw(out)
+                t.ok("good export validates", info["config"]["dim"] == D and
+                     info["config"]["vocab_size"] == V and info["config"]["eos_ids"] == [256])
+            except rhw_check.RhwError as e:
+                t.ok("good export validates", False, str(e))
+            t.ok("summary line", len(so.strip().splitlines()) == 1 and "params" in so, so)
+        before = open(out, "rb").read() if os.path.exists(out) else b""
+
+        # bad arguments: exit 2
+        t.check("no arguments", [], 2)
+        t.check("bad --dtype", [good, out, "--dtype", "f8"], 2, "dtype")
+        t.check("bad --max-ctx", [good, out, "--max-ctx", "0"], 2, "max-ctx")
+        t.check("non-integer --max-ctx", [good, out, "--max-ctx", "x"], 2, "max-ctx")
+        t.check("unknown flag", [good, out, "--frobnicate"], 2, "frobnicate")
+        t.check("--max-ctx beyond the model", [good, out, "--max-ctx", "65"], 1,
+                "max-ctx", "max_position_embeddings")
+
+        # refused inputs: exit 1, one line naming the problem
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        t.check("missing config.json", [empty, out], 1, "config.json", "not found", out=out)
+        t.check("not a directory", [os.path.join(tmp, "nope"), out], 1, "not a directory")
+
+        def variant(name, mutate=None, items=None, dtype="F32", arch=None):
+            cfg = base_config(arch or "LlamaForCausalLM")
+            if arch == "MistralForCausalLM":
+                cfg["model_type"] = "mistral"
+            if arch == "Qwen2ForCausalLM":
+                cfg["model_type"] = "qwen2"
+            if mutate:
+                mutate(cfg)
+            return make_dir(tmp, name, cfg, items if items is None else items(cfg), dtype)
+
+        d = variant("arch", lambda c: c.update(architectures=["GPT2LMHeadModel"]))
+        t.check("unsupported architecture", [d, out], 1, "architectures", "GPT2LMHeadModel")
+        d = variant("qwen3", lambda c: c.update(architectures=["Qwen3ForCausalLM"]))
+        t.check("unsupported architecture Qwen3", [d, out], 1, "Qwen3ForCausalLM")
+        for typ in ("yarn", "dynamic", "longrope"):
+            d = variant("rope_" + typ, lambda c: c.update(rope_scaling={"type": typ,
+                                                                        "factor": 2.0}))
+            t.check("rope_scaling " + typ, [d, out], 1, "rope_scaling", typ)
+        d = variant("rope_llama3_missing",
+                    lambda c: c.update(rope_scaling={"rope_type": "llama3", "factor": 8.0}))
+        t.check("llama3 rope_scaling without its keys", [d, out], 1, "rope_scaling",
+                "low_freq_factor")
+        d = variant("sw", lambda c: c.update(sliding_window=16), arch="MistralForCausalLM")
+        t.check("sliding window shorter than the context", [d, out], 1, "sliding_window", "16")
+        t.check("sliding window with --max-ctx", [d, ok_out, "--max-ctx", "16"], 0)
+        d = variant("sw_default", arch="MistralForCausalLM",
+                    mutate=lambda c: c.update(max_position_embeddings=32768))
+        t.check("Mistral default sliding_window 4096", [d, out], 1, "sliding_window", "4096")
+        d = variant("qwen_sw", arch="Qwen2ForCausalLM",
+                    mutate=lambda c: c.update(use_sliding_window=True, sliding_window=32))
+        t.check("Qwen2 use_sliding_window", [d, out], 1, "sliding_window")
+        d = variant("qwen_sw_off", arch="Qwen2ForCausalLM",
+                    mutate=lambda c: c.update(use_sliding_window=False, sliding_window=32))
+        t.check("Qwen2 sliding_window unused", [d, ok_out], 0)
+        d = variant("act", lambda c: c.update(hidden_act="gelu"))
+        t.check("hidden_act gelu", [d, out], 1, "hidden_act", "gelu")
+        d = variant("abias", lambda c: c.update(attention_bias=True))
+        t.check("attention_bias", [d, out], 1, "attention_bias")
+        d = variant("mbias", lambda c: c.update(mlp_bias=True))
+        t.check("mlp_bias", [d, out], 1, "mlp_bias")
+        d = variant("partial", lambda c: c.update(partial_rotary_factor=0.5))
+        t.check("partial rotary", [d, out], 1, "partial_rotary_factor")
+        d = variant("hd_odd", lambda c: c.update(head_dim=3))
+        t.check("odd head_dim", [d, out], 1, "head_dim")
+        d = variant("hd_bad", lambda c: c.update(head_dim=8))
+        t.check("head_dim inconsistent with q_proj", [d, out], 1, "q_proj", "shape")
+        d = variant("heads", lambda c: c.update(num_key_value_heads=3,
+                                               num_attention_heads=2))
+        t.check("heads not a multiple of kv heads", [d, out], 1, "num_key_value_heads")
+        d = variant("hidden_str", lambda c: c.update(hidden_size="8"))
+        t.check("hidden_size not an integer", [d, out], 1, "hidden_size")
+        d = variant("eps", lambda c: c.update(rms_norm_eps=-1))
+        t.check("negative rms_norm_eps", [d, out], 1, "rms_norm_eps")
+        d = variant("eos", lambda c: c.update(eos_token_id=V))
+        t.check("eos id out of range", [d, out], 1, "eos_token_id")
+
+        d = variant("missing", items=lambda c: [x for x in tensors(c)
+                                                 if "v_proj" not in x[0]])
+        t.check("missing tensor", [d, out], 1, "model.layers.0.self_attn.v_proj.weight",
+                "missing")
+        d = variant("qwen_nobias", arch="Qwen2ForCausalLM",
+                    items=lambda c: [x for x in tensors(c) if not x[0].endswith(".bias")])
+        t.check("Qwen2 without q/k/v biases", [d, out], 1, "q_proj.bias", "missing")
+        d = variant("extra", items=lambda c: tensors(c) + [("model.layers.0.self_attn.o_proj.bias",
+                                                            [D])])
+        t.check("unexpected tensor", [d, out], 1, "unexpected", "o_proj.bias")
+        d = variant("invfreq", items=lambda c: tensors(c) + [
+            ("model.layers.0.self_attn.rotary_emb.inv_freq", [2])])
+        t.check("rotary_emb.inv_freq is skipped", [d, ok_out], 0)
+        d = variant("shape", items=lambda c: [(n, [s[0], s[1] + 1] if n.endswith("up_proj.weight")
+                                               else s) for n, s in tensors(c)])
+        t.check("wrong tensor shape", [d, out], 1, "up_proj.weight", "shape")
+        d = variant("f64", dtype="F64")
+        t.check("f64 tensors", [d, out], 1, "dtype", "F64")
+
+        # damaged safetensors files
+        d = variant("trunc")
+        st = os.path.join(d, "model.safetensors")
+        full = open(st, "rb").read()
+        for cut in (len(full) - 1, len(full) // 2, 200, 9, 4, 0):
+            with open(st, "wb") as f:
+                f.write(full[:cut])
+            t.check("truncated safetensors at %d" % cut, [d, out], 1, "model.safetensors",
+                    out=out)
+        with open(st, "wb") as f:
+            f.write(struct.pack("<Q", 1 << 40) + full[8:])
+        t.check("safetensors header length past the end", [d, out], 1, "header length")
+        hl = struct.unpack("<Q", full[:8])[0]
+        with open(st, "wb") as f:
+            f.write(full[:8] + b"{" * hl + full[8 + hl:])
+        t.check("safetensors header not JSON", [d, out], 1, "JSON")
+
+        d = variant("shard")
+        os.remove(os.path.join(d, "model.safetensors"))
+        with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+            json.dump({"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors"}},
+                      f)
+        t.check("index names a missing shard", [d, out], 1, "model-00001-of-00002.safetensors",
+                "not found")
+        d = variant("bin")
+        os.remove(os.path.join(d, "model.safetensors"))
+        open(os.path.join(d, "pytorch_model.bin"), "wb").close()
+        t.check("only a pytorch .bin", [d, out], 1, "safetensors", "pytorch_model.bin")
+        d = variant("badjson")
+        with open(os.path.join(d, "config.json"), "w") as f:
+            f.write("{\"architectures\": [")
+        t.check("config.json not JSON", [d, out], 1, "config.json", "JSON")
+        d = variant("notok")
+        os.remove(os.path.join(d, "tokenizer.json"))
+        t.check("no tokenizer", [d, out], 1, "tokenizer")
+
+        d = variant("smallvocab", lambda c: c.update(vocab_size=200),
+                    items=lambda c: [(n, [200, s[1]] if s[0] == V and len(s) == 2 else s)
+                                     for n, s in tensors(c)])
+        t.check("tokenizer larger than vocab_size", [d, out], 1, "vocab_size")
+        d = variant("eos9", lambda c: c.update(eos_token_id=list(range(3, 12))))
+        t.check("more than 8 eos ids", [d, out], 1, "eos_token_id")
+        d = variant("tied_extra", lambda c: c.update(tie_word_embeddings=True),
+                    items=lambda c: tensors(c) + [("lm_head.weight", [V, D])])
+        t.check("tied embeddings with a stored lm_head", [d, ok_out], 0)
+        t.check("unwritable output", [good, os.path.join(tmp, "no", "such", "dir", "x.rhw")], 1,
+                "no/such/dir")
+
+        t.ok("failed exports left the previous output alone",
+             os.path.exists(out) and open(out, "rb").read() == before)
+
+        # --dtype conversion: works with numpy, else a clear message naming numpy
+        try:
+            import numpy  # noqa: F401
+            have_np = True
+        except ImportError:
+            have_np = False
+        out2 = os.path.join(tmp, "bf16.rhw")
+        if have_np:
+            code, _, _ = t.check("--dtype bf16", [good, out2, "--dtype", "bf16"], 0)
+            if code == 0:
+                info = rhw_check.read_rhw(out2)
+                t.ok("--dtype bf16 dtypes", all(v[0] == 2 for v in info["tensors"].values()))
+        else:
+            t.check("--dtype without numpy", [good, out2, "--dtype", "bf16"], 1, "numpy",
+                    out=out2)
+        d = variant("bf16src", dtype="BF16")
+        t.check("bf16 source kept without numpy", [d, out2], 0)
+        if os.path.exists(out2):
+            info = rhw_check.read_rhw(out2)
+            t.ok("bf16 source kept", all(v[0] == 2 for v in info["tensors"].values()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("export: %d passed, %d failed" % (t.passed, t.failed))
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
