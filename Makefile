@@ -10,8 +10,6 @@
 CC ?= cc
 SIMD ?= native
 O ?= .
-# METHOD=1 compiles the method (rh_method.inc: detect/niah/report/compare) into the CLI.
-METHOD ?= 0
 
 WARN := -std=c99 -Wall -Wextra -pedantic
 ifeq ($(SIMD),scalar)
@@ -20,23 +18,19 @@ else
 ARCH := -march=native
 endif
 OPT ?= -O2
-# Until the tokenizer part exists, build with the engine's byte stand-in.
-DEFS := $(if $(wildcard rh_tokenizer.inc),,-DRH_TOKENIZER_STUB)
-ifeq ($(METHOD),1)
-DEFS += -DRH_HAVE_METHOD
-endif
+DEFS :=
 CFLAGS ?= $(OPT) $(ARCH)
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS)
 LDLIBS := -lm -lpthread
 
-SRC := retrieval_heads.c retrieval_heads.h $(wildcard rh_*.inc)
+SRC := retrieval_heads.c retrieval_heads.h
 # One -DRH_TEST_NAME per test/test_NAME.c present (see test/test_main.c).
 TEST_FILES := $(filter-out test/test_main.c,$(wildcard test/test_*.c))
 TEST_DEFS := $(foreach f,$(TEST_FILES),-DRH_TEST_$(shell echo $(basename $(notdir $(f))) | sed 's/^test_//' | tr a-z A-Z))
 
 BIN := $(O)/retrieval_heads
 TESTBIN := $(O)/test_runner
-# Rebuild when the compiler or flags change (SIMD=, CC=, METHOD=), not only when sources do.
+# Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
 .PHONY: all test asan bench clean demo test-neon FORCE

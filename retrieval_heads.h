@@ -78,6 +78,15 @@
  *                             vocabulary is emitted whole, as Llama-3's tokenizer.json says)
  *                       bit 6 metaspace_split (kind 1: the text is split into words at U+2581
  *                             before BPE, as HF's Metaspace pre-tokenizer with split=true)
+ *                       bit 7 hf_pipeline: added tokens are split from the raw text first and
+ *                             the prefix (bit 0) is given to every text segment between them
+ *                             (HF Prepend normalizer, Metaspace, ByteLevel add_prefix_space);
+ *                             without it, SentencePiece's own pipeline
+ *                       bit 8 no prefix for a segment that already starts with a space
+ *                       bit 9 prefix only for the segment at byte 0 of the text (Metaspace
+ *                             prepend_scheme "first")
+ *                       bit 10 fuse_unk: consecutive unknown symbols give one unk id
+ *                       other bits must be 0
  *   u32 pretokenizer    kind 2: 1 = GPT-2 regex, 2 = Llama-3 regex, 3 = Qwen2 regex; kind 1: 0
  *   i32 unk_id          -1 if none
  *   u32 n_tokens        <= vocab_size (the embedding may have padding rows)
@@ -299,6 +308,58 @@ int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode);
 
 /* Index of the largest of n floats (ties -> the smallest index). */
 int rh_argmax(const float *x, int n);
+
+/* ---- the method's pieces, usable on their own ---- */
+
+/* NLTK's PorterStemmer (default NLTK_EXTENSIONS mode) on len bytes of a lower-case ASCII word;
+ * writes the stem + NUL to out (room for len + 2 bytes) and returns its length. */
+size_t rh_porter_stem(const char *word, size_t len, char *out);
+
+/* ROUGE-1 recall of prediction against reference, exactly as Google's rouge_score computes it
+ * with use_stemmer=True (in [0, 1]; 0 for an empty reference; -1 when out of memory). */
+double rh_rouge1_recall(const char *reference, size_t rlen, const char *prediction,
+                        size_t plen);
+
+/* One decode step of the retrieval score.  top1: the attended position of each head (index
+ * layer * n_heads + head, n_heads_total of them) at the step that generated `generated`;
+ * seq: the visible sequence; [span_start, span_end): the answer span.  Every head whose top-1
+ * lies in the span on a token equal to `generated` gets score[i] += 1/|span|.  set_mode: each
+ * span position counts once per head (hit: n_heads_total * |span| flags, zeroed per test).
+ * Returns the number of heads that scored. */
+int rh_retrieval_step(const int32_t *top1, int n_heads_total, const int *seq, int n_seq,
+                      int span_start, int span_end, int generated, int set_mode,
+                      unsigned char *hit, double *score);
+
+/* First i in [from, to - n_ans] where ids[i .. i+n_ans) matches the answer: its token set
+ * overlaps the answer's by more than 90 % (the original's rule), or with exact, equal ids.
+ * Returns i or -1. */
+int rh_find_span(const int *ids, int n_ids, int from, int to, const int *ans, int n_ans,
+                 int exact);
+
+/* Retrieval scores per head in the published form {"layer-head": [score per test, ...]}. */
+typedef struct {
+    int n_layers, n_heads;  /* keys cover layer < n_layers, head < n_heads */
+    int *n_tests;           /* per head (layer * n_heads + head): scores held */
+    double **scores;        /* per head: n_tests[i] scores */
+    unsigned char *present; /* per head: the key exists */
+} rh_scores;
+int rh_scores_init(rh_scores *s, int n_layers, int n_heads);
+int rh_scores_push(rh_scores *s, int head_index, double score);
+/* Read a score file (one JSON object, as published); every byte is checked. */
+int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap);
+int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
+                    size_t errcap);
+/* Write the published one-line form (as Python's json.dump), atomically (temp + rename). */
+int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap);
+double rh_scores_mean(const rh_scores *s, int head_index);
+void rh_scores_free(rh_scores *s);
+
+/* The method's command line (detect, niah, report, compare), for programs that embed the CLI:
+ * argv[0] names the command, the rest are its arguments as on the command line.  Returns the
+ * exit status (0 ok, 1 a failure while running, 2 bad usage or bad input), or -1 when argv[0]
+ * is none of the four.  Unlike the rest of the library it prints (stdout: results, stderr:
+ * progress and errors), as the program does. */
+int rh_method_cli(int argc, char **argv);
 
 #ifdef __cplusplus
 }

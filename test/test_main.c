@@ -140,7 +140,7 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #ifdef RH_TEST_REFERENCE
 #include "test_reference.c"
 #endif
-#if defined(RH_TEST_METHOD) && defined(RH_HAVE_METHOD)
+#if defined(RH_TEST_METHOD)
 #include "test_method.c"
 #endif
 
@@ -154,7 +154,7 @@ static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_REFERENCE
     reference_tests,
 #endif
-#if defined(RH_TEST_METHOD) && defined(RH_HAVE_METHOD)
+#if defined(RH_TEST_METHOD)
     method_tests,
 #endif
     NULL};

@@ -266,8 +266,11 @@ static int reference_test_chunked(void) {
                 reference_close(m, c);
             }
             free(lg);
-            if (!(d1 >= 0 && d1 <= 1e-6) || !(d2 >= 0 && d2 <= 1e-6)) {
-                printf("  %s: split prefill max|diff| %.3g, token-by-token %.3g (limit 1e-6)\n",
+            /* A split prefill runs the same kernels: exact.  One-token calls run the decode
+             * GEMV (lane sums + horizontal add) instead of the prefill GEMM (one FMA chain per
+             * element), so they agree to rounding: the PyTorch check's tolerance. */
+            if (d1 != 0 || !(d2 >= 0 && d2 <= 1e-4)) {
+                printf("  %s: split prefill max|diff| %.3g (must be 0), token-by-token %.3g (limit 1e-4)\n",
                        files[fi], d1, d2);
                 fails++;
             } else {

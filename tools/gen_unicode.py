@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the Unicode tables of rh_tokenizer.inc (the tokenizer section of retrieval_heads.c).
+"""Generate the Unicode tables of the tokenizer section of retrieval_heads.c.
 
 Source: Python's unicodedata module (the Unicode version it reports is written into the output;
 Debian's Python 3.11 gives Unicode 14.0.0), adjusted to what Hugging Face tokenizers 0.22 does:
@@ -21,9 +21,9 @@ Tables written (all sorted by code point, searched by binary search in C):
   tok_uni_comp   {first, second, composite} primary composites (composition exclusions,
                  singletons and non-starter decompositions left out), sorted by (first, second).
 
-Usage: python3 tools/gen_unicode.py [path/to/rh_tokenizer.inc]
+Usage: python3 tools/gen_unicode.py [path/to/retrieval_heads.c]
 Rewrites the region between the BEGIN/END GENERATED UNICODE TABLES markers of the file
-(default: rh_tokenizer.inc next to this script's parent directory), or prints it with '-'.
+(default: retrieval_heads.c in this script's parent directory), or prints it with '-'.
 """
 import os
 import sys
@@ -201,7 +201,7 @@ def main():
     text = '\n'.join(L) + '\n'
 
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), '..', 'rh_tokenizer.inc')
+        os.path.dirname(os.path.abspath(__file__)), '..', 'retrieval_heads.c')
     if path == '-':
         sys.stdout.write(text)
         return
