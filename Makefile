@@ -33,7 +33,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench clean demo test-neon FORCE
+.PHONY: all test asan bench clean demo fuzz test-neon FORCE
 
 all: $(BIN)
 
@@ -72,10 +72,43 @@ bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype f16 -p 512 -n 32 -t $(BENCH_T)
 	$(BIN) bench --shape tinyllama-1.1b --dtype bf16 -p 512 -n 32 -t $(BENCH_T)
 
-# The demo model (weights/demo.rhw, made by weights/train.py + weights/export.py; see weights/).
+# The demo (weights/demo.rhw, made by weights/train.py + weights/export.py; see weights/README.md):
+# detect the retrieval heads, then the NIAH grid unmasked, with the top-K heads masked and with K
+# random non-retrieval heads masked; prints the comparison.  Outputs go to demo/.
+DEMO_MODEL ?= weights/demo.rhw
+DEMO_GRID ?= --lengths 256:1024:4 --depths 0:100:5
+DEMO_K ?= 3
+DEMO_T ?= 2
 demo: $(BIN)
-	@test -f weights/demo.rhw || { echo "make demo: weights/demo.rhw is missing (see weights/README.md)" >&2; exit 1; }
-	$(BIN) info weights/demo.rhw
+	@test -f $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) is missing (see weights/README.md)" >&2; exit 1; }
+	@mkdir -p demo
+	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/scores.json
+	$(BIN) report demo/scores.json
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/niah_none > demo/none.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
+	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"
+	@printf '  %-28s %s\n' "no heads masked" "$$(tail -n 1 demo/none.txt)" \
+	  "top-$(DEMO_K) retrieval heads" "$$(tail -n 1 demo/top.txt)" \
+	  "$(DEMO_K) random other heads" "$$(tail -n 1 demo/random.txt)"
+
+# libFuzzer targets (clang; Debian clang + libclang-rt-14-dev): the .rhw loader, the tokenizers,
+# the JSON/JSONL readers, the CLI's number and list parsers.  FUZZ_SECONDS each; corpora in
+# test/fuzz/corpus/ (the fixtures seed the loader).  make fuzz FUZZ_SECONDS=600 for a real run.
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := rhw tok json flags
+FUZZ_FLAGS := -std=c99 -g -O1 $(ARCH) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	mkdir -p $(O)/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	  clang $(FUZZ_FLAGS) -o $(O)/fuzz/fuzz_$$t test/fuzz/fuzz_$$t.c $(LDLIBS) || exit 1; done
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(O)/fuzz/corpus_$$t; \
+	  extra=; [ $$t = rhw ] && extra=test/fixtures; \
+	  if $(O)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	       $(O)/fuzz/corpus_$$t test/fuzz/corpus/$$t $$extra > $(O)/fuzz/fuzz_$$t.log 2>&1; then \
+	    echo "fuzz_$$t: $$(grep -h '^stat::number_of_executed_units' $(O)/fuzz/fuzz_$$t.log) in $(FUZZ_SECONDS) s, no finding"; \
+	  else tail -n 40 $(O)/fuzz/fuzz_$$t.log; echo "make fuzz: fuzz_$$t found a problem (log: $(O)/fuzz/fuzz_$$t.log)"; exit 1; fi; done
 
 clean:
 	rm -f $(BIN) $(TESTBIN) $(O)/retrieval_heads_asan $(O)/test_runner_asan $(STAMP)

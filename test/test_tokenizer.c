@@ -704,6 +704,20 @@ static int tokenizer_fuzz_sections(void) {
     return 0;
 }
 
+/* weights/rhw_tok.py's accept/refuse tests (stdlib Python), when a python3 is on PATH
+ * (.ci/run installs one, so CI always runs them). */
+static int tokenizer_rhw_tok_py(void) {
+    static char out[16384];
+    int r;
+    if (t_run("command -v python3", out, sizeof out) != 0) {
+        printf("  python3 not found: test/tok/test_rhw_tok.py skipped\n");
+        return 0;
+    }
+    r = t_run("python3 test/tok/test_rhw_tok.py", out, sizeof out);
+    printf("%s", out);
+    return r != 0;
+}
+
 static const rh_test_case tokenizer_tests[] = {
     {"tokenizer/sp_byte_fallback", tokenizer_sp_byte_fallback},
     {"tokenizer/sp_unk", tokenizer_sp_unk},
@@ -723,4 +737,5 @@ static const rh_test_case tokenizer_tests[] = {
     {"tokenizer/word_cache", tokenizer_word_cache},
     {"tokenizer/speed", tokenizer_speed},
     {"tokenizer/pathological", tokenizer_pathological},
+    {"tokenizer/rhw_tok_py", tokenizer_rhw_tok_py},
     {NULL, NULL}};

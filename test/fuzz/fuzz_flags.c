@@ -1,0 +1,33 @@
+/* The command line's number and list parsers: --lengths / --depths grids, --mask-heads lists,
+ * --ids lists, integers.  Input: one flag value (bytes up to the first NUL). */
+#define FUZZ_WITH_CLI
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *s = fuzz_cstr(data, size);
+    char msg[512];
+    double *v = NULL;
+    int n = 0, i, *ids = NULL;
+    long x;
+    unsigned char flags[12 * 7];
+    if (rhm_parse_grid("--lengths", s, 1, 1e7, 1, 0, &v, &n, msg, sizeof msg) == 0) {
+        FUZZ_ASSERT(n >= 1 && n <= 10000);
+        for (i = 0; i < n; i++) FUZZ_ASSERT(v[i] >= 1 && v[i] <= 1e7);
+        free(v);
+    }
+    if (rhm_parse_grid("--depths", s, 0, 100, 0, 1, &v, &n, msg, sizeof msg) == 0) {
+        for (i = 0; i < n; i++) FUZZ_ASSERT(v[i] >= 0 && v[i] <= 100);
+        free(v);
+    }
+    memset(flags, 0, sizeof flags);
+    if (rhm_parse_heads("--mask-heads", s, 12, 7, flags, msg, sizeof msg) == 0) {
+        int any = 0;
+        for (i = 0; i < 12 * 7; i++) any |= flags[i];
+        FUZZ_ASSERT(any);
+    }
+    if (cli_ids(s, &ids, msg, sizeof msg) > 0) free(ids);
+    if (cli_int(s, -5, 5, &x)) FUZZ_ASSERT(x >= -5 && x <= 5);
+    free(s);
+    return 0;
+}
