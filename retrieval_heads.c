@@ -3476,7 +3476,7 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         if (!(sc.f == sc.f) || sc.f > 3.0e38f || sc.f < -3.0e38f) { rc = tok_err(err, errcap, fname, "token %lu: score is not finite", (unsigned long)i); goto fail; }
         if (ty < 1 || ty > 6) { rc = tok_err(err, errcap, fname, "token %lu: unknown type %u", (unsigned long)i, (unsigned)ty); goto fail; }
         if (fl & ~0x3Fu) { rc = tok_err(err, errcap, fname, "token %lu: unknown flag bits 0x%X", (unsigned long)i, (unsigned)fl); goto fail; }
-        if (fl & TOK_TF_SINGLE_WORD) { rc = tok_err(err, errcap, fname, "token %lu: single_word added tokens are not implemented", (unsigned long)i); goto fail; }
+        if (fl & TOK_TF_SINGLE_WORD) { rc = tok_err(err, errcap, fname, "token %lu: single_word added tokens are not supported", (unsigned long)i); goto fail; }
         if (kind == 2 && ty == TOK_T_BYTE) { rc = tok_err(err, errcap, fname, "token %lu: byte type in a byte-level vocabulary", (unsigned long)i); goto fail; }
         t->score[i] = sc.f;
         t->type[i] = ty;
