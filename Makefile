@@ -6,6 +6,7 @@
 #   make asan            the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           prefill/decode speed on random TinyLlama-shaped weights
 #   make test-neon       the tests with the NEON kernels, cross-compiled, under qemu-aarch64
+#   make valgrind        valgrind memcheck on `generate` and a tiny `detect` (zero errors, zero leaks)
 #   make O=/tmp/me ...   put binaries elsewhere (several people building in one tree)
 CC ?= cc
 SIMD ?= native
@@ -33,7 +34,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench clean demo fuzz test-neon FORCE
+.PHONY: all test asan bench clean demo fuzz test-neon valgrind FORCE
 
 all: $(BIN)
 
@@ -109,6 +110,24 @@ fuzz:
 	       $(O)/fuzz/corpus_$$t test/fuzz/corpus/$$t $$extra > $(O)/fuzz/fuzz_$$t.log 2>&1; then \
 	    echo "fuzz_$$t: $$(grep -h '^stat::number_of_executed_units' $(O)/fuzz/fuzz_$$t.log) in $(FUZZ_SECONDS) s, no finding"; \
 	  else tail -n 40 $(O)/fuzz/fuzz_$$t.log; echo "make fuzz: fuzz_$$t found a problem (log: $(O)/fuzz/fuzz_$$t.log)"; exit 1; fi; done
+
+# valgrind memcheck (not in CI: slow) on `generate` with a fixture model and on a tiny `detect`:
+# any memory error or leak (definite, indirect, possible) fails.  Valgrind 3.19 does not decode
+# AVX-512, so on x86-64 the binary targets x86-64-v3 (AVX2+FMA+F16C: the same kernels).
+VG_ARCH ?= $(if $(filter x86_64,$(shell uname -m)),-march=x86-64-v3,$(ARCH))
+VG := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
+VG_MODEL ?= test/fixtures/llama2.rhw
+valgrind:
+	mkdir -p $(O)/vg
+	$(CC) $(WARN) -O1 -g $(VG_ARCH) $(DEFS) -o $(O)/vg/retrieval_heads retrieval_heads.c $(LDLIBS)
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
+	  printf 'The grass is green. The sky is blue and the sea is wide. '; done > $(O)/vg/hay.txt
+	printf '%s\n' '{"needle": "The code is alpha bravo.", "question": "What is the code?", "answer": "alpha bravo"}' \
+	  > $(O)/vg/needles.jsonl
+	$(VG) $(O)/vg/retrieval_heads generate $(VG_MODEL) -p "Hello world" -n 16 -t 2 > /dev/null
+	$(VG) $(O)/vg/retrieval_heads detect $(VG_MODEL) --haystack $(O)/vg/hay.txt --needles $(O)/vg/needles.jsonl \
+	  --lengths 120:200:2 --depths 0:100:2 --buffer 16 --max-new 4 -t 2 --fresh --quiet -o $(O)/vg/scores.json
+	@echo "make valgrind: no memory errors, no leaks"
 
 clean:
 	rm -f $(BIN) $(TESTBIN) $(O)/retrieval_heads_asan $(O)/test_runner_asan $(STAMP)

@@ -4898,6 +4898,69 @@ static void *xmalloc_floats(size_t n, int *ok) {
     return p;
 }
 
+/* Physical memory in bytes, lowered to RLIMIT_AS when that is finite; 0 when unknown.
+ * (_SC_PHYS_PAGES is not POSIX but Linux, the BSDs and macOS have it: guarded.) */
+static double ctx_memory_available(void) {
+    double avail = 0;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) avail = (double)pages * (double)psz;
+#endif
+    {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (avail == 0 || (double)rl.rlim_cur < avail))
+            avail = (double)rl.rlim_cur;
+    }
+    return avail;
+}
+
+/* What a context of p->n_ctx tokens needs, counted before anything is allocated (doubles: no
+ * overflow in the count itself):
+ *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
+ *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
+ *             + (chunk + MR) x kmax floats, and per thread the packing and attention tiles
+ *   weights   the model image (mmapped, so it is counted but not allocated here)
+ * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
+ * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    const rh_config *cf = &m->cfg;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    double n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx, C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
+    int g = cf->n_heads / cf->n_kv_heads;
+    if (C > n_ctx) C = n_ctx;
+    if (nt <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
+    }
+    if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
+    if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
+    R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
+    /* one of the two caches (K or V): the largest single allocation */
+    kv = (double)cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    if (kv >= (double)SIZE_MAX / 2) {
+        set_err(err, errcap, "n_ctx %.0f: a KV cache of %.0f bytes overflows this platform's size_t", n_ctx, kv);
+        return RH_ERANGE;
+    }
+    kv *= 2;
+    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
+                          2.0 * cf->hidden_dim + cf->head_dim) +
+                     (C + RH_MR) * kmax);
+    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK + 2.0 * RH_BK * cf->head_dim +
+                        (R + RH_MR) * cf->head_dim + (double)RH_NR * cf->head_dim + (R + RH_MR) * RH_BK + 4 * R);
+    scratch += nt * per_thread;
+    avail = ctx_memory_available();
+    if (avail > 0 && kv + scratch + weights > avail) {
+        set_err(err, errcap,
+                "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "%.2f GiB available",
+                n_ctx, kv / gib, n_ctx, scratch / gib, weights / gib, avail / gib);
+        return RH_ENOMEM;
+    }
+    return RH_OK;
+}
+
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err, size_t errcap) {
     rh_ctx_params d;
     rh_ctx *c;
@@ -4910,9 +4973,16 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     cf = &m->cfg;
     if (!p) { rh_ctx_params_default(&d); p = &d; }
     if (p->n_threads < 0 || p->n_threads > 1024) { set_err(err, errcap, "n_threads %d out of range 0..1024", p->n_threads); return RH_EINVAL; }
-    if (p->n_ctx < 0 || p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d out of range 0..%d", p->n_ctx, RHW_MAX_CTX); return RH_EINVAL; }
+    if (p->n_ctx < 0) { set_err(err, errcap, "n_ctx %d is negative", p->n_ctx); return RH_EINVAL; }
+    /* beyond the format's limit (max_ctx of a .rhw is at most 2^24): a size error, not a typo */
+    if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
     if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
     if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
+    {
+        /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
+        int rc = ctx_check_memory(m, p, err, errcap);
+        if (rc != RH_OK) return rc;
+    }
     c = (rh_ctx *)calloc(1, sizeof *c);
     if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
     c->m = m;
@@ -9038,7 +9108,10 @@ static int cli_ctx(const cli_common *o, const rh_model *m, int need, rh_ctx **c)
     p.n_ctx = o->n_ctx ? o->n_ctx : need;
     if (p.n_ctx < need) return cli_fail(2, o->cmd, "--ctx: %d is smaller than the %d tokens needed", p.n_ctx, need);
     if (p.n_ctx > RHW_MAX_CTX) return cli_fail(1, o->cmd, "%d tokens exceed the limit of %d", p.n_ctx, RHW_MAX_CTX);
-    (void)m;
+    /* allowed (RoPE extends), but positions past the trained context are untrained */
+    if (o->n_ctx > rh_model_config(m)->max_ctx)
+        fprintf(stderr, "retrieval_heads: %s: warning: --ctx %d exceeds the model's trained context of %d tokens\n", o->cmd,
+                o->n_ctx, rh_model_config(m)->max_ctx);
     if (rh_ctx_new(m, &p, c, err, sizeof err) != RH_OK) return cli_fail(1, o->cmd, "%s", err);
     return 0;
 }

@@ -254,6 +254,10 @@ typedef struct {
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
+/* Before allocating, counts the KV cache + scratch for n_ctx plus the (mmapped) weights and
+ * returns RH_ENOMEM, with what is needed and what is available in err, when that exceeds the
+ * physical memory (or a finite RLIMIT_AS); n_ctx over the format limit of 2^24 tokens, or a
+ * cache whose size overflows size_t, is RH_ERANGE; other bad parameters RH_EINVAL. */
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err,
                size_t errcap);
 void rh_ctx_free(rh_ctx *c);

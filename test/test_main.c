@@ -143,6 +143,9 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #if defined(RH_TEST_METHOD)
 #include "test_method.c"
 #endif
+#ifdef RH_TEST_RELIABILITY
+#include "test_reliability.c"
+#endif
 
 static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_ENGINE
@@ -156,6 +159,9 @@ static const rh_test_case *const suites[] = {
 #endif
 #if defined(RH_TEST_METHOD)
     method_tests,
+#endif
+#ifdef RH_TEST_RELIABILITY
+    reliability_tests,
 #endif
     NULL};
 

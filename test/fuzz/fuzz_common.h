@@ -21,7 +21,7 @@
     do { if (!(x)) { fprintf(stderr, "fuzz assertion failed: %s (%s:%d)\n", #x, __FILE__, __LINE__); abort(); } } while (0)
 
 /* Input bytes as a NUL-terminated string (the CLI parsers take C strings). */
-static char *fuzz_cstr(const uint8_t *data, size_t size) {
+static inline char *fuzz_cstr(const uint8_t *data, size_t size) {
     char *s = (char *)malloc(size + 1);
     if (!s) abort();
     if (size) memcpy(s, data, size);
