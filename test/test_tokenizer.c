@@ -704,6 +704,32 @@ static int tokenizer_fuzz_sections(void) {
     return 0;
 }
 
+/* The CLI both ways: `tokenize TEXT` then `tokenize --decode IDS` gives TEXT back (the dummy
+ * prefix of a SentencePiece-style tokenizer is dropped on decode, as sentencepiece and HF do);
+ * bad ids are refused with exit 2. */
+static int tokenizer_cli_round_trip(void) {
+    /* llama2: SentencePiece-style with a dummy prefix and byte fallback; qwen2: byte-level */
+    static const char *const models[] = {"test/fixtures/llama2.rhw", "test/fixtures/qwen2.rhw"};
+    char cmd[1024], ids[2048], back[2048];
+    int k;
+    for (k = 0; k < 2; k++) {
+        size_t n;
+        snprintf(cmd, sizeof cmd, "%s tokenize %s 'Hello world, 12 apples.'", t_bin, models[k]);
+        CHECKF(t_run(cmd, ids, sizeof ids) == 0, "%s: %s", cmd, ids);
+        n = strlen(ids);
+        while (n && (ids[n - 1] == '\n' || ids[n - 1] == ' ')) ids[--n] = 0;
+        CHECKF(n > 0 && strspn(ids, "0123456789 ") == n, "%s: not ids: %s", cmd, ids);
+        snprintf(cmd, sizeof cmd, "%s tokenize %s --decode '%s'", t_bin, models[k], ids);
+        CHECKF(t_run(cmd, back, sizeof back) == 0, "%s: %s", cmd, back);
+        CHECKF(strcmp(back, "Hello world, 12 apples.") == 0, "%s: decoded \"%s\"", models[k], back);
+    }
+    snprintf(cmd, sizeof cmd, "%s tokenize %s --decode '5 x'", t_bin, models[0]);
+    CHECKF(t_run(cmd, back, sizeof back) == 2 && strstr(back, "--decode"), "bad id: %s", back);
+    snprintf(cmd, sizeof cmd, "%s tokenize %s --decode '99999999'", t_bin, models[0]);
+    CHECKF(t_run(cmd, back, sizeof back) == 2 && strstr(back, "out of range"), "id out of range: %s", back);
+    return 0;
+}
+
 /* weights/rhw_tok.py's accept/refuse tests (stdlib Python), when a python3 is on PATH
  * (.ci/run installs one, so CI always runs them). */
 static int tokenizer_rhw_tok_py(void) {
@@ -738,4 +764,5 @@ static const rh_test_case tokenizer_tests[] = {
     {"tokenizer/speed", tokenizer_speed},
     {"tokenizer/pathological", tokenizer_pathological},
     {"tokenizer/rhw_tok_py", tokenizer_rhw_tok_py},
+    {"tokenizer/cli_round_trip", tokenizer_cli_round_trip},
     {NULL, NULL}};
