@@ -17,7 +17,8 @@
  *
  * Helpers for every test file: t_bin (path of the CLI binary, for CLI tests), t_tmp(name)
  * (a path inside a private temporary directory, removed at exit), t_run(cmd, out, cap) (runs a
- * shell command, captures stdout+stderr, returns the exit status), t_random_model(...) (a
+ * shell command, captures stdout+stderr, returns the exit status), t_run_python(script) (a
+ * stdlib-Python test script, when python3 exists), t_random_model(...) (a
  * small seeded random model), t_write_model(...) (that model written as a .rhw file).
  *
  * Usage: test_runner [--bin PATH_TO_CLI] [SUBSTRING ...]  (only tests whose name contains one
@@ -86,6 +87,23 @@ static int t_run(const char *cmd, char *out, size_t cap) {
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
     return -1;
+}
+
+/* A stdlib-Python test script (the exporter's, the tokenizer-section builder's), run from the
+ * repository root when a python3 is on PATH (.ci/run installs one, so CI always runs it); its
+ * output is shown; nonzero when it fails. */
+static int t_run_python(const char *script) {
+    static char out[16384];
+    char cmd[512];
+    int r;
+    if (t_run("command -v python3", out, sizeof out) != 0) {
+        printf("  python3 not found: %s skipped\n", script);
+        return 0;
+    }
+    snprintf(cmd, sizeof cmd, "python3 %s", script);
+    r = t_run(cmd, out, sizeof out);
+    printf("%s", out);
+    return r != 0;
 }
 
 /* A small config: the variants are selected by the caller after this. */

@@ -356,18 +356,8 @@ static int reference_test_cli_generate(void) {
     return fails;
 }
 
-/* weights/export.py's bad-input tests (stdlib Python), when a python3 is on PATH. */
-static int reference_test_export_py(void) {
-    static char out[16384];
-    int r;
-    if (t_run("command -v python3", out, sizeof out) != 0) {
-        printf("  python3 not found: test/test_export.py skipped\n");
-        return 0;
-    }
-    r = t_run("python3 test/test_export.py", out, sizeof out);
-    printf("%s", out);
-    return r != 0;
-}
+/* weights/export.py's bad-input tests (stdlib Python). */
+static int reference_test_export_py(void) { return t_run_python("test/test_export.py"); }
 
 static const rh_test_case reference_tests[] = {
     {"reference/logits", reference_test_logits},

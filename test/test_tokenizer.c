@@ -730,19 +730,8 @@ static int tokenizer_cli_round_trip(void) {
     return 0;
 }
 
-/* weights/rhw_tok.py's accept/refuse tests (stdlib Python), when a python3 is on PATH
- * (.ci/run installs one, so CI always runs them). */
-static int tokenizer_rhw_tok_py(void) {
-    static char out[16384];
-    int r;
-    if (t_run("command -v python3", out, sizeof out) != 0) {
-        printf("  python3 not found: test/tok/test_rhw_tok.py skipped\n");
-        return 0;
-    }
-    r = t_run("python3 test/tok/test_rhw_tok.py", out, sizeof out);
-    printf("%s", out);
-    return r != 0;
-}
+/* weights/rhw_tok.py's accept/refuse tests (stdlib Python). */
+static int tokenizer_rhw_tok_py(void) { return t_run_python("test/tok/test_rhw_tok.py"); }
 
 static const rh_test_case tokenizer_tests[] = {
     {"tokenizer/sp_byte_fallback", tokenizer_sp_byte_fallback},
