@@ -219,6 +219,9 @@ def main():
         t.check("hidden_act gelu", [d, out], 1, "hidden_act", "gelu")
         d = variant("abias", lambda c: c.update(attention_bias=True))
         t.check("attention_bias", [d, out], 1, "attention_bias")
+        d = variant("qwen_abias", arch="Qwen2ForCausalLM",
+                    mutate=lambda c: c.update(attention_bias=True))
+        t.check("Qwen2 attention_bias (HF's Qwen2 ignores it)", [d, ok_out], 0)
         d = variant("mbias", lambda c: c.update(mlp_bias=True))
         t.check("mlp_bias", [d, out], 1, "mlp_bias")
         d = variant("partial", lambda c: c.update(partial_rotary_factor=0.5))

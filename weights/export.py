@@ -290,6 +290,10 @@ def parse_config(hf_dir, max_ctx_arg):
     if act != "silu":
         fail("%s: hidden_act %r is not supported (only silu)" % (path, act))
     for key, neutral in MATH_KEYS_NEUTRAL.items():
+        # Qwen2's attention has q/k/v biases and no o bias whatever attention_bias says (HF's
+        # Qwen2Attention does not read the key); a stray o_proj.bias is refused as a tensor.
+        if key == "attention_bias" and fam == "qwen2":
+            continue
         if key in cfg and cfg[key] != neutral and cfg[key] is not None:
             if key == "partial_rotary_factor" and cfg[key] == 1:
                 continue
