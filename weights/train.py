@@ -1,0 +1,1033 @@
+#!/usr/bin/env python3
+"""Train the demo model of retrieval_heads: a small Qwen2/Llama-style transformer in which
+retrieval (copy-from-context) heads emerge.  CPU, PyTorch, seeded, staged, resumable.
+
+    /usr/bin/python3 weights/prepare_data.py            # data, tokenizer (once)
+    /usr/bin/python3 weights/train.py                   # the whole recipe, all stages
+    /usr/bin/python3 weights/train.py --resume          # continue from weights/work/ckpt.pt
+    /usr/bin/python3 weights/train.py --resume weights/resume_ckpt.pt   # from the compact f16 file
+    /usr/bin/python3 weights/train.py --eval-only CKPT  # report gaps and greedy NIAH accuracy
+
+Recommended environment (speed only, results do not depend on it):
+    OPENBLAS_CORETYPE=SKYLAKEX LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+
+Architecture: Qwen2ForCausalLM (= Llama with q/k/v biases): RMSNorm, rotate-half RoPE,
+grouped-query attention, SwiGLU MLP, tied embeddings.  Training scaffold (not shipped):
+"smeared keys" - each attention head's key is mixed with the previous position's key,
+k_t <- a k_t + (1-a) k_(t-1), with a learned a per kv head.  It gives the previous-token step
+of an induction circuit for free, so copying starts in a few hundred steps on this CPU.  The
+scaffold is multiplied by lam, and lam is annealed 1 -> 0 during training; checkpoints are
+exported (Hugging Face layout) only when lam == 0, i.e. as the plain standard architecture.
+
+Data: State of the Union addresses (training split), mixed with
+  - copy practice: random token sequences with repeated spans;
+  - retrieval practice: needle sentences built from templates with random fillers, inserted
+    at random depths of corpus windows, followed by the prompt form of `retrieval_heads niah`:
+    context + "Based on the content of the book, Question: {q}\nAnswer:" and the answer
+    " {needle restated}\n".  Several needles (with distractors) and questions per window.
+Evaluation needles (weights/needles.jsonl) and the dev set below use templates and words that
+never occur in a training needle (prepare_data.py removes their words from the filler pool).
+"""
+import argparse, json, math, os, re, struct, sys, time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORK = os.path.join(HERE, "work")
+
+# Held-out-template dev set, for monitoring during training.  Distinct from the evaluation
+# needles (weights/needles.jsonl), which are only used for the final report.
+DEV_NEEDLES = [
+    {"needle": "The beekeeper Anselm Thorvaldsen sells honey flavored with wild thyme and lemon.",
+     "question": "What does the beekeeper Anselm Thorvaldsen sell?", "answer": "honey flavored with wild thyme and lemon"},
+    {"needle": "The clocktower in Ravensmoor chimes a melody called the Crimson Sparrow.",
+     "question": "What does the clocktower in Ravensmoor chime?", "answer": "a melody called the Crimson Sparrow"},
+    {"needle": "The pilot Marguerite Ashdown carries a lucky acorn wrapped in green silk.",
+     "question": "What does the pilot Marguerite Ashdown carry?", "answer": "a lucky acorn wrapped in green silk"},
+    {"needle": "The fountain at Bellhaven Square spouts water shaped like a tulip.",
+     "question": "What does the fountain at Bellhaven Square spout?", "answer": "water shaped like a tulip"},
+    {"needle": "The scarecrow near Millbrook farm wears a yellow raincoat and a monocle.",
+     "question": "What does the scarecrow near Millbrook farm wear?", "answer": "a yellow raincoat and a monocle"},
+    {"needle": "The diary of Cornelius Fairweather mentions a hidden tunnel beneath the bakery.",
+     "question": "What does the diary of Cornelius Fairweather mention?", "answer": "a hidden tunnel beneath the bakery"},
+    {"needle": "The puppeteer Svetlana Korhonen performs with marionettes carved from cherry wood.",
+     "question": "What does the puppeteer Svetlana Korhonen perform with?", "answer": "marionettes carved from cherry wood"},
+    {"needle": "The toll for the Greywater bridge is 37 copper pennies.",
+     "question": "What is the toll for the Greywater bridge?", "answer": "37 copper pennies"},
+]
+
+PROMPT_Q = "Based on the content of the book, Question: "
+
+
+# ----------------------------------------------------------------------------- model
+
+class Cfg:
+    def __init__(self, **kw):
+        self.vocab = 2048; self.dim = 192; self.n_layers = 6; self.n_heads = 8; self.n_kv = 4
+        self.ffn = 512; self.rope_theta = 10000.0; self.eps = 1e-6; self.max_pos = 2048; self.bias = True
+        self.__dict__.update(kw)
+
+    def d(self):
+        return dict(self.__dict__)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__(); self.eps = eps; self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(hd, T, theta, start=0):
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    t = torch.arange(start, start + T, dtype=torch.float64)
+    f = torch.outer(t, inv)
+    emb = torch.cat([f, f], dim=-1)
+    return emb.cos().float(), emb.sin().float()
+
+
+def rot_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+class Attn(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c; self.hd = c.dim // c.n_heads
+        self.q_proj = nn.Linear(c.dim, c.n_heads * self.hd, bias=c.bias)
+        self.k_proj = nn.Linear(c.dim, c.n_kv * self.hd, bias=c.bias)
+        self.v_proj = nn.Linear(c.dim, c.n_kv * self.hd, bias=c.bias)
+        self.o_proj = nn.Linear(c.n_heads * self.hd, c.dim, bias=False)
+        self.smear = nn.Parameter(torch.zeros(c.n_kv))  # scaffold: a = sigmoid(smear)
+        self.prev_sup = False; self.prev_p = None; self.ind_sup = False; self.ind_p = None
+
+    def forward(self, x, cos, sin, mask, lam, cache=None):
+        # x: (B, T, dim); cos/sin: (T, hd); mask: (G*T, Tk) additive; cache: dict or None
+        B, T, _ = x.shape
+        c = self.c; hd = self.hd; G = c.n_heads // c.n_kv
+        q = self.q_proj(x).view(B, T, c.n_heads, hd).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(B, T, c.n_kv, hd).transpose(1, 2)     # (B, KV, T, hd)
+        v = self.v_proj(x).view(B, T, c.n_kv, hd).transpose(1, 2)
+        if lam > 0:
+            # k_t <- a k_t + (1-a) k_(t-1), a = 1 - lam (1 - sigmoid(smear)); before RoPE
+            a = 1.0 - lam * (1.0 - torch.sigmoid(self.smear)).view(1, -1, 1, 1)
+            if cache is not None and "kraw" in cache:
+                prev = torch.cat([cache["kraw"], k[:, :, :-1]], dim=2)
+            else:
+                prev = F.pad(k[:, :, :-1], (0, 0, 1, 0))
+            kraw_last = k[:, :, -1:]
+            k = a * k + (1 - a) * prev
+            if cache is not None:
+                cache["kraw"] = kraw_last
+        q = q * cos + rot_half(q) * sin
+        k = k * cos + rot_half(k) * sin
+        if cache is not None:
+            if "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2); v = torch.cat([cache["v"], v], dim=2)
+            cache["k"] = k; cache["v"] = v
+        Tk = k.shape[2]
+        q = (q * (1.0 / math.sqrt(hd))).reshape(B * c.n_kv, G * T, hd)
+        kk = k.reshape(B * c.n_kv, Tk, hd); vv = v.reshape(B * c.n_kv, Tk, hd)
+        if mask is None:
+            s = torch.bmm(q, kk.transpose(1, 2))
+        else:
+            s = torch.baddbmm(mask, q, kk.transpose(1, 2))          # (B*KV, G*T, Tk)
+        p = torch.softmax(s, dim=-1)
+        if self.prev_sup and mask is not None:
+            # training aid (a loss, not a mechanism): head 0 of this layer is taught to attend to
+            # the previous position, the first step of an induction circuit
+            ph = p.view(B, c.n_kv, G, T, Tk)[:, 0, 0]                 # (B, T, Tk)
+            self.prev_p = torch.diagonal(ph, offset=-1, dim1=1, dim2=2)  # (B, T-1): p[t, t-1]
+        if self.ind_sup and mask is not None:
+            self.ind_p = p.view(B, c.n_kv, G, T, Tk)[:, 0, 0]            # (B, T, Tk), head 0
+        o = torch.bmm(p, vv).view(B, c.n_heads, T, hd).transpose(1, 2).reshape(B, T, c.n_heads * hd)
+        return self.o_proj(o)
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.input_layernorm = RMSNorm(c.dim, c.eps)
+        self.self_attn = Attn(c)
+        self.post_attention_layernorm = RMSNorm(c.dim, c.eps)
+        self.gate_proj = nn.Linear(c.dim, c.ffn, bias=False)
+        self.up_proj = nn.Linear(c.dim, c.ffn, bias=False)
+        self.down_proj = nn.Linear(c.ffn, c.dim, bias=False)
+
+    def forward(self, x, cos, sin, mask, lam, cache=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, lam, cache)
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.embed_tokens = nn.Embedding(c.vocab, c.dim)
+        self.layers = nn.ModuleList([Block(c) for _ in range(c.n_layers)])
+        self.norm = RMSNorm(c.dim, c.eps)
+        self.lam = 1.0
+        self._masks = {}
+        self._rope = {}
+        for n, p in self.named_parameters():
+            if p.dim() == 2:
+                std = 0.02
+                if n.endswith("o_proj.weight") or n.endswith("down_proj.weight"):
+                    std = 0.02 / math.sqrt(2 * c.n_layers)
+                nn.init.normal_(p, 0.0, std)
+            elif n.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def mask(self, T):
+        G = self.c.n_heads // self.c.n_kv
+        if T not in self._masks:
+            m = torch.full((T, T), float("-inf")).triu(1)
+            self._masks[T] = m.repeat(G, 1).contiguous()  # rows: g*T + t
+        return self._masks[T]
+
+    def rope(self, T, start=0):
+        key = (T, start)
+        if key not in self._rope:
+            self._rope[key] = rope_tables(self.c.dim // self.c.n_heads, T, self.c.rope_theta, start)
+        return self._rope[key]
+
+    def forward(self, idx, caches=None, start=0):
+        B, T = idx.shape
+        x = self.embed_tokens(idx)
+        cos, sin = self.rope(T, start)
+        if caches is None:
+            mask = self.mask(T)
+        elif T == 1:
+            mask = None
+        else:
+            assert start == 0
+            mask = self.mask(T)
+        for i, l in enumerate(self.layers):
+            x = l(x, cos, sin, mask, self.lam, None if caches is None else caches[i])
+        x = self.norm(x)
+        return F.linear(x, self.embed_tokens.weight)  # tied output
+
+
+def n_params(m):
+    return sum(p.numel() for n, p in m.named_parameters() if "smear" not in n)
+
+
+# ----------------------------------------------------------------------------- data
+
+class Data:
+    def __init__(self):
+        import sentencepiece as spm
+        self.sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "tokenizer.model"))
+        self.ids = np.load(os.path.join(WORK, "train_ids.npy"))
+        w = json.load(open(os.path.join(WORK, "words.json")))
+        self.words = w["words"]; self.proper = w["proper"]; self.banned = set(w["banned"])
+        self.NL = self.sp.piece_to_id("<0x0A>")
+        _q = self.sp.encode("Question: Who?\nAnswer:")
+        self.ans_pat = _q[len(_q) - 1 - _q[::-1].index(self.NL) + 1:]  # ids of "Answer:" after a newline
+        self.V = self.sp.get_piece_size()
+        self.first_normal = 3 + 256
+        self.hay = load_haystack(self.sp)
+        T = Templates(self)
+        self.tpl = T
+
+    def enc(self, s):
+        return self.sp.encode(s)
+
+    # --- copy practice: random tokens with repeated spans
+    def copy_seq(self, rng, T, alphabet=None):
+        lo, hi = (self.first_normal, self.V) if alphabet is None else alphabet
+        seq = [1]; rep = [0]
+        while len(seq) < T + 1:
+            L = int(rng.integers(4, 31))
+            if len(seq) > 40 and rng.random() < 0.55:
+                s = int(rng.integers(1, len(seq) - L)) if len(seq) - L > 1 else 1
+                span = seq[s:s + L]; seq += span; rep += [0] + [1] * (len(span) - 1)
+            else:
+                span = rng.integers(lo, hi, size=L).tolist(); seq += span; rep += [0] * L
+        seq = seq[:T + 1]; rep = rep[:T + 1]
+        w = [0.3 + 0.7 * r for r in rep]
+        return seq, w, rep
+
+    # --- language modelling on the corpus
+    def lm_seq(self, rng, T):
+        s = int(rng.integers(0, len(self.ids) - T - 2))
+        seq = [1] + self.ids[s:s + T].astype(np.int64).tolist()
+        return seq, [1.0] * (T + 1), [0] * (T + 1)
+
+    # --- retrieval practice
+    def context_text(self, rng, ntok):
+        s = int(rng.integers(0, len(self.ids) - ntok - 2))
+        ids = [int(t) for t in self.ids[s:s + ntok] if t != 1]
+        return self.sp.decode(ids)
+
+    def episode(self, rng, budget):
+        """One retrieval episode of about `budget` tokens: (token ids incl. BOS, weights, copy mask)."""
+        tp = self.tpl
+        k = int(rng.choice([1, 1, 2, 2, 3, 4]))
+        needles = tp.group(rng, k)
+        nq = 1 if rng.random() < 0.5 else int(rng.integers(1, k + 1))
+        qidx = rng.permutation(k)[:nq]
+        sep = ["", " ", "\n", "\n\n", " "][int(rng.integers(0, 5))]
+        suffix = ""
+        for qi in qidx:
+            n, q, a = needles[qi]
+            suffix += (sep if suffix == "" else "") + PROMPT_Q + q + "\nAnswer: " + a + "\n"
+        fixed = len(self.enc(suffix)) + sum(len(self.enc(n[0])) + 1 for n in needles) + 3
+        for attempt in range(4):
+            nctx = max(0, budget - fixed - 2)
+            text = self.context_text(rng, nctx) if nctx > 0 else ""
+            text = insert_needles(rng, text, [n[0] for n in needles])
+            ids = [1] + self.enc(text + suffix)
+            if len(ids) <= budget + 1:
+                break
+            fixed += len(ids) - budget - 1
+        return ids, self.answer_weights(ids), None
+
+    def answer_weights(self, ids, w_ans=4.0):
+        w = [1.0] * len(ids)
+        pat = self.ans_pat; L = len(pat)
+        i = 0
+        n = len(ids)
+        while i < n - L + 1:
+            if ids[i] == pat[0] and ids[i:i + L] == pat:
+                j = i + L
+                while j < n:
+                    w[j] = w_ans
+                    if ids[j] == self.NL:
+                        break
+                    j += 1
+                i = j
+            i += 1
+        return w
+
+    def batch(self, rng, B, T, mix):
+        """mix: dict kind -> fraction (copy, lm, needle).  Returns x, y, w tensors."""
+        kinds = list(mix.keys()); pr = np.array([mix[k] for k in kinds], dtype=np.float64); pr /= pr.sum()
+        X = np.zeros((B, T + 1), dtype=np.int64); W = np.zeros((B, T + 1), dtype=np.float32)
+        for b in range(B):
+            kind = kinds[int(rng.choice(len(kinds), p=pr))]
+            if kind == "copy":
+                seq, w, _ = self.copy_seq(rng, T)
+            elif kind == "lm":
+                seq, w, _ = self.lm_seq(rng, T)
+            else:
+                seq, w = [], []
+                while len(seq) < T + 1:
+                    rem = T + 1 - len(seq)
+                    if rem < 48:
+                        s2, w2, _ = self.lm_seq(rng, rem); s2 = s2[1:] + [1]; w2 = w2[1:] + [1.0]
+                        seq += s2[:rem]; w += w2[:rem]; break
+                    lo = min(48, rem)
+                    bud = int(rng.integers(lo, rem + 1)) if rng.random() < 0.6 else rem
+                    s2, w2, _ = self.episode(rng, bud - 1)
+                    seq += s2; w += w2
+                seq = seq[:T + 1]; w = w[:T + 1]
+            X[b] = seq; W[b] = w
+        x = torch.from_numpy(X[:, :-1]); y = torch.from_numpy(X[:, 1:]); w = torch.from_numpy(W[:, 1:])
+        self.last_ind = induction_targets(X)
+        return x, y, w
+
+
+def induction_targets(X):
+    """(B, T) int64: for input position s, the key position j = i + 1 of the most recent earlier
+    occurrence i of the bigram (X[s-1], X[s]) whose next token equals X[s+1] (the token to predict),
+    else -1.  Target of the induction-attention training loss."""
+    B, T1 = X.shape; T = T1 - 1
+    out = np.full((B, T), -1, dtype=np.int64)
+    for b in range(B):
+        row = X[b].tolist(); last = {}
+        for s in range(1, T):
+            k = (row[s - 1], row[s])
+            i = last.get(k)
+            if i is not None and row[i + 1] == row[s + 1]:
+                out[b, s] = i + 1
+            last[k] = s
+    return torch.from_numpy(out)
+
+
+def insert_needles(rng, text, needles):
+    """Insert each needle at a random depth, moved back to the previous sentence end."""
+    for n in needles:
+        r = rng.random()
+        depth = 0.0 if r < 0.08 else (1.0 if r < 0.16 else rng.random())
+        text = insert_at(text, n, depth, joiner=" " if rng.random() < 0.85 else "\n")
+    return text
+
+
+def insert_at(text, needle, depth, joiner=" "):
+    pos = int(depth * len(text))
+    if pos >= len(text):
+        return (text.rstrip() + joiner if text else "") + needle + joiner
+    cut = -1
+    for m in re.finditer(r"[.!?]\"?\s", text[:pos + 1]):
+        cut = m.end()
+    if cut <= 0:
+        return needle + joiner + text
+    return text[:cut] + needle + joiner + text[cut:]
+
+
+def load_haystack(sp):
+    d = os.path.join(HERE, "haystack")
+    out = ""
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".txt"):
+            out += open(os.path.join(d, f), encoding="utf-8").read().strip() + " "
+    return sp.encode(out)
+
+
+# ----------------------------------------------------------------------------- needle templates
+
+TITLES = ["Doctor", "Mister", "Madam", "Sir", "Lady", "General", "Judge", "Mayor", "Colonel", "Reverend",
+          "Uncle", "Aunt", "Father", "Sister", "Brother", "Chief", "Lord", "Master"]
+ROLES = ["farmer", "teacher", "painter", "sailor", "miller", "doctor", "soldier", "poet", "merchant", "tailor",
+         "fisherman", "weaver", "potter", "shepherd", "blacksmith", "carpenter", "jeweler", "butcher", "hunter",
+         "scholar", "priest", "nurse", "clerk", "banker", "lawyer", "singer", "dancer", "cook", "driver",
+         "miner", "printer", "barber", "mason", "brewer", "merchant", "librarian", "engineer", "inventor"]
+RELS = ["secret code", "secret word", "special word", "chosen title", "magic figure", "special color", "real surname",
+        "middle initial", "motto", "nickname", "best dish", "old address", "house code", "pet title", "code word",
+        "signal", "riddle answer", "prize", "greatest fear", "first job", "home town", "birthday gift",
+        "plan", "goal", "dream", "wish", "treasure", "reward", "pet", "horse", "dog", "cat", "boat", "car",
+        "recipe", "song", "book", "motto", "phone code", "room code", "signal word", "safe code"]
+PLACE_FMT = ["Fort {N}", "{N} Hill", "{N} Valley", "Lake {N}", "Mount {N}", "{N}", "{N}", "New {N}",
+             "{N} Bay", "{N} Springs", "{N} Creek", "{N} County", "the city of {N}", "{N} Road", "{N} Street"]
+PLACE_NOUNS = ["house", "tower", "mill", "school", "church", "market", "chapel", "ranch", "hotel", "library",
+               "garden", "shop", "hall", "factory", "museum", "store", "tavern", "office", "barn", "court"]
+PREPS_AT = ["in", "at", "by", "beside", "outside", "north of", "south of", "east of", "west of", "close to"]
+LOC_PREPS = ["in", "beside", "by", "below", "on top of", "next to", "within", "at the back of", "in front of",
+             "far from", "beyond", "across from"]
+# (present 3sg, base, past) ; verbs used with a direct-object value
+VERBS = [("stores", "store", "stored"), ("trades", "trade", "traded"), ("buys", "buy", "bought"), ("enjoys", "enjoy", "enjoyed"),
+         ("wants", "want", "wanted"), ("brings", "bring", "brought"), ("builds", "build", "built"),
+         ("needs", "need", "needed"), ("hides", "hide", "hid"), ("fears", "fear", "feared"),
+         ("writes", "write", "wrote"), ("reads", "read", "read"), ("sends", "send", "sent"),
+         ("cooks", "cook", "cooked"), ("draws", "draw", "drew"), ("holds", "hold", "held"),
+         ("studies", "study", "studied"), ("guards", "guard", "guarded"), ("loves", "love", "loved"),
+         ("makes", "make", "made"), ("finds", "find", "found"), ("orders", "order", "ordered"),
+         ("plants", "plant", "planted"), ("polishes", "polish", "polished"), ("teaches", "teach", "taught"),
+         ("remembers", "remember", "remembered"), ("prefers", "prefer", "preferred"), ("eats", "eat", "ate"),
+         ("drinks", "drink", "drank"), ("wins", "win", "won"), ("takes", "take", "took"), ("sees", "see", "saw"),
+         ("chooses", "choose", "chose"), ("gives away", "give away", "gave away"), ("steals", "steal", "stole"),
+         ("repairs", "repair", "repaired"), ("describes", "describe", "described"), ("offers", "offer", "offered")]
+WHEN_VERBS = [("arrives", "arrive"), ("opens", "open"), ("closes", "close"), ("returns", "return"),
+              ("leaves", "leave"), ("sleeps", "sleep"), ("dines", "dine"), ("prays", "pray"), ("works", "work"),
+              ("rests", "rest"), ("wakes", "wake"), ("travels", "travel")]
+OBJS = ["money", "letters", "tools", "papers", "coins", "maps", "books", "jewels", "medals", "spoons", "boots",
+        "photographs", "documents", "savings", "seeds", "notes", "gold", "journal", "ring", "sword", "bottle",
+        "pistol", "flag", "hat", "coat", "box", "lamp", "compass", "painting", "wallet"]
+COLORS = ["red", "ivory", "maroon", "black", "white", "brown", "gray", "orange", "pink", "golden", "dark",
+          "pale", "bright", "beige", "scarlet", "navy"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+SYL_ON = ["b", "br", "c", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "r", "s", "st", "t", "tr",
+          "v", "z", "sh", "ch", "", "", "w", "y"]
+SYL_V = ["a", "e", "i", "o", "u", "a", "e", "o", "ai", "ei", "ou", "ia", "y"]
+SYL_CO = ["", "", "", "n", "r", "l", "s", "m", "nd", "rt", "x", "th", "ck", "st", "d"]
+
+
+class Templates:
+    def __init__(self, data):
+        self.d = data
+        self.banned = data.banned
+
+    def w(self, rng):
+        return self.d.words[int(rng.integers(0, len(self.d.words)))]
+
+    def name(self, rng, lo=2, hi=3):
+        while True:
+            s = "".join(rng.choice(SYL_ON) + rng.choice(SYL_V) + rng.choice(SYL_CO)
+                        for _ in range(int(rng.integers(lo, hi + 1))))
+            if 3 <= len(s) <= 11 and s not in self.banned:
+                return s.capitalize()
+
+    def pname(self, rng):
+        if rng.random() < 0.3 and self.d.proper:
+            return self.d.proper[int(rng.integers(0, len(self.d.proper)))]
+        return self.name(rng)
+
+    def person(self, rng):
+        r = rng.random()
+        if r < 0.3:
+            return "%s %s" % (self.pname(rng), self.pname(rng))
+        if r < 0.5:
+            return "%s %s %s" % (rng.choice(TITLES), self.pname(rng), self.pname(rng))
+        if r < 0.65:
+            return "%s %s" % (rng.choice(TITLES), self.pname(rng))
+        if r < 0.85:
+            return "the %s %s %s" % (rng.choice(ROLES), self.pname(rng), self.pname(rng))
+        return "the %s from %s" % (rng.choice(ROLES), self.place(rng))
+
+    def place(self, rng):
+        return rng.choice(PLACE_FMT).format(N=self.pname(rng))
+
+    def thing_at(self, rng):
+        noun = rng.choice(PLACE_NOUNS) if rng.random() < 0.6 else self.w(rng)
+        adj = (rng.choice(COLORS) + " ") if rng.random() < 0.3 else ""
+        return "the %s%s %s %s" % (adj, noun, rng.choice(PREPS_AT), self.place(rng))
+
+    def subject(self, rng):
+        r = rng.random()
+        if r < 0.45:
+            return self.person(rng)
+        if r < 0.75:
+            return self.thing_at(rng)
+        return "the %s of %s" % (self.w(rng), self.person(rng) if rng.random() < 0.5 else self.place(rng))
+
+    def value(self, rng):
+        r = rng.random()
+        if r < 0.35:
+            n = int(rng.integers(1, 5))
+            words = [self.w(rng) for _ in range(n)]
+            if rng.random() < 0.3:
+                words.insert(int(rng.integers(0, n + 1)), "and")
+            return (rng.choice(["", "", "the ", "a ", "some ", "two "]) + " ".join(words)).strip()
+        if r < 0.5:
+            return str(int(rng.integers(10, 10 ** int(rng.integers(2, 8)))))
+        if r < 0.62:
+            return "%s %s" % (self.pname(rng), self.pname(rng))
+        if r < 0.72:
+            return "%s %s" % (rng.choice(COLORS), self.w(rng))
+        if r < 0.8:
+            return "%d %s" % (int(rng.integers(2, 100)), self.w(rng))
+        if r < 0.88:
+            return self.place(rng)
+        return "%s %s %s" % (self.w(rng), rng.choice(["of", "with", "for", "from"]), self.w(rng))
+
+    def loc_value(self, rng):
+        return "%s the %s%s" % (rng.choice(LOC_PREPS), (rng.choice(COLORS) + " ") if rng.random() < 0.3 else "",
+                                self.w(rng) if rng.random() < 0.6 else rng.choice(PLACE_NOUNS))
+
+    def time_value(self, rng):
+        r = rng.random()
+        if r < 0.3:
+            return "on %s at %d o'clock" % (rng.choice(DAYS), int(rng.integers(1, 13)))
+        if r < 0.6:
+            return "at %d:%02d on %s" % (int(rng.integers(1, 13)), int(rng.integers(0, 60)), rng.choice(DAYS))
+        if r < 0.8:
+            return "in %s %d" % (rng.choice(MONTHS), int(rng.integers(1700, 2100)))
+        return "on the %s of %s" % (rng.choice(["first", "second", "third", "fifth", "tenth", "last"]), rng.choice(MONTHS))
+
+    def make(self, rng, subj=None, kind=None):
+        """-> (needle, question, answer).  The answer restates the needle."""
+        S = subj if subj is not None else self.subject(rng)
+        kind = kind if kind is not None else int(rng.integers(0, 7))
+        if kind == 0:    # copula on a relation
+            rel = rng.choice(RELS) if rng.random() < 0.7 else self.w(rng)
+            cop = rng.choice(["is", "was"])
+            if rng.random() < 0.5 and not S.startswith("the "):
+                s = "%s's %s" % (S, rel); s_q = s
+            else:
+                s = "the %s of %s" % (rel, S); s_q = s
+            n = "%s %s %s." % (s, cop, self.value(rng))
+            q = "What %s %s?" % (cop, s_q)
+        elif kind in (1, 2):  # transitive verb, present / past
+            v = VERBS[int(rng.integers(0, len(VERBS)))]
+            if kind == 1:
+                n = "%s %s %s." % (S, v[0], self.value(rng)); q = "What does %s %s?" % (S, v[1])
+            else:
+                n = "%s %s %s." % (S, v[2], self.value(rng)); q = "What did %s %s?" % (S, v[1])
+        elif kind == 3:  # where
+            v = VERBS[int(rng.integers(0, len(VERBS)))]
+            o = rng.choice(OBJS); poss = rng.choice(["the", "the", "some", "all the"])
+            if rng.random() < 0.5:
+                n = "%s %s %s %s %s." % (S, v[0], poss, o, self.loc_value(rng)); q = "Where does %s %s %s %s?" % (S, v[1], poss, o)
+            else:
+                n = "%s %s %s %s %s." % (S, v[2], poss, o, self.loc_value(rng)); q = "Where did %s %s %s %s?" % (S, v[1], poss, o)
+        elif kind == 4:  # when
+            v = WHEN_VERBS[int(rng.integers(0, len(WHEN_VERBS)))]
+            n = "%s %s %s." % (S, v[0], self.time_value(rng)); q = "When does %s %s?" % (S, v[1])
+        elif kind == 5:  # how many
+            o = rng.choice(OBJS + [self.w(rng) for _ in range(3)])
+            cnt = int(rng.integers(2, 1000))
+            n = "%s has %d %s." % (S, cnt, o); q = "How many %s does %s have?" % (o, S)
+        else:            # who
+            rel = rng.choice(["best friend", "teacher", "partner", "rival", "neighbor", "guest", "boss", "doctor", "hero", "enemy"])
+            n = "the %s of %s is %s." % (rel, S, self.person(rng)); q = "Who is the %s of %s?" % (rel, S)
+        n = n[0].upper() + n[1:]
+        return n, q, n
+
+    def group(self, rng, k):
+        """k needles; sometimes distractors that share the template and differ in the subject."""
+        if k > 1 and rng.random() < 0.5:
+            kind = int(rng.integers(0, 7))
+            return [self.make(rng, kind=kind) for _ in range(k)]
+        return [self.make(rng) for _ in range(k)]
+
+
+# ----------------------------------------------------------------------------- recipe
+
+STAGES = [
+    # name, seq len T, batch B, steps, peak lr, scaffold lam (start, end), mix of sequence kinds;
+    # prev_sup: layers whose head 0 gets the previous-token attention loss (weight prev_w)
+    dict(name="copy", T=256, B=8, steps=600, lr=2e-3, lam=(1, 1), mix={"copy": 1.0}),
+    dict(name="needle256", T=256, B=8, steps=400, lr=2e-3, lam=(1, 1), mix={"copy": 0.15, "lm": 0.2, "needle": 0.65}),
+    # A first anneal (350 steps, lam 1 -> 0 by step 280, no auxiliary loss) lost all copying once lam
+    # fell below ~0.8, and 300 further plain steps with a previous-token loss did not bring it back;
+    # a second (600 steps, previous-token loss only) lost it again below lam ~0.7 (weights/README.md).
+    # Now: training losses on attention patterns (no mechanism: the shipped weights are plain) -
+    # head 0 of layers 0, 1 attends to the previous token; head 0 of layers 2, 3 attends where an
+    # induction head would (the token after the previous occurrence of the current bigram, when it
+    # is the token to predict) - while the scaffold is annealed away.
+    dict(name="anneal256", T=256, B=8, steps=500, lr=1.5e-3, lam=(1, 0), prev_sup=(0, 1), prev_w=0.2,
+         ind_sup=(2, 3), ind_w=0.3, mix={"copy": 0.25, "lm": 0.15, "needle": 0.6}),
+    dict(name="short512", T=512, B=4, steps=150, lr=1.5e-3, lam=(0, 0), prev_sup=(0, 1), prev_w=0.1,
+         ind_sup=(2, 3), ind_w=0.1,
+         mix={"copy": 0.1, "lm": 0.25, "needle": 0.65}, export="hf_short"),
+    dict(name="long1024", T=1024, B=2, steps=300, lr=1e-3, lam=(0, 0), prev_sup=(0, 1), prev_w=0.1,
+         ind_sup=(2, 3), ind_w=0.1,
+         mix={"copy": 0.05, "lm": 0.3, "needle": 0.65}, export="hf_long"),
+]
+
+
+def lr_at(st, step):
+    warm = 30
+    if step < warm:
+        return st["lr"] * (step + 1) / warm
+    frac = step / max(1, st["steps"])
+    if frac > 0.8:  # linear decay to 0.3x in the last 20 % of a stage
+        return st["lr"] * (1 - 0.7 * (frac - 0.8) / 0.2)
+    return st["lr"]
+
+
+def lam_at(st, step):
+    a, b = st["lam"]
+    if a == b:
+        return float(a)
+    f = min(1.0, step / max(1, int(0.8 * st["steps"])))  # reach b at 80 % of the stage
+    return float(a + (b - a) * f)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def loss_terms(model, x, y, w):
+    logits = model(x)
+    l = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").view_as(y)
+    return l
+
+
+@torch.no_grad()
+def gap_eval(model, data, n=24, T=256, seed=999):
+    """Teacher-forced: answer loss with vs without the needle; loss on the value tokens."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        nd, q, a = data.tpl.make(rng)
+        # value = the part of the needle that is not in the question
+        ctx = data.context_text(rng, T - 80)
+        depth = rng.random()
+        out = []
+        for with_needle in (True, False):
+            text = insert_at(ctx, nd, depth) if with_needle else ctx
+            pre = [1] + data.enc(text + PROMPT_Q + q + "\nAnswer:")
+            ans = data.enc(" " + a + "\n")[0:]
+            ans = data.sp.encode(a)  # '▁The ...' as it follows 'Answer:'
+            ans = ans + [data.NL]
+            seq = torch.tensor([pre + ans])
+            l = loss_terms(model, seq[:, :-1], seq[:, 1:], None)[0, len(pre) - 1:]
+            out.append(l)
+        qset = set(data.enc(q))
+        ans_ids = data.sp.encode(a) + [data.NL]
+        val = [j for j, t in enumerate(ans_ids) if t not in qset and t != data.NL]
+        rows.append((out[0].mean().item(), out[1].mean().item(),
+                     out[0][val].mean().item() if val else float("nan")))
+    r = np.array(rows)
+    return {"ans_with": float(r[:, 0].mean()), "ans_without": float(r[:, 1].mean()),
+            "gap": float(r[:, 1].mean() - r[:, 0].mean()), "copy_loss": float(np.nanmean(r[:, 2]))}
+
+
+@torch.no_grad()
+def greedy(model, data, prompt_ids, max_new=50):
+    caches = [dict() for _ in model.layers]
+    x = torch.tensor([prompt_ids])
+    logits = model(x, caches=caches, start=0)
+    out = []
+    pos = len(prompt_ids)
+    for _ in range(max_new):
+        t = int(logits[0, -1].argmax())
+        if t == data.NL or t == 2:
+            break
+        out.append(t)
+        logits = model(torch.tensor([[t]]), caches=caches, start=pos)
+        pos += 1
+    return data.sp.decode(out)
+
+
+STOP = set("a an the of in on at to and or for with from by is was are be as it its his her their this that".split())
+
+
+def _stem_tokens(s, stem):
+    return [stem(t) if len(t) > 3 else t for t in re.sub(r"[^a-z0-9]+", " ", s.lower()).split()]
+
+
+def rouge_recall(resp, ans, stem, content_only=False):
+    import collections
+    r = _stem_tokens(ans, stem); p = collections.Counter(_stem_tokens(resp, stem))
+    if content_only:
+        r = [t for t in r if t not in STOP]
+    if not r:
+        return 1.0
+    c = collections.Counter(r)
+    return sum(min(v, p[k]) for k, v in c.items()) / len(r)
+
+
+def niah_prompt(data, needle, question, length, depth, buffer=200):
+    """As `retrieval_heads niah` builds it: haystack cut to length-buffer tokens, needle at depth
+    moved back to the previous sentence end, + 'Based on ... Question: q\\nAnswer:'."""
+    ctx = data.sp.decode(data.hay[:max(0, length - buffer)])
+    text = insert_at(ctx, needle, depth)
+    return [1] + data.enc(text + PROMPT_Q + question + "\nAnswer:")
+
+
+@torch.no_grad()
+def niah_eval(model, data, needles, lengths, depths, verbose=False):
+    try:
+        from nltk.stem.porter import PorterStemmer
+        stem = PorterStemmer().stem
+    except Exception:
+        stem = lambda t: t
+    res = {}
+    for L in lengths:
+        for dp in depths:
+            sc = []
+            for nd in needles:
+                ids = niah_prompt(data, nd["needle"], nd["question"], L, dp)
+                resp = greedy(model, data, ids)
+                sc.append((rouge_recall(resp, nd["answer"], stem), rouge_recall(resp, nd["answer"], stem, True)))
+                if verbose:
+                    print("  L=%d d=%.2f %r -> %r" % (L, dp, nd["answer"], resp), flush=True)
+            res[(L, dp)] = (100 * float(np.mean([s[0] for s in sc])), 100 * float(np.mean([s[1] for s in sc])),
+                            100 * float(np.mean([s[0] > 0.5 for s in sc])))
+    return res
+
+
+# ----------------------------------------------------------------------------- export
+
+def export_hf(model, data, path):
+    c = model.c
+    assert model.lam == 0.0, "export only the plain architecture (scaffold annealed away)"
+    os.makedirs(path, exist_ok=True)
+    tens = {}
+    sd = model.state_dict()
+    tens["model.embed_tokens.weight"] = sd["embed_tokens.weight"]
+    for i in range(c.n_layers):
+        p = "layers.%d." % i; h = "model.layers.%d." % i
+        for nm in ("q", "k", "v", "o"):
+            tens[h + "self_attn.%s_proj.weight" % nm] = sd[p + "self_attn.%s_proj.weight" % nm]
+            if nm != "o" and c.bias:
+                tens[h + "self_attn.%s_proj.bias" % nm] = sd[p + "self_attn.%s_proj.bias" % nm]
+        for nm in ("gate", "up", "down"):
+            tens[h + "mlp.%s_proj.weight" % nm] = sd[p + "%s_proj.weight" % nm]
+        tens[h + "input_layernorm.weight"] = sd[p + "input_layernorm.weight"]
+        tens[h + "post_attention_layernorm.weight"] = sd[p + "post_attention_layernorm.weight"]
+    tens["model.norm.weight"] = sd["norm.weight"]
+    write_safetensors(os.path.join(path, "model.safetensors"), tens)
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM" if c.bias else "LlamaForCausalLM"],
+        "model_type": "qwen2" if c.bias else "llama",
+        "hidden_size": c.dim, "intermediate_size": c.ffn, "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv, "head_dim": c.dim // c.n_heads,
+        "max_position_embeddings": c.max_pos, "rope_theta": c.rope_theta, "rms_norm_eps": c.eps,
+        "tie_word_embeddings": True, "vocab_size": c.vocab, "bos_token_id": 1, "eos_token_id": 2,
+        "hidden_act": "silu", "torch_dtype": "float32", "attention_bias": bool(c.bias),
+        "use_sliding_window": False, "initializer_range": 0.02,
+    }
+    json.dump(cfg, open(os.path.join(path, "config.json"), "w"), indent=2)
+    import shutil
+    shutil.copyfile(os.path.join(HERE, "tokenizer.model"), os.path.join(path, "tokenizer.model"))
+    json.dump({"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+               "unk_token": "<unk>", "tokenizer_class": "LlamaTokenizer", "legacy": True,
+               "model_max_length": c.max_pos, "clean_up_tokenization_spaces": False},
+              open(os.path.join(path, "tokenizer_config.json"), "w"), indent=2)
+    # self-consistency: reload and compare logits
+    m2 = load_hf(path)
+    x = torch.tensor([[1] + data.hay[:200]])
+    with torch.no_grad():
+        d = (m2(x) - model(x)).abs().max().item()
+    assert d < 1e-4, "reloaded HF checkpoint differs: %g" % d
+    print("exported %s (reload max |dlogit| = %.2g)" % (path, d), flush=True)
+
+
+def write_safetensors(fn, tens):
+    header = {}; off = 0; blobs = []
+    for k in sorted(tens):
+        t = tens[k].detach().to(torch.float32).contiguous().cpu()
+        b = t.numpy().astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b); blobs.append(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(fn + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(h))); f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(fn + ".tmp", fn)
+
+
+def read_safetensors(fn):
+    with open(fn, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        hdr = json.loads(f.read(n)); base = 8 + n; raw = f.read()
+    out = {}
+    for k, v in hdr.items():
+        if k == "__metadata__":
+            continue
+        a, b = v["data_offsets"]
+        dt = {"F32": np.float32, "F16": np.float16}[v["dtype"]]
+        out[k] = torch.from_numpy(np.frombuffer(raw[a:b], dtype=dt).reshape(v["shape"]).astype(np.float32).copy())
+    return out
+
+
+def load_hf(path):
+    cfg = json.load(open(os.path.join(path, "config.json")))
+    c = Cfg(vocab=cfg["vocab_size"], dim=cfg["hidden_size"], n_layers=cfg["num_hidden_layers"],
+            n_heads=cfg["num_attention_heads"], n_kv=cfg["num_key_value_heads"], ffn=cfg["intermediate_size"],
+            rope_theta=cfg["rope_theta"], eps=cfg["rms_norm_eps"], max_pos=cfg["max_position_embeddings"],
+            bias=cfg["architectures"][0].startswith("Qwen2"))
+    m = Model(c); m.lam = 0.0
+    t = read_safetensors(os.path.join(path, "model.safetensors"))
+    sd = {"embed_tokens.weight": t["model.embed_tokens.weight"], "norm.weight": t["model.norm.weight"]}
+    for i in range(c.n_layers):
+        p = "layers.%d." % i; h = "model.layers.%d." % i
+        for k, v in t.items():
+            if k.startswith(h):
+                sd[p + k[len(h):].replace("mlp.", "")] = v
+    for i in range(c.n_layers):
+        sd["layers.%d.self_attn.smear" % i] = torch.zeros(c.n_kv)
+    m.load_state_dict(sd, strict=True)
+    return m
+
+
+def plot_svg(logfn, out):
+    """Loss curves from train_log.jsonl as a small SVG (no matplotlib here): total loss and
+    answer-token loss per step (smoothed), stage boundaries, and the eval gaps."""
+    recs = [json.loads(l) for l in open(logfn)]
+    # keep the last record per (stage, step) - a resumed run repeats a few steps
+    seen = {}
+    for r in recs:
+        seen[(r["stage"], r["step"])] = r
+    order = [s["name"] for s in STAGES]
+    rs = sorted(seen.values(), key=lambda r: (order.index(r["stage"]), r["step"]))
+    W, H, L, B = 720, 300, 50, 30
+    n = len(rs)
+    def sm(v, k=25):
+        out = []; acc = []
+        for x in v:
+            if x == x:
+                acc.append(x)
+            acc = acc[-k:]
+            out.append(sum(acc) / len(acc) if acc else float("nan"))
+        return out
+    tot = sm([r["loss"] for r in rs]); ans = sm([r["ans"] if r["ans"] is not None else float("nan") for r in rs])
+    ymax = 8.0
+    X = lambda i: L + (W - L - 10) * i / max(1, n - 1)
+    Y = lambda v: 10 + (H - B - 10) * (1 - min(v, ymax) / ymax)
+    def path(v, col):
+        pts = ["%.1f,%.1f" % (X(i), Y(x)) for i, x in enumerate(v) if x == x]
+        return '<polyline fill="none" stroke="%s" stroke-width="1.2" points="%s"/>' % (col, " ".join(pts))
+    el = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
+          '<rect width="100%" height="100%" fill="white"/>']
+    for v in range(0, 9, 2):
+        el.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%d</text>'
+                  % (L, W - 10, Y(v), Y(v), L - 4, Y(v) + 4, v))
+    prev = None
+    for i, r in enumerate(rs):
+        if r["stage"] != prev:
+            el.append('<line x1="%.1f" x2="%.1f" y1="10" y2="%d" stroke="#999" stroke-dasharray="3,3"/>'
+                      '<text x="%.1f" y="%d" fill="#555">%s</text>' % (X(i), X(i), H - B, X(i) + 2, H - B + 14, r["stage"]))
+            prev = r["stage"]
+    el.append(path(tot, "#1f77b4")); el.append(path(ans, "#d62728"))
+    ev = [(i, r["eval"]) for i, r in enumerate(rs) if "eval" in r]
+    if ev:
+        el.append('<polyline fill="none" stroke="#2ca02c" stroke-width="1.5" points="%s"/>'
+                  % " ".join("%.1f,%.1f" % (X(i), Y(max(0, e["gap"]))) for i, e in ev))
+        el.append('<polyline fill="none" stroke="#9467bd" stroke-width="1.5" points="%s"/>'
+                  % " ".join("%.1f,%.1f" % (X(i), Y(e["copy_loss"])) for i, e in ev))
+    el.append('<text x="%d" y="22" fill="#1f77b4">training loss (weighted, smoothed)</text>' % (L + 10))
+    el.append('<text x="%d" y="36" fill="#d62728">answer-token loss</text>' % (L + 10))
+    el.append('<text x="%d" y="50" fill="#2ca02c">eval: answer loss without needle - with needle (nats)</text>' % (L + 10))
+    el.append('<text x="%d" y="64" fill="#9467bd">eval: loss on copied (value) tokens</text>' % (L + 10))
+    el.append('<text x="%d" y="%d" text-anchor="middle">steps (%d tokens in all)</text></svg>' % (W // 2, H - 2, rs[-1]["tokens"]))
+    open(out, "w").write("\n".join(el))
+
+
+# ----------------------------------------------------------------------------- main loop
+
+def save_ckpt(fn, model, opt, si, step, args, extra=None):
+    st = {"model": model.state_dict(), "opt": opt.state_dict() if opt is not None else None,
+          "stage": si, "step": step, "cfg": model.c.d(), "seed": args.seed, "lam": model.lam,
+          "tokens": extra.get("tokens", 0) if extra else 0, "wall": extra.get("wall", 0) if extra else 0}
+    torch.save(st, fn + ".tmp"); os.replace(fn + ".tmp", fn)
+
+
+def save_compact(fn, model, si, step, extra):
+    sd = {k: v.half() for k, v in model.state_dict().items()}
+    torch.save({"model": sd, "stage": si, "step": step, "cfg": model.c.d(), "compact": True,
+                "tokens": extra.get("tokens", 0), "wall": extra.get("wall", 0)}, fn + ".tmp")
+    os.replace(fn + ".tmp", fn)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--resume", nargs="?", const=os.path.join(WORK, "ckpt.pt"), default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-every", type=float, default=180.0, help="seconds between checkpoints")
+    ap.add_argument("--eval-every", type=int, default=150)
+    ap.add_argument("--stop-after", type=float, default=0, help="exit after this many seconds (0: never)")
+    ap.add_argument("--speed-test", type=int, default=0, help="time N steps of each stage shape and exit")
+    ap.add_argument("--eval-only", default=None, help="checkpoint (.pt) or HF folder to evaluate")
+    ap.add_argument("--eval-needles", action="store_true", help="with --eval-only: the evaluation needles")
+    ap.add_argument("--lengths", default="256,512")
+    ap.add_argument("--export", default=None, help="with --eval-only CKPT: export HF folder here")
+    ap.add_argument("--plot", default=None, help="write the loss curves of work/train_log.jsonl to this SVG and exit")
+    ap.add_argument("--dim", type=int, default=192)
+    ap.add_argument("--layers", type=int, default=6)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    if a.plot:
+        plot_svg(os.path.join(WORK, "train_log.jsonl"), a.plot); return
+    data = Data()
+    c = Cfg(vocab=data.V, dim=a.dim, n_layers=a.layers)
+
+    if a.eval_only:
+        if os.path.isdir(a.eval_only):
+            model = load_hf(a.eval_only)
+        else:
+            ck = torch.load(a.eval_only)
+            model = Model(Cfg(**ck["cfg"])); model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+            model.lam = ck.get("lam", 1.0) if "lam" in ck else lam_at(STAGES[ck["stage"]], ck["step"])
+        model.eval()
+        print("lam", model.lam, "params", n_params(model))
+        if a.export:
+            export_hf(model, data, a.export); return
+        print(gap_eval(model, data), flush=True)
+        nd = [json.loads(l) for l in open(os.path.join(HERE, "needles.jsonl"))] if a.eval_needles else DEV_NEEDLES
+        lengths = [int(x) for x in a.lengths.split(",")]
+        res = niah_eval(model, data, nd, lengths, [0.0, 0.25, 0.5, 0.75, 1.0], verbose=True)
+        for k, v in res.items():
+            print("L=%d depth=%.2f rouge=%.1f content=%.1f success=%.0f" % (k[0], k[1], *v))
+        print("mean rouge %.1f" % np.mean([v[0] for v in res.values()]))
+        return
+
+    model = Model(c)
+    print("params (no scaffold): %d" % n_params(model), flush=True)
+
+    if a.speed_test:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
+        for st in STAGES:
+            rng = np.random.default_rng(0)
+            model.lam = 1.0
+            times = []
+            for i in range(a.speed_test):
+                t0 = time.time()
+                x, y, w = data.batch(rng, st["B"], st["T"], st["mix"])
+                t1 = time.time()
+                l = (loss_terms(model, x, y, w) * w).sum() / w.sum()
+                opt.zero_grad(); l.backward(); opt.step()
+                times.append((time.time() - t0, t1 - t0))
+            tt = np.median([t[0] for t in times[1:]]); td = np.median([t[1] for t in times[1:]])
+            print("%s T=%d B=%d: %.2f s/step (data %.3f s), %.0f tok/s" % (st["name"], st["T"], st["B"], tt, td,
+                                                                          st["T"] * st["B"] / tt), flush=True)
+        return
+
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (decay if p.dim() == 2 and "embed" not in n else no_decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    si, step, tokens, wall0 = 0, 0, 0, 0.0
+    rewarm = None
+    if a.resume:
+        ck = torch.load(a.resume)
+        model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+        if ck.get("opt") is not None:
+            opt.load_state_dict(ck["opt"])
+        si, step, tokens, wall0 = ck["stage"], ck["step"], ck.get("tokens", 0), ck.get("wall", 0.0)
+        if ck.get("opt") is None:
+            rewarm = step  # compact file: fresh AdamW moments, so warm the learning rate up again
+        print("resumed %s at stage %s step %d (%d tokens, %.0f s)" % (a.resume, STAGES[si]["name"] if si < len(STAGES) else "done", step, tokens, wall0), flush=True)
+    t_start = time.time(); t_ck = time.time(); wall = wall0
+    log = open(os.path.join(WORK, "train_log.jsonl"), "a")
+    ckfn = os.path.join(WORK, "ckpt.pt")
+    while si < len(STAGES):
+        st = STAGES[si]
+        while step < st["steps"]:
+            model.lam = lam_at(st, step)
+            lr = lr_at(st, step)
+            if rewarm is not None:
+                lr *= min(1.0, (step - rewarm + 1) / 30)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            rng = np.random.default_rng([a.seed, si, step])
+            x, y, w = data.batch(rng, st["B"], st["T"], st["mix"])
+            model.train()
+            sup = st.get("prev_sup", ()); isup = st.get("ind_sup", ())
+            for li, l in enumerate(model.layers):
+                l.self_attn.prev_sup = li in sup; l.self_attn.ind_sup = li in isup
+            lt = loss_terms(model, x, y, w)
+            loss = (lt * w).sum() / w.sum()
+            prev_l = 0.0
+            if sup:
+                pl = sum(-torch.log(model.layers[li].self_attn.prev_p + 1e-6).mean() for li in sup) / len(sup)
+                prev_l = float(pl)
+                loss = loss + st.get("prev_w", 0.2) * pl
+            ind_l = 0.0
+            if isup:
+                tg = data.last_ind; has = tg >= 0
+                if has.any():
+                    il = 0
+                    for li in isup:
+                        pj = model.layers[li].self_attn.ind_p.gather(2, tg.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                        il = il - torch.log(pj[has] + 1e-6).mean()
+                    il = il / len(isup); ind_l = float(il)
+                    loss = loss + st.get("ind_w", 0.2) * il
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1; tokens += x.numel()
+            wall = wall0 + time.time() - t_start
+            with torch.no_grad():
+                am = w > 1.5
+                ans_l = float(lt[am].mean()) if am.any() else float("nan")
+            rec = {"stage": st["name"], "step": step, "loss": round(loss.item(), 4), "ans": round(ans_l, 4),
+                   "lr": lr, "lam": round(model.lam, 4), "gn": round(float(gn), 3), "prev": round(prev_l, 3), "ind": round(ind_l, 3), "tokens": tokens, "wall": round(wall, 1)}
+            if step % 10 == 0 or step == 1:
+                print(json.dumps(rec), flush=True)
+            if step % a.eval_every == 0 or step == st["steps"]:
+                model.eval()
+                for l in model.layers:
+                    l.self_attn.prev_sup = False; l.self_attn.ind_sup = False
+                ge = gap_eval(model, data, T=min(st["T"], 512))
+                ne = niah_eval(model, data, DEV_NEEDLES, [min(st["T"], 512)], [0.1, 0.6])
+                rec.update({"eval": ge, "dev_niah": {"%d/%.1f" % k: v for k, v in ne.items()}})
+                print("EVAL", json.dumps(rec), flush=True)
+                model.train()
+            log.write(json.dumps(rec) + "\n"); log.flush()
+            if time.time() - t_ck > a.ckpt_every:
+                save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+                save_compact(os.path.join(WORK, "resume_ckpt.pt"), model, si, step, {"tokens": tokens, "wall": wall})
+                t_ck = time.time()
+            if a.stop_after and time.time() - t_start > a.stop_after:
+                save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+                print("stopped (--stop-after)", flush=True)
+                return
+        # stage done
+        save_ckpt(os.path.join(WORK, "stage_%s.pt" % st["name"]), model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+        print("STAGE DONE %s tokens=%d wall=%.0f" % (st["name"], tokens, wall), flush=True)
+        if st.get("export"):
+            model.eval(); export_hf(model, data, os.path.join(WORK, st["export"]))
+        si += 1; step = 0; rewarm = None
+        save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+    print("all stages done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
