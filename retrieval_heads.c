@@ -9434,7 +9434,11 @@ static int cmd_tokenize(int argc, char **argv) {
         size_t sl;
         if ((n = cli_ids(in ? in : text, &ids, why, sizeof why)) < 0) { rc = cli_fail(2, "tokenize", "--decode: %s", why); goto done; }
         for (i = 0; i < n; i++)
-            if (ids[i] >= m->cfg.vocab_size) { free(ids); rc = cli_fail(2, "tokenize", "--decode: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
+            if (ids[i] >= m->cfg.vocab_size) {
+                rc = cli_fail(2, "tokenize", "--decode: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1);
+                free(ids); /* after the message, which reads ids[i] */
+                goto done;
+            }
         /* as sentencepiece and HF decode: the dummy-prefix space of the first token is dropped, so
          * `tokenize TEXT | tokenize --decode -` gives TEXT back */
         if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING, &s, &sl, err, sizeof err) != RH_OK) { free(ids); rc = cli_fail(1, "tokenize", "%s", err); goto done; }
