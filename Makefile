@@ -77,7 +77,7 @@ bench: $(BIN)
 # detect the retrieval heads, then the NIAH grid unmasked, with the top-K heads masked and with K
 # random non-retrieval heads masked; prints the comparison.  Outputs go to demo/.
 DEMO_MODEL ?= weights/demo.rhw
-DEMO_GRID ?= --lengths 256:1024:4 --depths 0:100:5
+DEMO_GRID ?= --lengths 256:1024:3 --depths 0:100:3
 DEMO_K ?= 3
 DEMO_T ?= 2
 demo: $(BIN)
