@@ -82,8 +82,10 @@
 /* scalar twins are unused in SIMD builds except by the tests */
 #if defined(__GNUC__)
 #define RH_UNUSED __attribute__((unused))
+#define RH_INLINE inline __attribute__((always_inline))
 #else
 #define RH_UNUSED
+#define RH_INLINE inline
 #endif
 
 /* ---- the vector layer: RH_VL floats per register ---- */
@@ -584,10 +586,17 @@ RH_UNUSED static void k_gemm_packed_scalar(const float *Xp, const float *P, int 
 }
 
 #if defined(RH_VEC)
-/* Y (mr, nr) = (acc ? Y : 0) + tile Xp (k, RH_MR) x panel P (k rows, ldp apart, RH_NR used) */
-static void k_tile_packed(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int mr, int nr, int acc) {
+/* Y (mr, nr) = (acc ? Y : 0) + X (mr, k) x panel P (k rows, ldp apart, RH_NR used), where
+ * X[r][p] = X[p * cs + r * rs]: a packed tile Xp (k, RH_MR) is cs = RH_MR, rs = 1; mr rows of a
+ * row-major matrix (already in cache, e.g. attention's Q and P blocks) are cs = 1, rs = ld. */
+static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *P, int ldp, int k, float *Y, int ldy,
+                             int mr, int nr, int acc) {
     rh_v c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     float t[RH_MR * RH_NR];
+    /* rows past mr read row mr - 1 (in bounds whatever the layout); they are never stored */
+    const float *x0 = X, *x1 = X + (mr > 1 ? 1 : 0) * rs, *x2 = X + (mr > 2 ? 2 : mr - 1) * rs,
+                *x3 = X + (mr > 3 ? 3 : mr - 1) * rs, *x4 = X + (mr > 4 ? 4 : mr - 1) * rs,
+                *x5 = X + (mr > 5 ? 5 : mr - 1) * rs;
     int p, i;
     if (!acc) {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = V_ZERO();
@@ -600,14 +609,14 @@ static void k_tile_packed(const float *Xp, const float *P, int ldp, int k, float
         c50 = V_LOAD(t + 5 * RH_NR); c51 = V_LOAD(t + 5 * RH_NR + RH_VL);
     }
     for (p = 0; p < k; p++) {
-        const float *x = Xp + (size_t)p * RH_MR;
+        size_t o = (size_t)p * cs;
         rh_v b0 = V_LOAD(P + (size_t)p * ldp), b1 = V_LOAD(P + (size_t)p * ldp + RH_VL), a;
-        a = V_SET1(x[0]); c00 = V_FMA(c00, a, b0); c01 = V_FMA(c01, a, b1);
-        a = V_SET1(x[1]); c10 = V_FMA(c10, a, b0); c11 = V_FMA(c11, a, b1);
-        a = V_SET1(x[2]); c20 = V_FMA(c20, a, b0); c21 = V_FMA(c21, a, b1);
-        a = V_SET1(x[3]); c30 = V_FMA(c30, a, b0); c31 = V_FMA(c31, a, b1);
-        a = V_SET1(x[4]); c40 = V_FMA(c40, a, b0); c41 = V_FMA(c41, a, b1);
-        a = V_SET1(x[5]); c50 = V_FMA(c50, a, b0); c51 = V_FMA(c51, a, b1);
+        a = V_SET1(x0[o]); c00 = V_FMA(c00, a, b0); c01 = V_FMA(c01, a, b1);
+        a = V_SET1(x1[o]); c10 = V_FMA(c10, a, b0); c11 = V_FMA(c11, a, b1);
+        a = V_SET1(x2[o]); c20 = V_FMA(c20, a, b0); c21 = V_FMA(c21, a, b1);
+        a = V_SET1(x3[o]); c30 = V_FMA(c30, a, b0); c31 = V_FMA(c31, a, b1);
+        a = V_SET1(x4[o]); c40 = V_FMA(c40, a, b0); c41 = V_FMA(c41, a, b1);
+        a = V_SET1(x5[o]); c50 = V_FMA(c50, a, b0); c51 = V_FMA(c51, a, b1);
     }
     if (mr == RH_MR && nr == RH_NR) {
         V_STORE(Y, c00); V_STORE(Y + RH_VL, c01); Y += ldy;
@@ -626,14 +635,35 @@ static void k_tile_packed(const float *Xp, const float *P, int ldp, int k, float
 }
 #endif
 
+/* Y (m, nr) = (acc ? Y : 0) + X P for X row-major (m, k), rows ldx apart, and a panel P of k rows
+ * ldp apart: the packed GEMM's tile and FMA order without packing X, for operands that already
+ * sit in L1 (attention's Q and probability blocks). */
+static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr,
+                            int acc) {
+#if defined(RH_VEC)
+    int i;
+    for (i = 0; i < m; i += RH_MR)
+        k_tile(X + (size_t)i * ldx, (size_t)ldx, 1, P, ldp, k, Y + (size_t)i * ldy, ldy, m - i < RH_MR ? m - i : RH_MR,
+               nr, acc);
+#else
+    int i, j, p;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < nr; j++) {
+            float s = acc ? Y[(size_t)i * ldy + j] : 0.0f;
+            for (p = 0; p < k; p++) s += X[(size_t)i * ldx + p] * P[(size_t)p * ldp + j];
+            Y[(size_t)i * ldy + j] = s;
+        }
+#endif
+}
+
 /* Y (m, nr) = (acc ? Y : 0) + X P for packed tiles Xp and a panel P of rows ldp apart (RH_NR for
  * k_pack panels; a row-major (k, ldp) matrix works as is when nr == RH_NR, e.g. V in attention). */
 static void k_gemm_packed_acc(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr, int acc) {
 #if defined(RH_VEC)
     int t;
     for (t = 0; t * RH_MR < m; t++)
-        k_tile_packed(Xp + (size_t)t * k * RH_MR, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
-                      m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr, acc);
+        k_tile(Xp + (size_t)t * k * RH_MR, 1, RH_MR, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
+               m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr, acc);
 #else
     int i, j, p;
     for (i = 0; i < m; i++)
@@ -4487,15 +4517,14 @@ int rh_decoder_flush(rh_decoder *d, char *out, size_t cap)
  * ============================================================================================= */
 
 #define RH_BK 64         /* keys per attention block */
-#define RH_QROWS 64      /* target query rows (heads x tokens) per attention task */
+#define RH_QROWS 96      /* target query rows (heads x tokens) per attention task: 16 full 6-row tiles */
 #define RH_CHUNK 512     /* default prefill chunk */
 
 typedef struct {
     float *wpack;           /* (kmax, RH_NR) the packed panel */
     float *q, *o, *s;       /* (R, head_dim), (R, head_dim), (R, RH_BK) */
     float *kf, *vf;         /* (RH_BK, head_dim) converted K/V block */
-    float *qp, *kp, *pp;    /* packed: Q tiles (R + RH_MR, head_dim), K panel (RH_NR, head_dim),
-                               P tiles (R + RH_MR, RH_BK) */
+    float *kp;              /* (head_dim, RH_NR) packed K panel */
     float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
     int *bestpos;           /* (R) */
 } rh_scratch;
@@ -4727,8 +4756,6 @@ static void att_task(void *arg, int task, int thread) {
         S->bestpos[r] = 0;
         if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
     }
-    if (J->pk)
-        for (r = 0; r * RH_MR < R; r++) k_pack_x_tile(S->q, hd, R, hd, r, S->qp);
     for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
         int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
         const float *K, *V;
@@ -4747,7 +4774,7 @@ static void att_task(void *arg, int task, int thread) {
             for (pn = 0; pn < nk; pn += RH_NR) {
                 int nr = nk - pn < RH_NR ? nk - pn : RH_NR;
                 k_pack(K + (size_t)pn * hd, hd, nr, hd, S->kp);
-                k_gemm_packed(S->qp, S->kp, hd, S->s + pn, RH_BK, R, nr);
+                k_gemm_rows_acc(S->q, hd, S->kp, RH_NR, hd, S->s + pn, RH_BK, R, nr, 0);
             }
         } else {
             k_gemm_nt(S->q, hd, K, hd, S->s, RH_BK, R, nk, hd);
@@ -4784,9 +4811,8 @@ static void att_task(void *arg, int task, int thread) {
         }
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd): V's rows are already k-major panels */
-            int tt, d0 = 0;
-            for (tt = 0; tt * RH_MR < R; tt++) k_pack_x_tile(S->s, RH_BK, R, nk, tt, S->pp);
-            for (; d0 + RH_NR <= hd; d0 += RH_NR) k_gemm_packed_acc(S->pp, V + d0, hd, nk, S->o + d0, hd, R, RH_NR, 1);
+            int d0 = 0;
+            for (; d0 + RH_NR <= hd; d0 += RH_NR) k_gemm_rows_acc(S->s, RH_BK, V + d0, hd, nk, S->o + d0, hd, R, RH_NR, 1);
             if (d0 < hd)
                 for (r = 0; r < R; r++)
                     for (j = 0; j < nk; j++)
@@ -4904,7 +4930,7 @@ void rh_ctx_free(rh_ctx *c) {
     if (c->scr) {
         for (i = 0; i < c->n_threads; i++) {
             rh_scratch *s = &c->scr[i];
-            free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->qp); free(s->kp); free(s->pp);
+            free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->kp);
             free(s->mx); free(s->sum); free(s->best); free(s->bestpos);
         }
         free(c->scr);
@@ -4971,7 +4997,7 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
                           2.0 * cf->hidden_dim + cf->head_dim) +
                      (C + RH_MR) * kmax);
     per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK + 2.0 * RH_BK * cf->head_dim +
-                        (R + RH_MR) * cf->head_dim + (double)RH_NR * cf->head_dim + (R + RH_MR) * RH_BK + 4 * R);
+                        (double)RH_NR * cf->head_dim + 4 * R);
     scratch += nt * per_thread;
     avail = ctx_memory_available();
     if (avail > 0 && kv + scratch + weights > avail) {
@@ -5055,9 +5081,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
         s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
         s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
         s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
-        s->qp = (float *)xmalloc_floats((size_t)(R + RH_MR) * cf->head_dim, &ok);
         s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->pp = (float *)xmalloc_floats((size_t)(R + RH_MR) * RH_BK, &ok);
         s->vf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
         s->mx = (float *)xmalloc_floats((size_t)R, &ok);
         s->sum = (float *)xmalloc_floats((size_t)R, &ok);

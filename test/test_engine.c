@@ -107,6 +107,19 @@ static int engine_kernels_packed(void) {
                         CHECKF(Y1[j] == Y[i * RH_NR + j], "row %d alone differs from its tile (m=%d nr=%d k=%d)", i, m, nr, k);
                     }
                 }
+                /* the row-major variant (attention) gives the packed GEMM's bits, fresh and accumulating */
+                {
+                    static float Yr[13 * RH_NR];
+                    int a;
+                    for (a = 0; a < 2; a++) {
+                        for (i = 0; i < 13 * RH_NR; i++) Yr[i] = a ? Y[i] : 0.0f;
+                        k_gemm_rows_acc(X, 77, P, RH_NR, k, Yr, RH_NR, m, nr, a);
+                        if (a) k_gemm_packed_acc(Xp, P, RH_NR, k, Y, RH_NR, m, nr, 1);
+                        for (i = 0; i < m; i++)
+                            for (j = 0; j < nr; j++)
+                                CHECKF(Yr[i * RH_NR + j] == Y[i * RH_NR + j], "rows gemm acc=%d m=%d nr=%d k=%d (%d,%d)", a, m, nr, k, i, j);
+                    }
+                }
                 /* the fast pack equals the scalar pack; f16/bf16 packs equal converting first */
                 {
                     static float P2[RH_NR * 77], Wc[RH_NR * 77];
