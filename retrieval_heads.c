@@ -4791,13 +4791,18 @@ static void att_task(void *arg, int task, int thread) {
             if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
             if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
             else k_scale(s, scale, vis);
+            bm = k_max(s, vis);
             if (observed) {
-                for (j = 0; j < vis; j++)
-                    if (s[j] > S->best[r]) { S->best[r] = s[j]; S->bestpos[r] = kb + j; }
+                /* top-1: the first position of the block max when it beats the earlier blocks'
+                 * (the softmax needs the max anyway; only the winning block is scanned twice) */
+                if (bm > S->best[r]) {
+                    for (j = 0; j < vis && s[j] != bm; j++) {}
+                    S->best[r] = bm;
+                    S->bestpos[r] = kb + j;
+                }
                 if (c->obs.rows)
                     memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb, s, sizeof(float) * vis);
             }
-            bm = k_max(s, vis);
             mnew = bm > S->mx[r] ? bm : S->mx[r];
             if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
                 corr = expf(S->mx[r] - mnew);
@@ -9543,21 +9548,26 @@ static double bench_peak_gflops(void) {
     enum { K = 256 };
     static float xp[K * RH_MR], p[K * RH_NR], y[RH_MR * RH_NR];
     volatile float sink = 0.0f;
-    double t0 = rh_now(), t;
-    long reps = 0;
-    int i;
+    double best = 0.0;
+    int i, w;
     for (i = 0; i < K * RH_MR; i++) xp[i] = 1e-3f * (float)(i % 7);
     for (i = 0; i < K * RH_NR; i++) p[i] = 1e-3f * (float)(i % 5);
-    do {
-        for (i = 0; i < 1000; i++) {
-            k_gemm_packed(xp, p, K, y, RH_NR, RH_MR, RH_NR);
-            sink += y[i % (RH_MR * RH_NR)];
-        }
-        reps += 1000;
-        t = rh_now() - t0;
-    } while (t < 0.3);
+    for (w = 0; w < 5; w++) { /* best of 5 windows of 0.1 s: a busy neighbour only lowers a window */
+        double t0 = rh_now(), t, g;
+        long reps = 0;
+        do {
+            for (i = 0; i < 1000; i++) {
+                k_gemm_packed(xp, p, K, y, RH_NR, RH_MR, RH_NR);
+                sink += y[i % (RH_MR * RH_NR)];
+            }
+            reps += 1000;
+            t = rh_now() - t0;
+        } while (t < 0.1);
+        g = 2.0 * RH_MR * RH_NR * K * (double)reps / t * 1e-9;
+        if (g > best) best = g;
+    }
     (void)sink;
-    return 2.0 * RH_MR * RH_NR * K * (double)reps / t * 1e-9;
+    return best;
 }
 
 /* Read bandwidth of the context's threads over 256 MiB of non-zero data (zero pages can be
