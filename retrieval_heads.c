@@ -600,6 +600,11 @@ static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *
     int p, i;
     if (!acc) {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = V_ZERO();
+    } else if (mr == RH_MR && nr == RH_NR) {
+        const float *y = Y;
+        c00 = V_LOAD(y); c01 = V_LOAD(y + RH_VL); y += ldy; c10 = V_LOAD(y); c11 = V_LOAD(y + RH_VL); y += ldy;
+        c20 = V_LOAD(y); c21 = V_LOAD(y + RH_VL); y += ldy; c30 = V_LOAD(y); c31 = V_LOAD(y + RH_VL); y += ldy;
+        c40 = V_LOAD(y); c41 = V_LOAD(y + RH_VL); y += ldy; c50 = V_LOAD(y); c51 = V_LOAD(y + RH_VL);
     } else {
         memset(t, 0, sizeof t);
         for (i = 0; i < mr; i++) memcpy(t + i * RH_NR, Y + (size_t)i * ldy, sizeof(float) * (size_t)nr);
