@@ -320,9 +320,10 @@ class Data:
             i += 1
         return w
 
-    def batch(self, rng, B, T, mix, full=0.4, early=0.0):
+    def batch(self, rng, B, T, mix, full=None, early=0.0):
         """mix: dict kind -> fraction (copy, lm, needle); full: share of needle rows that are one
-        episode of the whole length; early: see insert_needles.  Returns x, y, w tensors."""
+        episode of the whole length (None: 40 %, with the draws of the stages before long1024c, so
+        that a seeded rerun sees the same batches); early: see insert_needles.  Returns x, y, w."""
         kinds = list(mix.keys()); pr = np.array([mix[k] for k in kinds], dtype=np.float64); pr /= pr.sum()
         X = np.zeros((B, T + 1), dtype=np.int64); W = np.zeros((B, T + 1), dtype=np.float32)
         for b in range(B):
@@ -339,7 +340,9 @@ class Data:
                         s2, w2, _ = self.lm_seq(rng, rem); s2 = s2[1:] + [1]; w2 = w2[1:] + [1.0]
                         seq += s2[:rem]; w += w2[:rem]; break
                     lo = min(48, rem)
-                    bud = int(rng.integers(lo, rem + 1)) if rng.random() >= full else rem
+                    u = rng.random()
+                    partial = u < 0.6 if full is None else u >= full
+                    bud = int(rng.integers(lo, rem + 1)) if partial else rem
                     s2, w2, _ = self.episode(rng, bud - 1, early)
                     seq += s2; w += w2
                 seq = seq[:T + 1]; w = w[:T + 1]
@@ -1006,7 +1009,7 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = lr
             rng = np.random.default_rng([a.seed, si, step])
-            x, y, w = data.batch(rng, st["B"], st["T"], st["mix"], st.get("full", 0.4), st.get("early", 0.0))
+            x, y, w = data.batch(rng, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0))
             model.train()
             sup = st.get("prev_sup", ()); isup = st.get("ind_sup", ())
             for li, l in enumerate(model.layers):
