@@ -710,7 +710,7 @@ static int tokenizer_fuzz_sections(void) {
 static int tokenizer_cli_round_trip(void) {
     /* llama2: SentencePiece-style with a dummy prefix and byte fallback; qwen2: byte-level */
     static const char *const models[] = {"test/fixtures/llama2.rhw", "test/fixtures/qwen2.rhw"};
-    char cmd[1024], ids[2048], back[2048];
+    char cmd[4096], ids[2048], back[2048];
     int k;
     for (k = 0; k < 2; k++) {
         size_t n;
