@@ -594,7 +594,7 @@ static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *
     rh_v c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     float t[RH_MR * RH_NR];
     /* rows past mr read row mr - 1 (in bounds whatever the layout); they are never stored */
-    const float *x0 = X, *x1 = X + (mr > 1 ? 1 : 0) * rs, *x2 = X + (mr > 2 ? 2 : mr - 1) * rs,
+    const float *x0 = X, *x1 = X + (mr > 1 ? 1 : mr - 1) * rs, *x2 = X + (mr > 2 ? 2 : mr - 1) * rs,
                 *x3 = X + (mr > 3 ? 3 : mr - 1) * rs, *x4 = X + (mr > 4 ? 4 : mr - 1) * rs,
                 *x5 = X + (mr > 5 ? 5 : mr - 1) * rs;
     int p, i;
@@ -640,45 +640,39 @@ static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *
 }
 #endif
 
-/* Y (m, nr) = (acc ? Y : 0) + X P for X row-major (m, k), rows ldx apart, and a panel P of k rows
- * ldp apart: the packed GEMM's tile and FMA order without packing X, for operands that already
- * sit in L1 (attention's Q and probability blocks). */
-static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr,
-                            int acc) {
-#if defined(RH_VEC)
-    int i;
-    for (i = 0; i < m; i += RH_MR)
-        k_tile(X + (size_t)i * ldx, (size_t)ldx, 1, P, ldp, k, Y + (size_t)i * ldy, ldy, m - i < RH_MR ? m - i : RH_MR,
-               nr, acc);
-#else
-    int i, j, p;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < nr; j++) {
-            float s = acc ? Y[(size_t)i * ldy + j] : 0.0f;
-            for (p = 0; p < k; p++) s += X[(size_t)i * ldx + p] * P[(size_t)p * ldp + j];
-            Y[(size_t)i * ldy + j] = s;
-        }
-#endif
-}
-
-/* Y (m, nr) = (acc ? Y : 0) + X P for packed tiles Xp and a panel P of rows ldp apart (RH_NR for
- * k_pack panels; a row-major (k, ldp) matrix works as is when nr == RH_NR, e.g. V in attention). */
-static void k_gemm_packed_acc(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr, int acc) {
+/* Y (m, nr) = (acc ? Y : 0) + X P for a panel P of k rows ldp apart and X (m, k) read as
+ * X[i][p] = X[(i / RH_MR) * ts + (i % RH_MR) * rs + p * cs], the layout k_tile takes, tile by tile.
+ * Inlined into the two layouts below, so each gets its strides as constants where they are. */
+static RH_INLINE void k_gemm_strided(const float *X, size_t ts, size_t rs, size_t cs, const float *P, int ldp, int k,
+                                     float *Y, int ldy, int m, int nr, int acc) {
 #if defined(RH_VEC)
     int t;
     for (t = 0; t * RH_MR < m; t++)
-        k_tile(Xp + (size_t)t * k * RH_MR, 1, RH_MR, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
+        k_tile(X + (size_t)t * ts, rs, cs, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
                m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr, acc);
 #else
     int i, j, p;
     for (i = 0; i < m; i++)
         for (j = 0; j < nr; j++) {
-            const float *xt = Xp + (size_t)(i / RH_MR) * k * RH_MR + i % RH_MR;
+            const float *x = X + (size_t)(i / RH_MR) * ts + (size_t)(i % RH_MR) * rs;
             float s = acc ? Y[(size_t)i * ldy + j] : 0.0f;
-            for (p = 0; p < k; p++) s += xt[(size_t)p * RH_MR] * P[(size_t)p * ldp + j];
+            for (p = 0; p < k; p++) s += x[(size_t)p * cs] * P[(size_t)p * ldp + j];
             Y[(size_t)i * ldy + j] = s;
         }
 #endif
+}
+
+/* Packed tiles Xp (k_pack_x_tile) and a panel P of rows ldp apart (RH_NR for k_pack panels; a
+ * row-major (k, ldp) matrix works as is when nr == RH_NR, e.g. V in attention). */
+static void k_gemm_packed_acc(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr, int acc) {
+    k_gemm_strided(Xp, (size_t)k * RH_MR, 1, RH_MR, P, ldp, k, Y, ldy, m, nr, acc);
+}
+
+/* X row-major (m, k), rows ldx apart: the packed GEMM's tile and FMA order without packing X, for
+ * operands that already sit in L1 (attention's Q and probability blocks). */
+static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr,
+                            int acc) {
+    k_gemm_strided(X, (size_t)RH_MR * ldx, (size_t)ldx, 1, P, ldp, k, Y, ldy, m, nr, acc);
 }
 
 static void k_gemm_packed(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr) {
