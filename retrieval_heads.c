@@ -9619,7 +9619,7 @@ static int cmd_bench(int argc, char **argv) {
     rh_config cfg;
     rh_model *m = NULL;
     char err[512];
-    double peak, wbytes;
+    double peak, wbytes, first_rate = 0;
     cli_common_init(&o, "bench");
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -9643,7 +9643,9 @@ static int cmd_bench(int argc, char **argv) {
                "without the observe hook.  A --shape model has seeded random weights (default tinyllama-1.1b);\n"
                "--dtype applies to it.  Prints tokens/s, the GFLOPS of the weight matmuls per wall second, as a\n"
                "share of the micro-kernel's in-cache peak times the threads, and per CPU second of all threads\n"
-               "(the kernels' efficiency even on a busy machine), and the weight bytes per second of decode.\n%s", cli_common_help);
+               "(the kernels' efficiency even on a busy machine), the prefill rate as a share of the first\n"
+               "prompt length's (vs 1st: how well long prompts hold up), and the weight bytes per second of\n"
+               "decode.\n%s", cli_common_help);
         return 0;
     }
     if (shape && o.n_pos) return cli_fail(2, "bench", "--shape: give a MODEL or a --shape, not both");
@@ -9696,8 +9698,8 @@ static int cmd_bench(int argc, char **argv) {
     wbytes = (double)m->size - (m->cfg.tied_embeddings ? 0.0 : (double)m->embed.rows * m->embed.cols * dtype_size(m->embed.dt));
     printf("model %s, %s weights, kv %s, kernels %s; micro-kernel peak %.1f GFLOPS per thread (in L1)\n",
            o.n_pos ? rh_model_path(m) : shape, dtype_name(rh_model_dtype(m)), dtype_name(o.kv), RH_SIMD_NAME, peak);
-    printf("%8s %8s %12s %8s %7s %9s %10s %12s %9s %12s %9s\n", "prompt", "threads", "prefill t/s", "GFLOPS", "%peak", "GF/cpu-s",
-           "decode n", "decode t/s", "GB/s", "+observe t/s", "overhead");
+    printf("%8s %8s %12s %8s %7s %9s %8s %10s %12s %9s %12s %9s\n", "prompt", "threads", "prefill t/s", "GFLOPS", "%peak", "GF/cpu-s",
+           "vs 1st", "decode n", "decode t/s", "GB/s", "+observe t/s", "overhead");
     for (i = 0; i < n_p; i++) {
         rh_ctx *c = NULL;
         int P = (int)plens[i], k, *ids = (int *)malloc(sizeof(int) * (size_t)P), tok;
@@ -9726,8 +9728,9 @@ static int cmd_bench(int argc, char **argv) {
         for (k = 0; k < n_dec; k++) { tok = (int)(rng_next(&s) % 256); rh_eval(c, &tok, 1, lg, 0); }
         tdo = rh_now() - t0;
         fl = bench_matmul_flops(&cfg) * P;
-        printf("%8d %8d %12.1f %8.1f %6.1f%% %9.1f %10ld %12.2f %9.1f %12.2f %8.1f%%\n", P, c->n_threads, P / tp, fl / tp * 1e-9,
-               100.0 * fl / tp * 1e-9 / (peak * c->n_threads), cpu > 0 ? fl / cpu * 1e-9 : 0.0, n_dec, n_dec / td,
+        if (i == 0) first_rate = P / tp;
+        printf("%8d %8d %12.1f %8.1f %6.1f%% %9.1f %7.1f%% %10ld %12.2f %9.1f %12.2f %8.1f%%\n", P, c->n_threads, P / tp, fl / tp * 1e-9,
+               100.0 * fl / tp * 1e-9 / (peak * c->n_threads), cpu > 0 ? fl / cpu * 1e-9 : 0.0, 100.0 * (P / tp) / first_rate, n_dec, n_dec / td,
                wbytes * n_dec / td * 1e-9, n_dec / tdo, 100.0 * (tdo - td) / td);
         fflush(stdout);
         rh_ctx_free(c);

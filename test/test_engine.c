@@ -1019,6 +1019,21 @@ static int engine_cli_run(void) {
     snprintf(cmd, sizeof cmd, "%s info %s", t_bin, model);
     rc = t_run(cmd, out, sizeof out);
     CHECKF(rc == 0 && strstr(out, "n_layers") != NULL, "info: %d %s", rc, out);
+    /* bench: one row per prompt length; the first row's "vs 1st" is 100 %, the second's is its
+     * prefill rate over the first's */
+    snprintf(cmd, sizeof cmd, "%s bench --shape tiny -p 16,48 -n 2 -t 1 2>/dev/null", t_bin);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "vs 1st") != NULL, "bench: exit %d: %s", rc, out);
+    {
+        const char *l1 = strstr(out, "\n      16 "), *l2 = strstr(out, "\n      48 ");
+        double r1[7], r2[7];
+        CHECKF(l1 && l2, "bench: rows for 16 and 48 tokens missing: %s", out);
+        CHECKF(sscanf(l1, " %lf %lf %lf %lf %lf%% %lf %lf%%", &r1[0], &r1[1], &r1[2], &r1[3], &r1[4], &r1[5], &r1[6]) == 7 &&
+               sscanf(l2, " %lf %lf %lf %lf %lf%% %lf %lf%%", &r2[0], &r2[1], &r2[2], &r2[3], &r2[4], &r2[5], &r2[6]) == 7,
+               "bench: rows not parsed: %s", out);
+        CHECKF(r1[6] == 100.0, "bench: first row vs 1st %.1f %%", r1[6]);
+        CHECKF(fabs(r2[6] - 100.0 * r2[2] / r1[2]) <= 0.2 + 1e-3 * r2[6], "bench: vs 1st %.1f %%, rates %.1f / %.1f", r2[6], r2[2], r1[2]);
+    }
     rh_model_close(m);
     return 0;
 }
