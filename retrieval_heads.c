@@ -558,7 +558,7 @@ static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, floa
         }
 }
 
-static void k_pack(const float *W, int ldw, int nr, int k, float *P) { k_pack_w(RH_F32, W, (size_t)ldw, nr, k, P); }
+RH_UNUSED static void k_pack(const float *W, int ldw, int nr, int k, float *P) { k_pack_w(RH_F32, W, (size_t)ldw, nr, k, P); }
 
 /* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx) of tile t into Xp tile t (k, RH_MR). */
 static void k_pack_x_tile(const float *X, int ldx, int m, int k, int t, float *Xp) {
@@ -4763,12 +4763,14 @@ static void att_task(void *arg, int task, int thread) {
     }
     for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
         int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
-        const float *K, *V;
+        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz;
+        const float *K = NULL, *V;
         if (c->kv_dtype == RH_F32) {
-            K = (const float *)(const void *)(kbase + (size_t)kb * hd * 4);
+            K = (const float *)(const void *)Kc;
             V = (const float *)(const void *)(vbase + (size_t)kb * hd * 4);
         } else {
-            k_cvt(c->kv_dtype, kbase + (size_t)kb * hd * kvsz, S->kf, nk * hd);
+            /* prefill packs K straight from the cache (converting on the way); decode reads it */
+            if (!J->pk) k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
             k_cvt(c->kv_dtype, vbase + (size_t)kb * hd * kvsz, S->vf, nk * hd);
             K = S->kf;
             V = S->vf;
@@ -4778,7 +4780,7 @@ static void att_task(void *arg, int task, int thread) {
             int pn;
             for (pn = 0; pn < nk; pn += RH_NR) {
                 int nr = nk - pn < RH_NR ? nk - pn : RH_NR;
-                k_pack(K + (size_t)pn * hd, hd, nr, hd, S->kp);
+                k_pack_w(c->kv_dtype, Kc + (size_t)pn * hd * kvsz, (size_t)hd, nr, hd, S->kp);
                 k_gemm_rows_acc(S->q, hd, S->kp, RH_NR, hd, S->s + pn, RH_BK, R, nr, 0);
             }
         } else {
