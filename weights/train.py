@@ -859,6 +859,7 @@ def plot_svg(logfn, out):
     for r in recs:
         seen[(r["stage"], r["step"])] = r
     order = [s["name"] for s in STAGES]
+    order += [n for n in dict.fromkeys(r["stage"] for r in recs) if n not in order]  # stages since removed
     rs = sorted(seen.values(), key=lambda r: (order.index(r["stage"]), r["step"]))
     W, H, L, B = 720, 300, 50, 30
     n = len(rs)
@@ -941,7 +942,10 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if a.plot:
-        plot_svg(os.path.join(a.out, "train_log.jsonl"), a.plot); return
+        lf = os.path.join(a.out, "train_log.jsonl")
+        if not os.path.isfile(lf):
+            sys.exit("--plot: %s: no training log there (--out names the folder of a run)" % lf)
+        plot_svg(lf, a.plot); return
     data = Data()
     c = Cfg(vocab=data.V, dim=a.dim, n_layers=a.layers)
 
