@@ -4763,16 +4763,17 @@ static void att_task(void *arg, int task, int thread) {
     }
     for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
         int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
-        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz;
-        const float *K = NULL, *V;
+        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
+        const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
         if (c->kv_dtype == RH_F32) {
             K = (const float *)(const void *)Kc;
-            V = (const float *)(const void *)(vbase + (size_t)kb * hd * 4);
+            V = (const float *)(const void *)Vc;
         } else {
-            /* prefill packs K straight from the cache (converting on the way); decode reads it */
-            if (!J->pk) k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
-            k_cvt(c->kv_dtype, vbase + (size_t)kb * hd * kvsz, S->vf, nk * hd);
-            K = S->kf;
+            if (!J->pk) {
+                k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
+                K = S->kf;
+            }
+            k_cvt(c->kv_dtype, Vc, S->vf, nk * hd);
             V = S->vf;
         }
         /* scores (R, nk) = Q K^T */
