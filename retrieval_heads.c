@@ -558,8 +558,6 @@ static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, floa
         }
 }
 
-RH_UNUSED static void k_pack(const float *W, int ldw, int nr, int k, float *P) { k_pack_w(RH_F32, W, (size_t)ldw, nr, k, P); }
-
 /* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx) of tile t into Xp tile t (k, RH_MR). */
 static void k_pack_x_tile(const float *X, int ldx, int m, int k, int t, float *Xp) {
     int r, p, r0 = t * RH_MR, nr = m - r0 < RH_MR ? m - r0 : RH_MR;

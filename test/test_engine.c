@@ -91,7 +91,7 @@ static int engine_kernels_packed(void) {
     for (m = 1; m <= 13; m += 4)
         for (nr = 1; nr <= RH_NR; nr += 5)
             for (k = 1; k <= 77; k += 19) {
-                k_pack(W, 77, nr, k, P);
+                k_pack_w(RH_F32, W, 77, nr, k, P);
                 for (t = 0; t * RH_MR < m; t++) k_pack_x_tile(X, 77, m, k, t, Xp);
                 k_gemm_packed(Xp, P, k, Y, RH_NR, m, nr);
                 k_gemm_packed_scalar(Xp, P, k, Ys, RH_NR, m, nr);
@@ -134,7 +134,7 @@ static int engine_kernels_packed(void) {
                         k_pack_scalar(Wc, 77, nr, k, P2);
                         CHECKF(memcmp(P, P2, sizeof(float) * (size_t)k * RH_NR) == 0, "pack %s nr=%d k=%d", dtype_name((rh_dtype)d), nr, k);
                     }
-                    k_pack(W, 77, nr, k, P);
+                    k_pack_w(RH_F32, W, 77, nr, k, P);
                 }
             }
     return 0;
