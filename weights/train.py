@@ -938,7 +938,16 @@ def main():
     ap.add_argument("--plot", default=None, help="write the loss curves of OUT/train_log.jsonl to this SVG and exit")
     ap.add_argument("--dim", type=int, default=192)
     ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=8, help="query heads (head dim = dim / heads)")
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=512, help="SwiGLU hidden size")
     a = ap.parse_args()
+    for f in ("dim", "layers", "heads", "kv_heads", "ffn"):
+        if getattr(a, f) <= 0:
+            sys.exit("--%s: must be a positive integer, got %d" % (f.replace("_", "-"), getattr(a, f)))
+    if a.dim % a.heads or (a.dim // a.heads) % 2 or a.heads % a.kv_heads:
+        sys.exit("--dim %d / --heads %d / --kv-heads %d: the head dim must be an even integer and the "
+                 "query heads a multiple of the key/value heads" % (a.dim, a.heads, a.kv_heads))
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if a.plot:
@@ -947,7 +956,7 @@ def main():
             sys.exit("--plot: %s: no training log there (--out names the folder of a run)" % lf)
         plot_svg(lf, a.plot); return
     data = Data()
-    c = Cfg(vocab=data.V, dim=a.dim, n_layers=a.layers)
+    c = Cfg(vocab=data.V, dim=a.dim, n_layers=a.layers, n_heads=a.heads, n_kv=a.kv_heads, ffn=a.ffn)
 
     if a.eval_only:
         if os.path.isdir(a.eval_only):
@@ -969,8 +978,17 @@ def main():
         print("mean rouge %.1f" % np.mean([v[0] for v in res.values()]))
         return
 
+    if a.resume == "":
+        a.resume = os.path.join(a.out, "ckpt.pt")
+    if a.resume:
+        # the shape comes from the checkpoint; the shape flags are for a new run
+        if not os.path.isfile(a.resume):
+            sys.exit("--resume: %s: no such checkpoint" % a.resume)
+        ck = torch.load(a.resume)
+        c = Cfg(**ck["cfg"])
     model = Model(c)
-    print("params (no scaffold): %d" % n_params(model), flush=True)
+    print("params (no scaffold): %d (dim %d, %d layers, %d heads, %d kv heads, ffn %d)"
+          % (n_params(model), c.dim, c.n_layers, c.n_heads, c.n_kv, c.ffn), flush=True)
 
     if a.speed_test:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
@@ -998,12 +1016,9 @@ def main():
     si, step, tokens, wall0 = 0, 0, 0, 0.0
     rewarm = None
     os.makedirs(a.out, exist_ok=True)
-    if a.resume == "":
-        a.resume = os.path.join(a.out, "ckpt.pt")
     if a.until is not None and a.until not in [st["name"] for st in STAGES]:
         sys.exit("--until: no stage named %r" % a.until)
     if a.resume:
-        ck = torch.load(a.resume)
         model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
         if ck.get("opt") is not None:
             opt.load_state_dict(ck["opt"])
