@@ -133,18 +133,28 @@ class Attn(nn.Module):
         Tk = k.shape[2]
         q = (q * (1.0 / math.sqrt(hd))).reshape(B * c.n_kv, G * T, hd)
         kk = k.reshape(B * c.n_kv, Tk, hd); vv = v.reshape(B * c.n_kv, Tk, hd)
-        if (mask is not None and cache is None and T >= 512 and T % 256 == 0 and Tk == T
-                and not self.prev_sup and not self.ind_sup):
+        if mask is not None and cache is None and T >= 512 and T % 256 == 0 and Tk == T:
             # Same function, less work: query blocks of 256 see only the keys up to their end, so
             # the masked upper triangle is mostly never computed (about 60 % of the full cost at 1024).
+            # The supervised head's probabilities are cut from the blocks (masked ones are exactly 0).
             qg = q.view(B * c.n_kv, G, T, hd)
-            outs = []
+            outs, prev, ind = [], [], []
             for a0 in range(0, T, 256):
                 b0 = a0 + 256
                 qc = qg[:, :, a0:b0].reshape(B * c.n_kv, G * 256, hd)
                 mc = mask.view(G, T, Tk)[:, a0:b0, :b0].reshape(G * 256, b0)
                 pc = torch.softmax(torch.baddbmm(mc, qc, kk[:, :b0].transpose(1, 2)), dim=-1)
                 outs.append(torch.bmm(pc, vv[:, :b0]).view(B * c.n_kv, G, 256, hd))
+                if self.prev_sup or self.ind_sup:
+                    ph = pc.view(B, c.n_kv, G, 256, b0)[:, 0, 0]          # (B, 256, b0): head 0
+                    if self.prev_sup:  # p[t, t-1] for t in a0..b0-1 (from t = 1)
+                        prev.append(torch.diagonal(ph, offset=a0 - 1, dim1=1, dim2=2))
+                    if self.ind_sup:
+                        ind.append(F.pad(ph, (0, Tk - b0)))
+            if self.prev_sup:
+                self.prev_p = torch.cat(prev, dim=1)                       # (B, T-1)
+            if self.ind_sup:
+                self.ind_p = torch.cat(ind, dim=1)                         # (B, T, Tk)
             o = torch.cat(outs, dim=2).view(B, c.n_heads, T, hd).transpose(1, 2).reshape(B, T, c.n_heads * hd)
             return self.o_proj(o)
         if mask is None:
