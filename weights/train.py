@@ -937,6 +937,8 @@ def main():
     ap.add_argument("--out", default=WORK, help="folder for checkpoints, log and exports (default weights/work)")
     ap.add_argument("--until", default=None, help="stop after this stage is done")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ranks", type=int, default=1,
+                    help="processes that split each batch's rows (gloo, gradients summed); 2 on two cores")
     ap.add_argument("--ckpt-every", type=float, default=180.0, help="seconds between checkpoints")
     ap.add_argument("--eval-every", type=int, default=150)
     ap.add_argument("--stop-after", type=float, default=0, help="exit after this many seconds (0: never)")
@@ -952,12 +954,34 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--ffn", type=int, default=512, help="SwiGLU hidden size")
     a = ap.parse_args()
-    for f in ("dim", "layers", "heads", "kv_heads", "ffn"):
+    for f in ("dim", "layers", "heads", "kv_heads", "ffn", "ranks"):
         if getattr(a, f) <= 0:
             sys.exit("--%s: must be a positive integer, got %d" % (f.replace("_", "-"), getattr(a, f)))
     if a.dim % a.heads or (a.dim // a.heads) % 2 or a.heads % a.kv_heads:
         sys.exit("--dim %d / --heads %d / --kv-heads %d: the head dim must be an even integer and the "
                  "query heads a multiple of the key/value heads" % (a.dim, a.heads, a.kv_heads))
+    if a.ranks > 1 and (a.eval_only or a.plot or a.speed_test):
+        sys.exit("--ranks: only for training, not with --eval-only, --plot or --speed-test")
+    if a.ranks > 1:
+        import socket
+        import torch.multiprocessing as mp
+        with socket.socket() as so:  # a free loopback port for the process group
+            so.bind(("127.0.0.1", 0)); port = so.getsockname()[1]
+        mp.spawn(run, args=(a, port), nprocs=a.ranks, join=True)
+    else:
+        run(0, a, None)
+
+
+def run(rank, a, port):
+    """Training (and the single-process modes).  With --ranks R each of R processes builds the
+    same full batch from the step's seed, takes rows rank, rank + R, ...; its loss terms are
+    normalised by the whole batch's totals, so the summed gradients are the one-process ones (up to
+    float rounding).  Every rank steps the same optimizer on the same gradients; rank 0 alone
+    evaluates, logs and writes checkpoints."""
+    R = a.ranks
+    if R > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=R)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if a.plot:
@@ -997,8 +1021,9 @@ def main():
         ck = torch.load(a.resume)
         c = Cfg(**ck["cfg"])
     model = Model(c)
-    print("params (no scaffold): %d (dim %d, %d layers, %d heads, %d kv heads, ffn %d)"
-          % (n_params(model), c.dim, c.n_layers, c.n_heads, c.n_kv, c.ffn), flush=True)
+    if rank == 0:
+        print("params (no scaffold): %d (dim %d, %d layers, %d heads, %d kv heads, ffn %d)"
+              % (n_params(model), c.dim, c.n_layers, c.n_heads, c.n_kv, c.ffn), flush=True)
 
     if a.speed_test:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
@@ -1035,7 +1060,8 @@ def main():
         si, step, tokens, wall0 = ck["stage"], ck["step"], ck.get("tokens", 0), ck.get("wall", 0.0)
         if ck.get("opt") is None:
             rewarm = step  # compact file: fresh AdamW moments, so warm the learning rate up again
-        print("resumed %s at stage %s step %d (%d tokens, %.0f s)" % (a.resume, STAGES[si]["name"] if si < len(STAGES) else "done", step, tokens, wall0), flush=True)
+        if rank == 0:
+            print("resumed %s at stage %s step %d (%d tokens, %.0f s)" % (a.resume, STAGES[si]["name"] if si < len(STAGES) else "done", step, tokens, wall0), flush=True)
     t_start = time.time(); t_ck = time.time(); wall = wall0
     log = open(os.path.join(a.out, "train_log.jsonl"), "a")
     ckfn = os.path.join(a.out, "ckpt.pt")
@@ -1050,15 +1076,24 @@ def main():
                 g["lr"] = lr
             rng = np.random.default_rng([a.seed, si, step])
             x, y, w = data.batch(rng, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0))
+            ind_all = data.last_ind
+            w_tot = w.sum(); n_ind = int((ind_all >= 0).sum()); nrows = x.shape[0]
+            if R > 1:
+                if nrows % R:
+                    sys.exit("--ranks %d does not divide stage %s's batch %d" % (R, st["name"], nrows))
+                x, y, w = x[rank::R], y[rank::R], w[rank::R]
+                data.last_ind = ind_all[rank::R]
             model.train()
             sup = st.get("prev_sup", ()); isup = st.get("ind_sup", ())
             for li, l in enumerate(model.layers):
                 l.self_attn.prev_sup = li in sup; l.self_attn.ind_sup = li in isup
             lt = loss_terms(model, x, y, w)
-            loss = (lt * w).sum() / w.sum()
+            loss = (lt * w).sum() / w_tot
             prev_l = 0.0
             if sup:
+                # each rank's share of the whole batch's mean
                 pl = sum(-torch.log(model.layers[li].self_attn.prev_p + 1e-6).mean() for li in sup) / len(sup)
+                pl = pl * (x.shape[0] / nrows)
                 prev_l = float(pl)
                 loss = loss + st.get("prev_w", 0.2) * pl
             ind_l = 0.0
@@ -1068,20 +1103,38 @@ def main():
                     il = 0
                     for li in isup:
                         pj = model.layers[li].self_attn.ind_p.gather(2, tg.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-                        il = il - torch.log(pj[has] + 1e-6).mean()
+                        il = il - torch.log(pj[has] + 1e-6).sum() / n_ind
                     il = il / len(isup); ind_l = float(il)
                     loss = loss + st.get("ind_w", 0.2) * il
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1; tokens += x.numel()
-            wall = wall0 + time.time() - t_start
             with torch.no_grad():
                 am = w > 1.5
-                ans_l = float(lt[am].mean()) if am.any() else float("nan")
-            rec = {"stage": st["name"], "step": step, "loss": round(loss.item(), 4), "ans": round(ans_l, 4),
-                   "lr": lr, "lam": round(model.lam, 4), "gn": round(float(gn), 3), "prev": round(prev_l, 3), "ind": round(ind_l, 3), "tokens": tokens, "wall": round(wall, 1)}
+                stats = torch.tensor([loss.item(), float(lt[am].sum()) if am.any() else 0.0, float(am.sum()),
+                                      prev_l, ind_l], dtype=torch.float64)
+            if R > 1:
+                gs = [p.grad for p in model.parameters() if p.grad is not None]
+                flat = torch.cat([g.reshape(-1) for g in gs])
+                dist.all_reduce(flat)
+                o = 0
+                for g in gs:
+                    g.copy_(flat[o:o + g.numel()].view_as(g)); o += g.numel()
+                dist.all_reduce(stats)
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1; tokens += x.numel() * R
+            wall = wall0 + time.time() - t_start
+            ans_l = float(stats[1] / stats[2]) if stats[2] > 0 else float("nan")
+            rec = {"stage": st["name"], "step": step, "loss": round(float(stats[0]), 4), "ans": round(ans_l, 4),
+                   "lr": lr, "lam": round(model.lam, 4), "gn": round(float(gn), 3), "prev": round(float(stats[3]), 3),
+                   "ind": round(float(stats[4]), 3), "tokens": tokens, "wall": round(wall, 1)}
+            stop = bool(a.stop_after and time.time() - t_start > a.stop_after)
+            if R > 1:  # rank 0's clock decides, so that all ranks stop after the same step
+                fl = torch.tensor([1 if stop else 0]); dist.broadcast(fl, 0); stop = bool(fl[0])
+            if rank > 0:
+                if stop:
+                    return
+                continue
             if step % 10 == 0 or step == 1:
                 print(json.dumps(rec), flush=True)
             if step % a.eval_every == 0 or step == st["steps"]:
@@ -1099,11 +1152,16 @@ def main():
                 save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
                 save_compact(os.path.join(a.out, "resume_ckpt.pt"), model, si, step, {"tokens": tokens, "wall": wall})
                 t_ck = time.time()
-            if a.stop_after and time.time() - t_start > a.stop_after:
+            if stop:
                 save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
                 print("stopped (--stop-after)", flush=True)
                 return
         # stage done
+        if rank > 0:
+            si += 1; step = 0; rewarm = None
+            if a.until == st["name"]:
+                return
+            continue
         save_ckpt(os.path.join(a.out, "stage_%s.pt" % st["name"]), model, opt, si, step, a, {"tokens": tokens, "wall": wall})
         save_compact(os.path.join(a.out, "resume_ckpt.pt"), model, si + 1, 0, {"tokens": tokens, "wall": wall})
         print("STAGE DONE %s tokens=%d wall=%.0f" % (st["name"], tokens, wall), flush=True)
@@ -1114,7 +1172,8 @@ def main():
         if a.until == st["name"]:
             print("stopped after stage %s (--until)" % st["name"], flush=True)
             return
-    print("all stages done", flush=True)
+    if rank == 0:
+        print("all stages done", flush=True)
 
 
 if __name__ == "__main__":
