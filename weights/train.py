@@ -1156,21 +1156,19 @@ def run(rank, a, port):
                 save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
                 print("stopped (--stop-after)", flush=True)
                 return
-        # stage done
-        if rank > 0:
-            si += 1; step = 0; rewarm = None
-            if a.until == st["name"]:
-                return
-            continue
-        save_ckpt(os.path.join(a.out, "stage_%s.pt" % st["name"]), model, opt, si, step, a, {"tokens": tokens, "wall": wall})
-        save_compact(os.path.join(a.out, "resume_ckpt.pt"), model, si + 1, 0, {"tokens": tokens, "wall": wall})
-        print("STAGE DONE %s tokens=%d wall=%.0f" % (st["name"], tokens, wall), flush=True)
-        if st.get("export"):
-            model.eval(); export_hf(model, data, os.path.join(a.out, st["export"]))
+        # stage done (rank 0 alone writes files and prints)
+        if rank == 0:
+            save_ckpt(os.path.join(a.out, "stage_%s.pt" % st["name"]), model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+            save_compact(os.path.join(a.out, "resume_ckpt.pt"), model, si + 1, 0, {"tokens": tokens, "wall": wall})
+            print("STAGE DONE %s tokens=%d wall=%.0f" % (st["name"], tokens, wall), flush=True)
+            if st.get("export"):
+                model.eval(); export_hf(model, data, os.path.join(a.out, st["export"]))
         si += 1; step = 0; rewarm = None
-        save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
+        if rank == 0:
+            save_ckpt(ckfn, model, opt, si, step, a, {"tokens": tokens, "wall": wall})
         if a.until == st["name"]:
-            print("stopped after stage %s (--until)" % st["name"], flush=True)
+            if rank == 0:
+                print("stopped after stage %s (--until)" % st["name"], flush=True)
             return
     if rank == 0:
         print("all stages done", flush=True)
