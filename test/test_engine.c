@@ -1032,7 +1032,12 @@ static int engine_cli_run(void) {
                sscanf(l2, " %lf %lf %lf %lf %lf%% %lf %lf%%", &r2[0], &r2[1], &r2[2], &r2[3], &r2[4], &r2[5], &r2[6]) == 7,
                "bench: rows not parsed: %s", out);
         CHECKF(r1[6] == 100.0, "bench: first row vs 1st %.1f %%", r1[6]);
-        CHECKF(fabs(r2[6] - 100.0 * r2[2] / r1[2]) <= 0.2 + 1e-3 * r2[6], "bench: vs 1st %.1f %%, rates %.1f / %.1f", r2[6], r2[2], r1[2]);
+        /* the rates are printed to 0.1 tok/s and the share to 0.1 %: the share must lie in the range
+         * the printed rates allow (at the few tok/s of an emulated run, rounding alone moves the
+         * ratio of the printed rates by up to a point) */
+        CHECKF(r1[2] > 0.05 && r2[6] + 0.05 >= 100.0 * (r2[2] - 0.05) / (r1[2] + 0.05) - 1e-9 &&
+               r2[6] - 0.05 <= 100.0 * (r2[2] + 0.05) / (r1[2] - 0.05) + 1e-9,
+               "bench: vs 1st %.1f %%, rates %.1f / %.1f", r2[6], r2[2], r1[2]);
     }
     rh_model_close(m);
     return 0;
