@@ -208,17 +208,22 @@ class Model(nn.Module):
             elif n.endswith("bias"):
                 nn.init.zeros_(p)
 
+    def dev(self):
+        return self.embed_tokens.weight.device
+
     def mask(self, T):
         G = self.c.n_heads // self.c.n_kv
-        if T not in self._masks:
+        key = (T, str(self.dev()))
+        if key not in self._masks:
             m = torch.full((T, T), float("-inf")).triu(1)
-            self._masks[T] = m.repeat(G, 1).contiguous()  # rows: g*T + t
-        return self._masks[T]
+            self._masks[key] = m.repeat(G, 1).contiguous().to(self.dev())  # rows: g*T + t
+        return self._masks[key]
 
     def rope(self, T, start=0):
-        key = (T, start)
+        key = (T, start, str(self.dev()))
         if key not in self._rope:
-            self._rope[key] = rope_tables(self.c.dim // self.c.n_heads, T, self.c.rope_theta, start)
+            self._rope[key] = tuple(t.to(self.dev()) for t in
+                                    rope_tables(self.c.dim // self.c.n_heads, T, self.c.rope_theta, start))
         return self._rope[key]
 
     def forward(self, idx, caches=None, start=0):
@@ -265,7 +270,8 @@ class Data:
 
     # --- copy practice: random tokens with repeated spans
     def copy_seq(self, rng, T, alphabet=None):
-        lo, hi = (self.first_normal, self.V) if alphabet is None else alphabet
+        """alphabet: None (all normal pieces) or an array of token ids to draw from"""
+        pool = np.arange(self.first_normal, self.V) if alphabet is None else np.asarray(alphabet)
         seq = [1]; rep = [0]
         while len(seq) < T + 1:
             L = int(rng.integers(4, 31))
@@ -273,10 +279,17 @@ class Data:
                 s = int(rng.integers(1, len(seq) - L)) if len(seq) - L > 1 else 1
                 span = seq[s:s + L]; seq += span; rep += [0] + [1] * (len(span) - 1)
             else:
-                span = rng.integers(lo, hi, size=L).tolist(); seq += span; rep += [0] * L
+                span = pool[rng.integers(0, len(pool), size=L)].tolist(); seq += span; rep += [0] * L
         seq = seq[:T + 1]; rep = rep[:T + 1]
         w = [0.3 + 0.7 * r for r in rep]
         return seq, w, rep
+
+    def small_alphabet(self, rng):
+        """8-48 distinct normal pieces: in a copy row drawn from so few, the last token before a
+        copied span recurs many times with other successors, so only a longer matching prefix
+        tells where to copy from (the failure of session 5's error analysis: `tunnel` -> `...ius`)."""
+        n = int(rng.integers(8, 49))
+        return rng.choice(np.arange(self.first_normal, self.V), size=n, replace=False)
 
     # --- language modelling on the corpus
     def lm_seq(self, rng, T):
@@ -340,6 +353,8 @@ class Data:
             kind = kinds[int(rng.choice(len(kinds), p=pr))]
             if kind == "copy":
                 seq, w, _ = self.copy_seq(rng, T)
+            elif kind == "copysmall":
+                seq, w, _ = self.copy_seq(rng, T, alphabet=self.small_alphabet(rng))
             elif kind == "lm":
                 seq, w, _ = self.lm_seq(rng, T)
             else:
@@ -360,6 +375,58 @@ class Data:
         x = torch.from_numpy(X[:, :-1]); y = torch.from_numpy(X[:, 1:]); w = torch.from_numpy(W[:, 1:])
         self.last_ind = induction_targets(X)
         return x, y, w
+
+
+_FEED_DATA = None
+
+
+def _feed_init():
+    global _FEED_DATA
+    torch.set_num_threads(1)
+    _FEED_DATA = Data()
+
+
+def _feed_batch(job):
+    seed, si, step, B, T, mix, full, early = job
+    rng = np.random.default_rng([seed, si, step])
+    x, y, w = _FEED_DATA.batch(rng, B, T, mix, full, early)
+    return x.numpy(), y.numpy(), w.numpy(), _FEED_DATA.last_ind.numpy()
+
+
+class Feeder:
+    """The batch of (stage si, step) - from numpy.random.default_rng([seed, si, step]) - built in
+    this process, or ahead of time by `workers` processes; the same batches either way."""
+
+    def __init__(self, data, seed, workers):
+        self.data = data; self.seed = seed; self.pool = None; self.pending = {}
+        self.ahead = 2 * workers
+        if workers > 0:
+            import multiprocessing as mp
+            self.pool = mp.get_context("spawn").Pool(workers, initializer=_feed_init)
+
+    def start(self, si, st, step):
+        self.pending = {}
+        self.si = si; self.st = st; self.next = step
+
+    def _job(self, step):
+        st = self.st
+        return (self.seed, self.si, step, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0))
+
+    def get(self, step):
+        if self.pool is None:
+            job = self._job(step)
+            rng = np.random.default_rng([self.seed, self.si, step])
+            x, y, w = self.data.batch(rng, *job[3:])
+            return x, y, w, self.data.last_ind
+        self.next = max(self.next, step)
+        while self.next < min(step + self.ahead, self.st["steps"]) or self.next == step:
+            self.pending[self.next] = self.pool.apply_async(_feed_batch, (self._job(self.next),))
+            self.next += 1
+        r = self.pending.pop(step, None)
+        if r is None:
+            r = self.pool.apply_async(_feed_batch, (self._job(step),))
+        x, y, w, ind = r.get()
+        return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w), torch.from_numpy(ind)
 
 
 def induction_targets(X):
@@ -685,7 +752,7 @@ def gap_eval(model, data, n=24, T=256, seed=999):
             ans = data.enc(" " + a + "\n")[0:]
             ans = data.sp.encode(a)  # '▁The ...' as it follows 'Answer:'
             ans = ans + [data.NL]
-            seq = torch.tensor([pre + ans])
+            seq = torch.tensor([pre + ans], device=model.dev())
             l = loss_terms(model, seq[:, :-1], seq[:, 1:], None)[0, len(pre) - 1:]
             out.append(l)
         qset = set(data.enc(q))
@@ -701,7 +768,7 @@ def gap_eval(model, data, n=24, T=256, seed=999):
 @torch.no_grad()
 def greedy(model, data, prompt_ids, max_new=50):
     caches = [dict() for _ in model.layers]
-    x = torch.tensor([prompt_ids])
+    x = torch.tensor([prompt_ids], device=model.dev())
     logits = model(x, caches=caches, start=0)
     out = []
     pos = len(prompt_ids)
@@ -710,7 +777,7 @@ def greedy(model, data, prompt_ids, max_new=50):
         if t == data.NL or t == 2:
             break
         out.append(t)
-        logits = model(torch.tensor([[t]]), caches=caches, start=pos)
+        logits = model(torch.tensor([[t]], device=model.dev()), caches=caches, start=pos)
         pos += 1
     return data.sp.decode(out)
 
@@ -766,6 +833,9 @@ def niah_eval(model, data, needles, lengths, depths, verbose=False):
 # ----------------------------------------------------------------------------- export
 
 def export_hf(model, data, path):
+    if model.dev().type != "cpu":
+        import copy
+        model = copy.deepcopy(model).cpu()
     c = model.c
     assert model.lam == 0.0, "export only the plain architecture (scaffold annealed away)"
     os.makedirs(path, exist_ok=True)
@@ -917,14 +987,14 @@ def plot_svg(logfn, out):
 # ----------------------------------------------------------------------------- main loop
 
 def save_ckpt(fn, model, opt, si, step, args, extra=None):
-    st = {"model": model.state_dict(), "opt": opt.state_dict() if opt is not None else None,
+    st = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "opt": opt.state_dict() if opt is not None else None,
           "stage": si, "step": step, "cfg": model.c.d(), "seed": args.seed, "lam": model.lam,
           "tokens": extra.get("tokens", 0) if extra else 0, "wall": extra.get("wall", 0) if extra else 0}
     torch.save(st, fn + ".tmp"); os.replace(fn + ".tmp", fn)
 
 
 def save_compact(fn, model, si, step, extra):
-    sd = {k: v.half() for k, v in model.state_dict().items()}
+    sd = {k: v.half().cpu() for k, v in model.state_dict().items()}
     torch.save({"model": sd, "stage": si, "step": step, "cfg": model.c.d(), "compact": True,
                 "tokens": extra.get("tokens", 0), "wall": extra.get("wall", 0)}, fn + ".tmp")
     os.replace(fn + ".tmp", fn)
@@ -953,7 +1023,38 @@ def main():
     ap.add_argument("--heads", type=int, default=8, help="query heads (head dim = dim / heads)")
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--ffn", type=int, default=512, help="SwiGLU hidden size")
+    ap.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that build batches ahead (0: the training process builds them); "
+                         "the batches are the same either way")
+    ap.add_argument("--extra-stage", action="append", default=[], metavar="JSON",
+                    help="append a stage (a JSON object with STAGES' keys) to the recipe for this run")
+    ap.add_argument("--fit-steps", type=float, default=0, metavar="SECONDS",
+                    help="size the last stage to this many seconds from the time of its steps 5-20 "
+                         "(the steps chosen are printed; put them in the stage to rerun it)")
     a = ap.parse_args()
+    for js in a.extra_stage:
+        try:
+            st = json.loads(js)
+        except ValueError as e:
+            sys.exit("--extra-stage: not JSON (%s): %s" % (e, js))
+        need = {"name", "T", "B", "steps", "lr", "mix"}
+        if not isinstance(st, dict) or not need <= set(st):
+            sys.exit("--extra-stage: needs the keys %s: %s" % (", ".join(sorted(need)), js))
+        if st["name"] in [x["name"] for x in STAGES]:
+            sys.exit("--extra-stage: a stage named %r exists already" % st["name"])
+        bad = [k for k in st["mix"] if k not in ("copy", "copysmall", "lm", "needle")]
+        if bad:
+            sys.exit("--extra-stage: unknown sequence kind %r in mix (copy, copysmall, lm, needle)" % bad[0])
+        st.setdefault("lam", (0, 0)); st["lam"] = tuple(st["lam"])
+        for k in ("prev_sup", "ind_sup"):
+            if k in st:
+                st[k] = tuple(st[k])
+        STAGES.append(st)
+    if a.workers < 0:
+        sys.exit("--workers: must be 0 or more, got %d" % a.workers)
+    if a.device != "cpu" and a.ranks > 1:
+        sys.exit("--ranks: only with --device cpu")
     for f in ("dim", "layers", "heads", "kv_heads", "ffn", "ranks"):
         if getattr(a, f) <= 0:
             sys.exit("--%s: must be a positive integer, got %d" % (f.replace("_", "-"), getattr(a, f)))
@@ -984,6 +1085,11 @@ def run(rank, a, port):
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=R)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("--device %s: CUDA is not available here" % a.device)
+        torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
     if a.plot:
         lf = os.path.join(a.out, "train_log.jsonl")
         if not os.path.isfile(lf):
@@ -996,10 +1102,10 @@ def run(rank, a, port):
         if os.path.isdir(a.eval_only):
             model = load_hf(a.eval_only)
         else:
-            ck = torch.load(a.eval_only)
+            ck = torch.load(a.eval_only, map_location="cpu", weights_only=False)
             model = Model(Cfg(**ck["cfg"])); model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
             model.lam = ck.get("lam", 1.0) if "lam" in ck else lam_at(STAGES[ck["stage"]], ck["step"])
-        model.eval()
+        model.to(dev).eval()
         print("lam", model.lam, "params", n_params(model))
         if a.export:
             export_hf(model, data, a.export); return
@@ -1018,7 +1124,7 @@ def run(rank, a, port):
         # the shape comes from the checkpoint; the shape flags are for a new run
         if not os.path.isfile(a.resume):
             sys.exit("--resume: %s: no such checkpoint" % a.resume)
-        ck = torch.load(a.resume)
+        ck = torch.load(a.resume, map_location="cpu", weights_only=False)
         c = Cfg(**ck["cfg"])
     model = Model(c)
     if rank == 0:
@@ -1043,6 +1149,9 @@ def run(rank, a, port):
                                                                           st["T"] * st["B"] / tt), flush=True)
         return
 
+    if a.resume:
+        model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
+    model.to(dev)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (decay if p.dim() == 2 and "embed" not in n else no_decay).append(p)
@@ -1054,7 +1163,6 @@ def run(rank, a, port):
     if a.until is not None and a.until not in [st["name"] for st in STAGES]:
         sys.exit("--until: no stage named %r" % a.until)
     if a.resume:
-        model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
         if ck.get("opt") is not None:
             opt.load_state_dict(ck["opt"])
         si, step, tokens, wall0 = ck["stage"], ck["step"], ck.get("tokens", 0), ck.get("wall", 0.0)
@@ -1065,24 +1173,39 @@ def run(rank, a, port):
     t_start = time.time(); t_ck = time.time(); wall = wall0
     log = open(os.path.join(a.out, "train_log.jsonl"), "a")
     ckfn = os.path.join(a.out, "ckpt.pt")
+    feed = Feeder(data, a.seed, a.workers if R == 1 else 0)
+    t_fit = None
     while si < len(STAGES):
         st = STAGES[si]
+        feed.start(si, st, step)
         while step < st["steps"]:
+            if a.fit_steps and si == len(STAGES) - 1:
+                if step == 5 and t_fit is None:
+                    t_fit = (time.time(), step)
+                elif t_fit is not None and step == t_fit[1] + 15:
+                    per = (time.time() - t_fit[0]) / 15
+                    st["steps"] = max(step + 1, int(a.fit_steps / per))
+                    if rank == 0:
+                        print("--fit-steps: %.3f s per step -> stage %s has %d steps" % (per, st["name"], st["steps"]),
+                              flush=True)
             model.lam = lam_at(st, step)
             lr = lr_at(st, step)
             if rewarm is not None:
                 lr *= min(1.0, (step - rewarm + 1) / 30)
             for g in opt.param_groups:
                 g["lr"] = lr
-            rng = np.random.default_rng([a.seed, si, step])
-            x, y, w = data.batch(rng, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0))
-            ind_all = data.last_ind
+            x, y, w, ind_all = feed.get(step)
+            data.last_ind = ind_all
             w_tot = w.sum(); n_ind = int((ind_all >= 0).sum()); nrows = x.shape[0]
             if R > 1:
                 if nrows % R:
                     sys.exit("--ranks %d does not divide stage %s's batch %d" % (R, st["name"], nrows))
                 x, y, w = x[rank::R], y[rank::R], w[rank::R]
                 data.last_ind = ind_all[rank::R]
+            if dev.type != "cpu":
+                x, y, w = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True), w.to(dev, non_blocking=True)
+                data.last_ind = data.last_ind.to(dev, non_blocking=True)
+                w_tot = w_tot.to(dev)
             model.train()
             sup = st.get("prev_sup", ()); isup = st.get("ind_sup", ())
             for li, l in enumerate(model.layers):
