@@ -140,6 +140,248 @@ static int engine_kernels_packed(void) {
     return 0;
 }
 
+/* ---- the bf16 dot-product GEMM (VDPBF16PS; the engine's prefill of bf16 weights in RH_BF16DOT
+ * builds).  The scalar twin against exact sums, against the f32 GEMM, and the kernel (SIMD where
+ * built) against the twin. ---- */
+
+/* gamma_n = n u / (1 - n u), u = 2^-24: recursive f32 summation of n exactly known terms is off
+ * by at most gamma_(n-1) sum |terms| (Higham, Accuracy and Stability of Numerical Algorithms,
+ * 2nd ed., (4.4)); the twin adds each exact bf16 x bf16 product with one rounding (an FMA). */
+static double engine_gamma(int n) {
+    double u = ldexp(1.0, -24);
+    return n * u / (1.0 - n * u);
+}
+
+/* Pair tiles of X (m rows, ld ldx, k) and the pair panel of bf16 rows Wh (nr rows, ld ldw). */
+static void engine_bf16_pack(const float *X, int ldx, const uint16_t *Wh, int ldw, int m, int nr, int k, uint32_t *Xp,
+                             uint32_t *P) {
+    int t;
+    for (t = 0; t * RH_MR < m; t++) k_pack_x_tile_bf16pair(X, ldx, m, k, t, Xp);
+    k_pack_w_bf16pair(Wh, (size_t)ldw, nr, k, P);
+}
+
+/* The twin against a double sum of the same bf16-rounded operands, within gamma_k sum|products|;
+ * its pair order (high halves first, as the SDM) and DAZ on two constructed cases. */
+static int engine_bf16dot_twin(void) {
+    enum { K = 301 };
+    static const int ks[] = {1, 2, 3, 4, 5, 17, 76, 77, K};
+    static float X[13 * K], Y[13 * RH_NR];
+    static uint16_t Wh[RH_NR * K];
+    static uint32_t Xp[18 * ((K + 1) / 2)], P[RH_NR * ((K + 1) / 2)];
+    int m, nr, ki, i, j, p, n = 0;
+    double worst = 0;
+    for (i = 0; i < 13 * K; i++) X[i] = engine_uniform();
+    for (i = 0; i < RH_NR * K; i++) Wh[i] = k_f32_to_bf16(engine_uniform());
+    for (m = 1; m <= 13; m += 3)
+        for (nr = 1; nr <= RH_NR; nr += 5)
+            for (ki = 0; ki < (int)(sizeof ks / sizeof ks[0]); ki++) {
+                int k = ks[ki];
+                engine_bf16_pack(X, K, Wh, K, m, nr, k, Xp, P);
+                k_gemm_bf16dot_scalar(Xp, P, k, Y, RH_NR, m, nr);
+                for (i = 0; i < m; i++)
+                    for (j = 0; j < nr; j++) {
+                        double ref = 0, mag = 0, e;
+                        for (p = 0; p < k; p++) {
+                            double t = (double)k_bf16_to_f32(k_f32_to_bf16(X[i * K + p])) * k_bf16_to_f32(Wh[j * K + p]);
+                            ref += t;
+                            mag += fabs(t);
+                        }
+                        e = fabs(Y[i * RH_NR + j] - ref);
+                        CHECKF(e <= engine_gamma(k) * mag, "bf16dot twin m=%d nr=%d k=%d (%d,%d): %.9g vs %.9g (bound %.3g)", m, nr,
+                               k, i, j, Y[i * RH_NR + j], ref, engine_gamma(k) * mag);
+                        if (mag > 0 && e / mag > worst) worst = e / mag;
+                        n++;
+                    }
+            }
+    printf("  twin vs exact sums of the rounded operands: %d elements, max |err| / sum|products| %.2g "
+           "(bound gamma_k, %.2g at k = %d)\n", n, worst, engine_gamma(K), K);
+    {
+        /* order: products (0, 1, 2^-24, 2^-23) at k = 0..3.  High halves first: ((1 + 0) + 2^-23)
+         * + 2^-24 = 1 + 1.5 2^-23, a tie, to even: 1 + 2^-22.  In k order it would be 1 + 2^-23. */
+        static const float xo[4] = {0.0f, 1.0f, 0x1p-12f, 0x1p-12f}, wo[4] = {0.0f, 1.0f, 0x1p-12f, 0x1p-11f};
+        /* DAZ: x = 2^-130 is a bf16 denormal, read as zero: 0 (2^-30 without DAZ), then + 2^-2 */
+        static const float xd[4] = {0x1p-130f, 0.0f, 0.25f, 0.0f}, wd[4] = {0x1p100f, 0.0f, 1.0f, 0.0f};
+        uint16_t h[2 * 4];
+        float yt[2], ys[2];
+        for (p = 0; p < 4; p++) { h[p] = k_f32_to_bf16(wo[p]); h[4 + p] = k_f32_to_bf16(wd[p]); }
+        CHECK(h[4] != 0 && k_f32_to_bf16(xd[0]) == 0x0008); /* exact, and a denormal */
+        engine_bf16_pack(xo, 4, h, 4, 1, 1, 4, Xp, P);
+        k_gemm_bf16dot_scalar(Xp, P, 4, yt, 1, 1, 1);
+        k_gemm_bf16dot(Xp, P, 4, ys, 1, 1, 1);
+        engine_bf16_pack(xd, 4, h + 4, 4, 1, 1, 4, Xp, P);
+        k_gemm_bf16dot_scalar(Xp, P, 4, yt + 1, 1, 1, 1);
+        k_gemm_bf16dot(Xp, P, 4, ys + 1, 1, 1, 1);
+        CHECKF(yt[0] == 1.0f + 0x1p-22f, "twin pair order: %.9g, want 1 + 2^-22", yt[0]);
+        CHECKF(yt[1] == 0.25f, "twin DAZ: %.9g, want 0.25", yt[1]);
+        /* informational: what this build's kernel (the instruction, where built) does */
+        printf("  kernel (%s): pair order %s, denormal input %s\n", RH_SIMD_NAME,
+               ys[0] == 1.0f + 0x1p-22f ? "high first (SDM)" : ys[0] == 1.0f + 0x1p-23f ? "k order" : "other",
+               ys[1] == 0.25f ? "read as zero (DAZ)" : "kept");
+    }
+    return 0;
+}
+
+/* The twin on bf16-rounded X against the f32 packed GEMM on the unrounded X (the same bf16
+ * weights, converted exactly): off by the rounding of X, |x - bf16(x)| <= 2^-8 |x| (8 significand
+ * bits, nearest even), plus both sums' f32 rounding: |diff| <= (2^-8 + gamma_k (2 + 2^-8)) S,
+ * S = sum |x w|.  And off by more than zero: the rounding happens. */
+static int engine_bf16dot_vs_f32(void) {
+    enum { K = 301 };
+    static const int ks[] = {1, 2, 7, 64, 77, K};
+    static float X[13 * K], W[RH_NR * K], P32[RH_NR * K], Xp32[18 * K], Y[13 * RH_NR], Y32[13 * RH_NR];
+    static uint16_t Wh[RH_NR * K];
+    static uint32_t Xp[18 * ((K + 1) / 2)], P[RH_NR * ((K + 1) / 2)];
+    int ki, i, j, p, t, m = 13, nr = RH_NR;
+    double worst = 0, sum_rel = 0, maxd = 0;
+    long n = 0;
+    for (i = 0; i < 13 * K; i++) X[i] = engine_uniform();
+    for (i = 0; i < RH_NR * K; i++) { Wh[i] = k_f32_to_bf16(engine_uniform()); W[i] = k_bf16_to_f32(Wh[i]); }
+    for (ki = 0; ki < (int)(sizeof ks / sizeof ks[0]); ki++) {
+        int k = ks[ki];
+        double bound_rel = ldexp(1.0, -8) + engine_gamma(k) * (2.0 + ldexp(1.0, -8));
+        engine_bf16_pack(X, K, Wh, K, m, nr, k, Xp, P);
+        k_gemm_bf16dot_scalar(Xp, P, k, Y, RH_NR, m, nr);
+        for (t = 0; t * RH_MR < m; t++) k_pack_x_tile(X, K, m, k, t, Xp32);
+        k_pack_w(RH_F32, W, K, nr, k, P32);
+        k_gemm_packed(Xp32, P32, k, Y32, RH_NR, m, nr);
+        for (i = 0; i < m; i++)
+            for (j = 0; j < nr; j++) {
+                double S = 0, d = fabs((double)Y[i * RH_NR + j] - Y32[i * RH_NR + j]);
+                for (p = 0; p < k; p++) S += fabs((double)X[i * K + p] * W[j * K + p]);
+                CHECKF(d <= bound_rel * S, "bf16dot vs f32 k=%d (%d,%d): %.9g vs %.9g, |diff| %.3g > %.3g", k, i, j,
+                       Y[i * RH_NR + j], Y32[i * RH_NR + j], d, bound_rel * S);
+                if (d > maxd) maxd = d;
+                if (S > 0) {
+                    sum_rel += d / S;
+                    if (d / S > worst) worst = d / S;
+                }
+                n++;
+            }
+    }
+    CHECKF(maxd > 0, "bf16dot equals the f32 GEMM on unrounded X everywhere: X was not rounded");
+    printf("  twin (bf16 X) vs f32 GEMM (f32 X): |diff| / sum|x w| mean %.2g, max %.2g (bound 2^-8 + 2.004 gamma_k, "
+           "%.2g at k = 1)\n", sum_rel / (double)n, worst, ldexp(1.0, -8) + engine_gamma(1) * (2.0 + ldexp(1.0, -8)));
+    return 0;
+}
+
+/* k_gemm_bf16dot (the VDPBF16PS tile in RH_BF16DOT_SIMD builds, else the twin itself) against the
+ * twin: every m = 1..13 and nr = 1..RH_NR, odd and even k, k = 1; within max(1e-5, 2 gamma_k) of
+ * sum|products| (any f32 summation order of the exact products is within gamma_k of the exact
+ * sum, so two are within 2 gamma_k: 1e-5 holds up to k = 83).  Also: a row alone gives its tile's
+ * bits, and nothing outside (m, nr) is written. */
+static int engine_bf16dot_kernel(void) {
+    enum { K = 301, LDY = RH_NR + 3 };
+    static const int ks[] = {1, 2, 3, 8, 33, 77, K};
+    static float X[13 * K], Y[14 * LDY], Ys[13 * LDY], Y1[LDY];
+    static uint16_t Wh[RH_NR * K];
+    static uint32_t Xp[18 * ((K + 1) / 2)], Xp1[RH_MR * ((K + 1) / 2)], P[RH_NR * ((K + 1) / 2)];
+    int m, nr, ki, i, j, p;
+    long n = 0, same = 0;
+    double worst = 0;
+    for (i = 0; i < 13 * K; i++) X[i] = engine_uniform();
+    for (i = 0; i < RH_NR * K; i++) Wh[i] = k_f32_to_bf16(engine_uniform());
+    for (m = 1; m <= 13; m++)
+        for (nr = 1; nr <= RH_NR; nr++)
+            for (ki = 0; ki < (int)(sizeof ks / sizeof ks[0]); ki++) {
+                int k = ks[ki];
+                double tol = engine_gamma(k) * 2 > 1e-5 ? engine_gamma(k) * 2 : 1e-5;
+                if (k == K && (m % 4 != 1 || nr % 7 != 1)) continue; /* the long k on a few shapes */
+                engine_bf16_pack(X, K, Wh, K, m, nr, k, Xp, P);
+                for (i = 0; i < 14 * LDY; i++) Y[i] = -7.0f;
+                k_gemm_bf16dot(Xp, P, k, Y, LDY, m, nr);
+                k_gemm_bf16dot_scalar(Xp, P, k, Ys, LDY, m, nr);
+                for (i = 0; i < 14; i++)
+                    for (j = 0; j < LDY; j++)
+                        if (i >= m || j >= nr) CHECKF(Y[i * LDY + j] == -7.0f, "bf16dot m=%d nr=%d k=%d wrote (%d,%d)", m, nr, k, i, j);
+                for (i = 0; i < m; i++) {
+                    engine_bf16_pack(X + (size_t)i * K, K, Wh, K, 1, nr, k, Xp1, P);
+                    k_gemm_bf16dot(Xp1, P, k, Y1, LDY, 1, nr);
+                    for (j = 0; j < nr; j++) {
+                        double mag = 0, d = fabs((double)Y[i * LDY + j] - Ys[i * LDY + j]);
+                        for (p = 0; p < k; p++)
+                            mag += fabs((double)k_bf16_to_f32(k_f32_to_bf16(X[i * K + p])) * k_bf16_to_f32(Wh[j * K + p]));
+                        CHECKF(d <= tol * mag, "bf16dot kernel vs twin m=%d nr=%d k=%d (%d,%d): %.9g vs %.9g", m, nr, k, i, j,
+                               Y[i * LDY + j], Ys[i * LDY + j]);
+                        CHECKF(Y1[j] == Y[i * LDY + j], "bf16dot row %d alone differs from its tile (m=%d nr=%d k=%d)", i, m, nr, k);
+                        if (mag > 0 && d / mag > worst) worst = d / mag;
+                        same += Y[i * LDY + j] == Ys[i * LDY + j];
+                        n++;
+                    }
+                }
+            }
+#if !defined(RH_BF16DOT_SIMD)
+    CHECKF(same == n, "k_gemm_bf16dot is the twin in this build, yet %ld of %ld differ", n - same, n);
+#endif
+    printf("  kernel (%s) vs twin: %ld elements, %ld bit-identical, max |diff| / sum|products| %.2g\n", RH_SIMD_NAME, n, same,
+           worst);
+    return 0;
+}
+
+/* matmul (the engine's dispatch): weights of mixed dtypes sharing X, each output the bits of its
+ * path (bf16 weights: the dot-product GEMM in RH_BF16DOT builds; others: the f32 packed GEMM),
+ * for 1, 2 and 3 threads. */
+static int engine_bf16dot_matmul(void) {
+    enum { M = 13, K = 77 };
+    static const rh_dtype sets[3][3] = {{RH_BF16, RH_F32, RH_BF16}, {RH_F16, RH_BF16, RH_F16}, {RH_BF16, RH_BF16, RH_BF16}};
+    static const int rows[3] = {70, 33, 45};
+    static float X[M * K], Wf[3][70 * K], Y[3][M * 70], Yw[M * 70], P32[RH_NR * K], Xp32[18 * K];
+    static uint16_t Wh[3][70 * K];
+#if defined(RH_BF16DOT)
+    static uint32_t Xp[18 * ((K + 1) / 2)], P[RH_NR * ((K + 1) / 2)];
+#endif
+    rh_config cf = t_config();
+    rh_model *m = t_random_model(&cf, RH_F32, 2);
+    int s, th, wi, i, t, j0;
+    CHECK(m != NULL);
+    CHECK(K <= cf.hidden_dim && M <= cf.max_ctx); /* within the context's scratch (kmax, chunk) */
+    for (i = 0; i < M * K; i++) X[i] = engine_uniform();
+    for (s = 0; s < 3; s++) {
+        rh_wt w[3];
+        for (wi = 0; wi < 3; wi++) {
+            rh_dtype dt = sets[s][wi];
+            w[wi].dt = dt;
+            w[wi].rows = rows[wi];
+            w[wi].cols = K;
+            for (i = 0; i < rows[wi] * K; i++) {
+                float v = engine_uniform();
+                Wh[wi][i] = dt == RH_F16 ? k_f32_to_f16(v) : k_f32_to_bf16(v);
+                Wf[wi][i] = dt == RH_F32 ? v : dt == RH_F16 ? k_f16_to_f32(Wh[wi][i]) : k_bf16_to_f32(Wh[wi][i]);
+            }
+            w[wi].p = dt == RH_F32 ? (const void *)Wf[wi] : (const void *)Wh[wi];
+        }
+        for (th = 1; th <= 3; th++) {
+            rh_ctx_params cp;
+            rh_ctx *c = NULL;
+            char err[256];
+            rh_ctx_params_default(&cp);
+            cp.n_threads = th;
+            cp.n_ctx = 32;
+            CHECKF(rh_ctx_new(m, &cp, &c, err, sizeof err) == RH_OK, "%s", err);
+            matmul(c, 1, X, M, K, 3, &w[0], Y[0], &w[1], Y[1], &w[2], Y[2]);
+            rh_ctx_free(c);
+            for (wi = 0; wi < 3; wi++) {
+                for (j0 = 0; j0 < rows[wi]; j0 += RH_NR) {
+                    int nj = rows[wi] - j0 < RH_NR ? rows[wi] - j0 : RH_NR;
+#if defined(RH_BF16DOT)
+                    if (sets[s][wi] == RH_BF16) {
+                        engine_bf16_pack(X, K, Wh[wi] + (size_t)j0 * K, K, M, nj, K, Xp, P);
+                        k_gemm_bf16dot(Xp, P, K, Yw + j0, rows[wi], M, nj);
+                        continue;
+                    }
+#endif
+                    for (t = 0; t * RH_MR < M; t++) k_pack_x_tile(X, K, M, K, t, Xp32);
+                    k_pack_w(RH_F32, Wf[wi] + (size_t)j0 * K, K, nj, K, P32);
+                    k_gemm_packed(Xp32, P32, K, Yw + j0, rows[wi], M, nj);
+                }
+                CHECKF(memcmp(Yw, Y[wi], sizeof(float) * (size_t)M * rows[wi]) == 0,
+                       "matmul weight %d (%s, set %d), %d threads: not the bits of its kernel", wi, dtype_name(sets[s][wi]), s, th);
+            }
+        }
+    }
+    rh_model_close(m);
+    return 0;
+}
+
 static int engine_kernels_misc(void) {
     float x[203], y[203], ys[203], o[40], os[40], V[7 * 40], p[7];
     int n, i;
@@ -379,21 +621,45 @@ static int engine_forward_vs_naive(void) {
     static double want[N * 300];
     for (i = 0; i < N; i++) ids[i] = (i * 37 + 11) % 300;
     for (vi = 0; vi < (int)(sizeof engine_variants / sizeof engine_variants[0]); vi++) {
-        double worst = 0;
+        double worst = 0, worst_bf16 = 0;
         for (dt = 0; dt < 3; dt++) {
             rh_config c = engine_variant_config(&engine_variants[vi]);
             rh_model *m = t_random_model(&c, (rh_dtype)dt, 100 + vi);
-            double maxd = 0;
+            double maxd = 0, maxref = 0, lim = 1e-4;
+            int xbf16 = 0; /* this run's prefill rounds X to bf16 */
             CHECK(m != NULL);
             CHECK(engine_ref_forward(m, ids, N, NULL, 0, want, NULL) == 0);
             CHECK(engine_run(m, ids, N, 5, 13, 2, RH_F32, NULL, 0, got) == 0);
-            for (i = 0; i < N * 300; i++) if (fabs(got[i] - want[i]) > maxd) maxd = fabs(got[i] - want[i]);
+            for (i = 0; i < N * 300; i++) {
+                if (fabs(got[i] - want[i]) > maxd) maxd = fabs(got[i] - want[i]);
+                if (fabs(want[i]) > maxref) maxref = fabs(want[i]);
+            }
             rh_model_close(m);
-            CHECKF(maxd < 1e-4, "%s %s: max abs diff %g", engine_variants[vi].name, dtype_name((rh_dtype)dt), maxd);
-            if (maxd > worst) worst = maxd;
+#if defined(RH_BF16DOT)
+            /* bf16 weights: prefill rounds each matmul's X to bf16 (the bf16 dot-product GEMM), up
+             * to 2^-8 relative per product, which the reference does not do.  Through these 2
+             * layers that moves the logits by 0.9e-3 to 2.1e-3 of the largest |logit| (the same
+             * with -DRH_BF16DOT_EMULATE and with VDPBF16PS on an Intel Xeon): limit 1e-2 of it, the
+             * PyTorch check's bf16 tolerance (test_reference.c); a wrong product or pair is O(1). */
+            if (dt == RH_BF16) {
+                xbf16 = 1;
+                lim = 1e-2 * maxref;
+                if (maxd / maxref > worst_bf16) worst_bf16 = maxd / maxref;
+            }
+#else
+            (void)maxref;
+#endif
+            CHECKF(maxd < lim, "%s %s: max abs diff %g (limit %g)", engine_variants[vi].name, dtype_name((rh_dtype)dt), maxd, lim);
+            if (!xbf16 && maxd > worst) worst = maxd;
         }
+#if defined(RH_BF16DOT)
+        printf("  %-16s f32/f16 weights, 45 tokens (chunks of 13, 5 decoded): max|diff| %.2g (limit 1e-4); bf16, X rounded "
+               "to bf16 in prefill: %.2g of max|logit| (limit 1e-2)\n", engine_variants[vi].name, worst, worst_bf16);
+#else
         printf("  %-16s f32/f16/bf16 weights, 45 tokens (chunks of 13, 5 decoded): max|diff| %.2g (limit 1e-4)\n",
                engine_variants[vi].name, worst);
+        (void)worst_bf16;
+#endif
     }
     return 0;
 }
@@ -441,6 +707,29 @@ static int engine_threads_deterministic(void) {
         CHECKF(memcmp(a, b, sizeof a) == 0, "%s: logits differ between chunk 32 and 7", dtype_name((rh_dtype)dt));
         rh_model_close(m);
     }
+    return 0;
+}
+
+/* The same bits for any prefill chunk when hidden_dim is not a multiple of the vector width
+ * (58: of none of 4, 8, 16): an element's place in a chunk's (tokens, hidden) block must not
+ * decide between a kernel's vector body and its scalar tail.  (The reference fixtures' 56 and 72
+ * did, on AVX-512 only, in the SwiGLU.) */
+static int engine_chunks_odd_hidden(void) {
+    enum { N = 29 };
+    rh_config c = engine_variant_config(&engine_variants[1]);
+    rh_model *m;
+    static float a[N * 300], b[N * 300];
+    int ids[N], i, chunk;
+    c.hidden_dim = 58;
+    m = t_random_model(&c, RH_F32, 8);
+    CHECK(m != NULL);
+    for (i = 0; i < N; i++) ids[i] = (i * 41 + 3) % 300;
+    CHECK(engine_run(m, ids, N, 2, 27, 1, RH_F32, NULL, 0, a) == 0);
+    for (chunk = 1; chunk <= 4; chunk++) {
+        CHECK(engine_run(m, ids, N, 2, chunk, 2, RH_F32, NULL, 0, b) == 0);
+        CHECKF(memcmp(a, b, sizeof a) == 0, "hidden_dim 58: logits differ between chunk 27 and %d", chunk);
+    }
+    rh_model_close(m);
     return 0;
 }
 
@@ -1047,11 +1336,16 @@ static const rh_test_case engine_tests[] = {
     {"engine/kernels_dot", engine_kernels_dot},
     {"engine/kernels_gemm", engine_kernels_gemm},
     {"engine/kernels_packed", engine_kernels_packed},
+    {"engine/bf16dot_twin", engine_bf16dot_twin},
+    {"engine/bf16dot_vs_f32", engine_bf16dot_vs_f32},
+    {"engine/bf16dot_kernel", engine_bf16dot_kernel},
+    {"engine/bf16dot_matmul", engine_bf16dot_matmul},
     {"engine/kernels_misc", engine_kernels_misc},
     {"engine/conversions", engine_conversions},
     {"engine/rope_llama3", engine_rope_llama3},
     {"engine/forward_vs_naive", engine_forward_vs_naive},
     {"engine/threads_deterministic", engine_threads_deterministic},
+    {"engine/chunks_odd_hidden", engine_chunks_odd_hidden},
     {"engine/kv_dtypes", engine_kv_dtypes},
     {"engine/masks", engine_masks},
     {"engine/observe", engine_observe},

@@ -12,6 +12,10 @@
  * Tolerances (issue 2):
  *   f32 weights:      max over all positions and vocab of |logit - ref| <= 1e-4
  *   bf16/f16 weights: per position row, max|logit - ref| / max|ref| <= 1e-2
+ *                     (RH_BF16DOT builds round prefill activations to bf16 for bf16 weights, as
+ *                     PyTorch's bf16 matmul does: 0.56 % measured on the bf16 files, with
+ *                     -DRH_BF16DOT_EMULATE and on an AVX512_BF16 Xeon, against 6e-7 without;
+ *                     the limit holds)
  *   greedy:           the 64 tokens equal the reference's (every reference step has a top-2
  *                     margin >= 0.02, recorded in reference_cases.h, far above float noise)
  * Also: prefill in chunks of any size, and token-by-token decoding, give the logits of a single
@@ -250,7 +254,10 @@ static int reference_test_chunked(void) {
         { /* 20 + 28 tokens in two calls, then 48 one-token calls */
             rh_model *m;
             rh_ctx *c;
-            double d1 = -1, d2 = -1;
+            double d1 = -1, d2 = -1, r2 = -1;
+            int tbt_ok, bf16 = 0;
+            for (i = 0; i < rc->n_files; i++)
+                if (!strcmp(rc->files[i].file, files[fi])) bf16 = rc->files[i].dtype == RH_BF16;
             lg = (float *)malloc(n * sizeof(float));
             if (lg && !reference_open(files[fi], 2, 7, &m, &c)) {
                 if (rh_eval(c, rc->ids, 20, lg, 1) == RH_OK &&
@@ -261,7 +268,10 @@ static int reference_test_chunked(void) {
                     for (i = 0; i < REFERENCE_N_IDS; i++)
                         if (rh_eval(c, rc->ids + i, 1, lg + (size_t)i * rc->vocab, 0) != RH_OK)
                             break;
-                    if (i == REFERENCE_N_IDS) d2 = reference_max_abs_diff(lg, base, n);
+                    if (i == REFERENCE_N_IDS) {
+                        d2 = reference_max_abs_diff(lg, base, n);
+                        r2 = reference_max_row_rel_diff(lg, base, REFERENCE_N_IDS, rc->vocab);
+                    }
                 }
                 reference_close(m, c);
             }
@@ -269,13 +279,24 @@ static int reference_test_chunked(void) {
             /* A split prefill runs the same kernels: exact.  One-token calls run the decode
              * GEMV (lane sums + horizontal add) instead of the prefill GEMM (one FMA chain per
              * element), so they agree to rounding: the PyTorch check's tolerance. */
-            if (d1 != 0 || !(d2 >= 0 && d2 <= 1e-4)) {
-                printf("  %s: split prefill max|diff| %.3g (must be 0), token-by-token %.3g (limit 1e-4)\n",
-                       files[fi], d1, d2);
+            tbt_ok = d2 >= 0 && d2 <= 1e-4;
+#if defined(RH_BF16DOT)
+            /* bf16 weights in an RH_BF16DOT build: prefill rounds each matmul's X to bf16 (the
+             * bf16 dot-product GEMM), decode does not, so the two differ by that rounding, up to
+             * 2^-8 per product: 0.039 here, 0.56 % of a row's largest |logit| (the same with
+             * -DRH_BF16DOT_EMULATE and with VDPBF16PS on an Intel Xeon): held to the PyTorch
+             * check's bf16 tolerance, row-relative 1e-2. */
+            if (bf16) tbt_ok = r2 >= 0 && r2 <= REFERENCE_HALF_REL_TOL;
+#else
+            (void)bf16;
+#endif
+            if (d1 != 0 || !tbt_ok) {
+                printf("  %s: split prefill max|diff| %.3g (must be 0), token-by-token %.3g, row-relative %.3g\n",
+                       files[fi], d1, d2, r2);
                 fails++;
             } else {
                 printf("  %-18s chunks 1..48, 1-4 threads: identical bits; split prefill "
-                       "%.3g, token-by-token %.3g\n", files[fi], d1, d2);
+                       "%.3g, token-by-token %.3g (row-relative %.3g)\n", files[fi], d1, d2, r2);
             }
         }
         free(base);
