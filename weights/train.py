@@ -706,6 +706,16 @@ STAGES = [
     #   the same at steps=1100, lr=8e-5, with long1024c's full / early / mix: 1100 steps, the dev NIAH
     #     at 1024 wandered between 48 / 70 and 65 / 83 and ended at 60 / 70; on our engine's 3 x 3 dev
     #     grid (256..1024, 8 dev needles) 78.6 against the shipped model's 77.0 - not a clear gain.
+    # Session 6: 16 times the batch (32 x 1024 tokens a step, 48 M tokens in all), on a lent H100
+    # (`--device cuda --workers 2`, 0.245 s a step beside three other runs, 6 min; about 7 h on
+    # this CPU).  Run from the compact end of long1024c (`git show d4988ab:weights/resume_ckpt.pt`,
+    # fresh AdamW moments, so the rate warms up again over 30 steps).  Its steps were sized by
+    # `--fit-steps 360`.  Of four such runs (weights/README.md, session 6) this one, lr 3e-4, is
+    # shipped; lr 1e-4, the same with 10 % `copysmall` rows, and dim 256 scored lower or lost the
+    # head that emerged without supervision.
+    dict(name="long1024g", T=1024, B=32, steps=1468, lr=3e-4, lam=(0, 0), prev_sup=(0, 1), prev_w=0.05,
+         ind_sup=(2, 3), ind_w=0.05, full=0.6, early=0.25, eval_T=1024,
+         mix={"copy": 0.05, "lm": 0.4, "needle": 0.55}, export="hf_long"),
 ]
 
 
