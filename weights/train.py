@@ -1063,6 +1063,12 @@ def main():
         STAGES.append(st)
     if a.workers < 0:
         sys.exit("--workers: must be 0 or more, got %d" % a.workers)
+    if a.fit_steps < 0:
+        sys.exit("--fit-steps: must be 0 (off) or a number of seconds, got %g" % a.fit_steps)
+    try:
+        torch.device(a.device)
+    except RuntimeError:
+        sys.exit("--device: %r is not a torch device (cpu, cuda, cuda:1, ...)" % a.device)
     if a.device != "cpu" and a.ranks > 1:
         sys.exit("--ranks: only with --device cpu")
     for f in ("dim", "layers", "heads", "kv_heads", "ffn", "ranks"):
