@@ -20,7 +20,9 @@
  *                     margin >= 0.02, recorded in reference_cases.h, far above float noise)
  * Also: prefill in chunks of any size, and token-by-token decoding, give the logits of a single
  * prefill; any thread count gives the same bits; `retrieval_heads logits` writes the same
- * logits and `retrieval_heads generate --ids-out` prints the same greedy tokens; test/test_export.py (export.py's bad-input tests) passes when python3 is on PATH.
+ * logits and `retrieval_heads generate --ids-out` prints the same greedy tokens;
+ * test/test_export.py (export.py's bad-input tests) and test/test_train.py (train.py's bad
+ * flags) pass when python3 is on PATH.
  *
  * Included by test/test_main.c; every name here is static and starts with reference_.
  */
@@ -380,6 +382,9 @@ static int reference_test_cli_generate(void) {
 /* weights/export.py's bad-input tests (stdlib Python). */
 static int reference_test_export_py(void) { return t_run_python("test/test_export.py"); }
 
+/* weights/train.py's bad-flag tests (its flags are checked before numpy and torch load). */
+static int reference_test_train_py(void) { return t_run_python("test/test_train.py"); }
+
 static const rh_test_case reference_tests[] = {
     {"reference/logits", reference_test_logits},
     {"reference/greedy", reference_test_greedy},
@@ -387,4 +392,5 @@ static const rh_test_case reference_tests[] = {
     {"reference/cli_logits", reference_test_cli_logits},
     {"reference/cli_generate", reference_test_cli_generate},
     {"reference/export_py", reference_test_export_py},
+    {"reference/train_py", reference_test_train_py},
     {NULL, NULL}};

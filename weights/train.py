@@ -30,13 +30,92 @@ never occur in a training needle (prepare_data.py removes their words from the f
 """
 import argparse, json, math, os, re, struct, sys, time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(HERE, "work")
+
+
+def parse_args(argv=None):
+    """The flags, checked with the standard library alone (before numpy and torch load, so that a
+    bad flag fails at once, and test/test_train.py can check them on any python3)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--resume", nargs="?", const="", default=None, help="checkpoint (default: OUT/ckpt.pt)")
+    ap.add_argument("--out", default=WORK, help="folder for checkpoints, log and exports (default weights/work)")
+    ap.add_argument("--until", default=None, help="stop after this stage is done")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ranks", type=int, default=1,
+                    help="processes that split each batch's rows (gloo, gradients summed); 2 on two cores")
+    ap.add_argument("--ckpt-every", type=float, default=180.0, help="seconds between checkpoints")
+    ap.add_argument("--eval-every", type=int, default=150)
+    ap.add_argument("--stop-after", type=float, default=0, help="exit after this many seconds (0: never)")
+    ap.add_argument("--speed-test", type=int, default=0, help="time N steps of each stage shape and exit")
+    ap.add_argument("--eval-only", default=None, help="checkpoint (.pt) or HF folder to evaluate")
+    ap.add_argument("--eval-needles", action="store_true", help="with --eval-only: the evaluation needles")
+    ap.add_argument("--lengths", default="256,512")
+    ap.add_argument("--export", default=None, help="with --eval-only CKPT: export HF folder here")
+    ap.add_argument("--plot", default=None, help="write the loss curves of OUT/train_log.jsonl to this SVG and exit")
+    ap.add_argument("--dim", type=int, default=192)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=8, help="query heads (head dim = dim / heads)")
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=512, help="SwiGLU hidden size")
+    ap.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that build batches ahead (0: the training process builds them); "
+                         "the batches are the same either way")
+    ap.add_argument("--extra-stage", action="append", default=[], metavar="JSON",
+                    help="append a stage (a JSON object with STAGES' keys) to the recipe for this run")
+    ap.add_argument("--fit-steps", type=float, default=0, metavar="SECONDS",
+                    help="size the last stage to this many seconds from the time of its steps 5-20 "
+                         "(the steps chosen are printed; put them in the stage to rerun it)")
+    a = ap.parse_args(argv)
+    a.stages = []
+    for js in a.extra_stage:
+        try:
+            st = json.loads(js)
+        except ValueError as e:
+            sys.exit("--extra-stage: not JSON (%s): %s" % (e, js))
+        need = {"name", "T", "B", "steps", "lr", "mix"}
+        if not isinstance(st, dict) or not need <= set(st):
+            sys.exit("--extra-stage: needs the keys %s: %s" % (", ".join(sorted(need)), js))
+        if not isinstance(st["mix"], dict) or not st["mix"]:
+            sys.exit("--extra-stage: mix must be an object of sequence kinds and shares: %s" % js)
+        bad = [k for k in st["mix"] if k not in ("copy", "copysmall", "lm", "needle")]
+        if bad:
+            sys.exit("--extra-stage: unknown sequence kind %r in mix (copy, copysmall, lm, needle)" % bad[0])
+        for k in ("T", "B", "steps"):
+            if not isinstance(st[k], int) or st[k] <= 0:
+                sys.exit("--extra-stage: %s must be a positive integer: %s" % (k, js))
+        st.setdefault("lam", (0, 0)); st["lam"] = tuple(st["lam"])
+        for k in ("prev_sup", "ind_sup"):
+            if k in st:
+                st[k] = tuple(st[k])
+        a.stages.append(st)
+    if a.workers < 0:
+        sys.exit("--workers: must be 0 or more, got %d" % a.workers)
+    if a.fit_steps < 0:
+        sys.exit("--fit-steps: must be 0 (off) or a number of seconds, got %g" % a.fit_steps)
+    if a.device != "cpu" and a.ranks > 1:
+        sys.exit("--ranks: only with --device cpu")
+    if a.ranks > 1 and (a.eval_only or a.plot or a.speed_test):
+        sys.exit("--ranks: only for training, not with --eval-only, --plot or --speed-test")
+    for f in ("dim", "layers", "heads", "kv_heads", "ffn", "ranks"):
+        if getattr(a, f) <= 0:
+            sys.exit("--%s: must be a positive integer, got %d" % (f.replace("_", "-"), getattr(a, f)))
+    if a.dim % a.heads or (a.dim // a.heads) % 2 or a.heads % a.kv_heads:
+        sys.exit("--dim %d / --heads %d / --kv-heads %d: the head dim must be an even integer and the "
+                 "query heads a multiple of the key/value heads" % (a.dim, a.heads, a.kv_heads))
+    return a
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+
+import numpy as np  # noqa: E402 (after the flags: see parse_args)
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
 
 # Held-out-template dev set, for monitoring during training.  Distinct from the evaluation
 # needles (weights/needles.jsonl), which are only used for the final report.
@@ -1011,74 +1090,15 @@ def save_compact(fn, model, si, step, extra):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--resume", nargs="?", const="", default=None, help="checkpoint (default: OUT/ckpt.pt)")
-    ap.add_argument("--out", default=WORK, help="folder for checkpoints, log and exports (default weights/work)")
-    ap.add_argument("--until", default=None, help="stop after this stage is done")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ranks", type=int, default=1,
-                    help="processes that split each batch's rows (gloo, gradients summed); 2 on two cores")
-    ap.add_argument("--ckpt-every", type=float, default=180.0, help="seconds between checkpoints")
-    ap.add_argument("--eval-every", type=int, default=150)
-    ap.add_argument("--stop-after", type=float, default=0, help="exit after this many seconds (0: never)")
-    ap.add_argument("--speed-test", type=int, default=0, help="time N steps of each stage shape and exit")
-    ap.add_argument("--eval-only", default=None, help="checkpoint (.pt) or HF folder to evaluate")
-    ap.add_argument("--eval-needles", action="store_true", help="with --eval-only: the evaluation needles")
-    ap.add_argument("--lengths", default="256,512")
-    ap.add_argument("--export", default=None, help="with --eval-only CKPT: export HF folder here")
-    ap.add_argument("--plot", default=None, help="write the loss curves of OUT/train_log.jsonl to this SVG and exit")
-    ap.add_argument("--dim", type=int, default=192)
-    ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--heads", type=int, default=8, help="query heads (head dim = dim / heads)")
-    ap.add_argument("--kv-heads", type=int, default=4)
-    ap.add_argument("--ffn", type=int, default=512, help="SwiGLU hidden size")
-    ap.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="processes that build batches ahead (0: the training process builds them); "
-                         "the batches are the same either way")
-    ap.add_argument("--extra-stage", action="append", default=[], metavar="JSON",
-                    help="append a stage (a JSON object with STAGES' keys) to the recipe for this run")
-    ap.add_argument("--fit-steps", type=float, default=0, metavar="SECONDS",
-                    help="size the last stage to this many seconds from the time of its steps 5-20 "
-                         "(the steps chosen are printed; put them in the stage to rerun it)")
-    a = ap.parse_args()
-    for js in a.extra_stage:
-        try:
-            st = json.loads(js)
-        except ValueError as e:
-            sys.exit("--extra-stage: not JSON (%s): %s" % (e, js))
-        need = {"name", "T", "B", "steps", "lr", "mix"}
-        if not isinstance(st, dict) or not need <= set(st):
-            sys.exit("--extra-stage: needs the keys %s: %s" % (", ".join(sorted(need)), js))
+    a = ARGS
+    for st in a.stages:
         if st["name"] in [x["name"] for x in STAGES]:
             sys.exit("--extra-stage: a stage named %r exists already" % st["name"])
-        bad = [k for k in st["mix"] if k not in ("copy", "copysmall", "lm", "needle")]
-        if bad:
-            sys.exit("--extra-stage: unknown sequence kind %r in mix (copy, copysmall, lm, needle)" % bad[0])
-        st.setdefault("lam", (0, 0)); st["lam"] = tuple(st["lam"])
-        for k in ("prev_sup", "ind_sup"):
-            if k in st:
-                st[k] = tuple(st[k])
         STAGES.append(st)
-    if a.workers < 0:
-        sys.exit("--workers: must be 0 or more, got %d" % a.workers)
-    if a.fit_steps < 0:
-        sys.exit("--fit-steps: must be 0 (off) or a number of seconds, got %g" % a.fit_steps)
     try:
         torch.device(a.device)
     except RuntimeError:
         sys.exit("--device: %r is not a torch device (cpu, cuda, cuda:1, ...)" % a.device)
-    if a.device != "cpu" and a.ranks > 1:
-        sys.exit("--ranks: only with --device cpu")
-    for f in ("dim", "layers", "heads", "kv_heads", "ffn", "ranks"):
-        if getattr(a, f) <= 0:
-            sys.exit("--%s: must be a positive integer, got %d" % (f.replace("_", "-"), getattr(a, f)))
-    if a.dim % a.heads or (a.dim // a.heads) % 2 or a.heads % a.kv_heads:
-        sys.exit("--dim %d / --heads %d / --kv-heads %d: the head dim must be an even integer and the "
-                 "query heads a multiple of the key/value heads" % (a.dim, a.heads, a.kv_heads))
-    if a.ranks > 1 and (a.eval_only or a.plot or a.speed_test):
-        sys.exit("--ranks: only for training, not with --eval-only, --plot or --speed-test")
     if a.ranks > 1:
         import socket
         import torch.multiprocessing as mp
@@ -1096,6 +1116,9 @@ def run(rank, a, port):
     float rounding).  Every rank steps the same optimizer on the same gradients; rank 0 alone
     evaluates, logs and writes checkpoints."""
     R = a.ranks
+    for st in a.stages:  # a spawned rank imports this file afresh: its STAGES lacks them
+        if st["name"] not in [x["name"] for x in STAGES]:
+            STAGES.append(st)
     if R > 1:
         import torch.distributed as dist
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=R)
