@@ -616,6 +616,22 @@ RH_UNUSED static void k_gemm_packed_scalar(const float *Xp, const float *P, int 
 }
 
 #if defined(RH_VEC)
+/* Store a register tile (row r in c[2r], c[2r + 1]) into Y (mr <= RH_MR rows ldy apart, nr <=
+ * RH_NR columns): straight when whole, through a buffer when partial.  k_tile and
+ * k_tile_bf16dot end with it. */
+static RH_INLINE void k_tile_store(float *Y, int ldy, int mr, int nr, const rh_v *c) {
+    float t[RH_MR * RH_NR];
+    int r;
+    if (mr == RH_MR && nr == RH_NR) {
+        for (r = 0; r < RH_MR; r++, Y += ldy) { V_STORE(Y, c[2 * r]); V_STORE(Y + RH_VL, c[2 * r + 1]); }
+        return;
+    }
+    for (r = 0; r < RH_MR; r++) { V_STORE(t + r * RH_NR, c[2 * r]); V_STORE(t + r * RH_NR + RH_VL, c[2 * r + 1]); }
+    for (r = 0; r < mr; r++) memcpy(Y + (size_t)r * ldy, t + r * RH_NR, sizeof(float) * (size_t)nr);
+}
+#endif
+
+#if defined(RH_VEC)
 /* Y (mr, nr) = (acc ? Y : 0) + X (mr, k) x panel P (k rows, ldp apart, RH_NR used), where
  * X[r][p] = X[p * cs + r * rs]: a packed tile Xp (k, RH_MR) is cs = RH_MR, rs = 1; mr rows of a
  * row-major matrix (already in cache, e.g. attention's Q and P blocks) are cs = 1, rs = ld. */
@@ -653,19 +669,9 @@ static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *
         a = V_SET1(x4[o]); c40 = V_FMA(c40, a, b0); c41 = V_FMA(c41, a, b1);
         a = V_SET1(x5[o]); c50 = V_FMA(c50, a, b0); c51 = V_FMA(c51, a, b1);
     }
-    if (mr == RH_MR && nr == RH_NR) {
-        V_STORE(Y, c00); V_STORE(Y + RH_VL, c01); Y += ldy;
-        V_STORE(Y, c10); V_STORE(Y + RH_VL, c11); Y += ldy;
-        V_STORE(Y, c20); V_STORE(Y + RH_VL, c21); Y += ldy;
-        V_STORE(Y, c30); V_STORE(Y + RH_VL, c31); Y += ldy;
-        V_STORE(Y, c40); V_STORE(Y + RH_VL, c41); Y += ldy;
-        V_STORE(Y, c50); V_STORE(Y + RH_VL, c51);
-    } else {
-        V_STORE(t, c00); V_STORE(t + RH_VL, c01); V_STORE(t + RH_NR, c10); V_STORE(t + RH_NR + RH_VL, c11);
-        V_STORE(t + 2 * RH_NR, c20); V_STORE(t + 2 * RH_NR + RH_VL, c21); V_STORE(t + 3 * RH_NR, c30);
-        V_STORE(t + 3 * RH_NR + RH_VL, c31); V_STORE(t + 4 * RH_NR, c40); V_STORE(t + 4 * RH_NR + RH_VL, c41);
-        V_STORE(t + 5 * RH_NR, c50); V_STORE(t + 5 * RH_NR + RH_VL, c51);
-        for (i = 0; i < mr; i++) memcpy(Y + (size_t)i * ldy, t + i * RH_NR, sizeof(float) * (size_t)nr);
+    {
+        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+        k_tile_store(Y, ldy, mr, nr, c);
     }
 }
 #endif
@@ -788,8 +794,7 @@ RH_UNUSED static void k_gemm_bf16dot_scalar(const uint32_t *Xp, const uint32_t *
  * VDPBF16PS, 12 accumulators.  Rows past mr are the tile's zero padding, never stored. */
 static void k_tile_bf16dot(const uint32_t *X, const uint32_t *P, int kq, float *Y, int ldy, int mr, int nr) {
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    float t[RH_MR * RH_NR];
-    int q, i;
+    int q;
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
     for (q = 0; q < kq; q++) {
         const uint32_t *x = X + (size_t)q * RH_MR, *p = P + (size_t)q * RH_NR;
@@ -803,19 +808,9 @@ static void k_tile_bf16dot(const uint32_t *X, const uint32_t *P, int kq, float *
         a = (__m512bh)_mm512_set1_epi32((int)x[4]); c40 = _mm512_dpbf16_ps(c40, a, b0); c41 = _mm512_dpbf16_ps(c41, a, b1);
         a = (__m512bh)_mm512_set1_epi32((int)x[5]); c50 = _mm512_dpbf16_ps(c50, a, b0); c51 = _mm512_dpbf16_ps(c51, a, b1);
     }
-    if (mr == RH_MR && nr == RH_NR) {
-        V_STORE(Y, c00); V_STORE(Y + RH_VL, c01); Y += ldy;
-        V_STORE(Y, c10); V_STORE(Y + RH_VL, c11); Y += ldy;
-        V_STORE(Y, c20); V_STORE(Y + RH_VL, c21); Y += ldy;
-        V_STORE(Y, c30); V_STORE(Y + RH_VL, c31); Y += ldy;
-        V_STORE(Y, c40); V_STORE(Y + RH_VL, c41); Y += ldy;
-        V_STORE(Y, c50); V_STORE(Y + RH_VL, c51);
-    } else {
-        V_STORE(t, c00); V_STORE(t + RH_VL, c01); V_STORE(t + RH_NR, c10); V_STORE(t + RH_NR + RH_VL, c11);
-        V_STORE(t + 2 * RH_NR, c20); V_STORE(t + 2 * RH_NR + RH_VL, c21); V_STORE(t + 3 * RH_NR, c30);
-        V_STORE(t + 3 * RH_NR + RH_VL, c31); V_STORE(t + 4 * RH_NR, c40); V_STORE(t + 4 * RH_NR + RH_VL, c41);
-        V_STORE(t + 5 * RH_NR, c50); V_STORE(t + 5 * RH_NR + RH_VL, c51);
-        for (i = 0; i < mr; i++) memcpy(Y + (size_t)i * ldy, t + i * RH_NR, sizeof(float) * (size_t)nr);
+    {
+        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+        k_tile_store(Y, ldy, mr, nr, c);
     }
 }
 #endif
