@@ -465,11 +465,15 @@ def _feed_init():
     _FEED_DATA = Data()
 
 
-def _feed_batch(job):
+def _make_batch(data, job):
+    """job = (seed, si, step, B, T, mix, full, early) -> x, y, w, induction targets"""
     seed, si, step, B, T, mix, full, early = job
-    rng = np.random.default_rng([seed, si, step])
-    x, y, w = _FEED_DATA.batch(rng, B, T, mix, full, early)
-    return x.numpy(), y.numpy(), w.numpy(), _FEED_DATA.last_ind.numpy()
+    x, y, w = data.batch(np.random.default_rng([seed, si, step]), B, T, mix, full, early)
+    return x, y, w, data.last_ind
+
+
+def _feed_batch(job):
+    return tuple(t.numpy() for t in _make_batch(_FEED_DATA, job))
 
 
 class Feeder:
@@ -493,10 +497,7 @@ class Feeder:
 
     def get(self, step):
         if self.pool is None:
-            job = self._job(step)
-            rng = np.random.default_rng([self.seed, self.si, step])
-            x, y, w = self.data.batch(rng, *job[3:])
-            return x, y, w, self.data.last_ind
+            return _make_batch(self.data, self._job(step))
         self.next = max(self.next, step)
         while self.next < min(step + self.ahead, self.st["steps"]) or self.next == step:
             self.pending[self.next] = self.pool.apply_async(_feed_batch, (self._job(self.next),))
@@ -1091,10 +1092,9 @@ def save_compact(fn, model, si, step, extra):
 
 def main():
     a = ARGS
-    for st in a.stages:
+    for st in a.stages:  # appended to STAGES in run(), by every rank
         if st["name"] in [x["name"] for x in STAGES]:
             sys.exit("--extra-stage: a stage named %r exists already" % st["name"])
-        STAGES.append(st)
     try:
         torch.device(a.device)
     except RuntimeError:
@@ -1116,9 +1116,7 @@ def run(rank, a, port):
     float rounding).  Every rank steps the same optimizer on the same gradients; rank 0 alone
     evaluates, logs and writes checkpoints."""
     R = a.ranks
-    for st in a.stages:  # a spawned rank imports this file afresh: its STAGES lacks them
-        if st["name"] not in [x["name"] for x in STAGES]:
-            STAGES.append(st)
+    STAGES.extend(a.stages)  # here, as a spawned rank imports this file afresh
     if R > 1:
         import torch.distributed as dist
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=R)
