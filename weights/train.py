@@ -86,6 +86,9 @@ def parse_args(argv=None):
         for k in ("T", "B", "steps"):
             if not isinstance(st[k], int) or st[k] <= 0:
                 sys.exit("--extra-stage: %s must be a positive integer: %s" % (k, js))
+        for k in ("full", "early", "wide"):
+            if k in st and (isinstance(st[k], bool) or not isinstance(st[k], (int, float)) or not 0 <= st[k] <= 1):
+                sys.exit("--extra-stage: %s must be a share from 0 to 1: %s" % (k, js))
         st.setdefault("lam", (0, 0)); st["lam"] = tuple(st["lam"])
         for k in ("prev_sup", "ind_sup"):
             if k in st:
@@ -382,11 +385,11 @@ class Data:
         ids = [int(t) for t in self.ids[s:s + ntok] if t != 1]
         return self.sp.decode(ids)
 
-    def episode(self, rng, budget, early=0.0):
+    def episode(self, rng, budget, early=0.0, wide=0.0):
         """One retrieval episode of about `budget` tokens: (token ids incl. BOS, weights, copy mask)."""
         tp = self.tpl
         k = int(rng.choice([1, 1, 2, 2, 3, 4]))
-        needles = tp.group(rng, k)
+        needles = tp.group(rng, k, wide)
         nq = 1 if rng.random() < 0.5 else int(rng.integers(1, k + 1))
         qidx = rng.permutation(k)[:nq]
         sep = ["", " ", "\n", "\n\n", " "][int(rng.integers(0, 5))]
@@ -422,10 +425,11 @@ class Data:
             i += 1
         return w
 
-    def batch(self, rng, B, T, mix, full=None, early=0.0):
+    def batch(self, rng, B, T, mix, full=None, early=0.0, wide=0.0):
         """mix: dict kind -> fraction (copy, lm, needle); full: share of needle rows that are one
         episode of the whole length (None: 40 %, with the draws of the stages before long1024c, so
-        that a seeded rerun sees the same batches); early: see insert_needles.  Returns x, y, w."""
+        that a seeded rerun sees the same batches); early: see insert_needles; wide: see Templates.make.
+        Returns x, y, w."""
         kinds = list(mix.keys()); pr = np.array([mix[k] for k in kinds], dtype=np.float64); pr /= pr.sum()
         X = np.zeros((B, T + 1), dtype=np.int64); W = np.zeros((B, T + 1), dtype=np.float32)
         for b in range(B):
@@ -447,7 +451,7 @@ class Data:
                     u = rng.random()
                     partial = u < 0.6 if full is None else u >= full
                     bud = int(rng.integers(lo, rem + 1)) if partial else rem
-                    s2, w2, _ = self.episode(rng, bud - 1, early)
+                    s2, w2, _ = self.episode(rng, bud - 1, early, wide)
                     seq += s2; w += w2
                 seq = seq[:T + 1]; w = w[:T + 1]
             X[b] = seq; W[b] = w
@@ -466,9 +470,9 @@ def _feed_init():
 
 
 def _make_batch(data, job):
-    """job = (seed, si, step, B, T, mix, full, early) -> x, y, w, induction targets"""
-    seed, si, step, B, T, mix, full, early = job
-    x, y, w = data.batch(np.random.default_rng([seed, si, step]), B, T, mix, full, early)
+    """job = (seed, si, step, B, T, mix, full, early, wide) -> x, y, w, induction targets"""
+    seed, si, step, B, T, mix, full, early, wide = job
+    x, y, w = data.batch(np.random.default_rng([seed, si, step]), B, T, mix, full, early, wide)
     return x, y, w, data.last_ind
 
 
@@ -493,7 +497,8 @@ class Feeder:
 
     def _job(self, step):
         st = self.st
-        return (self.seed, self.si, step, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0))
+        return (self.seed, self.si, step, st["B"], st["T"], st["mix"], st.get("full"), st.get("early", 0.0),
+                st.get("wide", 0.0))
 
     def get(self, step):
         if self.pool is None:
@@ -593,6 +598,38 @@ VERBS = [("stores", "store", "stored"), ("trades", "trade", "traded"), ("buys", 
          ("drinks", "drink", "drank"), ("wins", "win", "won"), ("takes", "take", "took"), ("sees", "see", "saw"),
          ("chooses", "choose", "chose"), ("gives away", "give away", "gave away"), ("steals", "steal", "stole"),
          ("repairs", "repair", "repaired"), ("describes", "describe", "described"), ("offers", "offer", "offered")]
+# More verbs, for the stages with `wide` > 0 (session 7): the shipped model answered
+# "What did X juggle?" after "X juggled ..." with "X juggle", restating the question's form, on
+# verbs it had not practised.  Irregular ones by hand; regular ones found in the filler pool (see
+# Templates.wide_verbs).  A verb with a form among the words of the evaluation or dev needles is
+# left out.
+IRREGULAR = [("begins", "begin", "began"), ("bends", "bend", "bent"), ("binds", "bind", "bound"),
+             ("bites", "bite", "bit"), ("blows", "blow", "blew"), ("breaks", "break", "broke"),
+             ("breeds", "breed", "bred"), ("catches", "catch", "caught"), ("cuts", "cut", "cut"),
+             ("deals", "deal", "dealt"), ("digs", "dig", "dug"), ("drives", "drive", "drove"),
+             ("feeds", "feed", "fed"), ("feels", "feel", "felt"), ("fights", "fight", "fought"),
+             ("flings", "fling", "flung"), ("forgets", "forget", "forgot"), ("forgives", "forgive", "forgave"),
+             ("freezes", "freeze", "froze"), ("gets", "get", "got"), ("hangs", "hang", "hung"),
+             ("hears", "hear", "heard"), ("hits", "hit", "hit"), ("lays", "lay", "laid"), ("leads", "lead", "led"),
+             ("lends", "lend", "lent"), ("lights", "light", "lit"), ("loses", "lose", "lost"),
+             ("means", "mean", "meant"), ("pays", "pay", "paid"), ("puts", "put", "put"), ("rides", "ride", "rode"),
+             ("rings", "ring", "rang"), ("says", "say", "said"), ("seeks", "seek", "sought"), ("sets", "set", "set"),
+             ("shakes", "shake", "shook"), ("sheds", "shed", "shed"), ("shoots", "shoot", "shot"),
+             ("shuts", "shut", "shut"), ("sinks", "sink", "sank"), ("speaks", "speak", "spoke"),
+             ("spends", "spend", "spent"), ("spins", "spin", "spun"), ("splits", "split", "split"),
+             ("spreads", "spread", "spread"), ("sticks", "stick", "stuck"), ("strikes", "strike", "struck"),
+             ("swears", "swear", "swore"), ("sweeps", "sweep", "swept"), ("swings", "swing", "swung"),
+             ("tears", "tear", "tore"), ("tells", "tell", "told"), ("throws", "throw", "threw"),
+             ("understands", "understand", "understood"), ("weaves", "weave", "wove"), ("winds", "wind", "wound"),
+             ("bears", "bear", "bore"), ("beats", "beat", "beat"), ("casts", "cast", "cast"), ("flies", "fly", "flew"),
+             ("forbids", "forbid", "forbade"), ("overtakes", "overtake", "overtook"), ("withdraws", "withdraw", "withdrew"),
+             ("upholds", "uphold", "upheld"), ("undertakes", "undertake", "undertook"), ("foresees", "foresee", "foresaw"),
+             ("overcomes", "overcome", "overcame"), ("stings", "sting", "stung"), ("strings", "string", "strung"),
+             ("slays", "slay", "slew"), ("stands", "stand", "stood"), ("thinks of", "think of", "thought of"),
+             ("brings back", "bring back", "brought back"), ("leaves behind", "leave behind", "left behind"),
+             ("sends out", "send out", "sent out"), ("gives", "give", "gave"), ("knows", "know", "knew"),
+             ("rebuilds", "rebuild", "rebuilt"), ("sees off", "see off", "saw off"), ("teaches", "teach", "taught"),
+             ("buys back", "buy back", "bought back"), ("wins back", "win back", "won back")]
 WHEN_VERBS = [("arrives", "arrive"), ("opens", "open"), ("closes", "close"), ("returns", "return"),
               ("leaves", "leave"), ("sleeps", "sleep"), ("dines", "dine"), ("prays", "pray"), ("works", "work"),
               ("rests", "rest"), ("wakes", "wake"), ("travels", "travel")]
@@ -614,6 +651,37 @@ class Templates:
     def __init__(self, data):
         self.d = data
         self.banned = data.banned
+        held = set(data.banned)  # the words of the evaluation needles and of DEV_NEEDLES
+        for line in open(os.path.join(HERE, "dev_needles.jsonl"), encoding="utf-8"):
+            for v in json.loads(line).values():
+                held.update(w.lower() for w in re.findall(r"[A-Za-z]+", v))
+        self.wide = self.wide_verbs(set(data.words), held)
+
+    @staticmethod
+    def wide_verbs(pool, held):
+        """VERBS, IRREGULAR and every regular verb whose three forms are words of the filler pool
+        (corpus words seen 3+ times), e.g. `plants / plant / planted`, `ships / ship / shipped`;
+        without a verb that has a form in `held`.  Sorted: the same list on every run."""
+        def s3(b):
+            if re.search(r"(s|x|z|ch|sh)$", b):
+                return b + "es"
+            return b[:-1] + "ies" if re.search(r"[^aeiou]y$", b) else b + "s"
+
+        def pasts(b):
+            if b.endswith("e"):
+                return [b + "d"]
+            if re.search(r"[^aeiou]y$", b):
+                return [b[:-1] + "ied"]
+            return [b + "ed"] + ([b + b[-1] + "ed"] if re.search(r"[^aeiou][aeiou][bdgklmnprt]$", b) else [])
+
+        out = set(VERBS) | set(IRREGULAR)
+        for b in pool:
+            if len(b) < 3 or not b.isalpha() or (b.endswith("s") and not b.endswith("ss")):
+                continue
+            p = [x for x in pasts(b) if x in pool]
+            if s3(b) in pool and p:
+                out.add((s3(b), b, p[0]))
+        return sorted(v for v in out if not any(w in held for f in v[1:] + v[:1] for w in f.split()))
 
     def w(self, rng):
         return self.d.words[int(rng.integers(0, len(self.d.words)))]
@@ -692,8 +760,10 @@ class Templates:
             return "in %s %d" % (rng.choice(MONTHS), int(rng.integers(1700, 2100)))
         return "on the %s of %s" % (rng.choice(["first", "second", "third", "fifth", "tenth", "last"]), rng.choice(MONTHS))
 
-    def make(self, rng, subj=None, kind=None):
-        """-> (needle, question, answer).  The answer restates the needle."""
+    def make(self, rng, subj=None, kind=None, wide=0.0):
+        """-> (needle, question, answer).  The answer restates the needle.  wide: share of the verb
+        templates (kinds 1-3) that draw from self.wide instead of VERBS (0: the draws of the
+        stages before session 7, so that a seeded rerun sees the same batches)."""
         S = subj if subj is not None else self.subject(rng)
         kind = kind if kind is not None else int(rng.integers(0, 7))
         if kind == 0:    # copula on a relation
@@ -706,13 +776,13 @@ class Templates:
             n = "%s %s %s." % (s, cop, self.value(rng))
             q = "What %s %s?" % (cop, s_q)
         elif kind in (1, 2):  # transitive verb, present / past
-            v = VERBS[int(rng.integers(0, len(VERBS)))]
+            v = self.verb(rng, wide)
             if kind == 1:
                 n = "%s %s %s." % (S, v[0], self.value(rng)); q = "What does %s %s?" % (S, v[1])
             else:
                 n = "%s %s %s." % (S, v[2], self.value(rng)); q = "What did %s %s?" % (S, v[1])
         elif kind == 3:  # where
-            v = VERBS[int(rng.integers(0, len(VERBS)))]
+            v = self.verb(rng, wide)
             o = rng.choice(OBJS); poss = rng.choice(["the", "the", "some", "all the"])
             if rng.random() < 0.5:
                 n = "%s %s %s %s %s." % (S, v[0], poss, o, self.loc_value(rng)); q = "Where does %s %s %s %s?" % (S, v[1], poss, o)
@@ -731,12 +801,17 @@ class Templates:
         n = n[0].upper() + n[1:]
         return n, q, n
 
-    def group(self, rng, k):
+    def verb(self, rng, wide):
+        if wide > 0 and rng.random() < wide:
+            return self.wide[int(rng.integers(0, len(self.wide)))]
+        return VERBS[int(rng.integers(0, len(VERBS)))]
+
+    def group(self, rng, k, wide=0.0):
         """k needles; sometimes distractors that share the template and differ in the subject."""
         if k > 1 and rng.random() < 0.5:
             kind = int(rng.integers(0, 7))
-            return [self.make(rng, kind=kind) for _ in range(k)]
-        return [self.make(rng) for _ in range(k)]
+            return [self.make(rng, kind=kind, wide=wide) for _ in range(k)]
+        return [self.make(rng, wide=wide) for _ in range(k)]
 
 
 # ----------------------------------------------------------------------------- recipe
@@ -1085,7 +1160,7 @@ def save_ckpt(fn, model, opt, si, step, args, extra=None):
 
 def save_compact(fn, model, si, step, extra):
     sd = {k: v.half().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model": sd, "stage": si, "step": step, "cfg": model.c.d(), "compact": True,
+    torch.save({"model": sd, "stage": si, "step": step, "cfg": model.c.d(), "compact": True, "lam": model.lam,
                 "tokens": extra.get("tokens", 0), "wall": extra.get("wall", 0)}, fn + ".tmp")
     os.replace(fn + ".tmp", fn)
 
@@ -1141,7 +1216,15 @@ def run(rank, a, port):
         else:
             ck = torch.load(a.eval_only, map_location="cpu", weights_only=False)
             model = Model(Cfg(**ck["cfg"])); model.load_state_dict({k: v.float() for k, v in ck["model"].items()})
-            model.lam = ck.get("lam", 1.0) if "lam" in ck else lam_at(STAGES[ck["stage"]], ck["step"])
+            if "lam" in ck:
+                model.lam = ck["lam"]
+            elif ck["stage"] < len(STAGES):
+                model.lam = lam_at(STAGES[ck["stage"]], ck["step"])
+            elif ck["stage"] == len(STAGES) and ck["step"] == 0:  # the recipe done: its last lam
+                model.lam = float(STAGES[-1]["lam"][1])
+            else:
+                sys.exit("--eval-only: %s is at stage %d of a recipe of %d stages: pass the --extra-stage "
+                         "flags of its run" % (a.eval_only, ck["stage"] + 1, len(STAGES)))
         model.to(dev).eval()
         print("lam", model.lam, "params", n_params(model))
         if a.export:
