@@ -871,6 +871,13 @@ STAGES = [
     dict(name="long1024g", T=1024, B=32, steps=1468, lr=3e-4, lam=(0, 0), prev_sup=(0, 1), prev_w=0.05,
          ind_sup=(2, 3), ind_w=0.05, full=0.6, early=0.25, eval_T=1024,
          mix={"copy": 0.05, "lm": 0.4, "needle": 0.55}, export="hf_long"),
+    # Session 7: the model restated the question's verb form (`What did X juggle?` after `X juggled
+    # ...` -> `X juggle?`) on verbs it had not practised: 3 in 4 of the verb templates now draw from
+    # about 700 verbs (`wide`, Templates.wide_verbs).  On this CPU (`--ranks 2`, 14.6 s a step,
+    # 1.8 h), from the compact end of long1024g, sized by `--fit-steps 6300`.
+    dict(name="long1024v", T=1024, B=16, steps=434, lr=1e-4, lam=(0, 0), prev_sup=(0, 1), prev_w=0.05,
+         ind_sup=(2, 3), ind_w=0.05, full=0.6, early=0.25, eval_T=1024, wide=0.75,
+         mix={"copy": 0.05, "lm": 0.4, "needle": 0.55}, export="hf_long"),
 ]
 
 
