@@ -5,7 +5,7 @@ retrieval (copy-from-context) heads emerge.  CPU, PyTorch, seeded, staged, resum
     /usr/bin/python3 weights/prepare_data.py            # data, tokenizer (once)
     /usr/bin/python3 weights/train.py                   # the whole recipe, all stages
     /usr/bin/python3 weights/train.py --resume          # continue from weights/work/ckpt.pt
-    /usr/bin/python3 weights/train.py --resume weights/resume_ckpt.pt   # from the compact f16 file
+    /usr/bin/python3 weights/train.py --resume /tmp/end.pt   # from a compact f16 file (weights/README.md)
     /usr/bin/python3 weights/train.py --eval-only CKPT  # report gaps and greedy NIAH accuracy
 
 Recommended environment (speed only, results do not depend on it):
