@@ -628,7 +628,7 @@ IRREGULAR = [("begins", "begin", "began"), ("bends", "bend", "bent"), ("binds", 
              ("slays", "slay", "slew"), ("stands", "stand", "stood"), ("thinks of", "think of", "thought of"),
              ("brings back", "bring back", "brought back"), ("leaves behind", "leave behind", "left behind"),
              ("sends out", "send out", "sent out"), ("gives", "give", "gave"), ("knows", "know", "knew"),
-             ("rebuilds", "rebuild", "rebuilt"), ("sees off", "see off", "saw off"), ("teaches", "teach", "taught"),
+             ("rebuilds", "rebuild", "rebuilt"), ("sees off", "see off", "saw off"),
              ("buys back", "buy back", "bought back"), ("wins back", "win back", "won back")]
 WHEN_VERBS = [("arrives", "arrive"), ("opens", "open"), ("closes", "close"), ("returns", "return"),
               ("leaves", "leave"), ("sleeps", "sleep"), ("dines", "dine"), ("prays", "pray"), ("works", "work"),
