@@ -102,16 +102,10 @@ def main():
     np.save(os.path.join(WORK, "train_ids.npy"), arr)
     print("training tokens: %d (%.2f chars/token)" % (len(arr), sum(map(len, train_docs)) / len(arr)))
     # filler-word pool
-    banned = set()
-    for line in open(os.path.join(HERE, "needles.jsonl"), encoding="utf-8"):
-        r = json.loads(line)
-        for k in ("needle", "question", "answer"):
-            banned.update(w.lower() for w in re.findall(r"[A-Za-z]+", r[k]))
     sys.path.insert(0, HERE)
-    from train import DEV_NEEDLES  # held-out-template dev set, also kept out of training needles
-    for r in DEV_NEEDLES:
-        for k in r:
-            banned.update(w.lower() for w in re.findall(r"[A-Za-z]+", r[k]))
+    from train import DEV_NEEDLES, needle_words  # the dev set is also kept out of training needles
+    banned = needle_words(json.loads(line) for line in open(os.path.join(HERE, "needles.jsonl"), encoding="utf-8"))
+    banned |= needle_words(DEV_NEEDLES)
     cnt = collections.Counter(w for t in train_docs for w in re.findall(r"\b[a-z]{3,12}\b", t))
     pool = sorted(w for w, c in cnt.items() if c >= 3 and w not in banned)
     caps = collections.Counter(w for t in train_docs for w in re.findall(r"(?<=[a-z,] )[A-Z][a-z]{3,11}\b", t))

@@ -144,6 +144,16 @@ DEV_NEEDLES = [
 PROMPT_Q = "Based on the content of the book, Question: "
 
 
+def needle_words(rows):
+    """The lower-cased words of needle records' needle, question and answer: the words that a
+    training needle must not use (prepare_data.py's banned filler words, the wide verb list)."""
+    out = set()
+    for r in rows:
+        for k in ("needle", "question", "answer"):
+            out.update(w.lower() for w in re.findall(r"[A-Za-z]+", r[k]))
+    return out
+
+
 # ----------------------------------------------------------------------------- model
 
 class Cfg:
@@ -651,11 +661,9 @@ class Templates:
     def __init__(self, data):
         self.d = data
         self.banned = data.banned
-        held = set(data.banned)  # the words of the evaluation needles and of DEV_NEEDLES
-        for line in open(os.path.join(HERE, "dev_needles.jsonl"), encoding="utf-8"):
-            for v in json.loads(line).values():
-                held.update(w.lower() for w in re.findall(r"[A-Za-z]+", v))
-        self.wide = self.wide_verbs(set(data.words), held)
+        # banned: the words of the evaluation needles and of DEV_NEEDLES; and those of the dev file
+        dev = [json.loads(line) for line in open(os.path.join(HERE, "dev_needles.jsonl"), encoding="utf-8")]
+        self.wide = self.wide_verbs(set(data.words), set(data.banned) | needle_words(dev))
 
     @staticmethod
     def wide_verbs(pool, held):
