@@ -5,6 +5,7 @@
 #   make test            the test runner (test/test_main.c) + the CLI; prints "N passed, N failed"
 #   make asan            the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           prefill/decode speed on random TinyLlama-shaped weights
+#   make bench-attention prefill attention alone (8192-token prompt), 1 and 2 threads
 #   make test-neon       the tests with the NEON kernels, cross-compiled, under qemu-aarch64
 #   make valgrind        valgrind memcheck on `generate` and a tiny `detect` (zero errors, zero leaks)
 #   make O=/tmp/me ...   put binaries elsewhere (several people building in one tree)
@@ -34,7 +35,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench clean demo fuzz test-neon valgrind FORCE
+.PHONY: all test asan bench bench-attention clean demo fuzz test-neon valgrind FORCE
 
 all: $(BIN)
 
@@ -74,6 +75,13 @@ bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype f32 -p 512,2048,8192 -n 32 -t $(BENCH_T) --kv f16
 	$(BIN) bench --shape tinyllama-1.1b --dtype f16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
 	$(BIN) bench --shape tinyllama-1.1b --dtype bf16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
+
+# Prefill attention alone (test/bench_attention.c): the last 512 tokens of an 8192-token
+# TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs (about 30 s).
+bench-attention:
+	mkdir -p $(O)
+	$(CC) $(ALL_CFLAGS) -o $(O)/bench_attention test/bench_attention.c $(LDLIBS)
+	$(O)/bench_attention
 
 # The demo (weights/demo.rhw, made by weights/train.py + weights/export.py; see weights/README.md):
 # detect the retrieval heads, then the NIAH grid unmasked, with the top-K heads masked and with K

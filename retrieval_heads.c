@@ -850,28 +850,38 @@ static rh_v v_exp_neg(rh_v x) {
 }
 #endif
 
-/* y[i] = exp(x[i] - mx); returns the sum of y (lane order like k_dot). x[i] <= mx. */
-RH_UNUSED static float k_exp_sum_scalar(const float *x, float mx, float *y, int n) {
+/* y[i] = exp(x[i] a - mx), the product rounded to float first, so that it equals scaling x in a
+ * pass of its own (attention folds its 1/sqrt(d) in here; a = 1 leaves x as it is); returns the
+ * sum of y (lane order like k_dot).  x[i] a <= mx. */
+RH_UNUSED static float k_exp_sum_scalar(const float *x, float a, float mx, float *y, int n) {
     float s = 0.0f;
     int i;
-    for (i = 0; i < n; i++) { y[i] = expf(x[i] - mx); s += y[i]; }
+    for (i = 0; i < n; i++) {
+        float v = x[i] * a; /* a statement of its own: never contracted into an FMA */
+        y[i] = expf(v - mx);
+        s += y[i];
+    }
     return s;
 }
-static float k_exp_sum(const float *x, float mx, float *y, int n) {
+static float k_exp_sum(const float *x, float a, float mx, float *y, int n) {
 #if defined(RH_VEC)
-    rh_v acc = V_ZERO(), m = V_SET1(mx);
+    rh_v acc = V_ZERO(), m = V_SET1(mx), va = V_SET1(a);
     int i = 0;
     float s;
     for (; i + RH_VL <= n; i += RH_VL) {
-        rh_v e = v_exp_neg(V_SUB(V_LOAD(x + i), m));
+        rh_v e = v_exp_neg(V_SUB(V_MUL(V_LOAD(x + i), va), m));
         V_STORE(y + i, e);
         acc = V_ADD(acc, e);
     }
     s = v_hsum(acc);
-    for (; i < n; i++) { y[i] = expf(x[i] - mx); s += y[i]; }
+    for (; i < n; i++) {
+        float v = x[i] * a;
+        y[i] = expf(v - mx);
+        s += y[i];
+    }
     return s;
 #else
-    return k_exp_sum_scalar(x, mx, y, n);
+    return k_exp_sum_scalar(x, a, mx, y, n);
 #endif
 }
 
@@ -4665,18 +4675,29 @@ int rh_decoder_flush(rh_decoder *d, char *out, size_t cap)
 
 /* Keys per attention block.  256 rather than 64: the online-softmax bookkeeping and the
  * O-tile load/store of the P V product are paid once per block, and the scores block (RH_QROWS x
- * RH_BK floats, 96 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
- * prefill (f16 KV, 2 threads, AMD EPYC): median of 4 best-of-6 runs 108 GFLOPS at 64, 114 at 128,
- * 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last bits with
- * it (the running max is rescaled at other points), never with the thread count. */
+ * RH_BK floats, 192 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
+ * prefill (f16 KV, 2 threads, AMD EPYC, 96 query rows): median of 4 best-of-6 runs 108 GFLOPS at
+ * 64, 114 at 128, 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last
+ * bits with it (the running max is rescaled at other points), never with the thread count.
+ * Query rows per task: each task packs every K block and converts every V block it visits once,
+ * so more rows share that work.  With the scale folded into the exp pass (k_exp_sum), 192 rows
+ * (24 tokens of TinyLlama's 8-head groups) against 96, medians of 15 runs, variants alternated,
+ * 3 rounds: 0-11 % faster at 2 threads and 3-10 % at 1; 48 rows were slower than 96, 288 and 384
+ * no faster than 192.  Both changes against neither (`make bench-attention`, 3 rounds): best of 15
+ * runs 5-15 % higher, medians within the machine's run-to-run noise (about 10 %).  Then V packed
+ * into panels (k_pack_v), against row-major V, 3 rounds: medians at 1 thread 3-11 % higher
+ * (58.4-59.2 against 53.2-57.5 GFLOPS), at 2 threads within the noise.  The rows of a task never
+ * change a result, only who computes it. */
 #define RH_BK 256
-#define RH_QROWS 96      /* target query rows (heads x tokens) per attention task: 16 full 6-row tiles */
+#define RH_QROWS 192     /* target query rows (heads x tokens) per attention task: 32 full 6-row tiles */
 #define RH_CHUNK 512     /* default prefill chunk */
 
 typedef struct {
     float *wpack;           /* (kmax, RH_NR) the packed panel (f32, or bf16 pairs: half the size) */
     float *q, *o, *s;       /* (R, head_dim), (R, head_dim), (R, RH_BK) */
-    float *kf, *vf;         /* (RH_BK, head_dim) converted K/V block */
+    float *kf;              /* (RH_BK, head_dim) converted K block (decode) */
+    float *vf;              /* the converted V block: (RH_BK, head_dim) in decode; in prefill
+                             * ceil(head_dim / RH_NR) panels of (RH_BK, RH_NR), see k_pack_v */
     float *kp;              /* (head_dim, RH_NR) packed K panel */
     float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
     int *bestpos;           /* (R) */
@@ -4897,6 +4918,23 @@ static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
     }
 }
 
+/* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
+ * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
+ * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
+ * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
+ * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits. */
+static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
+    size_t es = dtype_size(dt);
+    int j, d0;
+    for (j = 0; j < nk; j++)
+        for (d0 = 0; d0 < hd; d0 += RH_NR) {
+            float *d = Vp + ((size_t)(d0 / RH_NR) * nk + j) * RH_NR;
+            int w = hd - d0 < RH_NR ? hd - d0 : RH_NR;
+            k_cvt(dt, V + ((size_t)j * hd + d0) * es, d, w);
+            if (w < RH_NR) memset(d + w, 0, sizeof(float) * (size_t)(RH_NR - w));
+        }
+}
+
 /* ---- attention ----
  * One task = one kv head x a block of query tokens; its rows are (token, query head of the
  * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
@@ -4942,12 +4980,14 @@ static void att_task(void *arg, int task, int thread) {
         if (c->kv_dtype == RH_F32) {
             K = (const float *)(const void *)Kc;
             V = (const float *)(const void *)Vc;
-        } else {
-            if (!J->pk) {
-                k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
-                K = S->kf;
-            }
+        } else if (!J->pk) {
+            k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
+            K = S->kf;
             k_cvt(c->kv_dtype, Vc, S->vf, nk * hd);
+            V = S->vf;
+        }
+        if (J->pk) { /* V as panels for the P V product (any cache dtype) */
+            k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
             V = S->vf;
         }
         /* scores (R, nk) = Q K^T */
@@ -4965,15 +5005,20 @@ static void att_task(void *arg, int task, int thread) {
             int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
             int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
             float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
-            int observed = J->obs && ti == J->n - 1;
+            int observed = J->obs && ti == J->n - 1, fold;
             if (vis <= 0 || mode == RH_MASK_NEG_INF) {
                 if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
                 continue;
             }
             if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
+            /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
+             * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
+             * scaled max, as rounding a product by a positive constant keeps the order */
+            fold = mode != RH_MASK_UNIFORM && !observed;
             if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
-            else k_scale(s, scale, vis);
+            else if (!fold) k_scale(s, scale, vis);
             bm = k_max(s, vis);
+            if (fold) bm *= scale;
             if (observed) {
                 /* top-1: the first position of the block max when it beats the earlier blocks'
                  * (the softmax needs the max anyway; only the winning block is scanned twice) */
@@ -4992,18 +5037,16 @@ static void att_task(void *arg, int task, int thread) {
                 k_scale(S->o + (size_t)r * hd, corr, hd);
             }
             S->mx[r] = mnew;
-            sum = k_exp_sum(s, mnew, s, vis);
+            sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
             S->sum[r] += sum;
             if (!J->pk) k_pv(s, V, vis, hd, S->o + (size_t)r * hd);
         }
         if (J->pk) {
-            /* O (R, hd) += P (R, nk) V (nk, hd): V's rows are already k-major panels */
-            int d0 = 0;
-            for (; d0 + RH_NR <= hd; d0 += RH_NR) k_gemm_rows_acc(S->s, RH_BK, V + d0, hd, nk, S->o + d0, hd, R, RH_NR, 1);
-            if (d0 < hd)
-                for (r = 0; r < R; r++)
-                    for (j = 0; j < nk; j++)
-                        k_axpy(S->s[(size_t)r * RH_BK + j], V + (size_t)j * hd + d0, S->o + (size_t)r * hd + d0, hd - d0);
+            /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
+            int d0;
+            for (d0 = 0; d0 < hd; d0 += RH_NR)
+                k_gemm_rows_acc(S->s, RH_BK, V + (size_t)(d0 / RH_NR) * nk * RH_NR, RH_NR, nk, S->o + d0, hd, R,
+                                hd - d0 < RH_NR ? hd - d0 : RH_NR, 1);
         }
     }
     for (r = 0; r < R; r++) {
@@ -5189,7 +5232,8 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
 #if defined(RH_BF16DOT)
     scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
 #endif
-    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK + 2.0 * RH_BK * cf->head_dim +
+    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
+                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
                         (double)RH_NR * cf->head_dim + 4 * R);
     scratch += nt * per_thread;
     avail = ctx_memory_available();
@@ -5280,7 +5324,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
         s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
         s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
         s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->vf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
+        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
         s->mx = (float *)xmalloc_floats((size_t)R, &ok);
         s->sum = (float *)xmalloc_floats((size_t)R, &ok);
         s->best = (float *)xmalloc_floats((size_t)R, &ok);

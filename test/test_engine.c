@@ -387,10 +387,26 @@ static int engine_kernels_misc(void) {
     int n, i;
     for (i = 0; i < 203; i++) x[i] = -20.0f * (engine_uniform() + 1.0f); /* <= 0 */
     for (n = 0; n <= 203; n += 29) {
-        float s = k_exp_sum(x, 0.0f, y, n), ss = k_exp_sum_scalar(x, 0.0f, ys, n);
+        float s = k_exp_sum(x, 1.0f, 0.0f, y, n), ss = k_exp_sum_scalar(x, 1.0f, 0.0f, ys, n);
         CHECKF(engine_close(s, ss, 1e-6, 1e-6), "k_exp_sum n=%d %g vs %g", n, s, ss);
         for (i = 0; i < n; i++) CHECKF(engine_close(y[i], ys[i], 1e-30, 3e-7), "exp(%g): %g vs %g", x[i], y[i], ys[i]);
         CHECKF(k_max(x, n) == k_max_scalar(x, n), "k_max n=%d", n);
+    }
+    {
+        /* attention folds its scale into the exp pass: the same bits as scaling first, and the
+         * scaled max is the max of the scaled scores */
+        float raw[203], sc[203], a = 0.0883883476f; /* 1/sqrt(128), not a power of two */
+        for (i = 0; i < 203; i++) { raw[i] = 40.0f * (engine_uniform() - 0.5f); sc[i] = raw[i] * a; }
+        for (n = 1; n <= 203; n += 29) {
+            float mx = k_max(sc, n), s1, s2;
+            CHECKF(k_max(raw, n) * a == mx, "k_max n=%d: scaled max %g vs max of scaled %g", n, k_max(raw, n) * a, mx);
+            s1 = k_exp_sum(raw, a, mx, y, n);
+            s2 = k_exp_sum(sc, 1.0f, mx, ys, n);
+            CHECKF(s1 == s2 && memcmp(y, ys, sizeof(float) * (size_t)n) == 0, "k_exp_sum n=%d: folded scale %g vs scaled first %g", n, s1, s2);
+            s1 = k_exp_sum_scalar(raw, a, mx, y, n);
+            s2 = k_exp_sum_scalar(sc, 1.0f, mx, ys, n);
+            CHECKF(s1 == s2 && memcmp(y, ys, sizeof(float) * (size_t)n) == 0, "k_exp_sum_scalar n=%d: folded scale", n);
+        }
     }
     for (i = 0; i < 203; i++) { x[i] = 30.0f * engine_uniform(); y[i] = ys[i] = x[i]; }
     y[0] = ys[0] = -100.0f; y[1] = ys[1] = 95.0f; y[2] = ys[2] = 0.0f;
