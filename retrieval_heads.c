@@ -9830,11 +9830,23 @@ typedef struct {
 } bw_job;
 static void bw_task(void *arg, int task, int thread) {
     bw_job *J = (bw_job *)arg;
-    size_t per = J->n / 256, i;
+    size_t per = J->n / 256, i = 0;
     const float *p = J->buf + (size_t)task * per;
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     (void)thread;
-    for (i = 0; i + 4 <= per; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+#if defined(RH_VEC)
+    /* vector adds into 4 accumulators: a scalar loop (4 dependent adds per 16 bytes) tops out
+     * near 16 GB/s per thread on a 3 GHz core, under what memory gives */
+    {
+        rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
+        for (; i + 4 * RH_VL <= per; i += 4 * RH_VL) {
+            a0 = V_ADD(a0, V_LOAD(p + i)); a1 = V_ADD(a1, V_LOAD(p + i + RH_VL));
+            a2 = V_ADD(a2, V_LOAD(p + i + 2 * RH_VL)); a3 = V_ADD(a3, V_LOAD(p + i + 3 * RH_VL));
+        }
+        s0 = v_hsum(V_ADD(V_ADD(a0, a1), V_ADD(a2, a3)));
+    }
+#endif
+    for (; i + 4 <= per; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
     J->sums[task] = s0 + s1 + s2 + s3;
 }
 static double bench_bandwidth(rh_ctx *c) {
