@@ -77,7 +77,7 @@ bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype bf16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
 
 # Prefill attention alone (test/bench_attention.c): the last 512 tokens of an 8192-token
-# TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs (about 30 s).
+# TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs (about 20 s).
 bench-attention:
 	mkdir -p $(O)
 	$(CC) $(ALL_CFLAGS) -o $(O)/bench_attention test/bench_attention.c $(LDLIBS)

@@ -4922,7 +4922,9 @@ static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
  * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
- * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits. */
+ * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits; only a
+ * partial last panel (head_dim not a multiple of RH_NR) changed path, from k_axpy, whose scalar
+ * tail does not fuse, to the tile's FMAs, so its last bits may differ from before. */
 static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
     size_t es = dtype_size(dt);
     int j, d0;
@@ -9835,8 +9837,9 @@ static void bw_task(void *arg, int task, int thread) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     (void)thread;
 #if defined(RH_VEC)
-    /* vector adds into 4 accumulators: a scalar loop (4 dependent adds per 16 bytes) tops out
-     * near 16 GB/s per thread on a 3 GHz core, under what memory gives */
+    /* vector adds into 4 accumulators: the scalar loop below alone (4 dependent float adds per 16
+     * bytes) is compute-bound, 15.6-15.9 GB/s on 2 threads of the AMD EPYC we test on where
+     * vector adds read 21.5-22.9 */
     {
         rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
         for (; i + 4 * RH_VL <= per; i += 4 * RH_VL) {

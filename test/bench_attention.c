@@ -4,8 +4,8 @@
  * KV heads, head_dim 64), f16 KV cache filled with seeded random keys and values.  It runs the
  * engine's own attention task (att_task, compiled in with -DRH_NO_MAIN) 15 times with 1 and with
  * 2 threads and prints the median and best rate in GFLOPS (4 x visible keys x head_dim per query
- * head and token: Q K^T and P V), and a checksum of the output, which must not change with the
- * thread count.  `make bench-attention`; no arguments.  Measured figures: the comment at RH_BK
+ * head and token: Q K^T and P V), and a checksum of the output; it fails (exit status 1) when
+ * the two thread counts give different checksums.  `make bench-attention`; no arguments.  Measured figures: the comment at RH_BK
  * and README.md's "Speed".
  */
 #define RH_NO_MAIN
@@ -28,6 +28,7 @@ int main(void) {
     rh_model *m = NULL;
     char err[256];
     int th, i, r;
+    double first_cs = 0.0;
     memset(&cfg, 0, sizeof cfg);
     cfg.dim = 2048; cfg.hidden_dim = 5632; cfg.n_layers = 1; cfg.n_heads = 32; cfg.n_kv_heads = 4; cfg.head_dim = 64;
     cfg.vocab_size = 256; cfg.max_ctx = P; cfg.rope_theta = 10000.0f; cfg.rope_factor = 1.0f; cfg.norm_eps = 1e-5f;
@@ -62,6 +63,12 @@ int main(void) {
         printf("threads %d, %d query rows per task: median %.1f GFLOPS, best %.1f (of %d runs); checksum %.9g\n", th,
                c->qb * cfg.n_heads / cfg.n_kv_heads, fl / t[REPS / 2] * 1e-9, fl / t[0] * 1e-9, REPS, cs);
         rh_ctx_free(c);
+        if (th == 1) first_cs = cs;
+        else if (cs != first_cs) {
+            fprintf(stderr, "bench_attention: checksum %.17g with %d threads, %.17g with 1\n", cs, th, first_cs);
+            rh_model_close(m);
+            return 1;
+        }
     }
     rh_model_close(m);
     return 0;
