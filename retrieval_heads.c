@@ -4979,17 +4979,16 @@ static void att_task(void *arg, int task, int thread) {
         int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
         const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
         const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
-        if (c->kv_dtype == RH_F32) {
+        if (J->pk) { /* V as panels for the P V product (any cache dtype); K is packed below */
+            k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
+            V = S->vf;
+        } else if (c->kv_dtype == RH_F32) {
             K = (const float *)(const void *)Kc;
             V = (const float *)(const void *)Vc;
-        } else if (!J->pk) {
+        } else {
             k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
             K = S->kf;
             k_cvt(c->kv_dtype, Vc, S->vf, nk * hd);
-            V = S->vf;
-        }
-        if (J->pk) { /* V as panels for the P V product (any cache dtype) */
-            k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
             V = S->vf;
         }
         /* scores (R, nk) = Q K^T */
@@ -9258,6 +9257,31 @@ int rh_method_cli(int argc, char **argv) {
     return -1;
 }
 
+/* The configs of the named shapes that `bench --shape` builds random models of (issue 5); outside
+ * the command line so that test/bench_attention.c times attention on the same TinyLlama shape. */
+RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
+    memset(c, 0, sizeof *c);
+    c->rope_theta = 10000.0f;
+    c->rope_factor = 1.0f;
+    c->norm_eps = 1e-5f;
+    c->bos_id = 1;
+    c->n_eos = 1;
+    c->eos_ids[0] = 2;
+    if (strcmp(name, "tiny") == 0) {
+        c->dim = 256; c->hidden_dim = 768; c->n_layers = 4; c->n_heads = 8; c->n_kv_heads = 4; c->head_dim = 32;
+        c->vocab_size = 1024; c->max_ctx = 2048;
+    } else if (strcmp(name, "tinyllama-1.1b") == 0) {
+        c->dim = 2048; c->hidden_dim = 5632; c->n_layers = 22; c->n_heads = 32; c->n_kv_heads = 4; c->head_dim = 64;
+        c->vocab_size = 32000; c->max_ctx = 2048;
+    } else if (strcmp(name, "llama-2-7b") == 0) {
+        c->dim = 4096; c->hidden_dim = 11008; c->n_layers = 32; c->n_heads = 32; c->n_kv_heads = 32; c->head_dim = 128;
+        c->vocab_size = 32000; c->max_ctx = 4096;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* =============================================================================================
  * 9. COMMAND LINE
  *
@@ -9748,30 +9772,6 @@ done:
     free(in);
     rh_model_close(m);
     return rc;
-}
-
-/* ---- bench (issue 5): prefill and decode speed on random weights of a named shape ---- */
-static int bench_shape(const char *name, rh_config *c) {
-    memset(c, 0, sizeof *c);
-    c->rope_theta = 10000.0f;
-    c->rope_factor = 1.0f;
-    c->norm_eps = 1e-5f;
-    c->bos_id = 1;
-    c->n_eos = 1;
-    c->eos_ids[0] = 2;
-    if (strcmp(name, "tiny") == 0) {
-        c->dim = 256; c->hidden_dim = 768; c->n_layers = 4; c->n_heads = 8; c->n_kv_heads = 4; c->head_dim = 32;
-        c->vocab_size = 1024; c->max_ctx = 2048;
-    } else if (strcmp(name, "tinyllama-1.1b") == 0) {
-        c->dim = 2048; c->hidden_dim = 5632; c->n_layers = 22; c->n_heads = 32; c->n_kv_heads = 4; c->head_dim = 64;
-        c->vocab_size = 32000; c->max_ctx = 2048;
-    } else if (strcmp(name, "llama-2-7b") == 0) {
-        c->dim = 4096; c->hidden_dim = 11008; c->n_layers = 32; c->n_heads = 32; c->n_kv_heads = 32; c->head_dim = 128;
-        c->vocab_size = 32000; c->max_ctx = 4096;
-    } else {
-        return 0;
-    }
-    return 1;
 }
 
 /* Multiply-adds x2 of the weight matmuls per token (logits only for the last). */
