@@ -527,7 +527,15 @@ static void k_pack_scalar(const float *W, int ldw, int nr, int k, float *P) {
         for (j = 0; j < RH_NR; j++) P[(size_t)p * RH_NR + j] = j < nr ? W[(size_t)j * ldw + p] : 0.0f;
 }
 
-#if defined(RH_AVX2)
+#if defined(RH_AVX2) || defined(RH_AVX512)
+/* 8 elements of a weight row (dtype dt) at element offset at, as f32 (exact) */
+static RH_INLINE __m256 k_load8(rh_dtype dt, const void *W, size_t at) {
+    __m128i h;
+    if (dt == RH_F32) return _mm256_loadu_ps((const float *)W + at);
+    h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)W + at));
+    if (dt == RH_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
 /* r[0..8) rows -> r[c] = column c */
 static void tr8x8(__m256 *r) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -549,17 +557,13 @@ static void tr8x8(__m256 *r) {
  * converting f16/bf16 on the way (exact). */
 static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, float *P) {
     int p, j;
-#if defined(RH_AVX2)
-    if (nr == RH_NR) {
+#if defined(RH_AVX2) || defined(RH_AVX512)
+    if (nr == RH_NR) { /* 8 x 8 blocks through registers (the AVX-512 build too: RH_NR / 8 = 4 of them) */
         int h, c, r;
         for (p = 0; p + 8 <= k; p += 8)
-            for (h = 0; h < 2; h++) {
+            for (h = 0; h < RH_NR / 8; h++) {
                 __m256 v[8];
-                for (r = 0; r < 8; r++) {
-                    size_t at = (size_t)(h * 8 + r) * ldw + (size_t)p;
-                    v[r] = dt == RH_F32 ? _mm256_loadu_ps((const float *)W + at)
-                         : dt == RH_F16 ? V_LOAD_F16((const uint16_t *)W + at) : V_LOAD_BF16((const uint16_t *)W + at);
-                }
+                for (r = 0; r < 8; r++) v[r] = k_load8(dt, W, (size_t)(h * 8 + r) * ldw + (size_t)p);
                 tr8x8(v);
                 for (c = 0; c < 8; c++) _mm256_storeu_ps(P + (size_t)(p + c) * RH_NR + h * 8, v[c]);
             }

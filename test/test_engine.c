@@ -82,7 +82,7 @@ static int engine_kernels_packed(void) {
     for (i = 0; i < 13 * 77; i++) X[i] = engine_uniform();
     for (i = 0; i < RH_NR * 77; i++) W[i] = engine_uniform();
     for (m = 1; m <= 13; m += 4)
-        for (nr = 1; nr <= RH_NR; nr += 5)
+        for (nr = 1; nr <= RH_NR; nr += nr + 5 <= RH_NR || nr == RH_NR ? 5 : RH_NR - nr) /* ..., RH_NR */
             for (k = 1; k <= 77; k += 19) {
                 k_pack_w(RH_F32, W, 77, nr, k, P);
                 for (t = 0; t * RH_MR < m; t++) k_pack_x_tile(X, 77, m, k, t, Xp);
@@ -151,6 +151,29 @@ static void engine_bf16_pack(const float *X, int ldx, const uint16_t *Wh, int ld
     int t;
     for (t = 0; t * RH_MR < m; t++) k_pack_x_tile_bf16pair(X, ldx, m, k, t, Xp);
     k_pack_w_bf16pair(Wh, (size_t)ldw, nr, k, P);
+}
+
+/* The bf16 pair panel, word by word against its definition: full panels (the vector transpose
+ * in AVX2 / AVX-512 builds) and partial ones, even and odd k, k below and above a block of 16. */
+static int engine_bf16pair_pack(void) {
+    enum { K = 77 };
+    static const int ks[] = {1, 2, 3, 15, 16, 17, 18, 33, 76, 77};
+    static uint16_t Wh[RH_NR * K];
+    static uint32_t P[RH_NR * ((K + 1) / 2)];
+    int i, ki, nr, q, j;
+    for (i = 0; i < RH_NR * K; i++) Wh[i] = (uint16_t)(i * 2654435761u >> 16);
+    for (nr = RH_NR; nr >= RH_NR - 1; nr--)
+        for (ki = 0; ki < (int)(sizeof ks / sizeof ks[0]); ki++) {
+            int k = ks[ki], kq = (k + 1) / 2;
+            memset(P, 0xab, sizeof P);
+            k_pack_w_bf16pair(Wh, K, nr, k, P);
+            for (q = 0; q < kq; q++)
+                for (j = 0; j < RH_NR; j++) {
+                    uint32_t lo = j < nr ? Wh[j * K + 2 * q] : 0, hi = j < nr && 2 * q + 1 < k ? Wh[j * K + 2 * q + 1] : 0;
+                    CHECKF(P[q * RH_NR + j] == (lo | hi << 16), "bf16 pair panel nr=%d k=%d (q %d, row %d)", nr, k, q, j);
+                }
+        }
+    return 0;
 }
 
 /* The twin against a double sum of the same bf16-rounded operands, within gamma_k sum|products|;
@@ -1345,6 +1368,7 @@ static const rh_test_case engine_tests[] = {
     {"engine/kernels_dot", engine_kernels_dot},
     {"engine/kernels_gemm", engine_kernels_gemm},
     {"engine/kernels_packed", engine_kernels_packed},
+    {"engine/bf16pair_pack", engine_bf16pair_pack},
     {"engine/bf16dot_twin", engine_bf16dot_twin},
     {"engine/bf16dot_vs_f32", engine_bf16dot_vs_f32},
     {"engine/bf16dot_kernel", engine_bf16dot_kernel},
