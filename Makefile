@@ -40,6 +40,7 @@ STAMP := $(O)/.rh_build_flags
 all: $(BIN)
 
 $(STAMP): FORCE
+	@mkdir -p $(O)
 	@echo '$(CC) $(ALL_CFLAGS) $(TEST_DEFS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(TEST_DEFS)' > $@
 
 $(BIN): $(SRC) $(STAMP)

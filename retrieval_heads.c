@@ -14,9 +14,11 @@
  *   9. command line (main), left out when RH_NO_MAIN is defined (vendoring, tests)
  *
  * Build: cc -std=c99 -O2 -march=native retrieval_heads.c -lm -lpthread
- * -DRH_SIMD_SCALAR forces the scalar kernels whatever the target.  -DRH_BF16DOT_ON runs the
- * prefill of bf16 weights on VDPBF16PS where the target has AVX512_BF16 (see RH_BF16DOT below:
- * off by default, as it measured slower than the f32 GEMM on the one such CPU we could try).
+ * -DRH_SIMD_SCALAR forces the scalar kernels whatever the target.  The prefill of bf16 weights
+ * runs on VDPBF16PS where the target has AVX512_BF16 but not AVX512_FP16 (AMD Zen 4 and 5: it
+ * measured 1.7x the f32 GEMM there); -DRH_BF16DOT_ON turns it on for any AVX512_BF16 target
+ * (Intel Sapphire Rapids and later, where it measured slower), -DRH_BF16DOT_OFF off everywhere
+ * (see RH_BF16DOT below).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -54,8 +56,8 @@
  *     the RH_VL blocks of k round robin, summed as (a0 + a1) + (a2 + a3) before the lane tree;
  *   - the packed GEMM (prefill, attention in prefill): one FMA chain per element over k = 0, 1,
  *     2, ... from zero, in full tiles and edge tiles alike;
- *   - the bf16 dot-product GEMM (prefill of bf16 weights, in RH_BF16DOT builds only: AVX512_BF16
- *     targets built with -DRH_BF16DOT_ON): X is rounded to bf16 (nearest even) when it is packed,
+ *   - the bf16 dot-product GEMM (prefill of bf16 weights, in RH_BF16DOT builds only: by default
+ *     AVX512_BF16 targets without AVX512_FP16, see below): X is rounded to bf16 (nearest even) when it is packed,
  *     then each element is one chain over the k pairs q = 0, 1, 2, ... from zero that adds
  *     x[2q+1] w[2q+1], then x[2q] w[2q] (VDPBF16PS as Intel's SDM gives it: products exact, each
  *     addition rounded to nearest even, denormal inputs read as zero, denormal sums flushed),
@@ -74,7 +76,7 @@
 #include <immintrin.h>
 #define RH_AVX512 1
 #define RH_SIMD_BASE "avx512"
-#if defined(__AVX512BF16__) && defined(RH_BF16DOT_ON)
+#if defined(__AVX512BF16__) && !defined(RH_BF16DOT_OFF) && (defined(RH_BF16DOT_ON) || !defined(__AVX512FP16__))
 #define RH_BF16DOT_SIMD 1
 #endif
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -90,15 +92,20 @@
 #endif
 
 /* RH_BF16DOT: prefill of bf16 weights runs the bf16 dot-product GEMM (k_gemm_bf16dot) instead of
- * the f32 packed GEMM.  Opt-in: -DRH_BF16DOT_ON where the compiler targets AVX512_BF16
- * (-march=native on Sapphire Rapids, Zen 4); without it bf16 weights are converted to f32 panels.  -DRH_BF16DOT_EMULATE turns the path on in
+ * the f32 packed GEMM; elsewhere bf16 weights are converted to f32 panels.  On by default where
+ * the compiler targets AVX512_BF16 without AVX512_FP16, which is AMD's Zen 4 and Zen 5 (and
+ * Intel's Cooper Lake, untried); -DRH_BF16DOT_ON adds the AVX512_FP16 CPUs (Intel Sapphire
+ * Rapids and later), -DRH_BF16DOT_OFF turns it off.  -DRH_BF16DOT_EMULATE turns the path on in
  * any other build with the scalar twin as its kernel (slow: for testing the engine's side of it,
  * packing, scratch and tolerances, on machines without the instruction).  Speed depends on the
- * CPU: on an Intel Xeon with AVX512_BF16 and AVX512_FP16 (Sapphire Rapids class, 2.8 GHz) one
- * VDPBF16PS zmm issued every 2.05 cycles against 2 FMAs per cycle, so the tile peaked at 88
- * GFLOPS per thread against the f32 tile's 169, and a 512-token TinyLlama bf16 prefill on 2
- * threads ran at 63-68 tokens/s against 73-91 without it (three runs; f32 weights 73-95 there).
- * Hence off by default: turn it on only where a bench shows it faster (Zen 4 is untried). */
+ * CPU, hence the rule:
+ *   - AMD EPYC, Zen 5 (2 vCPUs, gcc 12 -march=native): the bf16 tile peaked at 451-461 GFLOPS
+ *     per thread against the f32 tile's 253-261, and a 512-token TinyLlama bf16 prefill on 2
+ *     threads ran at 343-354 tokens/s against 198-209 through f32 panels;
+ *   - Intel Xeon with AVX512_BF16 and AVX512_FP16 (Sapphire Rapids class, 2.8 GHz): one
+ *     VDPBF16PS zmm issued every 2.05 cycles against 2 FMAs per cycle, so the tile peaked at 88
+ *     GFLOPS per thread against the f32 tile's 169, and the same prefill ran at 63-68 tokens/s
+ *     against 73-91 without it (three runs; f32 weights 73-95 there). */
 #if defined(RH_BF16DOT_SIMD)
 #define RH_BF16DOT 1
 #define RH_SIMD_NAME RH_SIMD_BASE "+bf16"

@@ -2,7 +2,7 @@
 # test/device_bf16.sh OUTDIR -- the bf16 dot-product prefill (VDPBF16PS) on a machine that has
 # AVX512_BF16 (Sapphire Rapids and later, Zen 4 and later).  Run from the repository root.
 #   (a) make test, -march=native -DRH_BF16DOT_ON: the bf16-dot path on (kernels "avx512+bf16")
-#   (b) make test, -march=native (the default): AVX-512 with the f32 packed GEMM for bf16
+#   (b) make test, -march=native -DRH_BF16DOT_OFF: AVX-512 with the f32 packed GEMM for bf16
 #   (c) bench, TinyLlama-1.1B shape, 512-token prefill, 2 threads pinned to CPUs 0,1:
 #       bf16 weights with (a)'s and (b)'s binaries, f32 weights with (a)'s
 # Logs go to OUTDIR (a.log, b.log, bench_*.log, summary.txt); builds to a temporary folder.
@@ -50,7 +50,7 @@ step_test() { # name O-folder extra-make-args...
     status+=("($name) make test: exit $rc, $(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out/$name.log" | tail -n 1), $(( $(date +%s) - t0 )) s")
 }
 step_test a "$build/a" CFLAGS='-O2 -march=native -DRH_BF16DOT_ON'
-step_test b "$build/b"
+step_test b "$build/b" CFLAGS='-O2 -march=native -DRH_BF16DOT_OFF'
 
 # (c) bench: the table row for 512 tokens (prefill t/s, GFLOPS, %peak, decode t/s, ...)
 pin=()
