@@ -4785,7 +4785,6 @@ typedef struct {
     rh_ctx *c;
     const float *X;
     int m, k, nw, packed;
-    int nb; /* weight rows per task: RH_NB (one panel) in prefill, more in decode */
     int xf32, xbf16; /* prefill: pack X as f32 tiles (c->xpack), as bf16-pair tiles (c->xpack16) */
     const rh_wt *w[3];
     float *Y[3];
@@ -4801,8 +4800,8 @@ static void mm_task(void *arg, int task, int thread) {
     while (task >= J->first_block[wi + 1]) wi++;
     w = J->w[wi];
     Y = J->Y[wi];
-    j0 = (task - J->first_block[wi]) * J->nb;
-    nj = w->rows - j0 < J->nb ? w->rows - j0 : J->nb;
+    j0 = (task - J->first_block[wi]) * RH_NB;
+    nj = w->rows - j0 < RH_NB ? w->rows - j0 : RH_NB;
     wp = (const unsigned char *)w->p + (size_t)j0 * (size_t)J->k * dtype_size(w->dt);
     if (J->packed) {
         rh_scratch *S = &J->c->scr[thread];
@@ -4842,18 +4841,9 @@ static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, 
     J.c = c; J.X = X; J.m = m; J.k = k; J.nw = nw; J.packed = packed;
     J.w[0] = w0; J.w[1] = w1; J.w[2] = w2;
     J.Y[0] = y0; J.Y[1] = y1; J.Y[2] = y2;
-    /* Decode streams each weight once: a thread reads a longer run of rows per task when there
-     * are 4 tasks per thread per weight instead of one per RH_NB rows (on the Zen 5 EPYC, 2
-     * threads streaming f16 rows read 70 GB/s in 32 MB runs where 128 KB runs read 56).  Any
-     * split gives the same bits: a row's dot product does not depend on its task. */
-    J.nb = RH_NB;
-    if (!packed) {
-        int per = (w0->rows + 4 * c->n_threads - 1) / (4 * c->n_threads);
-        if (per > J.nb) J.nb = per;
-    }
     J.first_block[0] = 0;
     for (i = 0; i < 3; i++)
-        J.first_block[i + 1] = J.first_block[i] + (i < nw ? (J.w[i]->rows + J.nb - 1) / J.nb : 0);
+        J.first_block[i + 1] = J.first_block[i] + (i < nw ? (J.w[i]->rows + RH_NB - 1) / RH_NB : 0);
     J.xf32 = 1;
     J.xbf16 = 0;
 #if defined(RH_BF16DOT)
