@@ -984,7 +984,8 @@ static int pool_claim(rh_pool *p) {
 #endif
 }
 
-/* Spin until *v != old (wait_ne) or *v == 0 (!wait_ne), for at most RH_SPIN_S; the caller then
+/* Spin until *gen != old or quit (a worker waiting for a job; gen given) or until *remaining
+ * == 0 (the caller waiting for the workers; gen NULL), for at most RH_SPIN_S; the caller then
  * takes the mutex and sleeps if it must.  Without GNU atomics there is no spinning. */
 static void pool_spin(const rh_pool *p, const unsigned long *gen, unsigned long old, const int *remaining) {
 #if defined(RH_ATOMIC_LOAD)
