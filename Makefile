@@ -70,7 +70,8 @@ test-neon:
 
 # The standard benchmark set (issue 5): TinyLlama-1.1B shape, random weights, each dtype.
 BENCH_T ?= 2
-# About 7 minutes on 2 cores (6 min 0 s and 6 min 44 s measured; the 8192-token f32 prefill is about half).  KV cache f16, as
+# About 7 minutes on 2 AVX2 cores (6 min 0 s and 6 min 44 s measured; the 8192-token f32 prefill is about
+# half), 2 min 14 s on 2 Zen 5 cores with AVX-512.  KV cache f16, as
 # llama.cpp's default, for like-for-like figures.
 bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype f32 -p 512,2048,8192 -n 32 -t $(BENCH_T) --kv f16
