@@ -54,6 +54,7 @@ test: $(BIN) $(TESTBIN)
 
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
+	mkdir -p $(O)
 	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
 	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
 	$(O)/test_runner_asan --bin $(O)/retrieval_heads_asan $(T)
