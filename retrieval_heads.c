@@ -57,15 +57,16 @@
  *   - the packed GEMM (prefill, attention in prefill): one FMA chain per element over k = 0, 1,
  *     2, ... from zero, in full tiles and edge tiles alike;
  *   - the bf16 dot-product GEMM (prefill of bf16 weights, in RH_BF16DOT builds only: by default
- *     AVX512_BF16 targets without AVX512_FP16, see below): X is rounded to bf16 (nearest even) when it is packed,
- *     then each element is one chain over the k pairs q = 0, 1, 2, ... from zero that adds
- *     x[2q+1] w[2q+1], then x[2q] w[2q] (VDPBF16PS as Intel's SDM gives it: products exact, each
- *     addition rounded to nearest even, denormal inputs read as zero, denormal sums flushed),
- *     in full tiles and edge tiles alike.  It differs from the f32 path by the rounding of X (up
- *     to 2^-8 relative per product, what PyTorch's bf16 matmul does too) and by the pair order;
- *     for that it does two multiply-adds per lane per instruction and reads half the bytes of X
- *     and of the panel.  AMD's implementation need not round inside a pair as Intel's does, so
- *     the tests hold the SIMD kernel to its scalar twin within a tolerance, not bit for bit.
+ *     AVX512_BF16 targets without AVX512_FP16, see below): X is rounded to bf16 (nearest even)
+ *     when it is packed, then each element is one chain over the k pairs q = 0, 1, 2, ... from
+ *     zero that adds x[2q+1] w[2q+1], then x[2q] w[2q] (VDPBF16PS as Intel's SDM gives it:
+ *     products exact, each addition rounded to nearest even, denormal inputs read as zero,
+ *     denormal sums flushed), in full tiles and edge tiles alike.  It differs from the f32 path
+ *     by the rounding of X (up to 2^-8 relative per product, what PyTorch's bf16 matmul does
+ *     too) and by the pair order; for that it does two multiply-adds per lane per instruction
+ *     and reads half the bytes of X and of the panel.  AMD's implementation need not round
+ *     inside a pair as Intel's does, so the tests hold the SIMD kernel to its scalar twin
+ *     within a tolerance, not bit for bit.
  * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
  * pick between these, never the thread count or the tile an element falls in.
  * ============================================================================================= */
@@ -372,7 +373,7 @@ RH_UNUSED static float k_dot(const float *a, const float *b, int n) {
  * of RH_VL round robin (block b into accumulator b % 4), one FMA per lane per block; then
  * (a0 + a1) + (a2 + a3) is summed by v_hsum's tree and the k % RH_VL tail is added in order.
  * One row streams at a time, with four independent FMA chains: on the AMD EPYC (Zen 5) we test
- * on, one thread read 33-36 GB/s of f16 rows so where four rows interleaved (the previous
+ * on, one thread read 33-36 GB/s of f16 rows where four rows interleaved (the previous
  * kernel) read 24-25 and two rows 20, against 38-40 for a plain read of the same bytes.  16-bit
  * rows are prefetched RH_PF_BYTES ahead: there, 1 thread, f16 and bf16 decode streamed 36-38
  * GB/s against 34 without it (2048 bytes ahead: 35); the same prefetch cost f32 rows 9-11 %. */
