@@ -156,6 +156,7 @@ typedef __m512 rh_v;
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
+#define V_DIV(a, b) _mm512_div_ps((a), (b))
 #define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define V_LOAD_BF16(p) \
     _mm512_castsi512_ps(_mm512_slli_epi32( \
@@ -187,6 +188,7 @@ typedef __m256 rh_v;
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_DIV(a, b) _mm256_div_ps((a), (b))
 #define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define V_LOAD_BF16(p) \
     _mm256_castsi256_ps(_mm256_slli_epi32( \
@@ -220,6 +222,7 @@ typedef float32x4_t rh_v;
 #define V_SUB(a, b) vsubq_f32((a), (b))
 #define V_MUL(a, b) vmulq_f32((a), (b))
 #define V_MAX(a, b) vmaxq_f32((a), (b))
+#define V_DIV(a, b) vdivq_f32((a), (b))
 #define V_LOAD_F16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(p))))
 #define V_LOAD_BF16(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)(p)), 16))
 static float v_hsum(rh_v v) {
@@ -932,6 +935,70 @@ int rh_argmax(const float *x, int n) {
     if (!x || n <= 0) return -1;
     for (i = 1; i < n; i++) if (x[i] > x[best]) best = i;
     return best;
+}
+
+/* ---- the SiLU gate of the MLP, and attention's probability-weighted sum of V in decode ---- */
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u */
+RH_UNUSED static void k_silu_mul_scalar(float *g, const float *u, int n) {
+    int i;
+    for (i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+static void k_silu_mul(float *g, const float *u, int n) {
+#if defined(RH_VEC)
+    int i = 0;
+    for (; i + RH_VL <= n; i += RH_VL) {
+        rh_v x = V_LOAD(g + i), t = V_SUB(V_ZERO(), x), e;
+        /* exp(-x) for -x in [-87, 88]: v_exp_neg extended by splitting off 2^k for positive args */
+        t = V_MAX(t, V_SET1(-87.0f));
+        {
+            rh_v n2 = V_ROUND(V_MUL(t, V_SET1(1.44269504088896341f)));
+            rh_v r = V_FMA(t, n2, V_SET1(-0.693359375f)), p;
+            rh_v lim = V_SET1(127.0f);
+            n2 = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SUB(V_ZERO(), lim))); /* min(n2, 127) */
+            r = V_FMA(r, n2, V_SET1(2.12194440e-4f));
+            p = V_SET1(1.9875691500e-4f);
+            p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
+            p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
+            p = V_FMA(V_SET1(4.1665795894e-2f), p, r);
+            p = V_FMA(V_SET1(1.6666665459e-1f), p, r);
+            p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
+            p = V_FMA(r, p, V_MUL(r, r));
+            p = V_ADD(p, V_SET1(1.0f));
+            e = V_MUL(p, v_pow2n(n2));
+        }
+        x = V_DIV(x, V_ADD(V_SET1(1.0f), e));
+        V_STORE(g + i, V_MUL(x, V_LOAD(u + i)));
+    }
+    k_silu_mul_scalar(g + i, u + i, n - i);
+#else
+    k_silu_mul_scalar(g, u, n);
+#endif
+}
+
+/* o (d) += sum_j p[j] * V[j] (V: (nk, d)), keeping o in registers; j in order (axpy order) */
+RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d, float *o) {
+    int j;
+    for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
+}
+static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
+#if defined(RH_VEC)
+    int c0 = 0, j;
+    for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
+        rh_v a0 = V_LOAD(o + c0), a1 = V_LOAD(o + c0 + RH_VL), a2 = V_LOAD(o + c0 + 2 * RH_VL), a3 = V_LOAD(o + c0 + 3 * RH_VL);
+        for (j = 0; j < nk; j++) {
+            const float *v = V + (size_t)j * d + c0;
+            rh_v pj = V_SET1(p[j]);
+            a0 = V_FMA(a0, pj, V_LOAD(v)); a1 = V_FMA(a1, pj, V_LOAD(v + RH_VL));
+            a2 = V_FMA(a2, pj, V_LOAD(v + 2 * RH_VL)); a3 = V_FMA(a3, pj, V_LOAD(v + 3 * RH_VL));
+        }
+        V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
+    }
+    if (c0 < d)
+        for (j = 0; j < nk; j++) k_axpy(p[j], V + (size_t)j * d + c0, o + c0, d - c0);
+#else
+    k_pv_scalar(p, V, nk, d, o);
+#endif
 }
 
 /* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
@@ -4886,74 +4953,6 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
     r = 1.0f / sqrtf((float)(ss / n) + eps);
     for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
-}
-
-/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u */
-RH_UNUSED static void k_silu_mul_scalar(float *g, const float *u, int n) {
-    int i;
-    for (i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-static void k_silu_mul(float *g, const float *u, int n) {
-#if defined(RH_VEC)
-    int i = 0;
-    for (; i + RH_VL <= n; i += RH_VL) {
-        rh_v x = V_LOAD(g + i), t = V_SUB(V_ZERO(), x), e;
-        /* exp(-x) for -x in [-87, 88]: v_exp_neg extended by splitting off 2^k for positive args */
-        t = V_MAX(t, V_SET1(-87.0f));
-        {
-            rh_v n2 = V_ROUND(V_MUL(t, V_SET1(1.44269504088896341f)));
-            rh_v r = V_FMA(t, n2, V_SET1(-0.693359375f)), p;
-            rh_v lim = V_SET1(127.0f);
-            n2 = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SUB(V_ZERO(), lim))); /* min(n2, 127) */
-            r = V_FMA(r, n2, V_SET1(2.12194440e-4f));
-            p = V_SET1(1.9875691500e-4f);
-            p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
-            p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
-            p = V_FMA(V_SET1(4.1665795894e-2f), p, r);
-            p = V_FMA(V_SET1(1.6666665459e-1f), p, r);
-            p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
-            p = V_FMA(r, p, V_MUL(r, r));
-            p = V_ADD(p, V_SET1(1.0f));
-            e = V_MUL(p, v_pow2n(n2));
-        }
-#if defined(RH_AVX512)
-        x = _mm512_div_ps(x, V_ADD(V_SET1(1.0f), e));
-#elif defined(RH_AVX2)
-        x = _mm256_div_ps(x, V_ADD(V_SET1(1.0f), e));
-#else
-        x = vdivq_f32(x, V_ADD(V_SET1(1.0f), e));
-#endif
-        V_STORE(g + i, V_MUL(x, V_LOAD(u + i)));
-    }
-    k_silu_mul_scalar(g + i, u + i, n - i);
-#else
-    k_silu_mul_scalar(g, u, n);
-#endif
-}
-
-/* o (d) += sum_j p[j] * V[j] (V: (nk, d)), keeping o in registers; j in order (axpy order) */
-RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d, float *o) {
-    int j;
-    for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
-}
-static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
-#if defined(RH_VEC)
-    int c0 = 0, j;
-    for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
-        rh_v a0 = V_LOAD(o + c0), a1 = V_LOAD(o + c0 + RH_VL), a2 = V_LOAD(o + c0 + 2 * RH_VL), a3 = V_LOAD(o + c0 + 3 * RH_VL);
-        for (j = 0; j < nk; j++) {
-            const float *v = V + (size_t)j * d + c0;
-            rh_v pj = V_SET1(p[j]);
-            a0 = V_FMA(a0, pj, V_LOAD(v)); a1 = V_FMA(a1, pj, V_LOAD(v + RH_VL));
-            a2 = V_FMA(a2, pj, V_LOAD(v + 2 * RH_VL)); a3 = V_FMA(a3, pj, V_LOAD(v + 3 * RH_VL));
-        }
-        V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
-    }
-    if (c0 < d)
-        for (j = 0; j < nk; j++) k_axpy(p[j], V + (size_t)j * d + c0, o + c0, d - c0);
-#else
-    k_pv_scalar(p, V, nk, d, o);
-#endif
 }
 
 /* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
