@@ -153,8 +153,8 @@ static void engine_bf16_pack(const float *X, int ldx, const uint16_t *Wh, int ld
     k_pack_w_bf16pair(Wh, (size_t)ldw, nr, k, P);
 }
 
-/* The bf16 pair panel, word by word against its definition: full panels (the vector transpose
- * in AVX2 / AVX-512 builds) and partial ones, even and odd k, k below and above a block of 16. */
+/* The bf16 pair panel, word by word against its definition: full panels (nr = RH_NR, which the
+ * other bf16 tests' nr steps skip on AVX-512) and partial ones, even and odd k, short and long. */
 static int engine_bf16pair_pack(void) {
     enum { K = 77 };
     static const int ks[] = {1, 2, 3, 15, 16, 17, 18, 33, 76, 77};
