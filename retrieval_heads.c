@@ -851,14 +851,13 @@ RH_UNUSED static void k_gemm_bf16dot(const uint32_t *Xp, const uint32_t *P, int 
 /* ---- exp and softmax pieces ---- */
 
 #if defined(RH_VEC)
-/* exp(x) for x <= 0 (softmax after max subtraction), |rel err| < 2e-7; x < -87 gives 0.
- * Cody-Waite range reduction x = n ln2 + r, then a degree-6 polynomial for e^r. */
-static rh_v v_exp_neg(rh_v x) {
-    rh_v n, r, p;
-    x = V_MAX(x, V_SET1(-87.0f));
-    n = V_ROUND(V_MUL(x, V_SET1(1.44269504088896341f)));
+/* 2^nc e^r with r = x - n ln2, n = round(x / ln2): Cody-Waite range reduction (ln2 in two parts,
+ * the first taken n times, the second nc times), then a degree-6 polynomial for e^r.  nc is n,
+ * or n clamped where 2^n would overflow (k_silu_mul). */
+static rh_v v_exp_reduced(rh_v x, rh_v n, rh_v nc) {
+    rh_v r, p;
     r = V_FMA(x, n, V_SET1(-0.693359375f));
-    r = V_FMA(r, n, V_SET1(2.12194440e-4f));
+    r = V_FMA(r, nc, V_SET1(2.12194440e-4f));
     p = V_SET1(1.9875691500e-4f);
     p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
     p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
@@ -867,7 +866,14 @@ static rh_v v_exp_neg(rh_v x) {
     p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
     p = V_FMA(r, p, V_MUL(r, r));
     p = V_ADD(p, V_SET1(1.0f));
-    return V_MUL(p, v_pow2n(n));
+    return V_MUL(p, v_pow2n(nc));
+}
+/* exp(x) for x <= 0 (softmax after max subtraction), |rel err| < 2e-7; x < -87 gives 0. */
+static rh_v v_exp_neg(rh_v x) {
+    rh_v n;
+    x = V_MAX(x, V_SET1(-87.0f));
+    n = V_ROUND(V_MUL(x, V_SET1(1.44269504088896341f)));
+    return v_exp_reduced(x, n, n);
 }
 #endif
 
@@ -949,23 +955,12 @@ static void k_silu_mul(float *g, const float *u, int n) {
     int i = 0;
     for (; i + RH_VL <= n; i += RH_VL) {
         rh_v x = V_LOAD(g + i), t = V_SUB(V_ZERO(), x), e;
-        /* exp(-x) for -x in [-87, 88]: v_exp_neg extended by splitting off 2^k for positive args */
+        /* exp(-x) for -x >= -87: v_exp_neg's reduction, with 2^n capped at 2^127 for large -x */
         t = V_MAX(t, V_SET1(-87.0f));
         {
             rh_v n2 = V_ROUND(V_MUL(t, V_SET1(1.44269504088896341f)));
-            rh_v r = V_FMA(t, n2, V_SET1(-0.693359375f)), p;
-            rh_v lim = V_SET1(127.0f);
-            n2 = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SUB(V_ZERO(), lim))); /* min(n2, 127) */
-            r = V_FMA(r, n2, V_SET1(2.12194440e-4f));
-            p = V_SET1(1.9875691500e-4f);
-            p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
-            p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
-            p = V_FMA(V_SET1(4.1665795894e-2f), p, r);
-            p = V_FMA(V_SET1(1.6666665459e-1f), p, r);
-            p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
-            p = V_FMA(r, p, V_MUL(r, r));
-            p = V_ADD(p, V_SET1(1.0f));
-            e = V_MUL(p, v_pow2n(n2));
+            rh_v nc = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SET1(-127.0f))); /* min(n2, 127) */
+            e = v_exp_reduced(t, n2, nc);
         }
         x = V_DIV(x, V_ADD(V_SET1(1.0f), e));
         V_STORE(g + i, V_MUL(x, V_LOAD(u + i)));
