@@ -1020,8 +1020,13 @@ RH_UNUSED static double rh_cpu_time(void) {
 
 #define RH_SPIN_S 50e-6
 
+/* Shared pool fields a spinning thread reads without the mutex go through these; without GNU
+ * atomics there is no spinning and every access is under the mutex. */
 #if defined(__GNUC__) || defined(__clang__)
+#define RH_SPINS 1
 #define RH_ATOMIC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define RH_ATOMIC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#define RH_ATOMIC_DEC(x) __atomic_sub_fetch(&(x), 1, __ATOMIC_RELEASE)
 #if defined(__x86_64__) || defined(__i386__)
 #define RH_CPU_RELAX() __builtin_ia32_pause()
 #elif defined(__aarch64__)
@@ -1029,6 +1034,9 @@ RH_UNUSED static double rh_cpu_time(void) {
 #else
 #define RH_CPU_RELAX() ((void)0)
 #endif
+#else
+#define RH_ATOMIC_STORE(x, v) ((x) = (v))
+#define RH_ATOMIC_DEC(x) (--(x))
 #endif
 
 typedef void (*rh_task_fn)(void *arg, int task, int thread);
@@ -1068,7 +1076,7 @@ static int pool_claim(rh_pool *p) {
  * == 0 (the caller waiting for the workers; gen NULL), for at most RH_SPIN_S; the caller then
  * takes the mutex and sleeps if it must.  Without GNU atomics there is no spinning. */
 static void pool_spin(const rh_pool *p, const unsigned long *gen, unsigned long old, const int *remaining) {
-#if defined(RH_ATOMIC_LOAD)
+#if defined(RH_SPINS)
     double t0 = rh_now();
     int i;
     for (;;) {
@@ -1103,11 +1111,7 @@ static void *pool_worker(void *v) {
         pthread_mutex_unlock(&p->mu);
         pool_run_share(p, id);
         pthread_mutex_lock(&p->mu);
-#if defined(RH_ATOMIC_LOAD)
-        last = __atomic_sub_fetch(&p->remaining, 1, __ATOMIC_RELEASE) == 0;
-#else
-        last = --p->remaining == 0;
-#endif
+        last = RH_ATOMIC_DEC(p->remaining) == 0;
         pthread_mutex_unlock(&p->mu);
         if (last) pthread_cond_signal(&p->cv_done);
     }
@@ -1118,11 +1122,7 @@ static void pool_free(rh_pool *p) {
     if (!p) return;
     if (p->th) {
         pthread_mutex_lock(&p->mu);
-#if defined(RH_ATOMIC_LOAD)
-        __atomic_store_n(&p->quit, 1, __ATOMIC_RELEASE);
-#else
-        p->quit = 1;
-#endif
+        RH_ATOMIC_STORE(p->quit, 1);
         pthread_cond_broadcast(&p->cv_go);
         pthread_mutex_unlock(&p->mu);
         for (i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
@@ -1169,11 +1169,7 @@ static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks) {
     p->n_tasks = n_tasks;
     p->next = 0;
     p->remaining = p->n - 1;
-#if defined(RH_ATOMIC_LOAD)
-    __atomic_store_n(&p->gen, p->gen + 1, __ATOMIC_RELEASE); /* spinning workers read it unlocked */
-#else
-    p->gen++;
-#endif
+    RH_ATOMIC_STORE(p->gen, p->gen + 1); /* spinning workers read it unlocked */
     pthread_cond_broadcast(&p->cv_go);
     pthread_mutex_unlock(&p->mu);
     pool_run_share(p, 0);
