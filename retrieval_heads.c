@@ -4,21 +4,41 @@
  * The public API and the .rhw weight format are specified in retrieval_heads.h.
  * MIT licensed (see LICENSE).
  *
- * Read top to bottom:
- *   1. platform: SIMD kernels (each beside its scalar twin), thread pool, timers
- *   2. the .rhw file: mmap, validate every size and offset, never trust a field
- *   3. tokenizer: BPE over merges, SentencePiece-style and byte-level
- *   4. transformer: RMSNorm, RoPE, grouped-query attention with observe/mask hooks, SwiGLU
- *   5. generation: KV cache, chunked prefill, the public context API
- *   6-8. the method: NIAH, retrieval scores, masking experiments, reports
- *   9. command line (main), left out when RH_NO_MAIN is defined (vendoring, tests)
+ * =============================================================================================
+ * READING GUIDE
+ * =============================================================================================
+ * The file follows the paper: the method first, then the model it runs on, then what the model
+ * needs underneath.  Each section opens with what it does and what it may call.
+ *
+ *   1. THE METHOD        needles in a haystack, the retrieval score, masking experiments and
+ *                        reports.  Calls only the public API (retrieval_heads.h) and the small
+ *                        utilities declared below (buffers, JSON, files).
+ *   2. THE MODEL         the transformer (Llama family) with its observe and mask hooks: a plain
+ *                        reference forward pass, the fast one, the KV cache, the context API.
+ *   3. THE TOKENIZER     BPE over merges, SentencePiece-style and byte-level.
+ *   4. THE .rhw FILE     map, validate every size and offset, write.
+ *   5. THE PLATFORM      SIMD kernels beside their scalar twins, the thread pool, timers, and
+ *                        the utilities (buffers, JSON, files).
+ *   6. GENERATED TABLES  Unicode classes and NFC data (tools/gen_unicode.py), behind accessors.
+ *   7. THE COMMAND LINE  main(); left out when RH_NO_MAIN is defined (vendoring, tests).
+ *
+ * The five-minute path through the method (search for the names):
+ *   rhm_build_test       one NIAH prompt: the haystack cut to a length in tokens, the needle
+ *                        at a depth (moved back to a sentence end), the question after it
+ *   rh_find_span         where the answer lies inside the needle, in token ids
+ *   rh_retrieval_step    the retrieval score: a head copies when its top-1 attention is on the
+ *                        answer-span token it has just generated
+ *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
+ *                        observe hook on (detect) or heads masked (niah)
+ *   att_task             where the hooks act inside attention: top-1, the three mask modes
+ *   rhm_run              the experiment: every test of the grid, then the outputs
+ * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
+ * says so with the tag ORIGINAL: and why (grep for it).
  *
  * Build: cc -std=c99 -O2 -march=native retrieval_heads.c -lm -lpthread
- * -DRH_SIMD_SCALAR forces the scalar kernels whatever the target.  The prefill of bf16 weights
- * runs on VDPBF16PS where the target has AVX512_BF16 but not AVX512_FP16 (AMD Zen 4 and 5: it
- * measured 1.7x the f32 GEMM there); -DRH_BF16DOT_ON turns it on for any AVX512_BF16 target
- * (Intel Sapphire Rapids and later, where it measured slower), -DRH_BF16DOT_OFF off everywhere
- * (see RH_BF16DOT below).
+ * -march=native picks the kernels (AVX-512, AVX2+FMA+F16C or NEON; without it the scalar
+ * ones); -DRH_SIMD_SCALAR forces the scalar kernels whatever the target; -DRH_BF16DOT_ON and
+ * -DRH_BF16DOT_OFF choose the bf16 prefill path (see RH_BF16DOT below).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -26,6 +46,8 @@
 #endif
 #include "retrieval_heads.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -33,6 +55,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,40 +65,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* =============================================================================================
- * 1. PLATFORM: SIMD kernels, thread pool, timers
- *
- * Every kernel has one SIMD body (written against the tiny vector layer below, so the AVX-512,
- * AVX2 and NEON builds share it) and a scalar twin used by `make SIMD=scalar` and by the tests.
- * Reduction order is part of each kernel's contract, so an output element has the same bits
- * whichever tile or thread computed it:
- *   - dot products in attention in decode: RH_VL lanes accumulate over k = 0, RH_VL, 2 RH_VL, ...
- *     (one FMA per lane per step), a fixed tree sums the lanes, then the k % RH_VL tail is added
- *     in order; the 3x4 / 1x4 tiles and the 1x1 edge all do so;
- *   - the decode GEMV (k_dot_w, weights of any dtype): the same with four accumulators that take
- *     the RH_VL blocks of k round robin, summed as (a0 + a1) + (a2 + a3) before the lane tree;
- *   - the packed GEMM (prefill, attention in prefill): one FMA chain per element over k = 0, 1,
- *     2, ... from zero, in full tiles and edge tiles alike;
- *   - the bf16 dot-product GEMM (prefill of bf16 weights, in RH_BF16DOT builds only: by default
- *     AVX512_BF16 targets without AVX512_FP16, see below): X is rounded to bf16 (nearest even)
- *     when it is packed, then each element is one chain over the k pairs q = 0, 1, 2, ... from
- *     zero that adds x[2q+1] w[2q+1], then x[2q] w[2q] (VDPBF16PS as Intel's SDM gives it:
- *     products exact, each addition rounded to nearest even, denormal inputs read as zero,
- *     denormal sums flushed), in full tiles and edge tiles alike.  It differs from the f32 path
- *     by the rounding of X (up to 2^-8 relative per product, what PyTorch's bf16 matmul does
- *     too) and by the pair order; for that it does two multiply-adds per lane per instruction
- *     and reads half the bytes of X and of the panel.  AMD's implementation need not round
- *     inside a pair as Intel's does, so the tests hold the SIMD kernel to its scalar twin
- *     within a tolerance, not bit for bit.
- * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
- * pick between these, never the thread count or the tile an element falls in.
- * ============================================================================================= */
-
+/* ---- build configuration: the kernels this build has (section 5 implements them) ----
+ * RH_VL: floats per vector register; RH_MR x RH_NR: the register tile of the prefill GEMM. */
 #if defined(RH_SIMD_SCALAR)
 #define RH_SIMD_BASE "scalar"
 #elif defined(__AVX512F__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define RH_AVX512 1
+#define RH_VL 16
 #define RH_SIMD_BASE "avx512"
 #if defined(__AVX512BF16__) && !defined(RH_BF16DOT_OFF) && (defined(RH_BF16DOT_ON) || !defined(__AVX512FP16__))
 #define RH_BF16DOT_SIMD 1
@@ -83,10 +80,12 @@
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define RH_AVX2 1
+#define RH_VL 8
 #define RH_SIMD_BASE "avx2+fma+f16c"
 #elif defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>
 #define RH_NEON 1
+#define RH_VL 4
 #define RH_SIMD_BASE "neon"
 #else
 #define RH_SIMD_BASE "scalar"
@@ -98,15 +97,10 @@
  * Intel's Cooper Lake, untried); -DRH_BF16DOT_ON adds the AVX512_FP16 CPUs (Intel Sapphire
  * Rapids and later), -DRH_BF16DOT_OFF turns it off.  -DRH_BF16DOT_EMULATE turns the path on in
  * any other build with the scalar twin as its kernel (slow: for testing the engine's side of it,
- * packing, scratch and tolerances, on machines without the instruction).  Speed depends on the
- * CPU, hence the rule:
- *   - AMD EPYC, Zen 5 (2 vCPUs, gcc 12 -march=native): the bf16 tile peaked at 451-461 GFLOPS
- *     per thread against the f32 tile's 253-261, and a 512-token TinyLlama bf16 prefill on 2
- *     threads ran at 343-354 tokens/s against 198-209 through f32 panels;
- *   - Intel Xeon with AVX512_BF16 and AVX512_FP16 (Sapphire Rapids class, 2.8 GHz): one
- *     VDPBF16PS zmm issued every 2.05 cycles against 2 FMAs per cycle, so the tile peaked at 88
- *     GFLOPS per thread against the f32 tile's 169, and the same prefill ran at 63-68 tokens/s
- *     against 73-91 without it (three runs; f32 weights 73-95 there). */
+ * packing, scratch and tolerances, on machines without the instruction).  The rule follows the
+ * measurements in README.md (Speed): on Zen 5 the bf16 tile runs at 1.7x the f32 tile, on the
+ * Sapphire Rapids class Xeon we tried VDPBF16PS issued at half the FMA rate and the path was
+ * slower than f32 panels. */
 #if defined(RH_BF16DOT_SIMD)
 #define RH_BF16DOT 1
 #define RH_SIMD_NAME RH_SIMD_BASE "+bf16"
@@ -121,17 +115,11 @@
 #define RH_VEC 1
 #endif
 
-/* A prefetch hint for the cache line at address a (a uintptr_t: it may lie past an array's end,
- * and a prefetch never faults). */
-#if defined(RH_AVX512) || defined(RH_AVX2)
-#define V_PREFETCH(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
-#elif defined(__GNUC__) || defined(__clang__)
-#define V_PREFETCH(a) __builtin_prefetch((const void *)(a))
+#define RH_MR 6
+#if defined(RH_VEC)
+#define RH_NR (2 * RH_VL)
 #else
-#define V_PREFETCH(a) ((void)(a))
-#endif
-#ifndef RH_PF_BYTES
-#define RH_PF_BYTES 4096
+#define RH_NR 16
 #endif
 
 /* scalar twins are unused in SIMD builds except by the tests */
@@ -143,1102 +131,3276 @@
 #define RH_INLINE inline
 #endif
 
-/* ---- the vector layer: RH_VL floats per register ---- */
-#if defined(RH_AVX512)
-#define RH_VL 16
-typedef __m512 rh_v;
-#define V_ZERO() _mm512_setzero_ps()
-#define V_LOAD(p) _mm512_loadu_ps(p)
-#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
-#define V_SET1(x) _mm512_set1_ps(x)
-#define V_FMA(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
-#define V_ADD(a, b) _mm512_add_ps((a), (b))
-#define V_SUB(a, b) _mm512_sub_ps((a), (b))
-#define V_MUL(a, b) _mm512_mul_ps((a), (b))
-#define V_MAX(a, b) _mm512_max_ps((a), (b))
-#define V_DIV(a, b) _mm512_div_ps((a), (b))
-#define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
-#define V_LOAD_BF16(p) \
-    _mm512_castsi512_ps(_mm512_slli_epi32( \
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
-static float v_hsum(rh_v v) {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
-    return _mm_cvtss_f32(a);
-}
-static float v_hmax(rh_v v) { return _mm512_reduce_max_ps(v); }
-/* exp pieces: 2^n for an integer-valued float vector n in [-126, 127] */
-static rh_v v_pow2n(rh_v n) {
-    __m512i i = _mm512_cvtps_epi32(n);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
-}
-#define V_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#elif defined(RH_AVX2)
-#define RH_VL 8
-typedef __m256 rh_v;
-#define V_ZERO() _mm256_setzero_ps()
-#define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
-#define V_SET1(x) _mm256_set1_ps(x)
-#define V_FMA(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
-#define V_ADD(a, b) _mm256_add_ps((a), (b))
-#define V_SUB(a, b) _mm256_sub_ps((a), (b))
-#define V_MUL(a, b) _mm256_mul_ps((a), (b))
-#define V_MAX(a, b) _mm256_max_ps((a), (b))
-#define V_DIV(a, b) _mm256_div_ps((a), (b))
-#define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-#define V_LOAD_BF16(p) \
-    _mm256_castsi256_ps(_mm256_slli_epi32( \
-        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
-static float v_hsum(rh_v v) {
-    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
-    return _mm_cvtss_f32(a);
-}
-static float v_hmax(rh_v v) {
-    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
-    a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
-    return _mm_cvtss_f32(a);
-}
-static rh_v v_pow2n(rh_v n) {
-    __m256i i = _mm256_cvtps_epi32(n);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
-}
-#define V_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#elif defined(RH_NEON)
-#define RH_VL 4
-typedef float32x4_t rh_v;
-#define V_ZERO() vdupq_n_f32(0.0f)
-#define V_LOAD(p) vld1q_f32(p)
-#define V_STORE(p, v) vst1q_f32((p), (v))
-#define V_SET1(x) vdupq_n_f32(x)
-#define V_FMA(acc, a, b) vfmaq_f32((acc), (a), (b))
-#define V_ADD(a, b) vaddq_f32((a), (b))
-#define V_SUB(a, b) vsubq_f32((a), (b))
-#define V_MUL(a, b) vmulq_f32((a), (b))
-#define V_MAX(a, b) vmaxq_f32((a), (b))
-#define V_DIV(a, b) vdivq_f32((a), (b))
-#define V_LOAD_F16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(p))))
-#define V_LOAD_BF16(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)(p)), 16))
-static float v_hsum(rh_v v) {
-    float32x2_t a = vadd_f32(vget_low_f32(v), vget_high_f32(v));
-    return vget_lane_f32(vpadd_f32(a, a), 0);
-}
-static float v_hmax(rh_v v) { return vmaxvq_f32(v); }
-static rh_v v_pow2n(rh_v n) {
-    int32x4_t i = vcvtnq_s32_f32(n);
-    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(i, vdupq_n_s32(127)), 23));
-}
-#define V_ROUND(x) vrndnq_f32(x)
-#endif
+/* ---- the utilities every section may use (defined in section 5) ---- */
 
-/* ---- scalar conversions (exact for widening; round-to-nearest-even for narrowing) ---- */
+/* A growable byte buffer; every append checks its allocation and a failure sticks (oom). */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom; /* sticky: an allocation failed; the content is then truncated */
+} rhm_buf;
+static void rhm_buf_free(rhm_buf *b);
+static void rhm_buf_put(rhm_buf *b, const char *s, size_t n);
+static void rhm_buf_puts(rhm_buf *b, const char *s);
+static void rhm_buf_printf(rhm_buf *b, const char *fmt, ...);
+static void rhm_buf_json_str(rhm_buf *b, const char *s, size_t n); /* a JSON string literal */
+static void rhm_buf_double(rhm_buf *b, double x);                  /* as Python's repr() */
+static void rhm_fmt_double(char *out, size_t cap, double x);
 
-static float k_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu, bits;
-    float f;
-    if (e == 0) {
-        /* zero or subnormal: m * 2^-24, exact in f32 */
-        f = (float)m * 5.9604644775390625e-8f;
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else if (e == 31) {
-        bits = sign | 0x7f800000u | (m << 13);
-    } else {
-        bits = sign | ((e + 112) << 23) | (m << 13);
-    }
-    memcpy(&f, &bits, 4);
-    return f;
-}
+/* A parsed JSON value (RFC 8259): rhj_parse reads exactly one, rhj_get looks up a key. */
+enum { RHJ_NULL, RHJ_FALSE, RHJ_TRUE, RHJ_NUM, RHJ_STR, RHJ_ARR, RHJ_OBJ };
+typedef struct rhj {
+    int type;
+    double num;
+    char *str;         /* RHJ_STR: decoded UTF-8, NUL-terminated (may contain NUL: use len) */
+    size_t len;        /* RHJ_STR: byte length */
+    int n;             /* RHJ_ARR / RHJ_OBJ: number of items */
+    struct rhj *items; /* n values */
+    char **keys;       /* RHJ_OBJ: n decoded keys (NUL-terminated) */
+    size_t *keylens;
+} rhj;
+static int rhj_parse(const char *s, size_t n, const char *name, rhj *out, char *err, size_t errcap);
+static const rhj *rhj_get(const rhj *o, const char *key);
+static void rhj_free(rhj *v);
 
-static uint16_t k_f32_to_f16(float f) {
-    uint32_t x, sign, ax;
-    memcpy(&x, &f, 4);
-    sign = (x >> 16) & 0x8000u;
-    ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
-    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: inf */
-    if (ax < 0x38800000u) {
-        /* below the smallest normal half (2^-14): subnormal half, round to nearest even */
-        /* value = mant * 2^(e-150); the half subnormal unit is 2^-24, so the half mantissa is
-         * mant * 2^(e-126), e in [102, 112] -> a right shift of 14..24 */
-        uint32_t e = ax >> 23, shift, mant, r, half, rem;
-        if (ax < 0x33000000u) return (uint16_t)sign; /* < 2^-25: rounds to zero */
-        shift = 126 - e;
-        mant = (ax & 0x7fffffu) | 0x800000u;
-        half = 1u << (shift - 1);
-        r = mant >> shift;
-        rem = mant & ((1u << shift) - 1);
-        if (rem > half || (rem == half && (r & 1))) r++;
-        return (uint16_t)(sign | r);
-    }
-    {
-        uint32_t e = (ax >> 23) - 112, m = ax & 0x7fffffu, r = (e << 10) | (m >> 13);
-        uint32_t rem = m & 0x1fffu;
-        if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++; /* may carry into the exponent */
-        return (uint16_t)(sign | r);
-    }
-}
+/* Messages, files, clocks. */
+static void set_err(char *err, size_t cap, const char *fmt, ...);
+static int rhm_read_file(const char *path, size_t max_bytes, char **data, size_t *len, char *err,
+                         size_t errcap);
+static int rhm_write_atomic(const char *path, const char *data, size_t len, char *err,
+                            size_t errcap);
+static double rh_now(void);      /* wall clock, seconds */
+static double rh_cpu_time(void); /* CPU time of the whole process (all threads), seconds */
+/* Little-endian fields of the .rhw format, read and written byte by byte (any host). */
+static uint32_t rd_u32(const unsigned char *p);
+static uint64_t rd_u64(const unsigned char *p);
+static float rd_f32(const unsigned char *p);
+static void wr_u32(unsigned char *p, uint32_t v);
+static void wr_u64(unsigned char *p, uint64_t v);
+static void wr_f32(unsigned char *p, float f);
+static const char *dtype_name(rh_dtype t);
 
-static float k_bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+/* =============================================================================================
+ * 1. THE METHOD (Wu et al., 2024)
+ *
+ *   1.1 needle in a haystack: the haystack, needle placement, prompts, the answer span
+ *   1.2 the retrieval score, ROUGE-1 (rouge_score with NLTK's Porter stemmer), score files
+ *   1.3 experiments and reports: detect, niah (with masks), report, compare; JSON, CSV, SVG
+ *
+ * What it may call: the public API of retrieval_heads.h (rh_tokenize, rh_eval, the observe and
+ * mask hooks, ...) and the utilities declared at the top of the file; never the model's or the
+ * kernels' internals.  Everything here is deterministic: no clock or random source enters a
+ * result (the wall time and start time are recorded, never used).
+ * ============================================================================================= */
+/* ============================================================================================
+ * 1.1 Needle in a haystack: the haystack, needle placement, prompts, the answer span
+ * ============================================================================================ */
 
-static uint16_t k_f32_to_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
-}
+typedef struct {
+    char *needle, *question, *answer;
+} rhm_needle;
 
-static size_t dtype_size(rh_dtype t) { return t == RH_F32 ? 4 : 2; }
-static const char *dtype_name(rh_dtype t) {
-    return t == RH_F32 ? "f32" : t == RH_F16 ? "f16" : t == RH_BF16 ? "bf16" : "?";
-}
-
-/* dst[0..n) = src (dtype t) as f32.  Exact. */
-RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int n) {
-    int i;
-    const uint16_t *h = (const uint16_t *)src;
-    if (t == RH_F32) { memcpy(dst, src, (size_t)n * 4); return; }
-    if (t == RH_F16) for (i = 0; i < n; i++) dst[i] = k_f16_to_f32(h[i]);
-    else for (i = 0; i < n; i++) dst[i] = k_bf16_to_f32(h[i]);
-}
-static void k_cvt(rh_dtype t, const void *src, float *dst, int n) {
-#if defined(RH_VEC)
-    int i = 0;
-    const uint16_t *h = (const uint16_t *)src;
-    if (t == RH_F16) {
-        for (; i + RH_VL <= n; i += RH_VL) V_STORE(dst + i, V_LOAD_F16(h + i));
-        for (; i < n; i++) dst[i] = k_f16_to_f32(h[i]);
-        return;
-    }
-    if (t == RH_BF16) {
-        for (; i + RH_VL <= n; i += RH_VL) V_STORE(dst + i, V_LOAD_BF16(h + i));
-        for (; i < n; i++) dst[i] = k_bf16_to_f32(h[i]);
-        return;
-    }
-#endif
-    k_cvt_scalar(t, src, dst, n);
-}
-
-/* dst (dtype t) = src rounded to nearest even (the KV cache store). */
-static void k_store_row(rh_dtype t, const float *src, void *dst, int n) {
-    int i;
-    uint16_t *h = (uint16_t *)dst;
-    if (t == RH_F32) { memcpy(dst, src, (size_t)n * 4); return; }
-#if defined(RH_AVX2) || defined(RH_AVX512)
-    if (t == RH_F16) {
-        for (i = 0; i + 8 <= n; i += 8)
-            _mm_storeu_si128((__m128i *)(void *)(h + i),
-                             _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
-        for (; i < n; i++) h[i] = k_f32_to_f16(src[i]);
-        return;
-    }
-#endif
-    if (t == RH_F16) for (i = 0; i < n; i++) h[i] = k_f32_to_f16(src[i]);
-    else for (i = 0; i < n; i++) h[i] = k_f32_to_bf16(src[i]);
-}
-
-/* ---- dot products: sum_k a[k] * b[k] ---- */
-
-RH_UNUSED static float k_dot_scalar(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    int i;
-    for (i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-RH_UNUSED static float k_dot(const float *a, const float *b, int n) {
-#if defined(RH_VEC)
-    rh_v acc = V_ZERO();
-    int i = 0;
-    float s;
-    for (; i + RH_VL <= n; i += RH_VL) acc = V_FMA(acc, V_LOAD(a + i), V_LOAD(b + i));
-    s = v_hsum(acc);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-#else
-    return k_dot_scalar(a, b, n);
-#endif
-}
-
-/* w (dtype t) . x (f32): the decode GEMV, one weight row at a time, converting f16/bf16 in
- * registers.  Its order (the "GEMV order"): four RH_VL-lane accumulators take the whole k blocks
- * of RH_VL round robin (block b into accumulator b % 4), one FMA per lane per block; then
- * (a0 + a1) + (a2 + a3) is summed by v_hsum's tree and the k % RH_VL tail is added in order.
- * One row streams at a time, with four independent FMA chains: on the AMD EPYC (Zen 5) we test
- * on, one thread read 33-36 GB/s of f16 rows where four rows interleaved (the previous
- * kernel) read 24-25 and two rows 20, against 38-40 for a plain read of the same bytes.  16-bit
- * rows are prefetched RH_PF_BYTES ahead: there, 1 thread, f16 and bf16 decode streamed 36-38
- * GB/s against 34 without it (2048 bytes ahead: 35); the same prefetch cost f32 rows 9-11 %. */
-RH_UNUSED static float k_dot_w_scalar(rh_dtype t, const void *w, const float *x, int n) {
-    const uint16_t *h = (const uint16_t *)w;
-    float s = 0.0f;
-    int i;
-    if (t == RH_F32) return k_dot_scalar((const float *)w, x, n);
-    if (t == RH_F16) for (i = 0; i < n; i++) s += k_f16_to_f32(h[i]) * x[i];
-    else for (i = 0; i < n; i++) s += k_bf16_to_f32(h[i]) * x[i];
-    return s;
-}
-#if defined(RH_VEC)
-/* the GEMV order for one row, w's elements loaded through LD (an f32, f16 or bf16 load) */
-#define K_DOT_W_BODY(LD, TAIL, W, ESZ)                                                                            \
-    do {                                                                                                          \
-        rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();                                          \
-        int i = 0, q;                                                                                             \
-        for (; i + 4 * RH_VL <= n; i += 4 * RH_VL) {                                                              \
-            for (q = 0; (ESZ) == 2 && q < 4 * RH_VL * (ESZ); q += 64)                                             \
-                V_PREFETCH((uintptr_t)(W) + (size_t)i * (ESZ) + RH_PF_BYTES + q);                                 \
-            a0 = V_FMA(a0, V_LOAD(x + i), LD(i)); a1 = V_FMA(a1, V_LOAD(x + i + RH_VL), LD(i + RH_VL));            \
-            a2 = V_FMA(a2, V_LOAD(x + i + 2 * RH_VL), LD(i + 2 * RH_VL));                                        \
-            a3 = V_FMA(a3, V_LOAD(x + i + 3 * RH_VL), LD(i + 3 * RH_VL));                                        \
-        }                                                                                                         \
-        if (i + RH_VL <= n) { a0 = V_FMA(a0, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
-        if (i + RH_VL <= n) { a1 = V_FMA(a1, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
-        if (i + RH_VL <= n) { a2 = V_FMA(a2, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
-        s = v_hsum(V_ADD(V_ADD(a0, a1), V_ADD(a2, a3)));                                                          \
-        for (; i < n; i++) s += x[i] * (TAIL);                                                                   \
-    } while (0)
-#define K_LD_F32(i) V_LOAD(f + (i))
-#define K_LD_F16(i) V_LOAD_F16(h + (i))
-#define K_LD_BF16(i) V_LOAD_BF16(h + (i))
-#endif
-static float k_dot_w(rh_dtype t, const void *w, const float *x, int n) {
-#if defined(RH_VEC)
-    const uint16_t *h = (const uint16_t *)w;
-    const float *f = (const float *)w;
-    float s;
-    if (t == RH_F32) K_DOT_W_BODY(K_LD_F32, f[i], f, 4);
-    else if (t == RH_F16) K_DOT_W_BODY(K_LD_F16, k_f16_to_f32(h[i]), h, 2);
-    else K_DOT_W_BODY(K_LD_BF16, k_bf16_to_f32(h[i]), h, 2);
-    return s;
-#else
-    return k_dot_w_scalar(t, w, x, n);
-#endif
-}
-
-/* ---- y += a * x,  y *= a ---- */
-
-RH_UNUSED static void k_axpy_scalar(float a, const float *x, float *y, int n) {
-    int i;
-    for (i = 0; i < n; i++) y[i] += a * x[i];
-}
-RH_UNUSED static void k_axpy(float a, const float *x, float *y, int n) {
-#if defined(RH_VEC)
-    rh_v va = V_SET1(a);
-    int i = 0;
-    for (; i + RH_VL <= n; i += RH_VL) V_STORE(y + i, V_FMA(V_LOAD(y + i), va, V_LOAD(x + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-#else
-    k_axpy_scalar(a, x, y, n);
-#endif
-}
-static void k_scale(float *y, float a, int n) {
-    int i = 0;
-#if defined(RH_VEC)
-    rh_v va = V_SET1(a);
-    for (; i + RH_VL <= n; i += RH_VL) V_STORE(y + i, V_MUL(V_LOAD(y + i), va));
-#endif
-    for (; i < n; i++) y[i] *= a;
-}
-
-/* ---- GEMM tile, "NT" layout (both operands k-contiguous, as Hugging Face stores out x in):
- * Y[i * ldy + j] = sum_k X[i * ldx + k] * W[j * ldw + k],  i < m, j < n.
- * X: (m, k) activations; W: (n, k) weight rows; Y: (m, n). ---- */
-
-RH_UNUSED static void k_gemm_nt_scalar(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy,
-                             int m, int n, int k) {
-    int i, j;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < n; j++) Y[(size_t)i * ldy + j] = k_dot_scalar(X + (size_t)i * ldx, W + (size_t)j * ldw, k);
-}
-
-#if defined(RH_VEC)
-/* 3 x 4 register tile: 12 accumulators, each the k_dot lane order. */
-static void k_tile_3x4(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int k) {
-    const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * (size_t)ldx;
-    const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw, *w3 = W + 3 * (size_t)ldw;
-    rh_v a00 = V_ZERO(), a01 = V_ZERO(), a02 = V_ZERO(), a03 = V_ZERO();
-    rh_v a10 = V_ZERO(), a11 = V_ZERO(), a12 = V_ZERO(), a13 = V_ZERO();
-    rh_v a20 = V_ZERO(), a21 = V_ZERO(), a22 = V_ZERO(), a23 = V_ZERO();
-    int p = 0, q;
-    float s[12];
-    for (; p + RH_VL <= k; p += RH_VL) {
-        rh_v b0 = V_LOAD(w0 + p), b1 = V_LOAD(w1 + p), b2 = V_LOAD(w2 + p), b3 = V_LOAD(w3 + p);
-        rh_v x = V_LOAD(x0 + p);
-        a00 = V_FMA(a00, x, b0); a01 = V_FMA(a01, x, b1); a02 = V_FMA(a02, x, b2); a03 = V_FMA(a03, x, b3);
-        x = V_LOAD(x1 + p);
-        a10 = V_FMA(a10, x, b0); a11 = V_FMA(a11, x, b1); a12 = V_FMA(a12, x, b2); a13 = V_FMA(a13, x, b3);
-        x = V_LOAD(x2 + p);
-        a20 = V_FMA(a20, x, b0); a21 = V_FMA(a21, x, b1); a22 = V_FMA(a22, x, b2); a23 = V_FMA(a23, x, b3);
-    }
-    s[0] = v_hsum(a00); s[1] = v_hsum(a01); s[2] = v_hsum(a02); s[3] = v_hsum(a03);
-    s[4] = v_hsum(a10); s[5] = v_hsum(a11); s[6] = v_hsum(a12); s[7] = v_hsum(a13);
-    s[8] = v_hsum(a20); s[9] = v_hsum(a21); s[10] = v_hsum(a22); s[11] = v_hsum(a23);
-    for (q = p; q < k; q++) {
-        s[0] += x0[q] * w0[q]; s[1] += x0[q] * w1[q]; s[2] += x0[q] * w2[q]; s[3] += x0[q] * w3[q];
-        s[4] += x1[q] * w0[q]; s[5] += x1[q] * w1[q]; s[6] += x1[q] * w2[q]; s[7] += x1[q] * w3[q];
-        s[8] += x2[q] * w0[q]; s[9] += x2[q] * w1[q]; s[10] += x2[q] * w2[q]; s[11] += x2[q] * w3[q];
-    }
-    Y[0] = s[0]; Y[1] = s[1]; Y[2] = s[2]; Y[3] = s[3];
-    Y += ldy; Y[0] = s[4]; Y[1] = s[5]; Y[2] = s[6]; Y[3] = s[7];
-    Y += ldy; Y[0] = s[8]; Y[1] = s[9]; Y[2] = s[10]; Y[3] = s[11];
-}
-/* 1 x 4 tile (decode rows, tile edges). */
-static void k_tile_1x4(const float *x0, const float *W, int ldw, float *Y, int k) {
-    const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw, *w3 = W + 3 * (size_t)ldw;
-    rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
-    int p = 0, q;
-    float s0, s1, s2, s3;
-    for (; p + RH_VL <= k; p += RH_VL) {
-        rh_v x = V_LOAD(x0 + p);
-        a0 = V_FMA(a0, x, V_LOAD(w0 + p)); a1 = V_FMA(a1, x, V_LOAD(w1 + p));
-        a2 = V_FMA(a2, x, V_LOAD(w2 + p)); a3 = V_FMA(a3, x, V_LOAD(w3 + p));
-    }
-    s0 = v_hsum(a0); s1 = v_hsum(a1); s2 = v_hsum(a2); s3 = v_hsum(a3);
-    for (q = p; q < k; q++) { s0 += x0[q] * w0[q]; s1 += x0[q] * w1[q]; s2 += x0[q] * w2[q]; s3 += x0[q] * w3[q]; }
-    Y[0] = s0; Y[1] = s1; Y[2] = s2; Y[3] = s3;
-}
-#endif
-
-static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
-                      int n, int k) {
-#if defined(RH_VEC)
-    int i = 0, j;
-    for (; i + 3 <= m; i += 3) {
-        const float *xi = X + (size_t)i * ldx;
-        float *yi = Y + (size_t)i * ldy;
-        for (j = 0; j + 4 <= n; j += 4) k_tile_3x4(xi, ldx, W + (size_t)j * ldw, ldw, yi + j, ldy, k);
-        for (; j < n; j++) {
-            yi[j] = k_dot(xi, W + (size_t)j * ldw, k);
-            yi[ldy + j] = k_dot(xi + ldx, W + (size_t)j * ldw, k);
-            yi[2 * (size_t)ldy + j] = k_dot(xi + 2 * (size_t)ldx, W + (size_t)j * ldw, k);
-        }
-    }
-    for (; i < m; i++) {
-        const float *xi = X + (size_t)i * ldx;
-        float *yi = Y + (size_t)i * ldy;
-        for (j = 0; j + 4 <= n; j += 4) k_tile_1x4(xi, W + (size_t)j * ldw, ldw, yi + j, k);
-        for (; j < n; j++) yi[j] = k_dot(xi, W + (size_t)j * ldw, k);
-    }
-#else
-    k_gemm_nt_scalar(X, ldx, W, ldw, Y, ldy, m, n, k);
-#endif
-}
-
-/* ---- packed GEMM for prefill: Y (m, nr) = X (m, k) W^T for one panel of nr <= RH_NR weight
- * rows.  Both operands are packed so the micro-kernel reads two sequential streams:
- *   W panel P (k, RH_NR):        P[p * RH_NR + j] = W[j][p], zero-padded to RH_NR rows;
- *   X tiles Xp (m/RH_MR, k, RH_MR): Xp[(t * k + p) * RH_MR + r] = X[t * RH_MR + r][p], zero-padded.
- * An RH_MR x RH_NR register tile of outer products: per p, RH_MR broadcasts of x and 2 vector
- * loads of P feed 2 * RH_MR FMAs.  Each element is one FMA chain over p = 0, 1, 2, ... from 0,
- * whichever tile it falls in, so row and column edges cost nothing in exactness. ---- */
-#define RH_MR 6
-#if defined(RH_VEC)
-#define RH_NR (2 * RH_VL)
-#else
-#define RH_NR 16
-#endif
-
-static void k_pack_scalar(const float *W, int ldw, int nr, int k, float *P) {
-    int p, j;
-    for (p = 0; p < k; p++)
-        for (j = 0; j < RH_NR; j++) P[(size_t)p * RH_NR + j] = j < nr ? W[(size_t)j * ldw + p] : 0.0f;
-}
-
-#if defined(RH_AVX2) || defined(RH_AVX512)
-/* 8 elements of a weight row (dtype dt) at element offset at, as f32 (exact) */
-static RH_INLINE __m256 k_load8(rh_dtype dt, const void *W, size_t at) {
-    __m128i h;
-    if (dt == RH_F32) return _mm256_loadu_ps((const float *)W + at);
-    h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)W + at));
-    if (dt == RH_F16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-/* r[0..8) rows -> r[c] = column c */
-static void tr8x8(__m256 *r) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-#endif
-
-/* Pack weight rows W[0..nr) (dtype dt, ldw elements apart) into the f32 panel P (k, RH_NR),
- * converting f16/bf16 on the way (exact). */
-static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, float *P) {
-    int p, j;
-#if defined(RH_AVX2) || defined(RH_AVX512)
-    if (nr == RH_NR) { /* 8 x 8 blocks through registers (the AVX-512 build too: RH_NR / 8 = 4 of them) */
-        int h, c, r;
-        for (p = 0; p + 8 <= k; p += 8)
-            for (h = 0; h < RH_NR / 8; h++) {
-                __m256 v[8];
-                for (r = 0; r < 8; r++) v[r] = k_load8(dt, W, (size_t)(h * 8 + r) * ldw + (size_t)p);
-                tr8x8(v);
-                for (c = 0; c < 8; c++) _mm256_storeu_ps(P + (size_t)(p + c) * RH_NR + h * 8, v[c]);
-            }
-        for (; p < k; p++)
-            for (r = 0; r < RH_NR; r++) k_cvt_scalar(dt, (const unsigned char *)W + ((size_t)r * ldw + (size_t)p) * dtype_size(dt), P + (size_t)p * RH_NR + r, 1);
-        return;
-    }
-#endif
-    if (dt == RH_F32) {
-        k_pack_scalar((const float *)W, (int)ldw, nr, k, P);
-        return;
-    }
-    for (p = 0; p < k; p++)
-        for (j = 0; j < RH_NR; j++) {
-            const uint16_t *h = (const uint16_t *)W + (size_t)j * ldw + (size_t)p;
-            P[(size_t)p * RH_NR + j] = j >= nr ? 0.0f : dt == RH_F16 ? k_f16_to_f32(*h) : k_bf16_to_f32(*h);
-        }
-}
-
-/* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx) of tile t into Xp tile t (k, RH_MR). */
-static void k_pack_x_tile(const float *X, int ldx, int m, int k, int t, float *Xp) {
-    int r, p, r0 = t * RH_MR, nr = m - r0 < RH_MR ? m - r0 : RH_MR;
-    float *d = Xp + (size_t)t * k * RH_MR;
-    for (r = 0; r < RH_MR; r++) {
-        if (r < nr) {
-            const float *x = X + (size_t)(r0 + r) * ldx;
-            for (p = 0; p < k; p++) d[(size_t)p * RH_MR + r] = x[p];
-        } else {
-            for (p = 0; p < k; p++) d[(size_t)p * RH_MR + r] = 0.0f;
-        }
-    }
-}
-
-RH_UNUSED static void k_gemm_packed_scalar(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr) {
-    int i, j, p;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < nr; j++) {
-            const float *xt = Xp + (size_t)(i / RH_MR) * k * RH_MR + i % RH_MR;
-            float s = 0.0f;
-            for (p = 0; p < k; p++) s += xt[(size_t)p * RH_MR] * P[(size_t)p * RH_NR + j];
-            Y[(size_t)i * ldy + j] = s;
-        }
-}
-
-#if defined(RH_VEC)
-/* Store a register tile (row r in c[2r], c[2r + 1]) into Y (mr <= RH_MR rows ldy apart, nr <=
- * RH_NR columns): straight when whole, through a buffer when partial.  k_tile and
- * k_tile_bf16dot end with it. */
-static RH_INLINE void k_tile_store(float *Y, int ldy, int mr, int nr, const rh_v *c) {
-    float t[RH_MR * RH_NR];
-    int r;
-    if (mr == RH_MR && nr == RH_NR) {
-        for (r = 0; r < RH_MR; r++, Y += ldy) { V_STORE(Y, c[2 * r]); V_STORE(Y + RH_VL, c[2 * r + 1]); }
-        return;
-    }
-    for (r = 0; r < RH_MR; r++) { V_STORE(t + r * RH_NR, c[2 * r]); V_STORE(t + r * RH_NR + RH_VL, c[2 * r + 1]); }
-    for (r = 0; r < mr; r++) memcpy(Y + (size_t)r * ldy, t + r * RH_NR, sizeof(float) * (size_t)nr);
-}
-#endif
-
-#if defined(RH_VEC)
-/* Y (mr, nr) = (acc ? Y : 0) + X (mr, k) x panel P (k rows, ldp apart, RH_NR used), where
- * X[r][p] = X[p * cs + r * rs]: a packed tile Xp (k, RH_MR) is cs = RH_MR, rs = 1; mr rows of a
- * row-major matrix (already in cache, e.g. attention's Q and P blocks) are cs = 1, rs = ld. */
-static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *P, int ldp, int k, float *Y, int ldy,
-                             int mr, int nr, int acc) {
-    rh_v c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    float t[RH_MR * RH_NR];
-    /* rows past mr read row mr - 1 (in bounds whatever the layout); they are never stored */
-    const float *x0 = X, *x1 = X + (mr > 1 ? 1 : mr - 1) * rs, *x2 = X + (mr > 2 ? 2 : mr - 1) * rs,
-                *x3 = X + (mr > 3 ? 3 : mr - 1) * rs, *x4 = X + (mr > 4 ? 4 : mr - 1) * rs,
-                *x5 = X + (mr > 5 ? 5 : mr - 1) * rs;
-    int p, i;
-    if (!acc) {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = V_ZERO();
-    } else if (mr == RH_MR && nr == RH_NR) {
-        const float *y = Y;
-        c00 = V_LOAD(y); c01 = V_LOAD(y + RH_VL); y += ldy; c10 = V_LOAD(y); c11 = V_LOAD(y + RH_VL); y += ldy;
-        c20 = V_LOAD(y); c21 = V_LOAD(y + RH_VL); y += ldy; c30 = V_LOAD(y); c31 = V_LOAD(y + RH_VL); y += ldy;
-        c40 = V_LOAD(y); c41 = V_LOAD(y + RH_VL); y += ldy; c50 = V_LOAD(y); c51 = V_LOAD(y + RH_VL);
-    } else {
-        memset(t, 0, sizeof t);
-        for (i = 0; i < mr; i++) memcpy(t + i * RH_NR, Y + (size_t)i * ldy, sizeof(float) * (size_t)nr);
-        c00 = V_LOAD(t); c01 = V_LOAD(t + RH_VL); c10 = V_LOAD(t + RH_NR); c11 = V_LOAD(t + RH_NR + RH_VL);
-        c20 = V_LOAD(t + 2 * RH_NR); c21 = V_LOAD(t + 2 * RH_NR + RH_VL); c30 = V_LOAD(t + 3 * RH_NR);
-        c31 = V_LOAD(t + 3 * RH_NR + RH_VL); c40 = V_LOAD(t + 4 * RH_NR); c41 = V_LOAD(t + 4 * RH_NR + RH_VL);
-        c50 = V_LOAD(t + 5 * RH_NR); c51 = V_LOAD(t + 5 * RH_NR + RH_VL);
-    }
-    for (p = 0; p < k; p++) {
-        size_t o = (size_t)p * cs;
-        rh_v b0 = V_LOAD(P + (size_t)p * ldp), b1 = V_LOAD(P + (size_t)p * ldp + RH_VL), a;
-        a = V_SET1(x0[o]); c00 = V_FMA(c00, a, b0); c01 = V_FMA(c01, a, b1);
-        a = V_SET1(x1[o]); c10 = V_FMA(c10, a, b0); c11 = V_FMA(c11, a, b1);
-        a = V_SET1(x2[o]); c20 = V_FMA(c20, a, b0); c21 = V_FMA(c21, a, b1);
-        a = V_SET1(x3[o]); c30 = V_FMA(c30, a, b0); c31 = V_FMA(c31, a, b1);
-        a = V_SET1(x4[o]); c40 = V_FMA(c40, a, b0); c41 = V_FMA(c41, a, b1);
-        a = V_SET1(x5[o]); c50 = V_FMA(c50, a, b0); c51 = V_FMA(c51, a, b1);
-    }
-    {
-        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-        k_tile_store(Y, ldy, mr, nr, c);
-    }
-}
-#endif
-
-/* Y (m, nr) = (acc ? Y : 0) + X P for a panel P of k rows ldp apart and X (m, k) read as
- * X[i][p] = X[(i / RH_MR) * ts + (i % RH_MR) * rs + p * cs], the layout k_tile takes, tile by tile.
- * Inlined into the two layouts below, so each gets its strides as constants where they are. */
-static RH_INLINE void k_gemm_strided(const float *X, size_t ts, size_t rs, size_t cs, const float *P, int ldp, int k,
-                                     float *Y, int ldy, int m, int nr, int acc) {
-#if defined(RH_VEC)
-    int t;
-    for (t = 0; t * RH_MR < m; t++)
-        k_tile(X + (size_t)t * ts, rs, cs, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
-               m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr, acc);
-#else
-    int i, j, p;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < nr; j++) {
-            const float *x = X + (size_t)(i / RH_MR) * ts + (size_t)(i % RH_MR) * rs;
-            float s = acc ? Y[(size_t)i * ldy + j] : 0.0f;
-            for (p = 0; p < k; p++) s += x[(size_t)p * cs] * P[(size_t)p * ldp + j];
-            Y[(size_t)i * ldy + j] = s;
-        }
-#endif
-}
-
-/* Packed tiles Xp (k_pack_x_tile) and a panel P of rows ldp apart (RH_NR for k_pack panels; a
- * row-major (k, ldp) matrix works as is when nr == RH_NR, e.g. V in attention). */
-static void k_gemm_packed_acc(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr, int acc) {
-    k_gemm_strided(Xp, (size_t)k * RH_MR, 1, RH_MR, P, ldp, k, Y, ldy, m, nr, acc);
-}
-
-/* X row-major (m, k), rows ldx apart: the packed GEMM's tile and FMA order without packing X, for
- * operands that already sit in L1 (attention's Q and probability blocks). */
-static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr,
-                            int acc) {
-    k_gemm_strided(X, (size_t)RH_MR * ldx, (size_t)ldx, 1, P, ldp, k, Y, ldy, m, nr, acc);
-}
-
-static void k_gemm_packed(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr) {
-    k_gemm_packed_acc(Xp, P, RH_NR, k, Y, ldy, m, nr, 0);
-}
-
-/* ---- bf16 dot-product GEMM for prefill of bf16 weights (RH_BF16DOT builds; the scalar twin and
- * the packing are compiled everywhere for the tests).  Operands in bf16 pairs, one 32-bit word per
- * pair of k, element 2q in the low half and 2q + 1 in the high half (VDPBF16PS's lane layout):
- *   W panel P (kq, RH_NR) words, kq = ceil(k / 2):  P[q * RH_NR + j] = (W[j][2q], W[j][2q+1]);
- *   X tiles Xp (m/RH_MR, kq, RH_MR) words:  Xp[(t * kq + q) * RH_MR + r] = (X[i][2q], X[i][2q+1]),
- *                                         i = t * RH_MR + r, X rounded to bf16 (nearest even);
- * rows past m, columns past nr and the element past an odd k are bf16 zeros.  Half the bytes of
- * the f32 operands, so the f32 scratch (S->wpack) holds a panel; X gets its own (c->xpack16)
- * because one matmul may have f32 or f16 weights beside bf16 ones. ---- */
-
-static uint32_t k_bf16_pair(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
-
-/* Pack bf16 weight rows W[0..nr) (ldw elements apart) into the pair panel P (ceil(k/2), RH_NR). */
-RH_UNUSED static void k_pack_w_bf16pair(const uint16_t *W, size_t ldw, int nr, int k, uint32_t *P) {
-    int q, j, kq = (k + 1) / 2, kf = k / 2; /* kf full pairs, then a half pair when k is odd */
-    for (j = 0; j < RH_NR; j++) {
-        const uint16_t *w = W + (size_t)j * ldw;
-        if (j >= nr) {
-            for (q = 0; q < kq; q++) P[(size_t)q * RH_NR + j] = 0;
-            continue;
-        }
-        for (q = 0; q < kf; q++) P[(size_t)q * RH_NR + j] = k_bf16_pair(w[2 * q], w[2 * q + 1]);
-        if (kf < kq) P[(size_t)kf * RH_NR + j] = k_bf16_pair(w[2 * kf], 0);
-    }
-}
-
-/* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx, f32) of tile t into the pair tiles Xp, each
- * (ceil(k/2), RH_MR) words, rounding to bf16 (nearest even, NaN stays NaN). */
-RH_UNUSED static void k_pack_x_tile_bf16pair(const float *X, int ldx, int m, int k, int t, uint32_t *Xp) {
-    int r, q, kq = (k + 1) / 2, kf = k / 2, r0 = t * RH_MR, nr = m - r0 < RH_MR ? m - r0 : RH_MR;
-    uint32_t *d = Xp + (size_t)t * kq * RH_MR;
-    for (r = 0; r < RH_MR; r++) {
-        if (r < nr) {
-            const float *x = X + (size_t)(r0 + r) * ldx;
-            for (q = 0; q < kf; q++) d[(size_t)q * RH_MR + r] = k_bf16_pair(k_f32_to_bf16(x[2 * q]), k_f32_to_bf16(x[2 * q + 1]));
-            if (kf < kq) d[(size_t)kf * RH_MR + r] = k_bf16_pair(k_f32_to_bf16(x[2 * kf]), 0);
-        } else {
-            for (q = 0; q < kq; q++) d[(size_t)q * RH_MR + r] = 0;
-        }
-    }
-}
-
-/* One VDPBF16PS step of one lane, as the SDM's pseudo-code gives it: acc + x w for bf16 x, w read
- * with denormals as zero (DAZ), the product exact (8 x 8 significand bits fit in f32's 24), one
- * rounding to nearest even (an FMA), a denormal result flushed to zero (FTZ).  MXCSR plays no
- * part.  (That is Intel's order and rounding; AMD's CPUs may differ in the internal rounding of a
- * pair, so the tests compare the SIMD kernel with this twin within a tolerance.) */
-static float k_bf16dot_step(float acc, uint16_t x, uint16_t w) {
-    float s;
-    if ((x & 0x7f80u) == 0) x &= 0x8000u;
-    if ((w & 0x7f80u) == 0) w &= 0x8000u;
-    s = fmaf(k_bf16_to_f32(x), k_bf16_to_f32(w), acc);
-    return s != 0.0f && fabsf(s) < FLT_MIN ? copysignf(0.0f, s) : s;
-}
-
-/* Y (m, nr) = Xp (m, k) x P: the scalar twin of k_gemm_bf16dot.  Per element, from zero, per pair
- * q: the high halves (k index 2q + 1) first, then the low halves (2q). */
-RH_UNUSED static void k_gemm_bf16dot_scalar(const uint32_t *Xp, const uint32_t *P, int k, float *Y, int ldy, int m,
-                                            int nr) {
-    int i, j, q, kq = (k + 1) / 2;
-    for (i = 0; i < m; i++)
-        for (j = 0; j < nr; j++) {
-            const uint32_t *xt = Xp + (size_t)(i / RH_MR) * kq * RH_MR + i % RH_MR;
-            float s = 0.0f;
-            for (q = 0; q < kq; q++) {
-                uint32_t x = xt[(size_t)q * RH_MR], w = P[(size_t)q * RH_NR + j];
-                s = k_bf16dot_step(s, (uint16_t)(x >> 16), (uint16_t)(w >> 16));
-                s = k_bf16dot_step(s, (uint16_t)(x & 0xffffu), (uint16_t)(w & 0xffffu));
-            }
-            Y[(size_t)i * ldy + j] = s;
-        }
-}
-
-#if defined(RH_BF16DOT_SIMD)
-/* Y (mr, nr) = one pair tile X (kq, RH_MR) x pair panel P (kq, RH_NR), from zero: per pair, 2
- * loads of P (16 words = 32 bf16 each) and per row a 32-bit broadcast of its x pair feed 2
- * VDPBF16PS, 12 accumulators.  Rows past mr are the tile's zero padding, never stored. */
-static void k_tile_bf16dot(const uint32_t *X, const uint32_t *P, int kq, float *Y, int ldy, int mr, int nr) {
-    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    int q;
-    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
-    for (q = 0; q < kq; q++) {
-        const uint32_t *x = X + (size_t)q * RH_MR, *p = P + (size_t)q * RH_NR;
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)p);
-        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(p + 16));
-        __m512bh a;
-        a = (__m512bh)_mm512_set1_epi32((int)x[0]); c00 = _mm512_dpbf16_ps(c00, a, b0); c01 = _mm512_dpbf16_ps(c01, a, b1);
-        a = (__m512bh)_mm512_set1_epi32((int)x[1]); c10 = _mm512_dpbf16_ps(c10, a, b0); c11 = _mm512_dpbf16_ps(c11, a, b1);
-        a = (__m512bh)_mm512_set1_epi32((int)x[2]); c20 = _mm512_dpbf16_ps(c20, a, b0); c21 = _mm512_dpbf16_ps(c21, a, b1);
-        a = (__m512bh)_mm512_set1_epi32((int)x[3]); c30 = _mm512_dpbf16_ps(c30, a, b0); c31 = _mm512_dpbf16_ps(c31, a, b1);
-        a = (__m512bh)_mm512_set1_epi32((int)x[4]); c40 = _mm512_dpbf16_ps(c40, a, b0); c41 = _mm512_dpbf16_ps(c41, a, b1);
-        a = (__m512bh)_mm512_set1_epi32((int)x[5]); c50 = _mm512_dpbf16_ps(c50, a, b0); c51 = _mm512_dpbf16_ps(c51, a, b1);
-    }
-    {
-        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-        k_tile_store(Y, ldy, mr, nr, c);
-    }
-}
-#endif
-
-/* Y (m, nr) = Xp (pair tiles of m rows, k) x P (pair panel of nr <= RH_NR rows), from zero. */
-RH_UNUSED static void k_gemm_bf16dot(const uint32_t *Xp, const uint32_t *P, int k, float *Y, int ldy, int m, int nr) {
-#if defined(RH_BF16DOT_SIMD)
-    int t, kq = (k + 1) / 2;
-    for (t = 0; t * RH_MR < m; t++)
-        k_tile_bf16dot(Xp + (size_t)t * kq * RH_MR, P, kq, Y + (size_t)t * RH_MR * ldy, ldy,
-                       m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr);
-#else
-    k_gemm_bf16dot_scalar(Xp, P, k, Y, ldy, m, nr);
-#endif
-}
-
-/* ---- exp and softmax pieces ---- */
-
-#if defined(RH_VEC)
-/* 2^nc e^r with r = x - n ln2, n = round(x / ln2): Cody-Waite range reduction (ln2 in two parts,
- * the first taken n times, the second nc times), then a degree-6 polynomial for e^r.  nc is n,
- * or n clamped where 2^n would overflow (k_silu_mul). */
-static rh_v v_exp_reduced(rh_v x, rh_v n, rh_v nc) {
-    rh_v r, p;
-    r = V_FMA(x, n, V_SET1(-0.693359375f));
-    r = V_FMA(r, nc, V_SET1(2.12194440e-4f));
-    p = V_SET1(1.9875691500e-4f);
-    p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
-    p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
-    p = V_FMA(V_SET1(4.1665795894e-2f), p, r);
-    p = V_FMA(V_SET1(1.6666665459e-1f), p, r);
-    p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
-    p = V_FMA(r, p, V_MUL(r, r));
-    p = V_ADD(p, V_SET1(1.0f));
-    return V_MUL(p, v_pow2n(nc));
-}
-/* exp(x) for x <= 0 (softmax after max subtraction), |rel err| < 2e-7; x < -87 gives 0. */
-static rh_v v_exp_neg(rh_v x) {
-    rh_v n;
-    x = V_MAX(x, V_SET1(-87.0f));
-    n = V_ROUND(V_MUL(x, V_SET1(1.44269504088896341f)));
-    return v_exp_reduced(x, n, n);
-}
-#endif
-
-/* y[i] = exp(x[i] a - mx), the product rounded to float first, so that it equals scaling x in a
- * pass of its own (attention folds its 1/sqrt(d) in here; a = 1 leaves x as it is); returns the
- * sum of y (lane order like k_dot).  x[i] a <= mx. */
-RH_UNUSED static float k_exp_sum_scalar(const float *x, float a, float mx, float *y, int n) {
-    float s = 0.0f;
+static void rhm_needles_free(rhm_needle *nd, int n) {
     int i;
     for (i = 0; i < n; i++) {
-        float v = x[i] * a; /* a statement of its own: never contracted into an FMA */
-        y[i] = expf(v - mx);
-        s += y[i];
+        free(nd[i].needle);
+        free(nd[i].question);
+        free(nd[i].answer);
     }
-    return s;
-}
-static float k_exp_sum(const float *x, float a, float mx, float *y, int n) {
-#if defined(RH_VEC)
-    rh_v acc = V_ZERO(), m = V_SET1(mx), va = V_SET1(a);
-    int i = 0;
-    float s;
-    for (; i + RH_VL <= n; i += RH_VL) {
-        rh_v e = v_exp_neg(V_SUB(V_MUL(V_LOAD(x + i), va), m));
-        V_STORE(y + i, e);
-        acc = V_ADD(acc, e);
-    }
-    s = v_hsum(acc);
-    for (; i < n; i++) {
-        float v = x[i] * a;
-        y[i] = expf(v - mx);
-        s += y[i];
-    }
-    return s;
-#else
-    return k_exp_sum_scalar(x, a, mx, y, n);
-#endif
+    free(nd);
 }
 
-RH_UNUSED static float k_max_scalar(const float *x, int n) {
-    float m = -INFINITY;
-    int i;
-    for (i = 0; i < n; i++) if (x[i] > m) m = x[i];
-    return m;
-}
-static float k_max(const float *x, int n) {
-#if defined(RH_VEC)
-    int i = 0;
-    float m;
-    if (n >= RH_VL) {
-        rh_v acc = V_LOAD(x);
-        for (i = RH_VL; i + RH_VL <= n; i += RH_VL) acc = V_MAX(acc, V_LOAD(x + i));
-        m = v_hmax(acc);
-    } else {
-        m = -INFINITY;
-    }
-    for (; i < n; i++) if (x[i] > m) m = x[i];
-    return m;
-#else
-    return k_max_scalar(x, n);
-#endif
-}
-
-int rh_argmax(const float *x, int n) {
-    int i, best = 0;
-    if (!x || n <= 0) return -1;
-    for (i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-    return best;
-}
-
-/* ---- the SiLU gate of the MLP, and attention's probability-weighted sum of V in decode ---- */
-
-/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u */
-RH_UNUSED static void k_silu_mul_scalar(float *g, const float *u, int n) {
-    int i;
-    for (i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-static void k_silu_mul(float *g, const float *u, int n) {
-#if defined(RH_VEC)
-    int i = 0;
-    for (; i + RH_VL <= n; i += RH_VL) {
-        rh_v x = V_LOAD(g + i), t = V_SUB(V_ZERO(), x), e;
-        /* exp(-x) for -x >= -87: v_exp_neg's reduction, with 2^n capped at 2^127 for large -x */
-        t = V_MAX(t, V_SET1(-87.0f));
-        {
-            rh_v n2 = V_ROUND(V_MUL(t, V_SET1(1.44269504088896341f)));
-            rh_v nc = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SET1(-127.0f))); /* min(n2, 127) */
-            e = v_exp_reduced(t, n2, nc);
+/* Needles JSONL: one object per non-blank line with non-empty strings "needle", "question" and
+ * "answer" (other keys ignored). */
+static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm_needle **out,
+                             int *n_out, char *err, size_t errcap) {
+    size_t pos = 0;
+    int n = 0, cap = 0, line = 0;
+    rhm_needle *nd = NULL;
+    static const char *const keys[3] = {"needle", "question", "answer"};
+    *out = NULL;
+    *n_out = 0;
+    while (pos < len) {
+        const char *ls = text + pos;
+        const char *nl = (const char *)memchr(ls, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - ls) : len - pos, k;
+        rhj v;
+        int rc, f;
+        pos += ll + (nl ? 1 : 0);
+        line++;
+        for (k = 0; k < ll && (ls[k] == ' ' || ls[k] == '\t' || ls[k] == '\r'); k++) {
         }
-        x = V_DIV(x, V_ADD(V_SET1(1.0f), e));
-        V_STORE(g + i, V_MUL(x, V_LOAD(u + i)));
-    }
-    k_silu_mul_scalar(g + i, u + i, n - i);
-#else
-    k_silu_mul_scalar(g, u, n);
-#endif
-}
-
-/* o (d) += sum_j p[j] * V[j] (V: (nk, d)), keeping o in registers; j in order (axpy order) */
-RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d, float *o) {
-    int j;
-    for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
-}
-static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
-#if defined(RH_VEC)
-    int c0 = 0, j;
-    for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
-        rh_v a0 = V_LOAD(o + c0), a1 = V_LOAD(o + c0 + RH_VL), a2 = V_LOAD(o + c0 + 2 * RH_VL), a3 = V_LOAD(o + c0 + 3 * RH_VL);
-        for (j = 0; j < nk; j++) {
-            const float *v = V + (size_t)j * d + c0;
-            rh_v pj = V_SET1(p[j]);
-            a0 = V_FMA(a0, pj, V_LOAD(v)); a1 = V_FMA(a1, pj, V_LOAD(v + RH_VL));
-            a2 = V_FMA(a2, pj, V_LOAD(v + 2 * RH_VL)); a3 = V_FMA(a3, pj, V_LOAD(v + 3 * RH_VL));
+        if (k == ll) continue;
+        rc = rhj_parse(ls, ll, name, &v, err, errcap);
+        if (rc) {
+            size_t el = err ? strlen(err) : 0;
+            if (err && el + 16 < errcap) snprintf(err + el, errcap - el, " (line %d)", line);
+            rhm_needles_free(nd, n);
+            return rc;
         }
-        V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
+        if (v.type != RHJ_OBJ) {
+            set_err(err, errcap, "%s:%d: expected a JSON object with needle, question, answer", name, line);
+            rhj_free(&v);
+            rhm_needles_free(nd, n);
+            return RH_EFORMAT;
+        }
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 16;
+            rhm_needle *q = nc > 1000000 ? NULL : (rhm_needle *)realloc(nd, (size_t)nc * sizeof *q);
+            if (!q) {
+                set_err(err, errcap, "%s: too many needles", name);
+                rhj_free(&v);
+                rhm_needles_free(nd, n);
+                return RH_ENOMEM;
+            }
+            nd = q;
+            cap = nc;
+        }
+        memset(&nd[n], 0, sizeof nd[n]);
+        for (f = 0; f < 3; f++) {
+            const rhj *s = rhj_get(&v, keys[f]);
+            char **dst = f == 0 ? &nd[n].needle : f == 1 ? &nd[n].question : &nd[n].answer;
+            if (!s || s->type != RHJ_STR || s->len == 0 || memchr(s->str, 0, s->len)) {
+                set_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string", name, line, keys[f]);
+                rhj_free(&v);
+                rhm_needles_free(nd, n + 1);
+                return RH_EFORMAT;
+            }
+            *dst = s->str; /* take ownership */
+            ((rhj *)s)->str = NULL;
+        }
+        n++;
+        rhj_free(&v);
     }
-    if (c0 < d)
-        for (j = 0; j < nk; j++) k_axpy(p[j], V + (size_t)j * d + c0, o + c0, d - c0);
-#else
-    k_pv_scalar(p, V, nk, d, o);
-#endif
+    if (n == 0) {
+        set_err(err, errcap, "%s: no needles (expected JSON lines with needle, question, answer)", name);
+        free(nd);
+        return RH_EFORMAT;
+    }
+    *out = nd;
+    *n_out = n;
+    return RH_OK;
 }
 
-/* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
-RH_UNUSED static double rh_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-RH_UNUSED static double rh_cpu_time(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
-    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-           1e-6 * (double)ru.ru_stime.tv_usec;
+static int rhm_strcmp_pp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* ---- thread pool: created once per context; the caller is thread 0.  Threads claim tasks
- * one at a time from a shared counter, so a thread slowed by a busy core does fewer tasks
- * instead of making the others wait (static halves measured ~8 % slower prefill with a second
- * process on the machine).  A waiting thread spins for at most RH_SPIN_S, then sleeps on a
- * condition variable: decode dispatches a job every 0.1-0.5 ms, and a sleeping worker took 6-40
- * us on average (up to 4 ms) to wake in the VM we test on, while spinning without end measured
- * slower with a second process on the machine.  Tasks write disjoint outputs and use only their
- * thread's scratch, so which thread ran a task never changes a bit of the result. ---- */
+/* The haystack text: a file, or the *.txt files of a folder read in name order (byte order of
+ * the names), concatenated as they are. */
+static int rhm_haystack_load(const char *path, char **text, size_t *len, char *err,
+                             size_t errcap) {
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    char **names = NULL;
+    int n = 0, cap = 0, i, rc = RH_OK;
+    rhm_buf b = {0};
+    *text = NULL;
+    *len = 0;
+    if (stat(path, &st) != 0) {
+        set_err(err, errcap, "%s: haystack not found: %s", path, strerror(errno));
+        return RH_EIO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        rc = rhm_read_file(path, (size_t)1 << 30, text, len, err, errcap);
+        if (!rc && *len == 0) {
+            set_err(err, errcap, "%s: the haystack file is empty", path);
+            free(*text);
+            *text = NULL;
+            return RH_EFORMAT;
+        }
+        return rc;
+    }
+    d = opendir(path);
+    if (!d) {
+        set_err(err, errcap, "%s: cannot open the haystack folder: %s", path, strerror(errno));
+        return RH_EIO;
+    }
+    while ((e = readdir(d)) != NULL) {
+        size_t k = strlen(e->d_name);
+        if (k < 5 || e->d_name[0] == '.' || strcmp(e->d_name + k - 4, ".txt")) continue;
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 16;
+            char **q = nc > 1000000 ? NULL : (char **)realloc(names, (size_t)nc * sizeof *q);
+            if (!q) {
+                rc = RH_ENOMEM;
+                break;
+            }
+            names = q;
+            cap = nc;
+        }
+        names[n] = (char *)malloc(strlen(path) + k + 2);
+        if (!names[n]) {
+            rc = RH_ENOMEM;
+            break;
+        }
+        sprintf(names[n], "%s/%s", path, e->d_name);
+        n++;
+    }
+    closedir(d);
+    if (!rc && n == 0) {
+        set_err(err, errcap, "%s: no *.txt files in the haystack folder", path);
+        rc = RH_EIO;
+    } else if (rc) {
+        set_err(err, errcap, "%s: out of memory", path);
+    }
+    if (!rc) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
+    for (i = 0; i < n && !rc; i++) {
+        char *t;
+        size_t tl;
+        rc = rhm_read_file(names[i], (size_t)1 << 30, &t, &tl, err, errcap);
+        if (rc) break;
+        rhm_buf_put(&b, t, tl);
+        free(t);
+    }
+    for (i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (!rc && b.oom) {
+        set_err(err, errcap, "%s: out of memory", path);
+        rc = RH_ENOMEM;
+    }
+    if (!rc && b.n == 0) {
+        set_err(err, errcap, "%s: the haystack is empty", path);
+        rc = RH_EFORMAT;
+    }
+    if (rc) {
+        rhm_buf_free(&b);
+        return rc;
+    }
+    *text = b.p;
+    *len = b.n;
+    return RH_OK;
+}
 
-#define RH_SPIN_S 50e-6
+/* Token ids of the haystack, repeated as needed, at least `need` of them.  Only a prefix of the
+ * (repeated) text long enough is tokenized, cut at a whitespace byte so no word or UTF-8
+ * character is split; the cut doubles until it yields enough tokens. */
+static int rhm_haystack_tokens(const rh_model *m, const char *text, size_t len, int need,
+                               int **ids, int *n, char *err, size_t errcap) {
+    size_t want = (size_t)need * 6 + 64;
+    for (;;) {
+        rhm_buf b = {0};
+        size_t cut;
+        int rc, whole;
+        while (b.n < want && !b.oom) rhm_buf_put(&b, text, len < want - b.n ? len : want - b.n);
+        if (b.oom) {
+            rhm_buf_free(&b);
+            set_err(err, errcap, "haystack: out of memory");
+            return RH_ENOMEM;
+        }
+        cut = b.n;
+        whole = 0;
+        while (cut > 0 && !isspace((unsigned char)b.p[cut - 1])) cut--;
+        if (cut == 0) {
+            cut = b.n; /* no whitespace at all: take it all */
+            whole = 1;
+        }
+        rc = rh_tokenize(m, b.p, cut, 0, ids, n, err, errcap);
+        rhm_buf_free(&b);
+        if (rc) return rc;
+        if (*n >= need) return RH_OK;
+        free(*ids);
+        *ids = NULL;
+        if (want > ((size_t)1 << 31) || (whole && want > (size_t)need * 64 + len)) {
+            set_err(err, errcap, "haystack: cannot make %d tokens of it", need);
+            return RH_ERANGE;
+        }
+        want *= 2;
+    }
+}
 
-/* Shared pool fields a spinning thread reads without the mutex go through these; without GNU
- * atomics there is no spinning and every access is under the mutex. */
-#if defined(__GNUC__) || defined(__clang__)
-#define RH_SPINS 1
-#define RH_ATOMIC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
-#define RH_ATOMIC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
-#define RH_ATOMIC_DEC(x) __atomic_sub_fetch(&(x), 1, __ATOMIC_RELEASE)
-#if defined(__x86_64__) || defined(__i386__)
-#define RH_CPU_RELAX() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define RH_CPU_RELAX() __asm__ __volatile__("yield")
-#else
-#define RH_CPU_RELAX() ((void)0)
-#endif
-#else
-#define RH_ATOMIC_STORE(x, v) ((x) = (v))
-#define RH_ATOMIC_DEC(x) (--(x))
-#endif
+/* 1 when the tokenizer puts a space before the first word (SentencePiece's dummy prefix, the
+ * byte-level add_prefix_space): then a fragment tokenized alone already has its in-context
+ * form "▁word" / "Ġword"; otherwise the in-context form is that of " " + fragment. */
+static int rhm_has_space_prefix(const rh_model *m) {
+    int *ids = NULL, n = 0, r = 0;
+    char b[64];
+    if (rh_tokenize(m, "a", 1, 0, &ids, &n, NULL, 0) == RH_OK && n > 0) {
+        int k = rh_token_bytes(m, ids[0], b, sizeof b);
+        r = k > 0 && b[0] == ' ';
+    }
+    free(ids);
+    return r;
+}
 
-typedef void (*rh_task_fn)(void *arg, int task, int thread);
+/* Tokens of a fragment as it appears after a space in running text. */
+static int rhm_tokenize_incontext(const rh_model *m, int space_prefix, const char *s, int **ids,
+                                  int *n, char *err, size_t errcap) {
+    rhm_buf b = {0};
+    int rc;
+    if (space_prefix) return rh_tokenize(m, s, strlen(s), 0, ids, n, err, errcap);
+    rhm_buf_put(&b, " ", 1);
+    rhm_buf_puts(&b, s);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    rc = rh_tokenize(m, b.p, b.n, 0, ids, n, err, errcap);
+    rhm_buf_free(&b);
+    return rc;
+}
+
+/* A sentence ends after context token ids[k - 1]: its bytes' last non-whitespace byte is one of
+ * . ! ?  Found from the decoded bytes of the token, so it works for any tokenizer (the
+ * original hard-codes the period token ids of each model family). */
+static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
+    char b[256];
+    int n;
+    if (k <= 0) return 1;
+    n = rh_token_bytes(m, ids[k - 1], b, sizeof b);
+    if (n <= 0) return 0;
+    if (n > (int)sizeof b) n = (int)sizeof b;
+    while (n > 0 && isspace((unsigned char)b[n - 1])) n--;
+    return n > 0 && (b[n - 1] == '.' || b[n - 1] == '!' || b[n - 1] == '?');
+}
+
+/* Where the needle goes in a context of n_ctx tokens at depth percent (0..100): Python's
+ * int(n_ctx * (depth / 100)), then back to the previous sentence end (or 0); 100 = the end. */
+static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth) {
+    int ip;
+    if (depth >= 100) return n_ctx;
+    ip = (int)((double)n_ctx * (depth / 100.0));
+    if (ip > n_ctx) ip = n_ctx;
+    if (ip < 0) ip = 0;
+    while (ip > 0 && !rhm_sentence_end_before(m, ctx, ip)) ip--;
+    return ip;
+}
+
+/* The prompt template: "{context}" and "{question}" each at most once ({question} required);
+ * without {context} the context is put first.  Default: the original's. */
+#define RHM_DEFAULT_TEMPLATE "{context}Based on the content of the book, Question: {question}\nAnswer:"
 
 typedef struct {
-    int n;                 /* threads including the caller */
-    pthread_t *th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_go, cv_done;
-    unsigned long gen;     /* job generation: workers wait for it to change */
-    int remaining;         /* workers still running the current job */
-    int next;              /* next unclaimed task of the current job */
-    int quit;
-    rh_task_fn fn;
-    void *arg;
-    int n_tasks;
-} rh_pool;
+    const rh_model *m;
+    int space_prefix;
+    int buffer;            /* tokens left for question and answer (--buffer, default 200) */
+    const char *tmpl;      /* template with {context} and {question} */
+    int span_exact;        /* --span exact */
+    int span_whole_prompt; /* --span-search prompt: the original's search over the whole prompt */
+    const int *hay;        /* haystack tokens */
+    int n_hay;
+} rhm_niah;
 
 typedef struct {
-    rh_pool *pool;
-    int id;
-} rh_worker_arg;
+    int length;          /* target length in tokens */
+    double depth;        /* percent */
+    int needle;          /* index into the needles */
+    int *ids;            /* prompt token ids (BOS as the model says) */
+    int n_ids;
+    int n_ctx_tokens;    /* context tokens: haystack cut + needle == length - buffer */
+    int insert_at;       /* insertion point in the cut haystack (tokens) */
+    int needle_lo, needle_hi; /* the needle's token range in the prompt (from byte offsets) */
+    int span_start, span_end; /* the answer span in the prompt, -1 when not located */
+    int span_variant;    /* 0 in-context form of the answer, 1 the answer tokenized alone */
+    char *context;       /* the context text */
+} rhm_test;
 
-static int pool_claim(rh_pool *p) {
-#if defined(__GNUC__) || defined(__clang__)
-    return __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-#else
-    int i;
-    pthread_mutex_lock(&p->mu);
-    i = p->next++;
-    pthread_mutex_unlock(&p->mu);
-    return i;
-#endif
+static void rhm_test_free(rhm_test *t) {
+    free(t->ids);
+    free(t->context);
+    memset(t, 0, sizeof *t);
 }
 
-/* Spin until *gen != old or quit (a worker waiting for a job; gen given) or until *remaining
- * == 0 (the caller waiting for the workers; gen NULL), for at most RH_SPIN_S; the caller then
- * takes the mutex and sleeps if it must.  Without GNU atomics there is no spinning. */
-static void pool_spin(const rh_pool *p, const unsigned long *gen, unsigned long old, const int *remaining) {
-#if defined(RH_SPINS)
-    double t0 = rh_now();
-    int i;
-    for (;;) {
-        for (i = 0; i < 64; i++) {
-            if (gen ? RH_ATOMIC_LOAD(*gen) != old || RH_ATOMIC_LOAD(p->quit) : RH_ATOMIC_LOAD(*remaining) == 0) return;
-            RH_CPU_RELAX();
+/* Expand the template into b; *ctx_off gets the byte offset of the context in the prompt. */
+static void rhm_expand(rhm_buf *b, const char *tmpl, const char *context, size_t clen,
+                       const char *question, size_t *ctx_off) {
+    const char *p = tmpl;
+    int had_ctx = strstr(tmpl, "{context}") != NULL;
+    if (!had_ctx) {
+        *ctx_off = b->n;
+        rhm_buf_put(b, context, clen);
+    }
+    while (*p) {
+        if (!strncmp(p, "{context}", 9)) {
+            *ctx_off = b->n;
+            rhm_buf_put(b, context, clen);
+            p += 9;
+        } else if (!strncmp(p, "{question}", 10)) {
+            rhm_buf_puts(b, question);
+            p += 10;
+        } else {
+            rhm_buf_put(b, p, 1);
+            p++;
         }
-        if (rh_now() - t0 > RH_SPIN_S) return;
     }
-#else
-    (void)p; (void)gen; (void)old; (void)remaining;
-#endif
 }
 
-static void pool_run_share(rh_pool *p, int t) {
+/* Build one test: cut the haystack to length - buffer tokens including the needle, insert the
+ * needle at the depth (moved back to a sentence end), decode to text, wrap in the template,
+ * tokenize, and locate the needle and the answer span in the prompt ids.
+ * needle_ids: the needle's in-context tokens; ans[2]/n_ans[2]: the answer's in-context tokens
+ * and the answer tokenized alone (the original's find_needle_idx input). */
+static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *needle_ids,
+                          int n_needle, int *const ans[2], const int n_ans[2], int length,
+                          double depth, rhm_test *t, char *err, size_t errcap) {
+    const rh_model *m = N->m;
+    int room = length - N->buffer, n_cut, ip, rc, k, v;
+    int *ctx = NULL;
+    char *pre = NULL, *nee = NULL;
+    size_t n0 = 0, n1 = 0, clen = 0, ctx_off = 0;
+    rhm_buf prompt = {0};
+    long *off = NULL;
+    rh_decoder dec;
+    const int flags = RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL;
+
+    memset(t, 0, sizeof *t);
+    t->length = length;
+    t->depth = depth;
+    t->span_start = t->span_end = -1;
+    t->needle_lo = t->needle_hi = -1;
+    if (room - n_needle < 1) {
+        set_err(err, errcap, "length %d: too short for the buffer (%d) and the needle (%d tokens)",
+                length, N->buffer, n_needle);
+        return RH_EINVAL;
+    }
+    n_cut = room - n_needle;
+    if (n_cut > N->n_hay) n_cut = N->n_hay;
+    ip = rhm_insertion_point(m, N->hay, n_cut, depth);
+    ctx = (int *)malloc((size_t)(n_cut + n_needle) * sizeof *ctx);
+    if (!ctx) return RH_ENOMEM;
+    memcpy(ctx, N->hay, (size_t)ip * sizeof *ctx);
+    memcpy(ctx + ip, needle_ids, (size_t)n_needle * sizeof *ctx);
+    memcpy(ctx + ip + n_needle, N->hay + ip, (size_t)(n_cut - ip) * sizeof *ctx);
+    t->n_ctx_tokens = n_cut + n_needle;
+    t->insert_at = ip;
+    /* the context text, and the needle's byte range in it: decoded lengths before the needle
+     * and through it (decoded from the same first token, so the leading-space handling of the
+     * first token is the same in all three) */
+    rc = rh_detokenize(m, ctx, ip, flags, &pre, &n0, err, errcap);
+    if (!rc) rc = rh_detokenize(m, ctx, ip + n_needle, flags, &nee, &n1, err, errcap);
+    if (!rc) rc = rh_detokenize(m, ctx, t->n_ctx_tokens, flags, &t->context, &clen, err, errcap);
+    free(ctx);
+    ctx = NULL;
+    if (rc) goto done;
+    rhm_expand(&prompt, N->tmpl, t->context, clen, nd->question, &ctx_off);
+    if (prompt.oom) {
+        rc = RH_ENOMEM;
+        goto done;
+    }
+    rc = rh_tokenize(m, prompt.p, prompt.n, -1, &t->ids, &t->n_ids, err, errcap);
+    if (rc) goto done;
+    if (t->n_ids < 1) {
+        set_err(err, errcap, "length %d: the prompt has no tokens", length);
+        rc = RH_EINVAL;
+        goto done;
+    }
+    /* byte offset of each prompt token in the decoded prompt (the streaming decoder with the
+     * flags used above, so a dummy prefix and special tokens count as they did there) */
+    off = (long *)malloc((size_t)(t->n_ids + 1) * sizeof *off);
+    if (!off) {
+        rc = RH_ENOMEM;
+        goto done;
+    }
+    {
+        char tb[4096];
+        long pos = 0;
+        rh_decoder_init(&dec, m, flags);
+        for (k = 0; k < t->n_ids; k++) {
+            int w;
+            off[k] = pos;
+            w = rh_decoder_push(&dec, t->ids[k], tb, sizeof tb);
+            if (w > 0) pos += w;
+        }
+        off[t->n_ids] = pos;
+    }
+    n0 += ctx_off;
+    n1 += ctx_off;
+    for (k = 0; k < t->n_ids && off[k + 1] <= (long)n0; k++) {
+    }
+    t->needle_lo = k;
+    for (; k < t->n_ids && off[k] < (long)n1; k++) {
+    }
+    t->needle_hi = k;
+    /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
+     * in-context form first; the original searched the whole prompt from its start */
+    for (v = 0; v < 2 && t->span_start < 0; v++) {
+        int s;
+        if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
+            break;
+        if (N->span_whole_prompt)
+            s = rh_find_span(t->ids, t->n_ids, 0, t->n_ids, ans[v], n_ans[v], N->span_exact);
+        else
+            s = rh_find_span(t->ids, t->n_ids, t->needle_lo - 2, t->needle_hi + 2, ans[v], n_ans[v],
+                             N->span_exact);
+        if (s >= 0) {
+            t->span_start = s;
+            t->span_end = s + n_ans[v];
+            t->span_variant = v;
+        }
+    }
+done:
+    free(off);
+    free(pre);
+    free(nee);
+    free(ctx);
+    rhm_buf_free(&prompt);
+    if (rc) rhm_test_free(t);
+    return rc;
+}
+
+/* ============================================================================================
+ * 1.2 The retrieval score, ROUGE-1 recall, score files, head ranking
+ * ============================================================================================ */
+
+/* ---- NLTK's PorterStemmer, mode NLTK_EXTENSIONS (its default; the one rouge_score uses) ----
+ * A faithful port of nltk/stem/porter.py (NLTK 3.x): the same steps, the same rule order and
+ * "first matching suffix decides" semantics of _apply_rule_list, and NLTK's extensions (the
+ * irregular-forms pool, words of <= 2 letters unchanged, 'ies'/'ied' on 4-letter words, the
+ * y -> i condition of step 1c, 'alli' first in step 2, 'fulli' and 'logi', the 2-letter *o).
+ * Works on bytes: ASCII letters as NLTK does; any other byte is a consonant, as a non-vowel
+ * character is in NLTK (ROUGE only ever passes [a-z0-9]). */
+
+/* word[i] is a consonant: not a vowel, and 'y' only when not preceded by a consonant
+ * (iteratively: a run of y's alternates from the letter before it). */
+static int rhm_cons(const char *w, int i) {
+    int j = i, c;
+    if (strchr("aeiou", w[i]) && w[i]) return 0;
+    if (w[i] != 'y') return 1;
+    while (j > 0 && w[j] == 'y') j--;
+    if (w[j] == 'y') c = 1; /* j == 0: a leading y is a consonant */
+    else c = (w[j] && strchr("aeiou", w[j])) ? 0 : 1;
+    for (j = j + 1; j <= i; j++) c = !c;
+    return c;
+}
+
+/* m of w[0..n): the number of vowel->consonant transitions ("vc" in the cv string). */
+static int rhm_measure(const char *w, int n) {
+    int i, m = 0, prev_v = 0;
+    for (i = 0; i < n; i++) {
+        int c = rhm_cons(w, i);
+        if (c && prev_v) m++;
+        prev_v = !c;
+    }
+    return m;
+}
+
+static int rhm_has_vowel(const char *w, int n) {
     int i;
-    while ((i = pool_claim(p)) < p->n_tasks) p->fn(p->arg, i, t);
+    for (i = 0; i < n; i++)
+        if (!rhm_cons(w, i)) return 1;
+    return 0;
 }
 
-static void *pool_worker(void *v) {
-    rh_worker_arg *wa = (rh_worker_arg *)v;
-    rh_pool *p = wa->pool;
-    int id = wa->id, last;
-    unsigned long seen = 0;
-    free(wa);
-    for (;;) {
-        pool_spin(p, &p->gen, seen, NULL);
-        pthread_mutex_lock(&p->mu);
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->cv_go, &p->mu);
-        if (p->quit) { pthread_mutex_unlock(&p->mu); return NULL; }
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
-        pool_run_share(p, id);
-        pthread_mutex_lock(&p->mu);
-        last = RH_ATOMIC_DEC(p->remaining) == 0;
-        pthread_mutex_unlock(&p->mu);
-        if (last) pthread_cond_signal(&p->cv_done);
-    }
+static int rhm_ends_double(const char *w, int n) {
+    return n >= 2 && w[n - 1] == w[n - 2] && rhm_cons(w, n - 1);
 }
 
-static void pool_free(rh_pool *p) {
+static int rhm_ends_cvc(const char *w, int n) {
+    return (n >= 3 && rhm_cons(w, n - 3) && !rhm_cons(w, n - 2) && rhm_cons(w, n - 1) &&
+            w[n - 1] != 'w' && w[n - 1] != 'x' && w[n - 1] != 'y') ||
+           (n == 2 && !rhm_cons(w, 0) && rhm_cons(w, 1));
+}
+
+static int rhm_ends(const char *w, int n, const char *suf) {
+    int k = (int)strlen(suf);
+    return n >= k && !memcmp(w + n - k, suf, (size_t)k);
+}
+
+/* w[0..*n) := w[0..*n-len(suf)) + rep (the buffer has room: callers replace a suffix by one at
+ * most 1 byte longer only after removing >= 2 bytes) */
+static void rhm_replace(char *w, int *n, const char *suf, const char *rep) {
+    int k = (int)strlen(suf), r = (int)strlen(rep);
+    memcpy(w + *n - k, rep, (size_t)r);
+    *n = *n - k + r;
+    w[*n] = 0;
+}
+
+enum { RHM_C_NONE, RHM_C_M0, RHM_C_M1, RHM_C_ION, RHM_C_LOGI };
+typedef struct {
+    const char *suf, *rep;
+    int cond;
+} rhm_rule;
+
+/* _apply_rule_list: the first rule whose suffix matches decides; if its condition fails the
+ * word is returned unchanged (no later rule is tried).  Conditions look at the stem (the word
+ * without the suffix). */
+static void rhm_rules(char *w, int *n, const rhm_rule *r, int nr) {
     int i;
-    if (!p) return;
-    if (p->th) {
-        pthread_mutex_lock(&p->mu);
-        RH_ATOMIC_STORE(p->quit, 1);
-        pthread_cond_broadcast(&p->cv_go);
-        pthread_mutex_unlock(&p->mu);
-        for (i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
-        free(p->th);
+    for (i = 0; i < nr; i++) {
+        if (rhm_ends(w, *n, r[i].suf)) {
+            int sl = *n - (int)strlen(r[i].suf), ok;
+            switch (r[i].cond) {
+            case RHM_C_M0: ok = rhm_measure(w, sl) > 0; break;
+            case RHM_C_M1: ok = rhm_measure(w, sl) > 1; break;
+            case RHM_C_ION: ok = rhm_measure(w, sl) > 1 && sl > 0 && (w[sl - 1] == 's' || w[sl - 1] == 't'); break;
+            case RHM_C_LOGI: ok = rhm_measure(w, *n - 3) > 0; break; /* word[:-3]: keeps the l */
+            default: ok = 1;
+            }
+            if (ok) rhm_replace(w, n, r[i].suf, r[i].rep);
+            return;
+        }
     }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_go);
-    pthread_cond_destroy(&p->cv_done);
-    free(p);
 }
 
-static rh_pool *pool_new(int n) {
-    rh_pool *p = (rh_pool *)calloc(1, sizeof *p);
-    int i;
-    if (!p) return NULL;
-    p->n = 1;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_go, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
-    p->th = (pthread_t *)calloc((size_t)n, sizeof *p->th);
-    if (!p->th) { pool_free(p); return NULL; }
-    for (i = 1; i < n; i++) {
-        rh_worker_arg *wa = (rh_worker_arg *)malloc(sizeof *wa);
-        if (!wa) break;
-        wa->pool = p;
-        wa->id = i;
-        if (pthread_create(&p->th[i], NULL, pool_worker, wa) != 0) { free(wa); break; }
-        p->n = i + 1;
-    }
-    if (p->n != n) { pool_free(p); return NULL; }
-    return p;
-}
-
-static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks) {
-    if (n_tasks <= 0) return;
-    if (p->n == 1) {
-        int i;
-        for (i = 0; i < n_tasks; i++) fn(arg, i, 0);
+static void rhm_step1a(char *w, int *n) {
+    static const rhm_rule r[] = {{"sses", "ss", RHM_C_NONE}, {"ies", "i", RHM_C_NONE},
+                                 {"ss", "ss", RHM_C_NONE}, {"s", "", RHM_C_NONE}};
+    if (*n == 4 && rhm_ends(w, *n, "ies")) {
+        rhm_replace(w, n, "ies", "ie");
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->arg = arg;
-    p->n_tasks = n_tasks;
-    p->next = 0;
-    p->remaining = p->n - 1;
-    RH_ATOMIC_STORE(p->gen, p->gen + 1); /* spinning workers read it unlocked */
-    pthread_cond_broadcast(&p->cv_go);
-    pthread_mutex_unlock(&p->mu);
-    pool_run_share(p, 0);
-    pool_spin(p, NULL, 0, &p->remaining);
-    pthread_mutex_lock(&p->mu);
-    while (p->remaining > 0) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    rhm_rules(w, n, r, 4);
 }
 
-/* ---- small helpers ---- */
-
-static void set_err(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    if (!err || cap == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
+static void rhm_step1b(char *w, int *n) {
+    int sl;
+    if (rhm_ends(w, *n, "ied")) {
+        rhm_replace(w, n, "ied", *n == 4 ? "ie" : "i");
+        return;
+    }
+    if (rhm_ends(w, *n, "eed")) {
+        if (rhm_measure(w, *n - 3) > 0) rhm_replace(w, n, "eed", "ee");
+        return;
+    }
+    if (rhm_ends(w, *n, "ed") && rhm_has_vowel(w, *n - 2)) sl = *n - 2;
+    else if (rhm_ends(w, *n, "ing") && rhm_has_vowel(w, *n - 3)) sl = *n - 3;
+    else return;
+    *n = sl; /* the intermediate stem */
+    w[*n] = 0;
+    if (rhm_ends(w, *n, "at")) rhm_replace(w, n, "at", "ate");
+    else if (rhm_ends(w, *n, "bl")) rhm_replace(w, n, "bl", "ble");
+    else if (rhm_ends(w, *n, "iz")) rhm_replace(w, n, "iz", "ize");
+    else if (rhm_ends_double(w, *n)) {
+        char last = w[*n - 1];
+        if (last != 'l' && last != 's' && last != 'z') {
+            (*n)--; /* stem + last letter == drop one of the pair */
+            w[*n] = 0;
+        }
+    } else if (rhm_measure(w, *n) == 1 && rhm_ends_cvc(w, *n)) {
+        w[(*n)++] = 'e';
+        w[*n] = 0;
+    }
 }
 
-static uint32_t rd_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+static void rhm_step1c(char *w, int *n) {
+    /* (*c and not c) Y -> I: the stem before y is longer than 1 and ends in a consonant */
+    if (rhm_ends(w, *n, "y") && *n - 1 > 1 && rhm_cons(w, *n - 2)) w[*n - 1] = 'i';
 }
-static uint64_t rd_u64(const unsigned char *p) { return (uint64_t)rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32; }
-static float rd_f32(const unsigned char *p) {
-    uint32_t u = rd_u32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+
+static void rhm_step2(char *w, int *n) {
+    static const rhm_rule r[] = {
+        {"ational", "ate", RHM_C_M0}, {"tional", "tion", RHM_C_M0}, {"enci", "ence", RHM_C_M0},
+        {"anci", "ance", RHM_C_M0},   {"izer", "ize", RHM_C_M0},    {"bli", "ble", RHM_C_M0},
+        {"alli", "al", RHM_C_M0},     {"entli", "ent", RHM_C_M0},   {"eli", "e", RHM_C_M0},
+        {"ousli", "ous", RHM_C_M0},   {"ization", "ize", RHM_C_M0}, {"ation", "ate", RHM_C_M0},
+        {"ator", "ate", RHM_C_M0},    {"alism", "al", RHM_C_M0},    {"iveness", "ive", RHM_C_M0},
+        {"fulness", "ful", RHM_C_M0}, {"ousness", "ous", RHM_C_M0}, {"aliti", "al", RHM_C_M0},
+        {"iviti", "ive", RHM_C_M0},   {"biliti", "ble", RHM_C_M0},  {"fulli", "ful", RHM_C_M0},
+        {"logi", "log", RHM_C_LOGI}};
+    /* NLTK: 'alli' -> 'al' first (if m > 0), then step 2 again on the result */
+    while (rhm_ends(w, *n, "alli") && rhm_measure(w, *n - 4) > 0) rhm_replace(w, n, "alli", "al");
+    rhm_rules(w, n, r, (int)(sizeof r / sizeof r[0]));
 }
-static void wr_u32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+
+static void rhm_step3(char *w, int *n) {
+    static const rhm_rule r[] = {{"icate", "ic", RHM_C_M0}, {"ative", "", RHM_C_M0},
+                                 {"alize", "al", RHM_C_M0}, {"iciti", "ic", RHM_C_M0},
+                                 {"ical", "ic", RHM_C_M0},  {"ful", "", RHM_C_M0},
+                                 {"ness", "", RHM_C_M0}};
+    rhm_rules(w, n, r, 7);
 }
-static void wr_u64(unsigned char *p, uint64_t v) { wr_u32(p, (uint32_t)v); wr_u32(p + 4, (uint32_t)(v >> 32)); }
-static void wr_f32(unsigned char *p, float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    wr_u32(p, u);
+
+static void rhm_step4(char *w, int *n) {
+    static const rhm_rule r[] = {
+        {"al", "", RHM_C_M1},   {"ance", "", RHM_C_M1}, {"ence", "", RHM_C_M1},
+        {"er", "", RHM_C_M1},   {"ic", "", RHM_C_M1},   {"able", "", RHM_C_M1},
+        {"ible", "", RHM_C_M1}, {"ant", "", RHM_C_M1},  {"ement", "", RHM_C_M1},
+        {"ment", "", RHM_C_M1}, {"ent", "", RHM_C_M1},  {"ion", "", RHM_C_ION},
+        {"ou", "", RHM_C_M1},   {"ism", "", RHM_C_M1},  {"ate", "", RHM_C_M1},
+        {"iti", "", RHM_C_M1},  {"ous", "", RHM_C_M1},  {"ive", "", RHM_C_M1},
+        {"ize", "", RHM_C_M1}};
+    rhm_rules(w, n, r, (int)(sizeof r / sizeof r[0]));
 }
-RH_UNUSED static int host_is_le(void) {
-    uint32_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
+
+static void rhm_step5(char *w, int *n) {
+    if (rhm_ends(w, *n, "e")) {
+        int m = rhm_measure(w, *n - 1);
+        if (m > 1 || (m == 1 && !rhm_ends_cvc(w, *n - 1))) w[--(*n)] = 0;
+    }
+    /* 5b: (m > 1 and *d and *L) -> single letter; NLTK measures word[:-1] */
+    if (rhm_ends(w, *n, "ll") && rhm_measure(w, *n - 1) > 1) w[--(*n)] = 0;
+}
+
+size_t rh_porter_stem(const char *word, size_t len, char *out) {
+    static const char *const pool[][2] = {
+        {"sky", "sky"},         {"skies", "sky"},       {"dying", "die"},
+        {"lying", "lie"},       {"tying", "tie"},       {"news", "news"},
+        {"innings", "inning"},  {"inning", "inning"},   {"outings", "outing"},
+        {"outing", "outing"},   {"cannings", "canning"}, {"canning", "canning"},
+        {"howe", "howe"},       {"proceed", "proceed"}, {"exceed", "exceed"},
+        {"succeed", "succeed"}};
+    size_t i;
+    int n;
+    /* the pool is looked up with the word as given (NLTK: `word in self.pool`), and answers
+     * the lower-cased form */
+    for (i = 0; i < sizeof pool / sizeof pool[0]; i++) {
+        if (strlen(pool[i][0]) == len && !memcmp(pool[i][0], word, len)) {
+            size_t k = strlen(pool[i][1]);
+            memcpy(out, pool[i][1], k + 1);
+            return k;
+        }
+    }
+    for (i = 0; i < len; i++) out[i] = (char)tolower((unsigned char)word[i]);
+    out[len] = 0;
+    if (len <= 2 || len > INT_MAX / 2) return len;
+    /* a NUL byte inside would end strchr-based tests early: treat such words as opaque */
+    if (memchr(word, 0, len)) return len;
+    n = (int)len;
+    rhm_step1a(out, &n);
+    rhm_step1b(out, &n);
+    rhm_step1c(out, &n);
+    rhm_step2(out, &n);
+    rhm_step3(out, &n);
+    rhm_step4(out, &n);
+    rhm_step5(out, &n);
+    out[n] = 0;
+    return (size_t)n;
+}
+
+/* ---- ROUGE-1 recall as rouge_score computes it (use_stemmer=True) ----
+ * tokenize: text.lower() (Unicode: of the non-ASCII characters only U+0130 and U+212A lower to
+ * ASCII letters, 'i' + U+0307 and 'k'); every run of characters outside [a-z0-9] -> one space;
+ * split; Porter-stem tokens longer than 3 characters.  recall = sum over the reference's
+ * unigrams of min(count in reference, count in prediction) / max(reference count, 1). */
+
+typedef struct {
+    char **tok;
+    int n, cap;
+} rhm_toks;
+
+static void rhm_toks_free(rhm_toks *t) {
+    int i;
+    for (i = 0; i < t->n; i++) free(t->tok[i]);
+    free(t->tok);
+    t->tok = NULL;
+    t->n = t->cap = 0;
+}
+
+static int rhm_toks_push(rhm_toks *t, const char *s, size_t k) {
+    char *c;
+    if (t->n == t->cap) {
+        int nc = t->cap ? t->cap * 2 : 16;
+        char **nt;
+        if (nc > INT_MAX / 2) return -1;
+        nt = (char **)realloc(t->tok, (size_t)nc * sizeof *nt);
+        if (!nt) return -1;
+        t->tok = nt;
+        t->cap = nc;
+    }
+    c = (char *)malloc(k + 3);
+    if (!c) return -1;
+    if (k > 3) {
+        k = rh_porter_stem(s, k, c);
+    } else {
+        memcpy(c, s, k);
+        c[k] = 0;
+    }
+    t->tok[t->n++] = c;
+    return 0;
+}
+
+static int rhm_rouge_tokenize(const char *s, size_t n, rhm_toks *t) {
+    rhm_buf cur = {0};
+    size_t i = 0;
+    int rc = 0;
+    while (i < n && !rc) {
+        unsigned char c = (unsigned char)s[i];
+        char lc = 0;
+        size_t adv = 1;
+        if (c >= 'A' && c <= 'Z') lc = (char)(c - 'A' + 'a');
+        else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) lc = (char)c;
+        else if (c == 0xc4 && i + 1 < n && (unsigned char)s[i + 1] == 0xb0) {
+            /* U+0130 lowers to "i\u0307": an 'i' that ends the token (U+0307 separates) */
+            rhm_buf_put(&cur, "i", 1);
+            rc = rhm_toks_push(t, cur.p, cur.n);
+            cur.n = 0;
+            i += 2;
+            continue;
+        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x84 &&
+                   (unsigned char)s[i + 2] == 0xaa) {
+            lc = 'k'; /* U+212A KELVIN SIGN */
+            adv = 3;
+        } else if (c >= 0x80) {
+            /* skip the whole character (a separator); invalid bytes one at a time */
+            int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 1, k;
+            for (k = 1; k < len; k++)
+                if (i + (size_t)k >= n || ((unsigned char)s[i + k] & 0xc0) != 0x80) break;
+            adv = (size_t)k;
+        }
+        if (lc) {
+            rhm_buf_put(&cur, &lc, 1);
+        } else if (cur.n) {
+            rc = rhm_toks_push(t, cur.p, cur.n);
+            cur.n = 0;
+        }
+        i += adv;
+    }
+    if (!rc && cur.n) rc = rhm_toks_push(t, cur.p, cur.n);
+    if (cur.oom) rc = -1;
+    rhm_buf_free(&cur);
+    return rc;
+}
+
+double rh_rouge1_recall(const char *reference, size_t rlen, const char *prediction,
+                        size_t plen) {
+    rhm_toks r = {0}, p = {0};
+    int i = 0, j = 0;
+    long matched = 0;
+    double rec;
+    if (rhm_rouge_tokenize(reference, rlen, &r) || rhm_rouge_tokenize(prediction, plen, &p)) {
+        rhm_toks_free(&r);
+        rhm_toks_free(&p);
+        return -1.0;
+    }
+    if (r.n) qsort(r.tok, (size_t)r.n, sizeof *r.tok, rhm_strcmp_pp);
+    if (p.n) qsort(p.tok, (size_t)p.n, sizeof *p.tok, rhm_strcmp_pp);
+    /* merge the two sorted multisets: each common token counts min(count_r, count_p) */
+    while (i < r.n && j < p.n) {
+        int c = strcmp(r.tok[i], p.tok[j]);
+        if (c == 0) {
+            matched++;
+            i++;
+            j++;
+        } else if (c < 0) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    rec = (double)matched / (double)(r.n > 1 ? r.n : 1);
+    rhm_toks_free(&r);
+    rhm_toks_free(&p);
+    return rec;
+}
+
+/* The original keeps a test when rouge1.recall * 100 > 50 (the same double arithmetic). */
+static int rhm_retrieved(double recall) { return recall * 100 > 50; }
+
+/* ---- the retrieval score of one decode step ----
+ * top1[i]: the attended position of head i (layer * n_heads + head) for the step that produced
+ * `generated`; seq: the whole visible sequence (prompt, then tokens generated so far);
+ * span [s, e): the answer inside the needle.  A head copies when its top-1 position lies in the
+ * span and the token there is the token just generated: it earns 1/|span|.  Repeats earn again
+ * (the original; a test can then exceed 1).  With set_mode (the paper's definition
+ * |g_h ∩ k| / |k|) each span position earns at most once per head and test: hit has
+ * n_heads_total * (e - s) flags, zeroed at the start of a test.  Returns how many heads
+ * earned at this step. */
+int rh_retrieval_step(const int32_t *top1, int n_heads_total, const int *seq, int n_seq,
+                      int span_start, int span_end, int generated, int set_mode,
+                      unsigned char *hit, double *score) {
+    int i, k = 0, len = span_end - span_start;
+    if (len <= 0 || span_start < 0 || span_end > n_seq) return 0;
+    for (i = 0; i < n_heads_total; i++) {
+        int j = top1[i];
+        if (j < span_start || j >= span_end || seq[j] != generated) continue;
+        if (set_mode) {
+            if (hit[(size_t)i * (size_t)len + (size_t)(j - span_start)]) continue;
+            hit[(size_t)i * (size_t)len + (size_t)(j - span_start)] = 1;
+        }
+        score[i] += 1.0 / (double)len;
+        k++;
+    }
+    return k;
+}
+
+/* ---- answer-span location by token ids ----
+ * The first window [i, i + n_ans) inside [from, to) whose token SET overlaps the answer's
+ * token set by more than 90 % (|set(window) ∩ set(answer)| / |set(answer)| > 0.9, the
+ * original's test), or with exact, whose tokens equal the answer's.  Returns i or -1. */
+int rh_find_span(const int *ids, int n_ids, int from, int to, const int *ans, int n_ans,
+                 int exact) {
+    int i, j, k, n_set = 0;
+    int *set;
+    if (n_ans <= 0 || !ids || !ans) return -1;
+    if (from < 0) from = 0;
+    if (to > n_ids) to = n_ids;
+    if (to - from < n_ans) return -1;
+    if (exact) {
+        for (i = from; i + n_ans <= to; i++)
+            if (!memcmp(ids + i, ans, (size_t)n_ans * sizeof *ans)) return i;
+        return -1;
+    }
+    /* the answer's distinct ids (n_ans is small: quadratic is fine) */
+    set = (int *)malloc((size_t)n_ans * sizeof *set);
+    if (!set) return -1;
+    for (j = 0; j < n_ans; j++) {
+        for (k = 0; k < n_set && set[k] != ans[j]; k++) {
+        }
+        if (k == n_set) set[n_set++] = ans[j];
+    }
+    for (i = from; i + n_ans <= to; i++) {
+        int inter = 0;
+        for (k = 0; k < n_set; k++) {
+            for (j = 0; j < n_ans && ids[i + j] != set[k]; j++) {
+            }
+            if (j < n_ans) inter++;
+        }
+        if ((double)inter / (double)n_set > 0.9) {
+            free(set);
+            return i;
+        }
+    }
+    free(set);
+    return -1;
+}
+
+/* ---- score files: the published form {"layer-head": [score per kept test, ...], ...} ---- */
+
+/* Parse "L-H" (decimal, no sign, no leading zeros beyond "0", each < 100000). */
+static int rhm_parse_head_key(const char *k, size_t n, int *layer, int *head) {
+    size_t i = 0;
+    long v[2];
+    int part;
+    for (part = 0; part < 2; part++) {
+        size_t st = i;
+        v[part] = 0;
+        while (i < n && k[i] >= '0' && k[i] <= '9') {
+            v[part] = v[part] * 10 + (k[i] - '0');
+            if (v[part] >= 100000) return -1;
+            i++;
+        }
+        if (i == st || (i - st > 1 && k[st] == '0')) return -1;
+        if (part == 0) {
+            if (i >= n || k[i] != '-') return -1;
+            i++;
+        }
+    }
+    if (i != n) return -1;
+    *layer = (int)v[0];
+    *head = (int)v[1];
+    return 0;
+}
+
+void rh_scores_free(rh_scores *s) {
+    int i;
+    if (!s) return;
+    if (s->scores)
+        for (i = 0; i < s->n_layers * s->n_heads; i++) free(s->scores[i]);
+    free(s->scores);
+    free(s->n_tests);
+    free(s->present);
+    memset(s, 0, sizeof *s);
+}
+
+/* An empty score table of the given shape (every head present with no tests). */
+int rh_scores_init(rh_scores *s, int n_layers, int n_heads) {
+    size_t n;
+    memset(s, 0, sizeof *s);
+    if (n_layers <= 0 || n_heads <= 0 || n_layers > 100000 || n_heads > 100000 ||
+        (long long)n_layers * n_heads > (1 << 22))
+        return RH_EINVAL;
+    n = (size_t)n_layers * (size_t)n_heads;
+    s->n_layers = n_layers;
+    s->n_heads = n_heads;
+    s->n_tests = (int *)calloc(n, sizeof *s->n_tests);
+    s->scores = (double **)calloc(n, sizeof *s->scores);
+    s->present = (unsigned char *)malloc(n);
+    if (!s->n_tests || !s->scores || !s->present) {
+        rh_scores_free(s);
+        return RH_ENOMEM;
+    }
+    memset(s->present, 1, n);
+    return RH_OK;
+}
+
+/* Append one score to head i. */
+int rh_scores_push(rh_scores *s, int i, double v) {
+    double *q;
+    if (i < 0 || i >= s->n_layers * s->n_heads) return RH_EINVAL;
+    if (s->n_tests[i] >= (1 << 24)) return RH_ERANGE;
+    q = (double *)realloc(s->scores[i], (size_t)(s->n_tests[i] + 1) * sizeof *q);
+    if (!q) return RH_ENOMEM;
+    s->scores[i] = q;
+    q[s->n_tests[i]++] = v;
+    s->present[i] = 1;
+    return RH_OK;
+}
+
+int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
+                    size_t errcap) {
+    rhj root;
+    int rc, i, j, max_l = -1, max_h = -1;
+    memset(out, 0, sizeof *out);
+    rc = rhj_parse(text, len, name, &root, err, errcap);
+    if (rc) return rc;
+    if (root.type != RHJ_OBJ) {
+        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]}", name);
+        rhj_free(&root);
+        return RH_EFORMAT;
+    }
+    if (root.n == 0) {
+        set_err(err, errcap, "%s: the score file has no heads", name);
+        rhj_free(&root);
+        return RH_EFORMAT;
+    }
+    for (i = 0; i < root.n; i++) {
+        int l, h;
+        if (rhm_parse_head_key(root.keys[i], root.keylens[i], &l, &h)) {
+            set_err(err, errcap, "%s: key \"%.40s\" is not of the form \"layer-head\"", name, root.keys[i]);
+            rhj_free(&root);
+            return RH_EFORMAT;
+        }
+        if (root.items[i].type != RHJ_ARR) {
+            set_err(err, errcap, "%s: the value of \"%s\" is not a list of scores", name, root.keys[i]);
+            rhj_free(&root);
+            return RH_EFORMAT;
+        }
+        for (j = 0; j < root.items[i].n; j++) {
+            if (root.items[i].items[j].type != RHJ_NUM) {
+                set_err(err, errcap, "%s: \"%s\"[%d] is not a number", name, root.keys[i], j);
+                rhj_free(&root);
+                return RH_EFORMAT;
+            }
+        }
+        if (l > max_l) max_l = l;
+        if (h > max_h) max_h = h;
+    }
+    rc = rh_scores_init(out, max_l + 1, max_h + 1);
+    if (rc) {
+        set_err(err, errcap, "%s: %d layers x %d heads is too large", name, max_l + 1, max_h + 1);
+        rhj_free(&root);
+        return rc == RH_ENOMEM ? rc : RH_EFORMAT;
+    }
+    memset(out->present, 0, (size_t)out->n_layers * (size_t)out->n_heads);
+    for (i = 0; i < root.n; i++) {
+        int l, h, idx;
+        rhm_parse_head_key(root.keys[i], root.keylens[i], &l, &h);
+        idx = l * out->n_heads + h;
+        if (out->present[idx]) {
+            set_err(err, errcap, "%s: head \"%s\" appears twice", name, root.keys[i]);
+            rhj_free(&root);
+            rh_scores_free(out);
+            return RH_EFORMAT;
+        }
+        out->present[idx] = 1;
+        if (root.items[i].n) {
+            out->scores[idx] = (double *)malloc((size_t)root.items[i].n * sizeof(double));
+            if (!out->scores[idx]) {
+                set_err(err, errcap, "%s: out of memory", name);
+                rhj_free(&root);
+                rh_scores_free(out);
+                return RH_ENOMEM;
+            }
+            for (j = 0; j < root.items[i].n; j++) out->scores[idx][j] = root.items[i].items[j].num;
+        }
+        out->n_tests[idx] = root.items[i].n;
+    }
+    rhj_free(&root);
+    return RH_OK;
+}
+
+int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap) {
+    char *data;
+    size_t len;
+    int rc;
+    memset(out, 0, sizeof *out);
+    rc = rhm_read_file(path, (size_t)1 << 30, &data, &len, err, errcap);
+    if (rc) return rc;
+    rc = rh_scores_parse(data, len, path, out, err, errcap);
+    free(data);
+    return rc;
+}
+
+/* The published one-line form, as Python's json.dump writes it: keys in layer-major order,
+ * ", " and ": " separators, floats as repr(), zero as the int 0.  No trailing newline
+ * (json.dump writes none). */
+static void rhm_scores_format(const rh_scores *s, rhm_buf *b) {
+    int l, h, j, first = 1;
+    rhm_buf_put(b, "{", 1);
+    for (l = 0; l < s->n_layers; l++)
+        for (h = 0; h < s->n_heads; h++) {
+            int i = l * s->n_heads + h;
+            if (!s->present[i]) continue;
+            rhm_buf_printf(b, "%s\"%d-%d\": [", first ? "" : ", ", l, h);
+            first = 0;
+            for (j = 0; j < s->n_tests[i]; j++) {
+                if (j) rhm_buf_puts(b, ", ");
+                /* the original's per-test score starts as the int 0 and becomes a float only
+                 * when a step adds to it, so json.dump wrote a never-scoring test as "0" */
+                if (s->scores[i][j] == 0) rhm_buf_put(b, "0", 1);
+                else rhm_buf_double(b, s->scores[i][j]);
+            }
+            rhm_buf_put(b, "]", 1);
+        }
+    rhm_buf_put(b, "}", 1);
+}
+
+int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap) {
+    rhm_buf b = {0};
+    int rc;
+    rhm_scores_format(s, &b);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        set_err(err, errcap, "%s: out of memory", path);
+        return RH_ENOMEM;
+    }
+    rc = rhm_write_atomic(path, b.p, b.n, err, errcap);
+    rhm_buf_free(&b);
+    return rc;
+}
+
+double rh_scores_mean(const rh_scores *s, int i) {
+    double sum = 0;
+    int j;
+    if (i < 0 || i >= s->n_layers * s->n_heads || s->n_tests[i] == 0) return 0;
+    /* numpy's mean: pairwise summation differs from sequential only in the last bits */
+    for (j = 0; j < s->n_tests[i]; j++) sum += s->scores[i][j];
+    return sum / s->n_tests[i];
+}
+
+/* Heads present in s, ranked by mean score, highest first; ties keep layer-major order (Python's
+ * sorted is stable, and the original ranks with it).  *order gets malloc'd indices. */
+typedef struct {
+    double mean;
+    int idx;
+} rhm_rank;
+
+static int rhm_rank_cmp(const void *a, const void *b) {
+    const rhm_rank *x = (const rhm_rank *)a, *y = (const rhm_rank *)b;
+    if (x->mean > y->mean) return -1;
+    if (x->mean < y->mean) return 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int rhm_rank_heads(const rh_scores *s, rhm_rank **out, int *n_out) {
+    int i, n = 0, tot = s->n_layers * s->n_heads;
+    rhm_rank *r = (rhm_rank *)malloc((size_t)(tot > 0 ? tot : 1) * sizeof *r);
+    if (!r) return RH_ENOMEM;
+    for (i = 0; i < tot; i++) {
+        if (!s->present[i]) continue;
+        r[n].mean = rh_scores_mean(s, i);
+        r[n].idx = i;
+        n++;
+    }
+    qsort(r, (size_t)n, sizeof *r, rhm_rank_cmp);
+    *out = r;
+    *n_out = n;
+    return RH_OK;
+}
+
+/* ============================================================================================
+ * 1.3 Experiments and reports: detect, niah (with masks), report, compare
+ * ============================================================================================
+ * Exit codes of the commands: 0 success; 1 a failure while running (a model evaluation or a
+ * write failed); 2 bad usage or bad input found before the first test (a flag, its value, a
+ * missing or malformed file, an output that cannot be written). */
+
+#define RHM_EXIT_RUN 1
+#define RHM_EXIT_USAGE 2
+
+static uint64_t rhm_fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+#define RHM_FNV0 14695981039346656037ULL
+
+/* splitmix64: the seeded generator for --mask-random */
+static uint64_t rhm_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- number, list and grid parsing (every value checked; messages name the flag) ---- */
+
+static int rhm_parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v;
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int rhm_parse_dbl(const char *s, double lo, double hi, double *out) {
+    char *end;
+    double v;
+    if (!s || !*s || isspace((unsigned char)*s)) return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* numpy.linspace(lo, hi, n) element i (start + i * step, the last one exactly hi) */
+static double rhm_linspace(double lo, double hi, int n, int i) {
+    double step;
+    if (n <= 1) return lo;
+    if (i == n - 1) return hi;
+    step = (hi - lo) / (double)(n - 1);
+    return (double)i * step + lo;
+}
+
+/* numpy.round(x, decimals): rint(x * 10^d) / 10^d (half to even) */
+static double rhm_npround(double x, int decimals) {
+    double f = pow(10.0, decimals);
+    return decimals ? rint(x * f) / f : rint(x);
+}
+
+/* "MIN:MAX:N" (numpy.linspace, rounded to integers as the original) or "a,b,c" or "a".
+ * sigmoid (depths only): the original's logistic spacing, 100 / (1 + e^(-0.1 (x - 50))) rounded
+ * to 3 decimals, 0 and 100 kept.  Values must lie in [lo, hi]; at most 10000 of them. */
+static int rhm_parse_grid(const char *flag, const char *spec, double lo, double hi, int integer,
+                          int sigmoid, double **out, int *n_out, char *msg, size_t cap) {
+    double *v = NULL;
+    int n = 0, i;
+    const char *c1 = strchr(spec, ':');
+    *out = NULL;
+    *n_out = 0;
+    if (c1) {
+        char a[64], b[64];
+        const char *c2 = strchr(c1 + 1, ':');
+        double mn, mx;
+        long cnt;
+        if (!c2 || strchr(c2 + 1, ':') || (size_t)(c1 - spec) >= sizeof a ||
+            (size_t)(c2 - c1 - 1) >= sizeof b) {
+            set_err(msg, cap, "%s: expected MIN:MAX:N, got \"%s\"", flag, spec);
+            return -1;
+        }
+        memcpy(a, spec, (size_t)(c1 - spec));
+        a[c1 - spec] = 0;
+        memcpy(b, c1 + 1, (size_t)(c2 - c1 - 1));
+        b[c2 - c1 - 1] = 0;
+        if (rhm_parse_dbl(a, lo, hi, &mn) || rhm_parse_dbl(b, lo, hi, &mx)) {
+            set_err(msg, cap, "%s: MIN and MAX must be numbers in [%g, %g], got \"%s\"", flag, lo, hi, spec);
+            return -1;
+        }
+        if (mn > mx) {
+            set_err(msg, cap, "%s: MIN %g is larger than MAX %g", flag, mn, mx);
+            return -1;
+        }
+        if (rhm_parse_long(c2 + 1, 1, 10000, &cnt)) {
+            set_err(msg, cap, "%s: N must be an integer in [1, 10000], got \"%s\"", flag, c2 + 1);
+            return -1;
+        }
+        v = (double *)malloc((size_t)cnt * sizeof *v);
+        if (!v) return -1;
+        for (i = 0; i < (int)cnt; i++) {
+            double x = rhm_linspace(mn, mx, (int)cnt, i);
+            if (sigmoid) x = x == 0 ? 0 : x == 100 ? 100 : rhm_npround(100.0 / (1.0 + exp(-0.1 * (x - 50.0))), 3);
+            else x = rhm_npround(x, 0);
+            v[n++] = x;
+        }
+    } else {
+        const char *p = spec;
+        v = (double *)malloc(10000 * sizeof *v);
+        if (!v) return -1;
+        for (;;) {
+            char t[64];
+            const char *q = strchr(p, ',');
+            size_t k = q ? (size_t)(q - p) : strlen(p);
+            double x;
+            if (k >= sizeof t || n >= 10000) {
+                set_err(msg, cap, "%s: bad list \"%s\"", flag, spec);
+                free(v);
+                return -1;
+            }
+            memcpy(t, p, k);
+            t[k] = 0;
+            if (rhm_parse_dbl(t, lo, hi, &x) || (integer && x != floor(x))) {
+                set_err(msg, cap, "%s: \"%s\" is not %s in [%g, %g]", flag, t,
+                        integer ? "an integer" : "a number", lo, hi);
+                free(v);
+                return -1;
+            }
+            v[n++] = x;
+            if (!q) break;
+            p = q + 1;
+        }
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+/* "12-3,7-1" -> flags[layer * n_heads + head] = 1; every head inside the model, no repeats. */
+static int rhm_parse_heads(const char *flag, const char *spec, int n_layers, int n_heads,
+                           unsigned char *flags, char *msg, size_t cap) {
+    const char *p = spec;
+    if (!*spec) {
+        set_err(msg, cap, "%s: empty list", flag);
+        return -1;
+    }
+    for (;;) {
+        const char *q = strchr(p, ',');
+        size_t k = q ? (size_t)(q - p) : strlen(p);
+        int l, h;
+        if (rhm_parse_head_key(p, k, &l, &h)) {
+            set_err(msg, cap, "%s: \"%.*s\" is not LAYER-HEAD", flag, (int)(k < 40 ? k : 40), p);
+            return -1;
+        }
+        if (l >= n_layers || h >= n_heads) {
+            set_err(msg, cap, "%s: head %d-%d is outside the model (%d layers x %d heads)", flag, l, h,
+                    n_layers, n_heads);
+            return -1;
+        }
+        if (flags[l * n_heads + h]) {
+            set_err(msg, cap, "%s: head %d-%d is listed twice", flag, l, h);
+            return -1;
+        }
+        flags[l * n_heads + h] = 1;
+        if (!q) break;
+        p = q + 1;
+    }
+    return 0;
+}
+
+/* Backslash escapes of a --template value: \n \t \\ (a shell passes no newline easily). */
+static char *rhm_unescape(const char *s) {
+    rhm_buf b = {0};
+    for (; *s; s++) {
+        if (*s == '\\' && s[1] == 'n') {
+            rhm_buf_put(&b, "\n", 1);
+            s++;
+        } else if (*s == '\\' && s[1] == 't') {
+            rhm_buf_put(&b, "\t", 1);
+            s++;
+        } else if (*s == '\\' && s[1] == '\\') {
+            rhm_buf_put(&b, "\\", 1);
+            s++;
+        } else {
+            rhm_buf_put(&b, s, 1);
+        }
+    }
+    if (!b.p) rhm_buf_put(&b, "", 0);
+    return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
+}
+
+static int rhm_count(const char *s, const char *sub) {
+    int n = 0;
+    size_t k = strlen(sub);
+    while ((s = strstr(s, sub)) != NULL) {
+        n++;
+        s += k;
+    }
+    return n;
+}
+
+/* --chat: the model's chat template, recognized by its markers (a Jinja interpreter is out of
+ * scope): ChatML (Qwen; with the default system message when the template has one), Llama-2 /
+ * Mistral [INST], Llama-3 headers.  The user turn is the original's:
+ * "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:". */
+static char *rhm_chat_template(const rh_model *m, char *msg, size_t cap) {
+    size_t n = 0;
+    const char *t = rh_model_meta(m, "chat_template", &n);
+    rhm_buf b = {0}, src = {0};
+    const char *user = "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:";
+    if (!t || !n) {
+        set_err(msg, cap, "--chat: the model has no chat_template; use --template");
+        return NULL;
+    }
+    rhm_buf_put(&src, t, n);
+    if (!src.p) return NULL;
+    if (strstr(src.p, "<|im_start|>")) {
+        /* the default system message: a literal "<|im_start|>system\n...<|im_end|>" in the
+         * template (its \n written as a Jinja escape or as a real newline), not one built from
+         * a message ({{ ... }}) */
+        const char *p = src.p;
+        while ((p = strstr(p, "<|im_start|>system")) != NULL) {
+            const char *q = p + 18, *e;
+            if (q[0] == '\\' && q[1] == 'n') q += 2;
+            else if (q[0] == '\n') q += 1;
+            else {
+                p = q;
+                continue;
+            }
+            e = strstr(q, "<|im_end|>");
+            if (e && !memchr(q, '{', (size_t)(e - q)) && !memchr(q, '\'', (size_t)(e - q)) && e > q) {
+                rhm_buf_puts(&b, "<|im_start|>system\n");
+                rhm_buf_put(&b, q, (size_t)(e - q));
+                rhm_buf_puts(&b, "<|im_end|>\n");
+                break;
+            }
+            p = q;
+        }
+        rhm_buf_puts(&b, "<|im_start|>user\n");
+        rhm_buf_puts(&b, user);
+        rhm_buf_puts(&b, "<|im_end|>\n<|im_start|>assistant\n");
+    } else if (strstr(src.p, "<|start_header_id|>")) {
+        rhm_buf_puts(&b, "<|start_header_id|>user<|end_header_id|>\n\n");
+        rhm_buf_puts(&b, user);
+        rhm_buf_puts(&b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+    } else if (strstr(src.p, "[INST]")) {
+        rhm_buf_puts(&b, "[INST] ");
+        rhm_buf_puts(&b, user);
+        rhm_buf_puts(&b, " [/INST]");
+    } else {
+        set_err(msg, cap, "--chat: the model's chat template is none of ChatML, Llama-3, [INST]; use --template");
+    }
+    rhm_buf_free(&src);
+    if (!b.p || b.oom) {
+        rhm_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* ---- options shared by detect and niah ---- */
+
+typedef struct {
+    int is_detect;
+    int argc;
+    char **argv;
+    const char *model_path, *haystack, *needles_path, *out, *lengths, *depths, *template_arg;
+    const char *scores_path, *mask_heads;
+    int sigmoid, buffer, max_new, threads, n_needles, quiet, fresh, append, score_set;
+    int span_exact, span_prompt, chat, mask_prefill, shard_i, shard_n, top, no_prefix_cache;
+    int needle_first, needle_end; /* --needle-range; end 0 = all */
+    long mask_top, mask_random;
+    uint64_t seed;
+    int seed_given;
+    rh_mask_mode mask_mode;
+} rhm_opts;
+
+static void rhm_usage(FILE *f, int detect) {
+    fprintf(f,
+            "usage: retrieval_heads %s [MODEL] [options]     (MODEL default weights/demo.rhw)\n"
+            "  --haystack PATH        text file or folder of *.txt (name order)  [weights/haystack]\n"
+            "  --needles FILE         JSON lines: needle, question, answer       [weights/needles.jsonl]\n"
+            "  --n-needles N          use the first N needles only\n"
+            "  --needle-range A:B     use needles A..B-1 (0-based) only\n"
+            "  --lengths MIN:MAX:N    context lengths in tokens (linear, rounded; or a,b,c)\n"
+            "  --depths MIN:MAX:N     needle depths in percent                   [0:100:5]\n"
+            "  --depth-spacing linear|sigmoid                                    [linear]\n"
+            "  --buffer N             tokens left for question and answer        [200]\n"
+            "  --template STR         prompt with {context} and {question} (\\n escapes)\n"
+            "  --chat                 the model's chat template (ChatML, Llama-3, [INST])\n"
+            "  --span overlap|exact   answer-span rule (set overlap > 90%%, the original's)\n"
+            "  --span-search needle|prompt   where to look for the span           [needle]\n"
+            "  --max-new N            tokens to decode at most                   [50]\n"
+            "  -t, --threads N        worker threads (0 = all CPUs)              [0]\n"
+            "  --shard i/n            run every n-th test starting at i (0 <= i < n)\n"
+            "  --fresh                ignore finished tests of earlier runs (default: resume)\n"
+            "  --no-prefix-cache      prefill every prompt whole (default: reuse the shared prefix)\n"
+            "  --quiet                no progress line on stderr\n",
+            detect ? "detect" : "niah");
+    if (detect)
+        fprintf(f,
+                "  -o, --out FILE         score file {\"layer-head\": [...]}       [retrieval_scores.json]\n"
+                "  --append               add to the lists of an existing score file\n"
+                "  --score-set            the paper's set definition (each span token once)\n"
+                "  --top N                rows of the ranked table                   [20]\n");
+    else
+        fprintf(f,
+                "  -o, --out BASE         BASE.jsonl, BASE.csv, BASE.svg, BASE.run.json [niah]\n"
+                "  --mask-top K --scores FILE     mask the K best heads of a score file\n"
+                "  --mask-random K --scores FILE [--seed S]  K random heads of mean < 0.1\n"
+                "  --mask-heads L-H,L-H   mask these heads\n"
+                "  --mask-mode uniform|neg-inf|zero                                 [uniform]\n"
+                "  --mask-prefill         mask the prefill too (default: decode steps only)\n");
+}
+
+/* Parse argv into o; on a bad flag writes one line to msg and returns -1; 1 for --help. */
+static int rhm_parse_opts(int argc, char **argv, int detect, rhm_opts *o, char *msg, size_t cap) {
+    int i, pos = 0;
+    memset(o, 0, sizeof *o);
+    o->is_detect = detect;
+    o->argc = argc;
+    o->argv = argv;
+    o->model_path = "weights/demo.rhw";
+    o->haystack = "weights/haystack";
+    o->needles_path = "weights/needles.jsonl";
+    o->out = detect ? "retrieval_scores.json" : "niah";
+    o->depths = "0:100:5";
+    o->buffer = 200;
+    o->max_new = 50;
+    o->top = 20;
+    o->shard_n = 1;
+    o->seed = 1;
+    o->mask_mode = RH_MASK_UNIFORM;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        char name[64];
+        long lv;
+        if (a[0] != '-' || !a[1]) {
+            if (pos++ == 0) {
+                o->model_path = a;
+                continue;
+            }
+            set_err(msg, cap, "unexpected argument \"%.60s\" (one MODEL at most)", a);
+            return -1;
+        }
+        eq = strchr(a, '=');
+        if (eq && a[1] == '-') {
+            size_t k = (size_t)(eq - a);
+            if (k >= sizeof name) k = sizeof name - 1;
+            memcpy(name, a, k);
+            name[k] = 0;
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+        }
+#define RHM_FLAG(s) (!strcmp(name, s))
+#define RHM_VAL()                                                                \
+    do {                                                                         \
+        if (!val) {                                                              \
+            if (i + 1 >= argc) {                                                 \
+                set_err(msg, cap, "%s: missing value", name);                   \
+                return -1;                                                       \
+            }                                                                    \
+            val = argv[++i];                                                     \
+        }                                                                        \
+    } while (0)
+#define RHM_NOVAL()                                                              \
+    do {                                                                         \
+        if (val) {                                                               \
+            set_err(msg, cap, "%s takes no value", name);                       \
+            return -1;                                                           \
+        }                                                                        \
+    } while (0)
+#define RHM_INT(lo, hi, dst)                                                     \
+    do {                                                                         \
+        RHM_VAL();                                                               \
+        if (rhm_parse_long(val, lo, hi, &lv)) {                                  \
+            set_err(msg, cap, "%s: expected an integer in [%ld, %ld], got \"%.40s\"", name, \
+                    (long)(lo), (long)(hi), val);                                \
+            return -1;                                                           \
+        }                                                                        \
+        dst = lv;                                                                \
+    } while (0)
+        if (RHM_FLAG("-h") || RHM_FLAG("--help")) {
+            return 1;
+        } else if (RHM_FLAG("--haystack")) {
+            RHM_VAL();
+            o->haystack = val;
+        } else if (RHM_FLAG("--needles")) {
+            RHM_VAL();
+            o->needles_path = val;
+        } else if (RHM_FLAG("--n-needles")) {
+            RHM_INT(1, 1000000, o->n_needles);
+        } else if (RHM_FLAG("--needle-range")) {
+            char t[32];
+            const char *c1;
+            long a, b2;
+            RHM_VAL();
+            c1 = strchr(val, ':');
+            if (!c1 || (size_t)(c1 - val) >= sizeof t) {
+                set_err(msg, cap, "--needle-range: expected FIRST:END (0-based, END excluded), got \"%.40s\"", val);
+                return -1;
+            }
+            memcpy(t, val, (size_t)(c1 - val));
+            t[c1 - val] = 0;
+            if (rhm_parse_long(t, 0, 999999, &a) || rhm_parse_long(c1 + 1, a + 1, 1000000, &b2)) {
+                set_err(msg, cap, "--needle-range: expected FIRST:END with 0 <= FIRST < END, got \"%.40s\"", val);
+                return -1;
+            }
+            o->needle_first = (int)a;
+            o->needle_end = (int)b2;
+        } else if (RHM_FLAG("--lengths")) {
+            RHM_VAL();
+            o->lengths = val;
+        } else if (RHM_FLAG("--depths")) {
+            RHM_VAL();
+            o->depths = val;
+        } else if (RHM_FLAG("--depth-spacing")) {
+            RHM_VAL();
+            if (!strcmp(val, "linear")) o->sigmoid = 0;
+            else if (!strcmp(val, "sigmoid")) o->sigmoid = 1;
+            else {
+                set_err(msg, cap, "--depth-spacing: expected linear or sigmoid, got \"%.40s\"", val);
+                return -1;
+            }
+        } else if (RHM_FLAG("--buffer")) {
+            RHM_INT(0, 10000000, o->buffer);
+        } else if (RHM_FLAG("--template")) {
+            RHM_VAL();
+            o->template_arg = val;
+        } else if (RHM_FLAG("--chat")) {
+            RHM_NOVAL();
+            o->chat = 1;
+        } else if (RHM_FLAG("--span")) {
+            RHM_VAL();
+            if (!strcmp(val, "overlap")) o->span_exact = 0;
+            else if (!strcmp(val, "exact")) o->span_exact = 1;
+            else {
+                set_err(msg, cap, "--span: expected overlap or exact, got \"%.40s\"", val);
+                return -1;
+            }
+        } else if (RHM_FLAG("--span-search")) {
+            RHM_VAL();
+            if (!strcmp(val, "needle")) o->span_prompt = 0;
+            else if (!strcmp(val, "prompt")) o->span_prompt = 1;
+            else {
+                set_err(msg, cap, "--span-search: expected needle or prompt, got \"%.40s\"", val);
+                return -1;
+            }
+        } else if (RHM_FLAG("--max-new")) {
+            RHM_INT(1, 100000, o->max_new);
+        } else if (RHM_FLAG("-t") || RHM_FLAG("--threads")) {
+            RHM_INT(0, 1024, o->threads);
+        } else if (RHM_FLAG("--shard")) {
+            long si, sn;
+            char t[64];
+            const char *sl;
+            RHM_VAL();
+            sl = strchr(val, '/');
+            if (!sl || (size_t)(sl - val) >= sizeof t) {
+                set_err(msg, cap, "--shard: expected i/n, got \"%.40s\"", val);
+                return -1;
+            }
+            memcpy(t, val, (size_t)(sl - val));
+            t[sl - val] = 0;
+            if (rhm_parse_long(sl + 1, 1, 100000, &sn) || rhm_parse_long(t, 0, sn - 1, &si)) {
+                set_err(msg, cap, "--shard: expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
+                return -1;
+            }
+            o->shard_i = (int)si;
+            o->shard_n = (int)sn;
+        } else if (RHM_FLAG("--no-prefix-cache")) {
+            RHM_NOVAL();
+            o->no_prefix_cache = 1;
+        } else if (RHM_FLAG("--fresh")) {
+            RHM_NOVAL();
+            o->fresh = 1;
+        } else if (RHM_FLAG("--quiet") || RHM_FLAG("-q")) {
+            RHM_NOVAL();
+            o->quiet = 1;
+        } else if (RHM_FLAG("-o") || RHM_FLAG("--out")) {
+            RHM_VAL();
+            if (!*val) {
+                set_err(msg, cap, "%s: empty path", name);
+                return -1;
+            }
+            o->out = val;
+        } else if (detect && RHM_FLAG("--append")) {
+            RHM_NOVAL();
+            o->append = 1;
+        } else if (detect && RHM_FLAG("--score-set")) {
+            RHM_NOVAL();
+            o->score_set = 1;
+        } else if (detect && RHM_FLAG("--top")) {
+            RHM_INT(1, 1000000, o->top);
+        } else if (!detect && RHM_FLAG("--mask-top")) {
+            RHM_INT(1, 10000000, o->mask_top);
+        } else if (!detect && RHM_FLAG("--mask-random")) {
+            RHM_INT(1, 10000000, o->mask_random);
+        } else if (!detect && RHM_FLAG("--mask-heads")) {
+            RHM_VAL();
+            o->mask_heads = val;
+        } else if (!detect && RHM_FLAG("--scores")) {
+            RHM_VAL();
+            o->scores_path = val;
+        } else if (!detect && RHM_FLAG("--seed")) {
+            char *end;
+            unsigned long long sv;
+            RHM_VAL();
+            errno = 0;
+            sv = strtoull(val, &end, 10);
+            if (!*val || *val == '-' || *end || errno) {
+                set_err(msg, cap, "--seed: expected an unsigned integer, got \"%.40s\"", val);
+                return -1;
+            }
+            o->seed = (uint64_t)sv;
+            o->seed_given = 1;
+        } else if (!detect && RHM_FLAG("--mask-mode")) {
+            RHM_VAL();
+            if (!strcmp(val, "uniform")) o->mask_mode = RH_MASK_UNIFORM;
+            else if (!strcmp(val, "neg-inf")) o->mask_mode = RH_MASK_NEG_INF;
+            else if (!strcmp(val, "zero")) o->mask_mode = RH_MASK_ZERO;
+            else {
+                set_err(msg, cap, "--mask-mode: expected uniform, neg-inf or zero, got \"%.40s\"", val);
+                return -1;
+            }
+        } else if (!detect && RHM_FLAG("--mask-prefill")) {
+            RHM_NOVAL();
+            o->mask_prefill = 1;
+        } else {
+            set_err(msg, cap, "unknown flag %.60s (see --help)", name);
+            return -1;
+        }
+#undef RHM_FLAG
+#undef RHM_VAL
+#undef RHM_NOVAL
+#undef RHM_INT
+    }
+    if (!detect) {
+        int nm = (o->mask_top > 0) + (o->mask_random > 0) + (o->mask_heads != NULL);
+        if (nm > 1) {
+            set_err(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another");
+            return -1;
+        }
+        if ((o->mask_top || o->mask_random) && !o->scores_path) {
+            set_err(msg, cap, "%s needs --scores FILE", o->mask_top ? "--mask-top" : "--mask-random");
+            return -1;
+        }
+        if (o->scores_path && !o->mask_top && !o->mask_random) {
+            set_err(msg, cap, "--scores is used only with --mask-top or --mask-random");
+            return -1;
+        }
+        if (o->seed_given && !o->mask_random) {
+            set_err(msg, cap, "--seed is used only with --mask-random");
+            return -1;
+        }
+        if (nm == 0 && (o->mask_prefill || o->mask_mode != RH_MASK_UNIFORM)) {
+            set_err(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)");
+            return -1;
+        }
+    }
+    if (o->append && o->shard_n > 1) {
+        set_err(msg, cap, "--append cannot be combined with --shard (merge the shards first, then append)");
+        return -1;
+    }
+    if (o->n_needles && o->needle_end) {
+        set_err(msg, cap, "--n-needles and --needle-range exclude one another");
+        return -1;
+    }
+    if (o->chat && o->template_arg) {
+        set_err(msg, cap, "--chat and --template exclude one another");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- per-test records: the resume state and the per-test output (JSON lines) ---- */
+
+typedef struct {
+    char key[17]; /* config + test fingerprint, 16 hex digits */
+    char *line;   /* the JSON line as written */
+    rhj v;        /* parsed */
+    int own;      /* came from (or goes to) this run's own records file */
+} rhm_rec;
+
+typedef struct {
+    rhm_rec *r;
+    int n, cap;
+} rhm_recs;
+
+static void rhm_recs_free(rhm_recs *R) {
+    int i;
+    for (i = 0; i < R->n; i++) {
+        free(R->r[i].line);
+        rhj_free(&R->r[i].v);
+    }
+    free(R->r);
+    memset(R, 0, sizeof *R);
+}
+
+static rhm_rec *rhm_recs_find(const rhm_recs *R, const char *key) {
+    int i;
+    for (i = 0; i < R->n; i++)
+        if (!strcmp(R->r[i].key, key)) return &R->r[i];
+    return NULL;
+}
+
+/* Add a record line (copied); a line that is not a JSON object with a 16-hex "key" (a header
+ * line, or the torn last line of a killed run) is skipped; a known key keeps its first line. */
+static int rhm_recs_add(rhm_recs *R, const char *line, size_t len, int own) {
+    rhj v;
+    const rhj *k;
+    rhm_rec *e;
+    if (rhj_parse(line, len, "record", &v, NULL, 0)) return 0;
+    k = rhj_get(&v, "key");
+    if (!k || k->type != RHJ_STR || k->len != 16 || rhm_recs_find(R, k->str)) {
+        rhj_free(&v);
+        return 0;
+    }
+    if (R->n == R->cap) {
+        int nc = R->cap ? R->cap * 2 : 64;
+        rhm_rec *q = (rhm_rec *)realloc(R->r, (size_t)nc * sizeof *q);
+        if (!q) {
+            rhj_free(&v);
+            return RH_ENOMEM;
+        }
+        R->r = q;
+        R->cap = nc;
+    }
+    e = &R->r[R->n];
+    memcpy(e->key, k->str, 17);
+    e->line = (char *)malloc(len + 1);
+    if (!e->line) {
+        rhj_free(&v);
+        return RH_ENOMEM;
+    }
+    memcpy(e->line, line, len);
+    e->line[len] = 0;
+    e->v = v;
+    e->own = own;
+    R->n++;
+    return 1;
+}
+
+static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
+    char *data;
+    size_t len, pos = 0;
+    if (rhm_read_file(path, (size_t)1 << 31, &data, &len, NULL, 0)) return 0; /* absent: fine */
+    while (pos < len) {
+        const char *ls = data + pos;
+        const char *nl = (const char *)memchr(ls, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - ls) : len - pos;
+        if (rhm_recs_add(R, ls, ll, own) < 0) {
+            free(data);
+            return RH_ENOMEM;
+        }
+        pos += ll + (nl ? 1 : 0);
+    }
+    free(data);
+    return 0;
+}
+
+/* Records of every shard of this output: files named BASE.shard-*<suffix> beside BASE. */
+static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suffix,
+                                 const char *own_path) {
+    rhm_buf dir = {0}, pre = {0};
+    const char *slash = strrchr(base, '/');
+    DIR *d;
+    struct dirent *e;
+    if (slash) rhm_buf_put(&dir, base, (size_t)(slash - base) + 1);
+    else rhm_buf_puts(&dir, "./");
+    rhm_buf_puts(&pre, slash ? slash + 1 : base);
+    rhm_buf_puts(&pre, ".shard-");
+    d = dir.p ? opendir(dir.p) : NULL;
+    if (d) {
+        char **names = NULL;
+        int n = 0, cap = 0, i;
+        while ((e = readdir(d)) != NULL) {
+            size_t k = strlen(e->d_name), sl = strlen(suffix);
+            if (k > pre.n + sl && !strncmp(e->d_name, pre.p, pre.n) &&
+                !strcmp(e->d_name + k - sl, suffix)) {
+                if (n == cap) {
+                    int nc = cap ? cap * 2 : 8;
+                    char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
+                    if (!q) break;
+                    names = q;
+                    cap = nc;
+                }
+                names[n] = (char *)malloc(dir.n + k + 1);
+                if (!names[n]) break;
+                memcpy(names[n], dir.p, dir.n);
+                memcpy(names[n] + dir.n, e->d_name, k + 1);
+                n++;
+            }
+        }
+        closedir(d);
+        if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
+        for (i = 0; i < n; i++) {
+            /* own_path is loaded first by the caller; the same file under "./" is skipped */
+            const char *nm = names[i];
+            if (!slash && !strncmp(nm, "./", 2)) nm += 2;
+            if (strcmp(nm, own_path)) rhm_recs_load(R, names[i], 0);
+            free(names[i]);
+        }
+        free(names);
+    }
+    rhm_buf_free(&dir);
+    rhm_buf_free(&pre);
+}
+
+/* ---- SVG heatmaps ---- */
+
+static void rhm_color(int palette, double t, char *out, size_t cap) {
+    /* palette 0: the familiar NIAH map red -> yellow -> green (#F0496E, #EBB839, #0CD79F);
+     * palette 1: white -> dark blue for head scores */
+    static const int niah[3][3] = {{0xF0, 0x49, 0x6E}, {0xEB, 0xB8, 0x39}, {0x0C, 0xD7, 0x9F}};
+    int r, g, b;
+    if (t < 0) t = 0;
+    if (t > 1) t = 1;
+    if (palette == 0) {
+        int s = t < 0.5 ? 0 : 1;
+        double u = t < 0.5 ? t * 2 : (t - 0.5) * 2;
+        r = (int)lrint(niah[s][0] + (niah[s + 1][0] - niah[s][0]) * u);
+        g = (int)lrint(niah[s][1] + (niah[s + 1][1] - niah[s][1]) * u);
+        b = (int)lrint(niah[s][2] + (niah[s + 1][2] - niah[s][2]) * u);
+    } else {
+        r = (int)lrint(255 + (0x08 - 255) * t);
+        g = (int)lrint(255 + (0x30 - 255) * t);
+        b = (int)lrint(255 + (0x6B - 255) * t);
+    }
+    snprintf(out, cap, "#%02x%02x%02x", r, g, b);
+}
+
+static void rhm_xml(rhm_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') rhm_buf_puts(b, "&lt;");
+        else if (*s == '>') rhm_buf_puts(b, "&gt;");
+        else if (*s == '&') rhm_buf_puts(b, "&amp;");
+        else if (*s == '"') rhm_buf_puts(b, "&quot;");
+        else if (*s == '-' && s[1] == '-') rhm_buf_puts(b, "- "); /* keep comments valid */
+        else rhm_buf_put(b, s, 1);
+    }
+}
+
+/* val: ny rows x nx columns, NAN = no data (grey); colour scale vmin..vmax. */
+static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel,
+                            const char *ylabel, int nx, int ny, char **xt, char **yt,
+                            const double *val, double vmin, double vmax, int palette,
+                            int show_values, const char *run_json) {
+    int cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
+    int left = 70, top = 50, W, H, x, y, stepx = nx > 40 ? 4 : 1, stepy = ny > 40 ? 4 : 1;
+    char col[16];
+    W = left + nx * cw + 90;
+    H = top + ny * ch + 60;
+    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
+    if (run_json) {
+        rhm_buf_puts(b, "<!-- run: ");
+        rhm_xml(b, run_json);
+        rhm_buf_puts(b, " -->\n<desc>");
+        rhm_xml(b, run_json);
+        rhm_buf_puts(b, "</desc>\n");
+    }
+    rhm_buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    rhm_buf_printf(b, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
+    rhm_xml(b, title);
+    rhm_buf_puts(b, "</text>\n");
+    for (y = 0; y < ny; y++)
+        for (x = 0; x < nx; x++) {
+            double v = val[(size_t)y * (size_t)nx + (size_t)x];
+            if (isnan(v)) snprintf(col, sizeof col, "#dddddd");
+            else rhm_color(palette, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0, col, sizeof col);
+            rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">",
+                           left + x * cw, top + y * ch, cw, ch, col);
+            if (!isnan(v)) rhm_buf_printf(b, "<title>%s %s, %s %s: %.4g</title>", xlabel, xt[x], ylabel, yt[y], v);
+            rhm_buf_puts(b, "</rect>\n");
+            if (show_values && !isnan(v) && cw >= 40)
+                rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
+                               left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, v);
+        }
+    for (x = 0; x < nx; x += stepx)
+        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                       left + x * cw + cw / 2, top + ny * ch + 14, xt[x]);
+    for (y = 0; y < ny; y += stepy)
+        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 4,
+                       top + y * ch + ch / 2 + 4, yt[y]);
+    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + nx * cw / 2, top + ny * ch + 34);
+    rhm_xml(b, xlabel);
+    rhm_buf_printf(b, "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
+                   top + ny * ch / 2, top + ny * ch / 2);
+    rhm_xml(b, ylabel);
+    rhm_buf_puts(b, "</text>\n");
+    /* colour bar */
+    for (y = 0; y < 20; y++) {
+        rhm_color(palette, 1.0 - y / 19.0, col, sizeof col);
+        rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n",
+                       left + nx * cw + 20, top + y * 8, 8, col);
+    }
+    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 8, vmax);
+    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 160, vmin);
+    rhm_buf_puts(b, "</svg>\n");
+}
+
+/* ---- CSV (RFC 4180 quoting) ---- */
+static void rhm_csv_field(rhm_buf *b, const char *s, size_t n) {
+    size_t i;
+    int q = 0;
+    for (i = 0; i < n; i++)
+        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') q = 1;
+    if (!q) {
+        rhm_buf_put(b, s, n);
+        return;
+    }
+    rhm_buf_put(b, "\"", 1);
+    for (i = 0; i < n; i++) {
+        if (s[i] == '"') rhm_buf_put(b, "\"", 1);
+        rhm_buf_put(b, s + i, 1);
+    }
+    rhm_buf_put(b, "\"", 1);
+}
+
+/* ---- the experiment driver shared by detect and niah ---- */
+
+typedef struct {
+    rhm_opts o;
+    rh_model *m;
+    const rh_config *cfg;
+    int n_lh; /* n_layers * n_heads */
+    char checksum[17];
+    double *lengths, *depths;
+    int n_len, n_dep;
+    rhm_needle *nd;
+    int n_nd;
+    char *tmpl;
+    char *hay_text;
+    size_t hay_len;
+    int *hay, n_hay;
+    int space_prefix;
+    int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
+    unsigned char *mask; /* niah: n_lh flags, or NULL */
+    rhm_buf mask_label;  /* "none", "top-5: 1-2 0-3 ...", ... */
+    const char *mask_kind;
+    uint64_t cfg_hash;
+    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec;
+    rh_scores old;
+    int have_old;
+    double t0;
+    char started[32];
+    int n_tests, n_mine, n_done_before, n_run;
+    int threads; /* the worker threads used (-t, 0 resolved to the online CPUs) */
+} rhm_exp;
+
+static void rhm_exp_free(rhm_exp *E) {
+    int i;
+    free(E->lengths);
+    free(E->depths);
+    if (E->needle_ids)
+        for (i = 0; i < E->n_nd; i++) {
+            free(E->needle_ids[i]);
+            free(E->ans0[i]);
+            free(E->ans1[i]);
+        }
+    free(E->needle_ids);
+    free(E->n_needle_ids);
+    free(E->ans0);
+    free(E->n_ans0);
+    free(E->ans1);
+    free(E->n_ans1);
+    rhm_needles_free(E->nd, E->n_nd);
+    free(E->tmpl);
+    free(E->hay_text);
+    free(E->hay);
+    free(E->mask);
+    rhm_buf_free(&E->mask_label);
+    rhm_buf_free(&E->base);
+    rhm_buf_free(&E->rec_path);
+    rhm_buf_free(&E->svg_path);
+    rhm_buf_free(&E->run_path);
+    rhm_buf_free(&E->csv_path);
+    rhm_buf_free(&E->unsharded_rec);
+    if (E->have_old) rh_scores_free(&E->old);
+    if (E->m) rh_model_close(E->m);
+    memset(E, 0, sizeof *E);
+}
+
+/* The run record: what made an output (program, model, command line, grid, seed, threads,
+ * start and wall time, test counts). */
+static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
+    int i;
+    rhm_buf_puts(b, "{\"program\": \"retrieval_heads\", \"version\": \"" RH_VERSION "\", \"command\": [\"retrieval_heads\"");
+    for (i = 0; i < E->o.argc; i++) {
+        rhm_buf_puts(b, ", ");
+        rhm_buf_json_str(b, E->o.argv[i], strlen(E->o.argv[i]));
+    }
+    rhm_buf_puts(b, "], \"model\": ");
+    rhm_buf_json_str(b, E->o.model_path, strlen(E->o.model_path));
+    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"layers\": %d, \"heads\": %d",
+                   E->checksum, E->cfg->n_layers, E->cfg->n_heads);
+    rhm_buf_puts(b, ", \"grid\": {\"lengths\": [");
+    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", (int)E->lengths[i]);
+    rhm_buf_puts(b, "], \"depths\": [");
+    for (i = 0; i < E->n_dep; i++) {
+        if (i) rhm_buf_puts(b, ", ");
+        rhm_buf_double(b, E->depths[i]);
+    }
+    rhm_buf_printf(b, "], \"depth_spacing\": \"%s\", \"needles\": %d, \"needle_range\": [%d, %d], \"needles_file\": ",
+                   E->o.sigmoid ? "sigmoid" : "linear", E->n_nd, E->o.needle_first, E->o.needle_first + E->n_nd);
+    rhm_buf_json_str(b, E->o.needles_path, strlen(E->o.needles_path));
+    rhm_buf_puts(b, ", \"haystack\": ");
+    rhm_buf_json_str(b, E->o.haystack, strlen(E->o.haystack));
+    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", E->o.buffer);
+    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
+    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}",
+                   E->o.span_exact ? "exact" : "overlap", E->o.span_prompt ? "prompt" : "needle",
+                   E->o.max_new);
+    if (E->o.is_detect) {
+        rhm_buf_printf(b, ", \"score\": \"%s\"", E->o.score_set ? "set" : "repeats");
+    } else {
+        rhm_buf_puts(b, ", \"mask\": ");
+        rhm_buf_json_str(b, E->mask_label.p, E->mask_label.n);
+        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"",
+                       E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
+                       E->o.mask_prefill ? "prefill and decode" : "decode only");
+    }
+    if (!E->o.is_detect && E->o.mask_random) rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)E->o.seed);
+    else rhm_buf_puts(b, ", \"seed\": null");
+    rhm_buf_printf(b, ", \"threads\": %d, \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f",
+                   E->threads, E->o.shard_i, E->o.shard_n, E->started, rh_now() - E->t0);
+    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s}",
+                   E->n_tests, E->n_mine, E->n_done_before, E->n_run, finished ? "true" : "false");
+}
+
+static void rhm_test_coords(const rhm_exp *E, int t, int *li, int *di, int *ni) {
+    *di = t % E->n_dep;
+    *li = (t / E->n_dep) % E->n_len;
+    *ni = t / (E->n_dep * E->n_len);
+}
+
+static void rhm_test_key(const rhm_exp *E, int t, char out[17]) {
+    int li, di, ni;
+    uint64_t h = E->cfg_hash;
+    int32_t L;
+    rhm_test_coords(E, t, &li, &di, &ni);
+    L = (int32_t)E->lengths[li];
+    h = rhm_fnv(h, &L, sizeof L);
+    h = rhm_fnv(h, &E->depths[di], sizeof(double));
+    h = rhm_fnv(h, E->nd[ni].needle, strlen(E->nd[ni].needle) + 1);
+    h = rhm_fnv(h, E->nd[ni].question, strlen(E->nd[ni].question) + 1);
+    h = rhm_fnv(h, E->nd[ni].answer, strlen(E->nd[ni].answer) + 1);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int rhm_fail(const rhm_opts *o, int code, const char *msg) {
+    fprintf(stderr, "retrieval_heads %s: %s\n", o->is_detect ? "detect" : "niah", msg);
+    return code;
+}
+
+/* Load and check everything a run needs; returns 0 or an exit code (message printed). */
+static int rhm_exp_setup(rhm_exp *E, char *msg, size_t cap) {
+    rhm_opts *o = &E->o;
+    char lspec[64];
+    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
+    time_t now = time(NULL);
+    struct tm tmv;
+    E->t0 = rh_now();
+    E->threads = o->threads;
+    if (E->threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
+    }
+    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    rc = rh_model_open(o->model_path, &E->m, msg, cap);
+    if (rc) return RHM_EXIT_USAGE;
+    E->cfg = rh_model_config(E->m);
+    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
+    rh_model_checksum(E->m, E->checksum);
+    /* grids */
+    if (!o->lengths) {
+        int mx = E->cfg->max_ctx;
+        snprintf(lspec, sizeof lspec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
+    }
+    if (rhm_parse_grid("--lengths", o->lengths ? o->lengths : lspec, 1, 100000000, 1, 0,
+                       &E->lengths, &E->n_len, msg, cap))
+        return RHM_EXIT_USAGE;
+    if (rhm_parse_grid("--depths", o->depths, 0, 100, 0, o->sigmoid, &E->depths, &E->n_dep, msg, cap))
+        return RHM_EXIT_USAGE;
+    /* needles */
+    {
+        char *txt;
+        size_t len;
+        rc = rhm_read_file(o->needles_path, (size_t)1 << 28, &txt, &len, msg, cap);
+        if (rc) return RHM_EXIT_USAGE;
+        rc = rhm_needles_parse(txt, len, o->needles_path, &E->nd, &E->n_nd, msg, cap);
+        free(txt);
+        if (rc) return RHM_EXIT_USAGE;
+        if (o->n_needles > E->n_nd) {
+            set_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", o->n_needles, E->n_nd, o->needles_path);
+            return RHM_EXIT_USAGE;
+        }
+        if (o->needle_end > E->n_nd) {
+            set_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", o->needle_first, o->needle_end,
+                    E->n_nd, o->needles_path);
+            return RHM_EXIT_USAGE;
+        }
+        if (o->n_needles) o->needle_end = o->n_needles;
+        if (o->needle_end) {
+            /* keep needles [first, end): free the others, move the kept ones to the front */
+            for (i = 0; i < E->n_nd; i++)
+                if (i < o->needle_first || i >= o->needle_end) {
+                    free(E->nd[i].needle);
+                    free(E->nd[i].question);
+                    free(E->nd[i].answer);
+                }
+            memmove(E->nd, E->nd + o->needle_first, (size_t)(o->needle_end - o->needle_first) * sizeof *E->nd);
+            E->n_nd = o->needle_end - o->needle_first;
+        }
+    }
+    /* template */
+    if (o->chat) {
+        E->tmpl = rhm_chat_template(E->m, msg, cap);
+        if (!E->tmpl) return RHM_EXIT_USAGE;
+    } else {
+        E->tmpl = rhm_unescape(o->template_arg ? o->template_arg : RHM_DEFAULT_TEMPLATE);
+        if (!E->tmpl) return RHM_EXIT_RUN;
+    }
+    if (rhm_count(E->tmpl, "{question}") != 1 || rhm_count(E->tmpl, "{context}") > 1) {
+        set_err(msg, cap, "--template: needs {question} exactly once and {context} at most once");
+        return RHM_EXIT_USAGE;
+    }
+    /* haystack */
+    rc = rhm_haystack_load(o->haystack, &E->hay_text, &E->hay_len, msg, cap);
+    if (rc) return RHM_EXIT_USAGE;
+    /* needle and answer tokens */
+    E->space_prefix = rhm_has_space_prefix(E->m);
+    E->needle_ids = (int **)calloc((size_t)E->n_nd, sizeof(int *));
+    E->ans0 = (int **)calloc((size_t)E->n_nd, sizeof(int *));
+    E->ans1 = (int **)calloc((size_t)E->n_nd, sizeof(int *));
+    E->n_needle_ids = (int *)calloc((size_t)E->n_nd, sizeof(int));
+    E->n_ans0 = (int *)calloc((size_t)E->n_nd, sizeof(int));
+    E->n_ans1 = (int *)calloc((size_t)E->n_nd, sizeof(int));
+    if (!E->needle_ids || !E->ans0 || !E->ans1 || !E->n_needle_ids || !E->n_ans0 || !E->n_ans1) {
+        set_err(msg, cap, "out of memory");
+        return RHM_EXIT_RUN;
+    }
+    for (i = 0; i < E->n_nd; i++) {
+        rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].needle, &E->needle_ids[i],
+                                    &E->n_needle_ids[i], msg, cap);
+        if (!rc) rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].answer, &E->ans0[i], &E->n_ans0[i], msg, cap);
+        if (!rc) rc = rh_tokenize(E->m, E->nd[i].answer, strlen(E->nd[i].answer), 0, &E->ans1[i], &E->n_ans1[i], msg, cap);
+        if (rc) return RHM_EXIT_USAGE;
+        if (E->n_needle_ids[i] > max_needle) max_needle = E->n_needle_ids[i];
+    }
+    for (i = 0; i < E->n_len; i++) {
+        if ((int)E->lengths[i] > maxlen) maxlen = (int)E->lengths[i];
+        if ((int)E->lengths[i] < minlen) minlen = (int)E->lengths[i];
+    }
+    if (maxlen > E->cfg->max_ctx && !o->quiet)
+        fprintf(stderr, "retrieval_heads %s: warning: --lengths up to %d exceed the model's trained context of %d tokens\n",
+                o->is_detect ? "detect" : "niah", maxlen, E->cfg->max_ctx);
+    if ((long)minlen - o->buffer - max_needle < 1) {
+        set_err(msg, cap, "--lengths: length %d leaves no room for haystack after --buffer %d and a needle of %d tokens",
+                minlen, o->buffer, max_needle);
+        return RHM_EXIT_USAGE;
+    }
+    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - o->buffer, &E->hay, &E->n_hay, msg, cap);
+    if (rc) return RHM_EXIT_USAGE;
+    /* masks */
+    rhm_buf_puts(&E->mask_label, "none");
+    E->mask_kind = "none";
+    if (!o->is_detect && (o->mask_top || o->mask_random || o->mask_heads)) {
+        int k, n_sel = 0;
+        E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1);
+        if (!E->mask) return RHM_EXIT_RUN;
+        if (o->mask_heads) {
+            if (rhm_parse_heads("--mask-heads", o->mask_heads, E->cfg->n_layers, E->cfg->n_heads, E->mask, msg, cap))
+                return RHM_EXIT_USAGE;
+            E->mask_kind = "heads";
+        } else {
+            rh_scores s;
+            rhm_rank *r = NULL;
+            int n_r = 0;
+            if (rh_scores_read(o->scores_path, &s, msg, cap)) {
+                char t[512];
+                snprintf(t, sizeof t, "--scores: %s", msg);
+                snprintf(msg, cap, "%s", t);
+                return RHM_EXIT_USAGE;
+            }
+            for (i = 0; i < s.n_layers * s.n_heads; i++)
+                if (s.present[i] && (i / s.n_heads >= E->cfg->n_layers || i % s.n_heads >= E->cfg->n_heads)) {
+                    set_err(msg, cap, "--scores: %s has head %d-%d, outside the model (%d layers x %d heads)",
+                            o->scores_path, i / s.n_heads, i % s.n_heads, E->cfg->n_layers, E->cfg->n_heads);
+                    rh_scores_free(&s);
+                    return RHM_EXIT_USAGE;
+                }
+            if (rhm_rank_heads(&s, &r, &n_r)) {
+                rh_scores_free(&s);
+                return RHM_EXIT_RUN;
+            }
+            if (o->mask_top) {
+                if (o->mask_top > n_r) {
+                    set_err(msg, cap, "--mask-top: K = %ld is more than the %d heads in %s", o->mask_top, n_r, o->scores_path);
+                    free(r);
+                    rh_scores_free(&s);
+                    return RHM_EXIT_USAGE;
+                }
+                for (k = 0; k < o->mask_top; k++) {
+                    int idx = r[k].idx, l = idx / s.n_heads, h = idx % s.n_heads;
+                    E->mask[l * E->cfg->n_heads + h] = 1;
+                }
+                E->mask_kind = "top";
+            } else {
+                /* K random heads among those with mean < 0.1 (never a retrieval head; the
+                 * original's sampler could pick them and drew anew, unseeded, per test) */
+                int *elig = (int *)malloc((size_t)(n_r > 0 ? n_r : 1) * sizeof *elig), ne = 0;
+                uint64_t st = o->seed;
+                if (!elig) {
+                    free(r);
+                    rh_scores_free(&s);
+                    return RHM_EXIT_RUN;
+                }
+                for (i = 0; i < s.n_layers * s.n_heads; i++)
+                    if (s.present[i] && rh_scores_mean(&s, i) < 0.1) elig[ne++] = i;
+                if (o->mask_random > ne) {
+                    set_err(msg, cap, "--mask-random: K = %ld is more than the %d heads with mean score < 0.1 in %s",
+                            o->mask_random, ne, o->scores_path);
+                    free(elig);
+                    free(r);
+                    rh_scores_free(&s);
+                    return RHM_EXIT_USAGE;
+                }
+                for (k = 0; k < o->mask_random; k++) {
+                    int j = k + (int)(rhm_rand(&st) % (uint64_t)(ne - k)), tmp = elig[k], idx, l, h;
+                    elig[k] = elig[j];
+                    elig[j] = tmp;
+                    idx = elig[k];
+                    l = idx / s.n_heads;
+                    h = idx % s.n_heads;
+                    E->mask[l * E->cfg->n_heads + h] = 1;
+                }
+                free(elig);
+                E->mask_kind = "random";
+            }
+            free(r);
+            rh_scores_free(&s);
+        }
+        E->mask_label.n = 0;
+        for (i = 0; i < E->n_lh; i++) n_sel += E->mask[i];
+        rhm_buf_printf(&E->mask_label, "%s-%d:", E->mask_kind, n_sel);
+        for (i = 0; i < E->n_lh; i++)
+            if (E->mask[i]) rhm_buf_printf(&E->mask_label, " %d-%d", i / E->cfg->n_heads, i % E->cfg->n_heads);
+    }
+    /* output paths: BASE (detect: the score file without .json) + suffixes; a shard writes
+     * BASE.shard-i-of-n.* and a later run without --shard merges them */
+    {
+        size_t ol = strlen(o->out);
+        if (o->is_detect && ol > 5 && !strcmp(o->out + ol - 5, ".json")) rhm_buf_put(&E->base, o->out, ol - 5);
+        else rhm_buf_puts(&E->base, o->out);
+        rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
+        if (o->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", o->shard_i, o->shard_n);
+        rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
+        rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
+        rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
+        rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
+        if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom || E->unsharded_rec.oom)
+            return RHM_EXIT_RUN;
+        /* can we write there?  (find out now, not after an hour of tests) */
+        {
+            rhm_buf t = {0};
+            FILE *f;
+            rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
+            f = t.p ? fopen(t.p, "wb") : NULL;
+            if (!f) {
+                set_err(msg, cap, "--out: cannot write %s: %s", t.p ? t.p : "?", strerror(errno));
+                rhm_buf_free(&t);
+                return RHM_EXIT_USAGE;
+            }
+            fclose(f);
+            remove(t.p);
+            rhm_buf_free(&t);
+        }
+    }
+    if (o->is_detect && o->append && o->shard_n == 1) {
+        FILE *f = fopen(o->out, "rb");
+        if (f) {
+            fclose(f);
+            if (rh_scores_read(o->out, &E->old, msg, cap)) return RHM_EXIT_USAGE;
+            if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
+                set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", o->out,
+                        E->cfg->n_layers, E->cfg->n_heads);
+                return RHM_EXIT_USAGE;
+            }
+            E->have_old = 1;
+        }
+    }
+    /* the configuration fingerprint: a finished test is reused only when all of this agrees */
+    {
+        uint64_t h = RHM_FNV0;
+        char t[256];
+        h = rhm_fnv(h, "rh-method-1", 12);
+        h = rhm_fnv(h, o->is_detect ? "detect" : "niah", o->is_detect ? 7 : 5);
+        h = rhm_fnv(h, E->checksum, 16);
+        h = rhm_fnv(h, E->hay_text, E->hay_len);
+        h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
+        snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", o->buffer, o->span_exact, o->span_prompt,
+                 o->max_new, o->score_set, (int)o->mask_mode, o->mask_prefill);
+        h = rhm_fnv(h, t, strlen(t));
+        h = rhm_fnv(h, E->mask_label.p, E->mask_label.n);
+        E->cfg_hash = h;
+    }
+    E->n_tests = E->n_nd * E->n_len * E->n_dep;
+    E->n_mine = 0;
+    for (i = 0; i < E->n_tests; i++)
+        if (i % o->shard_n == o->shard_i) E->n_mine++;
+    return 0;
+}
+
+/* Write the records file: a header line {"run": ...}, then the records of this run's tests in
+ * grid order, then any other records that were in this file (other grids: never dropped). */
+static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *msg, size_t cap) {
+    rhm_buf b = {0};
+    int t, i, rc;
+    unsigned char *used = (unsigned char *)calloc((size_t)(R->n > 0 ? R->n : 1), 1);
+    if (!used) return RH_ENOMEM;
+    rhm_buf_puts(&b, "{\"run\": ");
+    rhm_run_json(E, &b, finished);
+    rhm_buf_puts(&b, "}\n");
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17];
+        rhm_rec *r;
+        if (t % E->o.shard_n != E->o.shard_i) continue;
+        rhm_test_key(E, t, key);
+        r = rhm_recs_find(R, key);
+        if (!r) continue;
+        used[r - R->r] = 1;
+        rhm_buf_puts(&b, r->line);
+        rhm_buf_put(&b, "\n", 1);
+    }
+    for (i = 0; i < R->n; i++)
+        if (!used[i] && R->r[i].own) {
+            rhm_buf_puts(&b, R->r[i].line);
+            rhm_buf_put(&b, "\n", 1);
+        }
+    free(used);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    rc = rhm_write_atomic(E->rec_path.p, b.p, b.n, msg, cap);
+    rhm_buf_free(&b);
+    return rc;
+}
+
+static void rhm_fmt_secs(char *out, size_t cap, double s) {
+    long v = (long)(s + 0.5);
+    if (v >= 3600) snprintf(out, cap, "%ldh%02ldm%02lds", v / 3600, v / 60 % 60, v % 60);
+    else if (v >= 60) snprintf(out, cap, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(out, cap, "%lds", v);
+}
+
+/* One test: prefill all but the last prompt token, then greedy decode from the last one (as the
+ * original: its prefill is input_ids[:, :-1]), at most max_new tokens, stopping after a token
+ * whose bytes hold a newline or an EOS token.  With observe, add each step's retrieval scores.
+ * The mask is set for the decode steps only unless --mask-prefill. */
+/* The prompt tokens whose keys and values are in the cache from position 0 (the previous test's
+ * prefill): the next test prefills only what differs.  Tests of one needle and length at
+ * increasing depths share the haystack up to the earlier insertion point, so about a third of
+ * the prefill of a linear depth grid is saved.  Exact: the engine computes each position of a
+ * prefill the same whatever the chunk it falls in (its split-prefill test), and at least 2
+ * tokens are always prefilled so the prefill path, never the decode path, computes them. */
+typedef struct {
+    int *ids;
+    int n, cap;
+} rhm_prefix;
+
+static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rhm_test *t,
+                        int observe, int *out, int *n_out, double *head, float *logits,
+                        int32_t *top1, unsigned char *hit, char *msg, size_t cap) {
+    rh_ctx *c = *pc;
+    int need = t->n_ids + E->o.max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
+    const rh_config *cfg = E->cfg;
+    *n_out = 0;
+    if (!c || rh_ctx_n_ctx(c) < need) {
+        rh_ctx_params p;
+        if (c) rh_ctx_free(c);
+        *pc = NULL;
+        pre->n = 0;
+        rh_ctx_params_default(&p);
+        p.n_threads = E->o.threads;
+        p.n_ctx = need + need / 8;
+        rc = rh_ctx_new(E->m, &p, pc, msg, cap);
+        if (rc) return rc;
+        c = *pc;
+    }
+    if (pre->n > 0 && n_pre >= 2) {
+        int lim = pre->n < n_pre ? pre->n : n_pre;
+        while (start < lim && pre->ids[start] == t->ids[start]) start++;
+        if (n_pre - start < 2) start = n_pre - 2;
+    }
+    rh_ctx_rewind(c, start);
+    pre->n = 0;
+    rh_set_observe(c, NULL);
+    rh_set_mask(c, E->mask && E->o.mask_prefill ? E->mask : NULL, E->o.mask_mode);
+    if (n_pre > start) rc = rh_eval(c, t->ids + start, n_pre - start, NULL, 0);
+    if (!rc && n_pre > 0) {
+        if (pre->cap < n_pre) {
+            int *q = (int *)realloc(pre->ids, (size_t)n_pre * sizeof *q);
+            if (q) {
+                pre->ids = q;
+                pre->cap = n_pre;
+            }
+        }
+        if (pre->cap >= n_pre) {
+            memcpy(pre->ids, t->ids, (size_t)n_pre * sizeof *pre->ids);
+            pre->n = n_pre;
+        }
+    }
+    if (!rc && E->mask) rc = rh_set_mask(c, E->mask, E->o.mask_mode);
+    if (!rc && observe) {
+        rh_observe ob;
+        memset(&ob, 0, sizeof ob);
+        ob.top1 = top1;
+        rc = rh_set_observe(c, &ob);
+    }
+    if (observe && t->span_start >= 0)
+        memset(hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
+    inp = t->ids[t->n_ids - 1];
+    for (step = 0; !rc && step < E->o.max_new; step++) {
+        int next, k, nb, stop = 0;
+        char tb[512];
+        rc = rh_eval(c, &inp, 1, logits, 0);
+        if (rc) break;
+        next = rh_argmax(logits, cfg->vocab_size);
+        out[(*n_out)++] = next;
+        if (observe && t->span_start >= 0)
+            rh_retrieval_step(top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next,
+                              E->o.score_set, hit, head);
+        for (k = 0; k < cfg->n_eos; k++)
+            if (next == cfg->eos_ids[k]) stop = 1;
+        nb = rh_token_bytes(E->m, next, tb, sizeof tb);
+        if (nb > (int)sizeof tb) nb = (int)sizeof tb;
+        if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
+        if (stop) break;
+        inp = next;
+    }
+    if (rc) set_err(msg, cap, "%s", rh_ctx_error(c));
+    rh_set_observe(c, NULL);
+    rh_set_mask(c, NULL, E->o.mask_mode);
+    return rc;
+}
+
+/* Length of the valid UTF-8 sequence at s[i] (1..4), or 0 if none; *bad_len: the bytes of the
+ * maximal invalid subpart to replace with one U+FFFD (as Python's errors="replace"). */
+static int rhm_utf8_at(const unsigned char *s, size_t n, size_t i, int *bad_len) {
+    unsigned c = s[i];
+    int len, k;
+    unsigned lo = 0x80, hi = 0xbf;
+    *bad_len = 1;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else return 0;
+    for (k = 1; k < len; k++) {
+        unsigned d;
+        if (i + (size_t)k >= n) break;
+        d = s[i + k];
+        if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xbf)) break;
+    }
+    if (k == len) return len;
+    *bad_len = k;
+    return 0;
+}
+
+/* The response as the original gets it: decode(skip_special_tokens=True).strip(), bytes that are
+ * not UTF-8 (a byte token the model emitted alone) becoming U+FFFD as Python's decode makes them. */
+static char *rhm_response(const rh_model *m, const int *ids, int n) {
+    char *s = NULL;
+    size_t len = 0, a = 0, i = 0;
+    rhm_buf b = {0};
+    if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &s, &len, NULL, 0))
+        return NULL;
+    while (i < len) {
+        int bad, k = rhm_utf8_at((const unsigned char *)s, len, i, &bad);
+        if (k) {
+            rhm_buf_put(&b, s + i, (size_t)k);
+            i += (size_t)k;
+        } else {
+            rhm_buf_puts(&b, "\xef\xbf\xbd");
+            i += (size_t)bad;
+        }
+    }
+    free(s);
+    if (!b.p) rhm_buf_put(&b, "", 0);
+    if (b.oom || !b.p) {
+        rhm_buf_free(&b);
+        return NULL;
+    }
+    s = b.p;
+    len = b.n;
+    while (a < len && isspace((unsigned char)s[a])) a++;
+    while (len > a && isspace((unsigned char)s[len - 1])) len--;
+    memmove(s, s + a, len - a);
+    s[len - a] = 0;
+    return s;
+}
+
+static int rhm_run(int argc, char **argv, int detect);
+
+/* detect outputs: the score file (kept tests, grid order), its sidecar, the SVG, the table. */
+static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
+    rh_scores s;
+    int t, i, kept = 0, lost = 0, no_span = 0, done = 0, rc, n_r;
+    rhm_rank *r = NULL;
+    double *dense = (double *)malloc((size_t)E->n_lh * sizeof *dense);
+    rhm_buf b = {0};
+    if (!dense || rh_scores_init(&s, E->cfg->n_layers, E->cfg->n_heads)) {
+        free(dense);
+        return RH_ENOMEM;
+    }
+    if (E->have_old) /* --append: the existing lists first, then this run's tests */
+        for (i = 0; i < E->old.n_layers * E->old.n_heads; i++) {
+            int l = i / E->old.n_heads, h = i % E->old.n_heads, j;
+            for (j = 0; j < E->old.n_tests[i]; j++) rh_scores_push(&s, l * E->cfg->n_heads + h, E->old.scores[i][j]);
+        }
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17];
+        const rhm_rec *rec;
+        const rhj *k, *hs;
+        if (t % E->o.shard_n != E->o.shard_i) continue;
+        rhm_test_key(E, t, key);
+        rec = rhm_recs_find(R, key);
+        if (!rec) continue;
+        done++;
+        k = rhj_get(&rec->v, "kept");
+        if (rhj_get(&rec->v, "span") && rhj_get(&rec->v, "span")->type == RHJ_NULL) no_span++;
+        if (!k || k->type != RHJ_TRUE) {
+            lost++;
+            continue;
+        }
+        kept++;
+        for (i = 0; i < E->n_lh; i++) dense[i] = 0;
+        hs = rhj_get(&rec->v, "head_scores");
+        if (hs && hs->type == RHJ_OBJ)
+            for (i = 0; i < hs->n; i++) {
+                int l, h;
+                if (!rhm_parse_head_key(hs->keys[i], hs->keylens[i], &l, &h) && l < E->cfg->n_layers &&
+                    h < E->cfg->n_heads && hs->items[i].type == RHJ_NUM)
+                    dense[l * E->cfg->n_heads + h] = hs->items[i].num;
+            }
+        for (i = 0; i < E->n_lh; i++)
+            if (rh_scores_push(&s, i, dense[i])) {
+                free(dense);
+                rh_scores_free(&s);
+                return RH_ENOMEM;
+            }
+    }
+    free(dense);
+    rc = rh_scores_write(E->o.shard_n > 1 ? (rhm_buf_printf(&b, "%s.json", E->base.p), b.p) : E->o.out, &s, msg, cap);
+    b.n = 0;
+    if (!rc) {
+        rhm_run_json(E, &b, 1);
+        rhm_buf_put(&b, "\n", 1);
+        rc = rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
+    }
+    if (!rc && !rhm_rank_heads(&s, &r, &n_r)) {
+        char **xt = (char **)calloc((size_t)E->cfg->n_heads, sizeof(char *));
+        char **yt = (char **)calloc((size_t)E->cfg->n_layers, sizeof(char *));
+        double *val = (double *)malloc((size_t)E->n_lh * sizeof(double)), vmax = 0;
+        rhm_buf title = {0}, run = {0}, svg = {0};
+        int n_ret = 0, shown;
+        if (xt && yt && val) {
+            for (i = 0; i < E->cfg->n_heads; i++) {
+                xt[i] = (char *)malloc(12);
+                if (xt[i]) snprintf(xt[i], 12, "%d", i);
+            }
+            for (i = 0; i < E->cfg->n_layers; i++) {
+                yt[i] = (char *)malloc(12);
+                if (yt[i]) snprintf(yt[i], 12, "%d", i);
+            }
+            for (i = 0; i < E->n_lh; i++) {
+                val[i] = kept || E->have_old ? rh_scores_mean(&s, i) : NAN;
+                if (!isnan(val[i]) && val[i] > vmax) vmax = val[i];
+                if (!isnan(val[i]) && val[i] > 0.1) n_ret++;
+            }
+            rhm_buf_printf(&title, "Retrieval scores, %s: %d of %d heads > 0.1 (%d tests)", E->o.model_path,
+                           n_ret, E->n_lh, s.n_tests[0]);
+            rhm_run_json(E, &run, 1);
+            for (i = 0; i < E->cfg->n_heads && xt[i]; i++) {
+            }
+            if (i == E->cfg->n_heads) {
+                for (i = 0; i < E->cfg->n_layers && yt[i]; i++) {
+                }
+                if (i == E->cfg->n_layers) {
+                    rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt,
+                                    val, 0, vmax > 1 ? vmax : 1, 1, 0, run.p);
+                    if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
+                }
+            }
+        }
+        if (xt)
+            for (i = 0; i < E->cfg->n_heads; i++) free(xt[i]);
+        if (yt)
+            for (i = 0; i < E->cfg->n_layers; i++) free(yt[i]);
+        free(xt);
+        free(yt);
+        free(val);
+        rhm_buf_free(&title);
+        rhm_buf_free(&run);
+        rhm_buf_free(&svg);
+        printf("detect: %s, %d layers x %d heads; %d tests: %d kept (answer retrieved, ROUGE-1 recall > 50%%), "
+               "%d not kept, of them %d with no answer span located%s\n",
+               E->o.model_path, E->cfg->n_layers, E->cfg->n_heads, done, kept, lost, no_span,
+               E->have_old ? "; appended to the earlier lists" : "");
+        printf("%-6s %-8s %-10s %s\n", "rank", "head", "mean", "tests fired");
+        shown = n_r < E->o.top ? n_r : E->o.top;
+        for (i = 0; i < shown; i++) {
+            int idx = r[i].idx, j, fired = 0;
+            for (j = 0; j < s.n_tests[idx]; j++) fired += s.scores[idx][j] != 0;
+            printf("%-6d %-8s %-10.4f %d/%d\n", i + 1,
+                   (snprintf(msg, cap, "%d-%d", idx / E->cfg->n_heads, idx % E->cfg->n_heads), msg), r[i].mean,
+                   fired, s.n_tests[idx]);
+        }
+        printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, E->n_lh, 100.0 * n_ret / E->n_lh);
+        printf("wrote %s, %s, %s, %s\n", E->o.shard_n > 1 ? b.p : E->o.out, E->run_path.p, E->svg_path.p, E->rec_path.p);
+        msg[0] = 0;
+    }
+    free(r);
+    rhm_buf_free(&b);
+    rh_scores_free(&s);
+    return rc;
+}
+
+/* niah outputs: CSV, SVG (depth x length, mean over needles), run record, stdout table. */
+static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
+    rhm_buf csv = {0}, run = {0}, svg = {0}, title = {0};
+    double *sum = (double *)calloc((size_t)(E->n_len * E->n_dep), sizeof(double)), total = 0, *val;
+    int *cnt = (int *)calloc((size_t)(E->n_len * E->n_dep), sizeof(int)), t, n = 0, rc = 0, li, di, ni;
+    char **xt = (char **)calloc((size_t)E->n_len, sizeof(char *)), **yt = (char **)calloc((size_t)E->n_dep, sizeof(char *));
+    val = (double *)malloc((size_t)(E->n_len * E->n_dep) * sizeof(double));
+    if (!sum || !cnt || !xt || !yt || !val) {
+        rc = RH_ENOMEM;
+        goto out;
+    }
+    rhm_run_json(E, &run, 1);
+    rhm_buf_puts(&csv, "# run: ");
+    rhm_buf_puts(&csv, run.p ? run.p : "");
+    rhm_buf_puts(&csv, "\nlength,depth,needle,response,score,mask\n");
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17], num[48];
+        const rhm_rec *rec;
+        const rhj *sc, *rs;
+        if (t % E->o.shard_n != E->o.shard_i) continue;
+        rhm_test_key(E, t, key);
+        rec = rhm_recs_find(R, key);
+        if (!rec) continue;
+        sc = rhj_get(&rec->v, "score");
+        rs = rhj_get(&rec->v, "response");
+        if (!sc || sc->type != RHJ_NUM || !rs || rs->type != RHJ_STR) continue;
+        rhm_test_coords(E, t, &li, &di, &ni);
+        sum[di * E->n_len + li] += sc->num;
+        cnt[di * E->n_len + li]++;
+        total += sc->num;
+        n++;
+        rhm_buf_printf(&csv, "%d,%g,", (int)E->lengths[li], E->depths[di]);
+        rhm_csv_field(&csv, E->nd[ni].needle, strlen(E->nd[ni].needle));
+        rhm_buf_put(&csv, ",", 1);
+        rhm_csv_field(&csv, rs->str, rs->len);
+        rhm_fmt_double(num, sizeof num, sc->num);
+        rhm_buf_printf(&csv, ",%s,", num);
+        rhm_csv_field(&csv, E->mask_label.p, E->mask_label.n);
+        rhm_buf_put(&csv, "\n", 1);
+    }
+    if (csv.oom) {
+        rc = RH_ENOMEM;
+        goto out;
+    }
+    rc = rhm_write_atomic(E->csv_path.p, csv.p, csv.n, msg, cap);
+    for (li = 0; li < E->n_len && !rc; li++) {
+        xt[li] = (char *)malloc(24);
+        if (!xt[li]) rc = RH_ENOMEM;
+        else snprintf(xt[li], 24, "%d", (int)E->lengths[li]);
+    }
+    for (di = 0; di < E->n_dep && !rc; di++) {
+        yt[di] = (char *)malloc(24);
+        if (!yt[di]) rc = RH_ENOMEM;
+        else snprintf(yt[di], 24, "%g", E->depths[di]);
+    }
+    if (rc) goto out;
+    for (t = 0; t < E->n_len * E->n_dep; t++) val[t] = cnt[t] ? sum[t] / cnt[t] : NAN;
+    rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->o.model_path,
+                   E->mask_label.p, n ? total / n : 0.0, n);
+    rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0,
+                    100, 0, 1, run.p);
+    if (svg.oom) rc = RH_ENOMEM;
+    if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
+    if (!rc) {
+        rhm_buf_put(&run, "\n", 1);
+        rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
+    }
+    if (rc) goto out;
+    printf("niah: %s; mask: %s (%s, %s)\n", E->o.model_path, E->mask_label.p,
+           E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
+           E->mask ? (E->o.mask_prefill ? "masked in prefill and decode" : "masked at decode steps only") : "unmasked");
+    printf("%-12s", "depth\\length");
+    for (li = 0; li < E->n_len; li++) printf(" %7d", (int)E->lengths[li]);
+    printf("\n");
+    for (di = 0; di < E->n_dep; di++) {
+        printf("%-12g", E->depths[di]);
+        for (li = 0; li < E->n_len; li++) {
+            if (cnt[di * E->n_len + li]) printf(" %7.1f", sum[di * E->n_len + li] / cnt[di * E->n_len + li]);
+            else printf(" %7s", "-");
+        }
+        printf("\n");
+    }
+    printf("wrote %s, %s, %s, %s\n", E->rec_path.p, E->csv_path.p, E->svg_path.p, E->run_path.p);
+    printf("mean score: %.1f over %d tests\n", n ? total / n : 0.0, n);
+out:
+    if (xt)
+        for (li = 0; li < E->n_len; li++) free(xt[li]);
+    if (yt)
+        for (di = 0; di < E->n_dep; di++) free(yt[di]);
+    free(xt);
+    free(yt);
+    free(val);
+    free(sum);
+    free(cnt);
+    rhm_buf_free(&csv);
+    rhm_buf_free(&run);
+    rhm_buf_free(&svg);
+    rhm_buf_free(&title);
+    return rc;
+}
+
+static int rhm_run(int argc, char **argv, int detect) {
+    rhm_exp E;
+    rhm_recs R = {0};
+    char msg[1024];
+    int rc, t, code = 0, todo = 0, prog_tty = isatty(2);
+    rh_ctx *c = NULL;
+    float *logits = NULL;
+    int32_t *top1 = NULL;
+    unsigned char *hit = NULL;
+    double *head = NULL, t_run0;
+    int *out = NULL;
+    rhm_niah N;
+    rhm_prefix pfx = {NULL, 0, 0};
+    memset(&E, 0, sizeof E);
+    msg[0] = 0;
+    rc = rhm_parse_opts(argc, argv, detect, &E.o, msg, sizeof msg);
+    if (rc == 1) {
+        rhm_usage(stdout, detect);
+        return 0;
+    }
+    if (rc) return rhm_fail(&E.o, RHM_EXIT_USAGE, msg);
+    code = rhm_exp_setup(&E, msg, sizeof msg);
+    if (code) {
+        rhm_fail(&E.o, code, msg[0] ? msg : "out of memory");
+        rhm_exp_free(&E);
+        return code;
+    }
+    /* finished tests of earlier runs: this output's records and every shard's */
+    if (!E.o.fresh) {
+        rhm_recs_load(&R, E.rec_path.p, 1);
+        if (strcmp(E.rec_path.p, E.unsharded_rec.p)) rhm_recs_load(&R, E.unsharded_rec.p, 0);
+        {
+            rhm_buf b = {0};
+            size_t ol = strlen(E.o.out);
+            if (detect && ol > 5 && !strcmp(E.o.out + ol - 5, ".json")) rhm_buf_put(&b, E.o.out, ol - 5);
+            else rhm_buf_puts(&b, E.o.out);
+            if (b.p) rhm_recs_load_shards(&R, b.p, detect ? ".tests.jsonl" : ".jsonl", E.rec_path.p);
+            rhm_buf_free(&b);
+        }
+    }
+    for (t = 0; t < E.n_tests; t++) {
+        char key[17];
+        if (t % E.o.shard_n != E.o.shard_i) continue;
+        rhm_test_key(&E, t, key);
+        if (rhm_recs_find(&R, key)) E.n_done_before++;
+        else todo++;
+    }
+    if (!E.o.quiet && E.n_done_before)
+        fprintf(stderr, "%s: resuming: %d of %d tests already done\n", detect ? "detect" : "niah", E.n_done_before, E.n_mine);
+    logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *logits);
+    top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *top1);
+    head = (double *)malloc((size_t)E.n_lh * sizeof *head);
+    out = (int *)malloc((size_t)E.o.max_new * sizeof *out);
+    if (!logits || !top1 || !head || !out) {
+        code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
+        goto done;
+    }
+    memset(&N, 0, sizeof N);
+    N.m = E.m;
+    N.space_prefix = E.space_prefix;
+    N.buffer = E.o.buffer;
+    N.tmpl = E.tmpl;
+    N.span_exact = E.o.span_exact;
+    N.span_whole_prompt = E.o.span_prompt;
+    N.hay = E.hay;
+    N.n_hay = E.n_hay;
+    t_run0 = rh_now();
+    for (t = 0; t < E.n_tests; t++) {
+        char key[17];
+        int li, di, ni, n_out = 0, i;
+        rhm_test T;
+        int *ans[2];
+        int n_ans[2];
+        char *resp;
+        double recall;
+        rhm_buf line = {0};
+        if (t % E.o.shard_n != E.o.shard_i) continue;
+        rhm_test_key(&E, t, key);
+        if (rhm_recs_find(&R, key)) continue;
+        rhm_test_coords(&E, t, &li, &di, &ni);
+        ans[0] = E.ans0[ni];
+        ans[1] = E.ans1[ni];
+        n_ans[0] = E.n_ans0[ni];
+        n_ans[1] = E.n_ans1[ni];
+        rc = rhm_build_test(&N, &E.nd[ni], E.needle_ids[ni], E.n_needle_ids[ni], ans, n_ans,
+                            (int)E.lengths[li], E.depths[di], &T, msg, sizeof msg);
+        if (rc) {
+            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
+            goto done;
+        }
+        if (detect && T.span_start < 0 && !E.o.quiet)
+            fprintf(stderr, "%sdetect: length %d depth %g needle %d: the answer span was not found in the prompt; the test is reported and not scored\n",
+                    prog_tty ? "\n" : "", (int)E.lengths[li], E.depths[di], ni);
+        for (i = 0; i < E.n_lh; i++) head[i] = 0;
+        if (detect && T.span_start >= 0) {
+            unsigned char *nh = (unsigned char *)realloc(hit, (size_t)E.n_lh * (size_t)(T.span_end - T.span_start));
+            if (!nh) {
+                rhm_test_free(&T);
+                code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
+                goto done;
+            }
+            hit = nh;
+        }
+        if (E.o.no_prefix_cache) pfx.n = 0;
+        rc = rhm_generate(&c, &pfx, &E, &T, detect, out, &n_out, head, logits, top1, hit, msg, sizeof msg);
+        if (rc) {
+            rhm_test_free(&T);
+            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
+            goto done;
+        }
+        resp = rhm_response(E.m, out, n_out);
+        if (!resp) {
+            rhm_test_free(&T);
+            code = rhm_fail(&E.o, RHM_EXIT_RUN, "cannot decode the response");
+            goto done;
+        }
+        recall = rh_rouge1_recall(E.nd[ni].answer, strlen(E.nd[ni].answer), resp, strlen(resp));
+        /* the record line */
+        rhm_buf_printf(&line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, (int)E.lengths[li]);
+        rhm_buf_double(&line, E.depths[di]);
+        rhm_buf_printf(&line, ", \"needle_index\": %d, \"needle\": ", ni);
+        rhm_buf_json_str(&line, E.nd[ni].needle, strlen(E.nd[ni].needle));
+        rhm_buf_puts(&line, ", \"question\": ");
+        rhm_buf_json_str(&line, E.nd[ni].question, strlen(E.nd[ni].question));
+        rhm_buf_puts(&line, ", \"answer\": ");
+        rhm_buf_json_str(&line, E.nd[ni].answer, strlen(E.nd[ni].answer));
+        rhm_buf_printf(&line, ", \"prompt_tokens\": %d, \"context_tokens\": %d, \"insert_at\": %d, \"needle_tokens\": [%d, %d], \"span\": ",
+                       T.n_ids, T.n_ctx_tokens, T.insert_at, T.needle_lo, T.needle_hi);
+        if (T.span_start >= 0) rhm_buf_printf(&line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
+        else rhm_buf_puts(&line, "null");
+        rhm_buf_puts(&line, ", \"response\": ");
+        rhm_buf_json_str(&line, resp, strlen(resp));
+        rhm_buf_printf(&line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
+        rhm_buf_double(&line, recall);
+        rhm_buf_puts(&line, ", \"score\": ");
+        rhm_buf_double(&line, recall * 100);
+        if (detect) {
+            int first = 1;
+            rhm_buf_printf(&line, ", \"kept\": %s, \"head_scores\": {",
+                           T.span_start >= 0 && rhm_retrieved(recall) ? "true" : "false");
+            for (i = 0; i < E.n_lh; i++)
+                if (head[i] != 0) {
+                    rhm_buf_printf(&line, "%s\"%d-%d\": ", first ? "" : ", ", i / E.cfg->n_heads, i % E.cfg->n_heads);
+                    rhm_buf_double(&line, head[i]);
+                    first = 0;
+                }
+            rhm_buf_puts(&line, "}");
+        } else {
+            rhm_buf_puts(&line, ", \"mask\": ");
+            rhm_buf_json_str(&line, E.mask_label.p, E.mask_label.n);
+        }
+        rhm_buf_puts(&line, "}");
+        rhm_test_free(&T);
+        if (line.oom || rhm_recs_add(&R, line.p, line.n, 1) < 0) {
+            free(resp);
+            rhm_buf_free(&line);
+            code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
+            goto done;
+        }
+        rhm_buf_free(&line);
+        E.n_run++;
+        rc = rhm_write_records(&E, &R, 0, msg, sizeof msg);
+        if (rc) {
+            free(resp);
+            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
+            goto done;
+        }
+        if (!E.o.quiet) {
+            double el = rh_now() - t_run0, eta = el / E.n_run * (todo - E.n_run);
+            char se[32], sr[32];
+            rhm_fmt_secs(se, sizeof se, el);
+            rhm_fmt_secs(sr, sizeof sr, eta);
+            fprintf(stderr, "%s%s %d/%d (%d%%) elapsed %s ETA %s | len %d depth %g: %.0f \"%.30s\"%s",
+                    prog_tty ? "\r\033[K" : "", detect ? "detect" : "niah", E.n_done_before + E.n_run, E.n_mine,
+                    (int)(100.0 * (E.n_done_before + E.n_run) / E.n_mine), se, sr, (int)E.lengths[li], E.depths[di],
+                    recall * 100, resp, prog_tty ? "" : "\n");
+        }
+        free(resp);
+    }
+    if (!E.o.quiet && prog_tty && E.n_run) fprintf(stderr, "\n");
+    /* the records once more, marked finished (a merge of shards that ran nothing lands here) */
+    rc = rhm_write_records(&E, &R, 1, msg, sizeof msg);
+    if (rc) {
+        code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
+        goto done;
+    }
+    msg[0] = 0;
+    rc = detect ? rhm_detect_outputs(&E, &R, msg, sizeof msg) : rhm_niah_outputs(&E, &R, msg, sizeof msg);
+    if (rc) code = rhm_fail(&E.o, RHM_EXIT_RUN, msg[0] ? msg : "out of memory");
+done:
+    if (c) rh_ctx_free(c);
+    free(pfx.ids);
+    free(logits);
+    free(top1);
+    free(head);
+    free(hit);
+    free(out);
+    rhm_recs_free(&R);
+    rhm_exp_free(&E);
+    return code;
+}
+
+static int cmd_detect(int argc, char **argv) { return rhm_run(argc, argv, 1); }
+static int cmd_niah(int argc, char **argv) { return rhm_run(argc, argv, 0); }
+
+/* ---- report and compare: the paper's properties from any score file ---- */
+
+/* Average ranks (1-based; ties share their mean rank, as scipy.stats.rankdata). */
+static void rhm_avg_ranks(const double *x, int n, double *rank) {
+    rhm_rank *r = (rhm_rank *)malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
+    int i, j;
+    if (!r) return;
+    for (i = 0; i < n; i++) {
+        r[i].mean = x[i];
+        r[i].idx = i;
+    }
+    qsort(r, (size_t)n, sizeof *r, rhm_rank_cmp); /* descending; ranks are symmetric in sign */
+    for (i = 0; i < n; i = j) {
+        for (j = i; j < n && r[j].mean == r[i].mean; j++) {
+        }
+        {
+            double avg = (i + 1 + j) / 2.0; /* mean of ranks i+1 .. j */
+            int k;
+            for (k = i; k < j; k++) rank[r[k].idx] = avg;
+        }
+    }
+    free(r);
+}
+
+/* Spearman's rho: the Pearson correlation of the average ranks; NAN when a side is constant. */
+static double rhm_spearman(const double *a, const double *b, int n) {
+    double *ra = (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof *ra);
+    double *rb = (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof *rb);
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0, rho = NAN;
+    int i;
+    if (ra && rb && n > 1) {
+        rhm_avg_ranks(a, n, ra);
+        rhm_avg_ranks(b, n, rb);
+        for (i = 0; i < n; i++) {
+            ma += ra[i];
+            mb += rb[i];
+        }
+        ma /= n;
+        mb /= n;
+        for (i = 0; i < n; i++) {
+            sab += (ra[i] - ma) * (rb[i] - mb);
+            saa += (ra[i] - ma) * (ra[i] - ma);
+            sbb += (rb[i] - mb) * (rb[i] - mb);
+        }
+        if (saa > 0 && sbb > 0) rho = sab / sqrt(saa * sbb);
+    }
+    free(ra);
+    free(rb);
+    return rho;
+}
+
+static int rhm_simple_opts(int argc, char **argv, const char *cmd, int n_files, const char **files,
+                           int *top) {
+    int i, nf = 0;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: retrieval_heads %s %s [--top N]\n", cmd, n_files == 1 ? "FILE" : "A.json B.json");
+            return 1;
+        } else if (!strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
+            long v;
+            const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val) {
+                fprintf(stderr, "retrieval_heads %s: --top: missing value\n", cmd);
+                return -1;
+            }
+            if (rhm_parse_long(val, 1, 10000000, &v)) {
+                fprintf(stderr, "retrieval_heads %s: --top: expected an integer in [1, 10000000], got \"%.40s\"\n", cmd, val);
+                return -1;
+            }
+            *top = (int)v;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "retrieval_heads %s: unknown flag %.60s (see --help)\n", cmd, a);
+            return -1;
+        } else if (nf < n_files) {
+            files[nf++] = a;
+        } else {
+            fprintf(stderr, "retrieval_heads %s: unexpected argument \"%.60s\"\n", cmd, a);
+            return -1;
+        }
+    }
+    if (nf < n_files) {
+        fprintf(stderr, "retrieval_heads %s: expected %s\n", cmd, n_files == 1 ? "a score file" : "two score files");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_report(int argc, char **argv) {
+    const char *file = NULL;
+    int top = 20, rc, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
+    int min_t = INT_MAX, max_t = 0, ret_always = 0, ret_dyn = 0, shown;
+    rh_scores s;
+    rhm_rank *r = NULL;
+    char msg[512];
+    rc = rhm_simple_opts(argc, argv, "report", 1, &file, &top);
+    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
+    if (rh_scores_read(file, &s, msg, sizeof msg)) {
+        fprintf(stderr, "retrieval_heads report: %s\n", msg);
+        return RHM_EXIT_USAGE;
+    }
+    if (rhm_rank_heads(&s, &r, &n_r)) {
+        rh_scores_free(&s);
+        fprintf(stderr, "retrieval_heads report: out of memory\n");
+        return RHM_EXIT_RUN;
+    }
+    for (i = 0; i < s.n_layers * s.n_heads; i++) {
+        double m;
+        int j, nz = 0;
+        if (!s.present[i]) continue;
+        present++;
+        m = rh_scores_mean(&s, i);
+        hist[m == 0 ? 0 : m <= 0.1 ? 1 : m <= 0.5 ? 2 : 3]++;
+        if (s.n_tests[i] < min_t) min_t = s.n_tests[i];
+        if (s.n_tests[i] > max_t) max_t = s.n_tests[i];
+        for (j = 0; j < s.n_tests[i]; j++) nz += s.scores[i][j] != 0;
+        if (nz == 0) never++;
+        else if (nz == s.n_tests[i]) {
+            always++;
+            if (m > 0.1) ret_always++;
+        } else {
+            dynamic++;
+            if (m > 0.1) ret_dyn++;
+        }
+    }
+    printf("report: %s: %d layers x %d heads, %d heads present, ", file, s.n_layers, s.n_heads, present);
+    if (min_t == max_t) printf("%d tests per head\n", max_t);
+    else printf("%d..%d tests per head\n", min_t, max_t);
+    printf("retrieval heads (mean > 0.1): %d of %d (%.2f%%)\n", hist[2] + hist[3], present,
+           present ? 100.0 * (hist[2] + hist[3]) / present : 0.0);
+    printf("histogram of mean scores: 0: %d (%.1f%%) | (0, 0.1]: %d (%.1f%%) | (0.1, 0.5]: %d (%.1f%%) | > 0.5: %d (%.1f%%)\n",
+           hist[0], present ? 100.0 * hist[0] / present : 0.0, hist[1], present ? 100.0 * hist[1] / present : 0.0,
+           hist[2], present ? 100.0 * hist[2] / present : 0.0, hist[3], present ? 100.0 * hist[3] / present : 0.0);
+    printf("activation: always active (non-zero in every test) %d, dynamic (in some tests) %d, never %d;"
+           " of the retrieval heads %d always active, %d dynamic\n", always, dynamic, never, ret_always, ret_dyn);
+    printf("%-6s %-8s %-10s %-12s %s\n", "rank", "head", "mean", "tests fired", "activation");
+    shown = n_r < top ? n_r : top;
+    for (i = 0; i < shown; i++) {
+        int idx = r[i].idx, j, nz = 0;
+        char hn[24];
+        for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
+        snprintf(hn, sizeof hn, "%d-%d", idx / s.n_heads, idx % s.n_heads);
+        printf("%-6d %-8s %-10.4f %5d/%-6d %s\n", i + 1, hn, r[i].mean, nz, s.n_tests[idx],
+               nz == 0 ? "never" : nz == s.n_tests[idx] ? "always" : "dynamic");
+    }
+    if (always) {
+        int k = 0;
+        printf("always-active heads:");
+        for (i = 0; i < n_r && k < 40; i++) {
+            int idx = r[i].idx, j, nz = 0;
+            for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
+            if (nz && nz == s.n_tests[idx]) {
+                printf(" %d-%d", idx / s.n_heads, idx % s.n_heads);
+                k++;
+            }
+        }
+        printf("%s\n", always > 40 ? " ..." : "");
+    }
+    free(r);
+    rh_scores_free(&s);
+    return 0;
+}
+
+static int cmd_compare(int argc, char **argv) {
+    const char *files[2] = {NULL, NULL};
+    int top = 20, rc, i, k, n = 0, ov = 0, ret[2] = {0, 0}, both = 0, nr[2];
+    rh_scores s[2];
+    rhm_rank *r[2] = {NULL, NULL};
+    char msg[512];
+    rc = rhm_simple_opts(argc, argv, "compare", 2, files, &top);
+    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
+    for (k = 0; k < 2; k++) {
+        if (rh_scores_read(files[k], &s[k], msg, sizeof msg)) {
+            fprintf(stderr, "retrieval_heads compare: %s\n", msg);
+            if (k) rh_scores_free(&s[0]);
+            return RHM_EXIT_USAGE;
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        if (rhm_rank_heads(&s[k], &r[k], &nr[k])) {
+            fprintf(stderr, "retrieval_heads compare: out of memory\n");
+            rc = RHM_EXIT_RUN;
+            goto out;
+        }
+        for (i = 0; i < nr[k]; i++) ret[k] += r[k][i].mean > 0.1;
+    }
+    printf("compare: A = %s (%d x %d), B = %s (%d x %d)\n", files[0], s[0].n_layers, s[0].n_heads, files[1],
+           s[1].n_layers, s[1].n_heads);
+    printf("retrieval heads (mean > 0.1): A %d of %d (%.2f%%), B %d of %d (%.2f%%)\n", ret[0], nr[0],
+           nr[0] ? 100.0 * ret[0] / nr[0] : 0.0, ret[1], nr[1], nr[1] ? 100.0 * ret[1] / nr[1] : 0.0);
+    if (s[0].n_layers != s[1].n_layers || s[0].n_heads != s[1].n_heads) {
+        printf("the shapes differ: heads cannot be matched, so no overlap or rank correlation\n");
+        rc = 0;
+        goto out;
+    }
+    {
+        int K = top, nh = s[0].n_layers * s[0].n_heads;
+        double *a = (double *)malloc((size_t)nh * sizeof *a), *b = (double *)malloc((size_t)nh * sizeof *b), rho;
+        if (!a || !b) {
+            free(a);
+            free(b);
+            rc = RHM_EXIT_RUN;
+            goto out;
+        }
+        if (K > nr[0]) K = nr[0];
+        if (K > nr[1]) K = nr[1];
+        printf("top-%d overlap:", K);
+        for (i = 0; i < K; i++) {
+            int j;
+            for (j = 0; j < K; j++)
+                if (r[0][i].idx == r[1][j].idx) {
+                    ov++;
+                    printf(" %d-%d", r[0][i].idx / s[0].n_heads, r[0][i].idx % s[0].n_heads);
+                }
+        }
+        printf("\ntop-%d overlap: %d/%d (%.1f%%)\n", K, ov, K, K ? 100.0 * ov / K : 0.0);
+        for (i = 0; i < nh; i++) {
+            if (!s[0].present[i] || !s[1].present[i]) continue;
+            a[n] = rh_scores_mean(&s[0], i);
+            b[n] = rh_scores_mean(&s[1], i);
+            if (a[n] > 0.1 && b[n] > 0.1) both++;
+            n++;
+        }
+        rho = rhm_spearman(a, b, n);
+        printf("retrieval heads in both: %d\n", both);
+        if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
+        else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
+        free(a);
+        free(b);
+    }
+    rc = 0;
+out:
+    free(r[0]);
+    free(r[1]);
+    rh_scores_free(&s[0]);
+    rh_scores_free(&s[1]);
+    return rc;
+}
+
+/* The method's command line (detect, niah, report, compare) for programs that embed the CLI:
+ * argv[0] names the command; returns its exit status (0 ok, 1 run failure, 2 bad usage or
+ * input), or -1 when argv[0] is none of them.  Prints like the program does. */
+int rh_method_cli(int argc, char **argv) {
+    if (argc < 1 || !argv || !argv[0]) return -1;
+    if (!strcmp(argv[0], "detect")) return cmd_detect(argc, argv);
+    if (!strcmp(argv[0], "niah")) return cmd_niah(argc, argv);
+    if (!strcmp(argv[0], "report")) return cmd_report(argc, argv);
+    if (!strcmp(argv[0], "compare")) return cmd_compare(argc, argv);
+    return -1;
 }
 
 /* =============================================================================================
- * 2. THE .rhw FILE
+ * 2. THE MODEL
  *
- * The file is mapped read-only and every field is checked before anything else touches it:
- * header fields against sane limits, sections against the file and each other, each tensor's
- * name, dtype, shape, size and offset against the config, the data region and the other
- * tensors.  Products are computed in 64 bits with overflow checks.  After rh_model_open
- * succeeds, the forward pass may trust every pointer it is given.
+ * The math of Hugging Face's LlamaForCausalLM (also Mistral, Qwen2), in f32 whatever the
+ * weight dtype:
+ *   x = embed[id]
+ *   per layer:  h = x + o_proj(attn(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
+ *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
+ *   logits = lm_head(rms(x))
+ * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
+ * head_dim) so one head's keys are contiguous.
+ *
+ * What it may call: the weights as section 4 maps them (struct rh_model below), the kernels
+ * and the thread pool of section 5 (declared below), the utilities at the top of the file.
  * ============================================================================================= */
 
-#define RHW_HEADER 256
-#define RHW_ALIGN 64
-#define RHW_MAX_DIM (1 << 16)
-#define RHW_MAX_HIDDEN (1 << 20)
-#define RHW_MAX_LAYERS 1024
-#define RHW_MAX_HEADS 1024
-#define RHW_MAX_HEAD_DIM 1024
-#define RHW_MAX_VOCAB (1 << 24)
-#define RHW_MAX_CTX (1 << 24)
-#define RHW_FLAG_QKV_BIAS 1u
-#define RHW_FLAG_TIED 2u
-#define RHW_FLAG_ADD_BOS 4u
+/* ---- the model in memory, as the .rhw loader (section 4) fills it ---- */
 
-typedef struct rh_tokenizer rh_tokenizer; /* defined by the tokenizer part (section 3) */
+#define RHW_MAX_CTX (1 << 24) /* the format's limit on max_ctx, and so on a context */
+
+typedef struct rh_tokenizer rh_tokenizer; /* section 3 */
 
 /* A weight matrix as stored: rows x cols, row-major, cols contiguous. */
 typedef struct {
@@ -1271,827 +3433,723 @@ struct rh_model {
     int n_tensors;
     rh_tokenizer *tok;
 };
-
 static const rh_tokenizer *model_tokenizer(const rh_model *m) { return m->tok; }
 
-/* Tensor slots: 3 global tensors, then 12 per layer. */
-enum { SLOT_EMBED, SLOT_NORM, SLOT_HEAD, SLOT_GLOBALS };
-enum {
-    LT_ATTN_NORM, LT_Q, LT_K, LT_V, LT_QB, LT_KB, LT_VB, LT_O, LT_FFN_NORM, LT_GATE, LT_UP,
-    LT_DOWN, LT_COUNT
-};
-static const char *const layer_suffix[LT_COUNT] = {
-    "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-    "self_attn.v_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.bias",
-    "self_attn.v_proj.bias", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+/* ---- the kernels and the thread pool it runs on (section 5; each kernel's reduction order is
+ * part of its contract, see there) ---- */
 
-/* Map a tensor name to its slot, or -1. */
-static int tensor_slot(const char *name, int n_layers) {
-    static const char pre[] = "model.layers.";
-    const char *p;
-    long layer = 0;
-    int i;
-    if (strcmp(name, "model.embed_tokens.weight") == 0) return SLOT_EMBED;
-    if (strcmp(name, "model.norm.weight") == 0) return SLOT_NORM;
-    if (strcmp(name, "lm_head.weight") == 0) return SLOT_HEAD;
-    if (strncmp(name, pre, sizeof pre - 1) != 0) return -1;
-    p = name + sizeof pre - 1;
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
-    while (*p >= '0' && *p <= '9') {
-        layer = layer * 10 + (*p++ - '0');
-        if (layer >= n_layers) return -1;
-    }
-    if (*p++ != '.') return -1;
-    for (i = 0; i < LT_COUNT; i++)
-        if (strcmp(p, layer_suffix[i]) == 0) return SLOT_GLOBALS + (int)layer * LT_COUNT + i;
-    return -1;
-}
+static size_t dtype_size(rh_dtype t);
+/* conversions: dst[0..n) = src (dtype t) as f32, exact; a row stored in dtype t (nearest even) */
+static void k_cvt(rh_dtype t, const void *src, float *dst, int n);
+static void k_store_row(rh_dtype t, const float *src, void *dst, int n);
+/* decode: w (dtype t) . x, one weight row; scores (m, n) = X W^T for f32 rows */
+static float k_dot_w(rh_dtype t, const void *w, const float *x, int n);
+static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
+                      int n, int k);
+/* prefill: pack weight panels (k, RH_NR) and X tiles (k, RH_MR), then the register-tile GEMM */
+static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, float *P);
+static void k_pack_x_tile(const float *X, int ldx, int m, int k, int t, float *Xp);
+static void k_gemm_packed(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr);
+static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy,
+                            int m, int nr, int acc);
+/* the bf16 dot-product GEMM of RH_BF16DOT builds (X and W as bf16 pairs) */
+RH_UNUSED static void k_pack_w_bf16pair(const uint16_t *W, size_t ldw, int nr, int k, uint32_t *P);
+RH_UNUSED static void k_pack_x_tile_bf16pair(const float *X, int ldx, int m, int k, int t, uint32_t *Xp);
+RH_UNUSED static void k_gemm_bf16dot(const uint32_t *Xp, const uint32_t *P, int k, float *Y, int ldy, int m,
+                                     int nr);
+/* elementwise and softmax pieces */
+RH_UNUSED static void k_axpy(float a, const float *x, float *y, int n);
+static void k_scale(float *y, float a, int n);
+static float k_max(const float *x, int n);
+static float k_exp_sum(const float *x, float a, float mx, float *y, int n);
+static void k_pv(const float *p, const float *V, int nk, int d, float *o);
+static void k_silu_mul(float *g, const float *u, int n);
+/* the pool: tasks 0..n_tasks-1 of fn claimed by its threads; the caller is thread 0 */
+typedef struct rh_pool rh_pool;
+typedef void (*rh_task_fn)(void *arg, int task, int thread);
+static rh_pool *pool_new(int n);
+static void pool_free(rh_pool *p);
+static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks);
 
-/* Expected shape of a slot: returns ndim (1 or 2); 0 when the slot must be absent. */
-static int slot_shape(const rh_config *c, int slot, uint64_t shape[2]) {
-    uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
-    if (slot == SLOT_EMBED) { shape[0] = c->vocab_size; shape[1] = c->dim; return 2; }
-    if (slot == SLOT_NORM) { shape[0] = c->dim; return 1; }
-    if (slot == SLOT_HEAD) {
-        if (c->tied_embeddings) return 0;
-        shape[0] = c->vocab_size; shape[1] = c->dim; return 2;
-    }
-    switch ((slot - SLOT_GLOBALS) % LT_COUNT) {
-    case LT_ATTN_NORM: case LT_FFN_NORM: shape[0] = c->dim; return 1;
-    case LT_Q: shape[0] = q; shape[1] = c->dim; return 2;
-    case LT_K: case LT_V: shape[0] = kv; shape[1] = c->dim; return 2;
-    case LT_QB: if (!c->qkv_bias) return 0; shape[0] = q; return 1;
-    case LT_KB: case LT_VB: if (!c->qkv_bias) return 0; shape[0] = kv; return 1;
-    case LT_O: shape[0] = c->dim; shape[1] = q; return 2;
-    case LT_GATE: case LT_UP: shape[0] = c->hidden_dim; shape[1] = c->dim; return 2;
-    default: shape[0] = c->dim; shape[1] = c->hidden_dim; return 2; /* LT_DOWN */
-    }
-}
-
-static void slot_name(int slot, char *buf, size_t cap) {
-    if (slot == SLOT_EMBED) snprintf(buf, cap, "model.embed_tokens.weight");
-    else if (slot == SLOT_NORM) snprintf(buf, cap, "model.norm.weight");
-    else if (slot == SLOT_HEAD) snprintf(buf, cap, "lm_head.weight");
-    else snprintf(buf, cap, "model.layers.%d.%s", (slot - SLOT_GLOBALS) / LT_COUNT,
-                  layer_suffix[(slot - SLOT_GLOBALS) % LT_COUNT]);
-}
-
-/* Check the config (from a header or a caller) against the format's limits. */
-static int config_check(const rh_config *c, const char *fname, char *err, size_t cap) {
-#define CFG_BAD(...) do { char m_[256]; snprintf(m_, sizeof m_, __VA_ARGS__); \
-        set_err(err, cap, "%s: %s", fname, m_); return RH_EFORMAT; } while (0)
-    int i;
-    if (c->dim < 1 || c->dim > RHW_MAX_DIM) CFG_BAD("dim %d out of range 1..%d", c->dim, RHW_MAX_DIM);
-    if (c->hidden_dim < 1 || c->hidden_dim > RHW_MAX_HIDDEN)
-        CFG_BAD("hidden_dim %d out of range 1..%d", c->hidden_dim, RHW_MAX_HIDDEN);
-    if (c->n_layers < 1 || c->n_layers > RHW_MAX_LAYERS)
-        CFG_BAD("n_layers %d out of range 1..%d", c->n_layers, RHW_MAX_LAYERS);
-    if (c->n_heads < 1 || c->n_heads > RHW_MAX_HEADS)
-        CFG_BAD("n_heads %d out of range 1..%d", c->n_heads, RHW_MAX_HEADS);
-    if (c->n_kv_heads < 1 || c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
-        CFG_BAD("n_kv_heads %d must divide n_heads %d", c->n_kv_heads, c->n_heads);
-    if (c->head_dim < 2 || c->head_dim > RHW_MAX_HEAD_DIM || c->head_dim % 2 != 0)
-        CFG_BAD("head_dim %d must be even and in 2..%d", c->head_dim, RHW_MAX_HEAD_DIM);
-    if ((long long)c->n_heads * c->head_dim > RHW_MAX_HIDDEN)
-        CFG_BAD("n_heads * head_dim %lld too large", (long long)c->n_heads * c->head_dim);
-    if (c->vocab_size < 1 || c->vocab_size > RHW_MAX_VOCAB)
-        CFG_BAD("vocab_size %d out of range 1..%d", c->vocab_size, RHW_MAX_VOCAB);
-    if (c->max_ctx < 1 || c->max_ctx > RHW_MAX_CTX)
-        CFG_BAD("max_ctx %d out of range 1..%d", c->max_ctx, RHW_MAX_CTX);
-    if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta)) CFG_BAD("rope_theta must be > 0");
-    if ((int)c->rope_scaling < 0 || (int)c->rope_scaling > 2)
-        CFG_BAD("unknown rope_scaling %d", (int)c->rope_scaling);
-    if (c->rope_scaling != RH_ROPE_NONE && (!(c->rope_factor > 0.0f) || !isfinite(c->rope_factor)))
-        CFG_BAD("rope_factor must be > 0");
-    if (c->rope_scaling == RH_ROPE_LLAMA3) {
-        if (!(c->rope_low_freq_factor > 0.0f) || !isfinite(c->rope_high_freq_factor) ||
-            !(c->rope_high_freq_factor > c->rope_low_freq_factor))
-            CFG_BAD("llama3 rope needs 0 < low_freq_factor < high_freq_factor");
-        if (c->rope_original_max_ctx < 1) CFG_BAD("llama3 rope needs rope_original_max_ctx >= 1");
-    }
-    if (!(c->norm_eps > 0.0f) || !(c->norm_eps < 1.0f)) CFG_BAD("norm_eps must be in (0, 1)");
-    if (c->bos_id < -1 || c->bos_id >= c->vocab_size)
-        CFG_BAD("bos_id %d out of range -1..%d", c->bos_id, c->vocab_size - 1);
-    if (c->n_eos < 0 || c->n_eos > RH_MAX_EOS) CFG_BAD("n_eos %d out of range 0..%d", c->n_eos, RH_MAX_EOS);
-    for (i = 0; i < c->n_eos; i++)
-        if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab_size)
-            CFG_BAD("eos_ids[%d] = %d out of range 0..%d", i, c->eos_ids[i], c->vocab_size - 1);
-    return RH_OK;
-#undef CFG_BAD
-}
-
-/* RoPE inverse frequencies as Hugging Face computes them (ROPE_INIT_FUNCTIONS):
- * inv_freq[i] = theta^(-2i/d); linear: / factor; llama3: by wavelength (see below). */
-static void rope_inv_freq(const rh_config *c, float *out) {
-    int half = c->head_dim / 2, i;
-    for (i = 0; i < half; i++) {
-        float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)c->head_dim));
-        if (c->rope_scaling == RH_ROPE_LINEAR) {
-            inv = inv / c->rope_factor;
-        } else if (c->rope_scaling == RH_ROPE_LLAMA3) {
-            /* _compute_llama3_parameters: keep high frequencies, divide low ones by the factor,
-             * interpolate between by the smooth factor */
-            double orig = (double)c->rope_original_max_ctx;
-            double low_wl = orig / c->rope_low_freq_factor, high_wl = orig / c->rope_high_freq_factor;
-            double wl = 2.0 * 3.14159265358979323846 / (double)inv;
-            if (wl < high_wl) {
-                /* unchanged */
-            } else if (wl > low_wl) {
-                inv = inv / c->rope_factor;
-            } else {
-                double smooth = (orig / wl - c->rope_low_freq_factor) /
-                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
-                inv = (float)((1.0 - smooth) * (double)inv / c->rope_factor + smooth * (double)inv);
-            }
-        }
-        out[i] = inv;
-    }
-}
+/* Keys per attention block.  256 rather than 64: the online-softmax bookkeeping and the
+ * O-tile load/store of the P V product are paid once per block, and the scores block (RH_QROWS x
+ * RH_BK floats, 192 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
+ * prefill (f16 KV, 2 threads, AMD EPYC, 96 query rows): median of 4 best-of-6 runs 108 GFLOPS at
+ * 64, 114 at 128, 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last
+ * bits with it (the running max is rescaled at other points), never with the thread count.
+ * Query rows per task: each task packs every K block and converts every V block it visits once,
+ * so more rows share that work.  With the scale folded into the exp pass (k_exp_sum), 192 rows
+ * (24 tokens of TinyLlama's 8-head groups) against 96, medians of 15 runs, variants alternated,
+ * 3 rounds: 0-11 % faster at 2 threads and 3-10 % at 1; 48 rows were slower than 96, 288 and 384
+ * no faster than 192.  Both changes against neither (`make bench-attention`, 3 rounds): best of 15
+ * runs 5-15 % higher, medians within the machine's run-to-run noise (about 10 %).  Then V packed
+ * into panels (k_pack_v), against row-major V, 3 rounds: medians at 1 thread 3-11 % higher
+ * (58.4-59.2 against 53.2-57.5 GFLOPS), at 2 threads within the noise.  The rows of a task never
+ * change a result, only who computes it. */
+#define RH_BK 256
+#define RH_QROWS 192     /* target query rows (heads x tokens) per attention task: 32 full 6-row tiles */
+#define RH_CHUNK 512     /* default prefill chunk */
 
 typedef struct {
-    uint64_t off, end;
-    int idx;
-} rhw_span;
+    float *wpack;           /* (kmax, RH_NR) the packed panel (f32, or bf16 pairs: half the size) */
+    float *q, *o, *s;       /* (R, head_dim), (R, head_dim), (R, RH_BK) */
+    float *kf;              /* (RH_BK, head_dim) converted K block (decode) */
+    float *vf;              /* the converted V block: (RH_BK, head_dim) in decode; in prefill
+                             * ceil(head_dim / RH_NR) panels of (RH_BK, RH_NR), see k_pack_v */
+    float *kp;              /* (head_dim, RH_NR) packed K panel */
+    float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
+    int *bestpos;           /* (R) */
+} rh_scratch;
 
-static int span_cmp(const void *a, const void *b) {
-    const rhw_span *x = (const rhw_span *)a, *y = (const rhw_span *)b;
-    return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
+struct rh_ctx {
+    const rh_model *m;
+    int n_threads, n_ctx, n_past, chunk, qb; /* qb: query tokens per attention task */
+    rh_dtype kv_dtype;
+    rh_pool *pool;
+    unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
+    float *x, *xb, *xb2, *q, *k, *v, *att;  /* (chunk, dim | q_dim | kv_dim) */
+    float *hb, *hb2;                        /* (chunk, hidden_dim) */
+    float *xpack;                           /* (chunk rounded up to RH_MR, kmax) packed X */
+    uint32_t *xpack16;                      /* (chunk rounded up to RH_MR, ceil(kmax / 2)) bf16-pair
+                                               packed X; RH_BF16DOT builds only, else NULL */
+    float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
+    rh_scratch *scr;                        /* (n_threads) */
+    int observing;
+    rh_observe obs;
+    unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
+    rh_mask_mode mask_mode;
+    char err[256];
+};
+
+/* ---- matmul: Y_i (m, rows_i) = X (m, k) W_i^T for up to 3 weights sharing X, one dispatch.
+ * A task is one panel of RH_NB weight rows.  Prefill (packed = 1) packs the panel k-major (f16 /
+ * bf16 converted first) and runs the packed GEMM; decode (packed = 0, m = 1) streams the rows
+ * through dot products, converting in registers.  In RH_BF16DOT builds prefill packs bf16
+ * weights as bf16 pairs instead and runs the bf16 dot-product GEMM on X rounded to bf16 (packed
+ * once per matmul, beside the f32 X when some weight is not bf16).  Which path runs depends only
+ * on the caller and the weight's dtype, never on the thread count.  (Blocking k GotoBLAS-style,
+ * so that a panel block stays in L1 and an X block in L2 across 4-8 panels, measured 8-20 %
+ * slower at 512 tokens on 2 threads of the AMD EPYC we test on: its X stream from L3 keeps up,
+ * the extra accumulator passes do not pay.) ---- */
+#define RH_NB RH_NR
+typedef struct {
+    rh_ctx *c;
+    const float *X;
+    int m, k, nw, packed;
+    int xf32, xbf16; /* prefill: pack X as f32 tiles (c->xpack), as bf16-pair tiles (c->xpack16) */
+    const rh_wt *w[3];
+    float *Y[3];
+    int first_block[4];
+} mm_job;
+
+static void mm_task(void *arg, int task, int thread) {
+    mm_job *J = (mm_job *)arg;
+    int wi = 0, j0, nj, i, j;
+    const rh_wt *w;
+    float *Y;
+    const unsigned char *wp;
+    while (task >= J->first_block[wi + 1]) wi++;
+    w = J->w[wi];
+    Y = J->Y[wi];
+    j0 = (task - J->first_block[wi]) * RH_NB;
+    nj = w->rows - j0 < RH_NB ? w->rows - j0 : RH_NB;
+    wp = (const unsigned char *)w->p + (size_t)j0 * (size_t)J->k * dtype_size(w->dt);
+    if (J->packed) {
+        rh_scratch *S = &J->c->scr[thread];
+#if defined(RH_BF16DOT)
+        if (w->dt == RH_BF16) {
+            uint32_t *P = (uint32_t *)(void *)S->wpack;
+            k_pack_w_bf16pair((const uint16_t *)(const void *)wp, (size_t)J->k, nj, J->k, P);
+            k_gemm_bf16dot(J->c->xpack16, P, J->k, Y + j0, w->rows, J->m, nj);
+            return;
+        }
+#endif
+        k_pack_w(w->dt, wp, (size_t)J->k, nj, J->k, S->wpack);
+        k_gemm_packed(J->c->xpack, S->wpack, J->k, Y + j0, w->rows, J->m, nj);
+    } else {
+        size_t rb = (size_t)J->k * dtype_size(w->dt); /* bytes per weight row */
+        for (i = 0; i < J->m; i++) {
+            float *y = Y + (size_t)i * w->rows + j0;
+            const float *x = J->X + (size_t)i * J->k;
+            for (j = 0; j < nj; j++) y[j] = k_dot_w(w->dt, wp + (size_t)j * rb, x, J->k);
+        }
+    }
 }
 
-static int meta_key_ok(const unsigned char *k, uint32_t n) {
-    uint32_t i;
-    if (n < 1 || n > 64) return 0;
-    for (i = 0; i < n; i++)
-        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_' || k[i] == '.'))
-            return 0;
-    return 1;
+static void pack_x_task(void *arg, int task, int thread) {
+    mm_job *J = (mm_job *)arg;
+    (void)thread;
+    if (J->xf32) k_pack_x_tile(J->X, J->k, J->m, J->k, task, J->c->xpack);
+#if defined(RH_BF16DOT)
+    if (J->xbf16) k_pack_x_tile_bf16pair(J->X, J->k, J->m, J->k, task, J->c->xpack16);
+#endif
 }
 
-static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int vocab_size,
-                    const char *fname, char *err, size_t errcap);
-static void tok_free(rh_tokenizer *t);
-
-void rh_model_close(rh_model *m) {
-    if (!m) return;
-    if (m->tok) tok_free(m->tok);
-    if (m->base) {
-        if (m->mapped) munmap((void *)(uintptr_t)m->base, m->size);
-        else free((void *)(uintptr_t)m->base);
+static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, const rh_wt *w0, float *y0,
+                   const rh_wt *w1, float *y1, const rh_wt *w2, float *y2) {
+    mm_job J;
+    int i;
+    J.c = c; J.X = X; J.m = m; J.k = k; J.nw = nw; J.packed = packed;
+    J.w[0] = w0; J.w[1] = w1; J.w[2] = w2;
+    J.Y[0] = y0; J.Y[1] = y1; J.Y[2] = y2;
+    J.first_block[0] = 0;
+    for (i = 0; i < 3; i++)
+        J.first_block[i + 1] = J.first_block[i] + (i < nw ? (J.w[i]->rows + RH_NB - 1) / RH_NB : 0);
+    J.xf32 = 1;
+    J.xbf16 = 0;
+#if defined(RH_BF16DOT)
+    J.xf32 = 0;
+    for (i = 0; i < nw; i++) {
+        if (J.w[i]->dt == RH_BF16) J.xbf16 = 1;
+        else J.xf32 = 1;
     }
-    free(m->layers);
-    free(m->f32_small);
-    free(m->inv_freq);
-    free(m->path);
-    free(m);
+#endif
+    if (packed) pool_run(c->pool, pack_x_task, &J, (m + RH_MR - 1) / RH_MR);
+    pool_run(c->pool, mm_task, &J, J.first_block[3]);
 }
 
-/* Validate the image m->base[0..m->size) and fill in the model.  Errors name m->path. */
-static int model_load(rh_model *m, char *err, size_t cap) {
-    const unsigned char *b = m->base;
-    const char *fn = m->path;
-    uint64_t fsize = m->size;
-    rh_config *c = &m->cfg;
-    uint32_t flags, n_tensors, i;
-    uint64_t sec_off[4], sec_size[4], data_off, data_size, pos, dir_end, n_small = 0;
-    static const char *const sec_name[4] = {"metadata section", "tokenizer section",
-                                            "tensor directory", "data region"};
-    int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
-    rhw_span *spans = NULL;
-    float *small;
-#define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
-        set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
+/* ---- elementwise pieces ---- */
 
-    if (fsize < RHW_HEADER) BAD("truncated: %llu bytes, smaller than the 256-byte header", (unsigned long long)fsize);
-    if (memcmp(b, "RHWF", 4) != 0) BAD("bad magic (not a .rhw file)");
-    if (rd_u32(b + 4) != RH_FORMAT_VERSION) BAD("unsupported format version %u (expected %d)", rd_u32(b + 4), RH_FORMAT_VERSION);
-    if (rd_u32(b + 8) != RHW_HEADER) BAD("header_bytes %u, expected 256", rd_u32(b + 8));
-    if (rd_u32(b + 12) != 0 || rd_u32(b + 172) != 0) BAD("reserved header field is not zero");
-    for (i = 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero", i);
-    if (rd_u64(b + 192) != fsize)
-        BAD("file_size field says %llu bytes but the file has %llu (truncated or padded)",
-            (unsigned long long)rd_u64(b + 192), (unsigned long long)fsize);
-    {
-        /* every u32 dimension must fit an int before it is converted */
-        static const int dim_off[8] = {16, 20, 24, 28, 32, 36, 40, 44};
-        static const char *const dim_name[8] = {"dim", "hidden_dim", "n_layers", "n_heads",
-                                                "n_kv_heads", "head_dim", "vocab_size", "max_ctx"};
-        for (i = 0; i < 8; i++)
-            if (rd_u32(b + dim_off[i]) > (uint32_t)INT_MAX) BAD("%s %u is absurd", dim_name[i], rd_u32(b + dim_off[i]));
-        if (rd_u32(b + 52) > 2) BAD("unknown rope_scaling %u", rd_u32(b + 52));
-        if (rd_u32(b + 68) > (uint32_t)INT_MAX) BAD("rope_original_max_ctx %u is absurd", rd_u32(b + 68));
-        if (rd_u32(b + 84) > RH_MAX_EOS) BAD("n_eos %u out of range 0..%d", rd_u32(b + 84), RH_MAX_EOS);
+/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    float r;
+    int i;
+    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    r = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
+}
+
+/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
+static void rope_tables(const rh_ctx *c, int p0, int n) {
+    const rh_model *m = c->m;
+    int half = m->cfg.head_dim / 2, t, i;
+    for (t = 0; t < n; t++) {
+        float *cs = c->rope + (size_t)t * half * 2;
+        for (i = 0; i < half; i++) {
+            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
+            float ang = (float)(p0 + t) * m->inv_freq[i];
+            cs[2 * i] = (float)cos((double)ang);
+            cs[2 * i + 1] = (float)sin((double)ang);
+        }
     }
-    memset(c, 0, sizeof *c);
-    c->dim = (int)rd_u32(b + 16);
-    c->hidden_dim = (int)rd_u32(b + 20);
-    c->n_layers = (int)rd_u32(b + 24);
-    c->n_heads = (int)rd_u32(b + 28);
-    c->n_kv_heads = (int)rd_u32(b + 32);
-    c->head_dim = (int)rd_u32(b + 36);
-    c->vocab_size = (int)rd_u32(b + 40);
-    c->max_ctx = (int)rd_u32(b + 44);
-    c->rope_theta = rd_f32(b + 48);
-    c->rope_scaling = (rh_rope_scaling)rd_u32(b + 52);
-    c->rope_factor = rd_f32(b + 56);
-    c->rope_low_freq_factor = rd_f32(b + 60);
-    c->rope_high_freq_factor = rd_f32(b + 64);
-    c->rope_original_max_ctx = (int)rd_u32(b + 68);
-    c->norm_eps = rd_f32(b + 72);
-    flags = rd_u32(b + 76);
-    if (flags & ~7u) BAD("unknown flag bits 0x%x", flags & ~7u);
-    c->qkv_bias = (flags & RHW_FLAG_QKV_BIAS) != 0;
-    c->tied_embeddings = (flags & RHW_FLAG_TIED) != 0;
-    c->add_bos = (flags & RHW_FLAG_ADD_BOS) != 0;
-    c->bos_id = (int32_t)rd_u32(b + 80);
-    c->n_eos = (int)rd_u32(b + 84);
-    for (i = 0; i < RH_MAX_EOS; i++) c->eos_ids[i] = i < (uint32_t)c->n_eos ? (int32_t)rd_u32(b + 88 + 4 * i) : 0;
-    if ((rc = config_check(c, fn, err, cap)) != RH_OK) goto fail;
-    rc = RH_EFORMAT;
-
-    /* sections: inside [256, file_size), pairwise disjoint */
-    if (rd_u64(b + 176) % RHW_ALIGN != 0) BAD("data_offset %llu is not a multiple of 64", (unsigned long long)rd_u64(b + 176));
-    for (i = 0; i < 4; i++) {
-        static const int off_at[4] = {120, 136, 152, 176};
-        sec_off[i] = rd_u64(b + off_at[i]);
-        sec_size[i] = rd_u64(b + off_at[i] + 8);
-        if (sec_size[i] == 0 && i != 0) BAD("%s is empty", sec_name[i]);
-        if (sec_size[i] == 0) continue;
-        if (sec_off[i] < RHW_HEADER || sec_off[i] > fsize || sec_size[i] > fsize - sec_off[i])
-            BAD("%s [%llu, +%llu) lies outside the file (%llu bytes)", sec_name[i],
-                (unsigned long long)sec_off[i], (unsigned long long)sec_size[i], (unsigned long long)fsize);
+}
+static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
+    int h, i, half = hd / 2;
+    for (h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
+            v[i] = a * co - b * si;
+            v[i + half] = b * co + a * si;
+        }
     }
-    for (i = 0; i < 4; i++)
-        for (j = (int)i + 1; j < 4; j++)
-            if (sec_size[i] && sec_size[j] && sec_off[i] < sec_off[j] + sec_size[j] && sec_off[j] < sec_off[i] + sec_size[i])
-                BAD("%s overlaps the %s", sec_name[i], sec_name[j]);
-    data_off = sec_off[3];
-    data_size = sec_size[3];
+}
 
-    /* metadata */
-    m->meta = NULL; m->meta_size = 0; m->n_meta = 0;
-    if (sec_size[0]) {
-        const unsigned char *p = b + sec_off[0];
-        uint64_t n = sec_size[0], at = 4, e;
-        uint32_t cnt;
-        if (n < 4) BAD("metadata section truncated");
-        cnt = rd_u32(p);
-        if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
-        for (e = 0; e < cnt; e++) {
-            uint32_t kl, vl;
-            uint64_t e2, at2, key_at;
-            if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
-            kl = rd_u32(p + at); at += 4;
-            if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
-            if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
-            key_at = at;
-            at += kl;
-            if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
-            vl = rd_u32(p + at); at += 4;
-            if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
-            at += vl;
-            /* duplicate keys: compare with the earlier entries */
-            for (e2 = 0, at2 = 4; e2 < e; e2++) {
-                uint32_t kl2 = rd_u32(p + at2);
-                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
-                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
-                at2 += 4 + kl2;
-                at2 += 4 + rd_u32(p + at2);
+/* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
+ * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
+ * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
+ * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
+ * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits; only a
+ * partial last panel (head_dim not a multiple of RH_NR) changed path, from k_axpy, whose scalar
+ * tail does not fuse, to the tile's FMAs, so its last bits may differ from before. */
+static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
+    size_t es = dtype_size(dt);
+    int j, d0;
+    for (j = 0; j < nk; j++)
+        for (d0 = 0; d0 < hd; d0 += RH_NR) {
+            float *d = Vp + ((size_t)(d0 / RH_NR) * nk + j) * RH_NR;
+            int w = hd - d0 < RH_NR ? hd - d0 : RH_NR;
+            k_cvt(dt, V + ((size_t)j * hd + d0) * es, d, w);
+            if (w < RH_NR) memset(d + w, 0, sizeof(float) * (size_t)(RH_NR - w));
+        }
+}
+
+/* ---- attention ----
+ * One task = one kv head x a block of query tokens; its rows are (token, query head of the
+ * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
+ * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
+ * matrix never exists.  Observe records top-1 from the same scores; mask modes change them. */
+typedef struct {
+    rh_ctx *c;
+    int layer, n, p0, n_qb, obs, pk; /* pk: prefill, packed GEMMs (decode: dot products) */
+} att_job;
+
+static void att_task(void *arg, int task, int thread) {
+    att_job *J = (att_job *)arg;
+    rh_ctx *c = J->c;
+    const rh_config *cf = &c->m->cfg;
+    rh_scratch *S = &c->scr[thread];
+    int nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, g = nh / nkv;
+    int hk = task / J->n_qb, u = task % J->n_qb;
+    /* pair cheap (early) and dear (late) query blocks so contiguous task ranges balance */
+    int qb = (u % 2 == 0) ? u / 2 : J->n_qb - 1 - u / 2;
+    int t0 = qb * c->qb, t1 = t0 + c->qb < J->n ? t0 + c->qb : J->n, R = (t1 - t0) * g, r, kb, j;
+    int last_pos = J->p0 + t1 - 1;
+    size_t kvsz = dtype_size(c->kv_dtype);
+    size_t head_off = ((size_t)J->layer * nkv + hk) * (size_t)c->n_ctx * hd;
+    const unsigned char *kbase = c->kcache + head_off * kvsz, *vbase = c->vcache + head_off * kvsz;
+    const unsigned char *mask = c->mask ? c->mask + (size_t)J->layer * nh : NULL;
+    float scale = 1.0f / sqrtf((float)hd);
+    int all_neginf = 1;
+
+    for (r = 0; r < R; r++) {
+        int ti = t0 + r / g, h = hk * g + r % g;
+        memcpy(S->q + (size_t)r * hd, c->q + ((size_t)ti * nh + h) * hd, sizeof(float) * hd);
+        memset(S->o + (size_t)r * hd, 0, sizeof(float) * hd);
+        S->mx[r] = -INFINITY;
+        S->sum[r] = 0.0f;
+        S->best[r] = -INFINITY;
+        S->bestpos[r] = 0;
+        if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
+    }
+    for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
+        int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
+        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
+        const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
+        if (J->pk) { /* V as panels for the P V product (any cache dtype); K is packed below */
+            k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
+            V = S->vf;
+        } else if (c->kv_dtype == RH_F32) {
+            K = (const float *)(const void *)Kc;
+            V = (const float *)(const void *)Vc;
+        } else {
+            k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
+            K = S->kf;
+            k_cvt(c->kv_dtype, Vc, S->vf, nk * hd);
+            V = S->vf;
+        }
+        /* scores (R, nk) = Q K^T */
+        if (J->pk) {
+            int pn;
+            for (pn = 0; pn < nk; pn += RH_NR) {
+                int nr = nk - pn < RH_NR ? nk - pn : RH_NR;
+                k_pack_w(c->kv_dtype, Kc + (size_t)pn * hd * kvsz, (size_t)hd, nr, hd, S->kp);
+                k_gemm_rows_acc(S->q, hd, S->kp, RH_NR, hd, S->s + pn, RH_BK, R, nr, 0);
             }
+        } else {
+            k_gemm_nt(S->q, hd, K, hd, S->s, RH_BK, R, nk, hd);
         }
-        if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
-        m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
+        for (r = 0; r < R; r++) {
+            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
+            int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
+            float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
+            int observed = J->obs && ti == J->n - 1, fold;
+            if (vis <= 0 || mode == RH_MASK_NEG_INF) {
+                if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
+                continue;
+            }
+            if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
+            /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
+             * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
+             * scaled max, as rounding a product by a positive constant keeps the order */
+            fold = mode != RH_MASK_UNIFORM && !observed;
+            if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
+            else if (!fold) k_scale(s, scale, vis);
+            bm = k_max(s, vis);
+            if (fold) bm *= scale;
+            if (observed) {
+                /* top-1: the first position of the block max when it beats the earlier blocks'
+                 * (the softmax needs the max anyway; only the winning block is scanned twice) */
+                if (bm > S->best[r]) {
+                    for (j = 0; j < vis && s[j] != bm; j++) {}
+                    S->best[r] = bm;
+                    S->bestpos[r] = kb + j;
+                }
+                if (c->obs.rows)
+                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb, s, sizeof(float) * vis);
+            }
+            mnew = bm > S->mx[r] ? bm : S->mx[r];
+            if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
+                corr = expf(S->mx[r] - mnew);
+                S->sum[r] *= corr;
+                k_scale(S->o + (size_t)r * hd, corr, hd);
+            }
+            S->mx[r] = mnew;
+            sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
+            S->sum[r] += sum;
+            if (!J->pk) k_pv(s, V, vis, hd, S->o + (size_t)r * hd);
+        }
+        if (J->pk) {
+            /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
+            int d0;
+            for (d0 = 0; d0 < hd; d0 += RH_NR)
+                k_gemm_rows_acc(S->s, RH_BK, V + (size_t)(d0 / RH_NR) * nk * RH_NR, RH_NR, nk, S->o + d0, hd, R,
+                                hd - d0 < RH_NR ? hd - d0 : RH_NR, 1);
+        }
     }
-
-    /* tensor directory */
-    n_tensors = rd_u32(b + 168);
-    if (n_tensors == 0) BAD("no tensors");
-    if (n_tensors > sec_size[2] / 33) BAD("n_tensors %u cannot fit in a %llu-byte directory", n_tensors, (unsigned long long)sec_size[2]);
-    n_slots = SLOT_GLOBALS + c->n_layers * LT_COUNT;
-    slot_of = (int *)malloc(sizeof(int) * n_tensors);
-    tensor_of_slot = (int *)malloc(sizeof(int) * (size_t)n_slots);
-    spans = (rhw_span *)malloc(sizeof(rhw_span) * n_tensors);
-    m->layers = (rh_layer *)calloc((size_t)c->n_layers, sizeof(rh_layer));
-    if (!slot_of || !tensor_of_slot || !spans || !m->layers) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
-    for (s = 0; s < n_slots; s++) tensor_of_slot[s] = -1;
-    pos = sec_off[2];
-    dir_end = sec_off[2] + sec_size[2];
-    for (i = 0; i < n_tensors; i++) {
-        char name[256];
-        uint32_t nl, dt, nd, d;
-        uint64_t shape[4], count = 1, off, nbytes, want[2];
-        int want_nd;
-        if (dir_end - pos < 4) BAD("tensor directory truncated at entry %u", i);
-        nl = rd_u32(b + pos); pos += 4;
-        if (nl < 1 || nl > 255) BAD("tensor %u: name length %u out of range 1..255", i, nl);
-        if (dir_end - pos < nl + 8) BAD("tensor directory truncated at entry %u", i);
-        for (d = 0; d < nl; d++) {
-            unsigned char ch = b[pos + d];
-            if (ch < 0x21 || ch > 0x7e) BAD("tensor %u: name has a non-printable byte 0x%02x", i, ch);
-            name[d] = (char)ch;
-        }
-        name[nl] = 0;
-        pos += nl;
-        dt = rd_u32(b + pos); nd = rd_u32(b + pos + 4); pos += 8;
-        if (dt > 2) BAD("tensor '%s': unknown dtype %u", name, dt);
-        if (nd < 1 || nd > 4) BAD("tensor '%s': ndim %u out of range 1..4", name, nd);
-        if (dir_end - pos < 8ull * nd + 16) BAD("tensor directory truncated at '%s'", name);
-        for (d = 0; d < nd; d++) {
-            shape[d] = rd_u64(b + pos); pos += 8;
-            if (shape[d] == 0 || shape[d] > ((uint64_t)1 << 40)) BAD("tensor '%s': dimension %u is %llu (absurd)", name, d, (unsigned long long)shape[d]);
-            if (count > (((uint64_t)1 << 62) / shape[d])) BAD("tensor '%s': element count overflows", name);
-            count *= shape[d];
-        }
-        off = rd_u64(b + pos); nbytes = rd_u64(b + pos + 8); pos += 16;
-        if (nbytes != count * dtype_size((rh_dtype)dt))
-            BAD("tensor '%s': nbytes %llu != %llu elements x %u bytes (%s)", name, (unsigned long long)nbytes,
-                (unsigned long long)count, (unsigned)dtype_size((rh_dtype)dt), dtype_name((rh_dtype)dt));
-        if (off % RHW_ALIGN != 0) BAD("tensor '%s': offset %llu is not a multiple of 64", name, (unsigned long long)off);
-        if (off < data_off || off > data_off + data_size || nbytes > data_off + data_size - off)
-            BAD("tensor '%s': [%llu, +%llu) lies outside the data region [%llu, +%llu)", name, (unsigned long long)off,
-                (unsigned long long)nbytes, (unsigned long long)data_off, (unsigned long long)data_size);
-        s = tensor_slot(name, c->n_layers);
-        if (s < 0) BAD("unknown tensor '%s'", name);
-        if (tensor_of_slot[s] >= 0) BAD("tensor '%s' appears twice", name);
-        want_nd = slot_shape(c, s, want);
-        if (want_nd == 0)
-            BAD("unexpected tensor '%s' (%s)", name, s == SLOT_HEAD ? "the tied_embeddings flag is set" : "the qkv_bias flag is not set");
-        if ((int)nd != want_nd || shape[0] != want[0] || (nd == 2 && shape[1] != want[1])) {
-            char got[96], exp[64];
-            int gl = 0;
-            for (d = 0; d < nd; d++) gl += snprintf(got + gl, sizeof got - (size_t)gl, "%s%llu", d ? ", " : "", (unsigned long long)shape[d]);
-            if (want_nd == 2) snprintf(exp, sizeof exp, "%llu, %llu", (unsigned long long)want[0], (unsigned long long)want[1]);
-            else snprintf(exp, sizeof exp, "%llu", (unsigned long long)want[0]);
-            BAD("tensor '%s' has shape [%s], expected [%s] from the config", name, got, exp);
-        }
-        if (want_nd == 1) n_small += want[0];
-        tensor_of_slot[s] = (int)i;
-        slot_of[i] = s;
-        spans[i].off = off; spans[i].end = off + nbytes; spans[i].idx = (int)i;
-        {
-            rh_wt w;
-            w.p = b + off; w.dt = (rh_dtype)dt;
-            w.rows = (int)shape[0]; w.cols = nd == 2 ? (int)shape[1] : 1;
-            if (s == SLOT_EMBED) m->embed = w;
-            else if (s == SLOT_HEAD) m->lm_head = w;
-            else if (s >= SLOT_GLOBALS) {
-                rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
-                switch ((s - SLOT_GLOBALS) % LT_COUNT) {
-                case LT_Q: L->wq = w; break;
-                case LT_K: L->wk = w; break;
-                case LT_V: L->wv = w; break;
-                case LT_O: L->wo = w; break;
-                case LT_GATE: L->wg = w; break;
-                case LT_UP: L->wu = w; break;
-                case LT_DOWN: L->wd = w; break;
-                default: break;
+    for (r = 0; r < R; r++) {
+        int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti, mode = mask && mask[h] ? (int)c->mask_mode : -1;
+        float *out = c->att + ((size_t)ti * nh + h) * hd;
+        int observed = J->obs && ti == J->n - 1, hi = J->layer * nh + h;
+        if (mode == RH_MASK_NEG_INF) {
+            /* only the token itself is visible: the output is its value vector */
+            k_cvt(c->kv_dtype, vbase + (size_t)pos * hd * kvsz, out, hd);
+            if (observed) {
+                c->obs.top1[hi] = pos;
+                if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f;
+                if (c->obs.rows) {
+                    float *row = c->obs.rows + (size_t)hi * c->obs.row_stride;
+                    for (j = 0; j <= pos; j++) row[j] = j == pos ? 1.0f : 0.0f;
                 }
             }
+            continue;
         }
-    }
-    if (pos != dir_end) BAD("tensor directory has %llu trailing bytes", (unsigned long long)(dir_end - pos));
-    for (s = 0; s < n_slots; s++) {
-        uint64_t want[2];
-        if (tensor_of_slot[s] < 0 && slot_shape(c, s, want) != 0) {
-            char nm[128];
-            slot_name(s, nm, sizeof nm);
-            BAD("missing tensor '%s'", nm);
-        }
-    }
-    qsort(spans, n_tensors, sizeof *spans, span_cmp);
-    for (i = 1; i < n_tensors; i++)
-        if (spans[i].off < spans[i - 1].end) {
-            char a[128], bb[128];
-            slot_name(slot_of[spans[i - 1].idx], a, sizeof a);
-            slot_name(slot_of[spans[i].idx], bb, sizeof bb);
-            BAD("tensors '%s' and '%s' overlap", a, bb);
-        }
-    m->n_tensors = (int)n_tensors;
-
-    /* f32 copies of the vectors (norms, biases), so the forward pass reads them as floats */
-    small = m->f32_small = (float *)malloc(sizeof(float) * (size_t)(n_small ? n_small : 1));
-    if (!small) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
-    for (s = 0; s < n_slots; s++) {
-        int t = tensor_of_slot[s];
-        const unsigned char *e;
-        uint64_t want[2], nd;
-        rh_dtype dt;
-        if (t < 0 || slot_shape(c, s, want) != 1) continue;
-        /* re-read the entry's dtype and offset (already validated) */
-        for (e = b + sec_off[2], nd = 0; nd < (uint64_t)t; nd++) {
-            uint32_t nl = rd_u32(e), ndim = rd_u32(e + 8 + nl);
-            e += 4 + nl + 8 + 8ull * ndim + 16;
-        }
-        {
-            uint32_t nl = rd_u32(e), ndim = rd_u32(e + 8 + nl);
-            dt = (rh_dtype)rd_u32(e + 4 + nl);
-            k_cvt_scalar(dt, b + rd_u64(e + 4 + nl + 8 + 8ull * ndim), small, (int)want[0]);
-        }
-        if (s == SLOT_NORM) m->final_norm = small;
+        if (mode == RH_MASK_ZERO) memset(out, 0, sizeof(float) * hd);
         else {
-            rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
-            switch ((s - SLOT_GLOBALS) % LT_COUNT) {
-            case LT_ATTN_NORM: L->attn_norm = small; break;
-            case LT_FFN_NORM: L->ffn_norm = small; break;
-            case LT_QB: L->bq = small; break;
-            case LT_KB: L->bk = small; break;
-            default: L->bv = small; break;
+            float inv = 1.0f / S->sum[r];
+            const float *o = S->o + (size_t)r * hd;
+            for (j = 0; j < hd; j++) out[j] = o[j] * inv;
+        }
+        if (observed) {
+            /* the max raw score is the running max, so its weight is exp(0) / sum */
+            c->obs.top1[hi] = S->bestpos[r];
+            if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f / S->sum[r];
+            if (c->obs.rows) {
+                float *row = c->obs.rows + (size_t)hi * c->obs.row_stride, inv = 1.0f / S->sum[r];
+                for (j = 0; j <= pos; j++) row[j] = expf(row[j] - S->mx[r]) * inv;
             }
         }
-        small += want[0];
     }
-    if (c->tied_embeddings) m->lm_head = m->embed;
-    m->dtype = m->layers[0].wq.dt;
-
-    m->inv_freq = (float *)malloc(sizeof(float) * (size_t)(c->head_dim / 2));
-    if (!m->inv_freq) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
-    rope_inv_freq(c, m->inv_freq);
-
-    rc = tok_load(&m->tok, b + sec_off[1], (size_t)sec_size[1], c->vocab_size, fn, err, cap);
-    if (rc != RH_OK) { if (rc > 0) rc = RH_EFORMAT; goto fail; }
-    free(slot_of); free(tensor_of_slot); free(spans);
-    return RH_OK;
-fail:
-    free(slot_of); free(tensor_of_slot); free(spans);
-    return rc;
-#undef BAD
 }
 
-static rh_model *model_alloc(const char *name) {
-    rh_model *m = (rh_model *)calloc(1, sizeof *m);
-    if (!m) return NULL;
-    m->path = (char *)malloc(strlen(name) + 1);
-    if (!m->path) { free(m); return NULL; }
-    strcpy(m->path, name);
-    return m;
-}
+/* ---- one chunk of n tokens at positions p0.. through all layers ----
+ * lm: 0 no logits, 1 logits of the last token into out, 2 logits of every token (n, vocab). */
+static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, int lm, int obs, int pk) {
+    const rh_model *m = c->m;
+    const rh_config *cf = &m->cfg;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int qd = nh * hd, kvd = nkv * hd, half = hd / 2, l, t, h, i;
+    size_t kvsz = dtype_size(c->kv_dtype);
+    att_job A;
 
-int rh_model_open(const char *path, rh_model **out, char *err, size_t errcap) {
-    rh_model *m;
-    struct stat st;
-    int fd, rc;
-    void *p;
-    if (!out) { set_err(err, errcap, "rh_model_open: out is NULL"); return RH_EINVAL; }
-    *out = NULL;
-    if (!path) { set_err(err, errcap, "rh_model_open: path is NULL"); return RH_EINVAL; }
-    fd = open(path, O_RDONLY);
-    if (fd < 0) { set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno)); return RH_EIO; }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errcap, "%s: not a regular file", path);
-        close(fd);
-        return RH_EIO;
-    }
-    if ((uint64_t)st.st_size < RHW_HEADER) {
-        set_err(err, errcap, "%s: truncated: %lld bytes, smaller than the 256-byte header", path, (long long)st.st_size);
-        close(fd);
-        return RH_EFORMAT;
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { set_err(err, errcap, "%s: too large to map", path); close(fd); return RH_EIO; }
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) { set_err(err, errcap, "%s: cannot map: %s", path, strerror(errno)); return RH_EIO; }
-    m = model_alloc(path);
-    if (!m) { munmap(p, (size_t)st.st_size); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
-    m->base = (const unsigned char *)p;
-    m->size = (size_t)st.st_size;
-    m->mapped = 1;
-    rc = model_load(m, err, errcap);
-    if (rc != RH_OK) { rh_model_close(m); return rc; }
-    *out = m;
-    return RH_OK;
-}
+    /* x (n, dim) = embedding rows */
+    for (t = 0; t < n; t++)
+        k_cvt(m->embed.dt, (const unsigned char *)m->embed.p + (size_t)ids[t] * dim * dtype_size(m->embed.dt),
+              c->x + (size_t)t * dim, dim);
+    rope_tables(c, p0, n);
 
-/* Takes ownership of buf (64-byte aligned, from posix_memalign). */
-static int model_from_buffer(void *buf, size_t size, const char *name, rh_model **out, char *err, size_t errcap) {
-    rh_model *m = model_alloc(name ? name : "(memory)");
-    int rc;
-    if (!m) { free(buf); set_err(err, errcap, "%s: out of memory", name ? name : "(memory)"); return RH_ENOMEM; }
-    m->base = (const unsigned char *)buf;
-    m->size = size;
-    m->mapped = 0;
-    rc = model_load(m, err, errcap);
-    if (rc != RH_OK) { rh_model_close(m); return rc; }
-    *out = m;
-    return RH_OK;
-}
-
-int rh_model_open_memory(const void *data, size_t size, const char *name, rh_model **out, char *err, size_t errcap) {
-    void *buf = NULL;
-    if (!out) { set_err(err, errcap, "rh_model_open_memory: out is NULL"); return RH_EINVAL; }
-    *out = NULL;
-    if (!name) name = "(memory)";
-    if (!data && size) { set_err(err, errcap, "%s: data is NULL", name); return RH_EINVAL; }
-    if (posix_memalign(&buf, RHW_ALIGN, size ? size : 1) != 0) { set_err(err, errcap, "%s: out of memory", name); return RH_ENOMEM; }
-    if (size) memcpy(buf, data, size);
-    return model_from_buffer(buf, size, name, out, err, errcap);
-}
-
-const rh_config *rh_model_config(const rh_model *m) { return m ? &m->cfg : NULL; }
-const char *rh_model_path(const rh_model *m) { return m ? m->path : NULL; }
-rh_dtype rh_model_dtype(const rh_model *m) { return m ? m->dtype : RH_F32; }
-
-const char *rh_model_meta(const rh_model *m, const char *key, size_t *len) {
-    const unsigned char *p;
-    size_t kl;
-    uint32_t i;
-    if (len) *len = 0;
-    if (!m || !key || !m->meta) return NULL;
-    kl = strlen(key);
-    p = m->meta;
-    for (i = 0; i < m->n_meta; i++) {
-        uint32_t l = rd_u32(p), vl = rd_u32(p + 4 + l);
-        if (l == kl && memcmp(p + 4, key, kl) == 0) {
-            if (len) *len = vl;
-            return (const char *)(p + 8 + l);
-        }
-        p += 8 + (size_t)l + vl;
-    }
-    return NULL;
-}
-
-void rh_model_checksum(const rh_model *m, char out[17]) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    size_t i;
-    if (!out) return;
-    if (m)
-        for (i = 0; i < m->size; i++) { h ^= m->base[i]; h *= 0x100000001b3ull; }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
-/* ---- writing .rhw images (rh_rhw_write, rh_model_random) ---- */
-
-/* The layout of an image: header + meta + tok + dir (the "prefix", padded to data_offset),
- * then each tensor at a 64-byte-aligned offset. */
-typedef struct {
-    unsigned char *prefix; /* data_offset bytes */
-    uint64_t data_offset, file_size;
-    uint64_t *offsets;     /* per tensor */
-    uint64_t *nbytes;
-} rhw_plan;
-
-static void plan_free(rhw_plan *pl) { free(pl->prefix); free(pl->offsets); free(pl->nbytes); }
-
-static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta, const void *tok, size_t tok_size,
-                     const rh_tensor_in *t, int n, const char *fn, char *err, size_t cap) {
-    uint64_t meta_size = 0, dir_size = 0, at, end;
-    int i, k, n_meta = 0;
-    unsigned char *h;
-    uint32_t flags;
-    memset(pl, 0, sizeof *pl);
-    if (!cfg) { set_err(err, cap, "%s: config is NULL", fn); return RH_EINVAL; }
-    if (config_check(cfg, fn, err, cap) != RH_OK) return RH_EINVAL;
-    if (!tok || tok_size == 0) { set_err(err, cap, "%s: tokenizer section is empty", fn); return RH_EINVAL; }
-    if (n <= 0 || !t) { set_err(err, cap, "%s: no tensors", fn); return RH_EINVAL; }
-    if (meta) {
-        for (i = 0; meta[i]; i += 2) {
-            if (!meta[i + 1]) { set_err(err, cap, "%s: metadata key '%s' has no value", fn, meta[i]); return RH_EINVAL; }
-            if (!meta_key_ok((const unsigned char *)meta[i], (uint32_t)strlen(meta[i]))) {
-                set_err(err, cap, "%s: metadata key '%s' must be 1..64 bytes of [a-z0-9_.]", fn, meta[i]);
-                return RH_EINVAL;
+    for (l = 0; l < cf->n_layers; l++) {
+        const rh_layer *L = &m->layers[l];
+        /* attention block: q (n, qd), k, v (n, kvd) */
+        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm, dim, cf->norm_eps);
+        matmul(c, pk, c->xb, n, dim, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+        for (t = 0; t < n; t++) {
+            float *q = c->q + (size_t)t * qd, *k = c->k + (size_t)t * kvd, *v = c->v + (size_t)t * kvd;
+            if (L->bq) {
+                for (i = 0; i < qd; i++) q[i] += L->bq[i];
+                for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
             }
-            meta_size += 8 + strlen(meta[i]) + strlen(meta[i + 1]);
-            n_meta++;
-        }
-        meta_size += 4;
-    }
-    pl->offsets = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
-    pl->nbytes = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
-    if (!pl->offsets || !pl->nbytes) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
-    for (i = 0; i < n; i++) {
-        uint64_t count = 1;
-        size_t nl = t[i].name ? strlen(t[i].name) : 0;
-        if (nl < 1 || nl > 255) { plan_free(pl); set_err(err, cap, "%s: tensor %d: bad name", fn, i); return RH_EINVAL; }
-        if ((int)t[i].dtype < 0 || (int)t[i].dtype > 2 || t[i].ndim < 1 || t[i].ndim > 4) {
-            plan_free(pl); set_err(err, cap, "%s: tensor '%s': bad dtype or ndim", fn, t[i].name); return RH_EINVAL;
-        }
-        for (k = 0; k < t[i].ndim; k++) {
-            if (t[i].shape[k] < 1 || t[i].shape[k] > ((int64_t)1 << 40) || count > (((uint64_t)1 << 62) / (uint64_t)t[i].shape[k])) {
-                plan_free(pl); set_err(err, cap, "%s: tensor '%s': bad shape", fn, t[i].name); return RH_EINVAL;
+            rope_apply(q, nh, hd, c->rope + (size_t)t * half * 2);
+            rope_apply(k, nkv, hd, c->rope + (size_t)t * half * 2);
+            for (h = 0; h < nkv; h++) {
+                size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)(p0 + t)) * hd * kvsz;
+                k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
+                k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
             }
-            count *= (uint64_t)t[i].shape[k];
         }
-        pl->nbytes[i] = count * dtype_size(t[i].dtype);
-        dir_size += 4 + nl + 8 + 8ull * (uint64_t)t[i].ndim + 16;
+        A.c = c; A.layer = l; A.n = n; A.p0 = p0; A.obs = obs; A.pk = pk;
+        A.n_qb = (n + c->qb - 1) / c->qb;
+        pool_run(c->pool, att_task, &A, nkv * A.n_qb);
+        matmul(c, pk, c->att, n, qd, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
+        for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
+
+        /* MLP block: hb, hb2 (n, hid) */
+        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm, dim, cf->norm_eps);
+        matmul(c, pk, c->xb, n, dim, 2, &L->wg, c->hb, &L->wu, c->hb2, NULL, NULL);
+        /* row by row: which columns fall in the kernel's vector body and which in its scalar tail
+         * (the two differ in the last bits) must not depend on the chunk's token count */
+        for (t = 0; t < n; t++) k_silu_mul(c->hb + (size_t)t * hid, c->hb2 + (size_t)t * hid, hid);
+        matmul(c, pk, c->hb, n, hid, 1, &L->wd, c->xb2, NULL, NULL, NULL, NULL);
+        for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
     }
-    at = RHW_HEADER + meta_size + tok_size + dir_size;
-    pl->data_offset = (at + RHW_ALIGN - 1) / RHW_ALIGN * RHW_ALIGN;
-    end = pl->data_offset;
-    for (i = 0; i < n; i++) {
-        pl->offsets[i] = end;
-        end = (end + pl->nbytes[i] + RHW_ALIGN - 1) / RHW_ALIGN * RHW_ALIGN;
+    if (lm == 1) {
+        rmsnorm(c->xb, c->x + (size_t)(n - 1) * dim, m->final_norm, dim, cf->norm_eps);
+        matmul(c, pk, c->xb, 1, dim, 1, &m->lm_head, out, NULL, NULL, NULL, NULL);
+    } else if (lm == 2) {
+        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, m->final_norm, dim, cf->norm_eps);
+        matmul(c, pk, c->xb, n, dim, 1, &m->lm_head, out, NULL, NULL, NULL, NULL);
     }
-    pl->file_size = end;
-    pl->prefix = (unsigned char *)calloc(1, (size_t)pl->data_offset);
-    if (!pl->prefix) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
-    h = pl->prefix;
-    memcpy(h, "RHWF", 4);
-    wr_u32(h + 4, RH_FORMAT_VERSION);
-    wr_u32(h + 8, RHW_HEADER);
-    wr_u32(h + 16, (uint32_t)cfg->dim); wr_u32(h + 20, (uint32_t)cfg->hidden_dim);
-    wr_u32(h + 24, (uint32_t)cfg->n_layers); wr_u32(h + 28, (uint32_t)cfg->n_heads);
-    wr_u32(h + 32, (uint32_t)cfg->n_kv_heads); wr_u32(h + 36, (uint32_t)cfg->head_dim);
-    wr_u32(h + 40, (uint32_t)cfg->vocab_size); wr_u32(h + 44, (uint32_t)cfg->max_ctx);
-    wr_f32(h + 48, cfg->rope_theta); wr_u32(h + 52, (uint32_t)cfg->rope_scaling);
-    wr_f32(h + 56, cfg->rope_scaling == RH_ROPE_NONE ? 1.0f : cfg->rope_factor);
-    wr_f32(h + 60, cfg->rope_low_freq_factor); wr_f32(h + 64, cfg->rope_high_freq_factor);
-    wr_u32(h + 68, (uint32_t)cfg->rope_original_max_ctx); wr_f32(h + 72, cfg->norm_eps);
-    flags = (cfg->qkv_bias ? RHW_FLAG_QKV_BIAS : 0) | (cfg->tied_embeddings ? RHW_FLAG_TIED : 0) | (cfg->add_bos ? RHW_FLAG_ADD_BOS : 0);
-    wr_u32(h + 76, flags);
-    wr_u32(h + 80, (uint32_t)cfg->bos_id); wr_u32(h + 84, (uint32_t)cfg->n_eos);
-    for (i = 0; i < cfg->n_eos; i++) wr_u32(h + 88 + 4 * i, (uint32_t)cfg->eos_ids[i]);
-    wr_u64(h + 120, meta_size ? RHW_HEADER : 0); wr_u64(h + 128, meta_size);
-    wr_u64(h + 136, RHW_HEADER + meta_size); wr_u64(h + 144, tok_size);
-    wr_u64(h + 152, RHW_HEADER + meta_size + tok_size); wr_u64(h + 160, dir_size);
-    wr_u32(h + 168, (uint32_t)n);
-    wr_u64(h + 176, pl->data_offset); wr_u64(h + 184, pl->file_size - pl->data_offset);
-    wr_u64(h + 192, pl->file_size);
-    at = RHW_HEADER;
-    if (meta) {
-        wr_u32(h + at, (uint32_t)n_meta); at += 4;
-        for (i = 0; meta[i]; i += 2) {
-            size_t kl = strlen(meta[i]), vl = strlen(meta[i + 1]);
-            wr_u32(h + at, (uint32_t)kl); memcpy(h + at + 4, meta[i], kl); at += 4 + kl;
-            wr_u32(h + at, (uint32_t)vl); memcpy(h + at + 4, meta[i + 1], vl); at += 4 + vl;
-        }
-    }
-    memcpy(h + at, tok, tok_size); at += tok_size;
-    for (i = 0; i < n; i++) {
-        size_t nl = strlen(t[i].name);
-        wr_u32(h + at, (uint32_t)nl); memcpy(h + at + 4, t[i].name, nl); at += 4 + nl;
-        wr_u32(h + at, (uint32_t)t[i].dtype); wr_u32(h + at + 4, (uint32_t)t[i].ndim); at += 8;
-        for (k = 0; k < t[i].ndim; k++) { wr_u64(h + at, (uint64_t)t[i].shape[k]); at += 8; }
-        wr_u64(h + at, pl->offsets[i]); wr_u64(h + at + 8, pl->nbytes[i]); at += 16;
-    }
-    return RH_OK;
 }
 
-int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta, const void *tok, size_t tok_size,
-                 const rh_tensor_in *tensors, int n_tensors, char *err, size_t errcap) {
-    rhw_plan pl;
-    char *tmp;
-    FILE *f;
-    int i, rc, ok = 1;
-    static const unsigned char zeros[RHW_ALIGN];
-    rh_model *chk = NULL;
-    uint64_t at;
-    if (!path) { set_err(err, errcap, "rh_rhw_write: path is NULL"); return RH_EINVAL; }
-    rc = plan_make(&pl, cfg, meta, tok, tok_size, tensors, n_tensors, path, err, errcap);
-    if (rc != RH_OK) return rc;
-    for (i = 0; i < n_tensors; i++)
-        if (!tensors[i].data) { plan_free(&pl); set_err(err, errcap, "%s: tensor '%s' has no data", path, tensors[i].name); return RH_EINVAL; }
-    tmp = (char *)malloc(strlen(path) + 5);
-    if (!tmp) { plan_free(&pl); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
-    sprintf(tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    if (!f) { set_err(err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); plan_free(&pl); free(tmp); return RH_EIO; }
-    ok = fwrite(pl.prefix, 1, (size_t)pl.data_offset, f) == (size_t)pl.data_offset;
-    at = pl.data_offset;
-    for (i = 0; ok && i < n_tensors; i++) {
-        uint64_t next = i + 1 < n_tensors ? pl.offsets[i + 1] : pl.file_size;
-        ok = fwrite(tensors[i].data, 1, (size_t)pl.nbytes[i], f) == (size_t)pl.nbytes[i];
-        at += pl.nbytes[i];
-        if (ok && next > at) ok = fwrite(zeros, 1, (size_t)(next - at), f) == (size_t)(next - at);
-        at = next;
-    }
-    if (fclose(f) != 0) ok = 0;
-    plan_free(&pl);
-    if (!ok) { set_err(err, errcap, "%s: write failed: %s", tmp, strerror(errno)); remove(tmp); free(tmp); return RH_EIO; }
-    /* the loader is the one definition of a valid file: check what we wrote with it */
-    rc = rh_model_open(tmp, &chk, err, errcap);
-    if (rc != RH_OK) {
-        remove(tmp);
-        free(tmp);
-        return rc == RH_EFORMAT ? RH_EINVAL : rc;
-    }
-    rh_model_close(chk);
-    if (rename(tmp, path) != 0) {
-        set_err(err, errcap, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return RH_EIO;
-    }
-    free(tmp);
-    return RH_OK;
+/* ---- contexts: the KV cache, chunked prefill, the hooks (the public context API) ---- */
+
+void rh_ctx_params_default(rh_ctx_params *p) {
+    if (!p) return;
+    p->n_threads = 0;
+    p->n_ctx = 0;
+    p->kv_dtype = RH_F32;
+    p->prefill_chunk = 0;
 }
 
-/* splitmix64: seeded, portable random numbers for rh_model_random */
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-/* uniform in [-1, 1) */
-RH_UNUSED static float rng_uniform(uint64_t *s) { return (float)((double)(rng_next(s) >> 40) * (2.0 / 16777216.0) - 1.0); }
-
-/* The tokenizer section of a random model: SentencePiece-kind, 256 byte tokens <0x00>..<0xFF>,
- * byte fallback, no merges.  (size 7*4 + 256 * (4 + 6 + 4 + 2)) */
-static unsigned char *random_tok_section(size_t *size) {
-    size_t n = 28 + 256 * 16, at = 28;
-    unsigned char *p = (unsigned char *)calloc(1, n);
+void rh_ctx_free(rh_ctx *c) {
     int i;
-    if (!p) return NULL;
-    wr_u32(p, 1);            /* kind: SentencePiece-style */
-    wr_u32(p + 4, 4);        /* flags: byte_fallback */
-    wr_u32(p + 8, 0);        /* pretokenizer */
-    wr_u32(p + 12, 0xffffffffu); /* unk_id -1 */
-    wr_u32(p + 16, 256);     /* n_tokens */
-    wr_u32(p + 20, 0);       /* n_merges */
-    wr_u32(p + 24, 0);       /* pattern_len */
-    for (i = 0; i < 256; i++) {
-        char piece[8];
-        snprintf(piece, sizeof piece, "<0x%02X>", i);
-        wr_u32(p + at, 6); memcpy(p + at + 4, piece, 6); at += 10;
-        wr_f32(p + at, 0.0f); at += 4;
-        p[at++] = 6; /* byte */
-        p[at++] = 0;
+    if (!c) return;
+    if (c->pool) pool_free(c->pool);
+    if (c->scr) {
+        for (i = 0; i < c->n_threads; i++) {
+            rh_scratch *s = &c->scr[i];
+            free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->kp);
+            free(s->mx); free(s->sum); free(s->best); free(s->bestpos);
+        }
+        free(c->scr);
     }
-    *size = n;
+    free(c->kcache); free(c->vcache);
+    free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
+    free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
+    free(c);
+}
+
+static void *xmalloc_floats(size_t n, int *ok) {
+    void *p = malloc(n ? n * sizeof(float) : 1);
+    if (!p) *ok = 0;
     return p;
 }
 
-int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_model **out, char *err, size_t errcap) {
-    rh_tensor_in *t = NULL;
-    char (*names)[96] = NULL;
-    int n = 0, slot, n_slots, i, rc;
-    unsigned char *tok = NULL, *img = NULL;
-    size_t tok_size = 0;
-    rhw_plan pl;
-    uint64_t rng = seed ^ 0x5eed5eed5eedull;
-    void *buf = NULL;
-    const char *fn = "(random model)";
-    if (!out) { set_err(err, errcap, "rh_model_random: out is NULL"); return RH_EINVAL; }
-    *out = NULL;
-    if (!cfg) { set_err(err, errcap, "rh_model_random: config is NULL"); return RH_EINVAL; }
-    if ((int)dtype < 0 || (int)dtype > 2) { set_err(err, errcap, "rh_model_random: bad dtype %d", (int)dtype); return RH_EINVAL; }
-    if (config_check(cfg, fn, err, errcap) != RH_OK) return RH_EINVAL;
-    if (cfg->vocab_size < 256) { set_err(err, errcap, "%s: vocab_size %d < 256 byte tokens", fn, cfg->vocab_size); return RH_EINVAL; }
-    n_slots = SLOT_GLOBALS + cfg->n_layers * LT_COUNT;
-    t = (rh_tensor_in *)calloc((size_t)n_slots, sizeof *t);
-    names = (char (*)[96])calloc((size_t)n_slots, sizeof *names);
-    tok = random_tok_section(&tok_size);
-    if (!t || !names || !tok) { rc = RH_ENOMEM; set_err(err, errcap, "%s: out of memory", fn); goto done; }
-    for (slot = 0; slot < n_slots; slot++) {
-        uint64_t shape[2];
-        int nd = slot_shape(cfg, slot, shape);
-        if (!nd) continue;
-        slot_name(slot, names[n], sizeof names[n]);
-        t[n].name = names[n];
-        t[n].dtype = nd == 1 ? RH_F32 : dtype;
-        t[n].ndim = nd;
-        t[n].shape[0] = (int64_t)shape[0];
-        t[n].shape[1] = nd == 2 ? (int64_t)shape[1] : 0;
-        n++;
-    }
-    rc = plan_make(&pl, cfg, NULL, tok, tok_size, t, n, fn, err, errcap);
-    if (rc != RH_OK) goto done;
-    if ((uint64_t)pl.file_size > (uint64_t)SIZE_MAX || posix_memalign(&buf, RHW_ALIGN, (size_t)pl.file_size) != 0) {
-        plan_free(&pl); rc = RH_ENOMEM; set_err(err, errcap, "%s: out of memory (%llu bytes)", fn, (unsigned long long)pl.file_size); goto done;
-    }
-    img = (unsigned char *)buf;
-    memcpy(img, pl.prefix, (size_t)pl.data_offset);
-    memset(img + pl.data_offset, 0, (size_t)(pl.file_size - pl.data_offset));
-    for (i = 0; i < n; i++) {
-        uint64_t cnt = pl.nbytes[i] / dtype_size(t[i].dtype), e;
-        unsigned char *d = img + pl.offsets[i];
-        int sl = tensor_slot(t[i].name, cfg->n_layers), lt = sl >= SLOT_GLOBALS ? (sl - SLOT_GLOBALS) % LT_COUNT : -1;
-        /* norms = 1 (as initialised by HF), biases small, matrices ~ U(-1,1)/sqrt(fan_in) */
-        float scale = t[i].ndim == 2 ? (sl == SLOT_EMBED ? 1.0f : (float)(1.0 / sqrt((double)t[i].shape[1]))) : 0.1f;
-        int is_norm = sl == SLOT_NORM || lt == LT_ATTN_NORM || lt == LT_FFN_NORM;
-        /* four 16-bit uniforms per 64-bit draw, rounded to the dtype 1024 at a time (k_store_row
-         * rounds exactly as the scalar converters do): the 7B shape takes seconds, not minutes */
-        if (is_norm) scale = 0.1f;
-        scale *= 1.0f / 32768.0f;
-        for (e = 0; e < cnt; e += 1024) {
-            float tmp[1024];
-            int q, nq = cnt - e < 1024 ? (int)(cnt - e) : 1024;
-            for (q = 0; q < nq; q += 4) {
-                uint64_t r = rng_next(&rng);
-                int b;
-                for (b = 0; b < 4; b++)
-                    tmp[q + b] = (float)(int16_t)(uint16_t)(r >> (16 * b)) * scale + (is_norm ? 1.0f : 0.0f);
-            }
-            k_store_row(t[i].dtype, tmp, d + e * dtype_size(t[i].dtype), nq);
-        }
-    }
+/* Physical memory in bytes, lowered to RLIMIT_AS when that is finite; 0 when unknown.
+ * (_SC_PHYS_PAGES is not POSIX but Linux, the BSDs and macOS have it: guarded.) */
+static double ctx_memory_available(void) {
+    double avail = 0;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) avail = (double)pages * (double)psz;
+#endif
     {
-        size_t fsz = (size_t)pl.file_size;
-        plan_free(&pl);
-        rc = model_from_buffer(buf, fsz, fn, out, err, errcap);
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (avail == 0 || (double)rl.rlim_cur < avail))
+            avail = (double)rl.rlim_cur;
     }
-done:
-    free(t); free(names); free(tok);
-    return rc;
+    return avail;
+}
+
+/* What a context of p->n_ctx tokens needs, counted before anything is allocated (doubles: no
+ * overflow in the count itself):
+ *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
+ *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
+ *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
+ *             RH_BF16DOT builds), and per thread the packing and attention tiles
+ *   weights   the model image (mmapped, so it is counted but not allocated here)
+ * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
+ * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    const rh_config *cf = &m->cfg;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    double n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx, C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
+    int g = cf->n_heads / cf->n_kv_heads;
+    if (C > n_ctx) C = n_ctx;
+    if (nt <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
+    }
+    if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
+    if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
+    R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
+    /* one of the two caches (K or V): the largest single allocation */
+    kv = (double)cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    if (kv >= (double)SIZE_MAX / 2) {
+        set_err(err, errcap, "n_ctx %.0f: a KV cache of %.0f bytes overflows this platform's size_t", n_ctx, kv);
+        return RH_ERANGE;
+    }
+    kv *= 2;
+    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
+                          2.0 * cf->hidden_dim + cf->head_dim) +
+                     (C + RH_MR) * kmax);
+#if defined(RH_BF16DOT)
+    scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
+#endif
+    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
+                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
+                        (double)RH_NR * cf->head_dim + 4 * R);
+    scratch += nt * per_thread;
+    avail = ctx_memory_available();
+    if (avail > 0 && kv + scratch + weights > avail) {
+        set_err(err, errcap,
+                "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "%.2f GiB available",
+                n_ctx, kv / gib, n_ctx, scratch / gib, weights / gib, avail / gib);
+        return RH_ENOMEM;
+    }
+    return RH_OK;
+}
+
+int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err, size_t errcap) {
+    rh_ctx_params d;
+    rh_ctx *c;
+    const rh_config *cf;
+    int ok = 1, i, g, R, kmax;
+    size_t kv_elems, C;
+    if (!out) { set_err(err, errcap, "rh_ctx_new: out is NULL"); return RH_EINVAL; }
+    *out = NULL;
+    if (!m) { set_err(err, errcap, "rh_ctx_new: model is NULL"); return RH_EINVAL; }
+    cf = &m->cfg;
+    if (!p) { rh_ctx_params_default(&d); p = &d; }
+    if (p->n_threads < 0 || p->n_threads > 1024) { set_err(err, errcap, "n_threads %d out of range 0..1024", p->n_threads); return RH_EINVAL; }
+    if (p->n_ctx < 0) { set_err(err, errcap, "n_ctx %d is negative", p->n_ctx); return RH_EINVAL; }
+    /* beyond the format's limit (max_ctx of a .rhw is at most 2^24): a size error, not a typo */
+    if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
+    if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
+    if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
+    {
+        /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
+        int rc = ctx_check_memory(m, p, err, errcap);
+        if (rc != RH_OK) return rc;
+    }
+    c = (rh_ctx *)calloc(1, sizeof *c);
+    if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
+    c->m = m;
+    c->n_threads = p->n_threads;
+    if (c->n_threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->n_threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    }
+    c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
+    c->kv_dtype = p->kv_dtype;
+    c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    if (c->chunk > c->n_ctx) c->chunk = c->n_ctx;
+    g = cf->n_heads / cf->n_kv_heads;
+    c->qb = RH_QROWS / g < 1 ? 1 : RH_QROWS / g;
+    R = c->qb * g;
+    kmax = cf->dim;
+    if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
+    if (cf->n_heads * cf->head_dim > kmax) kmax = cf->n_heads * cf->head_dim;
+
+    kv_elems = (size_t)cf->n_layers * cf->n_kv_heads * (size_t)c->n_ctx * cf->head_dim;
+    if (kv_elems > ((size_t)1 << 40)) {
+        set_err(err, errcap, "KV cache of %d tokens is too large", c->n_ctx);
+        rh_ctx_free(c);
+        return RH_ENOMEM;
+    }
+    c->kcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
+    c->vcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
+    if (!c->kcache || !c->vcache) ok = 0;
+    C = (size_t)c->chunk;
+    c->x = (float *)xmalloc_floats(C * cf->dim, &ok);
+    c->xb = (float *)xmalloc_floats(C * cf->dim, &ok);
+    c->xb2 = (float *)xmalloc_floats(C * cf->dim, &ok);
+    c->q = (float *)xmalloc_floats(C * cf->n_heads * cf->head_dim, &ok);
+    c->att = (float *)xmalloc_floats(C * cf->n_heads * cf->head_dim, &ok);
+    c->k = (float *)xmalloc_floats(C * cf->n_kv_heads * cf->head_dim, &ok);
+    c->v = (float *)xmalloc_floats(C * cf->n_kv_heads * cf->head_dim, &ok);
+    c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
+    c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
+    c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
+    c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
+#if defined(RH_BF16DOT)
+    /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair panel
+     * (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
+    c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
+#endif
+    c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
+    if (!c->scr) ok = 0;
+    for (i = 0; ok && i < c->n_threads; i++) {
+        rh_scratch *s = &c->scr[i];
+        s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
+        s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+        s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+        s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
+        s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
+        s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
+        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
+        s->mx = (float *)xmalloc_floats((size_t)R, &ok);
+        s->sum = (float *)xmalloc_floats((size_t)R, &ok);
+        s->best = (float *)xmalloc_floats((size_t)R, &ok);
+        s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
+        if (!s->bestpos) ok = 0;
+    }
+    if (!ok) {
+        set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
+        rh_ctx_free(c);
+        return RH_ENOMEM;
+    }
+    c->pool = pool_new(c->n_threads);
+    if (!c->pool) {
+        set_err(err, errcap, "cannot start %d threads", c->n_threads);
+        rh_ctx_free(c);
+        return RH_ENOMEM;
+    }
+    *out = c;
+    return RH_OK;
+}
+
+const char *rh_ctx_error(const rh_ctx *c) { return c ? c->err : "context is NULL"; }
+const rh_model *rh_ctx_model(const rh_ctx *c) { return c ? c->m : NULL; }
+int rh_ctx_n_past(const rh_ctx *c) { return c ? c->n_past : 0; }
+int rh_ctx_n_ctx(const rh_ctx *c) { return c ? c->n_ctx : 0; }
+
+int rh_ctx_rewind(rh_ctx *c, int n_past) {
+    if (!c) return RH_EINVAL;
+    if (n_past < 0 || n_past > c->n_past) {
+        set_err(c->err, sizeof c->err, "rh_ctx_rewind: n_past %d out of range 0..%d", n_past, c->n_past);
+        return RH_ERANGE;
+    }
+    c->n_past = n_past;
+    return RH_OK;
+}
+
+int rh_set_observe(rh_ctx *c, const rh_observe *obs) {
+    if (!c) return RH_EINVAL;
+    if (!obs) { c->observing = 0; memset(&c->obs, 0, sizeof c->obs); return RH_OK; }
+    if (!obs->top1) { set_err(c->err, sizeof c->err, "rh_set_observe: top1 is NULL"); return RH_EINVAL; }
+    if (obs->rows && obs->row_stride < 1) { set_err(c->err, sizeof c->err, "rh_set_observe: row_stride %d < 1", obs->row_stride); return RH_EINVAL; }
+    c->obs = *obs;
+    c->observing = 1;
+    return RH_OK;
+}
+
+int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode) {
+    size_t n;
+    if (!c) return RH_EINVAL;
+    if ((int)mode < 0 || (int)mode > 2) { set_err(c->err, sizeof c->err, "rh_set_mask: unknown mode %d", (int)mode); return RH_EINVAL; }
+    if (!heads) { free(c->mask); c->mask = NULL; c->mask_mode = mode; return RH_OK; }
+    n = (size_t)c->m->cfg.n_layers * c->m->cfg.n_heads;
+    if (!c->mask) {
+        c->mask = (unsigned char *)malloc(n);
+        if (!c->mask) { set_err(c->err, sizeof c->err, "rh_set_mask: out of memory"); return RH_ENOMEM; }
+    }
+    memcpy(c->mask, heads, n);
+    c->mask_mode = mode;
+    return RH_OK;
+}
+
+int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
+    const rh_config *cf;
+    int i, done;
+    if (!c) return RH_EINVAL;
+    cf = &c->m->cfg;
+    if (!ids || n < 1) { set_err(c->err, sizeof c->err, "rh_eval: no tokens"); return RH_EINVAL; }
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= cf->vocab_size) {
+            set_err(c->err, sizeof c->err, "rh_eval: token id %d at index %d out of range 0..%d", ids[i], i, cf->vocab_size - 1);
+            return RH_EINVAL;
+        }
+    if (n > c->n_ctx - c->n_past) {
+        set_err(c->err, sizeof c->err, "rh_eval: %d tokens after %d cached exceed the context of %d", n, c->n_past, c->n_ctx);
+        return RH_ERANGE;
+    }
+    if (c->observing && c->obs.rows && c->obs.row_stride < c->n_past + n) {
+        set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
+        return RH_ERANGE;
+    }
+    for (done = 0; done < n; done += c->chunk) {
+        int nc = n - done < c->chunk ? n - done : c->chunk, last = done + nc == n;
+        int lm = !logits ? 0 : logits_all ? 2 : last ? 1 : 0;
+        float *out = logits_all && logits ? logits + (size_t)done * cf->vocab_size : logits;
+        forward_chunk(c, ids + done, nc, c->n_past, out, lm, last && c->observing, n > 1);
+        c->n_past += nc;
+    }
+    return RH_OK;
 }
 
 /* =============================================================================================
- * 3. TOKENIZER.  It defines
- *    struct rh_tokenizer (the typedef is above), tok_load, tok_free and the public rh_tokenize,
- *    rh_detokenize, rh_token_bytes, rh_n_tokens, rh_decoder_* functions.
- * ============================================================================================= */
-/* ============================================================================================
- * 3. tokenizer: BPE over merges, SentencePiece-style (kind 1) and byte-level (kind 2)
- * ============================================================================================
+ * 3. THE TOKENIZER: BPE over merges, SentencePiece-style (kind 1) and byte-level (kind 2)
+ *
+ * It defines struct rh_tokenizer (the typedef is in section 2), tok_load and tok_free (for the
+ * loader, section 4) and the public rh_tokenize, rh_detokenize, rh_token_bytes, rh_n_tokens and
+ * rh_decoder_* functions.  What it may call: the Unicode tables (section 6) and the utilities
+ * at the top of the file.
+ *
  * Gives the ids of the reference libraries: sentencepiece for tokenizer.model files, Hugging
  * Face tokenizers 0.22 for tokenizer.json files (test/test_tokenizer.c; test/tok/README).
  *
@@ -2126,13 +4184,6 @@ done:
  * U+FFFD for invalid sequences), U+2581 is ' ', control/added tokens are their text (dropped
  * with RH_DETOK_SKIP_SPECIAL).
  */
-
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <limits.h>
-#include <stdint.h>
 
 /* Flags of the tokenizer section (see retrieval_heads.h). */
 #define TOK_F_DUMMY_PREFIX 0x1u
@@ -2244,6 +4295,14 @@ static const tok_mslot *tok_merge_find(const rh_tokenizer *t, int a, int b)
 
 /* ---- UTF-8 and Unicode classes ---- */
 
+/* The Unicode data (section 6, generated): letter/number class, canonical combining class,
+ * "may change under NFC", full canonical decomposition, primary composition. */
+static int uni_class(uint32_t cp);                               /* 1 letter, 2 number, else 0 */
+static int uni_ccc(uint32_t cp);                                 /* 0 for none */
+static int uni_nfc_maybe(uint32_t cp);                           /* 1: may change under NFC */
+static int uni_decomp(uint32_t cp, const uint32_t **seq);        /* length, 0 for none */
+static uint32_t uni_compose(uint32_t a, uint32_t b);             /* 0 for none */
+
 /* Decode one UTF-8 character at s[i] (i < n).  Returns the code point and sets *len; an
  * invalid or truncated sequence (overlong, surrogate, > U+10FFFF) gives -1 with *len = 1. */
 static int32_t tok_utf8(const unsigned char *s, size_t n, size_t i, int *len)
@@ -2296,1156 +4355,6 @@ static int tok_utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-/* BEGIN GENERATED UNICODE TABLES (tools/gen_unicode.py from Python unicodedata 14.0.0; classes as Oniguruma's Unicode 16.0, NFC as Unicode 9.0: what HF tokenizers uses) */
-#define TOK_UNICODE_VERSION "14.0.0"
-static const uint32_t tok_uni_cls[821][3] = {
-{0x30,0x39,2},{0x41,0x5A,1},{0x61,0x7A,1},{0xAA,0xAA,1},{0xB2,0xB3,2},{0xB5,0xB5,1},
-{0xB9,0xB9,2},{0xBA,0xBA,1},{0xBC,0xBE,2},{0xC0,0xD6,1},{0xD8,0xF6,1},{0xF8,0x2C1,1},
-{0x2C6,0x2D1,1},{0x2E0,0x2E4,1},{0x2EC,0x2EC,1},{0x2EE,0x2EE,1},{0x370,0x374,1},{0x376,0x377,1},
-{0x37A,0x37D,1},{0x37F,0x37F,1},{0x386,0x386,1},{0x388,0x38A,1},{0x38C,0x38C,1},{0x38E,0x3A1,1},
-{0x3A3,0x3F5,1},{0x3F7,0x481,1},{0x48A,0x52F,1},{0x531,0x556,1},{0x559,0x559,1},{0x560,0x588,1},
-{0x5D0,0x5EA,1},{0x5EF,0x5F2,1},{0x620,0x64A,1},{0x660,0x669,2},{0x66E,0x66F,1},{0x671,0x6D3,1},
-{0x6D5,0x6D5,1},{0x6E5,0x6E6,1},{0x6EE,0x6EF,1},{0x6F0,0x6F9,2},{0x6FA,0x6FC,1},{0x6FF,0x6FF,1},
-{0x710,0x710,1},{0x712,0x72F,1},{0x74D,0x7A5,1},{0x7B1,0x7B1,1},{0x7C0,0x7C9,2},{0x7CA,0x7EA,1},
-{0x7F4,0x7F5,1},{0x7FA,0x7FA,1},{0x800,0x815,1},{0x81A,0x81A,1},{0x824,0x824,1},{0x828,0x828,1},
-{0x840,0x858,1},{0x860,0x86A,1},{0x870,0x887,1},{0x889,0x88E,1},{0x8A0,0x8C9,1},{0x904,0x939,1},
-{0x93D,0x93D,1},{0x950,0x950,1},{0x958,0x961,1},{0x966,0x96F,2},{0x971,0x980,1},{0x985,0x98C,1},
-{0x98F,0x990,1},{0x993,0x9A8,1},{0x9AA,0x9B0,1},{0x9B2,0x9B2,1},{0x9B6,0x9B9,1},{0x9BD,0x9BD,1},
-{0x9CE,0x9CE,1},{0x9DC,0x9DD,1},{0x9DF,0x9E1,1},{0x9E6,0x9EF,2},{0x9F0,0x9F1,1},{0x9F4,0x9F9,2},
-{0x9FC,0x9FC,1},{0xA05,0xA0A,1},{0xA0F,0xA10,1},{0xA13,0xA28,1},{0xA2A,0xA30,1},{0xA32,0xA33,1},
-{0xA35,0xA36,1},{0xA38,0xA39,1},{0xA59,0xA5C,1},{0xA5E,0xA5E,1},{0xA66,0xA6F,2},{0xA72,0xA74,1},
-{0xA85,0xA8D,1},{0xA8F,0xA91,1},{0xA93,0xAA8,1},{0xAAA,0xAB0,1},{0xAB2,0xAB3,1},{0xAB5,0xAB9,1},
-{0xABD,0xABD,1},{0xAD0,0xAD0,1},{0xAE0,0xAE1,1},{0xAE6,0xAEF,2},{0xAF9,0xAF9,1},{0xB05,0xB0C,1},
-{0xB0F,0xB10,1},{0xB13,0xB28,1},{0xB2A,0xB30,1},{0xB32,0xB33,1},{0xB35,0xB39,1},{0xB3D,0xB3D,1},
-{0xB5C,0xB5D,1},{0xB5F,0xB61,1},{0xB66,0xB6F,2},{0xB71,0xB71,1},{0xB72,0xB77,2},{0xB83,0xB83,1},
-{0xB85,0xB8A,1},{0xB8E,0xB90,1},{0xB92,0xB95,1},{0xB99,0xB9A,1},{0xB9C,0xB9C,1},{0xB9E,0xB9F,1},
-{0xBA3,0xBA4,1},{0xBA8,0xBAA,1},{0xBAE,0xBB9,1},{0xBD0,0xBD0,1},{0xBE6,0xBF2,2},{0xC05,0xC0C,1},
-{0xC0E,0xC10,1},{0xC12,0xC28,1},{0xC2A,0xC39,1},{0xC3D,0xC3D,1},{0xC58,0xC5A,1},{0xC5D,0xC5D,1},
-{0xC60,0xC61,1},{0xC66,0xC6F,2},{0xC78,0xC7E,2},{0xC80,0xC80,1},{0xC85,0xC8C,1},{0xC8E,0xC90,1},
-{0xC92,0xCA8,1},{0xCAA,0xCB3,1},{0xCB5,0xCB9,1},{0xCBD,0xCBD,1},{0xCDD,0xCDE,1},{0xCE0,0xCE1,1},
-{0xCE6,0xCEF,2},{0xCF1,0xCF2,1},{0xD04,0xD0C,1},{0xD0E,0xD10,1},{0xD12,0xD3A,1},{0xD3D,0xD3D,1},
-{0xD4E,0xD4E,1},{0xD54,0xD56,1},{0xD58,0xD5E,2},{0xD5F,0xD61,1},{0xD66,0xD78,2},{0xD7A,0xD7F,1},
-{0xD85,0xD96,1},{0xD9A,0xDB1,1},{0xDB3,0xDBB,1},{0xDBD,0xDBD,1},{0xDC0,0xDC6,1},{0xDE6,0xDEF,2},
-{0xE01,0xE30,1},{0xE32,0xE33,1},{0xE40,0xE46,1},{0xE50,0xE59,2},{0xE81,0xE82,1},{0xE84,0xE84,1},
-{0xE86,0xE8A,1},{0xE8C,0xEA3,1},{0xEA5,0xEA5,1},{0xEA7,0xEB0,1},{0xEB2,0xEB3,1},{0xEBD,0xEBD,1},
-{0xEC0,0xEC4,1},{0xEC6,0xEC6,1},{0xED0,0xED9,2},{0xEDC,0xEDF,1},{0xF00,0xF00,1},{0xF20,0xF33,2},
-{0xF40,0xF47,1},{0xF49,0xF6C,1},{0xF88,0xF8C,1},{0x1000,0x102A,1},{0x103F,0x103F,1},
-{0x1040,0x1049,2},{0x1050,0x1055,1},{0x105A,0x105D,1},{0x1061,0x1061,1},{0x1065,0x1066,1},
-{0x106E,0x1070,1},{0x1075,0x1081,1},{0x108E,0x108E,1},{0x1090,0x1099,2},{0x10A0,0x10C5,1},
-{0x10C7,0x10C7,1},{0x10CD,0x10CD,1},{0x10D0,0x10FA,1},{0x10FC,0x1248,1},{0x124A,0x124D,1},
-{0x1250,0x1256,1},{0x1258,0x1258,1},{0x125A,0x125D,1},{0x1260,0x1288,1},{0x128A,0x128D,1},
-{0x1290,0x12B0,1},{0x12B2,0x12B5,1},{0x12B8,0x12BE,1},{0x12C0,0x12C0,1},{0x12C2,0x12C5,1},
-{0x12C8,0x12D6,1},{0x12D8,0x1310,1},{0x1312,0x1315,1},{0x1318,0x135A,1},{0x1369,0x137C,2},
-{0x1380,0x138F,1},{0x13A0,0x13F5,1},{0x13F8,0x13FD,1},{0x1401,0x166C,1},{0x166F,0x167F,1},
-{0x1681,0x169A,1},{0x16A0,0x16EA,1},{0x16EE,0x16F0,2},{0x16F1,0x16F8,1},{0x1700,0x1711,1},
-{0x171F,0x1731,1},{0x1740,0x1751,1},{0x1760,0x176C,1},{0x176E,0x1770,1},{0x1780,0x17B3,1},
-{0x17D7,0x17D7,1},{0x17DC,0x17DC,1},{0x17E0,0x17E9,2},{0x17F0,0x17F9,2},{0x1810,0x1819,2},
-{0x1820,0x1878,1},{0x1880,0x1884,1},{0x1887,0x18A8,1},{0x18AA,0x18AA,1},{0x18B0,0x18F5,1},
-{0x1900,0x191E,1},{0x1946,0x194F,2},{0x1950,0x196D,1},{0x1970,0x1974,1},{0x1980,0x19AB,1},
-{0x19B0,0x19C9,1},{0x19D0,0x19DA,2},{0x1A00,0x1A16,1},{0x1A20,0x1A54,1},{0x1A80,0x1A89,2},
-{0x1A90,0x1A99,2},{0x1AA7,0x1AA7,1},{0x1B05,0x1B33,1},{0x1B45,0x1B4C,1},{0x1B50,0x1B59,2},
-{0x1B83,0x1BA0,1},{0x1BAE,0x1BAF,1},{0x1BB0,0x1BB9,2},{0x1BBA,0x1BE5,1},{0x1C00,0x1C23,1},
-{0x1C40,0x1C49,2},{0x1C4D,0x1C4F,1},{0x1C50,0x1C59,2},{0x1C5A,0x1C7D,1},{0x1C80,0x1C8A,1},
-{0x1C90,0x1CBA,1},{0x1CBD,0x1CBF,1},{0x1CE9,0x1CEC,1},{0x1CEE,0x1CF3,1},{0x1CF5,0x1CF6,1},
-{0x1CFA,0x1CFA,1},{0x1D00,0x1DBF,1},{0x1E00,0x1F15,1},{0x1F18,0x1F1D,1},{0x1F20,0x1F45,1},
-{0x1F48,0x1F4D,1},{0x1F50,0x1F57,1},{0x1F59,0x1F59,1},{0x1F5B,0x1F5B,1},{0x1F5D,0x1F5D,1},
-{0x1F5F,0x1F7D,1},{0x1F80,0x1FB4,1},{0x1FB6,0x1FBC,1},{0x1FBE,0x1FBE,1},{0x1FC2,0x1FC4,1},
-{0x1FC6,0x1FCC,1},{0x1FD0,0x1FD3,1},{0x1FD6,0x1FDB,1},{0x1FE0,0x1FEC,1},{0x1FF2,0x1FF4,1},
-{0x1FF6,0x1FFC,1},{0x2070,0x2070,2},{0x2071,0x2071,1},{0x2074,0x2079,2},{0x207F,0x207F,1},
-{0x2080,0x2089,2},{0x2090,0x209C,1},{0x2102,0x2102,1},{0x2107,0x2107,1},{0x210A,0x2113,1},
-{0x2115,0x2115,1},{0x2119,0x211D,1},{0x2124,0x2124,1},{0x2126,0x2126,1},{0x2128,0x2128,1},
-{0x212A,0x212D,1},{0x212F,0x2139,1},{0x213C,0x213F,1},{0x2145,0x2149,1},{0x214E,0x214E,1},
-{0x2150,0x2182,2},{0x2183,0x2184,1},{0x2185,0x2189,2},{0x2460,0x249B,2},{0x24EA,0x24FF,2},
-{0x2776,0x2793,2},{0x2C00,0x2CE4,1},{0x2CEB,0x2CEE,1},{0x2CF2,0x2CF3,1},{0x2CFD,0x2CFD,2},
-{0x2D00,0x2D25,1},{0x2D27,0x2D27,1},{0x2D2D,0x2D2D,1},{0x2D30,0x2D67,1},{0x2D6F,0x2D6F,1},
-{0x2D80,0x2D96,1},{0x2DA0,0x2DA6,1},{0x2DA8,0x2DAE,1},{0x2DB0,0x2DB6,1},{0x2DB8,0x2DBE,1},
-{0x2DC0,0x2DC6,1},{0x2DC8,0x2DCE,1},{0x2DD0,0x2DD6,1},{0x2DD8,0x2DDE,1},{0x2E2F,0x2E2F,1},
-{0x3005,0x3006,1},{0x3007,0x3007,2},{0x3021,0x3029,2},{0x3031,0x3035,1},{0x3038,0x303A,2},
-{0x303B,0x303C,1},{0x3041,0x3096,1},{0x309D,0x309F,1},{0x30A1,0x30FA,1},{0x30FC,0x30FF,1},
-{0x3105,0x312F,1},{0x3131,0x318E,1},{0x3192,0x3195,2},{0x31A0,0x31BF,1},{0x31F0,0x31FF,1},
-{0x3220,0x3229,2},{0x3248,0x324F,2},{0x3251,0x325F,2},{0x3280,0x3289,2},{0x32B1,0x32BF,2},
-{0x3400,0x4DBF,1},{0x4E00,0xA48C,1},{0xA4D0,0xA4FD,1},{0xA500,0xA60C,1},{0xA610,0xA61F,1},
-{0xA620,0xA629,2},{0xA62A,0xA62B,1},{0xA640,0xA66E,1},{0xA67F,0xA69D,1},{0xA6A0,0xA6E5,1},
-{0xA6E6,0xA6EF,2},{0xA717,0xA71F,1},{0xA722,0xA788,1},{0xA78B,0xA7CD,1},{0xA7D0,0xA7D1,1},
-{0xA7D3,0xA7D3,1},{0xA7D5,0xA7DC,1},{0xA7F2,0xA801,1},{0xA803,0xA805,1},{0xA807,0xA80A,1},
-{0xA80C,0xA822,1},{0xA830,0xA835,2},{0xA840,0xA873,1},{0xA882,0xA8B3,1},{0xA8D0,0xA8D9,2},
-{0xA8F2,0xA8F7,1},{0xA8FB,0xA8FB,1},{0xA8FD,0xA8FE,1},{0xA900,0xA909,2},{0xA90A,0xA925,1},
-{0xA930,0xA946,1},{0xA960,0xA97C,1},{0xA984,0xA9B2,1},{0xA9CF,0xA9CF,1},{0xA9D0,0xA9D9,2},
-{0xA9E0,0xA9E4,1},{0xA9E6,0xA9EF,1},{0xA9F0,0xA9F9,2},{0xA9FA,0xA9FE,1},{0xAA00,0xAA28,1},
-{0xAA40,0xAA42,1},{0xAA44,0xAA4B,1},{0xAA50,0xAA59,2},{0xAA60,0xAA76,1},{0xAA7A,0xAA7A,1},
-{0xAA7E,0xAAAF,1},{0xAAB1,0xAAB1,1},{0xAAB5,0xAAB6,1},{0xAAB9,0xAABD,1},{0xAAC0,0xAAC0,1},
-{0xAAC2,0xAAC2,1},{0xAADB,0xAADD,1},{0xAAE0,0xAAEA,1},{0xAAF2,0xAAF4,1},{0xAB01,0xAB06,1},
-{0xAB09,0xAB0E,1},{0xAB11,0xAB16,1},{0xAB20,0xAB26,1},{0xAB28,0xAB2E,1},{0xAB30,0xAB5A,1},
-{0xAB5C,0xAB69,1},{0xAB70,0xABE2,1},{0xABF0,0xABF9,2},{0xAC00,0xD7A3,1},{0xD7B0,0xD7C6,1},
-{0xD7CB,0xD7FB,1},{0xF900,0xFA6D,1},{0xFA70,0xFAD9,1},{0xFB00,0xFB06,1},{0xFB13,0xFB17,1},
-{0xFB1D,0xFB1D,1},{0xFB1F,0xFB28,1},{0xFB2A,0xFB36,1},{0xFB38,0xFB3C,1},{0xFB3E,0xFB3E,1},
-{0xFB40,0xFB41,1},{0xFB43,0xFB44,1},{0xFB46,0xFBB1,1},{0xFBD3,0xFD3D,1},{0xFD50,0xFD8F,1},
-{0xFD92,0xFDC7,1},{0xFDF0,0xFDFB,1},{0xFE70,0xFE74,1},{0xFE76,0xFEFC,1},{0xFF10,0xFF19,2},
-{0xFF21,0xFF3A,1},{0xFF41,0xFF5A,1},{0xFF66,0xFFBE,1},{0xFFC2,0xFFC7,1},{0xFFCA,0xFFCF,1},
-{0xFFD2,0xFFD7,1},{0xFFDA,0xFFDC,1},{0x10000,0x1000B,1},{0x1000D,0x10026,1},{0x10028,0x1003A,1},
-{0x1003C,0x1003D,1},{0x1003F,0x1004D,1},{0x10050,0x1005D,1},{0x10080,0x100FA,1},
-{0x10107,0x10133,2},{0x10140,0x10178,2},{0x1018A,0x1018B,2},{0x10280,0x1029C,1},
-{0x102A0,0x102D0,1},{0x102E1,0x102FB,2},{0x10300,0x1031F,1},{0x10320,0x10323,2},
-{0x1032D,0x10340,1},{0x10341,0x10341,2},{0x10342,0x10349,1},{0x1034A,0x1034A,2},
-{0x10350,0x10375,1},{0x10380,0x1039D,1},{0x103A0,0x103C3,1},{0x103C8,0x103CF,1},
-{0x103D1,0x103D5,2},{0x10400,0x1049D,1},{0x104A0,0x104A9,2},{0x104B0,0x104D3,1},
-{0x104D8,0x104FB,1},{0x10500,0x10527,1},{0x10530,0x10563,1},{0x10570,0x1057A,1},
-{0x1057C,0x1058A,1},{0x1058C,0x10592,1},{0x10594,0x10595,1},{0x10597,0x105A1,1},
-{0x105A3,0x105B1,1},{0x105B3,0x105B9,1},{0x105BB,0x105BC,1},{0x105C0,0x105F3,1},
-{0x10600,0x10736,1},{0x10740,0x10755,1},{0x10760,0x10767,1},{0x10780,0x10785,1},
-{0x10787,0x107B0,1},{0x107B2,0x107BA,1},{0x10800,0x10805,1},{0x10808,0x10808,1},
-{0x1080A,0x10835,1},{0x10837,0x10838,1},{0x1083C,0x1083C,1},{0x1083F,0x10855,1},
-{0x10858,0x1085F,2},{0x10860,0x10876,1},{0x10879,0x1087F,2},{0x10880,0x1089E,1},
-{0x108A7,0x108AF,2},{0x108E0,0x108F2,1},{0x108F4,0x108F5,1},{0x108FB,0x108FF,2},
-{0x10900,0x10915,1},{0x10916,0x1091B,2},{0x10920,0x10939,1},{0x10980,0x109B7,1},
-{0x109BC,0x109BD,2},{0x109BE,0x109BF,1},{0x109C0,0x109CF,2},{0x109D2,0x109FF,2},
-{0x10A00,0x10A00,1},{0x10A10,0x10A13,1},{0x10A15,0x10A17,1},{0x10A19,0x10A35,1},
-{0x10A40,0x10A48,2},{0x10A60,0x10A7C,1},{0x10A7D,0x10A7E,2},{0x10A80,0x10A9C,1},
-{0x10A9D,0x10A9F,2},{0x10AC0,0x10AC7,1},{0x10AC9,0x10AE4,1},{0x10AEB,0x10AEF,2},
-{0x10B00,0x10B35,1},{0x10B40,0x10B55,1},{0x10B58,0x10B5F,2},{0x10B60,0x10B72,1},
-{0x10B78,0x10B7F,2},{0x10B80,0x10B91,1},{0x10BA9,0x10BAF,2},{0x10C00,0x10C48,1},
-{0x10C80,0x10CB2,1},{0x10CC0,0x10CF2,1},{0x10CFA,0x10CFF,2},{0x10D00,0x10D23,1},
-{0x10D30,0x10D39,2},{0x10D40,0x10D49,2},{0x10D4A,0x10D65,1},{0x10D6F,0x10D85,1},
-{0x10E60,0x10E7E,2},{0x10E80,0x10EA9,1},{0x10EB0,0x10EB1,1},{0x10EC2,0x10EC4,1},
-{0x10F00,0x10F1C,1},{0x10F1D,0x10F26,2},{0x10F27,0x10F27,1},{0x10F30,0x10F45,1},
-{0x10F51,0x10F54,2},{0x10F70,0x10F81,1},{0x10FB0,0x10FC4,1},{0x10FC5,0x10FCB,2},
-{0x10FE0,0x10FF6,1},{0x11003,0x11037,1},{0x11052,0x1106F,2},{0x11071,0x11072,1},
-{0x11075,0x11075,1},{0x11083,0x110AF,1},{0x110D0,0x110E8,1},{0x110F0,0x110F9,2},
-{0x11103,0x11126,1},{0x11136,0x1113F,2},{0x11144,0x11144,1},{0x11147,0x11147,1},
-{0x11150,0x11172,1},{0x11176,0x11176,1},{0x11183,0x111B2,1},{0x111C1,0x111C4,1},
-{0x111D0,0x111D9,2},{0x111DA,0x111DA,1},{0x111DC,0x111DC,1},{0x111E1,0x111F4,2},
-{0x11200,0x11211,1},{0x11213,0x1122B,1},{0x1123F,0x11240,1},{0x11280,0x11286,1},
-{0x11288,0x11288,1},{0x1128A,0x1128D,1},{0x1128F,0x1129D,1},{0x1129F,0x112A8,1},
-{0x112B0,0x112DE,1},{0x112F0,0x112F9,2},{0x11305,0x1130C,1},{0x1130F,0x11310,1},
-{0x11313,0x11328,1},{0x1132A,0x11330,1},{0x11332,0x11333,1},{0x11335,0x11339,1},
-{0x1133D,0x1133D,1},{0x11350,0x11350,1},{0x1135D,0x11361,1},{0x11380,0x11389,1},
-{0x1138B,0x1138B,1},{0x1138E,0x1138E,1},{0x11390,0x113B5,1},{0x113B7,0x113B7,1},
-{0x113D1,0x113D1,1},{0x113D3,0x113D3,1},{0x11400,0x11434,1},{0x11447,0x1144A,1},
-{0x11450,0x11459,2},{0x1145F,0x11461,1},{0x11480,0x114AF,1},{0x114C4,0x114C5,1},
-{0x114C7,0x114C7,1},{0x114D0,0x114D9,2},{0x11580,0x115AE,1},{0x115D8,0x115DB,1},
-{0x11600,0x1162F,1},{0x11644,0x11644,1},{0x11650,0x11659,2},{0x11680,0x116AA,1},
-{0x116B8,0x116B8,1},{0x116C0,0x116C9,2},{0x116D0,0x116E3,2},{0x11700,0x1171A,1},
-{0x11730,0x1173B,2},{0x11740,0x11746,1},{0x11800,0x1182B,1},{0x118A0,0x118DF,1},
-{0x118E0,0x118F2,2},{0x118FF,0x11906,1},{0x11909,0x11909,1},{0x1190C,0x11913,1},
-{0x11915,0x11916,1},{0x11918,0x1192F,1},{0x1193F,0x1193F,1},{0x11941,0x11941,1},
-{0x11950,0x11959,2},{0x119A0,0x119A7,1},{0x119AA,0x119D0,1},{0x119E1,0x119E1,1},
-{0x119E3,0x119E3,1},{0x11A00,0x11A00,1},{0x11A0B,0x11A32,1},{0x11A3A,0x11A3A,1},
-{0x11A50,0x11A50,1},{0x11A5C,0x11A89,1},{0x11A9D,0x11A9D,1},{0x11AB0,0x11AF8,1},
-{0x11BC0,0x11BE0,1},{0x11BF0,0x11BF9,2},{0x11C00,0x11C08,1},{0x11C0A,0x11C2E,1},
-{0x11C40,0x11C40,1},{0x11C50,0x11C6C,2},{0x11C72,0x11C8F,1},{0x11D00,0x11D06,1},
-{0x11D08,0x11D09,1},{0x11D0B,0x11D30,1},{0x11D46,0x11D46,1},{0x11D50,0x11D59,2},
-{0x11D60,0x11D65,1},{0x11D67,0x11D68,1},{0x11D6A,0x11D89,1},{0x11D98,0x11D98,1},
-{0x11DA0,0x11DA9,2},{0x11EE0,0x11EF2,1},{0x11F02,0x11F02,1},{0x11F04,0x11F10,1},
-{0x11F12,0x11F33,1},{0x11F50,0x11F59,2},{0x11FB0,0x11FB0,1},{0x11FC0,0x11FD4,2},
-{0x12000,0x12399,1},{0x12400,0x1246E,2},{0x12480,0x12543,1},{0x12F90,0x12FF0,1},
-{0x13000,0x1342F,1},{0x13441,0x13446,1},{0x13460,0x143FA,1},{0x14400,0x14646,1},
-{0x16100,0x1611D,1},{0x16130,0x16139,2},{0x16800,0x16A38,1},{0x16A40,0x16A5E,1},
-{0x16A60,0x16A69,2},{0x16A70,0x16ABE,1},{0x16AC0,0x16AC9,2},{0x16AD0,0x16AED,1},
-{0x16B00,0x16B2F,1},{0x16B40,0x16B43,1},{0x16B50,0x16B59,2},{0x16B5B,0x16B61,2},
-{0x16B63,0x16B77,1},{0x16B7D,0x16B8F,1},{0x16D40,0x16D6C,1},{0x16D70,0x16D79,2},
-{0x16E40,0x16E7F,1},{0x16E80,0x16E96,2},{0x16F00,0x16F4A,1},{0x16F50,0x16F50,1},
-{0x16F93,0x16F9F,1},{0x16FE0,0x16FE1,1},{0x16FE3,0x16FE3,1},{0x17000,0x187F7,1},
-{0x18800,0x18CD5,1},{0x18CFF,0x18D08,1},{0x1AFF0,0x1AFF3,1},{0x1AFF5,0x1AFFB,1},
-{0x1AFFD,0x1AFFE,1},{0x1B000,0x1B122,1},{0x1B132,0x1B132,1},{0x1B150,0x1B152,1},
-{0x1B155,0x1B155,1},{0x1B164,0x1B167,1},{0x1B170,0x1B2FB,1},{0x1BC00,0x1BC6A,1},
-{0x1BC70,0x1BC7C,1},{0x1BC80,0x1BC88,1},{0x1BC90,0x1BC99,1},{0x1CCF0,0x1CCF9,2},
-{0x1D2C0,0x1D2D3,2},{0x1D2E0,0x1D2F3,2},{0x1D360,0x1D378,2},{0x1D400,0x1D454,1},
-{0x1D456,0x1D49C,1},{0x1D49E,0x1D49F,1},{0x1D4A2,0x1D4A2,1},{0x1D4A5,0x1D4A6,1},
-{0x1D4A9,0x1D4AC,1},{0x1D4AE,0x1D4B9,1},{0x1D4BB,0x1D4BB,1},{0x1D4BD,0x1D4C3,1},
-{0x1D4C5,0x1D505,1},{0x1D507,0x1D50A,1},{0x1D50D,0x1D514,1},{0x1D516,0x1D51C,1},
-{0x1D51E,0x1D539,1},{0x1D53B,0x1D53E,1},{0x1D540,0x1D544,1},{0x1D546,0x1D546,1},
-{0x1D54A,0x1D550,1},{0x1D552,0x1D6A5,1},{0x1D6A8,0x1D6C0,1},{0x1D6C2,0x1D6DA,1},
-{0x1D6DC,0x1D6FA,1},{0x1D6FC,0x1D714,1},{0x1D716,0x1D734,1},{0x1D736,0x1D74E,1},
-{0x1D750,0x1D76E,1},{0x1D770,0x1D788,1},{0x1D78A,0x1D7A8,1},{0x1D7AA,0x1D7C2,1},
-{0x1D7C4,0x1D7CB,1},{0x1D7CE,0x1D7FF,2},{0x1DF00,0x1DF1E,1},{0x1DF25,0x1DF2A,1},
-{0x1E030,0x1E06D,1},{0x1E100,0x1E12C,1},{0x1E137,0x1E13D,1},{0x1E140,0x1E149,2},
-{0x1E14E,0x1E14E,1},{0x1E290,0x1E2AD,1},{0x1E2C0,0x1E2EB,1},{0x1E2F0,0x1E2F9,2},
-{0x1E4D0,0x1E4EB,1},{0x1E4F0,0x1E4F9,2},{0x1E5D0,0x1E5ED,1},{0x1E5F0,0x1E5F0,1},
-{0x1E5F1,0x1E5FA,2},{0x1E7E0,0x1E7E6,1},{0x1E7E8,0x1E7EB,1},{0x1E7ED,0x1E7EE,1},
-{0x1E7F0,0x1E7FE,1},{0x1E800,0x1E8C4,1},{0x1E8C7,0x1E8CF,2},{0x1E900,0x1E943,1},
-{0x1E94B,0x1E94B,1},{0x1E950,0x1E959,2},{0x1EC71,0x1ECAB,2},{0x1ECAD,0x1ECAF,2},
-{0x1ECB1,0x1ECB4,2},{0x1ED01,0x1ED2D,2},{0x1ED2F,0x1ED3D,2},{0x1EE00,0x1EE03,1},
-{0x1EE05,0x1EE1F,1},{0x1EE21,0x1EE22,1},{0x1EE24,0x1EE24,1},{0x1EE27,0x1EE27,1},
-{0x1EE29,0x1EE32,1},{0x1EE34,0x1EE37,1},{0x1EE39,0x1EE39,1},{0x1EE3B,0x1EE3B,1},
-{0x1EE42,0x1EE42,1},{0x1EE47,0x1EE47,1},{0x1EE49,0x1EE49,1},{0x1EE4B,0x1EE4B,1},
-{0x1EE4D,0x1EE4F,1},{0x1EE51,0x1EE52,1},{0x1EE54,0x1EE54,1},{0x1EE57,0x1EE57,1},
-{0x1EE59,0x1EE59,1},{0x1EE5B,0x1EE5B,1},{0x1EE5D,0x1EE5D,1},{0x1EE5F,0x1EE5F,1},
-{0x1EE61,0x1EE62,1},{0x1EE64,0x1EE64,1},{0x1EE67,0x1EE6A,1},{0x1EE6C,0x1EE72,1},
-{0x1EE74,0x1EE77,1},{0x1EE79,0x1EE7C,1},{0x1EE7E,0x1EE7E,1},{0x1EE80,0x1EE89,1},
-{0x1EE8B,0x1EE9B,1},{0x1EEA1,0x1EEA3,1},{0x1EEA5,0x1EEA9,1},{0x1EEAB,0x1EEBB,1},
-{0x1F100,0x1F10C,2},{0x1FBF0,0x1FBF9,2},{0x20000,0x2A6DF,1},{0x2A700,0x2B739,1},
-{0x2B740,0x2B81D,1},{0x2B820,0x2CEA1,1},{0x2CEB0,0x2EBE0,1},{0x2EBF0,0x2EE5D,1},
-{0x2F800,0x2FA1D,1},{0x30000,0x3134A,1},{0x31350,0x323AF,1},
-};
-static const uint32_t tok_uni_ccc[333][3] = {
-{0x300,0x314,230},{0x315,0x315,232},{0x316,0x319,220},{0x31A,0x31A,232},{0x31B,0x31B,216},
-{0x31C,0x320,220},{0x321,0x322,202},{0x323,0x326,220},{0x327,0x328,202},{0x329,0x333,220},
-{0x334,0x338,1},{0x339,0x33C,220},{0x33D,0x344,230},{0x345,0x345,240},{0x346,0x346,230},
-{0x347,0x349,220},{0x34A,0x34C,230},{0x34D,0x34E,220},{0x350,0x352,230},{0x353,0x356,220},
-{0x357,0x357,230},{0x358,0x358,232},{0x359,0x35A,220},{0x35B,0x35B,230},{0x35C,0x35C,233},
-{0x35D,0x35E,234},{0x35F,0x35F,233},{0x360,0x361,234},{0x362,0x362,233},{0x363,0x36F,230},
-{0x483,0x487,230},{0x591,0x591,220},{0x592,0x595,230},{0x596,0x596,220},{0x597,0x599,230},
-{0x59A,0x59A,222},{0x59B,0x59B,220},{0x59C,0x5A1,230},{0x5A2,0x5A7,220},{0x5A8,0x5A9,230},
-{0x5AA,0x5AA,220},{0x5AB,0x5AC,230},{0x5AD,0x5AD,222},{0x5AE,0x5AE,228},{0x5AF,0x5AF,230},
-{0x5B0,0x5B0,10},{0x5B1,0x5B1,11},{0x5B2,0x5B2,12},{0x5B3,0x5B3,13},{0x5B4,0x5B4,14},
-{0x5B5,0x5B5,15},{0x5B6,0x5B6,16},{0x5B7,0x5B7,17},{0x5B8,0x5B8,18},{0x5B9,0x5BA,19},
-{0x5BB,0x5BB,20},{0x5BC,0x5BC,21},{0x5BD,0x5BD,22},{0x5BF,0x5BF,23},{0x5C1,0x5C1,24},
-{0x5C2,0x5C2,25},{0x5C4,0x5C4,230},{0x5C5,0x5C5,220},{0x5C7,0x5C7,18},{0x610,0x617,230},
-{0x618,0x618,30},{0x619,0x619,31},{0x61A,0x61A,32},{0x64B,0x64B,27},{0x64C,0x64C,28},
-{0x64D,0x64D,29},{0x64E,0x64E,30},{0x64F,0x64F,31},{0x650,0x650,32},{0x651,0x651,33},
-{0x652,0x652,34},{0x653,0x654,230},{0x655,0x656,220},{0x657,0x65B,230},{0x65C,0x65C,220},
-{0x65D,0x65E,230},{0x65F,0x65F,220},{0x670,0x670,35},{0x6D6,0x6DC,230},{0x6DF,0x6E2,230},
-{0x6E3,0x6E3,220},{0x6E4,0x6E4,230},{0x6E7,0x6E8,230},{0x6EA,0x6EA,220},{0x6EB,0x6EC,230},
-{0x6ED,0x6ED,220},{0x711,0x711,36},{0x730,0x730,230},{0x731,0x731,220},{0x732,0x733,230},
-{0x734,0x734,220},{0x735,0x736,230},{0x737,0x739,220},{0x73A,0x73A,230},{0x73B,0x73C,220},
-{0x73D,0x73D,230},{0x73E,0x73E,220},{0x73F,0x741,230},{0x742,0x742,220},{0x743,0x743,230},
-{0x744,0x744,220},{0x745,0x745,230},{0x746,0x746,220},{0x747,0x747,230},{0x748,0x748,220},
-{0x749,0x74A,230},{0x7EB,0x7F1,230},{0x7F2,0x7F2,220},{0x7F3,0x7F3,230},{0x816,0x819,230},
-{0x81B,0x823,230},{0x825,0x827,230},{0x829,0x82D,230},{0x859,0x85B,220},{0x8D4,0x8E1,230},
-{0x8E3,0x8E3,220},{0x8E4,0x8E5,230},{0x8E6,0x8E6,220},{0x8E7,0x8E8,230},{0x8E9,0x8E9,220},
-{0x8EA,0x8EC,230},{0x8ED,0x8EF,220},{0x8F0,0x8F0,27},{0x8F1,0x8F1,28},{0x8F2,0x8F2,29},
-{0x8F3,0x8F5,230},{0x8F6,0x8F6,220},{0x8F7,0x8F8,230},{0x8F9,0x8FA,220},{0x8FB,0x8FF,230},
-{0x93C,0x93C,7},{0x94D,0x94D,9},{0x951,0x951,230},{0x952,0x952,220},{0x953,0x954,230},
-{0x9BC,0x9BC,7},{0x9CD,0x9CD,9},{0xA3C,0xA3C,7},{0xA4D,0xA4D,9},{0xABC,0xABC,7},{0xACD,0xACD,9},
-{0xB3C,0xB3C,7},{0xB4D,0xB4D,9},{0xBCD,0xBCD,9},{0xC4D,0xC4D,9},{0xC55,0xC55,84},
-{0xC56,0xC56,91},{0xCBC,0xCBC,7},{0xCCD,0xCCD,9},{0xD4D,0xD4D,9},{0xDCA,0xDCA,9},
-{0xE38,0xE39,103},{0xE3A,0xE3A,9},{0xE48,0xE4B,107},{0xEB8,0xEB9,118},{0xEC8,0xECB,122},
-{0xF18,0xF19,220},{0xF35,0xF35,220},{0xF37,0xF37,220},{0xF39,0xF39,216},{0xF71,0xF71,129},
-{0xF72,0xF72,130},{0xF74,0xF74,132},{0xF7A,0xF7D,130},{0xF80,0xF80,130},{0xF82,0xF83,230},
-{0xF84,0xF84,9},{0xF86,0xF87,230},{0xFC6,0xFC6,220},{0x1037,0x1037,7},{0x1039,0x103A,9},
-{0x108D,0x108D,220},{0x135D,0x135F,230},{0x1714,0x1714,9},{0x1734,0x1734,9},{0x17D2,0x17D2,9},
-{0x17DD,0x17DD,230},{0x18A9,0x18A9,228},{0x1939,0x1939,222},{0x193A,0x193A,230},
-{0x193B,0x193B,220},{0x1A17,0x1A17,230},{0x1A18,0x1A18,220},{0x1A60,0x1A60,9},
-{0x1A75,0x1A7C,230},{0x1A7F,0x1A7F,220},{0x1AB0,0x1AB4,230},{0x1AB5,0x1ABA,220},
-{0x1ABB,0x1ABC,230},{0x1ABD,0x1ABD,220},{0x1B34,0x1B34,7},{0x1B44,0x1B44,9},{0x1B6B,0x1B6B,230},
-{0x1B6C,0x1B6C,220},{0x1B6D,0x1B73,230},{0x1BAA,0x1BAB,9},{0x1BE6,0x1BE6,7},{0x1BF2,0x1BF3,9},
-{0x1C37,0x1C37,7},{0x1CD0,0x1CD2,230},{0x1CD4,0x1CD4,1},{0x1CD5,0x1CD9,220},{0x1CDA,0x1CDB,230},
-{0x1CDC,0x1CDF,220},{0x1CE0,0x1CE0,230},{0x1CE2,0x1CE8,1},{0x1CED,0x1CED,220},
-{0x1CF4,0x1CF4,230},{0x1CF8,0x1CF9,230},{0x1DC0,0x1DC1,230},{0x1DC2,0x1DC2,220},
-{0x1DC3,0x1DC9,230},{0x1DCA,0x1DCA,220},{0x1DCB,0x1DCC,230},{0x1DCD,0x1DCD,234},
-{0x1DCE,0x1DCE,214},{0x1DCF,0x1DCF,220},{0x1DD0,0x1DD0,202},{0x1DD1,0x1DF5,230},
-{0x1DFB,0x1DFB,230},{0x1DFC,0x1DFC,233},{0x1DFD,0x1DFD,220},{0x1DFE,0x1DFE,230},
-{0x1DFF,0x1DFF,220},{0x20D0,0x20D1,230},{0x20D2,0x20D3,1},{0x20D4,0x20D7,230},{0x20D8,0x20DA,1},
-{0x20DB,0x20DC,230},{0x20E1,0x20E1,230},{0x20E5,0x20E6,1},{0x20E7,0x20E7,230},
-{0x20E8,0x20E8,220},{0x20E9,0x20E9,230},{0x20EA,0x20EB,1},{0x20EC,0x20EF,220},
-{0x20F0,0x20F0,230},{0x2CEF,0x2CF1,230},{0x2D7F,0x2D7F,9},{0x2DE0,0x2DFF,230},
-{0x302A,0x302A,218},{0x302B,0x302B,228},{0x302C,0x302C,232},{0x302D,0x302D,222},
-{0x302E,0x302F,224},{0x3099,0x309A,8},{0xA66F,0xA66F,230},{0xA674,0xA67D,230},
-{0xA69E,0xA69F,230},{0xA6F0,0xA6F1,230},{0xA806,0xA806,9},{0xA8C4,0xA8C4,9},{0xA8E0,0xA8F1,230},
-{0xA92B,0xA92D,220},{0xA953,0xA953,9},{0xA9B3,0xA9B3,7},{0xA9C0,0xA9C0,9},{0xAAB0,0xAAB0,230},
-{0xAAB2,0xAAB3,230},{0xAAB4,0xAAB4,220},{0xAAB7,0xAAB8,230},{0xAABE,0xAABF,230},
-{0xAAC1,0xAAC1,230},{0xAAF6,0xAAF6,9},{0xABED,0xABED,9},{0xFB1E,0xFB1E,26},{0xFE20,0xFE26,230},
-{0xFE27,0xFE2D,220},{0xFE2E,0xFE2F,230},{0x101FD,0x101FD,220},{0x102E0,0x102E0,220},
-{0x10376,0x1037A,230},{0x10A0D,0x10A0D,220},{0x10A0F,0x10A0F,230},{0x10A38,0x10A38,230},
-{0x10A39,0x10A39,1},{0x10A3A,0x10A3A,220},{0x10A3F,0x10A3F,9},{0x10AE5,0x10AE5,230},
-{0x10AE6,0x10AE6,220},{0x11046,0x11046,9},{0x1107F,0x1107F,9},{0x110B9,0x110B9,9},
-{0x110BA,0x110BA,7},{0x11100,0x11102,230},{0x11133,0x11134,9},{0x11173,0x11173,7},
-{0x111C0,0x111C0,9},{0x111CA,0x111CA,7},{0x11235,0x11235,9},{0x11236,0x11236,7},
-{0x112E9,0x112E9,7},{0x112EA,0x112EA,9},{0x1133C,0x1133C,7},{0x1134D,0x1134D,9},
-{0x11366,0x1136C,230},{0x11370,0x11374,230},{0x11442,0x11442,9},{0x11446,0x11446,7},
-{0x114C2,0x114C2,9},{0x114C3,0x114C3,7},{0x115BF,0x115BF,9},{0x115C0,0x115C0,7},
-{0x1163F,0x1163F,9},{0x116B6,0x116B6,9},{0x116B7,0x116B7,7},{0x1172B,0x1172B,9},
-{0x11C3F,0x11C3F,9},{0x16AF0,0x16AF4,1},{0x16B30,0x16B36,230},{0x1BC9E,0x1BC9E,1},
-{0x1D165,0x1D166,216},{0x1D167,0x1D169,1},{0x1D16D,0x1D16D,226},{0x1D16E,0x1D172,216},
-{0x1D17B,0x1D182,220},{0x1D185,0x1D189,230},{0x1D18A,0x1D18B,220},{0x1D1AA,0x1D1AD,230},
-{0x1D242,0x1D244,230},{0x1E000,0x1E006,230},{0x1E008,0x1E018,230},{0x1E01B,0x1E021,230},
-{0x1E023,0x1E024,230},{0x1E026,0x1E02A,230},{0x1E8D0,0x1E8D6,220},{0x1E944,0x1E949,230},
-{0x1E94A,0x1E94A,7},
-};
-static const uint32_t tok_uni_nfcqc[246][2] = {
-{0x300,0x34E},{0x350,0x36F},{0x374,0x374},{0x37E,0x37E},{0x387,0x387},{0x483,0x487},
-{0x591,0x5BD},{0x5BF,0x5BF},{0x5C1,0x5C2},{0x5C4,0x5C5},{0x5C7,0x5C7},{0x610,0x61A},
-{0x64B,0x65F},{0x670,0x670},{0x6D6,0x6DC},{0x6DF,0x6E4},{0x6E7,0x6E8},{0x6EA,0x6ED},
-{0x711,0x711},{0x730,0x74A},{0x7EB,0x7F3},{0x816,0x819},{0x81B,0x823},{0x825,0x827},
-{0x829,0x82D},{0x859,0x85B},{0x8D4,0x8E1},{0x8E3,0x8FF},{0x93C,0x93C},{0x94D,0x94D},
-{0x951,0x954},{0x958,0x95F},{0x9BC,0x9BC},{0x9BE,0x9BE},{0x9CD,0x9CD},{0x9D7,0x9D7},
-{0x9DC,0x9DD},{0x9DF,0x9DF},{0xA33,0xA33},{0xA36,0xA36},{0xA3C,0xA3C},{0xA4D,0xA4D},
-{0xA59,0xA5B},{0xA5E,0xA5E},{0xABC,0xABC},{0xACD,0xACD},{0xB3C,0xB3C},{0xB3E,0xB3E},
-{0xB4D,0xB4D},{0xB56,0xB57},{0xB5C,0xB5D},{0xBBE,0xBBE},{0xBCD,0xBCD},{0xBD7,0xBD7},
-{0xC4D,0xC4D},{0xC55,0xC56},{0xCBC,0xCBC},{0xCC2,0xCC2},{0xCCD,0xCCD},{0xCD5,0xCD6},
-{0xD3E,0xD3E},{0xD4D,0xD4D},{0xD57,0xD57},{0xDCA,0xDCA},{0xDCF,0xDCF},{0xDDF,0xDDF},
-{0xE38,0xE3A},{0xE48,0xE4B},{0xEB8,0xEB9},{0xEC8,0xECB},{0xF18,0xF19},{0xF35,0xF35},
-{0xF37,0xF37},{0xF39,0xF39},{0xF43,0xF43},{0xF4D,0xF4D},{0xF52,0xF52},{0xF57,0xF57},
-{0xF5C,0xF5C},{0xF69,0xF69},{0xF71,0xF76},{0xF78,0xF78},{0xF7A,0xF7D},{0xF80,0xF84},
-{0xF86,0xF87},{0xF93,0xF93},{0xF9D,0xF9D},{0xFA2,0xFA2},{0xFA7,0xFA7},{0xFAC,0xFAC},
-{0xFB9,0xFB9},{0xFC6,0xFC6},{0x102E,0x102E},{0x1037,0x1037},{0x1039,0x103A},{0x108D,0x108D},
-{0x1100,0x11FF},{0x135D,0x135F},{0x1714,0x1714},{0x1734,0x1734},{0x17D2,0x17D2},{0x17DD,0x17DD},
-{0x18A9,0x18A9},{0x1939,0x193B},{0x1A17,0x1A18},{0x1A60,0x1A60},{0x1A75,0x1A7C},{0x1A7F,0x1A7F},
-{0x1AB0,0x1ABD},{0x1B34,0x1B35},{0x1B44,0x1B44},{0x1B6B,0x1B73},{0x1BAA,0x1BAB},{0x1BE6,0x1BE6},
-{0x1BF2,0x1BF3},{0x1C37,0x1C37},{0x1CD0,0x1CD2},{0x1CD4,0x1CE0},{0x1CE2,0x1CE8},{0x1CED,0x1CED},
-{0x1CF4,0x1CF4},{0x1CF8,0x1CF9},{0x1DC0,0x1DF5},{0x1DFB,0x1DFF},{0x1F71,0x1F71},{0x1F73,0x1F73},
-{0x1F75,0x1F75},{0x1F77,0x1F77},{0x1F79,0x1F79},{0x1F7B,0x1F7B},{0x1F7D,0x1F7D},{0x1FBB,0x1FBB},
-{0x1FBE,0x1FBE},{0x1FC9,0x1FC9},{0x1FCB,0x1FCB},{0x1FD3,0x1FD3},{0x1FDB,0x1FDB},{0x1FE3,0x1FE3},
-{0x1FEB,0x1FEB},{0x1FEE,0x1FEF},{0x1FF9,0x1FF9},{0x1FFB,0x1FFB},{0x1FFD,0x1FFD},{0x2000,0x2001},
-{0x20D0,0x20DC},{0x20E1,0x20E1},{0x20E5,0x20F0},{0x2126,0x2126},{0x212A,0x212B},{0x2329,0x232A},
-{0x2ADC,0x2ADC},{0x2CEF,0x2CF1},{0x2D7F,0x2D7F},{0x2DE0,0x2DFF},{0x302A,0x302F},{0x3099,0x309A},
-{0xA66F,0xA66F},{0xA674,0xA67D},{0xA69E,0xA69F},{0xA6F0,0xA6F1},{0xA806,0xA806},{0xA8C4,0xA8C4},
-{0xA8E0,0xA8F1},{0xA92B,0xA92D},{0xA953,0xA953},{0xA9B3,0xA9B3},{0xA9C0,0xA9C0},{0xAAB0,0xAAB0},
-{0xAAB2,0xAAB4},{0xAAB7,0xAAB8},{0xAABE,0xAABF},{0xAAC1,0xAAC1},{0xAAF6,0xAAF6},{0xABED,0xABED},
-{0xF900,0xFA0D},{0xFA10,0xFA10},{0xFA12,0xFA12},{0xFA15,0xFA1E},{0xFA20,0xFA20},{0xFA22,0xFA22},
-{0xFA25,0xFA26},{0xFA2A,0xFA6D},{0xFA70,0xFAD9},{0xFB1D,0xFB1F},{0xFB2A,0xFB36},{0xFB38,0xFB3C},
-{0xFB3E,0xFB3E},{0xFB40,0xFB41},{0xFB43,0xFB44},{0xFB46,0xFB4E},{0xFE20,0xFE2F},
-{0x101FD,0x101FD},{0x102E0,0x102E0},{0x10376,0x1037A},{0x10A0D,0x10A0D},{0x10A0F,0x10A0F},
-{0x10A38,0x10A3A},{0x10A3F,0x10A3F},{0x10AE5,0x10AE6},{0x11046,0x11046},{0x1107F,0x1107F},
-{0x110B9,0x110BA},{0x11100,0x11102},{0x11127,0x11127},{0x11133,0x11134},{0x11173,0x11173},
-{0x111C0,0x111C0},{0x111CA,0x111CA},{0x11235,0x11236},{0x112E9,0x112EA},{0x1133C,0x1133C},
-{0x1133E,0x1133E},{0x1134D,0x1134D},{0x11357,0x11357},{0x11366,0x1136C},{0x11370,0x11374},
-{0x11442,0x11442},{0x11446,0x11446},{0x114B0,0x114B0},{0x114BA,0x114BA},{0x114BD,0x114BD},
-{0x114C2,0x114C3},{0x115AF,0x115AF},{0x115BF,0x115C0},{0x1163F,0x1163F},{0x116B6,0x116B7},
-{0x1172B,0x1172B},{0x11C3F,0x11C3F},{0x16AF0,0x16AF4},{0x16B30,0x16B36},{0x1BC9E,0x1BC9E},
-{0x1D15E,0x1D169},{0x1D16D,0x1D172},{0x1D17B,0x1D182},{0x1D185,0x1D18B},{0x1D1AA,0x1D1AD},
-{0x1D1BB,0x1D1C0},{0x1D242,0x1D244},{0x1E000,0x1E006},{0x1E008,0x1E018},{0x1E01B,0x1E021},
-{0x1E023,0x1E024},{0x1E026,0x1E02A},{0x1E8D0,0x1E8D6},{0x1E944,0x1E94A},{0x2F800,0x2FA1D},
-};
-static const uint32_t tok_uni_dpool[3404] = {
-0x41,0x300,0x41,0x301,0x41,0x302,0x41,0x303,0x41,0x308,0x41,0x30A,0x43,0x327,0x45,0x300,0x45,
-0x301,0x45,0x302,0x45,0x308,0x49,0x300,0x49,0x301,0x49,0x302,0x49,0x308,0x4E,0x303,0x4F,0x300,
-0x4F,0x301,0x4F,0x302,0x4F,0x303,0x4F,0x308,0x55,0x300,0x55,0x301,0x55,0x302,0x55,0x308,0x59,
-0x301,0x61,0x300,0x61,0x301,0x61,0x302,0x61,0x303,0x61,0x308,0x61,0x30A,0x63,0x327,0x65,0x300,
-0x65,0x301,0x65,0x302,0x65,0x308,0x69,0x300,0x69,0x301,0x69,0x302,0x69,0x308,0x6E,0x303,0x6F,
-0x300,0x6F,0x301,0x6F,0x302,0x6F,0x303,0x6F,0x308,0x75,0x300,0x75,0x301,0x75,0x302,0x75,0x308,
-0x79,0x301,0x79,0x308,0x41,0x304,0x61,0x304,0x41,0x306,0x61,0x306,0x41,0x328,0x61,0x328,0x43,
-0x301,0x63,0x301,0x43,0x302,0x63,0x302,0x43,0x307,0x63,0x307,0x43,0x30C,0x63,0x30C,0x44,0x30C,
-0x64,0x30C,0x45,0x304,0x65,0x304,0x45,0x306,0x65,0x306,0x45,0x307,0x65,0x307,0x45,0x328,0x65,
-0x328,0x45,0x30C,0x65,0x30C,0x47,0x302,0x67,0x302,0x47,0x306,0x67,0x306,0x47,0x307,0x67,0x307,
-0x47,0x327,0x67,0x327,0x48,0x302,0x68,0x302,0x49,0x303,0x69,0x303,0x49,0x304,0x69,0x304,0x49,
-0x306,0x69,0x306,0x49,0x328,0x69,0x328,0x49,0x307,0x4A,0x302,0x6A,0x302,0x4B,0x327,0x6B,0x327,
-0x4C,0x301,0x6C,0x301,0x4C,0x327,0x6C,0x327,0x4C,0x30C,0x6C,0x30C,0x4E,0x301,0x6E,0x301,0x4E,
-0x327,0x6E,0x327,0x4E,0x30C,0x6E,0x30C,0x4F,0x304,0x6F,0x304,0x4F,0x306,0x6F,0x306,0x4F,0x30B,
-0x6F,0x30B,0x52,0x301,0x72,0x301,0x52,0x327,0x72,0x327,0x52,0x30C,0x72,0x30C,0x53,0x301,0x73,
-0x301,0x53,0x302,0x73,0x302,0x53,0x327,0x73,0x327,0x53,0x30C,0x73,0x30C,0x54,0x327,0x74,0x327,
-0x54,0x30C,0x74,0x30C,0x55,0x303,0x75,0x303,0x55,0x304,0x75,0x304,0x55,0x306,0x75,0x306,0x55,
-0x30A,0x75,0x30A,0x55,0x30B,0x75,0x30B,0x55,0x328,0x75,0x328,0x57,0x302,0x77,0x302,0x59,0x302,
-0x79,0x302,0x59,0x308,0x5A,0x301,0x7A,0x301,0x5A,0x307,0x7A,0x307,0x5A,0x30C,0x7A,0x30C,0x4F,
-0x31B,0x6F,0x31B,0x55,0x31B,0x75,0x31B,0x41,0x30C,0x61,0x30C,0x49,0x30C,0x69,0x30C,0x4F,0x30C,
-0x6F,0x30C,0x55,0x30C,0x75,0x30C,0x55,0x308,0x304,0x75,0x308,0x304,0x55,0x308,0x301,0x75,0x308,
-0x301,0x55,0x308,0x30C,0x75,0x308,0x30C,0x55,0x308,0x300,0x75,0x308,0x300,0x41,0x308,0x304,0x61,
-0x308,0x304,0x41,0x307,0x304,0x61,0x307,0x304,0xC6,0x304,0xE6,0x304,0x47,0x30C,0x67,0x30C,0x4B,
-0x30C,0x6B,0x30C,0x4F,0x328,0x6F,0x328,0x4F,0x328,0x304,0x6F,0x328,0x304,0x1B7,0x30C,0x292,
-0x30C,0x6A,0x30C,0x47,0x301,0x67,0x301,0x4E,0x300,0x6E,0x300,0x41,0x30A,0x301,0x61,0x30A,0x301,
-0xC6,0x301,0xE6,0x301,0xD8,0x301,0xF8,0x301,0x41,0x30F,0x61,0x30F,0x41,0x311,0x61,0x311,0x45,
-0x30F,0x65,0x30F,0x45,0x311,0x65,0x311,0x49,0x30F,0x69,0x30F,0x49,0x311,0x69,0x311,0x4F,0x30F,
-0x6F,0x30F,0x4F,0x311,0x6F,0x311,0x52,0x30F,0x72,0x30F,0x52,0x311,0x72,0x311,0x55,0x30F,0x75,
-0x30F,0x55,0x311,0x75,0x311,0x53,0x326,0x73,0x326,0x54,0x326,0x74,0x326,0x48,0x30C,0x68,0x30C,
-0x41,0x307,0x61,0x307,0x45,0x327,0x65,0x327,0x4F,0x308,0x304,0x6F,0x308,0x304,0x4F,0x303,0x304,
-0x6F,0x303,0x304,0x4F,0x307,0x6F,0x307,0x4F,0x307,0x304,0x6F,0x307,0x304,0x59,0x304,0x79,0x304,
-0x300,0x301,0x313,0x308,0x301,0x2B9,0x3B,0xA8,0x301,0x391,0x301,0xB7,0x395,0x301,0x397,0x301,
-0x399,0x301,0x39F,0x301,0x3A5,0x301,0x3A9,0x301,0x3B9,0x308,0x301,0x399,0x308,0x3A5,0x308,0x3B1,
-0x301,0x3B5,0x301,0x3B7,0x301,0x3B9,0x301,0x3C5,0x308,0x301,0x3B9,0x308,0x3C5,0x308,0x3BF,0x301,
-0x3C5,0x301,0x3C9,0x301,0x3D2,0x301,0x3D2,0x308,0x415,0x300,0x415,0x308,0x413,0x301,0x406,0x308,
-0x41A,0x301,0x418,0x300,0x423,0x306,0x418,0x306,0x438,0x306,0x435,0x300,0x435,0x308,0x433,0x301,
-0x456,0x308,0x43A,0x301,0x438,0x300,0x443,0x306,0x474,0x30F,0x475,0x30F,0x416,0x306,0x436,0x306,
-0x410,0x306,0x430,0x306,0x410,0x308,0x430,0x308,0x415,0x306,0x435,0x306,0x4D8,0x308,0x4D9,0x308,
-0x416,0x308,0x436,0x308,0x417,0x308,0x437,0x308,0x418,0x304,0x438,0x304,0x418,0x308,0x438,0x308,
-0x41E,0x308,0x43E,0x308,0x4E8,0x308,0x4E9,0x308,0x42D,0x308,0x44D,0x308,0x423,0x304,0x443,0x304,
-0x423,0x308,0x443,0x308,0x423,0x30B,0x443,0x30B,0x427,0x308,0x447,0x308,0x42B,0x308,0x44B,0x308,
-0x627,0x653,0x627,0x654,0x648,0x654,0x627,0x655,0x64A,0x654,0x6D5,0x654,0x6C1,0x654,0x6D2,0x654,
-0x928,0x93C,0x930,0x93C,0x933,0x93C,0x915,0x93C,0x916,0x93C,0x917,0x93C,0x91C,0x93C,0x921,0x93C,
-0x922,0x93C,0x92B,0x93C,0x92F,0x93C,0x9C7,0x9BE,0x9C7,0x9D7,0x9A1,0x9BC,0x9A2,0x9BC,0x9AF,0x9BC,
-0xA32,0xA3C,0xA38,0xA3C,0xA16,0xA3C,0xA17,0xA3C,0xA1C,0xA3C,0xA2B,0xA3C,0xB47,0xB56,0xB47,0xB3E,
-0xB47,0xB57,0xB21,0xB3C,0xB22,0xB3C,0xB92,0xBD7,0xBC6,0xBBE,0xBC7,0xBBE,0xBC6,0xBD7,0xC46,0xC56,
-0xCBF,0xCD5,0xCC6,0xCD5,0xCC6,0xCD6,0xCC6,0xCC2,0xCC6,0xCC2,0xCD5,0xD46,0xD3E,0xD47,0xD3E,0xD46,
-0xD57,0xDD9,0xDCA,0xDD9,0xDCF,0xDD9,0xDCF,0xDCA,0xDD9,0xDDF,0xF42,0xFB7,0xF4C,0xFB7,0xF51,0xFB7,
-0xF56,0xFB7,0xF5B,0xFB7,0xF40,0xFB5,0xF71,0xF72,0xF71,0xF74,0xFB2,0xF80,0xFB3,0xF80,0xF71,0xF80,
-0xF92,0xFB7,0xF9C,0xFB7,0xFA1,0xFB7,0xFA6,0xFB7,0xFAB,0xFB7,0xF90,0xFB5,0x1025,0x102E,0x1B05,
-0x1B35,0x1B07,0x1B35,0x1B09,0x1B35,0x1B0B,0x1B35,0x1B0D,0x1B35,0x1B11,0x1B35,0x1B3A,0x1B35,
-0x1B3C,0x1B35,0x1B3E,0x1B35,0x1B3F,0x1B35,0x1B42,0x1B35,0x41,0x325,0x61,0x325,0x42,0x307,0x62,
-0x307,0x42,0x323,0x62,0x323,0x42,0x331,0x62,0x331,0x43,0x327,0x301,0x63,0x327,0x301,0x44,0x307,
-0x64,0x307,0x44,0x323,0x64,0x323,0x44,0x331,0x64,0x331,0x44,0x327,0x64,0x327,0x44,0x32D,0x64,
-0x32D,0x45,0x304,0x300,0x65,0x304,0x300,0x45,0x304,0x301,0x65,0x304,0x301,0x45,0x32D,0x65,0x32D,
-0x45,0x330,0x65,0x330,0x45,0x327,0x306,0x65,0x327,0x306,0x46,0x307,0x66,0x307,0x47,0x304,0x67,
-0x304,0x48,0x307,0x68,0x307,0x48,0x323,0x68,0x323,0x48,0x308,0x68,0x308,0x48,0x327,0x68,0x327,
-0x48,0x32E,0x68,0x32E,0x49,0x330,0x69,0x330,0x49,0x308,0x301,0x69,0x308,0x301,0x4B,0x301,0x6B,
-0x301,0x4B,0x323,0x6B,0x323,0x4B,0x331,0x6B,0x331,0x4C,0x323,0x6C,0x323,0x4C,0x323,0x304,0x6C,
-0x323,0x304,0x4C,0x331,0x6C,0x331,0x4C,0x32D,0x6C,0x32D,0x4D,0x301,0x6D,0x301,0x4D,0x307,0x6D,
-0x307,0x4D,0x323,0x6D,0x323,0x4E,0x307,0x6E,0x307,0x4E,0x323,0x6E,0x323,0x4E,0x331,0x6E,0x331,
-0x4E,0x32D,0x6E,0x32D,0x4F,0x303,0x301,0x6F,0x303,0x301,0x4F,0x303,0x308,0x6F,0x303,0x308,0x4F,
-0x304,0x300,0x6F,0x304,0x300,0x4F,0x304,0x301,0x6F,0x304,0x301,0x50,0x301,0x70,0x301,0x50,0x307,
-0x70,0x307,0x52,0x307,0x72,0x307,0x52,0x323,0x72,0x323,0x52,0x323,0x304,0x72,0x323,0x304,0x52,
-0x331,0x72,0x331,0x53,0x307,0x73,0x307,0x53,0x323,0x73,0x323,0x53,0x301,0x307,0x73,0x301,0x307,
-0x53,0x30C,0x307,0x73,0x30C,0x307,0x53,0x323,0x307,0x73,0x323,0x307,0x54,0x307,0x74,0x307,0x54,
-0x323,0x74,0x323,0x54,0x331,0x74,0x331,0x54,0x32D,0x74,0x32D,0x55,0x324,0x75,0x324,0x55,0x330,
-0x75,0x330,0x55,0x32D,0x75,0x32D,0x55,0x303,0x301,0x75,0x303,0x301,0x55,0x304,0x308,0x75,0x304,
-0x308,0x56,0x303,0x76,0x303,0x56,0x323,0x76,0x323,0x57,0x300,0x77,0x300,0x57,0x301,0x77,0x301,
-0x57,0x308,0x77,0x308,0x57,0x307,0x77,0x307,0x57,0x323,0x77,0x323,0x58,0x307,0x78,0x307,0x58,
-0x308,0x78,0x308,0x59,0x307,0x79,0x307,0x5A,0x302,0x7A,0x302,0x5A,0x323,0x7A,0x323,0x5A,0x331,
-0x7A,0x331,0x68,0x331,0x74,0x308,0x77,0x30A,0x79,0x30A,0x17F,0x307,0x41,0x323,0x61,0x323,0x41,
-0x309,0x61,0x309,0x41,0x302,0x301,0x61,0x302,0x301,0x41,0x302,0x300,0x61,0x302,0x300,0x41,0x302,
-0x309,0x61,0x302,0x309,0x41,0x302,0x303,0x61,0x302,0x303,0x41,0x323,0x302,0x61,0x323,0x302,0x41,
-0x306,0x301,0x61,0x306,0x301,0x41,0x306,0x300,0x61,0x306,0x300,0x41,0x306,0x309,0x61,0x306,
-0x309,0x41,0x306,0x303,0x61,0x306,0x303,0x41,0x323,0x306,0x61,0x323,0x306,0x45,0x323,0x65,0x323,
-0x45,0x309,0x65,0x309,0x45,0x303,0x65,0x303,0x45,0x302,0x301,0x65,0x302,0x301,0x45,0x302,0x300,
-0x65,0x302,0x300,0x45,0x302,0x309,0x65,0x302,0x309,0x45,0x302,0x303,0x65,0x302,0x303,0x45,0x323,
-0x302,0x65,0x323,0x302,0x49,0x309,0x69,0x309,0x49,0x323,0x69,0x323,0x4F,0x323,0x6F,0x323,0x4F,
-0x309,0x6F,0x309,0x4F,0x302,0x301,0x6F,0x302,0x301,0x4F,0x302,0x300,0x6F,0x302,0x300,0x4F,0x302,
-0x309,0x6F,0x302,0x309,0x4F,0x302,0x303,0x6F,0x302,0x303,0x4F,0x323,0x302,0x6F,0x323,0x302,0x4F,
-0x31B,0x301,0x6F,0x31B,0x301,0x4F,0x31B,0x300,0x6F,0x31B,0x300,0x4F,0x31B,0x309,0x6F,0x31B,
-0x309,0x4F,0x31B,0x303,0x6F,0x31B,0x303,0x4F,0x31B,0x323,0x6F,0x31B,0x323,0x55,0x323,0x75,0x323,
-0x55,0x309,0x75,0x309,0x55,0x31B,0x301,0x75,0x31B,0x301,0x55,0x31B,0x300,0x75,0x31B,0x300,0x55,
-0x31B,0x309,0x75,0x31B,0x309,0x55,0x31B,0x303,0x75,0x31B,0x303,0x55,0x31B,0x323,0x75,0x31B,
-0x323,0x59,0x300,0x79,0x300,0x59,0x323,0x79,0x323,0x59,0x309,0x79,0x309,0x59,0x303,0x79,0x303,
-0x3B1,0x313,0x3B1,0x314,0x3B1,0x313,0x300,0x3B1,0x314,0x300,0x3B1,0x313,0x301,0x3B1,0x314,0x301,
-0x3B1,0x313,0x342,0x3B1,0x314,0x342,0x391,0x313,0x391,0x314,0x391,0x313,0x300,0x391,0x314,0x300,
-0x391,0x313,0x301,0x391,0x314,0x301,0x391,0x313,0x342,0x391,0x314,0x342,0x3B5,0x313,0x3B5,0x314,
-0x3B5,0x313,0x300,0x3B5,0x314,0x300,0x3B5,0x313,0x301,0x3B5,0x314,0x301,0x395,0x313,0x395,0x314,
-0x395,0x313,0x300,0x395,0x314,0x300,0x395,0x313,0x301,0x395,0x314,0x301,0x3B7,0x313,0x3B7,0x314,
-0x3B7,0x313,0x300,0x3B7,0x314,0x300,0x3B7,0x313,0x301,0x3B7,0x314,0x301,0x3B7,0x313,0x342,0x3B7,
-0x314,0x342,0x397,0x313,0x397,0x314,0x397,0x313,0x300,0x397,0x314,0x300,0x397,0x313,0x301,0x397,
-0x314,0x301,0x397,0x313,0x342,0x397,0x314,0x342,0x3B9,0x313,0x3B9,0x314,0x3B9,0x313,0x300,0x3B9,
-0x314,0x300,0x3B9,0x313,0x301,0x3B9,0x314,0x301,0x3B9,0x313,0x342,0x3B9,0x314,0x342,0x399,0x313,
-0x399,0x314,0x399,0x313,0x300,0x399,0x314,0x300,0x399,0x313,0x301,0x399,0x314,0x301,0x399,0x313,
-0x342,0x399,0x314,0x342,0x3BF,0x313,0x3BF,0x314,0x3BF,0x313,0x300,0x3BF,0x314,0x300,0x3BF,0x313,
-0x301,0x3BF,0x314,0x301,0x39F,0x313,0x39F,0x314,0x39F,0x313,0x300,0x39F,0x314,0x300,0x39F,0x313,
-0x301,0x39F,0x314,0x301,0x3C5,0x313,0x3C5,0x314,0x3C5,0x313,0x300,0x3C5,0x314,0x300,0x3C5,0x313,
-0x301,0x3C5,0x314,0x301,0x3C5,0x313,0x342,0x3C5,0x314,0x342,0x3A5,0x314,0x3A5,0x314,0x300,0x3A5,
-0x314,0x301,0x3A5,0x314,0x342,0x3C9,0x313,0x3C9,0x314,0x3C9,0x313,0x300,0x3C9,0x314,0x300,0x3C9,
-0x313,0x301,0x3C9,0x314,0x301,0x3C9,0x313,0x342,0x3C9,0x314,0x342,0x3A9,0x313,0x3A9,0x314,0x3A9,
-0x313,0x300,0x3A9,0x314,0x300,0x3A9,0x313,0x301,0x3A9,0x314,0x301,0x3A9,0x313,0x342,0x3A9,0x314,
-0x342,0x3B1,0x300,0x3B1,0x301,0x3B5,0x300,0x3B5,0x301,0x3B7,0x300,0x3B7,0x301,0x3B9,0x300,0x3B9,
-0x301,0x3BF,0x300,0x3BF,0x301,0x3C5,0x300,0x3C5,0x301,0x3C9,0x300,0x3C9,0x301,0x3B1,0x313,0x345,
-0x3B1,0x314,0x345,0x3B1,0x313,0x300,0x345,0x3B1,0x314,0x300,0x345,0x3B1,0x313,0x301,0x345,0x3B1,
-0x314,0x301,0x345,0x3B1,0x313,0x342,0x345,0x3B1,0x314,0x342,0x345,0x391,0x313,0x345,0x391,0x314,
-0x345,0x391,0x313,0x300,0x345,0x391,0x314,0x300,0x345,0x391,0x313,0x301,0x345,0x391,0x314,0x301,
-0x345,0x391,0x313,0x342,0x345,0x391,0x314,0x342,0x345,0x3B7,0x313,0x345,0x3B7,0x314,0x345,0x3B7,
-0x313,0x300,0x345,0x3B7,0x314,0x300,0x345,0x3B7,0x313,0x301,0x345,0x3B7,0x314,0x301,0x345,0x3B7,
-0x313,0x342,0x345,0x3B7,0x314,0x342,0x345,0x397,0x313,0x345,0x397,0x314,0x345,0x397,0x313,0x300,
-0x345,0x397,0x314,0x300,0x345,0x397,0x313,0x301,0x345,0x397,0x314,0x301,0x345,0x397,0x313,0x342,
-0x345,0x397,0x314,0x342,0x345,0x3C9,0x313,0x345,0x3C9,0x314,0x345,0x3C9,0x313,0x300,0x345,0x3C9,
-0x314,0x300,0x345,0x3C9,0x313,0x301,0x345,0x3C9,0x314,0x301,0x345,0x3C9,0x313,0x342,0x345,0x3C9,
-0x314,0x342,0x345,0x3A9,0x313,0x345,0x3A9,0x314,0x345,0x3A9,0x313,0x300,0x345,0x3A9,0x314,0x300,
-0x345,0x3A9,0x313,0x301,0x345,0x3A9,0x314,0x301,0x345,0x3A9,0x313,0x342,0x345,0x3A9,0x314,0x342,
-0x345,0x3B1,0x306,0x3B1,0x304,0x3B1,0x300,0x345,0x3B1,0x345,0x3B1,0x301,0x345,0x3B1,0x342,0x3B1,
-0x342,0x345,0x391,0x306,0x391,0x304,0x391,0x300,0x391,0x301,0x391,0x345,0x3B9,0xA8,0x342,0x3B7,
-0x300,0x345,0x3B7,0x345,0x3B7,0x301,0x345,0x3B7,0x342,0x3B7,0x342,0x345,0x395,0x300,0x395,0x301,
-0x397,0x300,0x397,0x301,0x397,0x345,0x1FBF,0x300,0x1FBF,0x301,0x1FBF,0x342,0x3B9,0x306,0x3B9,
-0x304,0x3B9,0x308,0x300,0x3B9,0x308,0x301,0x3B9,0x342,0x3B9,0x308,0x342,0x399,0x306,0x399,0x304,
-0x399,0x300,0x399,0x301,0x1FFE,0x300,0x1FFE,0x301,0x1FFE,0x342,0x3C5,0x306,0x3C5,0x304,0x3C5,
-0x308,0x300,0x3C5,0x308,0x301,0x3C1,0x313,0x3C1,0x314,0x3C5,0x342,0x3C5,0x308,0x342,0x3A5,0x306,
-0x3A5,0x304,0x3A5,0x300,0x3A5,0x301,0x3A1,0x314,0xA8,0x300,0xA8,0x301,0x60,0x3C9,0x300,0x345,
-0x3C9,0x345,0x3C9,0x301,0x345,0x3C9,0x342,0x3C9,0x342,0x345,0x39F,0x300,0x39F,0x301,0x3A9,0x300,
-0x3A9,0x301,0x3A9,0x345,0xB4,0x2002,0x2003,0x3A9,0x4B,0x41,0x30A,0x2190,0x338,0x2192,0x338,
-0x2194,0x338,0x21D0,0x338,0x21D4,0x338,0x21D2,0x338,0x2203,0x338,0x2208,0x338,0x220B,0x338,
-0x2223,0x338,0x2225,0x338,0x223C,0x338,0x2243,0x338,0x2245,0x338,0x2248,0x338,0x3D,0x338,0x2261,
-0x338,0x224D,0x338,0x3C,0x338,0x3E,0x338,0x2264,0x338,0x2265,0x338,0x2272,0x338,0x2273,0x338,
-0x2276,0x338,0x2277,0x338,0x227A,0x338,0x227B,0x338,0x2282,0x338,0x2283,0x338,0x2286,0x338,
-0x2287,0x338,0x22A2,0x338,0x22A8,0x338,0x22A9,0x338,0x22AB,0x338,0x227C,0x338,0x227D,0x338,
-0x2291,0x338,0x2292,0x338,0x22B2,0x338,0x22B3,0x338,0x22B4,0x338,0x22B5,0x338,0x3008,0x3009,
-0x2ADD,0x338,0x304B,0x3099,0x304D,0x3099,0x304F,0x3099,0x3051,0x3099,0x3053,0x3099,0x3055,
-0x3099,0x3057,0x3099,0x3059,0x3099,0x305B,0x3099,0x305D,0x3099,0x305F,0x3099,0x3061,0x3099,
-0x3064,0x3099,0x3066,0x3099,0x3068,0x3099,0x306F,0x3099,0x306F,0x309A,0x3072,0x3099,0x3072,
-0x309A,0x3075,0x3099,0x3075,0x309A,0x3078,0x3099,0x3078,0x309A,0x307B,0x3099,0x307B,0x309A,
-0x3046,0x3099,0x309D,0x3099,0x30AB,0x3099,0x30AD,0x3099,0x30AF,0x3099,0x30B1,0x3099,0x30B3,
-0x3099,0x30B5,0x3099,0x30B7,0x3099,0x30B9,0x3099,0x30BB,0x3099,0x30BD,0x3099,0x30BF,0x3099,
-0x30C1,0x3099,0x30C4,0x3099,0x30C6,0x3099,0x30C8,0x3099,0x30CF,0x3099,0x30CF,0x309A,0x30D2,
-0x3099,0x30D2,0x309A,0x30D5,0x3099,0x30D5,0x309A,0x30D8,0x3099,0x30D8,0x309A,0x30DB,0x3099,
-0x30DB,0x309A,0x30A6,0x3099,0x30EF,0x3099,0x30F0,0x3099,0x30F1,0x3099,0x30F2,0x3099,0x30FD,
-0x3099,0x8C48,0x66F4,0x8ECA,0x8CC8,0x6ED1,0x4E32,0x53E5,0x9F9C,0x9F9C,0x5951,0x91D1,0x5587,
-0x5948,0x61F6,0x7669,0x7F85,0x863F,0x87BA,0x88F8,0x908F,0x6A02,0x6D1B,0x70D9,0x73DE,0x843D,
-0x916A,0x99F1,0x4E82,0x5375,0x6B04,0x721B,0x862D,0x9E1E,0x5D50,0x6FEB,0x85CD,0x8964,0x62C9,
-0x81D8,0x881F,0x5ECA,0x6717,0x6D6A,0x72FC,0x90CE,0x4F86,0x51B7,0x52DE,0x64C4,0x6AD3,0x7210,
-0x76E7,0x8001,0x8606,0x865C,0x8DEF,0x9732,0x9B6F,0x9DFA,0x788C,0x797F,0x7DA0,0x83C9,0x9304,
-0x9E7F,0x8AD6,0x58DF,0x5F04,0x7C60,0x807E,0x7262,0x78CA,0x8CC2,0x96F7,0x58D8,0x5C62,0x6A13,
-0x6DDA,0x6F0F,0x7D2F,0x7E37,0x964B,0x52D2,0x808B,0x51DC,0x51CC,0x7A1C,0x7DBE,0x83F1,0x9675,
-0x8B80,0x62CF,0x6A02,0x8AFE,0x4E39,0x5BE7,0x6012,0x7387,0x7570,0x5317,0x78FB,0x4FBF,0x5FA9,
-0x4E0D,0x6CCC,0x6578,0x7D22,0x53C3,0x585E,0x7701,0x8449,0x8AAA,0x6BBA,0x8FB0,0x6C88,0x62FE,
-0x82E5,0x63A0,0x7565,0x4EAE,0x5169,0x51C9,0x6881,0x7CE7,0x826F,0x8AD2,0x91CF,0x52F5,0x5442,
-0x5973,0x5EEC,0x65C5,0x6FFE,0x792A,0x95AD,0x9A6A,0x9E97,0x9ECE,0x529B,0x66C6,0x6B77,0x8F62,
-0x5E74,0x6190,0x6200,0x649A,0x6F23,0x7149,0x7489,0x79CA,0x7DF4,0x806F,0x8F26,0x84EE,0x9023,
-0x934A,0x5217,0x52A3,0x54BD,0x70C8,0x88C2,0x8AAA,0x5EC9,0x5FF5,0x637B,0x6BAE,0x7C3E,0x7375,
-0x4EE4,0x56F9,0x5BE7,0x5DBA,0x601C,0x73B2,0x7469,0x7F9A,0x8046,0x9234,0x96F6,0x9748,0x9818,
-0x4F8B,0x79AE,0x91B4,0x96B8,0x60E1,0x4E86,0x50DA,0x5BEE,0x5C3F,0x6599,0x6A02,0x71CE,0x7642,
-0x84FC,0x907C,0x9F8D,0x6688,0x962E,0x5289,0x677B,0x67F3,0x6D41,0x6E9C,0x7409,0x7559,0x786B,
-0x7D10,0x985E,0x516D,0x622E,0x9678,0x502B,0x5D19,0x6DEA,0x8F2A,0x5F8B,0x6144,0x6817,0x7387,
-0x9686,0x5229,0x540F,0x5C65,0x6613,0x674E,0x68A8,0x6CE5,0x7406,0x75E2,0x7F79,0x88CF,0x88E1,
-0x91CC,0x96E2,0x533F,0x6EBA,0x541D,0x71D0,0x7498,0x85FA,0x96A3,0x9C57,0x9E9F,0x6797,0x6DCB,
-0x81E8,0x7ACB,0x7B20,0x7C92,0x72C0,0x7099,0x8B58,0x4EC0,0x8336,0x523A,0x5207,0x5EA6,0x62D3,
-0x7CD6,0x5B85,0x6D1E,0x66B4,0x8F3B,0x884C,0x964D,0x898B,0x5ED3,0x5140,0x55C0,0x585A,0x6674,
-0x51DE,0x732A,0x76CA,0x793C,0x795E,0x7965,0x798F,0x9756,0x7CBE,0x7FBD,0x8612,0x8AF8,0x9038,
-0x90FD,0x98EF,0x98FC,0x9928,0x9DB4,0x90DE,0x96B7,0x4FAE,0x50E7,0x514D,0x52C9,0x52E4,0x5351,
-0x559D,0x5606,0x5668,0x5840,0x58A8,0x5C64,0x5C6E,0x6094,0x6168,0x618E,0x61F2,0x654F,0x65E2,
-0x6691,0x6885,0x6D77,0x6E1A,0x6F22,0x716E,0x722B,0x7422,0x7891,0x793E,0x7949,0x7948,0x7950,
-0x7956,0x795D,0x798D,0x798E,0x7A40,0x7A81,0x7BC0,0x7DF4,0x7E09,0x7E41,0x7F72,0x8005,0x81ED,
-0x8279,0x8279,0x8457,0x8910,0x8996,0x8B01,0x8B39,0x8CD3,0x8D08,0x8FB6,0x9038,0x96E3,0x97FF,
-0x983B,0x6075,0x242EE,0x8218,0x4E26,0x51B5,0x5168,0x4F80,0x5145,0x5180,0x52C7,0x52FA,0x559D,
-0x5555,0x5599,0x55E2,0x585A,0x58B3,0x5944,0x5954,0x5A62,0x5B28,0x5ED2,0x5ED9,0x5F69,0x5FAD,
-0x60D8,0x614E,0x6108,0x618E,0x6160,0x61F2,0x6234,0x63C4,0x641C,0x6452,0x6556,0x6674,0x6717,
-0x671B,0x6756,0x6B79,0x6BBA,0x6D41,0x6EDB,0x6ECB,0x6F22,0x701E,0x716E,0x77A7,0x7235,0x72AF,
-0x732A,0x7471,0x7506,0x753B,0x761D,0x761F,0x76CA,0x76DB,0x76F4,0x774A,0x7740,0x78CC,0x7AB1,
-0x7BC0,0x7C7B,0x7D5B,0x7DF4,0x7F3E,0x8005,0x8352,0x83EF,0x8779,0x8941,0x8986,0x8996,0x8ABF,
-0x8AF8,0x8ACB,0x8B01,0x8AFE,0x8AED,0x8B39,0x8B8A,0x8D08,0x8F38,0x9072,0x9199,0x9276,0x967C,
-0x96E3,0x9756,0x97DB,0x97FF,0x980B,0x983B,0x9B12,0x9F9C,0x2284A,0x22844,0x233D5,0x3B9D,0x4018,
-0x4039,0x25249,0x25CD0,0x27ED3,0x9F43,0x9F8E,0x5D9,0x5B4,0x5F2,0x5B7,0x5E9,0x5C1,0x5E9,0x5C2,
-0x5E9,0x5BC,0x5C1,0x5E9,0x5BC,0x5C2,0x5D0,0x5B7,0x5D0,0x5B8,0x5D0,0x5BC,0x5D1,0x5BC,0x5D2,0x5BC,
-0x5D3,0x5BC,0x5D4,0x5BC,0x5D5,0x5BC,0x5D6,0x5BC,0x5D8,0x5BC,0x5D9,0x5BC,0x5DA,0x5BC,0x5DB,0x5BC,
-0x5DC,0x5BC,0x5DE,0x5BC,0x5E0,0x5BC,0x5E1,0x5BC,0x5E3,0x5BC,0x5E4,0x5BC,0x5E6,0x5BC,0x5E7,0x5BC,
-0x5E8,0x5BC,0x5E9,0x5BC,0x5EA,0x5BC,0x5D5,0x5B9,0x5D1,0x5BF,0x5DB,0x5BF,0x5E4,0x5BF,0x11099,
-0x110BA,0x1109B,0x110BA,0x110A5,0x110BA,0x11131,0x11127,0x11132,0x11127,0x11347,0x1133E,0x11347,
-0x11357,0x114B9,0x114BA,0x114B9,0x114B0,0x114B9,0x114BD,0x115B8,0x115AF,0x115B9,0x115AF,0x1D157,
-0x1D165,0x1D158,0x1D165,0x1D158,0x1D165,0x1D16E,0x1D158,0x1D165,0x1D16F,0x1D158,0x1D165,0x1D170,
-0x1D158,0x1D165,0x1D171,0x1D158,0x1D165,0x1D172,0x1D1B9,0x1D165,0x1D1BA,0x1D165,0x1D1B9,0x1D165,
-0x1D16E,0x1D1BA,0x1D165,0x1D16E,0x1D1B9,0x1D165,0x1D16F,0x1D1BA,0x1D165,0x1D16F,0x4E3D,0x4E38,
-0x4E41,0x20122,0x4F60,0x4FAE,0x4FBB,0x5002,0x507A,0x5099,0x50E7,0x50CF,0x349E,0x2063A,0x514D,
-0x5154,0x5164,0x5177,0x2051C,0x34B9,0x5167,0x518D,0x2054B,0x5197,0x51A4,0x4ECC,0x51AC,0x51B5,
-0x291DF,0x51F5,0x5203,0x34DF,0x523B,0x5246,0x5272,0x5277,0x3515,0x52C7,0x52C9,0x52E4,0x52FA,
-0x5305,0x5306,0x5317,0x5349,0x5351,0x535A,0x5373,0x537D,0x537F,0x537F,0x537F,0x20A2C,0x7070,
-0x53CA,0x53DF,0x20B63,0x53EB,0x53F1,0x5406,0x549E,0x5438,0x5448,0x5468,0x54A2,0x54F6,0x5510,
-0x5553,0x5563,0x5584,0x5584,0x5599,0x55AB,0x55B3,0x55C2,0x5716,0x5606,0x5717,0x5651,0x5674,
-0x5207,0x58EE,0x57CE,0x57F4,0x580D,0x578B,0x5832,0x5831,0x58AC,0x214E4,0x58F2,0x58F7,0x5906,
-0x591A,0x5922,0x5962,0x216A8,0x216EA,0x59EC,0x5A1B,0x5A27,0x59D8,0x5A66,0x36EE,0x36FC,0x5B08,
-0x5B3E,0x5B3E,0x219C8,0x5BC3,0x5BD8,0x5BE7,0x5BF3,0x21B18,0x5BFF,0x5C06,0x5F53,0x5C22,0x3781,
-0x5C60,0x5C6E,0x5CC0,0x5C8D,0x21DE4,0x5D43,0x21DE6,0x5D6E,0x5D6B,0x5D7C,0x5DE1,0x5DE2,0x382F,
-0x5DFD,0x5E28,0x5E3D,0x5E69,0x3862,0x22183,0x387C,0x5EB0,0x5EB3,0x5EB6,0x5ECA,0x2A392,0x5EFE,
-0x22331,0x22331,0x8201,0x5F22,0x5F22,0x38C7,0x232B8,0x261DA,0x5F62,0x5F6B,0x38E3,0x5F9A,0x5FCD,
-0x5FD7,0x5FF9,0x6081,0x393A,0x391C,0x6094,0x226D4,0x60C7,0x6148,0x614C,0x614E,0x614C,0x617A,
-0x618E,0x61B2,0x61A4,0x61AF,0x61DE,0x61F2,0x61F6,0x6210,0x621B,0x625D,0x62B1,0x62D4,0x6350,
-0x22B0C,0x633D,0x62FC,0x6368,0x6383,0x63E4,0x22BF1,0x6422,0x63C5,0x63A9,0x3A2E,0x6469,0x647E,
-0x649D,0x6477,0x3A6C,0x654F,0x656C,0x2300A,0x65E3,0x66F8,0x6649,0x3B19,0x6691,0x3B08,0x3AE4,
-0x5192,0x5195,0x6700,0x669C,0x80AD,0x43D9,0x6717,0x671B,0x6721,0x675E,0x6753,0x233C3,0x3B49,
-0x67FA,0x6785,0x6852,0x6885,0x2346D,0x688E,0x681F,0x6914,0x3B9D,0x6942,0x69A3,0x69EA,0x6AA8,
-0x236A3,0x6ADB,0x3C18,0x6B21,0x238A7,0x6B54,0x3C4E,0x6B72,0x6B9F,0x6BBA,0x6BBB,0x23A8D,0x21D0B,
-0x23AFA,0x6C4E,0x23CBC,0x6CBF,0x6CCD,0x6C67,0x6D16,0x6D3E,0x6D77,0x6D41,0x6D69,0x6D78,0x6D85,
-0x23D1E,0x6D34,0x6E2F,0x6E6E,0x3D33,0x6ECB,0x6EC7,0x23ED1,0x6DF9,0x6F6E,0x23F5E,0x23F8E,0x6FC6,
-0x7039,0x701E,0x701B,0x3D96,0x704A,0x707D,0x7077,0x70AD,0x20525,0x7145,0x24263,0x719C,0x243AB,
-0x7228,0x7235,0x7250,0x24608,0x7280,0x7295,0x24735,0x24814,0x737A,0x738B,0x3EAC,0x73A5,0x3EB8,
-0x3EB8,0x7447,0x745C,0x7471,0x7485,0x74CA,0x3F1B,0x7524,0x24C36,0x753E,0x24C92,0x7570,0x2219F,
-0x7610,0x24FA1,0x24FB8,0x25044,0x3FFC,0x4008,0x76F4,0x250F3,0x250F2,0x25119,0x25133,0x771E,
-0x771F,0x771F,0x774A,0x4039,0x778B,0x4046,0x4096,0x2541D,0x784E,0x788C,0x78CC,0x40E3,0x25626,
-0x7956,0x2569A,0x256C5,0x798F,0x79EB,0x412F,0x7A40,0x7A4A,0x7A4F,0x2597C,0x25AA7,0x25AA7,0x7AEE,
-0x4202,0x25BAB,0x7BC6,0x7BC9,0x4227,0x25C80,0x7CD2,0x42A0,0x7CE8,0x7CE3,0x7D00,0x25F86,0x7D63,
-0x4301,0x7DC7,0x7E02,0x7E45,0x4334,0x26228,0x26247,0x4359,0x262D9,0x7F7A,0x2633E,0x7F95,0x7FFA,
-0x8005,0x264DA,0x26523,0x8060,0x265A8,0x8070,0x2335F,0x43D5,0x80B2,0x8103,0x440B,0x813E,0x5AB5,
-0x267A7,0x267B5,0x23393,0x2339C,0x8201,0x8204,0x8F9E,0x446B,0x8291,0x828B,0x829D,0x52B3,0x82B1,
-0x82B3,0x82BD,0x82E6,0x26B3C,0x82E5,0x831D,0x8363,0x83AD,0x8323,0x83BD,0x83E7,0x8457,0x8353,
-0x83CA,0x83CC,0x83DC,0x26C36,0x26D6B,0x26CD5,0x452B,0x84F1,0x84F3,0x8516,0x273CA,0x8564,0x26F2C,
-0x455D,0x4561,0x26FB1,0x270D2,0x456B,0x8650,0x865C,0x8667,0x8669,0x86A9,0x8688,0x870E,0x86E2,
-0x8779,0x8728,0x876B,0x8786,0x45D7,0x87E1,0x8801,0x45F9,0x8860,0x8863,0x27667,0x88D7,0x88DE,
-0x4635,0x88FA,0x34BB,0x278AE,0x27966,0x46BE,0x46C7,0x8AA0,0x8AED,0x8B8A,0x8C55,0x27CA8,0x8CAB,
-0x8CC1,0x8D1B,0x8D77,0x27F2F,0x20804,0x8DCB,0x8DBC,0x8DF0,0x208DE,0x8ED4,0x8F38,0x285D2,0x285ED,
-0x9094,0x90F1,0x9111,0x2872E,0x911B,0x9238,0x92D7,0x92D8,0x927C,0x93F9,0x9415,0x28BFA,0x958B,
-0x4995,0x95B7,0x28D77,0x49E6,0x96C3,0x5DB2,0x9723,0x29145,0x2921A,0x4A6E,0x4A76,0x97E0,0x2940A,
-0x4AB2,0x29496,0x980B,0x980B,0x9829,0x295B6,0x98E2,0x4B33,0x9929,0x99A7,0x99C2,0x99FE,0x4BCE,
-0x29B30,0x9B12,0x9C40,0x9CFD,0x4CCE,0x4CED,0x9D67,0x2A0CE,0x4CF8,0x2A105,0x2A20E,0x2A291,0x9EBB,
-0x4D56,0x9EF9,0x9EFE,0x9F05,0x9F0F,0x9F16,0x9F3B,0x2A600,
-};
-static const uint32_t tok_uni_decomp[2060][3] = {
-{0xC0,0x0,2},{0xC1,0x2,2},{0xC2,0x4,2},{0xC3,0x6,2},{0xC4,0x8,2},{0xC5,0xA,2},{0xC7,0xC,2},
-{0xC8,0xE,2},{0xC9,0x10,2},{0xCA,0x12,2},{0xCB,0x14,2},{0xCC,0x16,2},{0xCD,0x18,2},
-{0xCE,0x1A,2},{0xCF,0x1C,2},{0xD1,0x1E,2},{0xD2,0x20,2},{0xD3,0x22,2},{0xD4,0x24,2},
-{0xD5,0x26,2},{0xD6,0x28,2},{0xD9,0x2A,2},{0xDA,0x2C,2},{0xDB,0x2E,2},{0xDC,0x30,2},
-{0xDD,0x32,2},{0xE0,0x34,2},{0xE1,0x36,2},{0xE2,0x38,2},{0xE3,0x3A,2},{0xE4,0x3C,2},
-{0xE5,0x3E,2},{0xE7,0x40,2},{0xE8,0x42,2},{0xE9,0x44,2},{0xEA,0x46,2},{0xEB,0x48,2},
-{0xEC,0x4A,2},{0xED,0x4C,2},{0xEE,0x4E,2},{0xEF,0x50,2},{0xF1,0x52,2},{0xF2,0x54,2},
-{0xF3,0x56,2},{0xF4,0x58,2},{0xF5,0x5A,2},{0xF6,0x5C,2},{0xF9,0x5E,2},{0xFA,0x60,2},
-{0xFB,0x62,2},{0xFC,0x64,2},{0xFD,0x66,2},{0xFF,0x68,2},{0x100,0x6A,2},{0x101,0x6C,2},
-{0x102,0x6E,2},{0x103,0x70,2},{0x104,0x72,2},{0x105,0x74,2},{0x106,0x76,2},{0x107,0x78,2},
-{0x108,0x7A,2},{0x109,0x7C,2},{0x10A,0x7E,2},{0x10B,0x80,2},{0x10C,0x82,2},{0x10D,0x84,2},
-{0x10E,0x86,2},{0x10F,0x88,2},{0x112,0x8A,2},{0x113,0x8C,2},{0x114,0x8E,2},{0x115,0x90,2},
-{0x116,0x92,2},{0x117,0x94,2},{0x118,0x96,2},{0x119,0x98,2},{0x11A,0x9A,2},{0x11B,0x9C,2},
-{0x11C,0x9E,2},{0x11D,0xA0,2},{0x11E,0xA2,2},{0x11F,0xA4,2},{0x120,0xA6,2},{0x121,0xA8,2},
-{0x122,0xAA,2},{0x123,0xAC,2},{0x124,0xAE,2},{0x125,0xB0,2},{0x128,0xB2,2},{0x129,0xB4,2},
-{0x12A,0xB6,2},{0x12B,0xB8,2},{0x12C,0xBA,2},{0x12D,0xBC,2},{0x12E,0xBE,2},{0x12F,0xC0,2},
-{0x130,0xC2,2},{0x134,0xC4,2},{0x135,0xC6,2},{0x136,0xC8,2},{0x137,0xCA,2},{0x139,0xCC,2},
-{0x13A,0xCE,2},{0x13B,0xD0,2},{0x13C,0xD2,2},{0x13D,0xD4,2},{0x13E,0xD6,2},{0x143,0xD8,2},
-{0x144,0xDA,2},{0x145,0xDC,2},{0x146,0xDE,2},{0x147,0xE0,2},{0x148,0xE2,2},{0x14C,0xE4,2},
-{0x14D,0xE6,2},{0x14E,0xE8,2},{0x14F,0xEA,2},{0x150,0xEC,2},{0x151,0xEE,2},{0x154,0xF0,2},
-{0x155,0xF2,2},{0x156,0xF4,2},{0x157,0xF6,2},{0x158,0xF8,2},{0x159,0xFA,2},{0x15A,0xFC,2},
-{0x15B,0xFE,2},{0x15C,0x100,2},{0x15D,0x102,2},{0x15E,0x104,2},{0x15F,0x106,2},{0x160,0x108,2},
-{0x161,0x10A,2},{0x162,0x10C,2},{0x163,0x10E,2},{0x164,0x110,2},{0x165,0x112,2},{0x168,0x114,2},
-{0x169,0x116,2},{0x16A,0x118,2},{0x16B,0x11A,2},{0x16C,0x11C,2},{0x16D,0x11E,2},{0x16E,0x120,2},
-{0x16F,0x122,2},{0x170,0x124,2},{0x171,0x126,2},{0x172,0x128,2},{0x173,0x12A,2},{0x174,0x12C,2},
-{0x175,0x12E,2},{0x176,0x130,2},{0x177,0x132,2},{0x178,0x134,2},{0x179,0x136,2},{0x17A,0x138,2},
-{0x17B,0x13A,2},{0x17C,0x13C,2},{0x17D,0x13E,2},{0x17E,0x140,2},{0x1A0,0x142,2},{0x1A1,0x144,2},
-{0x1AF,0x146,2},{0x1B0,0x148,2},{0x1CD,0x14A,2},{0x1CE,0x14C,2},{0x1CF,0x14E,2},{0x1D0,0x150,2},
-{0x1D1,0x152,2},{0x1D2,0x154,2},{0x1D3,0x156,2},{0x1D4,0x158,2},{0x1D5,0x15A,3},{0x1D6,0x15D,3},
-{0x1D7,0x160,3},{0x1D8,0x163,3},{0x1D9,0x166,3},{0x1DA,0x169,3},{0x1DB,0x16C,3},{0x1DC,0x16F,3},
-{0x1DE,0x172,3},{0x1DF,0x175,3},{0x1E0,0x178,3},{0x1E1,0x17B,3},{0x1E2,0x17E,2},{0x1E3,0x180,2},
-{0x1E6,0x182,2},{0x1E7,0x184,2},{0x1E8,0x186,2},{0x1E9,0x188,2},{0x1EA,0x18A,2},{0x1EB,0x18C,2},
-{0x1EC,0x18E,3},{0x1ED,0x191,3},{0x1EE,0x194,2},{0x1EF,0x196,2},{0x1F0,0x198,2},{0x1F4,0x19A,2},
-{0x1F5,0x19C,2},{0x1F8,0x19E,2},{0x1F9,0x1A0,2},{0x1FA,0x1A2,3},{0x1FB,0x1A5,3},{0x1FC,0x1A8,2},
-{0x1FD,0x1AA,2},{0x1FE,0x1AC,2},{0x1FF,0x1AE,2},{0x200,0x1B0,2},{0x201,0x1B2,2},{0x202,0x1B4,2},
-{0x203,0x1B6,2},{0x204,0x1B8,2},{0x205,0x1BA,2},{0x206,0x1BC,2},{0x207,0x1BE,2},{0x208,0x1C0,2},
-{0x209,0x1C2,2},{0x20A,0x1C4,2},{0x20B,0x1C6,2},{0x20C,0x1C8,2},{0x20D,0x1CA,2},{0x20E,0x1CC,2},
-{0x20F,0x1CE,2},{0x210,0x1D0,2},{0x211,0x1D2,2},{0x212,0x1D4,2},{0x213,0x1D6,2},{0x214,0x1D8,2},
-{0x215,0x1DA,2},{0x216,0x1DC,2},{0x217,0x1DE,2},{0x218,0x1E0,2},{0x219,0x1E2,2},{0x21A,0x1E4,2},
-{0x21B,0x1E6,2},{0x21E,0x1E8,2},{0x21F,0x1EA,2},{0x226,0x1EC,2},{0x227,0x1EE,2},{0x228,0x1F0,2},
-{0x229,0x1F2,2},{0x22A,0x1F4,3},{0x22B,0x1F7,3},{0x22C,0x1FA,3},{0x22D,0x1FD,3},{0x22E,0x200,2},
-{0x22F,0x202,2},{0x230,0x204,3},{0x231,0x207,3},{0x232,0x20A,2},{0x233,0x20C,2},{0x340,0x20E,1},
-{0x341,0x20F,1},{0x343,0x210,1},{0x344,0x211,2},{0x374,0x213,1},{0x37E,0x214,1},{0x385,0x215,2},
-{0x386,0x217,2},{0x387,0x219,1},{0x388,0x21A,2},{0x389,0x21C,2},{0x38A,0x21E,2},{0x38C,0x220,2},
-{0x38E,0x222,2},{0x38F,0x224,2},{0x390,0x226,3},{0x3AA,0x229,2},{0x3AB,0x22B,2},{0x3AC,0x22D,2},
-{0x3AD,0x22F,2},{0x3AE,0x231,2},{0x3AF,0x233,2},{0x3B0,0x235,3},{0x3CA,0x238,2},{0x3CB,0x23A,2},
-{0x3CC,0x23C,2},{0x3CD,0x23E,2},{0x3CE,0x240,2},{0x3D3,0x242,2},{0x3D4,0x244,2},{0x400,0x246,2},
-{0x401,0x248,2},{0x403,0x24A,2},{0x407,0x24C,2},{0x40C,0x24E,2},{0x40D,0x250,2},{0x40E,0x252,2},
-{0x419,0x254,2},{0x439,0x256,2},{0x450,0x258,2},{0x451,0x25A,2},{0x453,0x25C,2},{0x457,0x25E,2},
-{0x45C,0x260,2},{0x45D,0x262,2},{0x45E,0x264,2},{0x476,0x266,2},{0x477,0x268,2},{0x4C1,0x26A,2},
-{0x4C2,0x26C,2},{0x4D0,0x26E,2},{0x4D1,0x270,2},{0x4D2,0x272,2},{0x4D3,0x274,2},{0x4D6,0x276,2},
-{0x4D7,0x278,2},{0x4DA,0x27A,2},{0x4DB,0x27C,2},{0x4DC,0x27E,2},{0x4DD,0x280,2},{0x4DE,0x282,2},
-{0x4DF,0x284,2},{0x4E2,0x286,2},{0x4E3,0x288,2},{0x4E4,0x28A,2},{0x4E5,0x28C,2},{0x4E6,0x28E,2},
-{0x4E7,0x290,2},{0x4EA,0x292,2},{0x4EB,0x294,2},{0x4EC,0x296,2},{0x4ED,0x298,2},{0x4EE,0x29A,2},
-{0x4EF,0x29C,2},{0x4F0,0x29E,2},{0x4F1,0x2A0,2},{0x4F2,0x2A2,2},{0x4F3,0x2A4,2},{0x4F4,0x2A6,2},
-{0x4F5,0x2A8,2},{0x4F8,0x2AA,2},{0x4F9,0x2AC,2},{0x622,0x2AE,2},{0x623,0x2B0,2},{0x624,0x2B2,2},
-{0x625,0x2B4,2},{0x626,0x2B6,2},{0x6C0,0x2B8,2},{0x6C2,0x2BA,2},{0x6D3,0x2BC,2},{0x929,0x2BE,2},
-{0x931,0x2C0,2},{0x934,0x2C2,2},{0x958,0x2C4,2},{0x959,0x2C6,2},{0x95A,0x2C8,2},{0x95B,0x2CA,2},
-{0x95C,0x2CC,2},{0x95D,0x2CE,2},{0x95E,0x2D0,2},{0x95F,0x2D2,2},{0x9CB,0x2D4,2},{0x9CC,0x2D6,2},
-{0x9DC,0x2D8,2},{0x9DD,0x2DA,2},{0x9DF,0x2DC,2},{0xA33,0x2DE,2},{0xA36,0x2E0,2},{0xA59,0x2E2,2},
-{0xA5A,0x2E4,2},{0xA5B,0x2E6,2},{0xA5E,0x2E8,2},{0xB48,0x2EA,2},{0xB4B,0x2EC,2},{0xB4C,0x2EE,2},
-{0xB5C,0x2F0,2},{0xB5D,0x2F2,2},{0xB94,0x2F4,2},{0xBCA,0x2F6,2},{0xBCB,0x2F8,2},{0xBCC,0x2FA,2},
-{0xC48,0x2FC,2},{0xCC0,0x2FE,2},{0xCC7,0x300,2},{0xCC8,0x302,2},{0xCCA,0x304,2},{0xCCB,0x306,3},
-{0xD4A,0x309,2},{0xD4B,0x30B,2},{0xD4C,0x30D,2},{0xDDA,0x30F,2},{0xDDC,0x311,2},{0xDDD,0x313,3},
-{0xDDE,0x316,2},{0xF43,0x318,2},{0xF4D,0x31A,2},{0xF52,0x31C,2},{0xF57,0x31E,2},{0xF5C,0x320,2},
-{0xF69,0x322,2},{0xF73,0x324,2},{0xF75,0x326,2},{0xF76,0x328,2},{0xF78,0x32A,2},{0xF81,0x32C,2},
-{0xF93,0x32E,2},{0xF9D,0x330,2},{0xFA2,0x332,2},{0xFA7,0x334,2},{0xFAC,0x336,2},{0xFB9,0x338,2},
-{0x1026,0x33A,2},{0x1B06,0x33C,2},{0x1B08,0x33E,2},{0x1B0A,0x340,2},{0x1B0C,0x342,2},
-{0x1B0E,0x344,2},{0x1B12,0x346,2},{0x1B3B,0x348,2},{0x1B3D,0x34A,2},{0x1B40,0x34C,2},
-{0x1B41,0x34E,2},{0x1B43,0x350,2},{0x1E00,0x352,2},{0x1E01,0x354,2},{0x1E02,0x356,2},
-{0x1E03,0x358,2},{0x1E04,0x35A,2},{0x1E05,0x35C,2},{0x1E06,0x35E,2},{0x1E07,0x360,2},
-{0x1E08,0x362,3},{0x1E09,0x365,3},{0x1E0A,0x368,2},{0x1E0B,0x36A,2},{0x1E0C,0x36C,2},
-{0x1E0D,0x36E,2},{0x1E0E,0x370,2},{0x1E0F,0x372,2},{0x1E10,0x374,2},{0x1E11,0x376,2},
-{0x1E12,0x378,2},{0x1E13,0x37A,2},{0x1E14,0x37C,3},{0x1E15,0x37F,3},{0x1E16,0x382,3},
-{0x1E17,0x385,3},{0x1E18,0x388,2},{0x1E19,0x38A,2},{0x1E1A,0x38C,2},{0x1E1B,0x38E,2},
-{0x1E1C,0x390,3},{0x1E1D,0x393,3},{0x1E1E,0x396,2},{0x1E1F,0x398,2},{0x1E20,0x39A,2},
-{0x1E21,0x39C,2},{0x1E22,0x39E,2},{0x1E23,0x3A0,2},{0x1E24,0x3A2,2},{0x1E25,0x3A4,2},
-{0x1E26,0x3A6,2},{0x1E27,0x3A8,2},{0x1E28,0x3AA,2},{0x1E29,0x3AC,2},{0x1E2A,0x3AE,2},
-{0x1E2B,0x3B0,2},{0x1E2C,0x3B2,2},{0x1E2D,0x3B4,2},{0x1E2E,0x3B6,3},{0x1E2F,0x3B9,3},
-{0x1E30,0x3BC,2},{0x1E31,0x3BE,2},{0x1E32,0x3C0,2},{0x1E33,0x3C2,2},{0x1E34,0x3C4,2},
-{0x1E35,0x3C6,2},{0x1E36,0x3C8,2},{0x1E37,0x3CA,2},{0x1E38,0x3CC,3},{0x1E39,0x3CF,3},
-{0x1E3A,0x3D2,2},{0x1E3B,0x3D4,2},{0x1E3C,0x3D6,2},{0x1E3D,0x3D8,2},{0x1E3E,0x3DA,2},
-{0x1E3F,0x3DC,2},{0x1E40,0x3DE,2},{0x1E41,0x3E0,2},{0x1E42,0x3E2,2},{0x1E43,0x3E4,2},
-{0x1E44,0x3E6,2},{0x1E45,0x3E8,2},{0x1E46,0x3EA,2},{0x1E47,0x3EC,2},{0x1E48,0x3EE,2},
-{0x1E49,0x3F0,2},{0x1E4A,0x3F2,2},{0x1E4B,0x3F4,2},{0x1E4C,0x3F6,3},{0x1E4D,0x3F9,3},
-{0x1E4E,0x3FC,3},{0x1E4F,0x3FF,3},{0x1E50,0x402,3},{0x1E51,0x405,3},{0x1E52,0x408,3},
-{0x1E53,0x40B,3},{0x1E54,0x40E,2},{0x1E55,0x410,2},{0x1E56,0x412,2},{0x1E57,0x414,2},
-{0x1E58,0x416,2},{0x1E59,0x418,2},{0x1E5A,0x41A,2},{0x1E5B,0x41C,2},{0x1E5C,0x41E,3},
-{0x1E5D,0x421,3},{0x1E5E,0x424,2},{0x1E5F,0x426,2},{0x1E60,0x428,2},{0x1E61,0x42A,2},
-{0x1E62,0x42C,2},{0x1E63,0x42E,2},{0x1E64,0x430,3},{0x1E65,0x433,3},{0x1E66,0x436,3},
-{0x1E67,0x439,3},{0x1E68,0x43C,3},{0x1E69,0x43F,3},{0x1E6A,0x442,2},{0x1E6B,0x444,2},
-{0x1E6C,0x446,2},{0x1E6D,0x448,2},{0x1E6E,0x44A,2},{0x1E6F,0x44C,2},{0x1E70,0x44E,2},
-{0x1E71,0x450,2},{0x1E72,0x452,2},{0x1E73,0x454,2},{0x1E74,0x456,2},{0x1E75,0x458,2},
-{0x1E76,0x45A,2},{0x1E77,0x45C,2},{0x1E78,0x45E,3},{0x1E79,0x461,3},{0x1E7A,0x464,3},
-{0x1E7B,0x467,3},{0x1E7C,0x46A,2},{0x1E7D,0x46C,2},{0x1E7E,0x46E,2},{0x1E7F,0x470,2},
-{0x1E80,0x472,2},{0x1E81,0x474,2},{0x1E82,0x476,2},{0x1E83,0x478,2},{0x1E84,0x47A,2},
-{0x1E85,0x47C,2},{0x1E86,0x47E,2},{0x1E87,0x480,2},{0x1E88,0x482,2},{0x1E89,0x484,2},
-{0x1E8A,0x486,2},{0x1E8B,0x488,2},{0x1E8C,0x48A,2},{0x1E8D,0x48C,2},{0x1E8E,0x48E,2},
-{0x1E8F,0x490,2},{0x1E90,0x492,2},{0x1E91,0x494,2},{0x1E92,0x496,2},{0x1E93,0x498,2},
-{0x1E94,0x49A,2},{0x1E95,0x49C,2},{0x1E96,0x49E,2},{0x1E97,0x4A0,2},{0x1E98,0x4A2,2},
-{0x1E99,0x4A4,2},{0x1E9B,0x4A6,2},{0x1EA0,0x4A8,2},{0x1EA1,0x4AA,2},{0x1EA2,0x4AC,2},
-{0x1EA3,0x4AE,2},{0x1EA4,0x4B0,3},{0x1EA5,0x4B3,3},{0x1EA6,0x4B6,3},{0x1EA7,0x4B9,3},
-{0x1EA8,0x4BC,3},{0x1EA9,0x4BF,3},{0x1EAA,0x4C2,3},{0x1EAB,0x4C5,3},{0x1EAC,0x4C8,3},
-{0x1EAD,0x4CB,3},{0x1EAE,0x4CE,3},{0x1EAF,0x4D1,3},{0x1EB0,0x4D4,3},{0x1EB1,0x4D7,3},
-{0x1EB2,0x4DA,3},{0x1EB3,0x4DD,3},{0x1EB4,0x4E0,3},{0x1EB5,0x4E3,3},{0x1EB6,0x4E6,3},
-{0x1EB7,0x4E9,3},{0x1EB8,0x4EC,2},{0x1EB9,0x4EE,2},{0x1EBA,0x4F0,2},{0x1EBB,0x4F2,2},
-{0x1EBC,0x4F4,2},{0x1EBD,0x4F6,2},{0x1EBE,0x4F8,3},{0x1EBF,0x4FB,3},{0x1EC0,0x4FE,3},
-{0x1EC1,0x501,3},{0x1EC2,0x504,3},{0x1EC3,0x507,3},{0x1EC4,0x50A,3},{0x1EC5,0x50D,3},
-{0x1EC6,0x510,3},{0x1EC7,0x513,3},{0x1EC8,0x516,2},{0x1EC9,0x518,2},{0x1ECA,0x51A,2},
-{0x1ECB,0x51C,2},{0x1ECC,0x51E,2},{0x1ECD,0x520,2},{0x1ECE,0x522,2},{0x1ECF,0x524,2},
-{0x1ED0,0x526,3},{0x1ED1,0x529,3},{0x1ED2,0x52C,3},{0x1ED3,0x52F,3},{0x1ED4,0x532,3},
-{0x1ED5,0x535,3},{0x1ED6,0x538,3},{0x1ED7,0x53B,3},{0x1ED8,0x53E,3},{0x1ED9,0x541,3},
-{0x1EDA,0x544,3},{0x1EDB,0x547,3},{0x1EDC,0x54A,3},{0x1EDD,0x54D,3},{0x1EDE,0x550,3},
-{0x1EDF,0x553,3},{0x1EE0,0x556,3},{0x1EE1,0x559,3},{0x1EE2,0x55C,3},{0x1EE3,0x55F,3},
-{0x1EE4,0x562,2},{0x1EE5,0x564,2},{0x1EE6,0x566,2},{0x1EE7,0x568,2},{0x1EE8,0x56A,3},
-{0x1EE9,0x56D,3},{0x1EEA,0x570,3},{0x1EEB,0x573,3},{0x1EEC,0x576,3},{0x1EED,0x579,3},
-{0x1EEE,0x57C,3},{0x1EEF,0x57F,3},{0x1EF0,0x582,3},{0x1EF1,0x585,3},{0x1EF2,0x588,2},
-{0x1EF3,0x58A,2},{0x1EF4,0x58C,2},{0x1EF5,0x58E,2},{0x1EF6,0x590,2},{0x1EF7,0x592,2},
-{0x1EF8,0x594,2},{0x1EF9,0x596,2},{0x1F00,0x598,2},{0x1F01,0x59A,2},{0x1F02,0x59C,3},
-{0x1F03,0x59F,3},{0x1F04,0x5A2,3},{0x1F05,0x5A5,3},{0x1F06,0x5A8,3},{0x1F07,0x5AB,3},
-{0x1F08,0x5AE,2},{0x1F09,0x5B0,2},{0x1F0A,0x5B2,3},{0x1F0B,0x5B5,3},{0x1F0C,0x5B8,3},
-{0x1F0D,0x5BB,3},{0x1F0E,0x5BE,3},{0x1F0F,0x5C1,3},{0x1F10,0x5C4,2},{0x1F11,0x5C6,2},
-{0x1F12,0x5C8,3},{0x1F13,0x5CB,3},{0x1F14,0x5CE,3},{0x1F15,0x5D1,3},{0x1F18,0x5D4,2},
-{0x1F19,0x5D6,2},{0x1F1A,0x5D8,3},{0x1F1B,0x5DB,3},{0x1F1C,0x5DE,3},{0x1F1D,0x5E1,3},
-{0x1F20,0x5E4,2},{0x1F21,0x5E6,2},{0x1F22,0x5E8,3},{0x1F23,0x5EB,3},{0x1F24,0x5EE,3},
-{0x1F25,0x5F1,3},{0x1F26,0x5F4,3},{0x1F27,0x5F7,3},{0x1F28,0x5FA,2},{0x1F29,0x5FC,2},
-{0x1F2A,0x5FE,3},{0x1F2B,0x601,3},{0x1F2C,0x604,3},{0x1F2D,0x607,3},{0x1F2E,0x60A,3},
-{0x1F2F,0x60D,3},{0x1F30,0x610,2},{0x1F31,0x612,2},{0x1F32,0x614,3},{0x1F33,0x617,3},
-{0x1F34,0x61A,3},{0x1F35,0x61D,3},{0x1F36,0x620,3},{0x1F37,0x623,3},{0x1F38,0x626,2},
-{0x1F39,0x628,2},{0x1F3A,0x62A,3},{0x1F3B,0x62D,3},{0x1F3C,0x630,3},{0x1F3D,0x633,3},
-{0x1F3E,0x636,3},{0x1F3F,0x639,3},{0x1F40,0x63C,2},{0x1F41,0x63E,2},{0x1F42,0x640,3},
-{0x1F43,0x643,3},{0x1F44,0x646,3},{0x1F45,0x649,3},{0x1F48,0x64C,2},{0x1F49,0x64E,2},
-{0x1F4A,0x650,3},{0x1F4B,0x653,3},{0x1F4C,0x656,3},{0x1F4D,0x659,3},{0x1F50,0x65C,2},
-{0x1F51,0x65E,2},{0x1F52,0x660,3},{0x1F53,0x663,3},{0x1F54,0x666,3},{0x1F55,0x669,3},
-{0x1F56,0x66C,3},{0x1F57,0x66F,3},{0x1F59,0x672,2},{0x1F5B,0x674,3},{0x1F5D,0x677,3},
-{0x1F5F,0x67A,3},{0x1F60,0x67D,2},{0x1F61,0x67F,2},{0x1F62,0x681,3},{0x1F63,0x684,3},
-{0x1F64,0x687,3},{0x1F65,0x68A,3},{0x1F66,0x68D,3},{0x1F67,0x690,3},{0x1F68,0x693,2},
-{0x1F69,0x695,2},{0x1F6A,0x697,3},{0x1F6B,0x69A,3},{0x1F6C,0x69D,3},{0x1F6D,0x6A0,3},
-{0x1F6E,0x6A3,3},{0x1F6F,0x6A6,3},{0x1F70,0x6A9,2},{0x1F71,0x6AB,2},{0x1F72,0x6AD,2},
-{0x1F73,0x6AF,2},{0x1F74,0x6B1,2},{0x1F75,0x6B3,2},{0x1F76,0x6B5,2},{0x1F77,0x6B7,2},
-{0x1F78,0x6B9,2},{0x1F79,0x6BB,2},{0x1F7A,0x6BD,2},{0x1F7B,0x6BF,2},{0x1F7C,0x6C1,2},
-{0x1F7D,0x6C3,2},{0x1F80,0x6C5,3},{0x1F81,0x6C8,3},{0x1F82,0x6CB,4},{0x1F83,0x6CF,4},
-{0x1F84,0x6D3,4},{0x1F85,0x6D7,4},{0x1F86,0x6DB,4},{0x1F87,0x6DF,4},{0x1F88,0x6E3,3},
-{0x1F89,0x6E6,3},{0x1F8A,0x6E9,4},{0x1F8B,0x6ED,4},{0x1F8C,0x6F1,4},{0x1F8D,0x6F5,4},
-{0x1F8E,0x6F9,4},{0x1F8F,0x6FD,4},{0x1F90,0x701,3},{0x1F91,0x704,3},{0x1F92,0x707,4},
-{0x1F93,0x70B,4},{0x1F94,0x70F,4},{0x1F95,0x713,4},{0x1F96,0x717,4},{0x1F97,0x71B,4},
-{0x1F98,0x71F,3},{0x1F99,0x722,3},{0x1F9A,0x725,4},{0x1F9B,0x729,4},{0x1F9C,0x72D,4},
-{0x1F9D,0x731,4},{0x1F9E,0x735,4},{0x1F9F,0x739,4},{0x1FA0,0x73D,3},{0x1FA1,0x740,3},
-{0x1FA2,0x743,4},{0x1FA3,0x747,4},{0x1FA4,0x74B,4},{0x1FA5,0x74F,4},{0x1FA6,0x753,4},
-{0x1FA7,0x757,4},{0x1FA8,0x75B,3},{0x1FA9,0x75E,3},{0x1FAA,0x761,4},{0x1FAB,0x765,4},
-{0x1FAC,0x769,4},{0x1FAD,0x76D,4},{0x1FAE,0x771,4},{0x1FAF,0x775,4},{0x1FB0,0x779,2},
-{0x1FB1,0x77B,2},{0x1FB2,0x77D,3},{0x1FB3,0x780,2},{0x1FB4,0x782,3},{0x1FB6,0x785,2},
-{0x1FB7,0x787,3},{0x1FB8,0x78A,2},{0x1FB9,0x78C,2},{0x1FBA,0x78E,2},{0x1FBB,0x790,2},
-{0x1FBC,0x792,2},{0x1FBE,0x794,1},{0x1FC1,0x795,2},{0x1FC2,0x797,3},{0x1FC3,0x79A,2},
-{0x1FC4,0x79C,3},{0x1FC6,0x79F,2},{0x1FC7,0x7A1,3},{0x1FC8,0x7A4,2},{0x1FC9,0x7A6,2},
-{0x1FCA,0x7A8,2},{0x1FCB,0x7AA,2},{0x1FCC,0x7AC,2},{0x1FCD,0x7AE,2},{0x1FCE,0x7B0,2},
-{0x1FCF,0x7B2,2},{0x1FD0,0x7B4,2},{0x1FD1,0x7B6,2},{0x1FD2,0x7B8,3},{0x1FD3,0x7BB,3},
-{0x1FD6,0x7BE,2},{0x1FD7,0x7C0,3},{0x1FD8,0x7C3,2},{0x1FD9,0x7C5,2},{0x1FDA,0x7C7,2},
-{0x1FDB,0x7C9,2},{0x1FDD,0x7CB,2},{0x1FDE,0x7CD,2},{0x1FDF,0x7CF,2},{0x1FE0,0x7D1,2},
-{0x1FE1,0x7D3,2},{0x1FE2,0x7D5,3},{0x1FE3,0x7D8,3},{0x1FE4,0x7DB,2},{0x1FE5,0x7DD,2},
-{0x1FE6,0x7DF,2},{0x1FE7,0x7E1,3},{0x1FE8,0x7E4,2},{0x1FE9,0x7E6,2},{0x1FEA,0x7E8,2},
-{0x1FEB,0x7EA,2},{0x1FEC,0x7EC,2},{0x1FED,0x7EE,2},{0x1FEE,0x7F0,2},{0x1FEF,0x7F2,1},
-{0x1FF2,0x7F3,3},{0x1FF3,0x7F6,2},{0x1FF4,0x7F8,3},{0x1FF6,0x7FB,2},{0x1FF7,0x7FD,3},
-{0x1FF8,0x800,2},{0x1FF9,0x802,2},{0x1FFA,0x804,2},{0x1FFB,0x806,2},{0x1FFC,0x808,2},
-{0x1FFD,0x80A,1},{0x2000,0x80B,1},{0x2001,0x80C,1},{0x2126,0x80D,1},{0x212A,0x80E,1},
-{0x212B,0x80F,2},{0x219A,0x811,2},{0x219B,0x813,2},{0x21AE,0x815,2},{0x21CD,0x817,2},
-{0x21CE,0x819,2},{0x21CF,0x81B,2},{0x2204,0x81D,2},{0x2209,0x81F,2},{0x220C,0x821,2},
-{0x2224,0x823,2},{0x2226,0x825,2},{0x2241,0x827,2},{0x2244,0x829,2},{0x2247,0x82B,2},
-{0x2249,0x82D,2},{0x2260,0x82F,2},{0x2262,0x831,2},{0x226D,0x833,2},{0x226E,0x835,2},
-{0x226F,0x837,2},{0x2270,0x839,2},{0x2271,0x83B,2},{0x2274,0x83D,2},{0x2275,0x83F,2},
-{0x2278,0x841,2},{0x2279,0x843,2},{0x2280,0x845,2},{0x2281,0x847,2},{0x2284,0x849,2},
-{0x2285,0x84B,2},{0x2288,0x84D,2},{0x2289,0x84F,2},{0x22AC,0x851,2},{0x22AD,0x853,2},
-{0x22AE,0x855,2},{0x22AF,0x857,2},{0x22E0,0x859,2},{0x22E1,0x85B,2},{0x22E2,0x85D,2},
-{0x22E3,0x85F,2},{0x22EA,0x861,2},{0x22EB,0x863,2},{0x22EC,0x865,2},{0x22ED,0x867,2},
-{0x2329,0x869,1},{0x232A,0x86A,1},{0x2ADC,0x86B,2},{0x304C,0x86D,2},{0x304E,0x86F,2},
-{0x3050,0x871,2},{0x3052,0x873,2},{0x3054,0x875,2},{0x3056,0x877,2},{0x3058,0x879,2},
-{0x305A,0x87B,2},{0x305C,0x87D,2},{0x305E,0x87F,2},{0x3060,0x881,2},{0x3062,0x883,2},
-{0x3065,0x885,2},{0x3067,0x887,2},{0x3069,0x889,2},{0x3070,0x88B,2},{0x3071,0x88D,2},
-{0x3073,0x88F,2},{0x3074,0x891,2},{0x3076,0x893,2},{0x3077,0x895,2},{0x3079,0x897,2},
-{0x307A,0x899,2},{0x307C,0x89B,2},{0x307D,0x89D,2},{0x3094,0x89F,2},{0x309E,0x8A1,2},
-{0x30AC,0x8A3,2},{0x30AE,0x8A5,2},{0x30B0,0x8A7,2},{0x30B2,0x8A9,2},{0x30B4,0x8AB,2},
-{0x30B6,0x8AD,2},{0x30B8,0x8AF,2},{0x30BA,0x8B1,2},{0x30BC,0x8B3,2},{0x30BE,0x8B5,2},
-{0x30C0,0x8B7,2},{0x30C2,0x8B9,2},{0x30C5,0x8BB,2},{0x30C7,0x8BD,2},{0x30C9,0x8BF,2},
-{0x30D0,0x8C1,2},{0x30D1,0x8C3,2},{0x30D3,0x8C5,2},{0x30D4,0x8C7,2},{0x30D6,0x8C9,2},
-{0x30D7,0x8CB,2},{0x30D9,0x8CD,2},{0x30DA,0x8CF,2},{0x30DC,0x8D1,2},{0x30DD,0x8D3,2},
-{0x30F4,0x8D5,2},{0x30F7,0x8D7,2},{0x30F8,0x8D9,2},{0x30F9,0x8DB,2},{0x30FA,0x8DD,2},
-{0x30FE,0x8DF,2},{0xF900,0x8E1,1},{0xF901,0x8E2,1},{0xF902,0x8E3,1},{0xF903,0x8E4,1},
-{0xF904,0x8E5,1},{0xF905,0x8E6,1},{0xF906,0x8E7,1},{0xF907,0x8E8,1},{0xF908,0x8E9,1},
-{0xF909,0x8EA,1},{0xF90A,0x8EB,1},{0xF90B,0x8EC,1},{0xF90C,0x8ED,1},{0xF90D,0x8EE,1},
-{0xF90E,0x8EF,1},{0xF90F,0x8F0,1},{0xF910,0x8F1,1},{0xF911,0x8F2,1},{0xF912,0x8F3,1},
-{0xF913,0x8F4,1},{0xF914,0x8F5,1},{0xF915,0x8F6,1},{0xF916,0x8F7,1},{0xF917,0x8F8,1},
-{0xF918,0x8F9,1},{0xF919,0x8FA,1},{0xF91A,0x8FB,1},{0xF91B,0x8FC,1},{0xF91C,0x8FD,1},
-{0xF91D,0x8FE,1},{0xF91E,0x8FF,1},{0xF91F,0x900,1},{0xF920,0x901,1},{0xF921,0x902,1},
-{0xF922,0x903,1},{0xF923,0x904,1},{0xF924,0x905,1},{0xF925,0x906,1},{0xF926,0x907,1},
-{0xF927,0x908,1},{0xF928,0x909,1},{0xF929,0x90A,1},{0xF92A,0x90B,1},{0xF92B,0x90C,1},
-{0xF92C,0x90D,1},{0xF92D,0x90E,1},{0xF92E,0x90F,1},{0xF92F,0x910,1},{0xF930,0x911,1},
-{0xF931,0x912,1},{0xF932,0x913,1},{0xF933,0x914,1},{0xF934,0x915,1},{0xF935,0x916,1},
-{0xF936,0x917,1},{0xF937,0x918,1},{0xF938,0x919,1},{0xF939,0x91A,1},{0xF93A,0x91B,1},
-{0xF93B,0x91C,1},{0xF93C,0x91D,1},{0xF93D,0x91E,1},{0xF93E,0x91F,1},{0xF93F,0x920,1},
-{0xF940,0x921,1},{0xF941,0x922,1},{0xF942,0x923,1},{0xF943,0x924,1},{0xF944,0x925,1},
-{0xF945,0x926,1},{0xF946,0x927,1},{0xF947,0x928,1},{0xF948,0x929,1},{0xF949,0x92A,1},
-{0xF94A,0x92B,1},{0xF94B,0x92C,1},{0xF94C,0x92D,1},{0xF94D,0x92E,1},{0xF94E,0x92F,1},
-{0xF94F,0x930,1},{0xF950,0x931,1},{0xF951,0x932,1},{0xF952,0x933,1},{0xF953,0x934,1},
-{0xF954,0x935,1},{0xF955,0x936,1},{0xF956,0x937,1},{0xF957,0x938,1},{0xF958,0x939,1},
-{0xF959,0x93A,1},{0xF95A,0x93B,1},{0xF95B,0x93C,1},{0xF95C,0x93D,1},{0xF95D,0x93E,1},
-{0xF95E,0x93F,1},{0xF95F,0x940,1},{0xF960,0x941,1},{0xF961,0x942,1},{0xF962,0x943,1},
-{0xF963,0x944,1},{0xF964,0x945,1},{0xF965,0x946,1},{0xF966,0x947,1},{0xF967,0x948,1},
-{0xF968,0x949,1},{0xF969,0x94A,1},{0xF96A,0x94B,1},{0xF96B,0x94C,1},{0xF96C,0x94D,1},
-{0xF96D,0x94E,1},{0xF96E,0x94F,1},{0xF96F,0x950,1},{0xF970,0x951,1},{0xF971,0x952,1},
-{0xF972,0x953,1},{0xF973,0x954,1},{0xF974,0x955,1},{0xF975,0x956,1},{0xF976,0x957,1},
-{0xF977,0x958,1},{0xF978,0x959,1},{0xF979,0x95A,1},{0xF97A,0x95B,1},{0xF97B,0x95C,1},
-{0xF97C,0x95D,1},{0xF97D,0x95E,1},{0xF97E,0x95F,1},{0xF97F,0x960,1},{0xF980,0x961,1},
-{0xF981,0x962,1},{0xF982,0x963,1},{0xF983,0x964,1},{0xF984,0x965,1},{0xF985,0x966,1},
-{0xF986,0x967,1},{0xF987,0x968,1},{0xF988,0x969,1},{0xF989,0x96A,1},{0xF98A,0x96B,1},
-{0xF98B,0x96C,1},{0xF98C,0x96D,1},{0xF98D,0x96E,1},{0xF98E,0x96F,1},{0xF98F,0x970,1},
-{0xF990,0x971,1},{0xF991,0x972,1},{0xF992,0x973,1},{0xF993,0x974,1},{0xF994,0x975,1},
-{0xF995,0x976,1},{0xF996,0x977,1},{0xF997,0x978,1},{0xF998,0x979,1},{0xF999,0x97A,1},
-{0xF99A,0x97B,1},{0xF99B,0x97C,1},{0xF99C,0x97D,1},{0xF99D,0x97E,1},{0xF99E,0x97F,1},
-{0xF99F,0x980,1},{0xF9A0,0x981,1},{0xF9A1,0x982,1},{0xF9A2,0x983,1},{0xF9A3,0x984,1},
-{0xF9A4,0x985,1},{0xF9A5,0x986,1},{0xF9A6,0x987,1},{0xF9A7,0x988,1},{0xF9A8,0x989,1},
-{0xF9A9,0x98A,1},{0xF9AA,0x98B,1},{0xF9AB,0x98C,1},{0xF9AC,0x98D,1},{0xF9AD,0x98E,1},
-{0xF9AE,0x98F,1},{0xF9AF,0x990,1},{0xF9B0,0x991,1},{0xF9B1,0x992,1},{0xF9B2,0x993,1},
-{0xF9B3,0x994,1},{0xF9B4,0x995,1},{0xF9B5,0x996,1},{0xF9B6,0x997,1},{0xF9B7,0x998,1},
-{0xF9B8,0x999,1},{0xF9B9,0x99A,1},{0xF9BA,0x99B,1},{0xF9BB,0x99C,1},{0xF9BC,0x99D,1},
-{0xF9BD,0x99E,1},{0xF9BE,0x99F,1},{0xF9BF,0x9A0,1},{0xF9C0,0x9A1,1},{0xF9C1,0x9A2,1},
-{0xF9C2,0x9A3,1},{0xF9C3,0x9A4,1},{0xF9C4,0x9A5,1},{0xF9C5,0x9A6,1},{0xF9C6,0x9A7,1},
-{0xF9C7,0x9A8,1},{0xF9C8,0x9A9,1},{0xF9C9,0x9AA,1},{0xF9CA,0x9AB,1},{0xF9CB,0x9AC,1},
-{0xF9CC,0x9AD,1},{0xF9CD,0x9AE,1},{0xF9CE,0x9AF,1},{0xF9CF,0x9B0,1},{0xF9D0,0x9B1,1},
-{0xF9D1,0x9B2,1},{0xF9D2,0x9B3,1},{0xF9D3,0x9B4,1},{0xF9D4,0x9B5,1},{0xF9D5,0x9B6,1},
-{0xF9D6,0x9B7,1},{0xF9D7,0x9B8,1},{0xF9D8,0x9B9,1},{0xF9D9,0x9BA,1},{0xF9DA,0x9BB,1},
-{0xF9DB,0x9BC,1},{0xF9DC,0x9BD,1},{0xF9DD,0x9BE,1},{0xF9DE,0x9BF,1},{0xF9DF,0x9C0,1},
-{0xF9E0,0x9C1,1},{0xF9E1,0x9C2,1},{0xF9E2,0x9C3,1},{0xF9E3,0x9C4,1},{0xF9E4,0x9C5,1},
-{0xF9E5,0x9C6,1},{0xF9E6,0x9C7,1},{0xF9E7,0x9C8,1},{0xF9E8,0x9C9,1},{0xF9E9,0x9CA,1},
-{0xF9EA,0x9CB,1},{0xF9EB,0x9CC,1},{0xF9EC,0x9CD,1},{0xF9ED,0x9CE,1},{0xF9EE,0x9CF,1},
-{0xF9EF,0x9D0,1},{0xF9F0,0x9D1,1},{0xF9F1,0x9D2,1},{0xF9F2,0x9D3,1},{0xF9F3,0x9D4,1},
-{0xF9F4,0x9D5,1},{0xF9F5,0x9D6,1},{0xF9F6,0x9D7,1},{0xF9F7,0x9D8,1},{0xF9F8,0x9D9,1},
-{0xF9F9,0x9DA,1},{0xF9FA,0x9DB,1},{0xF9FB,0x9DC,1},{0xF9FC,0x9DD,1},{0xF9FD,0x9DE,1},
-{0xF9FE,0x9DF,1},{0xF9FF,0x9E0,1},{0xFA00,0x9E1,1},{0xFA01,0x9E2,1},{0xFA02,0x9E3,1},
-{0xFA03,0x9E4,1},{0xFA04,0x9E5,1},{0xFA05,0x9E6,1},{0xFA06,0x9E7,1},{0xFA07,0x9E8,1},
-{0xFA08,0x9E9,1},{0xFA09,0x9EA,1},{0xFA0A,0x9EB,1},{0xFA0B,0x9EC,1},{0xFA0C,0x9ED,1},
-{0xFA0D,0x9EE,1},{0xFA10,0x9EF,1},{0xFA12,0x9F0,1},{0xFA15,0x9F1,1},{0xFA16,0x9F2,1},
-{0xFA17,0x9F3,1},{0xFA18,0x9F4,1},{0xFA19,0x9F5,1},{0xFA1A,0x9F6,1},{0xFA1B,0x9F7,1},
-{0xFA1C,0x9F8,1},{0xFA1D,0x9F9,1},{0xFA1E,0x9FA,1},{0xFA20,0x9FB,1},{0xFA22,0x9FC,1},
-{0xFA25,0x9FD,1},{0xFA26,0x9FE,1},{0xFA2A,0x9FF,1},{0xFA2B,0xA00,1},{0xFA2C,0xA01,1},
-{0xFA2D,0xA02,1},{0xFA2E,0xA03,1},{0xFA2F,0xA04,1},{0xFA30,0xA05,1},{0xFA31,0xA06,1},
-{0xFA32,0xA07,1},{0xFA33,0xA08,1},{0xFA34,0xA09,1},{0xFA35,0xA0A,1},{0xFA36,0xA0B,1},
-{0xFA37,0xA0C,1},{0xFA38,0xA0D,1},{0xFA39,0xA0E,1},{0xFA3A,0xA0F,1},{0xFA3B,0xA10,1},
-{0xFA3C,0xA11,1},{0xFA3D,0xA12,1},{0xFA3E,0xA13,1},{0xFA3F,0xA14,1},{0xFA40,0xA15,1},
-{0xFA41,0xA16,1},{0xFA42,0xA17,1},{0xFA43,0xA18,1},{0xFA44,0xA19,1},{0xFA45,0xA1A,1},
-{0xFA46,0xA1B,1},{0xFA47,0xA1C,1},{0xFA48,0xA1D,1},{0xFA49,0xA1E,1},{0xFA4A,0xA1F,1},
-{0xFA4B,0xA20,1},{0xFA4C,0xA21,1},{0xFA4D,0xA22,1},{0xFA4E,0xA23,1},{0xFA4F,0xA24,1},
-{0xFA50,0xA25,1},{0xFA51,0xA26,1},{0xFA52,0xA27,1},{0xFA53,0xA28,1},{0xFA54,0xA29,1},
-{0xFA55,0xA2A,1},{0xFA56,0xA2B,1},{0xFA57,0xA2C,1},{0xFA58,0xA2D,1},{0xFA59,0xA2E,1},
-{0xFA5A,0xA2F,1},{0xFA5B,0xA30,1},{0xFA5C,0xA31,1},{0xFA5D,0xA32,1},{0xFA5E,0xA33,1},
-{0xFA5F,0xA34,1},{0xFA60,0xA35,1},{0xFA61,0xA36,1},{0xFA62,0xA37,1},{0xFA63,0xA38,1},
-{0xFA64,0xA39,1},{0xFA65,0xA3A,1},{0xFA66,0xA3B,1},{0xFA67,0xA3C,1},{0xFA68,0xA3D,1},
-{0xFA69,0xA3E,1},{0xFA6A,0xA3F,1},{0xFA6B,0xA40,1},{0xFA6C,0xA41,1},{0xFA6D,0xA42,1},
-{0xFA70,0xA43,1},{0xFA71,0xA44,1},{0xFA72,0xA45,1},{0xFA73,0xA46,1},{0xFA74,0xA47,1},
-{0xFA75,0xA48,1},{0xFA76,0xA49,1},{0xFA77,0xA4A,1},{0xFA78,0xA4B,1},{0xFA79,0xA4C,1},
-{0xFA7A,0xA4D,1},{0xFA7B,0xA4E,1},{0xFA7C,0xA4F,1},{0xFA7D,0xA50,1},{0xFA7E,0xA51,1},
-{0xFA7F,0xA52,1},{0xFA80,0xA53,1},{0xFA81,0xA54,1},{0xFA82,0xA55,1},{0xFA83,0xA56,1},
-{0xFA84,0xA57,1},{0xFA85,0xA58,1},{0xFA86,0xA59,1},{0xFA87,0xA5A,1},{0xFA88,0xA5B,1},
-{0xFA89,0xA5C,1},{0xFA8A,0xA5D,1},{0xFA8B,0xA5E,1},{0xFA8C,0xA5F,1},{0xFA8D,0xA60,1},
-{0xFA8E,0xA61,1},{0xFA8F,0xA62,1},{0xFA90,0xA63,1},{0xFA91,0xA64,1},{0xFA92,0xA65,1},
-{0xFA93,0xA66,1},{0xFA94,0xA67,1},{0xFA95,0xA68,1},{0xFA96,0xA69,1},{0xFA97,0xA6A,1},
-{0xFA98,0xA6B,1},{0xFA99,0xA6C,1},{0xFA9A,0xA6D,1},{0xFA9B,0xA6E,1},{0xFA9C,0xA6F,1},
-{0xFA9D,0xA70,1},{0xFA9E,0xA71,1},{0xFA9F,0xA72,1},{0xFAA0,0xA73,1},{0xFAA1,0xA74,1},
-{0xFAA2,0xA75,1},{0xFAA3,0xA76,1},{0xFAA4,0xA77,1},{0xFAA5,0xA78,1},{0xFAA6,0xA79,1},
-{0xFAA7,0xA7A,1},{0xFAA8,0xA7B,1},{0xFAA9,0xA7C,1},{0xFAAA,0xA7D,1},{0xFAAB,0xA7E,1},
-{0xFAAC,0xA7F,1},{0xFAAD,0xA80,1},{0xFAAE,0xA81,1},{0xFAAF,0xA82,1},{0xFAB0,0xA83,1},
-{0xFAB1,0xA84,1},{0xFAB2,0xA85,1},{0xFAB3,0xA86,1},{0xFAB4,0xA87,1},{0xFAB5,0xA88,1},
-{0xFAB6,0xA89,1},{0xFAB7,0xA8A,1},{0xFAB8,0xA8B,1},{0xFAB9,0xA8C,1},{0xFABA,0xA8D,1},
-{0xFABB,0xA8E,1},{0xFABC,0xA8F,1},{0xFABD,0xA90,1},{0xFABE,0xA91,1},{0xFABF,0xA92,1},
-{0xFAC0,0xA93,1},{0xFAC1,0xA94,1},{0xFAC2,0xA95,1},{0xFAC3,0xA96,1},{0xFAC4,0xA97,1},
-{0xFAC5,0xA98,1},{0xFAC6,0xA99,1},{0xFAC7,0xA9A,1},{0xFAC8,0xA9B,1},{0xFAC9,0xA9C,1},
-{0xFACA,0xA9D,1},{0xFACB,0xA9E,1},{0xFACC,0xA9F,1},{0xFACD,0xAA0,1},{0xFACE,0xAA1,1},
-{0xFACF,0xAA2,1},{0xFAD0,0xAA3,1},{0xFAD1,0xAA4,1},{0xFAD2,0xAA5,1},{0xFAD3,0xAA6,1},
-{0xFAD4,0xAA7,1},{0xFAD5,0xAA8,1},{0xFAD6,0xAA9,1},{0xFAD7,0xAAA,1},{0xFAD8,0xAAB,1},
-{0xFAD9,0xAAC,1},{0xFB1D,0xAAD,2},{0xFB1F,0xAAF,2},{0xFB2A,0xAB1,2},{0xFB2B,0xAB3,2},
-{0xFB2C,0xAB5,3},{0xFB2D,0xAB8,3},{0xFB2E,0xABB,2},{0xFB2F,0xABD,2},{0xFB30,0xABF,2},
-{0xFB31,0xAC1,2},{0xFB32,0xAC3,2},{0xFB33,0xAC5,2},{0xFB34,0xAC7,2},{0xFB35,0xAC9,2},
-{0xFB36,0xACB,2},{0xFB38,0xACD,2},{0xFB39,0xACF,2},{0xFB3A,0xAD1,2},{0xFB3B,0xAD3,2},
-{0xFB3C,0xAD5,2},{0xFB3E,0xAD7,2},{0xFB40,0xAD9,2},{0xFB41,0xADB,2},{0xFB43,0xADD,2},
-{0xFB44,0xADF,2},{0xFB46,0xAE1,2},{0xFB47,0xAE3,2},{0xFB48,0xAE5,2},{0xFB49,0xAE7,2},
-{0xFB4A,0xAE9,2},{0xFB4B,0xAEB,2},{0xFB4C,0xAED,2},{0xFB4D,0xAEF,2},{0xFB4E,0xAF1,2},
-{0x1109A,0xAF3,2},{0x1109C,0xAF5,2},{0x110AB,0xAF7,2},{0x1112E,0xAF9,2},{0x1112F,0xAFB,2},
-{0x1134B,0xAFD,2},{0x1134C,0xAFF,2},{0x114BB,0xB01,2},{0x114BC,0xB03,2},{0x114BE,0xB05,2},
-{0x115BA,0xB07,2},{0x115BB,0xB09,2},{0x1D15E,0xB0B,2},{0x1D15F,0xB0D,2},{0x1D160,0xB0F,3},
-{0x1D161,0xB12,3},{0x1D162,0xB15,3},{0x1D163,0xB18,3},{0x1D164,0xB1B,3},{0x1D1BB,0xB1E,2},
-{0x1D1BC,0xB20,2},{0x1D1BD,0xB22,3},{0x1D1BE,0xB25,3},{0x1D1BF,0xB28,3},{0x1D1C0,0xB2B,3},
-{0x2F800,0xB2E,1},{0x2F801,0xB2F,1},{0x2F802,0xB30,1},{0x2F803,0xB31,1},{0x2F804,0xB32,1},
-{0x2F805,0xB33,1},{0x2F806,0xB34,1},{0x2F807,0xB35,1},{0x2F808,0xB36,1},{0x2F809,0xB37,1},
-{0x2F80A,0xB38,1},{0x2F80B,0xB39,1},{0x2F80C,0xB3A,1},{0x2F80D,0xB3B,1},{0x2F80E,0xB3C,1},
-{0x2F80F,0xB3D,1},{0x2F810,0xB3E,1},{0x2F811,0xB3F,1},{0x2F812,0xB40,1},{0x2F813,0xB41,1},
-{0x2F814,0xB42,1},{0x2F815,0xB43,1},{0x2F816,0xB44,1},{0x2F817,0xB45,1},{0x2F818,0xB46,1},
-{0x2F819,0xB47,1},{0x2F81A,0xB48,1},{0x2F81B,0xB49,1},{0x2F81C,0xB4A,1},{0x2F81D,0xB4B,1},
-{0x2F81E,0xB4C,1},{0x2F81F,0xB4D,1},{0x2F820,0xB4E,1},{0x2F821,0xB4F,1},{0x2F822,0xB50,1},
-{0x2F823,0xB51,1},{0x2F824,0xB52,1},{0x2F825,0xB53,1},{0x2F826,0xB54,1},{0x2F827,0xB55,1},
-{0x2F828,0xB56,1},{0x2F829,0xB57,1},{0x2F82A,0xB58,1},{0x2F82B,0xB59,1},{0x2F82C,0xB5A,1},
-{0x2F82D,0xB5B,1},{0x2F82E,0xB5C,1},{0x2F82F,0xB5D,1},{0x2F830,0xB5E,1},{0x2F831,0xB5F,1},
-{0x2F832,0xB60,1},{0x2F833,0xB61,1},{0x2F834,0xB62,1},{0x2F835,0xB63,1},{0x2F836,0xB64,1},
-{0x2F837,0xB65,1},{0x2F838,0xB66,1},{0x2F839,0xB67,1},{0x2F83A,0xB68,1},{0x2F83B,0xB69,1},
-{0x2F83C,0xB6A,1},{0x2F83D,0xB6B,1},{0x2F83E,0xB6C,1},{0x2F83F,0xB6D,1},{0x2F840,0xB6E,1},
-{0x2F841,0xB6F,1},{0x2F842,0xB70,1},{0x2F843,0xB71,1},{0x2F844,0xB72,1},{0x2F845,0xB73,1},
-{0x2F846,0xB74,1},{0x2F847,0xB75,1},{0x2F848,0xB76,1},{0x2F849,0xB77,1},{0x2F84A,0xB78,1},
-{0x2F84B,0xB79,1},{0x2F84C,0xB7A,1},{0x2F84D,0xB7B,1},{0x2F84E,0xB7C,1},{0x2F84F,0xB7D,1},
-{0x2F850,0xB7E,1},{0x2F851,0xB7F,1},{0x2F852,0xB80,1},{0x2F853,0xB81,1},{0x2F854,0xB82,1},
-{0x2F855,0xB83,1},{0x2F856,0xB84,1},{0x2F857,0xB85,1},{0x2F858,0xB86,1},{0x2F859,0xB87,1},
-{0x2F85A,0xB88,1},{0x2F85B,0xB89,1},{0x2F85C,0xB8A,1},{0x2F85D,0xB8B,1},{0x2F85E,0xB8C,1},
-{0x2F85F,0xB8D,1},{0x2F860,0xB8E,1},{0x2F861,0xB8F,1},{0x2F862,0xB90,1},{0x2F863,0xB91,1},
-{0x2F864,0xB92,1},{0x2F865,0xB93,1},{0x2F866,0xB94,1},{0x2F867,0xB95,1},{0x2F868,0xB96,1},
-{0x2F869,0xB97,1},{0x2F86A,0xB98,1},{0x2F86B,0xB99,1},{0x2F86C,0xB9A,1},{0x2F86D,0xB9B,1},
-{0x2F86E,0xB9C,1},{0x2F86F,0xB9D,1},{0x2F870,0xB9E,1},{0x2F871,0xB9F,1},{0x2F872,0xBA0,1},
-{0x2F873,0xBA1,1},{0x2F874,0xBA2,1},{0x2F875,0xBA3,1},{0x2F876,0xBA4,1},{0x2F877,0xBA5,1},
-{0x2F878,0xBA6,1},{0x2F879,0xBA7,1},{0x2F87A,0xBA8,1},{0x2F87B,0xBA9,1},{0x2F87C,0xBAA,1},
-{0x2F87D,0xBAB,1},{0x2F87E,0xBAC,1},{0x2F87F,0xBAD,1},{0x2F880,0xBAE,1},{0x2F881,0xBAF,1},
-{0x2F882,0xBB0,1},{0x2F883,0xBB1,1},{0x2F884,0xBB2,1},{0x2F885,0xBB3,1},{0x2F886,0xBB4,1},
-{0x2F887,0xBB5,1},{0x2F888,0xBB6,1},{0x2F889,0xBB7,1},{0x2F88A,0xBB8,1},{0x2F88B,0xBB9,1},
-{0x2F88C,0xBBA,1},{0x2F88D,0xBBB,1},{0x2F88E,0xBBC,1},{0x2F88F,0xBBD,1},{0x2F890,0xBBE,1},
-{0x2F891,0xBBF,1},{0x2F892,0xBC0,1},{0x2F893,0xBC1,1},{0x2F894,0xBC2,1},{0x2F895,0xBC3,1},
-{0x2F896,0xBC4,1},{0x2F897,0xBC5,1},{0x2F898,0xBC6,1},{0x2F899,0xBC7,1},{0x2F89A,0xBC8,1},
-{0x2F89B,0xBC9,1},{0x2F89C,0xBCA,1},{0x2F89D,0xBCB,1},{0x2F89E,0xBCC,1},{0x2F89F,0xBCD,1},
-{0x2F8A0,0xBCE,1},{0x2F8A1,0xBCF,1},{0x2F8A2,0xBD0,1},{0x2F8A3,0xBD1,1},{0x2F8A4,0xBD2,1},
-{0x2F8A5,0xBD3,1},{0x2F8A6,0xBD4,1},{0x2F8A7,0xBD5,1},{0x2F8A8,0xBD6,1},{0x2F8A9,0xBD7,1},
-{0x2F8AA,0xBD8,1},{0x2F8AB,0xBD9,1},{0x2F8AC,0xBDA,1},{0x2F8AD,0xBDB,1},{0x2F8AE,0xBDC,1},
-{0x2F8AF,0xBDD,1},{0x2F8B0,0xBDE,1},{0x2F8B1,0xBDF,1},{0x2F8B2,0xBE0,1},{0x2F8B3,0xBE1,1},
-{0x2F8B4,0xBE2,1},{0x2F8B5,0xBE3,1},{0x2F8B6,0xBE4,1},{0x2F8B7,0xBE5,1},{0x2F8B8,0xBE6,1},
-{0x2F8B9,0xBE7,1},{0x2F8BA,0xBE8,1},{0x2F8BB,0xBE9,1},{0x2F8BC,0xBEA,1},{0x2F8BD,0xBEB,1},
-{0x2F8BE,0xBEC,1},{0x2F8BF,0xBED,1},{0x2F8C0,0xBEE,1},{0x2F8C1,0xBEF,1},{0x2F8C2,0xBF0,1},
-{0x2F8C3,0xBF1,1},{0x2F8C4,0xBF2,1},{0x2F8C5,0xBF3,1},{0x2F8C6,0xBF4,1},{0x2F8C7,0xBF5,1},
-{0x2F8C8,0xBF6,1},{0x2F8C9,0xBF7,1},{0x2F8CA,0xBF8,1},{0x2F8CB,0xBF9,1},{0x2F8CC,0xBFA,1},
-{0x2F8CD,0xBFB,1},{0x2F8CE,0xBFC,1},{0x2F8CF,0xBFD,1},{0x2F8D0,0xBFE,1},{0x2F8D1,0xBFF,1},
-{0x2F8D2,0xC00,1},{0x2F8D3,0xC01,1},{0x2F8D4,0xC02,1},{0x2F8D5,0xC03,1},{0x2F8D6,0xC04,1},
-{0x2F8D7,0xC05,1},{0x2F8D8,0xC06,1},{0x2F8D9,0xC07,1},{0x2F8DA,0xC08,1},{0x2F8DB,0xC09,1},
-{0x2F8DC,0xC0A,1},{0x2F8DD,0xC0B,1},{0x2F8DE,0xC0C,1},{0x2F8DF,0xC0D,1},{0x2F8E0,0xC0E,1},
-{0x2F8E1,0xC0F,1},{0x2F8E2,0xC10,1},{0x2F8E3,0xC11,1},{0x2F8E4,0xC12,1},{0x2F8E5,0xC13,1},
-{0x2F8E6,0xC14,1},{0x2F8E7,0xC15,1},{0x2F8E8,0xC16,1},{0x2F8E9,0xC17,1},{0x2F8EA,0xC18,1},
-{0x2F8EB,0xC19,1},{0x2F8EC,0xC1A,1},{0x2F8ED,0xC1B,1},{0x2F8EE,0xC1C,1},{0x2F8EF,0xC1D,1},
-{0x2F8F0,0xC1E,1},{0x2F8F1,0xC1F,1},{0x2F8F2,0xC20,1},{0x2F8F3,0xC21,1},{0x2F8F4,0xC22,1},
-{0x2F8F5,0xC23,1},{0x2F8F6,0xC24,1},{0x2F8F7,0xC25,1},{0x2F8F8,0xC26,1},{0x2F8F9,0xC27,1},
-{0x2F8FA,0xC28,1},{0x2F8FB,0xC29,1},{0x2F8FC,0xC2A,1},{0x2F8FD,0xC2B,1},{0x2F8FE,0xC2C,1},
-{0x2F8FF,0xC2D,1},{0x2F900,0xC2E,1},{0x2F901,0xC2F,1},{0x2F902,0xC30,1},{0x2F903,0xC31,1},
-{0x2F904,0xC32,1},{0x2F905,0xC33,1},{0x2F906,0xC34,1},{0x2F907,0xC35,1},{0x2F908,0xC36,1},
-{0x2F909,0xC37,1},{0x2F90A,0xC38,1},{0x2F90B,0xC39,1},{0x2F90C,0xC3A,1},{0x2F90D,0xC3B,1},
-{0x2F90E,0xC3C,1},{0x2F90F,0xC3D,1},{0x2F910,0xC3E,1},{0x2F911,0xC3F,1},{0x2F912,0xC40,1},
-{0x2F913,0xC41,1},{0x2F914,0xC42,1},{0x2F915,0xC43,1},{0x2F916,0xC44,1},{0x2F917,0xC45,1},
-{0x2F918,0xC46,1},{0x2F919,0xC47,1},{0x2F91A,0xC48,1},{0x2F91B,0xC49,1},{0x2F91C,0xC4A,1},
-{0x2F91D,0xC4B,1},{0x2F91E,0xC4C,1},{0x2F91F,0xC4D,1},{0x2F920,0xC4E,1},{0x2F921,0xC4F,1},
-{0x2F922,0xC50,1},{0x2F923,0xC51,1},{0x2F924,0xC52,1},{0x2F925,0xC53,1},{0x2F926,0xC54,1},
-{0x2F927,0xC55,1},{0x2F928,0xC56,1},{0x2F929,0xC57,1},{0x2F92A,0xC58,1},{0x2F92B,0xC59,1},
-{0x2F92C,0xC5A,1},{0x2F92D,0xC5B,1},{0x2F92E,0xC5C,1},{0x2F92F,0xC5D,1},{0x2F930,0xC5E,1},
-{0x2F931,0xC5F,1},{0x2F932,0xC60,1},{0x2F933,0xC61,1},{0x2F934,0xC62,1},{0x2F935,0xC63,1},
-{0x2F936,0xC64,1},{0x2F937,0xC65,1},{0x2F938,0xC66,1},{0x2F939,0xC67,1},{0x2F93A,0xC68,1},
-{0x2F93B,0xC69,1},{0x2F93C,0xC6A,1},{0x2F93D,0xC6B,1},{0x2F93E,0xC6C,1},{0x2F93F,0xC6D,1},
-{0x2F940,0xC6E,1},{0x2F941,0xC6F,1},{0x2F942,0xC70,1},{0x2F943,0xC71,1},{0x2F944,0xC72,1},
-{0x2F945,0xC73,1},{0x2F946,0xC74,1},{0x2F947,0xC75,1},{0x2F948,0xC76,1},{0x2F949,0xC77,1},
-{0x2F94A,0xC78,1},{0x2F94B,0xC79,1},{0x2F94C,0xC7A,1},{0x2F94D,0xC7B,1},{0x2F94E,0xC7C,1},
-{0x2F94F,0xC7D,1},{0x2F950,0xC7E,1},{0x2F951,0xC7F,1},{0x2F952,0xC80,1},{0x2F953,0xC81,1},
-{0x2F954,0xC82,1},{0x2F955,0xC83,1},{0x2F956,0xC84,1},{0x2F957,0xC85,1},{0x2F958,0xC86,1},
-{0x2F959,0xC87,1},{0x2F95A,0xC88,1},{0x2F95B,0xC89,1},{0x2F95C,0xC8A,1},{0x2F95D,0xC8B,1},
-{0x2F95E,0xC8C,1},{0x2F95F,0xC8D,1},{0x2F960,0xC8E,1},{0x2F961,0xC8F,1},{0x2F962,0xC90,1},
-{0x2F963,0xC91,1},{0x2F964,0xC92,1},{0x2F965,0xC93,1},{0x2F966,0xC94,1},{0x2F967,0xC95,1},
-{0x2F968,0xC96,1},{0x2F969,0xC97,1},{0x2F96A,0xC98,1},{0x2F96B,0xC99,1},{0x2F96C,0xC9A,1},
-{0x2F96D,0xC9B,1},{0x2F96E,0xC9C,1},{0x2F96F,0xC9D,1},{0x2F970,0xC9E,1},{0x2F971,0xC9F,1},
-{0x2F972,0xCA0,1},{0x2F973,0xCA1,1},{0x2F974,0xCA2,1},{0x2F975,0xCA3,1},{0x2F976,0xCA4,1},
-{0x2F977,0xCA5,1},{0x2F978,0xCA6,1},{0x2F979,0xCA7,1},{0x2F97A,0xCA8,1},{0x2F97B,0xCA9,1},
-{0x2F97C,0xCAA,1},{0x2F97D,0xCAB,1},{0x2F97E,0xCAC,1},{0x2F97F,0xCAD,1},{0x2F980,0xCAE,1},
-{0x2F981,0xCAF,1},{0x2F982,0xCB0,1},{0x2F983,0xCB1,1},{0x2F984,0xCB2,1},{0x2F985,0xCB3,1},
-{0x2F986,0xCB4,1},{0x2F987,0xCB5,1},{0x2F988,0xCB6,1},{0x2F989,0xCB7,1},{0x2F98A,0xCB8,1},
-{0x2F98B,0xCB9,1},{0x2F98C,0xCBA,1},{0x2F98D,0xCBB,1},{0x2F98E,0xCBC,1},{0x2F98F,0xCBD,1},
-{0x2F990,0xCBE,1},{0x2F991,0xCBF,1},{0x2F992,0xCC0,1},{0x2F993,0xCC1,1},{0x2F994,0xCC2,1},
-{0x2F995,0xCC3,1},{0x2F996,0xCC4,1},{0x2F997,0xCC5,1},{0x2F998,0xCC6,1},{0x2F999,0xCC7,1},
-{0x2F99A,0xCC8,1},{0x2F99B,0xCC9,1},{0x2F99C,0xCCA,1},{0x2F99D,0xCCB,1},{0x2F99E,0xCCC,1},
-{0x2F99F,0xCCD,1},{0x2F9A0,0xCCE,1},{0x2F9A1,0xCCF,1},{0x2F9A2,0xCD0,1},{0x2F9A3,0xCD1,1},
-{0x2F9A4,0xCD2,1},{0x2F9A5,0xCD3,1},{0x2F9A6,0xCD4,1},{0x2F9A7,0xCD5,1},{0x2F9A8,0xCD6,1},
-{0x2F9A9,0xCD7,1},{0x2F9AA,0xCD8,1},{0x2F9AB,0xCD9,1},{0x2F9AC,0xCDA,1},{0x2F9AD,0xCDB,1},
-{0x2F9AE,0xCDC,1},{0x2F9AF,0xCDD,1},{0x2F9B0,0xCDE,1},{0x2F9B1,0xCDF,1},{0x2F9B2,0xCE0,1},
-{0x2F9B3,0xCE1,1},{0x2F9B4,0xCE2,1},{0x2F9B5,0xCE3,1},{0x2F9B6,0xCE4,1},{0x2F9B7,0xCE5,1},
-{0x2F9B8,0xCE6,1},{0x2F9B9,0xCE7,1},{0x2F9BA,0xCE8,1},{0x2F9BB,0xCE9,1},{0x2F9BC,0xCEA,1},
-{0x2F9BD,0xCEB,1},{0x2F9BE,0xCEC,1},{0x2F9BF,0xCED,1},{0x2F9C0,0xCEE,1},{0x2F9C1,0xCEF,1},
-{0x2F9C2,0xCF0,1},{0x2F9C3,0xCF1,1},{0x2F9C4,0xCF2,1},{0x2F9C5,0xCF3,1},{0x2F9C6,0xCF4,1},
-{0x2F9C7,0xCF5,1},{0x2F9C8,0xCF6,1},{0x2F9C9,0xCF7,1},{0x2F9CA,0xCF8,1},{0x2F9CB,0xCF9,1},
-{0x2F9CC,0xCFA,1},{0x2F9CD,0xCFB,1},{0x2F9CE,0xCFC,1},{0x2F9CF,0xCFD,1},{0x2F9D0,0xCFE,1},
-{0x2F9D1,0xCFF,1},{0x2F9D2,0xD00,1},{0x2F9D3,0xD01,1},{0x2F9D4,0xD02,1},{0x2F9D5,0xD03,1},
-{0x2F9D6,0xD04,1},{0x2F9D7,0xD05,1},{0x2F9D8,0xD06,1},{0x2F9D9,0xD07,1},{0x2F9DA,0xD08,1},
-{0x2F9DB,0xD09,1},{0x2F9DC,0xD0A,1},{0x2F9DD,0xD0B,1},{0x2F9DE,0xD0C,1},{0x2F9DF,0xD0D,1},
-{0x2F9E0,0xD0E,1},{0x2F9E1,0xD0F,1},{0x2F9E2,0xD10,1},{0x2F9E3,0xD11,1},{0x2F9E4,0xD12,1},
-{0x2F9E5,0xD13,1},{0x2F9E6,0xD14,1},{0x2F9E7,0xD15,1},{0x2F9E8,0xD16,1},{0x2F9E9,0xD17,1},
-{0x2F9EA,0xD18,1},{0x2F9EB,0xD19,1},{0x2F9EC,0xD1A,1},{0x2F9ED,0xD1B,1},{0x2F9EE,0xD1C,1},
-{0x2F9EF,0xD1D,1},{0x2F9F0,0xD1E,1},{0x2F9F1,0xD1F,1},{0x2F9F2,0xD20,1},{0x2F9F3,0xD21,1},
-{0x2F9F4,0xD22,1},{0x2F9F5,0xD23,1},{0x2F9F6,0xD24,1},{0x2F9F7,0xD25,1},{0x2F9F8,0xD26,1},
-{0x2F9F9,0xD27,1},{0x2F9FA,0xD28,1},{0x2F9FB,0xD29,1},{0x2F9FC,0xD2A,1},{0x2F9FD,0xD2B,1},
-{0x2F9FE,0xD2C,1},{0x2F9FF,0xD2D,1},{0x2FA00,0xD2E,1},{0x2FA01,0xD2F,1},{0x2FA02,0xD30,1},
-{0x2FA03,0xD31,1},{0x2FA04,0xD32,1},{0x2FA05,0xD33,1},{0x2FA06,0xD34,1},{0x2FA07,0xD35,1},
-{0x2FA08,0xD36,1},{0x2FA09,0xD37,1},{0x2FA0A,0xD38,1},{0x2FA0B,0xD39,1},{0x2FA0C,0xD3A,1},
-{0x2FA0D,0xD3B,1},{0x2FA0E,0xD3C,1},{0x2FA0F,0xD3D,1},{0x2FA10,0xD3E,1},{0x2FA11,0xD3F,1},
-{0x2FA12,0xD40,1},{0x2FA13,0xD41,1},{0x2FA14,0xD42,1},{0x2FA15,0xD43,1},{0x2FA16,0xD44,1},
-{0x2FA17,0xD45,1},{0x2FA18,0xD46,1},{0x2FA19,0xD47,1},{0x2FA1A,0xD48,1},{0x2FA1B,0xD49,1},
-{0x2FA1C,0xD4A,1},{0x2FA1D,0xD4B,1},
-};
-static const uint32_t tok_uni_comp[940][3] = {
-{0x3C,0x338,8814},{0x3D,0x338,8800},{0x3E,0x338,8815},{0x41,0x300,192},{0x41,0x301,193},
-{0x41,0x302,194},{0x41,0x303,195},{0x41,0x304,256},{0x41,0x306,258},{0x41,0x307,550},
-{0x41,0x308,196},{0x41,0x309,7842},{0x41,0x30A,197},{0x41,0x30C,461},{0x41,0x30F,512},
-{0x41,0x311,514},{0x41,0x323,7840},{0x41,0x325,7680},{0x41,0x328,260},{0x42,0x307,7682},
-{0x42,0x323,7684},{0x42,0x331,7686},{0x43,0x301,262},{0x43,0x302,264},{0x43,0x307,266},
-{0x43,0x30C,268},{0x43,0x327,199},{0x44,0x307,7690},{0x44,0x30C,270},{0x44,0x323,7692},
-{0x44,0x327,7696},{0x44,0x32D,7698},{0x44,0x331,7694},{0x45,0x300,200},{0x45,0x301,201},
-{0x45,0x302,202},{0x45,0x303,7868},{0x45,0x304,274},{0x45,0x306,276},{0x45,0x307,278},
-{0x45,0x308,203},{0x45,0x309,7866},{0x45,0x30C,282},{0x45,0x30F,516},{0x45,0x311,518},
-{0x45,0x323,7864},{0x45,0x327,552},{0x45,0x328,280},{0x45,0x32D,7704},{0x45,0x330,7706},
-{0x46,0x307,7710},{0x47,0x301,500},{0x47,0x302,284},{0x47,0x304,7712},{0x47,0x306,286},
-{0x47,0x307,288},{0x47,0x30C,486},{0x47,0x327,290},{0x48,0x302,292},{0x48,0x307,7714},
-{0x48,0x308,7718},{0x48,0x30C,542},{0x48,0x323,7716},{0x48,0x327,7720},{0x48,0x32E,7722},
-{0x49,0x300,204},{0x49,0x301,205},{0x49,0x302,206},{0x49,0x303,296},{0x49,0x304,298},
-{0x49,0x306,300},{0x49,0x307,304},{0x49,0x308,207},{0x49,0x309,7880},{0x49,0x30C,463},
-{0x49,0x30F,520},{0x49,0x311,522},{0x49,0x323,7882},{0x49,0x328,302},{0x49,0x330,7724},
-{0x4A,0x302,308},{0x4B,0x301,7728},{0x4B,0x30C,488},{0x4B,0x323,7730},{0x4B,0x327,310},
-{0x4B,0x331,7732},{0x4C,0x301,313},{0x4C,0x30C,317},{0x4C,0x323,7734},{0x4C,0x327,315},
-{0x4C,0x32D,7740},{0x4C,0x331,7738},{0x4D,0x301,7742},{0x4D,0x307,7744},{0x4D,0x323,7746},
-{0x4E,0x300,504},{0x4E,0x301,323},{0x4E,0x303,209},{0x4E,0x307,7748},{0x4E,0x30C,327},
-{0x4E,0x323,7750},{0x4E,0x327,325},{0x4E,0x32D,7754},{0x4E,0x331,7752},{0x4F,0x300,210},
-{0x4F,0x301,211},{0x4F,0x302,212},{0x4F,0x303,213},{0x4F,0x304,332},{0x4F,0x306,334},
-{0x4F,0x307,558},{0x4F,0x308,214},{0x4F,0x309,7886},{0x4F,0x30B,336},{0x4F,0x30C,465},
-{0x4F,0x30F,524},{0x4F,0x311,526},{0x4F,0x31B,416},{0x4F,0x323,7884},{0x4F,0x328,490},
-{0x50,0x301,7764},{0x50,0x307,7766},{0x52,0x301,340},{0x52,0x307,7768},{0x52,0x30C,344},
-{0x52,0x30F,528},{0x52,0x311,530},{0x52,0x323,7770},{0x52,0x327,342},{0x52,0x331,7774},
-{0x53,0x301,346},{0x53,0x302,348},{0x53,0x307,7776},{0x53,0x30C,352},{0x53,0x323,7778},
-{0x53,0x326,536},{0x53,0x327,350},{0x54,0x307,7786},{0x54,0x30C,356},{0x54,0x323,7788},
-{0x54,0x326,538},{0x54,0x327,354},{0x54,0x32D,7792},{0x54,0x331,7790},{0x55,0x300,217},
-{0x55,0x301,218},{0x55,0x302,219},{0x55,0x303,360},{0x55,0x304,362},{0x55,0x306,364},
-{0x55,0x308,220},{0x55,0x309,7910},{0x55,0x30A,366},{0x55,0x30B,368},{0x55,0x30C,467},
-{0x55,0x30F,532},{0x55,0x311,534},{0x55,0x31B,431},{0x55,0x323,7908},{0x55,0x324,7794},
-{0x55,0x328,370},{0x55,0x32D,7798},{0x55,0x330,7796},{0x56,0x303,7804},{0x56,0x323,7806},
-{0x57,0x300,7808},{0x57,0x301,7810},{0x57,0x302,372},{0x57,0x307,7814},{0x57,0x308,7812},
-{0x57,0x323,7816},{0x58,0x307,7818},{0x58,0x308,7820},{0x59,0x300,7922},{0x59,0x301,221},
-{0x59,0x302,374},{0x59,0x303,7928},{0x59,0x304,562},{0x59,0x307,7822},{0x59,0x308,376},
-{0x59,0x309,7926},{0x59,0x323,7924},{0x5A,0x301,377},{0x5A,0x302,7824},{0x5A,0x307,379},
-{0x5A,0x30C,381},{0x5A,0x323,7826},{0x5A,0x331,7828},{0x61,0x300,224},{0x61,0x301,225},
-{0x61,0x302,226},{0x61,0x303,227},{0x61,0x304,257},{0x61,0x306,259},{0x61,0x307,551},
-{0x61,0x308,228},{0x61,0x309,7843},{0x61,0x30A,229},{0x61,0x30C,462},{0x61,0x30F,513},
-{0x61,0x311,515},{0x61,0x323,7841},{0x61,0x325,7681},{0x61,0x328,261},{0x62,0x307,7683},
-{0x62,0x323,7685},{0x62,0x331,7687},{0x63,0x301,263},{0x63,0x302,265},{0x63,0x307,267},
-{0x63,0x30C,269},{0x63,0x327,231},{0x64,0x307,7691},{0x64,0x30C,271},{0x64,0x323,7693},
-{0x64,0x327,7697},{0x64,0x32D,7699},{0x64,0x331,7695},{0x65,0x300,232},{0x65,0x301,233},
-{0x65,0x302,234},{0x65,0x303,7869},{0x65,0x304,275},{0x65,0x306,277},{0x65,0x307,279},
-{0x65,0x308,235},{0x65,0x309,7867},{0x65,0x30C,283},{0x65,0x30F,517},{0x65,0x311,519},
-{0x65,0x323,7865},{0x65,0x327,553},{0x65,0x328,281},{0x65,0x32D,7705},{0x65,0x330,7707},
-{0x66,0x307,7711},{0x67,0x301,501},{0x67,0x302,285},{0x67,0x304,7713},{0x67,0x306,287},
-{0x67,0x307,289},{0x67,0x30C,487},{0x67,0x327,291},{0x68,0x302,293},{0x68,0x307,7715},
-{0x68,0x308,7719},{0x68,0x30C,543},{0x68,0x323,7717},{0x68,0x327,7721},{0x68,0x32E,7723},
-{0x68,0x331,7830},{0x69,0x300,236},{0x69,0x301,237},{0x69,0x302,238},{0x69,0x303,297},
-{0x69,0x304,299},{0x69,0x306,301},{0x69,0x308,239},{0x69,0x309,7881},{0x69,0x30C,464},
-{0x69,0x30F,521},{0x69,0x311,523},{0x69,0x323,7883},{0x69,0x328,303},{0x69,0x330,7725},
-{0x6A,0x302,309},{0x6A,0x30C,496},{0x6B,0x301,7729},{0x6B,0x30C,489},{0x6B,0x323,7731},
-{0x6B,0x327,311},{0x6B,0x331,7733},{0x6C,0x301,314},{0x6C,0x30C,318},{0x6C,0x323,7735},
-{0x6C,0x327,316},{0x6C,0x32D,7741},{0x6C,0x331,7739},{0x6D,0x301,7743},{0x6D,0x307,7745},
-{0x6D,0x323,7747},{0x6E,0x300,505},{0x6E,0x301,324},{0x6E,0x303,241},{0x6E,0x307,7749},
-{0x6E,0x30C,328},{0x6E,0x323,7751},{0x6E,0x327,326},{0x6E,0x32D,7755},{0x6E,0x331,7753},
-{0x6F,0x300,242},{0x6F,0x301,243},{0x6F,0x302,244},{0x6F,0x303,245},{0x6F,0x304,333},
-{0x6F,0x306,335},{0x6F,0x307,559},{0x6F,0x308,246},{0x6F,0x309,7887},{0x6F,0x30B,337},
-{0x6F,0x30C,466},{0x6F,0x30F,525},{0x6F,0x311,527},{0x6F,0x31B,417},{0x6F,0x323,7885},
-{0x6F,0x328,491},{0x70,0x301,7765},{0x70,0x307,7767},{0x72,0x301,341},{0x72,0x307,7769},
-{0x72,0x30C,345},{0x72,0x30F,529},{0x72,0x311,531},{0x72,0x323,7771},{0x72,0x327,343},
-{0x72,0x331,7775},{0x73,0x301,347},{0x73,0x302,349},{0x73,0x307,7777},{0x73,0x30C,353},
-{0x73,0x323,7779},{0x73,0x326,537},{0x73,0x327,351},{0x74,0x307,7787},{0x74,0x308,7831},
-{0x74,0x30C,357},{0x74,0x323,7789},{0x74,0x326,539},{0x74,0x327,355},{0x74,0x32D,7793},
-{0x74,0x331,7791},{0x75,0x300,249},{0x75,0x301,250},{0x75,0x302,251},{0x75,0x303,361},
-{0x75,0x304,363},{0x75,0x306,365},{0x75,0x308,252},{0x75,0x309,7911},{0x75,0x30A,367},
-{0x75,0x30B,369},{0x75,0x30C,468},{0x75,0x30F,533},{0x75,0x311,535},{0x75,0x31B,432},
-{0x75,0x323,7909},{0x75,0x324,7795},{0x75,0x328,371},{0x75,0x32D,7799},{0x75,0x330,7797},
-{0x76,0x303,7805},{0x76,0x323,7807},{0x77,0x300,7809},{0x77,0x301,7811},{0x77,0x302,373},
-{0x77,0x307,7815},{0x77,0x308,7813},{0x77,0x30A,7832},{0x77,0x323,7817},{0x78,0x307,7819},
-{0x78,0x308,7821},{0x79,0x300,7923},{0x79,0x301,253},{0x79,0x302,375},{0x79,0x303,7929},
-{0x79,0x304,563},{0x79,0x307,7823},{0x79,0x308,255},{0x79,0x309,7927},{0x79,0x30A,7833},
-{0x79,0x323,7925},{0x7A,0x301,378},{0x7A,0x302,7825},{0x7A,0x307,380},{0x7A,0x30C,382},
-{0x7A,0x323,7827},{0x7A,0x331,7829},{0xA8,0x300,8173},{0xA8,0x301,901},{0xA8,0x342,8129},
-{0xC2,0x300,7846},{0xC2,0x301,7844},{0xC2,0x303,7850},{0xC2,0x309,7848},{0xC4,0x304,478},
-{0xC5,0x301,506},{0xC6,0x301,508},{0xC6,0x304,482},{0xC7,0x301,7688},{0xCA,0x300,7872},
-{0xCA,0x301,7870},{0xCA,0x303,7876},{0xCA,0x309,7874},{0xCF,0x301,7726},{0xD4,0x300,7890},
-{0xD4,0x301,7888},{0xD4,0x303,7894},{0xD4,0x309,7892},{0xD5,0x301,7756},{0xD5,0x304,556},
-{0xD5,0x308,7758},{0xD6,0x304,554},{0xD8,0x301,510},{0xDC,0x300,475},{0xDC,0x301,471},
-{0xDC,0x304,469},{0xDC,0x30C,473},{0xE2,0x300,7847},{0xE2,0x301,7845},{0xE2,0x303,7851},
-{0xE2,0x309,7849},{0xE4,0x304,479},{0xE5,0x301,507},{0xE6,0x301,509},{0xE6,0x304,483},
-{0xE7,0x301,7689},{0xEA,0x300,7873},{0xEA,0x301,7871},{0xEA,0x303,7877},{0xEA,0x309,7875},
-{0xEF,0x301,7727},{0xF4,0x300,7891},{0xF4,0x301,7889},{0xF4,0x303,7895},{0xF4,0x309,7893},
-{0xF5,0x301,7757},{0xF5,0x304,557},{0xF5,0x308,7759},{0xF6,0x304,555},{0xF8,0x301,511},
-{0xFC,0x300,476},{0xFC,0x301,472},{0xFC,0x304,470},{0xFC,0x30C,474},{0x102,0x300,7856},
-{0x102,0x301,7854},{0x102,0x303,7860},{0x102,0x309,7858},{0x103,0x300,7857},{0x103,0x301,7855},
-{0x103,0x303,7861},{0x103,0x309,7859},{0x112,0x300,7700},{0x112,0x301,7702},{0x113,0x300,7701},
-{0x113,0x301,7703},{0x14C,0x300,7760},{0x14C,0x301,7762},{0x14D,0x300,7761},{0x14D,0x301,7763},
-{0x15A,0x307,7780},{0x15B,0x307,7781},{0x160,0x307,7782},{0x161,0x307,7783},{0x168,0x301,7800},
-{0x169,0x301,7801},{0x16A,0x308,7802},{0x16B,0x308,7803},{0x17F,0x307,7835},{0x1A0,0x300,7900},
-{0x1A0,0x301,7898},{0x1A0,0x303,7904},{0x1A0,0x309,7902},{0x1A0,0x323,7906},{0x1A1,0x300,7901},
-{0x1A1,0x301,7899},{0x1A1,0x303,7905},{0x1A1,0x309,7903},{0x1A1,0x323,7907},{0x1AF,0x300,7914},
-{0x1AF,0x301,7912},{0x1AF,0x303,7918},{0x1AF,0x309,7916},{0x1AF,0x323,7920},{0x1B0,0x300,7915},
-{0x1B0,0x301,7913},{0x1B0,0x303,7919},{0x1B0,0x309,7917},{0x1B0,0x323,7921},{0x1B7,0x30C,494},
-{0x1EA,0x304,492},{0x1EB,0x304,493},{0x226,0x304,480},{0x227,0x304,481},{0x228,0x306,7708},
-{0x229,0x306,7709},{0x22E,0x304,560},{0x22F,0x304,561},{0x292,0x30C,495},{0x391,0x300,8122},
-{0x391,0x301,902},{0x391,0x304,8121},{0x391,0x306,8120},{0x391,0x313,7944},{0x391,0x314,7945},
-{0x391,0x345,8124},{0x395,0x300,8136},{0x395,0x301,904},{0x395,0x313,7960},{0x395,0x314,7961},
-{0x397,0x300,8138},{0x397,0x301,905},{0x397,0x313,7976},{0x397,0x314,7977},{0x397,0x345,8140},
-{0x399,0x300,8154},{0x399,0x301,906},{0x399,0x304,8153},{0x399,0x306,8152},{0x399,0x308,938},
-{0x399,0x313,7992},{0x399,0x314,7993},{0x39F,0x300,8184},{0x39F,0x301,908},{0x39F,0x313,8008},
-{0x39F,0x314,8009},{0x3A1,0x314,8172},{0x3A5,0x300,8170},{0x3A5,0x301,910},{0x3A5,0x304,8169},
-{0x3A5,0x306,8168},{0x3A5,0x308,939},{0x3A5,0x314,8025},{0x3A9,0x300,8186},{0x3A9,0x301,911},
-{0x3A9,0x313,8040},{0x3A9,0x314,8041},{0x3A9,0x345,8188},{0x3AC,0x345,8116},{0x3AE,0x345,8132},
-{0x3B1,0x300,8048},{0x3B1,0x301,940},{0x3B1,0x304,8113},{0x3B1,0x306,8112},{0x3B1,0x313,7936},
-{0x3B1,0x314,7937},{0x3B1,0x342,8118},{0x3B1,0x345,8115},{0x3B5,0x300,8050},{0x3B5,0x301,941},
-{0x3B5,0x313,7952},{0x3B5,0x314,7953},{0x3B7,0x300,8052},{0x3B7,0x301,942},{0x3B7,0x313,7968},
-{0x3B7,0x314,7969},{0x3B7,0x342,8134},{0x3B7,0x345,8131},{0x3B9,0x300,8054},{0x3B9,0x301,943},
-{0x3B9,0x304,8145},{0x3B9,0x306,8144},{0x3B9,0x308,970},{0x3B9,0x313,7984},{0x3B9,0x314,7985},
-{0x3B9,0x342,8150},{0x3BF,0x300,8056},{0x3BF,0x301,972},{0x3BF,0x313,8000},{0x3BF,0x314,8001},
-{0x3C1,0x313,8164},{0x3C1,0x314,8165},{0x3C5,0x300,8058},{0x3C5,0x301,973},{0x3C5,0x304,8161},
-{0x3C5,0x306,8160},{0x3C5,0x308,971},{0x3C5,0x313,8016},{0x3C5,0x314,8017},{0x3C5,0x342,8166},
-{0x3C9,0x300,8060},{0x3C9,0x301,974},{0x3C9,0x313,8032},{0x3C9,0x314,8033},{0x3C9,0x342,8182},
-{0x3C9,0x345,8179},{0x3CA,0x300,8146},{0x3CA,0x301,912},{0x3CA,0x342,8151},{0x3CB,0x300,8162},
-{0x3CB,0x301,944},{0x3CB,0x342,8167},{0x3CE,0x345,8180},{0x3D2,0x301,979},{0x3D2,0x308,980},
-{0x406,0x308,1031},{0x410,0x306,1232},{0x410,0x308,1234},{0x413,0x301,1027},{0x415,0x300,1024},
-{0x415,0x306,1238},{0x415,0x308,1025},{0x416,0x306,1217},{0x416,0x308,1244},{0x417,0x308,1246},
-{0x418,0x300,1037},{0x418,0x304,1250},{0x418,0x306,1049},{0x418,0x308,1252},{0x41A,0x301,1036},
-{0x41E,0x308,1254},{0x423,0x304,1262},{0x423,0x306,1038},{0x423,0x308,1264},{0x423,0x30B,1266},
-{0x427,0x308,1268},{0x42B,0x308,1272},{0x42D,0x308,1260},{0x430,0x306,1233},{0x430,0x308,1235},
-{0x433,0x301,1107},{0x435,0x300,1104},{0x435,0x306,1239},{0x435,0x308,1105},{0x436,0x306,1218},
-{0x436,0x308,1245},{0x437,0x308,1247},{0x438,0x300,1117},{0x438,0x304,1251},{0x438,0x306,1081},
-{0x438,0x308,1253},{0x43A,0x301,1116},{0x43E,0x308,1255},{0x443,0x304,1263},{0x443,0x306,1118},
-{0x443,0x308,1265},{0x443,0x30B,1267},{0x447,0x308,1269},{0x44B,0x308,1273},{0x44D,0x308,1261},
-{0x456,0x308,1111},{0x474,0x30F,1142},{0x475,0x30F,1143},{0x4D8,0x308,1242},{0x4D9,0x308,1243},
-{0x4E8,0x308,1258},{0x4E9,0x308,1259},{0x627,0x653,1570},{0x627,0x654,1571},{0x627,0x655,1573},
-{0x648,0x654,1572},{0x64A,0x654,1574},{0x6C1,0x654,1730},{0x6D2,0x654,1747},{0x6D5,0x654,1728},
-{0x928,0x93C,2345},{0x930,0x93C,2353},{0x933,0x93C,2356},{0x9C7,0x9BE,2507},{0x9C7,0x9D7,2508},
-{0xB47,0xB3E,2891},{0xB47,0xB56,2888},{0xB47,0xB57,2892},{0xB92,0xBD7,2964},{0xBC6,0xBBE,3018},
-{0xBC6,0xBD7,3020},{0xBC7,0xBBE,3019},{0xC46,0xC56,3144},{0xCBF,0xCD5,3264},{0xCC6,0xCC2,3274},
-{0xCC6,0xCD5,3271},{0xCC6,0xCD6,3272},{0xCCA,0xCD5,3275},{0xD46,0xD3E,3402},{0xD46,0xD57,3404},
-{0xD47,0xD3E,3403},{0xDD9,0xDCA,3546},{0xDD9,0xDCF,3548},{0xDD9,0xDDF,3550},{0xDDC,0xDCA,3549},
-{0x1025,0x102E,4134},{0x1B05,0x1B35,6918},{0x1B07,0x1B35,6920},{0x1B09,0x1B35,6922},
-{0x1B0B,0x1B35,6924},{0x1B0D,0x1B35,6926},{0x1B11,0x1B35,6930},{0x1B3A,0x1B35,6971},
-{0x1B3C,0x1B35,6973},{0x1B3E,0x1B35,6976},{0x1B3F,0x1B35,6977},{0x1B42,0x1B35,6979},
-{0x1E36,0x304,7736},{0x1E37,0x304,7737},{0x1E5A,0x304,7772},{0x1E5B,0x304,7773},
-{0x1E62,0x307,7784},{0x1E63,0x307,7785},{0x1EA0,0x302,7852},{0x1EA0,0x306,7862},
-{0x1EA1,0x302,7853},{0x1EA1,0x306,7863},{0x1EB8,0x302,7878},{0x1EB9,0x302,7879},
-{0x1ECC,0x302,7896},{0x1ECD,0x302,7897},{0x1F00,0x300,7938},{0x1F00,0x301,7940},
-{0x1F00,0x342,7942},{0x1F00,0x345,8064},{0x1F01,0x300,7939},{0x1F01,0x301,7941},
-{0x1F01,0x342,7943},{0x1F01,0x345,8065},{0x1F02,0x345,8066},{0x1F03,0x345,8067},
-{0x1F04,0x345,8068},{0x1F05,0x345,8069},{0x1F06,0x345,8070},{0x1F07,0x345,8071},
-{0x1F08,0x300,7946},{0x1F08,0x301,7948},{0x1F08,0x342,7950},{0x1F08,0x345,8072},
-{0x1F09,0x300,7947},{0x1F09,0x301,7949},{0x1F09,0x342,7951},{0x1F09,0x345,8073},
-{0x1F0A,0x345,8074},{0x1F0B,0x345,8075},{0x1F0C,0x345,8076},{0x1F0D,0x345,8077},
-{0x1F0E,0x345,8078},{0x1F0F,0x345,8079},{0x1F10,0x300,7954},{0x1F10,0x301,7956},
-{0x1F11,0x300,7955},{0x1F11,0x301,7957},{0x1F18,0x300,7962},{0x1F18,0x301,7964},
-{0x1F19,0x300,7963},{0x1F19,0x301,7965},{0x1F20,0x300,7970},{0x1F20,0x301,7972},
-{0x1F20,0x342,7974},{0x1F20,0x345,8080},{0x1F21,0x300,7971},{0x1F21,0x301,7973},
-{0x1F21,0x342,7975},{0x1F21,0x345,8081},{0x1F22,0x345,8082},{0x1F23,0x345,8083},
-{0x1F24,0x345,8084},{0x1F25,0x345,8085},{0x1F26,0x345,8086},{0x1F27,0x345,8087},
-{0x1F28,0x300,7978},{0x1F28,0x301,7980},{0x1F28,0x342,7982},{0x1F28,0x345,8088},
-{0x1F29,0x300,7979},{0x1F29,0x301,7981},{0x1F29,0x342,7983},{0x1F29,0x345,8089},
-{0x1F2A,0x345,8090},{0x1F2B,0x345,8091},{0x1F2C,0x345,8092},{0x1F2D,0x345,8093},
-{0x1F2E,0x345,8094},{0x1F2F,0x345,8095},{0x1F30,0x300,7986},{0x1F30,0x301,7988},
-{0x1F30,0x342,7990},{0x1F31,0x300,7987},{0x1F31,0x301,7989},{0x1F31,0x342,7991},
-{0x1F38,0x300,7994},{0x1F38,0x301,7996},{0x1F38,0x342,7998},{0x1F39,0x300,7995},
-{0x1F39,0x301,7997},{0x1F39,0x342,7999},{0x1F40,0x300,8002},{0x1F40,0x301,8004},
-{0x1F41,0x300,8003},{0x1F41,0x301,8005},{0x1F48,0x300,8010},{0x1F48,0x301,8012},
-{0x1F49,0x300,8011},{0x1F49,0x301,8013},{0x1F50,0x300,8018},{0x1F50,0x301,8020},
-{0x1F50,0x342,8022},{0x1F51,0x300,8019},{0x1F51,0x301,8021},{0x1F51,0x342,8023},
-{0x1F59,0x300,8027},{0x1F59,0x301,8029},{0x1F59,0x342,8031},{0x1F60,0x300,8034},
-{0x1F60,0x301,8036},{0x1F60,0x342,8038},{0x1F60,0x345,8096},{0x1F61,0x300,8035},
-{0x1F61,0x301,8037},{0x1F61,0x342,8039},{0x1F61,0x345,8097},{0x1F62,0x345,8098},
-{0x1F63,0x345,8099},{0x1F64,0x345,8100},{0x1F65,0x345,8101},{0x1F66,0x345,8102},
-{0x1F67,0x345,8103},{0x1F68,0x300,8042},{0x1F68,0x301,8044},{0x1F68,0x342,8046},
-{0x1F68,0x345,8104},{0x1F69,0x300,8043},{0x1F69,0x301,8045},{0x1F69,0x342,8047},
-{0x1F69,0x345,8105},{0x1F6A,0x345,8106},{0x1F6B,0x345,8107},{0x1F6C,0x345,8108},
-{0x1F6D,0x345,8109},{0x1F6E,0x345,8110},{0x1F6F,0x345,8111},{0x1F70,0x345,8114},
-{0x1F74,0x345,8130},{0x1F7C,0x345,8178},{0x1FB6,0x345,8119},{0x1FBF,0x300,8141},
-{0x1FBF,0x301,8142},{0x1FBF,0x342,8143},{0x1FC6,0x345,8135},{0x1FF6,0x345,8183},
-{0x1FFE,0x300,8157},{0x1FFE,0x301,8158},{0x1FFE,0x342,8159},{0x2190,0x338,8602},
-{0x2192,0x338,8603},{0x2194,0x338,8622},{0x21D0,0x338,8653},{0x21D2,0x338,8655},
-{0x21D4,0x338,8654},{0x2203,0x338,8708},{0x2208,0x338,8713},{0x220B,0x338,8716},
-{0x2223,0x338,8740},{0x2225,0x338,8742},{0x223C,0x338,8769},{0x2243,0x338,8772},
-{0x2245,0x338,8775},{0x2248,0x338,8777},{0x224D,0x338,8813},{0x2261,0x338,8802},
-{0x2264,0x338,8816},{0x2265,0x338,8817},{0x2272,0x338,8820},{0x2273,0x338,8821},
-{0x2276,0x338,8824},{0x2277,0x338,8825},{0x227A,0x338,8832},{0x227B,0x338,8833},
-{0x227C,0x338,8928},{0x227D,0x338,8929},{0x2282,0x338,8836},{0x2283,0x338,8837},
-{0x2286,0x338,8840},{0x2287,0x338,8841},{0x2291,0x338,8930},{0x2292,0x338,8931},
-{0x22A2,0x338,8876},{0x22A8,0x338,8877},{0x22A9,0x338,8878},{0x22AB,0x338,8879},
-{0x22B2,0x338,8938},{0x22B3,0x338,8939},{0x22B4,0x338,8940},{0x22B5,0x338,8941},
-{0x3046,0x3099,12436},{0x304B,0x3099,12364},{0x304D,0x3099,12366},{0x304F,0x3099,12368},
-{0x3051,0x3099,12370},{0x3053,0x3099,12372},{0x3055,0x3099,12374},{0x3057,0x3099,12376},
-{0x3059,0x3099,12378},{0x305B,0x3099,12380},{0x305D,0x3099,12382},{0x305F,0x3099,12384},
-{0x3061,0x3099,12386},{0x3064,0x3099,12389},{0x3066,0x3099,12391},{0x3068,0x3099,12393},
-{0x306F,0x3099,12400},{0x306F,0x309A,12401},{0x3072,0x3099,12403},{0x3072,0x309A,12404},
-{0x3075,0x3099,12406},{0x3075,0x309A,12407},{0x3078,0x3099,12409},{0x3078,0x309A,12410},
-{0x307B,0x3099,12412},{0x307B,0x309A,12413},{0x309D,0x3099,12446},{0x30A6,0x3099,12532},
-{0x30AB,0x3099,12460},{0x30AD,0x3099,12462},{0x30AF,0x3099,12464},{0x30B1,0x3099,12466},
-{0x30B3,0x3099,12468},{0x30B5,0x3099,12470},{0x30B7,0x3099,12472},{0x30B9,0x3099,12474},
-{0x30BB,0x3099,12476},{0x30BD,0x3099,12478},{0x30BF,0x3099,12480},{0x30C1,0x3099,12482},
-{0x30C4,0x3099,12485},{0x30C6,0x3099,12487},{0x30C8,0x3099,12489},{0x30CF,0x3099,12496},
-{0x30CF,0x309A,12497},{0x30D2,0x3099,12499},{0x30D2,0x309A,12500},{0x30D5,0x3099,12502},
-{0x30D5,0x309A,12503},{0x30D8,0x3099,12505},{0x30D8,0x309A,12506},{0x30DB,0x3099,12508},
-{0x30DB,0x309A,12509},{0x30EF,0x3099,12535},{0x30F0,0x3099,12536},{0x30F1,0x3099,12537},
-{0x30F2,0x3099,12538},{0x30FD,0x3099,12542},{0x11099,0x110BA,69786},{0x1109B,0x110BA,69788},
-{0x110A5,0x110BA,69803},{0x11131,0x11127,69934},{0x11132,0x11127,69935},{0x11347,0x1133E,70475},
-{0x11347,0x11357,70476},{0x114B9,0x114B0,70844},{0x114B9,0x114BA,70843},{0x114B9,0x114BD,70846},
-{0x115B8,0x115AF,71098},{0x115B9,0x115AF,71099},
-};
-/* END GENERATED UNICODE TABLES */
-/* Range tables: binary search over rows {first, last, ...} sorted by first. */
-static int tok_range_find(const uint32_t *rows, size_t n_rows, size_t stride, uint32_t cp)
-{
-    size_t lo = 0, hi = n_rows;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const uint32_t *r = rows + mid * stride;
-        if (cp < r[0]) hi = mid;
-        else if (cp > r[1]) lo = mid + 1;
-        else return (int)mid;
-    }
-    return -1;
-}
 
 enum { TOK_C_OTHER = 0, TOK_C_L = 1, TOK_C_N = 2, TOK_C_WS = 3 };
 
@@ -3470,9 +4379,8 @@ static int tok_class(int32_t cp)
         return tok_is_ws(cp) ? TOK_C_WS : TOK_C_OTHER;
     }
     if (tok_is_ws(cp)) return TOK_C_WS;
-    r = tok_range_find(&tok_uni_cls[0][0], sizeof tok_uni_cls / sizeof tok_uni_cls[0], 3,
-                       (uint32_t)cp);
-    return r < 0 ? TOK_C_OTHER : (int)tok_uni_cls[r][2];
+    r = uni_class((uint32_t)cp);
+    return r == 1 ? TOK_C_L : r == 2 ? TOK_C_N : TOK_C_OTHER;
 }
 
 /* ---- NFC (canonical decomposition, canonical ordering, canonical composition) ---- */
@@ -3488,15 +4396,12 @@ static int tok_class(int32_t cp)
 
 static int tok_ccc(uint32_t cp)
 {
-    int r;
     if (cp < 0x300 || cp >= TOK_RAWBYTE) return 0;
-    r = tok_range_find(&tok_uni_ccc[0][0], sizeof tok_uni_ccc / sizeof tok_uni_ccc[0], 3, cp);
-    return r < 0 ? 0 : (int)tok_uni_ccc[r][2];
+    return uni_ccc(cp);
 }
 
 static uint32_t tok_compose(uint32_t a, uint32_t b)
 {
-    size_t lo = 0, hi = sizeof tok_uni_comp / sizeof tok_uni_comp[0];
     if (a >= TOK_HANGUL_L && a < TOK_HANGUL_L + 19 && b >= TOK_HANGUL_V &&
         b < TOK_HANGUL_V + TOK_HANGUL_NV)
         return TOK_HANGUL_S + ((a - TOK_HANGUL_L) * TOK_HANGUL_NV + (b - TOK_HANGUL_V)) *
@@ -3505,28 +4410,9 @@ static uint32_t tok_compose(uint32_t a, uint32_t b)
         (a - TOK_HANGUL_S) % TOK_HANGUL_NT == 0 && b > TOK_HANGUL_T &&
         b < TOK_HANGUL_T + TOK_HANGUL_NT)
         return a + (b - TOK_HANGUL_T);
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const uint32_t *r = tok_uni_comp[mid];
-        if (a < r[0] || (a == r[0] && b < r[1])) hi = mid;
-        else if (a == r[0] && b == r[1]) return r[2];
-        else lo = mid + 1;
-    }
-    return 0;
+    return uni_compose(a, b);
 }
 
-/* Row of the full canonical decomposition of cp, or -1. */
-static int tok_decomp_find(uint32_t cp)
-{
-    size_t lo = 0, hi = sizeof tok_uni_decomp / sizeof tok_uni_decomp[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (cp < tok_uni_decomp[mid][0]) hi = mid;
-        else if (cp > tok_uni_decomp[mid][0]) lo = mid + 1;
-        else return (int)mid;
-    }
-    return -1;
-}
 
 /* Could this text change under NFC?  No when it holds none of the code points of the
  * quick-check table (so ASCII and most text skip the work). */
@@ -3540,8 +4426,7 @@ static int tok_nfc_needed(const unsigned char *s, size_t n)
         cp = tok_utf8(s, n, i, &len);
         i += (size_t)len;
         if (cp >= 0x300 &&
-            tok_range_find(&tok_uni_nfcqc[0][0], sizeof tok_uni_nfcqc / sizeof tok_uni_nfcqc[0],
-                           2, (uint32_t)cp) >= 0)
+            uni_nfc_maybe((uint32_t)cp))
             return 1;
     }
     return 0;
@@ -3579,6 +4464,7 @@ static int tok_nfc(const unsigned char *s, size_t n, char **out, size_t *cap, si
     while (i < n) {
         int32_t cp = tok_utf8(s, n, i, &len);
         uint32_t c = cp < 0 ? TOK_RAWBYTE + s[i] : (uint32_t)cp;
+        const uint32_t *seq = NULL;
         int r;
         i += (size_t)len;
         if (m + 4 > *cps_cap) {
@@ -3592,10 +4478,10 @@ static int tok_nfc(const unsigned char *s, size_t n, char **out, size_t *cap, si
             if (si % TOK_HANGUL_NT) d[m++] = TOK_HANGUL_T + si % TOK_HANGUL_NT;
             continue;
         }
-        r = c >= 0xC0 && c < TOK_RAWBYTE ? tok_decomp_find(c) : -1;
-        if (r >= 0) {
-            uint32_t o = tok_uni_decomp[r][1], l = tok_uni_decomp[r][2], j;
-            for (j = 0; j < l; j++) d[m++] = tok_uni_dpool[o + j];
+        r = c >= 0xC0 && c < TOK_RAWBYTE ? uni_decomp(c, &seq) : 0;
+        if (r > 0) {
+            int j;
+            for (j = 0; j < r; j++) d[m++] = seq[j];
         } else {
             d[m++] = c;
         }
@@ -4785,733 +5671,1953 @@ int rh_decoder_flush(rh_decoder *d, char *out, size_t cap)
 }
 
 /* =============================================================================================
- * 4. TRANSFORMER
+ * 4. THE .rhw FILE
  *
- * The math of Hugging Face's LlamaForCausalLM (also Mistral, Qwen2), in f32 whatever the
- * weight dtype:
- *   x = embed[id]
- *   per layer:  h = x + o_proj(attn(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
- *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
- *   logits = lm_head(rms(x))
- * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
- * head_dim) so one head's keys are contiguous.
+ * The file is mapped read-only and every field is checked before anything else touches it:
+ * header fields against sane limits, sections against the file and each other, each tensor's
+ * name, dtype, shape, size and offset against the config, the data region and the other
+ * tensors.  Products are computed in 64 bits with overflow checks.  After rh_model_open
+ * succeeds, the forward pass may trust every pointer it is given.
+ *
+ * What it may call: the tokenizer's loader (section 3), the conversions of section 5, the
+ * utilities at the top of the file.  It fills struct rh_model (section 2).
  * ============================================================================================= */
 
-/* Keys per attention block.  256 rather than 64: the online-softmax bookkeeping and the
- * O-tile load/store of the P V product are paid once per block, and the scores block (RH_QROWS x
- * RH_BK floats, 192 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
- * prefill (f16 KV, 2 threads, AMD EPYC, 96 query rows): median of 4 best-of-6 runs 108 GFLOPS at
- * 64, 114 at 128, 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last
- * bits with it (the running max is rescaled at other points), never with the thread count.
- * Query rows per task: each task packs every K block and converts every V block it visits once,
- * so more rows share that work.  With the scale folded into the exp pass (k_exp_sum), 192 rows
- * (24 tokens of TinyLlama's 8-head groups) against 96, medians of 15 runs, variants alternated,
- * 3 rounds: 0-11 % faster at 2 threads and 3-10 % at 1; 48 rows were slower than 96, 288 and 384
- * no faster than 192.  Both changes against neither (`make bench-attention`, 3 rounds): best of 15
- * runs 5-15 % higher, medians within the machine's run-to-run noise (about 10 %).  Then V packed
- * into panels (k_pack_v), against row-major V, 3 rounds: medians at 1 thread 3-11 % higher
- * (58.4-59.2 against 53.2-57.5 GFLOPS), at 2 threads within the noise.  The rows of a task never
- * change a result, only who computes it. */
-#define RH_BK 256
-#define RH_QROWS 192     /* target query rows (heads x tokens) per attention task: 32 full 6-row tiles */
-#define RH_CHUNK 512     /* default prefill chunk */
+RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int n); /* section 5 */
 
-typedef struct {
-    float *wpack;           /* (kmax, RH_NR) the packed panel (f32, or bf16 pairs: half the size) */
-    float *q, *o, *s;       /* (R, head_dim), (R, head_dim), (R, RH_BK) */
-    float *kf;              /* (RH_BK, head_dim) converted K block (decode) */
-    float *vf;              /* the converted V block: (RH_BK, head_dim) in decode; in prefill
-                             * ceil(head_dim / RH_NR) panels of (RH_BK, RH_NR), see k_pack_v */
-    float *kp;              /* (head_dim, RH_NR) packed K panel */
-    float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
-    int *bestpos;           /* (R) */
-} rh_scratch;
+#define RHW_HEADER 256
+#define RHW_ALIGN 64
+#define RHW_MAX_DIM (1 << 16)
+#define RHW_MAX_HIDDEN (1 << 20)
+#define RHW_MAX_LAYERS 1024
+#define RHW_MAX_HEADS 1024
+#define RHW_MAX_HEAD_DIM 1024
+#define RHW_MAX_VOCAB (1 << 24)
+#define RHW_FLAG_QKV_BIAS 1u
+#define RHW_FLAG_TIED 2u
+#define RHW_FLAG_ADD_BOS 4u
 
-struct rh_ctx {
-    const rh_model *m;
-    int n_threads, n_ctx, n_past, chunk, qb; /* qb: query tokens per attention task */
-    rh_dtype kv_dtype;
-    rh_pool *pool;
-    unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
-    float *x, *xb, *xb2, *q, *k, *v, *att;  /* (chunk, dim | q_dim | kv_dim) */
-    float *hb, *hb2;                        /* (chunk, hidden_dim) */
-    float *xpack;                           /* (chunk rounded up to RH_MR, kmax) packed X */
-    uint32_t *xpack16;                      /* (chunk rounded up to RH_MR, ceil(kmax / 2)) bf16-pair
-                                               packed X; RH_BF16DOT builds only, else NULL */
-    float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
-    rh_scratch *scr;                        /* (n_threads) */
-    int observing;
-    rh_observe obs;
-    unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
-    rh_mask_mode mask_mode;
-    char err[256];
+
+
+/* Tensor slots: 3 global tensors, then 12 per layer. */
+enum { SLOT_EMBED, SLOT_NORM, SLOT_HEAD, SLOT_GLOBALS };
+enum {
+    LT_ATTN_NORM, LT_Q, LT_K, LT_V, LT_QB, LT_KB, LT_VB, LT_O, LT_FFN_NORM, LT_GATE, LT_UP,
+    LT_DOWN, LT_COUNT
 };
+static const char *const layer_suffix[LT_COUNT] = {
+    "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.bias",
+    "self_attn.v_proj.bias", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+    "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
 
-/* ---- matmul: Y_i (m, rows_i) = X (m, k) W_i^T for up to 3 weights sharing X, one dispatch.
- * A task is one panel of RH_NB weight rows.  Prefill (packed = 1) packs the panel k-major (f16 /
- * bf16 converted first) and runs the packed GEMM; decode (packed = 0, m = 1) streams the rows
- * through dot products, converting in registers.  In RH_BF16DOT builds prefill packs bf16
- * weights as bf16 pairs instead and runs the bf16 dot-product GEMM on X rounded to bf16 (packed
- * once per matmul, beside the f32 X when some weight is not bf16).  Which path runs depends only
- * on the caller and the weight's dtype, never on the thread count.  (Blocking k GotoBLAS-style,
- * so that a panel block stays in L1 and an X block in L2 across 4-8 panels, measured 8-20 %
- * slower at 512 tokens on 2 threads of the AMD EPYC we test on: its X stream from L3 keeps up,
- * the extra accumulator passes do not pay.) ---- */
-#define RH_NB RH_NR
-typedef struct {
-    rh_ctx *c;
-    const float *X;
-    int m, k, nw, packed;
-    int xf32, xbf16; /* prefill: pack X as f32 tiles (c->xpack), as bf16-pair tiles (c->xpack16) */
-    const rh_wt *w[3];
-    float *Y[3];
-    int first_block[4];
-} mm_job;
-
-static void mm_task(void *arg, int task, int thread) {
-    mm_job *J = (mm_job *)arg;
-    int wi = 0, j0, nj, i, j;
-    const rh_wt *w;
-    float *Y;
-    const unsigned char *wp;
-    while (task >= J->first_block[wi + 1]) wi++;
-    w = J->w[wi];
-    Y = J->Y[wi];
-    j0 = (task - J->first_block[wi]) * RH_NB;
-    nj = w->rows - j0 < RH_NB ? w->rows - j0 : RH_NB;
-    wp = (const unsigned char *)w->p + (size_t)j0 * (size_t)J->k * dtype_size(w->dt);
-    if (J->packed) {
-        rh_scratch *S = &J->c->scr[thread];
-#if defined(RH_BF16DOT)
-        if (w->dt == RH_BF16) {
-            uint32_t *P = (uint32_t *)(void *)S->wpack;
-            k_pack_w_bf16pair((const uint16_t *)(const void *)wp, (size_t)J->k, nj, J->k, P);
-            k_gemm_bf16dot(J->c->xpack16, P, J->k, Y + j0, w->rows, J->m, nj);
-            return;
-        }
-#endif
-        k_pack_w(w->dt, wp, (size_t)J->k, nj, J->k, S->wpack);
-        k_gemm_packed(J->c->xpack, S->wpack, J->k, Y + j0, w->rows, J->m, nj);
-    } else {
-        size_t rb = (size_t)J->k * dtype_size(w->dt); /* bytes per weight row */
-        for (i = 0; i < J->m; i++) {
-            float *y = Y + (size_t)i * w->rows + j0;
-            const float *x = J->X + (size_t)i * J->k;
-            for (j = 0; j < nj; j++) y[j] = k_dot_w(w->dt, wp + (size_t)j * rb, x, J->k);
-        }
-    }
-}
-
-static void pack_x_task(void *arg, int task, int thread) {
-    mm_job *J = (mm_job *)arg;
-    (void)thread;
-    if (J->xf32) k_pack_x_tile(J->X, J->k, J->m, J->k, task, J->c->xpack);
-#if defined(RH_BF16DOT)
-    if (J->xbf16) k_pack_x_tile_bf16pair(J->X, J->k, J->m, J->k, task, J->c->xpack16);
-#endif
-}
-
-static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, const rh_wt *w0, float *y0,
-                   const rh_wt *w1, float *y1, const rh_wt *w2, float *y2) {
-    mm_job J;
+/* Map a tensor name to its slot, or -1. */
+static int tensor_slot(const char *name, int n_layers) {
+    static const char pre[] = "model.layers.";
+    const char *p;
+    long layer = 0;
     int i;
-    J.c = c; J.X = X; J.m = m; J.k = k; J.nw = nw; J.packed = packed;
-    J.w[0] = w0; J.w[1] = w1; J.w[2] = w2;
-    J.Y[0] = y0; J.Y[1] = y1; J.Y[2] = y2;
-    J.first_block[0] = 0;
-    for (i = 0; i < 3; i++)
-        J.first_block[i + 1] = J.first_block[i] + (i < nw ? (J.w[i]->rows + RH_NB - 1) / RH_NB : 0);
-    J.xf32 = 1;
-    J.xbf16 = 0;
-#if defined(RH_BF16DOT)
-    J.xf32 = 0;
-    for (i = 0; i < nw; i++) {
-        if (J.w[i]->dt == RH_BF16) J.xbf16 = 1;
-        else J.xf32 = 1;
+    if (strcmp(name, "model.embed_tokens.weight") == 0) return SLOT_EMBED;
+    if (strcmp(name, "model.norm.weight") == 0) return SLOT_NORM;
+    if (strcmp(name, "lm_head.weight") == 0) return SLOT_HEAD;
+    if (strncmp(name, pre, sizeof pre - 1) != 0) return -1;
+    p = name + sizeof pre - 1;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
+    while (*p >= '0' && *p <= '9') {
+        layer = layer * 10 + (*p++ - '0');
+        if (layer >= n_layers) return -1;
     }
-#endif
-    if (packed) pool_run(c->pool, pack_x_task, &J, (m + RH_MR - 1) / RH_MR);
-    pool_run(c->pool, mm_task, &J, J.first_block[3]);
+    if (*p++ != '.') return -1;
+    for (i = 0; i < LT_COUNT; i++)
+        if (strcmp(p, layer_suffix[i]) == 0) return SLOT_GLOBALS + (int)layer * LT_COUNT + i;
+    return -1;
 }
 
-/* ---- elementwise pieces ---- */
+/* Expected shape of a slot: returns ndim (1 or 2); 0 when the slot must be absent. */
+static int slot_shape(const rh_config *c, int slot, uint64_t shape[2]) {
+    uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
+    if (slot == SLOT_EMBED) { shape[0] = c->vocab_size; shape[1] = c->dim; return 2; }
+    if (slot == SLOT_NORM) { shape[0] = c->dim; return 1; }
+    if (slot == SLOT_HEAD) {
+        if (c->tied_embeddings) return 0;
+        shape[0] = c->vocab_size; shape[1] = c->dim; return 2;
+    }
+    switch ((slot - SLOT_GLOBALS) % LT_COUNT) {
+    case LT_ATTN_NORM: case LT_FFN_NORM: shape[0] = c->dim; return 1;
+    case LT_Q: shape[0] = q; shape[1] = c->dim; return 2;
+    case LT_K: case LT_V: shape[0] = kv; shape[1] = c->dim; return 2;
+    case LT_QB: if (!c->qkv_bias) return 0; shape[0] = q; return 1;
+    case LT_KB: case LT_VB: if (!c->qkv_bias) return 0; shape[0] = kv; return 1;
+    case LT_O: shape[0] = c->dim; shape[1] = q; return 2;
+    case LT_GATE: case LT_UP: shape[0] = c->hidden_dim; shape[1] = c->dim; return 2;
+    default: shape[0] = c->dim; shape[1] = c->hidden_dim; return 2; /* LT_DOWN */
+    }
+}
 
-/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    float r;
+static void slot_name(int slot, char *buf, size_t cap) {
+    if (slot == SLOT_EMBED) snprintf(buf, cap, "model.embed_tokens.weight");
+    else if (slot == SLOT_NORM) snprintf(buf, cap, "model.norm.weight");
+    else if (slot == SLOT_HEAD) snprintf(buf, cap, "lm_head.weight");
+    else snprintf(buf, cap, "model.layers.%d.%s", (slot - SLOT_GLOBALS) / LT_COUNT,
+                  layer_suffix[(slot - SLOT_GLOBALS) % LT_COUNT]);
+}
+
+/* Check the config (from a header or a caller) against the format's limits. */
+static int config_check(const rh_config *c, const char *fname, char *err, size_t cap) {
+#define CFG_BAD(...) do { char m_[256]; snprintf(m_, sizeof m_, __VA_ARGS__); \
+        set_err(err, cap, "%s: %s", fname, m_); return RH_EFORMAT; } while (0)
     int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-    r = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
+    if (c->dim < 1 || c->dim > RHW_MAX_DIM) CFG_BAD("dim %d out of range 1..%d", c->dim, RHW_MAX_DIM);
+    if (c->hidden_dim < 1 || c->hidden_dim > RHW_MAX_HIDDEN)
+        CFG_BAD("hidden_dim %d out of range 1..%d", c->hidden_dim, RHW_MAX_HIDDEN);
+    if (c->n_layers < 1 || c->n_layers > RHW_MAX_LAYERS)
+        CFG_BAD("n_layers %d out of range 1..%d", c->n_layers, RHW_MAX_LAYERS);
+    if (c->n_heads < 1 || c->n_heads > RHW_MAX_HEADS)
+        CFG_BAD("n_heads %d out of range 1..%d", c->n_heads, RHW_MAX_HEADS);
+    if (c->n_kv_heads < 1 || c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0)
+        CFG_BAD("n_kv_heads %d must divide n_heads %d", c->n_kv_heads, c->n_heads);
+    if (c->head_dim < 2 || c->head_dim > RHW_MAX_HEAD_DIM || c->head_dim % 2 != 0)
+        CFG_BAD("head_dim %d must be even and in 2..%d", c->head_dim, RHW_MAX_HEAD_DIM);
+    if ((long long)c->n_heads * c->head_dim > RHW_MAX_HIDDEN)
+        CFG_BAD("n_heads * head_dim %lld too large", (long long)c->n_heads * c->head_dim);
+    if (c->vocab_size < 1 || c->vocab_size > RHW_MAX_VOCAB)
+        CFG_BAD("vocab_size %d out of range 1..%d", c->vocab_size, RHW_MAX_VOCAB);
+    if (c->max_ctx < 1 || c->max_ctx > RHW_MAX_CTX)
+        CFG_BAD("max_ctx %d out of range 1..%d", c->max_ctx, RHW_MAX_CTX);
+    if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta)) CFG_BAD("rope_theta must be > 0");
+    if ((int)c->rope_scaling < 0 || (int)c->rope_scaling > 2)
+        CFG_BAD("unknown rope_scaling %d", (int)c->rope_scaling);
+    if (c->rope_scaling != RH_ROPE_NONE && (!(c->rope_factor > 0.0f) || !isfinite(c->rope_factor)))
+        CFG_BAD("rope_factor must be > 0");
+    if (c->rope_scaling == RH_ROPE_LLAMA3) {
+        if (!(c->rope_low_freq_factor > 0.0f) || !isfinite(c->rope_high_freq_factor) ||
+            !(c->rope_high_freq_factor > c->rope_low_freq_factor))
+            CFG_BAD("llama3 rope needs 0 < low_freq_factor < high_freq_factor");
+        if (c->rope_original_max_ctx < 1) CFG_BAD("llama3 rope needs rope_original_max_ctx >= 1");
+    }
+    if (!(c->norm_eps > 0.0f) || !(c->norm_eps < 1.0f)) CFG_BAD("norm_eps must be in (0, 1)");
+    if (c->bos_id < -1 || c->bos_id >= c->vocab_size)
+        CFG_BAD("bos_id %d out of range -1..%d", c->bos_id, c->vocab_size - 1);
+    if (c->n_eos < 0 || c->n_eos > RH_MAX_EOS) CFG_BAD("n_eos %d out of range 0..%d", c->n_eos, RH_MAX_EOS);
+    for (i = 0; i < c->n_eos; i++)
+        if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab_size)
+            CFG_BAD("eos_ids[%d] = %d out of range 0..%d", i, c->eos_ids[i], c->vocab_size - 1);
+    return RH_OK;
+#undef CFG_BAD
 }
 
-/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
-static void rope_tables(const rh_ctx *c, int p0, int n) {
-    const rh_model *m = c->m;
-    int half = m->cfg.head_dim / 2, t, i;
-    for (t = 0; t < n; t++) {
-        float *cs = c->rope + (size_t)t * half * 2;
-        for (i = 0; i < half; i++) {
-            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
-            float ang = (float)(p0 + t) * m->inv_freq[i];
-            cs[2 * i] = (float)cos((double)ang);
-            cs[2 * i + 1] = (float)sin((double)ang);
+/* RoPE inverse frequencies as Hugging Face computes them (ROPE_INIT_FUNCTIONS):
+ * inv_freq[i] = theta^(-2i/d); linear: / factor; llama3: by wavelength (see below). */
+static void rope_inv_freq(const rh_config *c, float *out) {
+    int half = c->head_dim / 2, i;
+    for (i = 0; i < half; i++) {
+        float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)c->head_dim));
+        if (c->rope_scaling == RH_ROPE_LINEAR) {
+            inv = inv / c->rope_factor;
+        } else if (c->rope_scaling == RH_ROPE_LLAMA3) {
+            /* _compute_llama3_parameters: keep high frequencies, divide low ones by the factor,
+             * interpolate between by the smooth factor */
+            double orig = (double)c->rope_original_max_ctx;
+            double low_wl = orig / c->rope_low_freq_factor, high_wl = orig / c->rope_high_freq_factor;
+            double wl = 2.0 * 3.14159265358979323846 / (double)inv;
+            if (wl < high_wl) {
+                /* unchanged */
+            } else if (wl > low_wl) {
+                inv = inv / c->rope_factor;
+            } else {
+                double smooth = (orig / wl - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                inv = (float)((1.0 - smooth) * (double)inv / c->rope_factor + smooth * (double)inv);
+            }
         }
+        out[i] = inv;
     }
 }
-static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
-    int h, i, half = hd / 2;
-    for (h = 0; h < n_heads; h++) {
-        float *v = x + (size_t)h * hd;
-        for (i = 0; i < half; i++) {
-            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
-            v[i] = a * co - b * si;
-            v[i + half] = b * co + a * si;
-        }
-    }
-}
 
-/* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
- * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
- * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
- * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
- * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits; only a
- * partial last panel (head_dim not a multiple of RH_NR) changed path, from k_axpy, whose scalar
- * tail does not fuse, to the tile's FMAs, so its last bits may differ from before. */
-static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
-    size_t es = dtype_size(dt);
-    int j, d0;
-    for (j = 0; j < nk; j++)
-        for (d0 = 0; d0 < hd; d0 += RH_NR) {
-            float *d = Vp + ((size_t)(d0 / RH_NR) * nk + j) * RH_NR;
-            int w = hd - d0 < RH_NR ? hd - d0 : RH_NR;
-            k_cvt(dt, V + ((size_t)j * hd + d0) * es, d, w);
-            if (w < RH_NR) memset(d + w, 0, sizeof(float) * (size_t)(RH_NR - w));
-        }
-}
-
-/* ---- attention ----
- * One task = one kv head x a block of query tokens; its rows are (token, query head of the
- * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
- * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them. */
 typedef struct {
-    rh_ctx *c;
-    int layer, n, p0, n_qb, obs, pk; /* pk: prefill, packed GEMMs (decode: dot products) */
-} att_job;
+    uint64_t off, end;
+    int idx;
+} rhw_span;
 
-static void att_task(void *arg, int task, int thread) {
-    att_job *J = (att_job *)arg;
-    rh_ctx *c = J->c;
-    const rh_config *cf = &c->m->cfg;
-    rh_scratch *S = &c->scr[thread];
-    int nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, g = nh / nkv;
-    int hk = task / J->n_qb, u = task % J->n_qb;
-    /* pair cheap (early) and dear (late) query blocks so contiguous task ranges balance */
-    int qb = (u % 2 == 0) ? u / 2 : J->n_qb - 1 - u / 2;
-    int t0 = qb * c->qb, t1 = t0 + c->qb < J->n ? t0 + c->qb : J->n, R = (t1 - t0) * g, r, kb, j;
-    int last_pos = J->p0 + t1 - 1;
-    size_t kvsz = dtype_size(c->kv_dtype);
-    size_t head_off = ((size_t)J->layer * nkv + hk) * (size_t)c->n_ctx * hd;
-    const unsigned char *kbase = c->kcache + head_off * kvsz, *vbase = c->vcache + head_off * kvsz;
-    const unsigned char *mask = c->mask ? c->mask + (size_t)J->layer * nh : NULL;
-    float scale = 1.0f / sqrtf((float)hd);
-    int all_neginf = 1;
+static int span_cmp(const void *a, const void *b) {
+    const rhw_span *x = (const rhw_span *)a, *y = (const rhw_span *)b;
+    return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
+}
 
-    for (r = 0; r < R; r++) {
-        int ti = t0 + r / g, h = hk * g + r % g;
-        memcpy(S->q + (size_t)r * hd, c->q + ((size_t)ti * nh + h) * hd, sizeof(float) * hd);
-        memset(S->o + (size_t)r * hd, 0, sizeof(float) * hd);
-        S->mx[r] = -INFINITY;
-        S->sum[r] = 0.0f;
-        S->best[r] = -INFINITY;
-        S->bestpos[r] = 0;
-        if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
+static int meta_key_ok(const unsigned char *k, uint32_t n) {
+    uint32_t i;
+    if (n < 1 || n > 64) return 0;
+    for (i = 0; i < n; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_' || k[i] == '.'))
+            return 0;
+    return 1;
+}
+
+static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int vocab_size,
+                    const char *fname, char *err, size_t errcap);
+static void tok_free(rh_tokenizer *t);
+
+void rh_model_close(rh_model *m) {
+    if (!m) return;
+    if (m->tok) tok_free(m->tok);
+    if (m->base) {
+        if (m->mapped) munmap((void *)(uintptr_t)m->base, m->size);
+        else free((void *)(uintptr_t)m->base);
     }
-    for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
-        int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
-        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
-        const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
-        if (J->pk) { /* V as panels for the P V product (any cache dtype); K is packed below */
-            k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
-            V = S->vf;
-        } else if (c->kv_dtype == RH_F32) {
-            K = (const float *)(const void *)Kc;
-            V = (const float *)(const void *)Vc;
-        } else {
-            k_cvt(c->kv_dtype, Kc, S->kf, nk * hd);
-            K = S->kf;
-            k_cvt(c->kv_dtype, Vc, S->vf, nk * hd);
-            V = S->vf;
-        }
-        /* scores (R, nk) = Q K^T */
-        if (J->pk) {
-            int pn;
-            for (pn = 0; pn < nk; pn += RH_NR) {
-                int nr = nk - pn < RH_NR ? nk - pn : RH_NR;
-                k_pack_w(c->kv_dtype, Kc + (size_t)pn * hd * kvsz, (size_t)hd, nr, hd, S->kp);
-                k_gemm_rows_acc(S->q, hd, S->kp, RH_NR, hd, S->s + pn, RH_BK, R, nr, 0);
+    free(m->layers);
+    free(m->f32_small);
+    free(m->inv_freq);
+    free(m->path);
+    free(m);
+}
+
+/* Validate the image m->base[0..m->size) and fill in the model.  Errors name m->path. */
+static int model_load(rh_model *m, char *err, size_t cap) {
+    const unsigned char *b = m->base;
+    const char *fn = m->path;
+    uint64_t fsize = m->size;
+    rh_config *c = &m->cfg;
+    uint32_t flags, n_tensors, i;
+    uint64_t sec_off[4], sec_size[4], data_off, data_size, pos, dir_end, n_small = 0;
+    static const char *const sec_name[4] = {"metadata section", "tokenizer section",
+                                            "tensor directory", "data region"};
+    int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
+    rhw_span *spans = NULL;
+    float *small;
+#define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
+        set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
+
+    if (fsize < RHW_HEADER) BAD("truncated: %llu bytes, smaller than the 256-byte header", (unsigned long long)fsize);
+    if (memcmp(b, "RHWF", 4) != 0) BAD("bad magic (not a .rhw file)");
+    if (rd_u32(b + 4) != RH_FORMAT_VERSION) BAD("unsupported format version %u (expected %d)", rd_u32(b + 4), RH_FORMAT_VERSION);
+    if (rd_u32(b + 8) != RHW_HEADER) BAD("header_bytes %u, expected 256", rd_u32(b + 8));
+    if (rd_u32(b + 12) != 0 || rd_u32(b + 172) != 0) BAD("reserved header field is not zero");
+    for (i = 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero", i);
+    if (rd_u64(b + 192) != fsize)
+        BAD("file_size field says %llu bytes but the file has %llu (truncated or padded)",
+            (unsigned long long)rd_u64(b + 192), (unsigned long long)fsize);
+    {
+        /* every u32 dimension must fit an int before it is converted */
+        static const int dim_off[8] = {16, 20, 24, 28, 32, 36, 40, 44};
+        static const char *const dim_name[8] = {"dim", "hidden_dim", "n_layers", "n_heads",
+                                                "n_kv_heads", "head_dim", "vocab_size", "max_ctx"};
+        for (i = 0; i < 8; i++)
+            if (rd_u32(b + dim_off[i]) > (uint32_t)INT_MAX) BAD("%s %u is absurd", dim_name[i], rd_u32(b + dim_off[i]));
+        if (rd_u32(b + 52) > 2) BAD("unknown rope_scaling %u", rd_u32(b + 52));
+        if (rd_u32(b + 68) > (uint32_t)INT_MAX) BAD("rope_original_max_ctx %u is absurd", rd_u32(b + 68));
+        if (rd_u32(b + 84) > RH_MAX_EOS) BAD("n_eos %u out of range 0..%d", rd_u32(b + 84), RH_MAX_EOS);
+    }
+    memset(c, 0, sizeof *c);
+    c->dim = (int)rd_u32(b + 16);
+    c->hidden_dim = (int)rd_u32(b + 20);
+    c->n_layers = (int)rd_u32(b + 24);
+    c->n_heads = (int)rd_u32(b + 28);
+    c->n_kv_heads = (int)rd_u32(b + 32);
+    c->head_dim = (int)rd_u32(b + 36);
+    c->vocab_size = (int)rd_u32(b + 40);
+    c->max_ctx = (int)rd_u32(b + 44);
+    c->rope_theta = rd_f32(b + 48);
+    c->rope_scaling = (rh_rope_scaling)rd_u32(b + 52);
+    c->rope_factor = rd_f32(b + 56);
+    c->rope_low_freq_factor = rd_f32(b + 60);
+    c->rope_high_freq_factor = rd_f32(b + 64);
+    c->rope_original_max_ctx = (int)rd_u32(b + 68);
+    c->norm_eps = rd_f32(b + 72);
+    flags = rd_u32(b + 76);
+    if (flags & ~7u) BAD("unknown flag bits 0x%x", flags & ~7u);
+    c->qkv_bias = (flags & RHW_FLAG_QKV_BIAS) != 0;
+    c->tied_embeddings = (flags & RHW_FLAG_TIED) != 0;
+    c->add_bos = (flags & RHW_FLAG_ADD_BOS) != 0;
+    c->bos_id = (int32_t)rd_u32(b + 80);
+    c->n_eos = (int)rd_u32(b + 84);
+    for (i = 0; i < RH_MAX_EOS; i++) c->eos_ids[i] = i < (uint32_t)c->n_eos ? (int32_t)rd_u32(b + 88 + 4 * i) : 0;
+    if ((rc = config_check(c, fn, err, cap)) != RH_OK) goto fail;
+    rc = RH_EFORMAT;
+
+    /* sections: inside [256, file_size), pairwise disjoint */
+    if (rd_u64(b + 176) % RHW_ALIGN != 0) BAD("data_offset %llu is not a multiple of 64", (unsigned long long)rd_u64(b + 176));
+    for (i = 0; i < 4; i++) {
+        static const int off_at[4] = {120, 136, 152, 176};
+        sec_off[i] = rd_u64(b + off_at[i]);
+        sec_size[i] = rd_u64(b + off_at[i] + 8);
+        if (sec_size[i] == 0 && i != 0) BAD("%s is empty", sec_name[i]);
+        if (sec_size[i] == 0) continue;
+        if (sec_off[i] < RHW_HEADER || sec_off[i] > fsize || sec_size[i] > fsize - sec_off[i])
+            BAD("%s [%llu, +%llu) lies outside the file (%llu bytes)", sec_name[i],
+                (unsigned long long)sec_off[i], (unsigned long long)sec_size[i], (unsigned long long)fsize);
+    }
+    for (i = 0; i < 4; i++)
+        for (j = (int)i + 1; j < 4; j++)
+            if (sec_size[i] && sec_size[j] && sec_off[i] < sec_off[j] + sec_size[j] && sec_off[j] < sec_off[i] + sec_size[i])
+                BAD("%s overlaps the %s", sec_name[i], sec_name[j]);
+    data_off = sec_off[3];
+    data_size = sec_size[3];
+
+    /* metadata */
+    m->meta = NULL; m->meta_size = 0; m->n_meta = 0;
+    if (sec_size[0]) {
+        const unsigned char *p = b + sec_off[0];
+        uint64_t n = sec_size[0], at = 4, e;
+        uint32_t cnt;
+        if (n < 4) BAD("metadata section truncated");
+        cnt = rd_u32(p);
+        if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
+        for (e = 0; e < cnt; e++) {
+            uint32_t kl, vl;
+            uint64_t e2, at2, key_at;
+            if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
+            kl = rd_u32(p + at); at += 4;
+            if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
+            if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
+            key_at = at;
+            at += kl;
+            if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
+            vl = rd_u32(p + at); at += 4;
+            if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
+            at += vl;
+            /* duplicate keys: compare with the earlier entries */
+            for (e2 = 0, at2 = 4; e2 < e; e2++) {
+                uint32_t kl2 = rd_u32(p + at2);
+                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
+                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
+                at2 += 4 + kl2;
+                at2 += 4 + rd_u32(p + at2);
             }
-        } else {
-            k_gemm_nt(S->q, hd, K, hd, S->s, RH_BK, R, nk, hd);
         }
-        for (r = 0; r < R; r++) {
-            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
-            int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
-            float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
-            int observed = J->obs && ti == J->n - 1, fold;
-            if (vis <= 0 || mode == RH_MASK_NEG_INF) {
-                if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
-                continue;
-            }
-            if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
-            /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
-             * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
-             * scaled max, as rounding a product by a positive constant keeps the order */
-            fold = mode != RH_MASK_UNIFORM && !observed;
-            if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
-            else if (!fold) k_scale(s, scale, vis);
-            bm = k_max(s, vis);
-            if (fold) bm *= scale;
-            if (observed) {
-                /* top-1: the first position of the block max when it beats the earlier blocks'
-                 * (the softmax needs the max anyway; only the winning block is scanned twice) */
-                if (bm > S->best[r]) {
-                    for (j = 0; j < vis && s[j] != bm; j++) {}
-                    S->best[r] = bm;
-                    S->bestpos[r] = kb + j;
+        if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
+        m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
+    }
+
+    /* tensor directory */
+    n_tensors = rd_u32(b + 168);
+    if (n_tensors == 0) BAD("no tensors");
+    if (n_tensors > sec_size[2] / 33) BAD("n_tensors %u cannot fit in a %llu-byte directory", n_tensors, (unsigned long long)sec_size[2]);
+    n_slots = SLOT_GLOBALS + c->n_layers * LT_COUNT;
+    slot_of = (int *)malloc(sizeof(int) * n_tensors);
+    tensor_of_slot = (int *)malloc(sizeof(int) * (size_t)n_slots);
+    spans = (rhw_span *)malloc(sizeof(rhw_span) * n_tensors);
+    m->layers = (rh_layer *)calloc((size_t)c->n_layers, sizeof(rh_layer));
+    if (!slot_of || !tensor_of_slot || !spans || !m->layers) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
+    for (s = 0; s < n_slots; s++) tensor_of_slot[s] = -1;
+    pos = sec_off[2];
+    dir_end = sec_off[2] + sec_size[2];
+    for (i = 0; i < n_tensors; i++) {
+        char name[256];
+        uint32_t nl, dt, nd, d;
+        uint64_t shape[4], count = 1, off, nbytes, want[2];
+        int want_nd;
+        if (dir_end - pos < 4) BAD("tensor directory truncated at entry %u", i);
+        nl = rd_u32(b + pos); pos += 4;
+        if (nl < 1 || nl > 255) BAD("tensor %u: name length %u out of range 1..255", i, nl);
+        if (dir_end - pos < nl + 8) BAD("tensor directory truncated at entry %u", i);
+        for (d = 0; d < nl; d++) {
+            unsigned char ch = b[pos + d];
+            if (ch < 0x21 || ch > 0x7e) BAD("tensor %u: name has a non-printable byte 0x%02x", i, ch);
+            name[d] = (char)ch;
+        }
+        name[nl] = 0;
+        pos += nl;
+        dt = rd_u32(b + pos); nd = rd_u32(b + pos + 4); pos += 8;
+        if (dt > 2) BAD("tensor '%s': unknown dtype %u", name, dt);
+        if (nd < 1 || nd > 4) BAD("tensor '%s': ndim %u out of range 1..4", name, nd);
+        if (dir_end - pos < 8ull * nd + 16) BAD("tensor directory truncated at '%s'", name);
+        for (d = 0; d < nd; d++) {
+            shape[d] = rd_u64(b + pos); pos += 8;
+            if (shape[d] == 0 || shape[d] > ((uint64_t)1 << 40)) BAD("tensor '%s': dimension %u is %llu (absurd)", name, d, (unsigned long long)shape[d]);
+            if (count > (((uint64_t)1 << 62) / shape[d])) BAD("tensor '%s': element count overflows", name);
+            count *= shape[d];
+        }
+        off = rd_u64(b + pos); nbytes = rd_u64(b + pos + 8); pos += 16;
+        if (nbytes != count * dtype_size((rh_dtype)dt))
+            BAD("tensor '%s': nbytes %llu != %llu elements x %u bytes (%s)", name, (unsigned long long)nbytes,
+                (unsigned long long)count, (unsigned)dtype_size((rh_dtype)dt), dtype_name((rh_dtype)dt));
+        if (off % RHW_ALIGN != 0) BAD("tensor '%s': offset %llu is not a multiple of 64", name, (unsigned long long)off);
+        if (off < data_off || off > data_off + data_size || nbytes > data_off + data_size - off)
+            BAD("tensor '%s': [%llu, +%llu) lies outside the data region [%llu, +%llu)", name, (unsigned long long)off,
+                (unsigned long long)nbytes, (unsigned long long)data_off, (unsigned long long)data_size);
+        s = tensor_slot(name, c->n_layers);
+        if (s < 0) BAD("unknown tensor '%s'", name);
+        if (tensor_of_slot[s] >= 0) BAD("tensor '%s' appears twice", name);
+        want_nd = slot_shape(c, s, want);
+        if (want_nd == 0)
+            BAD("unexpected tensor '%s' (%s)", name, s == SLOT_HEAD ? "the tied_embeddings flag is set" : "the qkv_bias flag is not set");
+        if ((int)nd != want_nd || shape[0] != want[0] || (nd == 2 && shape[1] != want[1])) {
+            char got[96], exp[64];
+            int gl = 0;
+            for (d = 0; d < nd; d++) gl += snprintf(got + gl, sizeof got - (size_t)gl, "%s%llu", d ? ", " : "", (unsigned long long)shape[d]);
+            if (want_nd == 2) snprintf(exp, sizeof exp, "%llu, %llu", (unsigned long long)want[0], (unsigned long long)want[1]);
+            else snprintf(exp, sizeof exp, "%llu", (unsigned long long)want[0]);
+            BAD("tensor '%s' has shape [%s], expected [%s] from the config", name, got, exp);
+        }
+        if (want_nd == 1) n_small += want[0];
+        tensor_of_slot[s] = (int)i;
+        slot_of[i] = s;
+        spans[i].off = off; spans[i].end = off + nbytes; spans[i].idx = (int)i;
+        {
+            rh_wt w;
+            w.p = b + off; w.dt = (rh_dtype)dt;
+            w.rows = (int)shape[0]; w.cols = nd == 2 ? (int)shape[1] : 1;
+            if (s == SLOT_EMBED) m->embed = w;
+            else if (s == SLOT_HEAD) m->lm_head = w;
+            else if (s >= SLOT_GLOBALS) {
+                rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
+                switch ((s - SLOT_GLOBALS) % LT_COUNT) {
+                case LT_Q: L->wq = w; break;
+                case LT_K: L->wk = w; break;
+                case LT_V: L->wv = w; break;
+                case LT_O: L->wo = w; break;
+                case LT_GATE: L->wg = w; break;
+                case LT_UP: L->wu = w; break;
+                case LT_DOWN: L->wd = w; break;
+                default: break;
                 }
-                if (c->obs.rows)
-                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb, s, sizeof(float) * vis);
             }
-            mnew = bm > S->mx[r] ? bm : S->mx[r];
-            if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
-                corr = expf(S->mx[r] - mnew);
-                S->sum[r] *= corr;
-                k_scale(S->o + (size_t)r * hd, corr, hd);
-            }
-            S->mx[r] = mnew;
-            sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
-            S->sum[r] += sum;
-            if (!J->pk) k_pv(s, V, vis, hd, S->o + (size_t)r * hd);
-        }
-        if (J->pk) {
-            /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
-            int d0;
-            for (d0 = 0; d0 < hd; d0 += RH_NR)
-                k_gemm_rows_acc(S->s, RH_BK, V + (size_t)(d0 / RH_NR) * nk * RH_NR, RH_NR, nk, S->o + d0, hd, R,
-                                hd - d0 < RH_NR ? hd - d0 : RH_NR, 1);
         }
     }
-    for (r = 0; r < R; r++) {
-        int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti, mode = mask && mask[h] ? (int)c->mask_mode : -1;
-        float *out = c->att + ((size_t)ti * nh + h) * hd;
-        int observed = J->obs && ti == J->n - 1, hi = J->layer * nh + h;
-        if (mode == RH_MASK_NEG_INF) {
-            /* only the token itself is visible: the output is its value vector */
-            k_cvt(c->kv_dtype, vbase + (size_t)pos * hd * kvsz, out, hd);
-            if (observed) {
-                c->obs.top1[hi] = pos;
-                if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f;
-                if (c->obs.rows) {
-                    float *row = c->obs.rows + (size_t)hi * c->obs.row_stride;
-                    for (j = 0; j <= pos; j++) row[j] = j == pos ? 1.0f : 0.0f;
-                }
-            }
-            continue;
+    if (pos != dir_end) BAD("tensor directory has %llu trailing bytes", (unsigned long long)(dir_end - pos));
+    for (s = 0; s < n_slots; s++) {
+        uint64_t want[2];
+        if (tensor_of_slot[s] < 0 && slot_shape(c, s, want) != 0) {
+            char nm[128];
+            slot_name(s, nm, sizeof nm);
+            BAD("missing tensor '%s'", nm);
         }
-        if (mode == RH_MASK_ZERO) memset(out, 0, sizeof(float) * hd);
+    }
+    qsort(spans, n_tensors, sizeof *spans, span_cmp);
+    for (i = 1; i < n_tensors; i++)
+        if (spans[i].off < spans[i - 1].end) {
+            char a[128], bb[128];
+            slot_name(slot_of[spans[i - 1].idx], a, sizeof a);
+            slot_name(slot_of[spans[i].idx], bb, sizeof bb);
+            BAD("tensors '%s' and '%s' overlap", a, bb);
+        }
+    m->n_tensors = (int)n_tensors;
+
+    /* f32 copies of the vectors (norms, biases), so the forward pass reads them as floats */
+    small = m->f32_small = (float *)malloc(sizeof(float) * (size_t)(n_small ? n_small : 1));
+    if (!small) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
+    for (s = 0; s < n_slots; s++) {
+        int t = tensor_of_slot[s];
+        const unsigned char *e;
+        uint64_t want[2], nd;
+        rh_dtype dt;
+        if (t < 0 || slot_shape(c, s, want) != 1) continue;
+        /* re-read the entry's dtype and offset (already validated) */
+        for (e = b + sec_off[2], nd = 0; nd < (uint64_t)t; nd++) {
+            uint32_t nl = rd_u32(e), ndim = rd_u32(e + 8 + nl);
+            e += 4 + nl + 8 + 8ull * ndim + 16;
+        }
+        {
+            uint32_t nl = rd_u32(e), ndim = rd_u32(e + 8 + nl);
+            dt = (rh_dtype)rd_u32(e + 4 + nl);
+            k_cvt_scalar(dt, b + rd_u64(e + 4 + nl + 8 + 8ull * ndim), small, (int)want[0]);
+        }
+        if (s == SLOT_NORM) m->final_norm = small;
         else {
-            float inv = 1.0f / S->sum[r];
-            const float *o = S->o + (size_t)r * hd;
-            for (j = 0; j < hd; j++) out[j] = o[j] * inv;
-        }
-        if (observed) {
-            /* the max raw score is the running max, so its weight is exp(0) / sum */
-            c->obs.top1[hi] = S->bestpos[r];
-            if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f / S->sum[r];
-            if (c->obs.rows) {
-                float *row = c->obs.rows + (size_t)hi * c->obs.row_stride, inv = 1.0f / S->sum[r];
-                for (j = 0; j <= pos; j++) row[j] = expf(row[j] - S->mx[r]) * inv;
+            rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
+            switch ((s - SLOT_GLOBALS) % LT_COUNT) {
+            case LT_ATTN_NORM: L->attn_norm = small; break;
+            case LT_FFN_NORM: L->ffn_norm = small; break;
+            case LT_QB: L->bq = small; break;
+            case LT_KB: L->bk = small; break;
+            default: L->bv = small; break;
             }
         }
+        small += want[0];
     }
+    if (c->tied_embeddings) m->lm_head = m->embed;
+    m->dtype = m->layers[0].wq.dt;
+
+    m->inv_freq = (float *)malloc(sizeof(float) * (size_t)(c->head_dim / 2));
+    if (!m->inv_freq) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
+    rope_inv_freq(c, m->inv_freq);
+
+    rc = tok_load(&m->tok, b + sec_off[1], (size_t)sec_size[1], c->vocab_size, fn, err, cap);
+    if (rc != RH_OK) { if (rc > 0) rc = RH_EFORMAT; goto fail; }
+    free(slot_of); free(tensor_of_slot); free(spans);
+    return RH_OK;
+fail:
+    free(slot_of); free(tensor_of_slot); free(spans);
+    return rc;
+#undef BAD
 }
 
-/* ---- one chunk of n tokens at positions p0.. through all layers ----
- * lm: 0 no logits, 1 logits of the last token into out, 2 logits of every token (n, vocab). */
-static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, int lm, int obs, int pk) {
-    const rh_model *m = c->m;
-    const rh_config *cf = &m->cfg;
-    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
-    int qd = nh * hd, kvd = nkv * hd, half = hd / 2, l, t, h, i;
-    size_t kvsz = dtype_size(c->kv_dtype);
-    att_job A;
+static rh_model *model_alloc(const char *name) {
+    rh_model *m = (rh_model *)calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->path = (char *)malloc(strlen(name) + 1);
+    if (!m->path) { free(m); return NULL; }
+    strcpy(m->path, name);
+    return m;
+}
 
-    /* x (n, dim) = embedding rows */
-    for (t = 0; t < n; t++)
-        k_cvt(m->embed.dt, (const unsigned char *)m->embed.p + (size_t)ids[t] * dim * dtype_size(m->embed.dt),
-              c->x + (size_t)t * dim, dim);
-    rope_tables(c, p0, n);
+int rh_model_open(const char *path, rh_model **out, char *err, size_t errcap) {
+    rh_model *m;
+    struct stat st;
+    int fd, rc;
+    void *p;
+    if (!out) { set_err(err, errcap, "rh_model_open: out is NULL"); return RH_EINVAL; }
+    *out = NULL;
+    if (!path) { set_err(err, errcap, "rh_model_open: path is NULL"); return RH_EINVAL; }
+    fd = open(path, O_RDONLY);
+    if (fd < 0) { set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno)); return RH_EIO; }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errcap, "%s: not a regular file", path);
+        close(fd);
+        return RH_EIO;
+    }
+    if ((uint64_t)st.st_size < RHW_HEADER) {
+        set_err(err, errcap, "%s: truncated: %lld bytes, smaller than the 256-byte header", path, (long long)st.st_size);
+        close(fd);
+        return RH_EFORMAT;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { set_err(err, errcap, "%s: too large to map", path); close(fd); return RH_EIO; }
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) { set_err(err, errcap, "%s: cannot map: %s", path, strerror(errno)); return RH_EIO; }
+    m = model_alloc(path);
+    if (!m) { munmap(p, (size_t)st.st_size); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
+    m->base = (const unsigned char *)p;
+    m->size = (size_t)st.st_size;
+    m->mapped = 1;
+    rc = model_load(m, err, errcap);
+    if (rc != RH_OK) { rh_model_close(m); return rc; }
+    *out = m;
+    return RH_OK;
+}
 
-    for (l = 0; l < cf->n_layers; l++) {
-        const rh_layer *L = &m->layers[l];
-        /* attention block: q (n, qd), k, v (n, kvd) */
-        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm, dim, cf->norm_eps);
-        matmul(c, pk, c->xb, n, dim, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
-        for (t = 0; t < n; t++) {
-            float *q = c->q + (size_t)t * qd, *k = c->k + (size_t)t * kvd, *v = c->v + (size_t)t * kvd;
-            if (L->bq) {
-                for (i = 0; i < qd; i++) q[i] += L->bq[i];
-                for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
-            }
-            rope_apply(q, nh, hd, c->rope + (size_t)t * half * 2);
-            rope_apply(k, nkv, hd, c->rope + (size_t)t * half * 2);
-            for (h = 0; h < nkv; h++) {
-                size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)(p0 + t)) * hd * kvsz;
-                k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
-                k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
-            }
+/* Takes ownership of buf (64-byte aligned, from posix_memalign). */
+static int model_from_buffer(void *buf, size_t size, const char *name, rh_model **out, char *err, size_t errcap) {
+    rh_model *m = model_alloc(name ? name : "(memory)");
+    int rc;
+    if (!m) { free(buf); set_err(err, errcap, "%s: out of memory", name ? name : "(memory)"); return RH_ENOMEM; }
+    m->base = (const unsigned char *)buf;
+    m->size = size;
+    m->mapped = 0;
+    rc = model_load(m, err, errcap);
+    if (rc != RH_OK) { rh_model_close(m); return rc; }
+    *out = m;
+    return RH_OK;
+}
+
+int rh_model_open_memory(const void *data, size_t size, const char *name, rh_model **out, char *err, size_t errcap) {
+    void *buf = NULL;
+    if (!out) { set_err(err, errcap, "rh_model_open_memory: out is NULL"); return RH_EINVAL; }
+    *out = NULL;
+    if (!name) name = "(memory)";
+    if (!data && size) { set_err(err, errcap, "%s: data is NULL", name); return RH_EINVAL; }
+    if (posix_memalign(&buf, RHW_ALIGN, size ? size : 1) != 0) { set_err(err, errcap, "%s: out of memory", name); return RH_ENOMEM; }
+    if (size) memcpy(buf, data, size);
+    return model_from_buffer(buf, size, name, out, err, errcap);
+}
+
+const rh_config *rh_model_config(const rh_model *m) { return m ? &m->cfg : NULL; }
+const char *rh_model_path(const rh_model *m) { return m ? m->path : NULL; }
+rh_dtype rh_model_dtype(const rh_model *m) { return m ? m->dtype : RH_F32; }
+
+const char *rh_model_meta(const rh_model *m, const char *key, size_t *len) {
+    const unsigned char *p;
+    size_t kl;
+    uint32_t i;
+    if (len) *len = 0;
+    if (!m || !key || !m->meta) return NULL;
+    kl = strlen(key);
+    p = m->meta;
+    for (i = 0; i < m->n_meta; i++) {
+        uint32_t l = rd_u32(p), vl = rd_u32(p + 4 + l);
+        if (l == kl && memcmp(p + 4, key, kl) == 0) {
+            if (len) *len = vl;
+            return (const char *)(p + 8 + l);
         }
-        A.c = c; A.layer = l; A.n = n; A.p0 = p0; A.obs = obs; A.pk = pk;
-        A.n_qb = (n + c->qb - 1) / c->qb;
-        pool_run(c->pool, att_task, &A, nkv * A.n_qb);
-        matmul(c, pk, c->att, n, qd, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
-        for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
-
-        /* MLP block: hb, hb2 (n, hid) */
-        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm, dim, cf->norm_eps);
-        matmul(c, pk, c->xb, n, dim, 2, &L->wg, c->hb, &L->wu, c->hb2, NULL, NULL);
-        /* row by row: which columns fall in the kernel's vector body and which in its scalar tail
-         * (the two differ in the last bits) must not depend on the chunk's token count */
-        for (t = 0; t < n; t++) k_silu_mul(c->hb + (size_t)t * hid, c->hb2 + (size_t)t * hid, hid);
-        matmul(c, pk, c->hb, n, hid, 1, &L->wd, c->xb2, NULL, NULL, NULL, NULL);
-        for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
+        p += 8 + (size_t)l + vl;
     }
-    if (lm == 1) {
-        rmsnorm(c->xb, c->x + (size_t)(n - 1) * dim, m->final_norm, dim, cf->norm_eps);
-        matmul(c, pk, c->xb, 1, dim, 1, &m->lm_head, out, NULL, NULL, NULL, NULL);
-    } else if (lm == 2) {
-        for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, m->final_norm, dim, cf->norm_eps);
-        matmul(c, pk, c->xb, n, dim, 1, &m->lm_head, out, NULL, NULL, NULL, NULL);
-    }
+    return NULL;
 }
 
-/* =============================================================================================
- * 5. GENERATION: contexts, the KV cache, chunked prefill
- * ============================================================================================= */
-
-void rh_ctx_params_default(rh_ctx_params *p) {
-    if (!p) return;
-    p->n_threads = 0;
-    p->n_ctx = 0;
-    p->kv_dtype = RH_F32;
-    p->prefill_chunk = 0;
+void rh_model_checksum(const rh_model *m, char out[17]) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+    if (!out) return;
+    if (m)
+        for (i = 0; i < m->size; i++) { h ^= m->base[i]; h *= 0x100000001b3ull; }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-void rh_ctx_free(rh_ctx *c) {
+/* ---- writing .rhw images (rh_rhw_write, rh_model_random) ---- */
+
+/* The layout of an image: header + meta + tok + dir (the "prefix", padded to data_offset),
+ * then each tensor at a 64-byte-aligned offset. */
+typedef struct {
+    unsigned char *prefix; /* data_offset bytes */
+    uint64_t data_offset, file_size;
+    uint64_t *offsets;     /* per tensor */
+    uint64_t *nbytes;
+} rhw_plan;
+
+static void plan_free(rhw_plan *pl) { free(pl->prefix); free(pl->offsets); free(pl->nbytes); }
+
+static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta, const void *tok, size_t tok_size,
+                     const rh_tensor_in *t, int n, const char *fn, char *err, size_t cap) {
+    uint64_t meta_size = 0, dir_size = 0, at, end;
+    int i, k, n_meta = 0;
+    unsigned char *h;
+    uint32_t flags;
+    memset(pl, 0, sizeof *pl);
+    if (!cfg) { set_err(err, cap, "%s: config is NULL", fn); return RH_EINVAL; }
+    if (config_check(cfg, fn, err, cap) != RH_OK) return RH_EINVAL;
+    if (!tok || tok_size == 0) { set_err(err, cap, "%s: tokenizer section is empty", fn); return RH_EINVAL; }
+    if (n <= 0 || !t) { set_err(err, cap, "%s: no tensors", fn); return RH_EINVAL; }
+    if (meta) {
+        for (i = 0; meta[i]; i += 2) {
+            if (!meta[i + 1]) { set_err(err, cap, "%s: metadata key '%s' has no value", fn, meta[i]); return RH_EINVAL; }
+            if (!meta_key_ok((const unsigned char *)meta[i], (uint32_t)strlen(meta[i]))) {
+                set_err(err, cap, "%s: metadata key '%s' must be 1..64 bytes of [a-z0-9_.]", fn, meta[i]);
+                return RH_EINVAL;
+            }
+            meta_size += 8 + strlen(meta[i]) + strlen(meta[i + 1]);
+            n_meta++;
+        }
+        meta_size += 4;
+    }
+    pl->offsets = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
+    pl->nbytes = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
+    if (!pl->offsets || !pl->nbytes) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
+    for (i = 0; i < n; i++) {
+        uint64_t count = 1;
+        size_t nl = t[i].name ? strlen(t[i].name) : 0;
+        if (nl < 1 || nl > 255) { plan_free(pl); set_err(err, cap, "%s: tensor %d: bad name", fn, i); return RH_EINVAL; }
+        if ((int)t[i].dtype < 0 || (int)t[i].dtype > 2 || t[i].ndim < 1 || t[i].ndim > 4) {
+            plan_free(pl); set_err(err, cap, "%s: tensor '%s': bad dtype or ndim", fn, t[i].name); return RH_EINVAL;
+        }
+        for (k = 0; k < t[i].ndim; k++) {
+            if (t[i].shape[k] < 1 || t[i].shape[k] > ((int64_t)1 << 40) || count > (((uint64_t)1 << 62) / (uint64_t)t[i].shape[k])) {
+                plan_free(pl); set_err(err, cap, "%s: tensor '%s': bad shape", fn, t[i].name); return RH_EINVAL;
+            }
+            count *= (uint64_t)t[i].shape[k];
+        }
+        pl->nbytes[i] = count * dtype_size(t[i].dtype);
+        dir_size += 4 + nl + 8 + 8ull * (uint64_t)t[i].ndim + 16;
+    }
+    at = RHW_HEADER + meta_size + tok_size + dir_size;
+    pl->data_offset = (at + RHW_ALIGN - 1) / RHW_ALIGN * RHW_ALIGN;
+    end = pl->data_offset;
+    for (i = 0; i < n; i++) {
+        pl->offsets[i] = end;
+        end = (end + pl->nbytes[i] + RHW_ALIGN - 1) / RHW_ALIGN * RHW_ALIGN;
+    }
+    pl->file_size = end;
+    pl->prefix = (unsigned char *)calloc(1, (size_t)pl->data_offset);
+    if (!pl->prefix) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
+    h = pl->prefix;
+    memcpy(h, "RHWF", 4);
+    wr_u32(h + 4, RH_FORMAT_VERSION);
+    wr_u32(h + 8, RHW_HEADER);
+    wr_u32(h + 16, (uint32_t)cfg->dim); wr_u32(h + 20, (uint32_t)cfg->hidden_dim);
+    wr_u32(h + 24, (uint32_t)cfg->n_layers); wr_u32(h + 28, (uint32_t)cfg->n_heads);
+    wr_u32(h + 32, (uint32_t)cfg->n_kv_heads); wr_u32(h + 36, (uint32_t)cfg->head_dim);
+    wr_u32(h + 40, (uint32_t)cfg->vocab_size); wr_u32(h + 44, (uint32_t)cfg->max_ctx);
+    wr_f32(h + 48, cfg->rope_theta); wr_u32(h + 52, (uint32_t)cfg->rope_scaling);
+    wr_f32(h + 56, cfg->rope_scaling == RH_ROPE_NONE ? 1.0f : cfg->rope_factor);
+    wr_f32(h + 60, cfg->rope_low_freq_factor); wr_f32(h + 64, cfg->rope_high_freq_factor);
+    wr_u32(h + 68, (uint32_t)cfg->rope_original_max_ctx); wr_f32(h + 72, cfg->norm_eps);
+    flags = (cfg->qkv_bias ? RHW_FLAG_QKV_BIAS : 0) | (cfg->tied_embeddings ? RHW_FLAG_TIED : 0) | (cfg->add_bos ? RHW_FLAG_ADD_BOS : 0);
+    wr_u32(h + 76, flags);
+    wr_u32(h + 80, (uint32_t)cfg->bos_id); wr_u32(h + 84, (uint32_t)cfg->n_eos);
+    for (i = 0; i < cfg->n_eos; i++) wr_u32(h + 88 + 4 * i, (uint32_t)cfg->eos_ids[i]);
+    wr_u64(h + 120, meta_size ? RHW_HEADER : 0); wr_u64(h + 128, meta_size);
+    wr_u64(h + 136, RHW_HEADER + meta_size); wr_u64(h + 144, tok_size);
+    wr_u64(h + 152, RHW_HEADER + meta_size + tok_size); wr_u64(h + 160, dir_size);
+    wr_u32(h + 168, (uint32_t)n);
+    wr_u64(h + 176, pl->data_offset); wr_u64(h + 184, pl->file_size - pl->data_offset);
+    wr_u64(h + 192, pl->file_size);
+    at = RHW_HEADER;
+    if (meta) {
+        wr_u32(h + at, (uint32_t)n_meta); at += 4;
+        for (i = 0; meta[i]; i += 2) {
+            size_t kl = strlen(meta[i]), vl = strlen(meta[i + 1]);
+            wr_u32(h + at, (uint32_t)kl); memcpy(h + at + 4, meta[i], kl); at += 4 + kl;
+            wr_u32(h + at, (uint32_t)vl); memcpy(h + at + 4, meta[i + 1], vl); at += 4 + vl;
+        }
+    }
+    memcpy(h + at, tok, tok_size); at += tok_size;
+    for (i = 0; i < n; i++) {
+        size_t nl = strlen(t[i].name);
+        wr_u32(h + at, (uint32_t)nl); memcpy(h + at + 4, t[i].name, nl); at += 4 + nl;
+        wr_u32(h + at, (uint32_t)t[i].dtype); wr_u32(h + at + 4, (uint32_t)t[i].ndim); at += 8;
+        for (k = 0; k < t[i].ndim; k++) { wr_u64(h + at, (uint64_t)t[i].shape[k]); at += 8; }
+        wr_u64(h + at, pl->offsets[i]); wr_u64(h + at + 8, pl->nbytes[i]); at += 16;
+    }
+    return RH_OK;
+}
+
+int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta, const void *tok, size_t tok_size,
+                 const rh_tensor_in *tensors, int n_tensors, char *err, size_t errcap) {
+    rhw_plan pl;
+    char *tmp;
+    FILE *f;
+    int i, rc, ok = 1;
+    static const unsigned char zeros[RHW_ALIGN];
+    rh_model *chk = NULL;
+    uint64_t at;
+    if (!path) { set_err(err, errcap, "rh_rhw_write: path is NULL"); return RH_EINVAL; }
+    rc = plan_make(&pl, cfg, meta, tok, tok_size, tensors, n_tensors, path, err, errcap);
+    if (rc != RH_OK) return rc;
+    for (i = 0; i < n_tensors; i++)
+        if (!tensors[i].data) { plan_free(&pl); set_err(err, errcap, "%s: tensor '%s' has no data", path, tensors[i].name); return RH_EINVAL; }
+    tmp = (char *)malloc(strlen(path) + 5);
+    if (!tmp) { plan_free(&pl); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
+    sprintf(tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (!f) { set_err(err, errcap, "%s: cannot create: %s", tmp, strerror(errno)); plan_free(&pl); free(tmp); return RH_EIO; }
+    ok = fwrite(pl.prefix, 1, (size_t)pl.data_offset, f) == (size_t)pl.data_offset;
+    at = pl.data_offset;
+    for (i = 0; ok && i < n_tensors; i++) {
+        uint64_t next = i + 1 < n_tensors ? pl.offsets[i + 1] : pl.file_size;
+        ok = fwrite(tensors[i].data, 1, (size_t)pl.nbytes[i], f) == (size_t)pl.nbytes[i];
+        at += pl.nbytes[i];
+        if (ok && next > at) ok = fwrite(zeros, 1, (size_t)(next - at), f) == (size_t)(next - at);
+        at = next;
+    }
+    if (fclose(f) != 0) ok = 0;
+    plan_free(&pl);
+    if (!ok) { set_err(err, errcap, "%s: write failed: %s", tmp, strerror(errno)); remove(tmp); free(tmp); return RH_EIO; }
+    /* the loader is the one definition of a valid file: check what we wrote with it */
+    rc = rh_model_open(tmp, &chk, err, errcap);
+    if (rc != RH_OK) {
+        remove(tmp);
+        free(tmp);
+        return rc == RH_EFORMAT ? RH_EINVAL : rc;
+    }
+    rh_model_close(chk);
+    if (rename(tmp, path) != 0) {
+        set_err(err, errcap, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return RH_EIO;
+    }
+    free(tmp);
+    return RH_OK;
+}
+
+/* splitmix64: seeded, portable random numbers for rh_model_random */
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* uniform in [-1, 1) */
+RH_UNUSED static float rng_uniform(uint64_t *s) { return (float)((double)(rng_next(s) >> 40) * (2.0 / 16777216.0) - 1.0); }
+
+/* The tokenizer section of a random model: SentencePiece-kind, 256 byte tokens <0x00>..<0xFF>,
+ * byte fallback, no merges.  (size 7*4 + 256 * (4 + 6 + 4 + 2)) */
+static unsigned char *random_tok_section(size_t *size) {
+    size_t n = 28 + 256 * 16, at = 28;
+    unsigned char *p = (unsigned char *)calloc(1, n);
     int i;
-    if (!c) return;
-    if (c->pool) pool_free(c->pool);
-    if (c->scr) {
-        for (i = 0; i < c->n_threads; i++) {
-            rh_scratch *s = &c->scr[i];
-            free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->kp);
-            free(s->mx); free(s->sum); free(s->best); free(s->bestpos);
-        }
-        free(c->scr);
+    if (!p) return NULL;
+    wr_u32(p, 1);            /* kind: SentencePiece-style */
+    wr_u32(p + 4, 4);        /* flags: byte_fallback */
+    wr_u32(p + 8, 0);        /* pretokenizer */
+    wr_u32(p + 12, 0xffffffffu); /* unk_id -1 */
+    wr_u32(p + 16, 256);     /* n_tokens */
+    wr_u32(p + 20, 0);       /* n_merges */
+    wr_u32(p + 24, 0);       /* pattern_len */
+    for (i = 0; i < 256; i++) {
+        char piece[8];
+        snprintf(piece, sizeof piece, "<0x%02X>", i);
+        wr_u32(p + at, 6); memcpy(p + at + 4, piece, 6); at += 10;
+        wr_f32(p + at, 0.0f); at += 4;
+        p[at++] = 6; /* byte */
+        p[at++] = 0;
     }
-    free(c->kcache); free(c->vcache);
-    free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
-    free(c);
-}
-
-static void *xmalloc_floats(size_t n, int *ok) {
-    void *p = malloc(n ? n * sizeof(float) : 1);
-    if (!p) *ok = 0;
+    *size = n;
     return p;
 }
 
-/* Physical memory in bytes, lowered to RLIMIT_AS when that is finite; 0 when unknown.
- * (_SC_PHYS_PAGES is not POSIX but Linux, the BSDs and macOS have it: guarded.) */
-static double ctx_memory_available(void) {
-    double avail = 0;
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psz > 0) avail = (double)pages * (double)psz;
-#endif
-    {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-            (avail == 0 || (double)rl.rlim_cur < avail))
-            avail = (double)rl.rlim_cur;
-    }
-    return avail;
-}
-
-/* What a context of p->n_ctx tokens needs, counted before anything is allocated (doubles: no
- * overflow in the count itself):
- *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
- *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
- *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
- *             RH_BF16DOT builds), and per thread the packing and attention tiles
- *   weights   the model image (mmapped, so it is counted but not allocated here)
- * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
- * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
-static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
-    const rh_config *cf = &m->cfg;
-    const double gib = 1024.0 * 1024.0 * 1024.0;
-    double n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx, C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
-    double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
-    int g = cf->n_heads / cf->n_kv_heads;
-    if (C > n_ctx) C = n_ctx;
-    if (nt <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
-    }
-    if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
-    if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
-    R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
-    /* one of the two caches (K or V): the largest single allocation */
-    kv = (double)cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
-    if (kv >= (double)SIZE_MAX / 2) {
-        set_err(err, errcap, "n_ctx %.0f: a KV cache of %.0f bytes overflows this platform's size_t", n_ctx, kv);
-        return RH_ERANGE;
-    }
-    kv *= 2;
-    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
-                          2.0 * cf->hidden_dim + cf->head_dim) +
-                     (C + RH_MR) * kmax);
-#if defined(RH_BF16DOT)
-    scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
-#endif
-    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
-                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
-                        (double)RH_NR * cf->head_dim + 4 * R);
-    scratch += nt * per_thread;
-    avail = ctx_memory_available();
-    if (avail > 0 && kv + scratch + weights > avail) {
-        set_err(err, errcap,
-                "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
-                "%.2f GiB available",
-                n_ctx, kv / gib, n_ctx, scratch / gib, weights / gib, avail / gib);
-        return RH_ENOMEM;
-    }
-    return RH_OK;
-}
-
-int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err, size_t errcap) {
-    rh_ctx_params d;
-    rh_ctx *c;
-    const rh_config *cf;
-    int ok = 1, i, g, R, kmax;
-    size_t kv_elems, C;
-    if (!out) { set_err(err, errcap, "rh_ctx_new: out is NULL"); return RH_EINVAL; }
+int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_model **out, char *err, size_t errcap) {
+    rh_tensor_in *t = NULL;
+    char (*names)[96] = NULL;
+    int n = 0, slot, n_slots, i, rc;
+    unsigned char *tok = NULL, *img = NULL;
+    size_t tok_size = 0;
+    rhw_plan pl;
+    uint64_t rng = seed ^ 0x5eed5eed5eedull;
+    void *buf = NULL;
+    const char *fn = "(random model)";
+    if (!out) { set_err(err, errcap, "rh_model_random: out is NULL"); return RH_EINVAL; }
     *out = NULL;
-    if (!m) { set_err(err, errcap, "rh_ctx_new: model is NULL"); return RH_EINVAL; }
-    cf = &m->cfg;
-    if (!p) { rh_ctx_params_default(&d); p = &d; }
-    if (p->n_threads < 0 || p->n_threads > 1024) { set_err(err, errcap, "n_threads %d out of range 0..1024", p->n_threads); return RH_EINVAL; }
-    if (p->n_ctx < 0) { set_err(err, errcap, "n_ctx %d is negative", p->n_ctx); return RH_EINVAL; }
-    /* beyond the format's limit (max_ctx of a .rhw is at most 2^24): a size error, not a typo */
-    if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
-    if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
-    if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
-    {
-        /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
-        int rc = ctx_check_memory(m, p, err, errcap);
-        if (rc != RH_OK) return rc;
+    if (!cfg) { set_err(err, errcap, "rh_model_random: config is NULL"); return RH_EINVAL; }
+    if ((int)dtype < 0 || (int)dtype > 2) { set_err(err, errcap, "rh_model_random: bad dtype %d", (int)dtype); return RH_EINVAL; }
+    if (config_check(cfg, fn, err, errcap) != RH_OK) return RH_EINVAL;
+    if (cfg->vocab_size < 256) { set_err(err, errcap, "%s: vocab_size %d < 256 byte tokens", fn, cfg->vocab_size); return RH_EINVAL; }
+    n_slots = SLOT_GLOBALS + cfg->n_layers * LT_COUNT;
+    t = (rh_tensor_in *)calloc((size_t)n_slots, sizeof *t);
+    names = (char (*)[96])calloc((size_t)n_slots, sizeof *names);
+    tok = random_tok_section(&tok_size);
+    if (!t || !names || !tok) { rc = RH_ENOMEM; set_err(err, errcap, "%s: out of memory", fn); goto done; }
+    for (slot = 0; slot < n_slots; slot++) {
+        uint64_t shape[2];
+        int nd = slot_shape(cfg, slot, shape);
+        if (!nd) continue;
+        slot_name(slot, names[n], sizeof names[n]);
+        t[n].name = names[n];
+        t[n].dtype = nd == 1 ? RH_F32 : dtype;
+        t[n].ndim = nd;
+        t[n].shape[0] = (int64_t)shape[0];
+        t[n].shape[1] = nd == 2 ? (int64_t)shape[1] : 0;
+        n++;
     }
-    c = (rh_ctx *)calloc(1, sizeof *c);
-    if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
-    c->m = m;
-    c->n_threads = p->n_threads;
-    if (c->n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        c->n_threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    rc = plan_make(&pl, cfg, NULL, tok, tok_size, t, n, fn, err, errcap);
+    if (rc != RH_OK) goto done;
+    if ((uint64_t)pl.file_size > (uint64_t)SIZE_MAX || posix_memalign(&buf, RHW_ALIGN, (size_t)pl.file_size) != 0) {
+        plan_free(&pl); rc = RH_ENOMEM; set_err(err, errcap, "%s: out of memory (%llu bytes)", fn, (unsigned long long)pl.file_size); goto done;
     }
-    c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
-    c->kv_dtype = p->kv_dtype;
-    c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
-    if (c->chunk > c->n_ctx) c->chunk = c->n_ctx;
-    g = cf->n_heads / cf->n_kv_heads;
-    c->qb = RH_QROWS / g < 1 ? 1 : RH_QROWS / g;
-    R = c->qb * g;
-    kmax = cf->dim;
-    if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
-    if (cf->n_heads * cf->head_dim > kmax) kmax = cf->n_heads * cf->head_dim;
-
-    kv_elems = (size_t)cf->n_layers * cf->n_kv_heads * (size_t)c->n_ctx * cf->head_dim;
-    if (kv_elems > ((size_t)1 << 40)) {
-        set_err(err, errcap, "KV cache of %d tokens is too large", c->n_ctx);
-        rh_ctx_free(c);
-        return RH_ENOMEM;
-    }
-    c->kcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
-    c->vcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
-    if (!c->kcache || !c->vcache) ok = 0;
-    C = (size_t)c->chunk;
-    c->x = (float *)xmalloc_floats(C * cf->dim, &ok);
-    c->xb = (float *)xmalloc_floats(C * cf->dim, &ok);
-    c->xb2 = (float *)xmalloc_floats(C * cf->dim, &ok);
-    c->q = (float *)xmalloc_floats(C * cf->n_heads * cf->head_dim, &ok);
-    c->att = (float *)xmalloc_floats(C * cf->n_heads * cf->head_dim, &ok);
-    c->k = (float *)xmalloc_floats(C * cf->n_kv_heads * cf->head_dim, &ok);
-    c->v = (float *)xmalloc_floats(C * cf->n_kv_heads * cf->head_dim, &ok);
-    c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
-    c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
-    c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
-    c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
-#if defined(RH_BF16DOT)
-    /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair panel
-     * (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
-    c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
-#endif
-    c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
-    if (!c->scr) ok = 0;
-    for (i = 0; ok && i < c->n_threads; i++) {
-        rh_scratch *s = &c->scr[i];
-        s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
-        s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
-        s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
-        s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
-        s->mx = (float *)xmalloc_floats((size_t)R, &ok);
-        s->sum = (float *)xmalloc_floats((size_t)R, &ok);
-        s->best = (float *)xmalloc_floats((size_t)R, &ok);
-        s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
-        if (!s->bestpos) ok = 0;
-    }
-    if (!ok) {
-        set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
-        rh_ctx_free(c);
-        return RH_ENOMEM;
-    }
-    c->pool = pool_new(c->n_threads);
-    if (!c->pool) {
-        set_err(err, errcap, "cannot start %d threads", c->n_threads);
-        rh_ctx_free(c);
-        return RH_ENOMEM;
-    }
-    *out = c;
-    return RH_OK;
-}
-
-const char *rh_ctx_error(const rh_ctx *c) { return c ? c->err : "context is NULL"; }
-const rh_model *rh_ctx_model(const rh_ctx *c) { return c ? c->m : NULL; }
-int rh_ctx_n_past(const rh_ctx *c) { return c ? c->n_past : 0; }
-int rh_ctx_n_ctx(const rh_ctx *c) { return c ? c->n_ctx : 0; }
-
-int rh_ctx_rewind(rh_ctx *c, int n_past) {
-    if (!c) return RH_EINVAL;
-    if (n_past < 0 || n_past > c->n_past) {
-        set_err(c->err, sizeof c->err, "rh_ctx_rewind: n_past %d out of range 0..%d", n_past, c->n_past);
-        return RH_ERANGE;
-    }
-    c->n_past = n_past;
-    return RH_OK;
-}
-
-int rh_set_observe(rh_ctx *c, const rh_observe *obs) {
-    if (!c) return RH_EINVAL;
-    if (!obs) { c->observing = 0; memset(&c->obs, 0, sizeof c->obs); return RH_OK; }
-    if (!obs->top1) { set_err(c->err, sizeof c->err, "rh_set_observe: top1 is NULL"); return RH_EINVAL; }
-    if (obs->rows && obs->row_stride < 1) { set_err(c->err, sizeof c->err, "rh_set_observe: row_stride %d < 1", obs->row_stride); return RH_EINVAL; }
-    c->obs = *obs;
-    c->observing = 1;
-    return RH_OK;
-}
-
-int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode) {
-    size_t n;
-    if (!c) return RH_EINVAL;
-    if ((int)mode < 0 || (int)mode > 2) { set_err(c->err, sizeof c->err, "rh_set_mask: unknown mode %d", (int)mode); return RH_EINVAL; }
-    if (!heads) { free(c->mask); c->mask = NULL; c->mask_mode = mode; return RH_OK; }
-    n = (size_t)c->m->cfg.n_layers * c->m->cfg.n_heads;
-    if (!c->mask) {
-        c->mask = (unsigned char *)malloc(n);
-        if (!c->mask) { set_err(c->err, sizeof c->err, "rh_set_mask: out of memory"); return RH_ENOMEM; }
-    }
-    memcpy(c->mask, heads, n);
-    c->mask_mode = mode;
-    return RH_OK;
-}
-
-int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
-    const rh_config *cf;
-    int i, done;
-    if (!c) return RH_EINVAL;
-    cf = &c->m->cfg;
-    if (!ids || n < 1) { set_err(c->err, sizeof c->err, "rh_eval: no tokens"); return RH_EINVAL; }
-    for (i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= cf->vocab_size) {
-            set_err(c->err, sizeof c->err, "rh_eval: token id %d at index %d out of range 0..%d", ids[i], i, cf->vocab_size - 1);
-            return RH_EINVAL;
+    img = (unsigned char *)buf;
+    memcpy(img, pl.prefix, (size_t)pl.data_offset);
+    memset(img + pl.data_offset, 0, (size_t)(pl.file_size - pl.data_offset));
+    for (i = 0; i < n; i++) {
+        uint64_t cnt = pl.nbytes[i] / dtype_size(t[i].dtype), e;
+        unsigned char *d = img + pl.offsets[i];
+        int sl = tensor_slot(t[i].name, cfg->n_layers), lt = sl >= SLOT_GLOBALS ? (sl - SLOT_GLOBALS) % LT_COUNT : -1;
+        /* norms = 1 (as initialised by HF), biases small, matrices ~ U(-1,1)/sqrt(fan_in) */
+        float scale = t[i].ndim == 2 ? (sl == SLOT_EMBED ? 1.0f : (float)(1.0 / sqrt((double)t[i].shape[1]))) : 0.1f;
+        int is_norm = sl == SLOT_NORM || lt == LT_ATTN_NORM || lt == LT_FFN_NORM;
+        /* four 16-bit uniforms per 64-bit draw, rounded to the dtype 1024 at a time (k_store_row
+         * rounds exactly as the scalar converters do): the 7B shape takes seconds, not minutes */
+        if (is_norm) scale = 0.1f;
+        scale *= 1.0f / 32768.0f;
+        for (e = 0; e < cnt; e += 1024) {
+            float tmp[1024];
+            int q, nq = cnt - e < 1024 ? (int)(cnt - e) : 1024;
+            for (q = 0; q < nq; q += 4) {
+                uint64_t r = rng_next(&rng);
+                int b;
+                for (b = 0; b < 4; b++)
+                    tmp[q + b] = (float)(int16_t)(uint16_t)(r >> (16 * b)) * scale + (is_norm ? 1.0f : 0.0f);
+            }
+            k_store_row(t[i].dtype, tmp, d + e * dtype_size(t[i].dtype), nq);
         }
-    if (n > c->n_ctx - c->n_past) {
-        set_err(c->err, sizeof c->err, "rh_eval: %d tokens after %d cached exceed the context of %d", n, c->n_past, c->n_ctx);
-        return RH_ERANGE;
     }
-    if (c->observing && c->obs.rows && c->obs.row_stride < c->n_past + n) {
-        set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
-        return RH_ERANGE;
+    {
+        size_t fsz = (size_t)pl.file_size;
+        plan_free(&pl);
+        rc = model_from_buffer(buf, fsz, fn, out, err, errcap);
     }
-    for (done = 0; done < n; done += c->chunk) {
-        int nc = n - done < c->chunk ? n - done : c->chunk, last = done + nc == n;
-        int lm = !logits ? 0 : logits_all ? 2 : last ? 1 : 0;
-        float *out = logits_all && logits ? logits + (size_t)done * cf->vocab_size : logits;
-        forward_chunk(c, ids + done, nc, c->n_past, out, lm, last && c->observing, n > 1);
-        c->n_past += nc;
-    }
-    return RH_OK;
+done:
+    free(t); free(names); free(tok);
+    return rc;
 }
 
 /* =============================================================================================
- * 6-8. THE METHOD: NIAH, retrieval scores, experiments; cmd_detect, cmd_niah, cmd_report,
- * cmd_compare.
+ * 5. THE PLATFORM: SIMD kernels, thread pool, timers; the utilities (buffers, JSON, files)
+ *
+ * Every kernel has one SIMD body (written against the tiny vector layer below, so the AVX-512,
+ * AVX2 and NEON builds share it) and a scalar twin used by `make SIMD=scalar` and by the tests.
+ * Reduction order is part of each kernel's contract, so an output element has the same bits
+ * whichever tile or thread computed it:
+ *   - dot products in attention in decode: RH_VL lanes accumulate over k = 0, RH_VL, 2 RH_VL, ...
+ *     (one FMA per lane per step), a fixed tree sums the lanes, then the k % RH_VL tail is added
+ *     in order; the 3x4 / 1x4 tiles and the 1x1 edge all do so;
+ *   - the decode GEMV (k_dot_w, weights of any dtype): the same with four accumulators that take
+ *     the RH_VL blocks of k round robin, summed as (a0 + a1) + (a2 + a3) before the lane tree;
+ *   - the packed GEMM (prefill, attention in prefill): one FMA chain per element over k = 0, 1,
+ *     2, ... from zero, in full tiles and edge tiles alike;
+ *   - the bf16 dot-product GEMM (prefill of bf16 weights, in RH_BF16DOT builds only: by default
+ *     AVX512_BF16 targets without AVX512_FP16, see below): X is rounded to bf16 (nearest even)
+ *     when it is packed, then each element is one chain over the k pairs q = 0, 1, 2, ... from
+ *     zero that adds x[2q+1] w[2q+1], then x[2q] w[2q] (VDPBF16PS as Intel's SDM gives it:
+ *     products exact, each addition rounded to nearest even, denormal inputs read as zero,
+ *     denormal sums flushed), in full tiles and edge tiles alike.  It differs from the f32 path
+ *     by the rounding of X (up to 2^-8 relative per product, what PyTorch's bf16 matmul does
+ *     too) and by the pair order; for that it does two multiply-adds per lane per instruction
+ *     and reads half the bytes of X and of the panel.  AMD's implementation need not round
+ *     inside a pair as Intel's does, so the tests hold the SIMD kernel to its scalar twin
+ *     within a tolerance, not bit for bit.
+ * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
+ * pick between these, never the thread count or the tile an element falls in.
  * ============================================================================================= */
-/* The method of Wu et al. (2024).
- *
- * Uses only the public API of retrieval_heads.h (rh_eval, the observe and mask hooks, the tokenizer) plus static helpers
- * of its own.  Everything here is deterministic: no clock or random source enters a result
- * (the wall time and start time are recorded, never used).
- *
- *   6. NIAH: haystack, needle placement, prompts, answer-span location
- *   7. retrieval score, ROUGE-1 (rouge_score with NLTK's Porter stemmer), head ranking
- *   8. experiments and reports: detect, niah (with masks), report, compare; JSON/CSV/SVG
- *
- * Where this code departs from the original scripts (nightdessert/Retrieval_Head) it says so in
- * a comment beginning "Original:".
- */
-#include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
-#include <float.h>
-#include <limits.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+/* A prefetch hint for the cache line at address a (a uintptr_t: it may lie past an array's end,
+ * and a prefetch never faults). */
+#if defined(RH_AVX512) || defined(RH_AVX2)
+#define V_PREFETCH(a) _mm_prefetch((const char *)(a), _MM_HINT_T0)
+#elif defined(__GNUC__) || defined(__clang__)
+#define V_PREFETCH(a) __builtin_prefetch((const void *)(a))
+#else
+#define V_PREFETCH(a) ((void)(a))
+#endif
+#ifndef RH_PF_BYTES
+#define RH_PF_BYTES 4096
+#endif
+
+/* ---- the vector layer: RH_VL floats per register ---- */
+#if defined(RH_AVX512)
+typedef __m512 rh_v;
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define V_SUB(a, b) _mm512_sub_ps((a), (b))
+#define V_MUL(a, b) _mm512_mul_ps((a), (b))
+#define V_MAX(a, b) _mm512_max_ps((a), (b))
+#define V_DIV(a, b) _mm512_div_ps((a), (b))
+#define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define V_LOAD_BF16(p) \
+    _mm512_castsi512_ps(_mm512_slli_epi32( \
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+static float v_hsum(rh_v v) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+static float v_hmax(rh_v v) { return _mm512_reduce_max_ps(v); }
+/* exp pieces: 2^n for an integer-valued float vector n in [-126, 127] */
+static rh_v v_pow2n(rh_v n) {
+    __m512i i = _mm512_cvtps_epi32(n);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(i, _mm512_set1_epi32(127)), 23));
+}
+#define V_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#elif defined(RH_AVX2)
+typedef __m256 rh_v;
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_SUB(a, b) _mm256_sub_ps((a), (b))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_DIV(a, b) _mm256_div_ps((a), (b))
+#define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define V_LOAD_BF16(p) \
+    _mm256_castsi256_ps(_mm256_slli_epi32( \
+        _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
+static float v_hsum(rh_v v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+static float v_hmax(rh_v v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+static rh_v v_pow2n(rh_v n) {
+    __m256i i = _mm256_cvtps_epi32(n);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(i, _mm256_set1_epi32(127)), 23));
+}
+#define V_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#elif defined(RH_NEON)
+typedef float32x4_t rh_v;
+#define V_ZERO() vdupq_n_f32(0.0f)
+#define V_LOAD(p) vld1q_f32(p)
+#define V_STORE(p, v) vst1q_f32((p), (v))
+#define V_SET1(x) vdupq_n_f32(x)
+#define V_FMA(acc, a, b) vfmaq_f32((acc), (a), (b))
+#define V_ADD(a, b) vaddq_f32((a), (b))
+#define V_SUB(a, b) vsubq_f32((a), (b))
+#define V_MUL(a, b) vmulq_f32((a), (b))
+#define V_MAX(a, b) vmaxq_f32((a), (b))
+#define V_DIV(a, b) vdivq_f32((a), (b))
+#define V_LOAD_F16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(p))))
+#define V_LOAD_BF16(p) vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)(p)), 16))
+static float v_hsum(rh_v v) {
+    float32x2_t a = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpadd_f32(a, a), 0);
+}
+static float v_hmax(rh_v v) { return vmaxvq_f32(v); }
+static rh_v v_pow2n(rh_v n) {
+    int32x4_t i = vcvtnq_s32_f32(n);
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(i, vdupq_n_s32(127)), 23));
+}
+#define V_ROUND(x) vrndnq_f32(x)
+#endif
+
+/* ---- scalar conversions (exact for widening; round-to-nearest-even for narrowing) ---- */
+
+static float k_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu, bits;
+    float f;
+    if (e == 0) {
+        /* zero or subnormal: m * 2^-24, exact in f32 */
+        f = (float)m * 5.9604644775390625e-8f;
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    } else if (e == 31) {
+        bits = sign | 0x7f800000u | (m << 13);
+    } else {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t k_f32_to_f16(float f) {
+    uint32_t x, sign, ax;
+    memcpy(&x, &f, 4);
+    sign = (x >> 16) & 0x8000u;
+    ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: inf */
+    if (ax < 0x38800000u) {
+        /* below the smallest normal half (2^-14): subnormal half, round to nearest even */
+        /* value = mant * 2^(e-150); the half subnormal unit is 2^-24, so the half mantissa is
+         * mant * 2^(e-126), e in [102, 112] -> a right shift of 14..24 */
+        uint32_t e = ax >> 23, shift, mant, r, half, rem;
+        if (ax < 0x33000000u) return (uint16_t)sign; /* < 2^-25: rounds to zero */
+        shift = 126 - e;
+        mant = (ax & 0x7fffffu) | 0x800000u;
+        half = 1u << (shift - 1);
+        r = mant >> shift;
+        rem = mant & ((1u << shift) - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return (uint16_t)(sign | r);
+    }
+    {
+        uint32_t e = (ax >> 23) - 112, m = ax & 0x7fffffu, r = (e << 10) | (m >> 13);
+        uint32_t rem = m & 0x1fffu;
+        if (rem > 0x1000u || (rem == 0x1000u && (r & 1))) r++; /* may carry into the exponent */
+        return (uint16_t)(sign | r);
+    }
+}
+
+static float k_bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t k_f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
+static size_t dtype_size(rh_dtype t) { return t == RH_F32 ? 4 : 2; }
+static const char *dtype_name(rh_dtype t) {
+    return t == RH_F32 ? "f32" : t == RH_F16 ? "f16" : t == RH_BF16 ? "bf16" : "?";
+}
+
+/* dst[0..n) = src (dtype t) as f32.  Exact. */
+RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int n) {
+    int i;
+    const uint16_t *h = (const uint16_t *)src;
+    if (t == RH_F32) { memcpy(dst, src, (size_t)n * 4); return; }
+    if (t == RH_F16) for (i = 0; i < n; i++) dst[i] = k_f16_to_f32(h[i]);
+    else for (i = 0; i < n; i++) dst[i] = k_bf16_to_f32(h[i]);
+}
+static void k_cvt(rh_dtype t, const void *src, float *dst, int n) {
+#if defined(RH_VEC)
+    int i = 0;
+    const uint16_t *h = (const uint16_t *)src;
+    if (t == RH_F16) {
+        for (; i + RH_VL <= n; i += RH_VL) V_STORE(dst + i, V_LOAD_F16(h + i));
+        for (; i < n; i++) dst[i] = k_f16_to_f32(h[i]);
+        return;
+    }
+    if (t == RH_BF16) {
+        for (; i + RH_VL <= n; i += RH_VL) V_STORE(dst + i, V_LOAD_BF16(h + i));
+        for (; i < n; i++) dst[i] = k_bf16_to_f32(h[i]);
+        return;
+    }
+#endif
+    k_cvt_scalar(t, src, dst, n);
+}
+
+/* dst (dtype t) = src rounded to nearest even (the KV cache store). */
+static void k_store_row(rh_dtype t, const float *src, void *dst, int n) {
+    int i;
+    uint16_t *h = (uint16_t *)dst;
+    if (t == RH_F32) { memcpy(dst, src, (size_t)n * 4); return; }
+#if defined(RH_AVX2) || defined(RH_AVX512)
+    if (t == RH_F16) {
+        for (i = 0; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(void *)(h + i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i < n; i++) h[i] = k_f32_to_f16(src[i]);
+        return;
+    }
+#endif
+    if (t == RH_F16) for (i = 0; i < n; i++) h[i] = k_f32_to_f16(src[i]);
+    else for (i = 0; i < n; i++) h[i] = k_f32_to_bf16(src[i]);
+}
+
+/* ---- dot products: sum_k a[k] * b[k] ---- */
+
+RH_UNUSED static float k_dot_scalar(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+RH_UNUSED static float k_dot(const float *a, const float *b, int n) {
+#if defined(RH_VEC)
+    rh_v acc = V_ZERO();
+    int i = 0;
+    float s;
+    for (; i + RH_VL <= n; i += RH_VL) acc = V_FMA(acc, V_LOAD(a + i), V_LOAD(b + i));
+    s = v_hsum(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+#else
+    return k_dot_scalar(a, b, n);
+#endif
+}
+
+/* w (dtype t) . x (f32): the decode GEMV, one weight row at a time, converting f16/bf16 in
+ * registers.  Its order (the "GEMV order"): four RH_VL-lane accumulators take the whole k blocks
+ * of RH_VL round robin (block b into accumulator b % 4), one FMA per lane per block; then
+ * (a0 + a1) + (a2 + a3) is summed by v_hsum's tree and the k % RH_VL tail is added in order.
+ * One row streams at a time, with four independent FMA chains: on the AMD EPYC (Zen 5) we test
+ * on, one thread read 33-36 GB/s of f16 rows where four rows interleaved (the previous
+ * kernel) read 24-25 and two rows 20, against 38-40 for a plain read of the same bytes.  16-bit
+ * rows are prefetched RH_PF_BYTES ahead: there, 1 thread, f16 and bf16 decode streamed 36-38
+ * GB/s against 34 without it (2048 bytes ahead: 35); the same prefetch cost f32 rows 9-11 %. */
+RH_UNUSED static float k_dot_w_scalar(rh_dtype t, const void *w, const float *x, int n) {
+    const uint16_t *h = (const uint16_t *)w;
+    float s = 0.0f;
+    int i;
+    if (t == RH_F32) return k_dot_scalar((const float *)w, x, n);
+    if (t == RH_F16) for (i = 0; i < n; i++) s += k_f16_to_f32(h[i]) * x[i];
+    else for (i = 0; i < n; i++) s += k_bf16_to_f32(h[i]) * x[i];
+    return s;
+}
+#if defined(RH_VEC)
+/* the GEMV order for one row, w's elements loaded through LD (an f32, f16 or bf16 load) */
+#define K_DOT_W_BODY(LD, TAIL, W, ESZ)                                                                            \
+    do {                                                                                                          \
+        rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();                                          \
+        int i = 0, q;                                                                                             \
+        for (; i + 4 * RH_VL <= n; i += 4 * RH_VL) {                                                              \
+            for (q = 0; (ESZ) == 2 && q < 4 * RH_VL * (ESZ); q += 64)                                             \
+                V_PREFETCH((uintptr_t)(W) + (size_t)i * (ESZ) + RH_PF_BYTES + q);                                 \
+            a0 = V_FMA(a0, V_LOAD(x + i), LD(i)); a1 = V_FMA(a1, V_LOAD(x + i + RH_VL), LD(i + RH_VL));            \
+            a2 = V_FMA(a2, V_LOAD(x + i + 2 * RH_VL), LD(i + 2 * RH_VL));                                        \
+            a3 = V_FMA(a3, V_LOAD(x + i + 3 * RH_VL), LD(i + 3 * RH_VL));                                        \
+        }                                                                                                         \
+        if (i + RH_VL <= n) { a0 = V_FMA(a0, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
+        if (i + RH_VL <= n) { a1 = V_FMA(a1, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
+        if (i + RH_VL <= n) { a2 = V_FMA(a2, V_LOAD(x + i), LD(i)); i += RH_VL; }                                 \
+        s = v_hsum(V_ADD(V_ADD(a0, a1), V_ADD(a2, a3)));                                                          \
+        for (; i < n; i++) s += x[i] * (TAIL);                                                                   \
+    } while (0)
+#define K_LD_F32(i) V_LOAD(f + (i))
+#define K_LD_F16(i) V_LOAD_F16(h + (i))
+#define K_LD_BF16(i) V_LOAD_BF16(h + (i))
+#endif
+static float k_dot_w(rh_dtype t, const void *w, const float *x, int n) {
+#if defined(RH_VEC)
+    const uint16_t *h = (const uint16_t *)w;
+    const float *f = (const float *)w;
+    float s;
+    if (t == RH_F32) K_DOT_W_BODY(K_LD_F32, f[i], f, 4);
+    else if (t == RH_F16) K_DOT_W_BODY(K_LD_F16, k_f16_to_f32(h[i]), h, 2);
+    else K_DOT_W_BODY(K_LD_BF16, k_bf16_to_f32(h[i]), h, 2);
+    return s;
+#else
+    return k_dot_w_scalar(t, w, x, n);
+#endif
+}
+
+/* ---- y += a * x,  y *= a ---- */
+
+RH_UNUSED static void k_axpy_scalar(float a, const float *x, float *y, int n) {
+    int i;
+    for (i = 0; i < n; i++) y[i] += a * x[i];
+}
+RH_UNUSED static void k_axpy(float a, const float *x, float *y, int n) {
+#if defined(RH_VEC)
+    rh_v va = V_SET1(a);
+    int i = 0;
+    for (; i + RH_VL <= n; i += RH_VL) V_STORE(y + i, V_FMA(V_LOAD(y + i), va, V_LOAD(x + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+#else
+    k_axpy_scalar(a, x, y, n);
+#endif
+}
+static void k_scale(float *y, float a, int n) {
+    int i = 0;
+#if defined(RH_VEC)
+    rh_v va = V_SET1(a);
+    for (; i + RH_VL <= n; i += RH_VL) V_STORE(y + i, V_MUL(V_LOAD(y + i), va));
+#endif
+    for (; i < n; i++) y[i] *= a;
+}
+
+/* ---- GEMM tile, "NT" layout (both operands k-contiguous, as Hugging Face stores out x in):
+ * Y[i * ldy + j] = sum_k X[i * ldx + k] * W[j * ldw + k],  i < m, j < n.
+ * X: (m, k) activations; W: (n, k) weight rows; Y: (m, n). ---- */
+
+RH_UNUSED static void k_gemm_nt_scalar(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy,
+                             int m, int n, int k) {
+    int i, j;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) Y[(size_t)i * ldy + j] = k_dot_scalar(X + (size_t)i * ldx, W + (size_t)j * ldw, k);
+}
+
+#if defined(RH_VEC)
+/* 3 x 4 register tile: 12 accumulators, each the k_dot lane order. */
+static void k_tile_3x4(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int k) {
+    const float *x0 = X, *x1 = X + ldx, *x2 = X + 2 * (size_t)ldx;
+    const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw, *w3 = W + 3 * (size_t)ldw;
+    rh_v a00 = V_ZERO(), a01 = V_ZERO(), a02 = V_ZERO(), a03 = V_ZERO();
+    rh_v a10 = V_ZERO(), a11 = V_ZERO(), a12 = V_ZERO(), a13 = V_ZERO();
+    rh_v a20 = V_ZERO(), a21 = V_ZERO(), a22 = V_ZERO(), a23 = V_ZERO();
+    int p = 0, q;
+    float s[12];
+    for (; p + RH_VL <= k; p += RH_VL) {
+        rh_v b0 = V_LOAD(w0 + p), b1 = V_LOAD(w1 + p), b2 = V_LOAD(w2 + p), b3 = V_LOAD(w3 + p);
+        rh_v x = V_LOAD(x0 + p);
+        a00 = V_FMA(a00, x, b0); a01 = V_FMA(a01, x, b1); a02 = V_FMA(a02, x, b2); a03 = V_FMA(a03, x, b3);
+        x = V_LOAD(x1 + p);
+        a10 = V_FMA(a10, x, b0); a11 = V_FMA(a11, x, b1); a12 = V_FMA(a12, x, b2); a13 = V_FMA(a13, x, b3);
+        x = V_LOAD(x2 + p);
+        a20 = V_FMA(a20, x, b0); a21 = V_FMA(a21, x, b1); a22 = V_FMA(a22, x, b2); a23 = V_FMA(a23, x, b3);
+    }
+    s[0] = v_hsum(a00); s[1] = v_hsum(a01); s[2] = v_hsum(a02); s[3] = v_hsum(a03);
+    s[4] = v_hsum(a10); s[5] = v_hsum(a11); s[6] = v_hsum(a12); s[7] = v_hsum(a13);
+    s[8] = v_hsum(a20); s[9] = v_hsum(a21); s[10] = v_hsum(a22); s[11] = v_hsum(a23);
+    for (q = p; q < k; q++) {
+        s[0] += x0[q] * w0[q]; s[1] += x0[q] * w1[q]; s[2] += x0[q] * w2[q]; s[3] += x0[q] * w3[q];
+        s[4] += x1[q] * w0[q]; s[5] += x1[q] * w1[q]; s[6] += x1[q] * w2[q]; s[7] += x1[q] * w3[q];
+        s[8] += x2[q] * w0[q]; s[9] += x2[q] * w1[q]; s[10] += x2[q] * w2[q]; s[11] += x2[q] * w3[q];
+    }
+    Y[0] = s[0]; Y[1] = s[1]; Y[2] = s[2]; Y[3] = s[3];
+    Y += ldy; Y[0] = s[4]; Y[1] = s[5]; Y[2] = s[6]; Y[3] = s[7];
+    Y += ldy; Y[0] = s[8]; Y[1] = s[9]; Y[2] = s[10]; Y[3] = s[11];
+}
+/* 1 x 4 tile (decode rows, tile edges). */
+static void k_tile_1x4(const float *x0, const float *W, int ldw, float *Y, int k) {
+    const float *w0 = W, *w1 = W + ldw, *w2 = W + 2 * (size_t)ldw, *w3 = W + 3 * (size_t)ldw;
+    rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
+    int p = 0, q;
+    float s0, s1, s2, s3;
+    for (; p + RH_VL <= k; p += RH_VL) {
+        rh_v x = V_LOAD(x0 + p);
+        a0 = V_FMA(a0, x, V_LOAD(w0 + p)); a1 = V_FMA(a1, x, V_LOAD(w1 + p));
+        a2 = V_FMA(a2, x, V_LOAD(w2 + p)); a3 = V_FMA(a3, x, V_LOAD(w3 + p));
+    }
+    s0 = v_hsum(a0); s1 = v_hsum(a1); s2 = v_hsum(a2); s3 = v_hsum(a3);
+    for (q = p; q < k; q++) { s0 += x0[q] * w0[q]; s1 += x0[q] * w1[q]; s2 += x0[q] * w2[q]; s3 += x0[q] * w3[q]; }
+    Y[0] = s0; Y[1] = s1; Y[2] = s2; Y[3] = s3;
+}
+#endif
+
+static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
+                      int n, int k) {
+#if defined(RH_VEC)
+    int i = 0, j;
+    for (; i + 3 <= m; i += 3) {
+        const float *xi = X + (size_t)i * ldx;
+        float *yi = Y + (size_t)i * ldy;
+        for (j = 0; j + 4 <= n; j += 4) k_tile_3x4(xi, ldx, W + (size_t)j * ldw, ldw, yi + j, ldy, k);
+        for (; j < n; j++) {
+            yi[j] = k_dot(xi, W + (size_t)j * ldw, k);
+            yi[ldy + j] = k_dot(xi + ldx, W + (size_t)j * ldw, k);
+            yi[2 * (size_t)ldy + j] = k_dot(xi + 2 * (size_t)ldx, W + (size_t)j * ldw, k);
+        }
+    }
+    for (; i < m; i++) {
+        const float *xi = X + (size_t)i * ldx;
+        float *yi = Y + (size_t)i * ldy;
+        for (j = 0; j + 4 <= n; j += 4) k_tile_1x4(xi, W + (size_t)j * ldw, ldw, yi + j, k);
+        for (; j < n; j++) yi[j] = k_dot(xi, W + (size_t)j * ldw, k);
+    }
+#else
+    k_gemm_nt_scalar(X, ldx, W, ldw, Y, ldy, m, n, k);
+#endif
+}
+
+/* ---- packed GEMM for prefill: Y (m, nr) = X (m, k) W^T for one panel of nr <= RH_NR weight
+ * rows.  Both operands are packed so the micro-kernel reads two sequential streams:
+ *   W panel P (k, RH_NR):        P[p * RH_NR + j] = W[j][p], zero-padded to RH_NR rows;
+ *   X tiles Xp (m/RH_MR, k, RH_MR): Xp[(t * k + p) * RH_MR + r] = X[t * RH_MR + r][p], zero-padded.
+ * An RH_MR x RH_NR register tile of outer products: per p, RH_MR broadcasts of x and 2 vector
+ * loads of P feed 2 * RH_MR FMAs.  Each element is one FMA chain over p = 0, 1, 2, ... from 0,
+ * whichever tile it falls in, so row and column edges cost nothing in exactness. ---- */
+
+static void k_pack_scalar(const float *W, int ldw, int nr, int k, float *P) {
+    int p, j;
+    for (p = 0; p < k; p++)
+        for (j = 0; j < RH_NR; j++) P[(size_t)p * RH_NR + j] = j < nr ? W[(size_t)j * ldw + p] : 0.0f;
+}
+
+#if defined(RH_AVX2) || defined(RH_AVX512)
+/* 8 elements of a weight row (dtype dt) at element offset at, as f32 (exact) */
+static RH_INLINE __m256 k_load8(rh_dtype dt, const void *W, size_t at) {
+    __m128i h;
+    if (dt == RH_F32) return _mm256_loadu_ps((const float *)W + at);
+    h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)W + at));
+    if (dt == RH_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+/* r[0..8) rows -> r[c] = column c */
+static void tr8x8(__m256 *r) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
+/* Pack weight rows W[0..nr) (dtype dt, ldw elements apart) into the f32 panel P (k, RH_NR),
+ * converting f16/bf16 on the way (exact). */
+static void k_pack_w(rh_dtype dt, const void *W, size_t ldw, int nr, int k, float *P) {
+    int p, j;
+#if defined(RH_AVX2) || defined(RH_AVX512)
+    if (nr == RH_NR) { /* 8 x 8 blocks through registers (the AVX-512 build too: RH_NR / 8 = 4 of them) */
+        int h, c, r;
+        for (p = 0; p + 8 <= k; p += 8)
+            for (h = 0; h < RH_NR / 8; h++) {
+                __m256 v[8];
+                for (r = 0; r < 8; r++) v[r] = k_load8(dt, W, (size_t)(h * 8 + r) * ldw + (size_t)p);
+                tr8x8(v);
+                for (c = 0; c < 8; c++) _mm256_storeu_ps(P + (size_t)(p + c) * RH_NR + h * 8, v[c]);
+            }
+        for (; p < k; p++)
+            for (r = 0; r < RH_NR; r++) k_cvt_scalar(dt, (const unsigned char *)W + ((size_t)r * ldw + (size_t)p) * dtype_size(dt), P + (size_t)p * RH_NR + r, 1);
+        return;
+    }
+#endif
+    if (dt == RH_F32) {
+        k_pack_scalar((const float *)W, (int)ldw, nr, k, P);
+        return;
+    }
+    for (p = 0; p < k; p++)
+        for (j = 0; j < RH_NR; j++) {
+            const uint16_t *h = (const uint16_t *)W + (size_t)j * ldw + (size_t)p;
+            P[(size_t)p * RH_NR + j] = j >= nr ? 0.0f : dt == RH_F16 ? k_f16_to_f32(*h) : k_bf16_to_f32(*h);
+        }
+}
+
+/* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx) of tile t into Xp tile t (k, RH_MR). */
+static void k_pack_x_tile(const float *X, int ldx, int m, int k, int t, float *Xp) {
+    int r, p, r0 = t * RH_MR, nr = m - r0 < RH_MR ? m - r0 : RH_MR;
+    float *d = Xp + (size_t)t * k * RH_MR;
+    for (r = 0; r < RH_MR; r++) {
+        if (r < nr) {
+            const float *x = X + (size_t)(r0 + r) * ldx;
+            for (p = 0; p < k; p++) d[(size_t)p * RH_MR + r] = x[p];
+        } else {
+            for (p = 0; p < k; p++) d[(size_t)p * RH_MR + r] = 0.0f;
+        }
+    }
+}
+
+RH_UNUSED static void k_gemm_packed_scalar(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr) {
+    int i, j, p;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < nr; j++) {
+            const float *xt = Xp + (size_t)(i / RH_MR) * k * RH_MR + i % RH_MR;
+            float s = 0.0f;
+            for (p = 0; p < k; p++) s += xt[(size_t)p * RH_MR] * P[(size_t)p * RH_NR + j];
+            Y[(size_t)i * ldy + j] = s;
+        }
+}
+
+#if defined(RH_VEC)
+/* Store a register tile (row r in c[2r], c[2r + 1]) into Y (mr <= RH_MR rows ldy apart, nr <=
+ * RH_NR columns): straight when whole, through a buffer when partial.  k_tile and
+ * k_tile_bf16dot end with it. */
+static RH_INLINE void k_tile_store(float *Y, int ldy, int mr, int nr, const rh_v *c) {
+    float t[RH_MR * RH_NR];
+    int r;
+    if (mr == RH_MR && nr == RH_NR) {
+        for (r = 0; r < RH_MR; r++, Y += ldy) { V_STORE(Y, c[2 * r]); V_STORE(Y + RH_VL, c[2 * r + 1]); }
+        return;
+    }
+    for (r = 0; r < RH_MR; r++) { V_STORE(t + r * RH_NR, c[2 * r]); V_STORE(t + r * RH_NR + RH_VL, c[2 * r + 1]); }
+    for (r = 0; r < mr; r++) memcpy(Y + (size_t)r * ldy, t + r * RH_NR, sizeof(float) * (size_t)nr);
+}
+#endif
+
+#if defined(RH_VEC)
+/* Y (mr, nr) = (acc ? Y : 0) + X (mr, k) x panel P (k rows, ldp apart, RH_NR used), where
+ * X[r][p] = X[p * cs + r * rs]: a packed tile Xp (k, RH_MR) is cs = RH_MR, rs = 1; mr rows of a
+ * row-major matrix (already in cache, e.g. attention's Q and P blocks) are cs = 1, rs = ld. */
+static RH_INLINE void k_tile(const float *X, size_t rs, size_t cs, const float *P, int ldp, int k, float *Y, int ldy,
+                             int mr, int nr, int acc) {
+    rh_v c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    float t[RH_MR * RH_NR];
+    /* rows past mr read row mr - 1 (in bounds whatever the layout); they are never stored */
+    const float *x0 = X, *x1 = X + (mr > 1 ? 1 : mr - 1) * rs, *x2 = X + (mr > 2 ? 2 : mr - 1) * rs,
+                *x3 = X + (mr > 3 ? 3 : mr - 1) * rs, *x4 = X + (mr > 4 ? 4 : mr - 1) * rs,
+                *x5 = X + (mr > 5 ? 5 : mr - 1) * rs;
+    int p, i;
+    if (!acc) {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = V_ZERO();
+    } else if (mr == RH_MR && nr == RH_NR) {
+        const float *y = Y;
+        c00 = V_LOAD(y); c01 = V_LOAD(y + RH_VL); y += ldy; c10 = V_LOAD(y); c11 = V_LOAD(y + RH_VL); y += ldy;
+        c20 = V_LOAD(y); c21 = V_LOAD(y + RH_VL); y += ldy; c30 = V_LOAD(y); c31 = V_LOAD(y + RH_VL); y += ldy;
+        c40 = V_LOAD(y); c41 = V_LOAD(y + RH_VL); y += ldy; c50 = V_LOAD(y); c51 = V_LOAD(y + RH_VL);
+    } else {
+        memset(t, 0, sizeof t);
+        for (i = 0; i < mr; i++) memcpy(t + i * RH_NR, Y + (size_t)i * ldy, sizeof(float) * (size_t)nr);
+        c00 = V_LOAD(t); c01 = V_LOAD(t + RH_VL); c10 = V_LOAD(t + RH_NR); c11 = V_LOAD(t + RH_NR + RH_VL);
+        c20 = V_LOAD(t + 2 * RH_NR); c21 = V_LOAD(t + 2 * RH_NR + RH_VL); c30 = V_LOAD(t + 3 * RH_NR);
+        c31 = V_LOAD(t + 3 * RH_NR + RH_VL); c40 = V_LOAD(t + 4 * RH_NR); c41 = V_LOAD(t + 4 * RH_NR + RH_VL);
+        c50 = V_LOAD(t + 5 * RH_NR); c51 = V_LOAD(t + 5 * RH_NR + RH_VL);
+    }
+    for (p = 0; p < k; p++) {
+        size_t o = (size_t)p * cs;
+        rh_v b0 = V_LOAD(P + (size_t)p * ldp), b1 = V_LOAD(P + (size_t)p * ldp + RH_VL), a;
+        a = V_SET1(x0[o]); c00 = V_FMA(c00, a, b0); c01 = V_FMA(c01, a, b1);
+        a = V_SET1(x1[o]); c10 = V_FMA(c10, a, b0); c11 = V_FMA(c11, a, b1);
+        a = V_SET1(x2[o]); c20 = V_FMA(c20, a, b0); c21 = V_FMA(c21, a, b1);
+        a = V_SET1(x3[o]); c30 = V_FMA(c30, a, b0); c31 = V_FMA(c31, a, b1);
+        a = V_SET1(x4[o]); c40 = V_FMA(c40, a, b0); c41 = V_FMA(c41, a, b1);
+        a = V_SET1(x5[o]); c50 = V_FMA(c50, a, b0); c51 = V_FMA(c51, a, b1);
+    }
+    {
+        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+        k_tile_store(Y, ldy, mr, nr, c);
+    }
+}
+#endif
+
+/* Y (m, nr) = (acc ? Y : 0) + X P for a panel P of k rows ldp apart and X (m, k) read as
+ * X[i][p] = X[(i / RH_MR) * ts + (i % RH_MR) * rs + p * cs], the layout k_tile takes, tile by tile.
+ * Inlined into the two layouts below, so each gets its strides as constants where they are. */
+static RH_INLINE void k_gemm_strided(const float *X, size_t ts, size_t rs, size_t cs, const float *P, int ldp, int k,
+                                     float *Y, int ldy, int m, int nr, int acc) {
+#if defined(RH_VEC)
+    int t;
+    for (t = 0; t * RH_MR < m; t++)
+        k_tile(X + (size_t)t * ts, rs, cs, P, ldp, k, Y + (size_t)t * RH_MR * ldy, ldy,
+               m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr, acc);
+#else
+    int i, j, p;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < nr; j++) {
+            const float *x = X + (size_t)(i / RH_MR) * ts + (size_t)(i % RH_MR) * rs;
+            float s = acc ? Y[(size_t)i * ldy + j] : 0.0f;
+            for (p = 0; p < k; p++) s += x[(size_t)p * cs] * P[(size_t)p * ldp + j];
+            Y[(size_t)i * ldy + j] = s;
+        }
+#endif
+}
+
+/* Packed tiles Xp (k_pack_x_tile) and a panel P of rows ldp apart (RH_NR for k_pack panels; a
+ * row-major (k, ldp) matrix works as is when nr == RH_NR, e.g. V in attention). */
+static void k_gemm_packed_acc(const float *Xp, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr, int acc) {
+    k_gemm_strided(Xp, (size_t)k * RH_MR, 1, RH_MR, P, ldp, k, Y, ldy, m, nr, acc);
+}
+
+/* X row-major (m, k), rows ldx apart: the packed GEMM's tile and FMA order without packing X, for
+ * operands that already sit in L1 (attention's Q and probability blocks). */
+static void k_gemm_rows_acc(const float *X, int ldx, const float *P, int ldp, int k, float *Y, int ldy, int m, int nr,
+                            int acc) {
+    k_gemm_strided(X, (size_t)RH_MR * ldx, (size_t)ldx, 1, P, ldp, k, Y, ldy, m, nr, acc);
+}
+
+static void k_gemm_packed(const float *Xp, const float *P, int k, float *Y, int ldy, int m, int nr) {
+    k_gemm_packed_acc(Xp, P, RH_NR, k, Y, ldy, m, nr, 0);
+}
+
+/* ---- bf16 dot-product GEMM for prefill of bf16 weights (RH_BF16DOT builds; the scalar twin and
+ * the packing are compiled everywhere for the tests).  Operands in bf16 pairs, one 32-bit word per
+ * pair of k, element 2q in the low half and 2q + 1 in the high half (VDPBF16PS's lane layout):
+ *   W panel P (kq, RH_NR) words, kq = ceil(k / 2):  P[q * RH_NR + j] = (W[j][2q], W[j][2q+1]);
+ *   X tiles Xp (m/RH_MR, kq, RH_MR) words:  Xp[(t * kq + q) * RH_MR + r] = (X[i][2q], X[i][2q+1]),
+ *                                         i = t * RH_MR + r, X rounded to bf16 (nearest even);
+ * rows past m, columns past nr and the element past an odd k are bf16 zeros.  Half the bytes of
+ * the f32 operands, so the f32 scratch (S->wpack) holds a panel; X gets its own (c->xpack16)
+ * because one matmul may have f32 or f16 weights beside bf16 ones. ---- */
+
+static uint32_t k_bf16_pair(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+
+/* Pack bf16 weight rows W[0..nr) (ldw elements apart) into the pair panel P (ceil(k/2), RH_NR). */
+RH_UNUSED static void k_pack_w_bf16pair(const uint16_t *W, size_t ldw, int nr, int k, uint32_t *P) {
+    int q, j, kq = (k + 1) / 2, kf = k / 2; /* kf full pairs, then a half pair when k is odd */
+    for (j = 0; j < RH_NR; j++) {
+        const uint16_t *w = W + (size_t)j * ldw;
+        if (j >= nr) {
+            for (q = 0; q < kq; q++) P[(size_t)q * RH_NR + j] = 0;
+            continue;
+        }
+        for (q = 0; q < kf; q++) P[(size_t)q * RH_NR + j] = k_bf16_pair(w[2 * q], w[2 * q + 1]);
+        if (kf < kq) P[(size_t)kf * RH_NR + j] = k_bf16_pair(w[2 * kf], 0);
+    }
+}
+
+/* Pack rows X[t*RH_MR ..] (m rows in all, ld ldx, f32) of tile t into the pair tiles Xp, each
+ * (ceil(k/2), RH_MR) words, rounding to bf16 (nearest even, NaN stays NaN). */
+RH_UNUSED static void k_pack_x_tile_bf16pair(const float *X, int ldx, int m, int k, int t, uint32_t *Xp) {
+    int r, q, kq = (k + 1) / 2, kf = k / 2, r0 = t * RH_MR, nr = m - r0 < RH_MR ? m - r0 : RH_MR;
+    uint32_t *d = Xp + (size_t)t * kq * RH_MR;
+    for (r = 0; r < RH_MR; r++) {
+        if (r < nr) {
+            const float *x = X + (size_t)(r0 + r) * ldx;
+            for (q = 0; q < kf; q++) d[(size_t)q * RH_MR + r] = k_bf16_pair(k_f32_to_bf16(x[2 * q]), k_f32_to_bf16(x[2 * q + 1]));
+            if (kf < kq) d[(size_t)kf * RH_MR + r] = k_bf16_pair(k_f32_to_bf16(x[2 * kf]), 0);
+        } else {
+            for (q = 0; q < kq; q++) d[(size_t)q * RH_MR + r] = 0;
+        }
+    }
+}
+
+/* One VDPBF16PS step of one lane, as the SDM's pseudo-code gives it: acc + x w for bf16 x, w read
+ * with denormals as zero (DAZ), the product exact (8 x 8 significand bits fit in f32's 24), one
+ * rounding to nearest even (an FMA), a denormal result flushed to zero (FTZ).  MXCSR plays no
+ * part.  (That is Intel's order and rounding; AMD's CPUs may differ in the internal rounding of a
+ * pair, so the tests compare the SIMD kernel with this twin within a tolerance.) */
+static float k_bf16dot_step(float acc, uint16_t x, uint16_t w) {
+    float s;
+    if ((x & 0x7f80u) == 0) x &= 0x8000u;
+    if ((w & 0x7f80u) == 0) w &= 0x8000u;
+    s = fmaf(k_bf16_to_f32(x), k_bf16_to_f32(w), acc);
+    return s != 0.0f && fabsf(s) < FLT_MIN ? copysignf(0.0f, s) : s;
+}
+
+/* Y (m, nr) = Xp (m, k) x P: the scalar twin of k_gemm_bf16dot.  Per element, from zero, per pair
+ * q: the high halves (k index 2q + 1) first, then the low halves (2q). */
+RH_UNUSED static void k_gemm_bf16dot_scalar(const uint32_t *Xp, const uint32_t *P, int k, float *Y, int ldy, int m,
+                                            int nr) {
+    int i, j, q, kq = (k + 1) / 2;
+    for (i = 0; i < m; i++)
+        for (j = 0; j < nr; j++) {
+            const uint32_t *xt = Xp + (size_t)(i / RH_MR) * kq * RH_MR + i % RH_MR;
+            float s = 0.0f;
+            for (q = 0; q < kq; q++) {
+                uint32_t x = xt[(size_t)q * RH_MR], w = P[(size_t)q * RH_NR + j];
+                s = k_bf16dot_step(s, (uint16_t)(x >> 16), (uint16_t)(w >> 16));
+                s = k_bf16dot_step(s, (uint16_t)(x & 0xffffu), (uint16_t)(w & 0xffffu));
+            }
+            Y[(size_t)i * ldy + j] = s;
+        }
+}
+
+#if defined(RH_BF16DOT_SIMD)
+/* Y (mr, nr) = one pair tile X (kq, RH_MR) x pair panel P (kq, RH_NR), from zero: per pair, 2
+ * loads of P (16 words = 32 bf16 each) and per row a 32-bit broadcast of its x pair feed 2
+ * VDPBF16PS, 12 accumulators.  Rows past mr are the tile's zero padding, never stored. */
+static void k_tile_bf16dot(const uint32_t *X, const uint32_t *P, int kq, float *Y, int ldy, int mr, int nr) {
+    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    int q;
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm512_setzero_ps();
+    for (q = 0; q < kq; q++) {
+        const uint32_t *x = X + (size_t)q * RH_MR, *p = P + (size_t)q * RH_NR;
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)p);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(p + 16));
+        __m512bh a;
+        a = (__m512bh)_mm512_set1_epi32((int)x[0]); c00 = _mm512_dpbf16_ps(c00, a, b0); c01 = _mm512_dpbf16_ps(c01, a, b1);
+        a = (__m512bh)_mm512_set1_epi32((int)x[1]); c10 = _mm512_dpbf16_ps(c10, a, b0); c11 = _mm512_dpbf16_ps(c11, a, b1);
+        a = (__m512bh)_mm512_set1_epi32((int)x[2]); c20 = _mm512_dpbf16_ps(c20, a, b0); c21 = _mm512_dpbf16_ps(c21, a, b1);
+        a = (__m512bh)_mm512_set1_epi32((int)x[3]); c30 = _mm512_dpbf16_ps(c30, a, b0); c31 = _mm512_dpbf16_ps(c31, a, b1);
+        a = (__m512bh)_mm512_set1_epi32((int)x[4]); c40 = _mm512_dpbf16_ps(c40, a, b0); c41 = _mm512_dpbf16_ps(c41, a, b1);
+        a = (__m512bh)_mm512_set1_epi32((int)x[5]); c50 = _mm512_dpbf16_ps(c50, a, b0); c51 = _mm512_dpbf16_ps(c51, a, b1);
+    }
+    {
+        const rh_v c[2 * RH_MR] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+        k_tile_store(Y, ldy, mr, nr, c);
+    }
+}
+#endif
+
+/* Y (m, nr) = Xp (pair tiles of m rows, k) x P (pair panel of nr <= RH_NR rows), from zero. */
+RH_UNUSED static void k_gemm_bf16dot(const uint32_t *Xp, const uint32_t *P, int k, float *Y, int ldy, int m, int nr) {
+#if defined(RH_BF16DOT_SIMD)
+    int t, kq = (k + 1) / 2;
+    for (t = 0; t * RH_MR < m; t++)
+        k_tile_bf16dot(Xp + (size_t)t * kq * RH_MR, P, kq, Y + (size_t)t * RH_MR * ldy, ldy,
+                       m - t * RH_MR < RH_MR ? m - t * RH_MR : RH_MR, nr);
+#else
+    k_gemm_bf16dot_scalar(Xp, P, k, Y, ldy, m, nr);
+#endif
+}
+
+/* ---- exp and softmax pieces ---- */
+
+#if defined(RH_VEC)
+/* 2^nc e^r with r = x - n ln2, n = round(x / ln2): Cody-Waite range reduction (ln2 in two parts,
+ * the first taken n times, the second nc times), then a degree-6 polynomial for e^r.  nc is n,
+ * or n clamped where 2^n would overflow (k_silu_mul). */
+static rh_v v_exp_reduced(rh_v x, rh_v n, rh_v nc) {
+    rh_v r, p;
+    r = V_FMA(x, n, V_SET1(-0.693359375f));
+    r = V_FMA(r, nc, V_SET1(2.12194440e-4f));
+    p = V_SET1(1.9875691500e-4f);
+    p = V_FMA(V_SET1(1.3981999507e-3f), p, r);
+    p = V_FMA(V_SET1(8.3334519073e-3f), p, r);
+    p = V_FMA(V_SET1(4.1665795894e-2f), p, r);
+    p = V_FMA(V_SET1(1.6666665459e-1f), p, r);
+    p = V_FMA(V_SET1(5.0000001201e-1f), p, r);
+    p = V_FMA(r, p, V_MUL(r, r));
+    p = V_ADD(p, V_SET1(1.0f));
+    return V_MUL(p, v_pow2n(nc));
+}
+/* exp(x) for x <= 0 (softmax after max subtraction), |rel err| < 2e-7; x < -87 gives 0. */
+static rh_v v_exp_neg(rh_v x) {
+    rh_v n;
+    x = V_MAX(x, V_SET1(-87.0f));
+    n = V_ROUND(V_MUL(x, V_SET1(1.44269504088896341f)));
+    return v_exp_reduced(x, n, n);
+}
+#endif
+
+/* y[i] = exp(x[i] a - mx), the product rounded to float first, so that it equals scaling x in a
+ * pass of its own (attention folds its 1/sqrt(d) in here; a = 1 leaves x as it is); returns the
+ * sum of y (lane order like k_dot).  x[i] a <= mx. */
+RH_UNUSED static float k_exp_sum_scalar(const float *x, float a, float mx, float *y, int n) {
+    float s = 0.0f;
+    int i;
+    for (i = 0; i < n; i++) {
+        float v = x[i] * a; /* a statement of its own: never contracted into an FMA */
+        y[i] = expf(v - mx);
+        s += y[i];
+    }
+    return s;
+}
+static float k_exp_sum(const float *x, float a, float mx, float *y, int n) {
+#if defined(RH_VEC)
+    rh_v acc = V_ZERO(), m = V_SET1(mx), va = V_SET1(a);
+    int i = 0;
+    float s;
+    for (; i + RH_VL <= n; i += RH_VL) {
+        rh_v e = v_exp_neg(V_SUB(V_MUL(V_LOAD(x + i), va), m));
+        V_STORE(y + i, e);
+        acc = V_ADD(acc, e);
+    }
+    s = v_hsum(acc);
+    for (; i < n; i++) {
+        float v = x[i] * a;
+        y[i] = expf(v - mx);
+        s += y[i];
+    }
+    return s;
+#else
+    return k_exp_sum_scalar(x, a, mx, y, n);
+#endif
+}
+
+RH_UNUSED static float k_max_scalar(const float *x, int n) {
+    float m = -INFINITY;
+    int i;
+    for (i = 0; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+static float k_max(const float *x, int n) {
+#if defined(RH_VEC)
+    int i = 0;
+    float m;
+    if (n >= RH_VL) {
+        rh_v acc = V_LOAD(x);
+        for (i = RH_VL; i + RH_VL <= n; i += RH_VL) acc = V_MAX(acc, V_LOAD(x + i));
+        m = v_hmax(acc);
+    } else {
+        m = -INFINITY;
+    }
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+#else
+    return k_max_scalar(x, n);
+#endif
+}
+
+int rh_argmax(const float *x, int n) {
+    int i, best = 0;
+    if (!x || n <= 0) return -1;
+    for (i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* ---- the SiLU gate of the MLP, and attention's probability-weighted sum of V in decode ---- */
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u */
+RH_UNUSED static void k_silu_mul_scalar(float *g, const float *u, int n) {
+    int i;
+    for (i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+static void k_silu_mul(float *g, const float *u, int n) {
+#if defined(RH_VEC)
+    int i = 0;
+    for (; i + RH_VL <= n; i += RH_VL) {
+        rh_v x = V_LOAD(g + i), t = V_SUB(V_ZERO(), x), e;
+        /* exp(-x) for -x >= -87: v_exp_neg's reduction, with 2^n capped at 2^127 for large -x */
+        t = V_MAX(t, V_SET1(-87.0f));
+        {
+            rh_v n2 = V_ROUND(V_MUL(t, V_SET1(1.44269504088896341f)));
+            rh_v nc = V_SUB(V_ZERO(), V_MAX(V_SUB(V_ZERO(), n2), V_SET1(-127.0f))); /* min(n2, 127) */
+            e = v_exp_reduced(t, n2, nc);
+        }
+        x = V_DIV(x, V_ADD(V_SET1(1.0f), e));
+        V_STORE(g + i, V_MUL(x, V_LOAD(u + i)));
+    }
+    k_silu_mul_scalar(g + i, u + i, n - i);
+#else
+    k_silu_mul_scalar(g, u, n);
+#endif
+}
+
+/* o (d) += sum_j p[j] * V[j] (V: (nk, d)), keeping o in registers; j in order (axpy order) */
+RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d, float *o) {
+    int j;
+    for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
+}
+static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
+#if defined(RH_VEC)
+    int c0 = 0, j;
+    for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
+        rh_v a0 = V_LOAD(o + c0), a1 = V_LOAD(o + c0 + RH_VL), a2 = V_LOAD(o + c0 + 2 * RH_VL), a3 = V_LOAD(o + c0 + 3 * RH_VL);
+        for (j = 0; j < nk; j++) {
+            const float *v = V + (size_t)j * d + c0;
+            rh_v pj = V_SET1(p[j]);
+            a0 = V_FMA(a0, pj, V_LOAD(v)); a1 = V_FMA(a1, pj, V_LOAD(v + RH_VL));
+            a2 = V_FMA(a2, pj, V_LOAD(v + 2 * RH_VL)); a3 = V_FMA(a3, pj, V_LOAD(v + 3 * RH_VL));
+        }
+        V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
+    }
+    if (c0 < d)
+        for (j = 0; j < nk; j++) k_axpy(p[j], V + (size_t)j * d + c0, o + c0, d - c0);
+#else
+    k_pv_scalar(p, V, nk, d, o);
+#endif
+}
+
+/* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
+RH_UNUSED static double rh_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+RH_UNUSED static double rh_cpu_time(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+/* ---- thread pool: created once per context; the caller is thread 0.  Threads claim tasks
+ * one at a time from a shared counter, so a thread slowed by a busy core does fewer tasks
+ * instead of making the others wait (static halves measured ~8 % slower prefill with a second
+ * process on the machine).  A waiting thread spins for at most RH_SPIN_S, then sleeps on a
+ * condition variable: decode dispatches a job every 0.1-0.5 ms, and a sleeping worker took 6-40
+ * us on average (up to 4 ms) to wake in the VM we test on, while spinning without end measured
+ * slower with a second process on the machine.  Tasks write disjoint outputs and use only their
+ * thread's scratch, so which thread ran a task never changes a bit of the result. ---- */
+
+#define RH_SPIN_S 50e-6
+
+/* Shared pool fields a spinning thread reads without the mutex go through these; without GNU
+ * atomics there is no spinning and every access is under the mutex. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RH_SPINS 1
+#define RH_ATOMIC_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define RH_ATOMIC_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#define RH_ATOMIC_DEC(x) __atomic_sub_fetch(&(x), 1, __ATOMIC_RELEASE)
+#if defined(__x86_64__) || defined(__i386__)
+#define RH_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define RH_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define RH_CPU_RELAX() ((void)0)
+#endif
+#else
+#define RH_ATOMIC_STORE(x, v) ((x) = (v))
+#define RH_ATOMIC_DEC(x) (--(x))
+#endif
+
+
+struct rh_pool {
+    int n;                 /* threads including the caller */
+    pthread_t *th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_go, cv_done;
+    unsigned long gen;     /* job generation: workers wait for it to change */
+    int remaining;         /* workers still running the current job */
+    int next;              /* next unclaimed task of the current job */
+    int quit;
+    rh_task_fn fn;
+    void *arg;
+    int n_tasks;
+};
+
+typedef struct {
+    rh_pool *pool;
+    int id;
+} rh_worker_arg;
+
+static int pool_claim(rh_pool *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+#else
+    int i;
+    pthread_mutex_lock(&p->mu);
+    i = p->next++;
+    pthread_mutex_unlock(&p->mu);
+    return i;
+#endif
+}
+
+/* Spin until *gen != old or quit (a worker waiting for a job; gen given) or until *remaining
+ * == 0 (the caller waiting for the workers; gen NULL), for at most RH_SPIN_S; the caller then
+ * takes the mutex and sleeps if it must.  Without GNU atomics there is no spinning. */
+static void pool_spin(const rh_pool *p, const unsigned long *gen, unsigned long old, const int *remaining) {
+#if defined(RH_SPINS)
+    double t0 = rh_now();
+    int i;
+    for (;;) {
+        for (i = 0; i < 64; i++) {
+            if (gen ? RH_ATOMIC_LOAD(*gen) != old || RH_ATOMIC_LOAD(p->quit) : RH_ATOMIC_LOAD(*remaining) == 0) return;
+            RH_CPU_RELAX();
+        }
+        if (rh_now() - t0 > RH_SPIN_S) return;
+    }
+#else
+    (void)p; (void)gen; (void)old; (void)remaining;
+#endif
+}
+
+static void pool_run_share(rh_pool *p, int t) {
+    int i;
+    while ((i = pool_claim(p)) < p->n_tasks) p->fn(p->arg, i, t);
+}
+
+static void *pool_worker(void *v) {
+    rh_worker_arg *wa = (rh_worker_arg *)v;
+    rh_pool *p = wa->pool;
+    int id = wa->id, last;
+    unsigned long seen = 0;
+    free(wa);
+    for (;;) {
+        pool_spin(p, &p->gen, seen, NULL);
+        pthread_mutex_lock(&p->mu);
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->cv_go, &p->mu);
+        if (p->quit) { pthread_mutex_unlock(&p->mu); return NULL; }
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        pool_run_share(p, id);
+        pthread_mutex_lock(&p->mu);
+        last = RH_ATOMIC_DEC(p->remaining) == 0;
+        pthread_mutex_unlock(&p->mu);
+        if (last) pthread_cond_signal(&p->cv_done);
+    }
+}
+
+static void pool_free(rh_pool *p) {
+    int i;
+    if (!p) return;
+    if (p->th) {
+        pthread_mutex_lock(&p->mu);
+        RH_ATOMIC_STORE(p->quit, 1);
+        pthread_cond_broadcast(&p->cv_go);
+        pthread_mutex_unlock(&p->mu);
+        for (i = 1; i < p->n; i++) pthread_join(p->th[i], NULL);
+        free(p->th);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_go);
+    pthread_cond_destroy(&p->cv_done);
+    free(p);
+}
+
+static rh_pool *pool_new(int n) {
+    rh_pool *p = (rh_pool *)calloc(1, sizeof *p);
+    int i;
+    if (!p) return NULL;
+    p->n = 1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_go, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    p->th = (pthread_t *)calloc((size_t)n, sizeof *p->th);
+    if (!p->th) { pool_free(p); return NULL; }
+    for (i = 1; i < n; i++) {
+        rh_worker_arg *wa = (rh_worker_arg *)malloc(sizeof *wa);
+        if (!wa) break;
+        wa->pool = p;
+        wa->id = i;
+        if (pthread_create(&p->th[i], NULL, pool_worker, wa) != 0) { free(wa); break; }
+        p->n = i + 1;
+    }
+    if (p->n != n) { pool_free(p); return NULL; }
+    return p;
+}
+
+static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks) {
+    if (n_tasks <= 0) return;
+    if (p->n == 1) {
+        int i;
+        for (i = 0; i < n_tasks; i++) fn(arg, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->n_tasks = n_tasks;
+    p->next = 0;
+    p->remaining = p->n - 1;
+    RH_ATOMIC_STORE(p->gen, p->gen + 1); /* spinning workers read it unlocked */
+    pthread_cond_broadcast(&p->cv_go);
+    pthread_mutex_unlock(&p->mu);
+    pool_run_share(p, 0);
+    pool_spin(p, NULL, 0, &p->remaining);
+    pthread_mutex_lock(&p->mu);
+    while (p->remaining > 0) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- small helpers ---- */
+
+static void set_err(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    if (!err || cap == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+static uint32_t rd_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd_u64(const unsigned char *p) { return (uint64_t)rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32; }
+static float rd_f32(const unsigned char *p) {
+    uint32_t u = rd_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static void wr_u32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static void wr_u64(unsigned char *p, uint64_t v) { wr_u32(p, (uint32_t)v); wr_u32(p + 4, (uint32_t)(v >> 32)); }
+static void wr_f32(unsigned char *p, float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    wr_u32(p, u);
+}
+RH_UNUSED static int host_is_le(void) {
+    uint32_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
 
 
 /* ============================================================================================
  * Shared helpers: growable byte buffer, files written atomically, Python-style float repr
  * ============================================================================================ */
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom; /* sticky: an allocation failed; the content is then truncated */
-} rhm_buf;
 
 static void rhm_buf_free(rhm_buf *b) {
     free(b->p);
@@ -5684,14 +7790,6 @@ static void rhm_buf_double(rhm_buf *b, double x) {
     rhm_buf_puts(b, t);
 }
 
-static void rhm_err(char *err, size_t errcap, const char *fmt, ...) {
-    va_list ap;
-    if (!err || !errcap) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-}
-
 /* Whole file into memory (NUL-terminated), at most max_bytes. */
 static int rhm_read_file(const char *path, size_t max_bytes, char **data, size_t *len, char *err,
                          size_t errcap) {
@@ -5703,14 +7801,14 @@ static int rhm_read_file(const char *path, size_t max_bytes, char **data, size_t
     *len = 0;
     f = fopen(path, "rb");
     if (!f) {
-        rhm_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+        set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno));
         return RH_EIO;
     }
     while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
         if (b.n + k > max_bytes) {
             fclose(f);
             rhm_buf_free(&b);
-            rhm_err(err, errcap, "%s: larger than %zu bytes", path, max_bytes);
+            set_err(err, errcap, "%s: larger than %zu bytes", path, max_bytes);
             return RH_ERANGE;
         }
         rhm_buf_put(&b, chunk, k);
@@ -5718,18 +7816,18 @@ static int rhm_read_file(const char *path, size_t max_bytes, char **data, size_t
     if (ferror(f)) {
         fclose(f);
         rhm_buf_free(&b);
-        rhm_err(err, errcap, "%s: read error", path);
+        set_err(err, errcap, "%s: read error", path);
         return RH_EIO;
     }
     fclose(f);
     if (b.oom) {
         rhm_buf_free(&b);
-        rhm_err(err, errcap, "%s: out of memory", path);
+        set_err(err, errcap, "%s: out of memory", path);
         return RH_ENOMEM;
     }
     if (!b.p) rhm_buf_put(&b, "", 0);
     if (!b.p) {
-        rhm_err(err, errcap, "%s: out of memory", path);
+        set_err(err, errcap, "%s: out of memory", path);
         return RH_ENOMEM;
     }
     *data = b.p;
@@ -5746,12 +7844,12 @@ static int rhm_write_atomic(const char *path, const char *data, size_t len, char
     int ok;
     rhm_buf_printf(&tp, "%s.tmp", path);
     if (tp.oom) {
-        rhm_err(err, errcap, "%s: out of memory", path);
+        set_err(err, errcap, "%s: out of memory", path);
         return RH_ENOMEM;
     }
     f = fopen(tp.p, "wb");
     if (!f) {
-        rhm_err(err, errcap, "%s: cannot write: %s", tp.p, strerror(errno));
+        set_err(err, errcap, "%s: cannot write: %s", tp.p, strerror(errno));
         rhm_buf_free(&tp);
         return RH_EIO;
     }
@@ -5760,7 +7858,7 @@ static int rhm_write_atomic(const char *path, const char *data, size_t len, char
     ok = fsync(fileno(f)) == 0 && ok;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tp.p, path) != 0) {
-        rhm_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
+        set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
         remove(tp.p);
         rhm_buf_free(&tp);
         return RH_EIO;
@@ -5775,19 +7873,8 @@ static int rhm_write_atomic(const char *path, const char *data, size_t len, char
  * our own per-test records.
  * ============================================================================================ */
 
-enum { RHJ_NULL, RHJ_FALSE, RHJ_TRUE, RHJ_NUM, RHJ_STR, RHJ_ARR, RHJ_OBJ };
 #define RHJ_MAX_DEPTH 64
 
-typedef struct rhj {
-    int type;
-    double num;
-    char *str;         /* RHJ_STR: decoded UTF-8, NUL-terminated (may contain NUL: use len) */
-    size_t len;        /* RHJ_STR: byte length */
-    int n;             /* RHJ_ARR / RHJ_OBJ: number of items */
-    struct rhj *items; /* n values */
-    char **keys;       /* RHJ_OBJ: n decoded keys (NUL-terminated) */
-    size_t *keylens;
-} rhj;
 
 typedef struct {
     const char *s;
@@ -5812,7 +7899,7 @@ static void rhj_free(rhj *v) {
 }
 
 static int rhj_fail(rhj_parser *p, const char *what) {
-    rhm_err(p->err, p->errcap, "%s: invalid JSON at byte %zu: %s", p->name, p->i, what);
+    set_err(p->err, p->errcap, "%s: invalid JSON at byte %zu: %s", p->name, p->i, what);
     return RH_EFORMAT;
 }
 
@@ -6113,3202 +8200,1209 @@ static const rhj *rhj_get(const rhj *o, const char *key) {
     return NULL;
 }
 
-/* ============================================================================================
- * 6. NIAH: haystack, needle placement, prompts, answer-span location
- * ============================================================================================ */
 
-typedef struct {
-    char *needle, *question, *answer;
-} rhm_needle;
+/* =============================================================================================
+ * 6. GENERATED TABLES: the Unicode data of the tokenizer, behind the accessors it calls
+ *
+ * Regenerate with `python3 tools/gen_unicode.py` (it rewrites the region between the BEGIN and
+ * END markers).  Rows are sorted by code point and searched by bisection.
+ * ============================================================================================= */
 
-static void rhm_needles_free(rhm_needle *nd, int n) {
-    int i;
-    for (i = 0; i < n; i++) {
-        free(nd[i].needle);
-        free(nd[i].question);
-        free(nd[i].answer);
+/* BEGIN GENERATED UNICODE TABLES (tools/gen_unicode.py from Python unicodedata 14.0.0; classes as Oniguruma's Unicode 16.0, NFC as Unicode 9.0: what HF tokenizers uses) */
+#define TOK_UNICODE_VERSION "14.0.0"
+static const uint32_t tok_uni_cls[821][3] = {
+{0x30,0x39,2},{0x41,0x5A,1},{0x61,0x7A,1},{0xAA,0xAA,1},{0xB2,0xB3,2},{0xB5,0xB5,1},
+{0xB9,0xB9,2},{0xBA,0xBA,1},{0xBC,0xBE,2},{0xC0,0xD6,1},{0xD8,0xF6,1},{0xF8,0x2C1,1},
+{0x2C6,0x2D1,1},{0x2E0,0x2E4,1},{0x2EC,0x2EC,1},{0x2EE,0x2EE,1},{0x370,0x374,1},{0x376,0x377,1},
+{0x37A,0x37D,1},{0x37F,0x37F,1},{0x386,0x386,1},{0x388,0x38A,1},{0x38C,0x38C,1},{0x38E,0x3A1,1},
+{0x3A3,0x3F5,1},{0x3F7,0x481,1},{0x48A,0x52F,1},{0x531,0x556,1},{0x559,0x559,1},{0x560,0x588,1},
+{0x5D0,0x5EA,1},{0x5EF,0x5F2,1},{0x620,0x64A,1},{0x660,0x669,2},{0x66E,0x66F,1},{0x671,0x6D3,1},
+{0x6D5,0x6D5,1},{0x6E5,0x6E6,1},{0x6EE,0x6EF,1},{0x6F0,0x6F9,2},{0x6FA,0x6FC,1},{0x6FF,0x6FF,1},
+{0x710,0x710,1},{0x712,0x72F,1},{0x74D,0x7A5,1},{0x7B1,0x7B1,1},{0x7C0,0x7C9,2},{0x7CA,0x7EA,1},
+{0x7F4,0x7F5,1},{0x7FA,0x7FA,1},{0x800,0x815,1},{0x81A,0x81A,1},{0x824,0x824,1},{0x828,0x828,1},
+{0x840,0x858,1},{0x860,0x86A,1},{0x870,0x887,1},{0x889,0x88E,1},{0x8A0,0x8C9,1},{0x904,0x939,1},
+{0x93D,0x93D,1},{0x950,0x950,1},{0x958,0x961,1},{0x966,0x96F,2},{0x971,0x980,1},{0x985,0x98C,1},
+{0x98F,0x990,1},{0x993,0x9A8,1},{0x9AA,0x9B0,1},{0x9B2,0x9B2,1},{0x9B6,0x9B9,1},{0x9BD,0x9BD,1},
+{0x9CE,0x9CE,1},{0x9DC,0x9DD,1},{0x9DF,0x9E1,1},{0x9E6,0x9EF,2},{0x9F0,0x9F1,1},{0x9F4,0x9F9,2},
+{0x9FC,0x9FC,1},{0xA05,0xA0A,1},{0xA0F,0xA10,1},{0xA13,0xA28,1},{0xA2A,0xA30,1},{0xA32,0xA33,1},
+{0xA35,0xA36,1},{0xA38,0xA39,1},{0xA59,0xA5C,1},{0xA5E,0xA5E,1},{0xA66,0xA6F,2},{0xA72,0xA74,1},
+{0xA85,0xA8D,1},{0xA8F,0xA91,1},{0xA93,0xAA8,1},{0xAAA,0xAB0,1},{0xAB2,0xAB3,1},{0xAB5,0xAB9,1},
+{0xABD,0xABD,1},{0xAD0,0xAD0,1},{0xAE0,0xAE1,1},{0xAE6,0xAEF,2},{0xAF9,0xAF9,1},{0xB05,0xB0C,1},
+{0xB0F,0xB10,1},{0xB13,0xB28,1},{0xB2A,0xB30,1},{0xB32,0xB33,1},{0xB35,0xB39,1},{0xB3D,0xB3D,1},
+{0xB5C,0xB5D,1},{0xB5F,0xB61,1},{0xB66,0xB6F,2},{0xB71,0xB71,1},{0xB72,0xB77,2},{0xB83,0xB83,1},
+{0xB85,0xB8A,1},{0xB8E,0xB90,1},{0xB92,0xB95,1},{0xB99,0xB9A,1},{0xB9C,0xB9C,1},{0xB9E,0xB9F,1},
+{0xBA3,0xBA4,1},{0xBA8,0xBAA,1},{0xBAE,0xBB9,1},{0xBD0,0xBD0,1},{0xBE6,0xBF2,2},{0xC05,0xC0C,1},
+{0xC0E,0xC10,1},{0xC12,0xC28,1},{0xC2A,0xC39,1},{0xC3D,0xC3D,1},{0xC58,0xC5A,1},{0xC5D,0xC5D,1},
+{0xC60,0xC61,1},{0xC66,0xC6F,2},{0xC78,0xC7E,2},{0xC80,0xC80,1},{0xC85,0xC8C,1},{0xC8E,0xC90,1},
+{0xC92,0xCA8,1},{0xCAA,0xCB3,1},{0xCB5,0xCB9,1},{0xCBD,0xCBD,1},{0xCDD,0xCDE,1},{0xCE0,0xCE1,1},
+{0xCE6,0xCEF,2},{0xCF1,0xCF2,1},{0xD04,0xD0C,1},{0xD0E,0xD10,1},{0xD12,0xD3A,1},{0xD3D,0xD3D,1},
+{0xD4E,0xD4E,1},{0xD54,0xD56,1},{0xD58,0xD5E,2},{0xD5F,0xD61,1},{0xD66,0xD78,2},{0xD7A,0xD7F,1},
+{0xD85,0xD96,1},{0xD9A,0xDB1,1},{0xDB3,0xDBB,1},{0xDBD,0xDBD,1},{0xDC0,0xDC6,1},{0xDE6,0xDEF,2},
+{0xE01,0xE30,1},{0xE32,0xE33,1},{0xE40,0xE46,1},{0xE50,0xE59,2},{0xE81,0xE82,1},{0xE84,0xE84,1},
+{0xE86,0xE8A,1},{0xE8C,0xEA3,1},{0xEA5,0xEA5,1},{0xEA7,0xEB0,1},{0xEB2,0xEB3,1},{0xEBD,0xEBD,1},
+{0xEC0,0xEC4,1},{0xEC6,0xEC6,1},{0xED0,0xED9,2},{0xEDC,0xEDF,1},{0xF00,0xF00,1},{0xF20,0xF33,2},
+{0xF40,0xF47,1},{0xF49,0xF6C,1},{0xF88,0xF8C,1},{0x1000,0x102A,1},{0x103F,0x103F,1},
+{0x1040,0x1049,2},{0x1050,0x1055,1},{0x105A,0x105D,1},{0x1061,0x1061,1},{0x1065,0x1066,1},
+{0x106E,0x1070,1},{0x1075,0x1081,1},{0x108E,0x108E,1},{0x1090,0x1099,2},{0x10A0,0x10C5,1},
+{0x10C7,0x10C7,1},{0x10CD,0x10CD,1},{0x10D0,0x10FA,1},{0x10FC,0x1248,1},{0x124A,0x124D,1},
+{0x1250,0x1256,1},{0x1258,0x1258,1},{0x125A,0x125D,1},{0x1260,0x1288,1},{0x128A,0x128D,1},
+{0x1290,0x12B0,1},{0x12B2,0x12B5,1},{0x12B8,0x12BE,1},{0x12C0,0x12C0,1},{0x12C2,0x12C5,1},
+{0x12C8,0x12D6,1},{0x12D8,0x1310,1},{0x1312,0x1315,1},{0x1318,0x135A,1},{0x1369,0x137C,2},
+{0x1380,0x138F,1},{0x13A0,0x13F5,1},{0x13F8,0x13FD,1},{0x1401,0x166C,1},{0x166F,0x167F,1},
+{0x1681,0x169A,1},{0x16A0,0x16EA,1},{0x16EE,0x16F0,2},{0x16F1,0x16F8,1},{0x1700,0x1711,1},
+{0x171F,0x1731,1},{0x1740,0x1751,1},{0x1760,0x176C,1},{0x176E,0x1770,1},{0x1780,0x17B3,1},
+{0x17D7,0x17D7,1},{0x17DC,0x17DC,1},{0x17E0,0x17E9,2},{0x17F0,0x17F9,2},{0x1810,0x1819,2},
+{0x1820,0x1878,1},{0x1880,0x1884,1},{0x1887,0x18A8,1},{0x18AA,0x18AA,1},{0x18B0,0x18F5,1},
+{0x1900,0x191E,1},{0x1946,0x194F,2},{0x1950,0x196D,1},{0x1970,0x1974,1},{0x1980,0x19AB,1},
+{0x19B0,0x19C9,1},{0x19D0,0x19DA,2},{0x1A00,0x1A16,1},{0x1A20,0x1A54,1},{0x1A80,0x1A89,2},
+{0x1A90,0x1A99,2},{0x1AA7,0x1AA7,1},{0x1B05,0x1B33,1},{0x1B45,0x1B4C,1},{0x1B50,0x1B59,2},
+{0x1B83,0x1BA0,1},{0x1BAE,0x1BAF,1},{0x1BB0,0x1BB9,2},{0x1BBA,0x1BE5,1},{0x1C00,0x1C23,1},
+{0x1C40,0x1C49,2},{0x1C4D,0x1C4F,1},{0x1C50,0x1C59,2},{0x1C5A,0x1C7D,1},{0x1C80,0x1C8A,1},
+{0x1C90,0x1CBA,1},{0x1CBD,0x1CBF,1},{0x1CE9,0x1CEC,1},{0x1CEE,0x1CF3,1},{0x1CF5,0x1CF6,1},
+{0x1CFA,0x1CFA,1},{0x1D00,0x1DBF,1},{0x1E00,0x1F15,1},{0x1F18,0x1F1D,1},{0x1F20,0x1F45,1},
+{0x1F48,0x1F4D,1},{0x1F50,0x1F57,1},{0x1F59,0x1F59,1},{0x1F5B,0x1F5B,1},{0x1F5D,0x1F5D,1},
+{0x1F5F,0x1F7D,1},{0x1F80,0x1FB4,1},{0x1FB6,0x1FBC,1},{0x1FBE,0x1FBE,1},{0x1FC2,0x1FC4,1},
+{0x1FC6,0x1FCC,1},{0x1FD0,0x1FD3,1},{0x1FD6,0x1FDB,1},{0x1FE0,0x1FEC,1},{0x1FF2,0x1FF4,1},
+{0x1FF6,0x1FFC,1},{0x2070,0x2070,2},{0x2071,0x2071,1},{0x2074,0x2079,2},{0x207F,0x207F,1},
+{0x2080,0x2089,2},{0x2090,0x209C,1},{0x2102,0x2102,1},{0x2107,0x2107,1},{0x210A,0x2113,1},
+{0x2115,0x2115,1},{0x2119,0x211D,1},{0x2124,0x2124,1},{0x2126,0x2126,1},{0x2128,0x2128,1},
+{0x212A,0x212D,1},{0x212F,0x2139,1},{0x213C,0x213F,1},{0x2145,0x2149,1},{0x214E,0x214E,1},
+{0x2150,0x2182,2},{0x2183,0x2184,1},{0x2185,0x2189,2},{0x2460,0x249B,2},{0x24EA,0x24FF,2},
+{0x2776,0x2793,2},{0x2C00,0x2CE4,1},{0x2CEB,0x2CEE,1},{0x2CF2,0x2CF3,1},{0x2CFD,0x2CFD,2},
+{0x2D00,0x2D25,1},{0x2D27,0x2D27,1},{0x2D2D,0x2D2D,1},{0x2D30,0x2D67,1},{0x2D6F,0x2D6F,1},
+{0x2D80,0x2D96,1},{0x2DA0,0x2DA6,1},{0x2DA8,0x2DAE,1},{0x2DB0,0x2DB6,1},{0x2DB8,0x2DBE,1},
+{0x2DC0,0x2DC6,1},{0x2DC8,0x2DCE,1},{0x2DD0,0x2DD6,1},{0x2DD8,0x2DDE,1},{0x2E2F,0x2E2F,1},
+{0x3005,0x3006,1},{0x3007,0x3007,2},{0x3021,0x3029,2},{0x3031,0x3035,1},{0x3038,0x303A,2},
+{0x303B,0x303C,1},{0x3041,0x3096,1},{0x309D,0x309F,1},{0x30A1,0x30FA,1},{0x30FC,0x30FF,1},
+{0x3105,0x312F,1},{0x3131,0x318E,1},{0x3192,0x3195,2},{0x31A0,0x31BF,1},{0x31F0,0x31FF,1},
+{0x3220,0x3229,2},{0x3248,0x324F,2},{0x3251,0x325F,2},{0x3280,0x3289,2},{0x32B1,0x32BF,2},
+{0x3400,0x4DBF,1},{0x4E00,0xA48C,1},{0xA4D0,0xA4FD,1},{0xA500,0xA60C,1},{0xA610,0xA61F,1},
+{0xA620,0xA629,2},{0xA62A,0xA62B,1},{0xA640,0xA66E,1},{0xA67F,0xA69D,1},{0xA6A0,0xA6E5,1},
+{0xA6E6,0xA6EF,2},{0xA717,0xA71F,1},{0xA722,0xA788,1},{0xA78B,0xA7CD,1},{0xA7D0,0xA7D1,1},
+{0xA7D3,0xA7D3,1},{0xA7D5,0xA7DC,1},{0xA7F2,0xA801,1},{0xA803,0xA805,1},{0xA807,0xA80A,1},
+{0xA80C,0xA822,1},{0xA830,0xA835,2},{0xA840,0xA873,1},{0xA882,0xA8B3,1},{0xA8D0,0xA8D9,2},
+{0xA8F2,0xA8F7,1},{0xA8FB,0xA8FB,1},{0xA8FD,0xA8FE,1},{0xA900,0xA909,2},{0xA90A,0xA925,1},
+{0xA930,0xA946,1},{0xA960,0xA97C,1},{0xA984,0xA9B2,1},{0xA9CF,0xA9CF,1},{0xA9D0,0xA9D9,2},
+{0xA9E0,0xA9E4,1},{0xA9E6,0xA9EF,1},{0xA9F0,0xA9F9,2},{0xA9FA,0xA9FE,1},{0xAA00,0xAA28,1},
+{0xAA40,0xAA42,1},{0xAA44,0xAA4B,1},{0xAA50,0xAA59,2},{0xAA60,0xAA76,1},{0xAA7A,0xAA7A,1},
+{0xAA7E,0xAAAF,1},{0xAAB1,0xAAB1,1},{0xAAB5,0xAAB6,1},{0xAAB9,0xAABD,1},{0xAAC0,0xAAC0,1},
+{0xAAC2,0xAAC2,1},{0xAADB,0xAADD,1},{0xAAE0,0xAAEA,1},{0xAAF2,0xAAF4,1},{0xAB01,0xAB06,1},
+{0xAB09,0xAB0E,1},{0xAB11,0xAB16,1},{0xAB20,0xAB26,1},{0xAB28,0xAB2E,1},{0xAB30,0xAB5A,1},
+{0xAB5C,0xAB69,1},{0xAB70,0xABE2,1},{0xABF0,0xABF9,2},{0xAC00,0xD7A3,1},{0xD7B0,0xD7C6,1},
+{0xD7CB,0xD7FB,1},{0xF900,0xFA6D,1},{0xFA70,0xFAD9,1},{0xFB00,0xFB06,1},{0xFB13,0xFB17,1},
+{0xFB1D,0xFB1D,1},{0xFB1F,0xFB28,1},{0xFB2A,0xFB36,1},{0xFB38,0xFB3C,1},{0xFB3E,0xFB3E,1},
+{0xFB40,0xFB41,1},{0xFB43,0xFB44,1},{0xFB46,0xFBB1,1},{0xFBD3,0xFD3D,1},{0xFD50,0xFD8F,1},
+{0xFD92,0xFDC7,1},{0xFDF0,0xFDFB,1},{0xFE70,0xFE74,1},{0xFE76,0xFEFC,1},{0xFF10,0xFF19,2},
+{0xFF21,0xFF3A,1},{0xFF41,0xFF5A,1},{0xFF66,0xFFBE,1},{0xFFC2,0xFFC7,1},{0xFFCA,0xFFCF,1},
+{0xFFD2,0xFFD7,1},{0xFFDA,0xFFDC,1},{0x10000,0x1000B,1},{0x1000D,0x10026,1},{0x10028,0x1003A,1},
+{0x1003C,0x1003D,1},{0x1003F,0x1004D,1},{0x10050,0x1005D,1},{0x10080,0x100FA,1},
+{0x10107,0x10133,2},{0x10140,0x10178,2},{0x1018A,0x1018B,2},{0x10280,0x1029C,1},
+{0x102A0,0x102D0,1},{0x102E1,0x102FB,2},{0x10300,0x1031F,1},{0x10320,0x10323,2},
+{0x1032D,0x10340,1},{0x10341,0x10341,2},{0x10342,0x10349,1},{0x1034A,0x1034A,2},
+{0x10350,0x10375,1},{0x10380,0x1039D,1},{0x103A0,0x103C3,1},{0x103C8,0x103CF,1},
+{0x103D1,0x103D5,2},{0x10400,0x1049D,1},{0x104A0,0x104A9,2},{0x104B0,0x104D3,1},
+{0x104D8,0x104FB,1},{0x10500,0x10527,1},{0x10530,0x10563,1},{0x10570,0x1057A,1},
+{0x1057C,0x1058A,1},{0x1058C,0x10592,1},{0x10594,0x10595,1},{0x10597,0x105A1,1},
+{0x105A3,0x105B1,1},{0x105B3,0x105B9,1},{0x105BB,0x105BC,1},{0x105C0,0x105F3,1},
+{0x10600,0x10736,1},{0x10740,0x10755,1},{0x10760,0x10767,1},{0x10780,0x10785,1},
+{0x10787,0x107B0,1},{0x107B2,0x107BA,1},{0x10800,0x10805,1},{0x10808,0x10808,1},
+{0x1080A,0x10835,1},{0x10837,0x10838,1},{0x1083C,0x1083C,1},{0x1083F,0x10855,1},
+{0x10858,0x1085F,2},{0x10860,0x10876,1},{0x10879,0x1087F,2},{0x10880,0x1089E,1},
+{0x108A7,0x108AF,2},{0x108E0,0x108F2,1},{0x108F4,0x108F5,1},{0x108FB,0x108FF,2},
+{0x10900,0x10915,1},{0x10916,0x1091B,2},{0x10920,0x10939,1},{0x10980,0x109B7,1},
+{0x109BC,0x109BD,2},{0x109BE,0x109BF,1},{0x109C0,0x109CF,2},{0x109D2,0x109FF,2},
+{0x10A00,0x10A00,1},{0x10A10,0x10A13,1},{0x10A15,0x10A17,1},{0x10A19,0x10A35,1},
+{0x10A40,0x10A48,2},{0x10A60,0x10A7C,1},{0x10A7D,0x10A7E,2},{0x10A80,0x10A9C,1},
+{0x10A9D,0x10A9F,2},{0x10AC0,0x10AC7,1},{0x10AC9,0x10AE4,1},{0x10AEB,0x10AEF,2},
+{0x10B00,0x10B35,1},{0x10B40,0x10B55,1},{0x10B58,0x10B5F,2},{0x10B60,0x10B72,1},
+{0x10B78,0x10B7F,2},{0x10B80,0x10B91,1},{0x10BA9,0x10BAF,2},{0x10C00,0x10C48,1},
+{0x10C80,0x10CB2,1},{0x10CC0,0x10CF2,1},{0x10CFA,0x10CFF,2},{0x10D00,0x10D23,1},
+{0x10D30,0x10D39,2},{0x10D40,0x10D49,2},{0x10D4A,0x10D65,1},{0x10D6F,0x10D85,1},
+{0x10E60,0x10E7E,2},{0x10E80,0x10EA9,1},{0x10EB0,0x10EB1,1},{0x10EC2,0x10EC4,1},
+{0x10F00,0x10F1C,1},{0x10F1D,0x10F26,2},{0x10F27,0x10F27,1},{0x10F30,0x10F45,1},
+{0x10F51,0x10F54,2},{0x10F70,0x10F81,1},{0x10FB0,0x10FC4,1},{0x10FC5,0x10FCB,2},
+{0x10FE0,0x10FF6,1},{0x11003,0x11037,1},{0x11052,0x1106F,2},{0x11071,0x11072,1},
+{0x11075,0x11075,1},{0x11083,0x110AF,1},{0x110D0,0x110E8,1},{0x110F0,0x110F9,2},
+{0x11103,0x11126,1},{0x11136,0x1113F,2},{0x11144,0x11144,1},{0x11147,0x11147,1},
+{0x11150,0x11172,1},{0x11176,0x11176,1},{0x11183,0x111B2,1},{0x111C1,0x111C4,1},
+{0x111D0,0x111D9,2},{0x111DA,0x111DA,1},{0x111DC,0x111DC,1},{0x111E1,0x111F4,2},
+{0x11200,0x11211,1},{0x11213,0x1122B,1},{0x1123F,0x11240,1},{0x11280,0x11286,1},
+{0x11288,0x11288,1},{0x1128A,0x1128D,1},{0x1128F,0x1129D,1},{0x1129F,0x112A8,1},
+{0x112B0,0x112DE,1},{0x112F0,0x112F9,2},{0x11305,0x1130C,1},{0x1130F,0x11310,1},
+{0x11313,0x11328,1},{0x1132A,0x11330,1},{0x11332,0x11333,1},{0x11335,0x11339,1},
+{0x1133D,0x1133D,1},{0x11350,0x11350,1},{0x1135D,0x11361,1},{0x11380,0x11389,1},
+{0x1138B,0x1138B,1},{0x1138E,0x1138E,1},{0x11390,0x113B5,1},{0x113B7,0x113B7,1},
+{0x113D1,0x113D1,1},{0x113D3,0x113D3,1},{0x11400,0x11434,1},{0x11447,0x1144A,1},
+{0x11450,0x11459,2},{0x1145F,0x11461,1},{0x11480,0x114AF,1},{0x114C4,0x114C5,1},
+{0x114C7,0x114C7,1},{0x114D0,0x114D9,2},{0x11580,0x115AE,1},{0x115D8,0x115DB,1},
+{0x11600,0x1162F,1},{0x11644,0x11644,1},{0x11650,0x11659,2},{0x11680,0x116AA,1},
+{0x116B8,0x116B8,1},{0x116C0,0x116C9,2},{0x116D0,0x116E3,2},{0x11700,0x1171A,1},
+{0x11730,0x1173B,2},{0x11740,0x11746,1},{0x11800,0x1182B,1},{0x118A0,0x118DF,1},
+{0x118E0,0x118F2,2},{0x118FF,0x11906,1},{0x11909,0x11909,1},{0x1190C,0x11913,1},
+{0x11915,0x11916,1},{0x11918,0x1192F,1},{0x1193F,0x1193F,1},{0x11941,0x11941,1},
+{0x11950,0x11959,2},{0x119A0,0x119A7,1},{0x119AA,0x119D0,1},{0x119E1,0x119E1,1},
+{0x119E3,0x119E3,1},{0x11A00,0x11A00,1},{0x11A0B,0x11A32,1},{0x11A3A,0x11A3A,1},
+{0x11A50,0x11A50,1},{0x11A5C,0x11A89,1},{0x11A9D,0x11A9D,1},{0x11AB0,0x11AF8,1},
+{0x11BC0,0x11BE0,1},{0x11BF0,0x11BF9,2},{0x11C00,0x11C08,1},{0x11C0A,0x11C2E,1},
+{0x11C40,0x11C40,1},{0x11C50,0x11C6C,2},{0x11C72,0x11C8F,1},{0x11D00,0x11D06,1},
+{0x11D08,0x11D09,1},{0x11D0B,0x11D30,1},{0x11D46,0x11D46,1},{0x11D50,0x11D59,2},
+{0x11D60,0x11D65,1},{0x11D67,0x11D68,1},{0x11D6A,0x11D89,1},{0x11D98,0x11D98,1},
+{0x11DA0,0x11DA9,2},{0x11EE0,0x11EF2,1},{0x11F02,0x11F02,1},{0x11F04,0x11F10,1},
+{0x11F12,0x11F33,1},{0x11F50,0x11F59,2},{0x11FB0,0x11FB0,1},{0x11FC0,0x11FD4,2},
+{0x12000,0x12399,1},{0x12400,0x1246E,2},{0x12480,0x12543,1},{0x12F90,0x12FF0,1},
+{0x13000,0x1342F,1},{0x13441,0x13446,1},{0x13460,0x143FA,1},{0x14400,0x14646,1},
+{0x16100,0x1611D,1},{0x16130,0x16139,2},{0x16800,0x16A38,1},{0x16A40,0x16A5E,1},
+{0x16A60,0x16A69,2},{0x16A70,0x16ABE,1},{0x16AC0,0x16AC9,2},{0x16AD0,0x16AED,1},
+{0x16B00,0x16B2F,1},{0x16B40,0x16B43,1},{0x16B50,0x16B59,2},{0x16B5B,0x16B61,2},
+{0x16B63,0x16B77,1},{0x16B7D,0x16B8F,1},{0x16D40,0x16D6C,1},{0x16D70,0x16D79,2},
+{0x16E40,0x16E7F,1},{0x16E80,0x16E96,2},{0x16F00,0x16F4A,1},{0x16F50,0x16F50,1},
+{0x16F93,0x16F9F,1},{0x16FE0,0x16FE1,1},{0x16FE3,0x16FE3,1},{0x17000,0x187F7,1},
+{0x18800,0x18CD5,1},{0x18CFF,0x18D08,1},{0x1AFF0,0x1AFF3,1},{0x1AFF5,0x1AFFB,1},
+{0x1AFFD,0x1AFFE,1},{0x1B000,0x1B122,1},{0x1B132,0x1B132,1},{0x1B150,0x1B152,1},
+{0x1B155,0x1B155,1},{0x1B164,0x1B167,1},{0x1B170,0x1B2FB,1},{0x1BC00,0x1BC6A,1},
+{0x1BC70,0x1BC7C,1},{0x1BC80,0x1BC88,1},{0x1BC90,0x1BC99,1},{0x1CCF0,0x1CCF9,2},
+{0x1D2C0,0x1D2D3,2},{0x1D2E0,0x1D2F3,2},{0x1D360,0x1D378,2},{0x1D400,0x1D454,1},
+{0x1D456,0x1D49C,1},{0x1D49E,0x1D49F,1},{0x1D4A2,0x1D4A2,1},{0x1D4A5,0x1D4A6,1},
+{0x1D4A9,0x1D4AC,1},{0x1D4AE,0x1D4B9,1},{0x1D4BB,0x1D4BB,1},{0x1D4BD,0x1D4C3,1},
+{0x1D4C5,0x1D505,1},{0x1D507,0x1D50A,1},{0x1D50D,0x1D514,1},{0x1D516,0x1D51C,1},
+{0x1D51E,0x1D539,1},{0x1D53B,0x1D53E,1},{0x1D540,0x1D544,1},{0x1D546,0x1D546,1},
+{0x1D54A,0x1D550,1},{0x1D552,0x1D6A5,1},{0x1D6A8,0x1D6C0,1},{0x1D6C2,0x1D6DA,1},
+{0x1D6DC,0x1D6FA,1},{0x1D6FC,0x1D714,1},{0x1D716,0x1D734,1},{0x1D736,0x1D74E,1},
+{0x1D750,0x1D76E,1},{0x1D770,0x1D788,1},{0x1D78A,0x1D7A8,1},{0x1D7AA,0x1D7C2,1},
+{0x1D7C4,0x1D7CB,1},{0x1D7CE,0x1D7FF,2},{0x1DF00,0x1DF1E,1},{0x1DF25,0x1DF2A,1},
+{0x1E030,0x1E06D,1},{0x1E100,0x1E12C,1},{0x1E137,0x1E13D,1},{0x1E140,0x1E149,2},
+{0x1E14E,0x1E14E,1},{0x1E290,0x1E2AD,1},{0x1E2C0,0x1E2EB,1},{0x1E2F0,0x1E2F9,2},
+{0x1E4D0,0x1E4EB,1},{0x1E4F0,0x1E4F9,2},{0x1E5D0,0x1E5ED,1},{0x1E5F0,0x1E5F0,1},
+{0x1E5F1,0x1E5FA,2},{0x1E7E0,0x1E7E6,1},{0x1E7E8,0x1E7EB,1},{0x1E7ED,0x1E7EE,1},
+{0x1E7F0,0x1E7FE,1},{0x1E800,0x1E8C4,1},{0x1E8C7,0x1E8CF,2},{0x1E900,0x1E943,1},
+{0x1E94B,0x1E94B,1},{0x1E950,0x1E959,2},{0x1EC71,0x1ECAB,2},{0x1ECAD,0x1ECAF,2},
+{0x1ECB1,0x1ECB4,2},{0x1ED01,0x1ED2D,2},{0x1ED2F,0x1ED3D,2},{0x1EE00,0x1EE03,1},
+{0x1EE05,0x1EE1F,1},{0x1EE21,0x1EE22,1},{0x1EE24,0x1EE24,1},{0x1EE27,0x1EE27,1},
+{0x1EE29,0x1EE32,1},{0x1EE34,0x1EE37,1},{0x1EE39,0x1EE39,1},{0x1EE3B,0x1EE3B,1},
+{0x1EE42,0x1EE42,1},{0x1EE47,0x1EE47,1},{0x1EE49,0x1EE49,1},{0x1EE4B,0x1EE4B,1},
+{0x1EE4D,0x1EE4F,1},{0x1EE51,0x1EE52,1},{0x1EE54,0x1EE54,1},{0x1EE57,0x1EE57,1},
+{0x1EE59,0x1EE59,1},{0x1EE5B,0x1EE5B,1},{0x1EE5D,0x1EE5D,1},{0x1EE5F,0x1EE5F,1},
+{0x1EE61,0x1EE62,1},{0x1EE64,0x1EE64,1},{0x1EE67,0x1EE6A,1},{0x1EE6C,0x1EE72,1},
+{0x1EE74,0x1EE77,1},{0x1EE79,0x1EE7C,1},{0x1EE7E,0x1EE7E,1},{0x1EE80,0x1EE89,1},
+{0x1EE8B,0x1EE9B,1},{0x1EEA1,0x1EEA3,1},{0x1EEA5,0x1EEA9,1},{0x1EEAB,0x1EEBB,1},
+{0x1F100,0x1F10C,2},{0x1FBF0,0x1FBF9,2},{0x20000,0x2A6DF,1},{0x2A700,0x2B739,1},
+{0x2B740,0x2B81D,1},{0x2B820,0x2CEA1,1},{0x2CEB0,0x2EBE0,1},{0x2EBF0,0x2EE5D,1},
+{0x2F800,0x2FA1D,1},{0x30000,0x3134A,1},{0x31350,0x323AF,1},
+};
+static const uint32_t tok_uni_ccc[333][3] = {
+{0x300,0x314,230},{0x315,0x315,232},{0x316,0x319,220},{0x31A,0x31A,232},{0x31B,0x31B,216},
+{0x31C,0x320,220},{0x321,0x322,202},{0x323,0x326,220},{0x327,0x328,202},{0x329,0x333,220},
+{0x334,0x338,1},{0x339,0x33C,220},{0x33D,0x344,230},{0x345,0x345,240},{0x346,0x346,230},
+{0x347,0x349,220},{0x34A,0x34C,230},{0x34D,0x34E,220},{0x350,0x352,230},{0x353,0x356,220},
+{0x357,0x357,230},{0x358,0x358,232},{0x359,0x35A,220},{0x35B,0x35B,230},{0x35C,0x35C,233},
+{0x35D,0x35E,234},{0x35F,0x35F,233},{0x360,0x361,234},{0x362,0x362,233},{0x363,0x36F,230},
+{0x483,0x487,230},{0x591,0x591,220},{0x592,0x595,230},{0x596,0x596,220},{0x597,0x599,230},
+{0x59A,0x59A,222},{0x59B,0x59B,220},{0x59C,0x5A1,230},{0x5A2,0x5A7,220},{0x5A8,0x5A9,230},
+{0x5AA,0x5AA,220},{0x5AB,0x5AC,230},{0x5AD,0x5AD,222},{0x5AE,0x5AE,228},{0x5AF,0x5AF,230},
+{0x5B0,0x5B0,10},{0x5B1,0x5B1,11},{0x5B2,0x5B2,12},{0x5B3,0x5B3,13},{0x5B4,0x5B4,14},
+{0x5B5,0x5B5,15},{0x5B6,0x5B6,16},{0x5B7,0x5B7,17},{0x5B8,0x5B8,18},{0x5B9,0x5BA,19},
+{0x5BB,0x5BB,20},{0x5BC,0x5BC,21},{0x5BD,0x5BD,22},{0x5BF,0x5BF,23},{0x5C1,0x5C1,24},
+{0x5C2,0x5C2,25},{0x5C4,0x5C4,230},{0x5C5,0x5C5,220},{0x5C7,0x5C7,18},{0x610,0x617,230},
+{0x618,0x618,30},{0x619,0x619,31},{0x61A,0x61A,32},{0x64B,0x64B,27},{0x64C,0x64C,28},
+{0x64D,0x64D,29},{0x64E,0x64E,30},{0x64F,0x64F,31},{0x650,0x650,32},{0x651,0x651,33},
+{0x652,0x652,34},{0x653,0x654,230},{0x655,0x656,220},{0x657,0x65B,230},{0x65C,0x65C,220},
+{0x65D,0x65E,230},{0x65F,0x65F,220},{0x670,0x670,35},{0x6D6,0x6DC,230},{0x6DF,0x6E2,230},
+{0x6E3,0x6E3,220},{0x6E4,0x6E4,230},{0x6E7,0x6E8,230},{0x6EA,0x6EA,220},{0x6EB,0x6EC,230},
+{0x6ED,0x6ED,220},{0x711,0x711,36},{0x730,0x730,230},{0x731,0x731,220},{0x732,0x733,230},
+{0x734,0x734,220},{0x735,0x736,230},{0x737,0x739,220},{0x73A,0x73A,230},{0x73B,0x73C,220},
+{0x73D,0x73D,230},{0x73E,0x73E,220},{0x73F,0x741,230},{0x742,0x742,220},{0x743,0x743,230},
+{0x744,0x744,220},{0x745,0x745,230},{0x746,0x746,220},{0x747,0x747,230},{0x748,0x748,220},
+{0x749,0x74A,230},{0x7EB,0x7F1,230},{0x7F2,0x7F2,220},{0x7F3,0x7F3,230},{0x816,0x819,230},
+{0x81B,0x823,230},{0x825,0x827,230},{0x829,0x82D,230},{0x859,0x85B,220},{0x8D4,0x8E1,230},
+{0x8E3,0x8E3,220},{0x8E4,0x8E5,230},{0x8E6,0x8E6,220},{0x8E7,0x8E8,230},{0x8E9,0x8E9,220},
+{0x8EA,0x8EC,230},{0x8ED,0x8EF,220},{0x8F0,0x8F0,27},{0x8F1,0x8F1,28},{0x8F2,0x8F2,29},
+{0x8F3,0x8F5,230},{0x8F6,0x8F6,220},{0x8F7,0x8F8,230},{0x8F9,0x8FA,220},{0x8FB,0x8FF,230},
+{0x93C,0x93C,7},{0x94D,0x94D,9},{0x951,0x951,230},{0x952,0x952,220},{0x953,0x954,230},
+{0x9BC,0x9BC,7},{0x9CD,0x9CD,9},{0xA3C,0xA3C,7},{0xA4D,0xA4D,9},{0xABC,0xABC,7},{0xACD,0xACD,9},
+{0xB3C,0xB3C,7},{0xB4D,0xB4D,9},{0xBCD,0xBCD,9},{0xC4D,0xC4D,9},{0xC55,0xC55,84},
+{0xC56,0xC56,91},{0xCBC,0xCBC,7},{0xCCD,0xCCD,9},{0xD4D,0xD4D,9},{0xDCA,0xDCA,9},
+{0xE38,0xE39,103},{0xE3A,0xE3A,9},{0xE48,0xE4B,107},{0xEB8,0xEB9,118},{0xEC8,0xECB,122},
+{0xF18,0xF19,220},{0xF35,0xF35,220},{0xF37,0xF37,220},{0xF39,0xF39,216},{0xF71,0xF71,129},
+{0xF72,0xF72,130},{0xF74,0xF74,132},{0xF7A,0xF7D,130},{0xF80,0xF80,130},{0xF82,0xF83,230},
+{0xF84,0xF84,9},{0xF86,0xF87,230},{0xFC6,0xFC6,220},{0x1037,0x1037,7},{0x1039,0x103A,9},
+{0x108D,0x108D,220},{0x135D,0x135F,230},{0x1714,0x1714,9},{0x1734,0x1734,9},{0x17D2,0x17D2,9},
+{0x17DD,0x17DD,230},{0x18A9,0x18A9,228},{0x1939,0x1939,222},{0x193A,0x193A,230},
+{0x193B,0x193B,220},{0x1A17,0x1A17,230},{0x1A18,0x1A18,220},{0x1A60,0x1A60,9},
+{0x1A75,0x1A7C,230},{0x1A7F,0x1A7F,220},{0x1AB0,0x1AB4,230},{0x1AB5,0x1ABA,220},
+{0x1ABB,0x1ABC,230},{0x1ABD,0x1ABD,220},{0x1B34,0x1B34,7},{0x1B44,0x1B44,9},{0x1B6B,0x1B6B,230},
+{0x1B6C,0x1B6C,220},{0x1B6D,0x1B73,230},{0x1BAA,0x1BAB,9},{0x1BE6,0x1BE6,7},{0x1BF2,0x1BF3,9},
+{0x1C37,0x1C37,7},{0x1CD0,0x1CD2,230},{0x1CD4,0x1CD4,1},{0x1CD5,0x1CD9,220},{0x1CDA,0x1CDB,230},
+{0x1CDC,0x1CDF,220},{0x1CE0,0x1CE0,230},{0x1CE2,0x1CE8,1},{0x1CED,0x1CED,220},
+{0x1CF4,0x1CF4,230},{0x1CF8,0x1CF9,230},{0x1DC0,0x1DC1,230},{0x1DC2,0x1DC2,220},
+{0x1DC3,0x1DC9,230},{0x1DCA,0x1DCA,220},{0x1DCB,0x1DCC,230},{0x1DCD,0x1DCD,234},
+{0x1DCE,0x1DCE,214},{0x1DCF,0x1DCF,220},{0x1DD0,0x1DD0,202},{0x1DD1,0x1DF5,230},
+{0x1DFB,0x1DFB,230},{0x1DFC,0x1DFC,233},{0x1DFD,0x1DFD,220},{0x1DFE,0x1DFE,230},
+{0x1DFF,0x1DFF,220},{0x20D0,0x20D1,230},{0x20D2,0x20D3,1},{0x20D4,0x20D7,230},{0x20D8,0x20DA,1},
+{0x20DB,0x20DC,230},{0x20E1,0x20E1,230},{0x20E5,0x20E6,1},{0x20E7,0x20E7,230},
+{0x20E8,0x20E8,220},{0x20E9,0x20E9,230},{0x20EA,0x20EB,1},{0x20EC,0x20EF,220},
+{0x20F0,0x20F0,230},{0x2CEF,0x2CF1,230},{0x2D7F,0x2D7F,9},{0x2DE0,0x2DFF,230},
+{0x302A,0x302A,218},{0x302B,0x302B,228},{0x302C,0x302C,232},{0x302D,0x302D,222},
+{0x302E,0x302F,224},{0x3099,0x309A,8},{0xA66F,0xA66F,230},{0xA674,0xA67D,230},
+{0xA69E,0xA69F,230},{0xA6F0,0xA6F1,230},{0xA806,0xA806,9},{0xA8C4,0xA8C4,9},{0xA8E0,0xA8F1,230},
+{0xA92B,0xA92D,220},{0xA953,0xA953,9},{0xA9B3,0xA9B3,7},{0xA9C0,0xA9C0,9},{0xAAB0,0xAAB0,230},
+{0xAAB2,0xAAB3,230},{0xAAB4,0xAAB4,220},{0xAAB7,0xAAB8,230},{0xAABE,0xAABF,230},
+{0xAAC1,0xAAC1,230},{0xAAF6,0xAAF6,9},{0xABED,0xABED,9},{0xFB1E,0xFB1E,26},{0xFE20,0xFE26,230},
+{0xFE27,0xFE2D,220},{0xFE2E,0xFE2F,230},{0x101FD,0x101FD,220},{0x102E0,0x102E0,220},
+{0x10376,0x1037A,230},{0x10A0D,0x10A0D,220},{0x10A0F,0x10A0F,230},{0x10A38,0x10A38,230},
+{0x10A39,0x10A39,1},{0x10A3A,0x10A3A,220},{0x10A3F,0x10A3F,9},{0x10AE5,0x10AE5,230},
+{0x10AE6,0x10AE6,220},{0x11046,0x11046,9},{0x1107F,0x1107F,9},{0x110B9,0x110B9,9},
+{0x110BA,0x110BA,7},{0x11100,0x11102,230},{0x11133,0x11134,9},{0x11173,0x11173,7},
+{0x111C0,0x111C0,9},{0x111CA,0x111CA,7},{0x11235,0x11235,9},{0x11236,0x11236,7},
+{0x112E9,0x112E9,7},{0x112EA,0x112EA,9},{0x1133C,0x1133C,7},{0x1134D,0x1134D,9},
+{0x11366,0x1136C,230},{0x11370,0x11374,230},{0x11442,0x11442,9},{0x11446,0x11446,7},
+{0x114C2,0x114C2,9},{0x114C3,0x114C3,7},{0x115BF,0x115BF,9},{0x115C0,0x115C0,7},
+{0x1163F,0x1163F,9},{0x116B6,0x116B6,9},{0x116B7,0x116B7,7},{0x1172B,0x1172B,9},
+{0x11C3F,0x11C3F,9},{0x16AF0,0x16AF4,1},{0x16B30,0x16B36,230},{0x1BC9E,0x1BC9E,1},
+{0x1D165,0x1D166,216},{0x1D167,0x1D169,1},{0x1D16D,0x1D16D,226},{0x1D16E,0x1D172,216},
+{0x1D17B,0x1D182,220},{0x1D185,0x1D189,230},{0x1D18A,0x1D18B,220},{0x1D1AA,0x1D1AD,230},
+{0x1D242,0x1D244,230},{0x1E000,0x1E006,230},{0x1E008,0x1E018,230},{0x1E01B,0x1E021,230},
+{0x1E023,0x1E024,230},{0x1E026,0x1E02A,230},{0x1E8D0,0x1E8D6,220},{0x1E944,0x1E949,230},
+{0x1E94A,0x1E94A,7},
+};
+static const uint32_t tok_uni_nfcqc[246][2] = {
+{0x300,0x34E},{0x350,0x36F},{0x374,0x374},{0x37E,0x37E},{0x387,0x387},{0x483,0x487},
+{0x591,0x5BD},{0x5BF,0x5BF},{0x5C1,0x5C2},{0x5C4,0x5C5},{0x5C7,0x5C7},{0x610,0x61A},
+{0x64B,0x65F},{0x670,0x670},{0x6D6,0x6DC},{0x6DF,0x6E4},{0x6E7,0x6E8},{0x6EA,0x6ED},
+{0x711,0x711},{0x730,0x74A},{0x7EB,0x7F3},{0x816,0x819},{0x81B,0x823},{0x825,0x827},
+{0x829,0x82D},{0x859,0x85B},{0x8D4,0x8E1},{0x8E3,0x8FF},{0x93C,0x93C},{0x94D,0x94D},
+{0x951,0x954},{0x958,0x95F},{0x9BC,0x9BC},{0x9BE,0x9BE},{0x9CD,0x9CD},{0x9D7,0x9D7},
+{0x9DC,0x9DD},{0x9DF,0x9DF},{0xA33,0xA33},{0xA36,0xA36},{0xA3C,0xA3C},{0xA4D,0xA4D},
+{0xA59,0xA5B},{0xA5E,0xA5E},{0xABC,0xABC},{0xACD,0xACD},{0xB3C,0xB3C},{0xB3E,0xB3E},
+{0xB4D,0xB4D},{0xB56,0xB57},{0xB5C,0xB5D},{0xBBE,0xBBE},{0xBCD,0xBCD},{0xBD7,0xBD7},
+{0xC4D,0xC4D},{0xC55,0xC56},{0xCBC,0xCBC},{0xCC2,0xCC2},{0xCCD,0xCCD},{0xCD5,0xCD6},
+{0xD3E,0xD3E},{0xD4D,0xD4D},{0xD57,0xD57},{0xDCA,0xDCA},{0xDCF,0xDCF},{0xDDF,0xDDF},
+{0xE38,0xE3A},{0xE48,0xE4B},{0xEB8,0xEB9},{0xEC8,0xECB},{0xF18,0xF19},{0xF35,0xF35},
+{0xF37,0xF37},{0xF39,0xF39},{0xF43,0xF43},{0xF4D,0xF4D},{0xF52,0xF52},{0xF57,0xF57},
+{0xF5C,0xF5C},{0xF69,0xF69},{0xF71,0xF76},{0xF78,0xF78},{0xF7A,0xF7D},{0xF80,0xF84},
+{0xF86,0xF87},{0xF93,0xF93},{0xF9D,0xF9D},{0xFA2,0xFA2},{0xFA7,0xFA7},{0xFAC,0xFAC},
+{0xFB9,0xFB9},{0xFC6,0xFC6},{0x102E,0x102E},{0x1037,0x1037},{0x1039,0x103A},{0x108D,0x108D},
+{0x1100,0x11FF},{0x135D,0x135F},{0x1714,0x1714},{0x1734,0x1734},{0x17D2,0x17D2},{0x17DD,0x17DD},
+{0x18A9,0x18A9},{0x1939,0x193B},{0x1A17,0x1A18},{0x1A60,0x1A60},{0x1A75,0x1A7C},{0x1A7F,0x1A7F},
+{0x1AB0,0x1ABD},{0x1B34,0x1B35},{0x1B44,0x1B44},{0x1B6B,0x1B73},{0x1BAA,0x1BAB},{0x1BE6,0x1BE6},
+{0x1BF2,0x1BF3},{0x1C37,0x1C37},{0x1CD0,0x1CD2},{0x1CD4,0x1CE0},{0x1CE2,0x1CE8},{0x1CED,0x1CED},
+{0x1CF4,0x1CF4},{0x1CF8,0x1CF9},{0x1DC0,0x1DF5},{0x1DFB,0x1DFF},{0x1F71,0x1F71},{0x1F73,0x1F73},
+{0x1F75,0x1F75},{0x1F77,0x1F77},{0x1F79,0x1F79},{0x1F7B,0x1F7B},{0x1F7D,0x1F7D},{0x1FBB,0x1FBB},
+{0x1FBE,0x1FBE},{0x1FC9,0x1FC9},{0x1FCB,0x1FCB},{0x1FD3,0x1FD3},{0x1FDB,0x1FDB},{0x1FE3,0x1FE3},
+{0x1FEB,0x1FEB},{0x1FEE,0x1FEF},{0x1FF9,0x1FF9},{0x1FFB,0x1FFB},{0x1FFD,0x1FFD},{0x2000,0x2001},
+{0x20D0,0x20DC},{0x20E1,0x20E1},{0x20E5,0x20F0},{0x2126,0x2126},{0x212A,0x212B},{0x2329,0x232A},
+{0x2ADC,0x2ADC},{0x2CEF,0x2CF1},{0x2D7F,0x2D7F},{0x2DE0,0x2DFF},{0x302A,0x302F},{0x3099,0x309A},
+{0xA66F,0xA66F},{0xA674,0xA67D},{0xA69E,0xA69F},{0xA6F0,0xA6F1},{0xA806,0xA806},{0xA8C4,0xA8C4},
+{0xA8E0,0xA8F1},{0xA92B,0xA92D},{0xA953,0xA953},{0xA9B3,0xA9B3},{0xA9C0,0xA9C0},{0xAAB0,0xAAB0},
+{0xAAB2,0xAAB4},{0xAAB7,0xAAB8},{0xAABE,0xAABF},{0xAAC1,0xAAC1},{0xAAF6,0xAAF6},{0xABED,0xABED},
+{0xF900,0xFA0D},{0xFA10,0xFA10},{0xFA12,0xFA12},{0xFA15,0xFA1E},{0xFA20,0xFA20},{0xFA22,0xFA22},
+{0xFA25,0xFA26},{0xFA2A,0xFA6D},{0xFA70,0xFAD9},{0xFB1D,0xFB1F},{0xFB2A,0xFB36},{0xFB38,0xFB3C},
+{0xFB3E,0xFB3E},{0xFB40,0xFB41},{0xFB43,0xFB44},{0xFB46,0xFB4E},{0xFE20,0xFE2F},
+{0x101FD,0x101FD},{0x102E0,0x102E0},{0x10376,0x1037A},{0x10A0D,0x10A0D},{0x10A0F,0x10A0F},
+{0x10A38,0x10A3A},{0x10A3F,0x10A3F},{0x10AE5,0x10AE6},{0x11046,0x11046},{0x1107F,0x1107F},
+{0x110B9,0x110BA},{0x11100,0x11102},{0x11127,0x11127},{0x11133,0x11134},{0x11173,0x11173},
+{0x111C0,0x111C0},{0x111CA,0x111CA},{0x11235,0x11236},{0x112E9,0x112EA},{0x1133C,0x1133C},
+{0x1133E,0x1133E},{0x1134D,0x1134D},{0x11357,0x11357},{0x11366,0x1136C},{0x11370,0x11374},
+{0x11442,0x11442},{0x11446,0x11446},{0x114B0,0x114B0},{0x114BA,0x114BA},{0x114BD,0x114BD},
+{0x114C2,0x114C3},{0x115AF,0x115AF},{0x115BF,0x115C0},{0x1163F,0x1163F},{0x116B6,0x116B7},
+{0x1172B,0x1172B},{0x11C3F,0x11C3F},{0x16AF0,0x16AF4},{0x16B30,0x16B36},{0x1BC9E,0x1BC9E},
+{0x1D15E,0x1D169},{0x1D16D,0x1D172},{0x1D17B,0x1D182},{0x1D185,0x1D18B},{0x1D1AA,0x1D1AD},
+{0x1D1BB,0x1D1C0},{0x1D242,0x1D244},{0x1E000,0x1E006},{0x1E008,0x1E018},{0x1E01B,0x1E021},
+{0x1E023,0x1E024},{0x1E026,0x1E02A},{0x1E8D0,0x1E8D6},{0x1E944,0x1E94A},{0x2F800,0x2FA1D},
+};
+static const uint32_t tok_uni_dpool[3404] = {
+0x41,0x300,0x41,0x301,0x41,0x302,0x41,0x303,0x41,0x308,0x41,0x30A,0x43,0x327,0x45,0x300,0x45,
+0x301,0x45,0x302,0x45,0x308,0x49,0x300,0x49,0x301,0x49,0x302,0x49,0x308,0x4E,0x303,0x4F,0x300,
+0x4F,0x301,0x4F,0x302,0x4F,0x303,0x4F,0x308,0x55,0x300,0x55,0x301,0x55,0x302,0x55,0x308,0x59,
+0x301,0x61,0x300,0x61,0x301,0x61,0x302,0x61,0x303,0x61,0x308,0x61,0x30A,0x63,0x327,0x65,0x300,
+0x65,0x301,0x65,0x302,0x65,0x308,0x69,0x300,0x69,0x301,0x69,0x302,0x69,0x308,0x6E,0x303,0x6F,
+0x300,0x6F,0x301,0x6F,0x302,0x6F,0x303,0x6F,0x308,0x75,0x300,0x75,0x301,0x75,0x302,0x75,0x308,
+0x79,0x301,0x79,0x308,0x41,0x304,0x61,0x304,0x41,0x306,0x61,0x306,0x41,0x328,0x61,0x328,0x43,
+0x301,0x63,0x301,0x43,0x302,0x63,0x302,0x43,0x307,0x63,0x307,0x43,0x30C,0x63,0x30C,0x44,0x30C,
+0x64,0x30C,0x45,0x304,0x65,0x304,0x45,0x306,0x65,0x306,0x45,0x307,0x65,0x307,0x45,0x328,0x65,
+0x328,0x45,0x30C,0x65,0x30C,0x47,0x302,0x67,0x302,0x47,0x306,0x67,0x306,0x47,0x307,0x67,0x307,
+0x47,0x327,0x67,0x327,0x48,0x302,0x68,0x302,0x49,0x303,0x69,0x303,0x49,0x304,0x69,0x304,0x49,
+0x306,0x69,0x306,0x49,0x328,0x69,0x328,0x49,0x307,0x4A,0x302,0x6A,0x302,0x4B,0x327,0x6B,0x327,
+0x4C,0x301,0x6C,0x301,0x4C,0x327,0x6C,0x327,0x4C,0x30C,0x6C,0x30C,0x4E,0x301,0x6E,0x301,0x4E,
+0x327,0x6E,0x327,0x4E,0x30C,0x6E,0x30C,0x4F,0x304,0x6F,0x304,0x4F,0x306,0x6F,0x306,0x4F,0x30B,
+0x6F,0x30B,0x52,0x301,0x72,0x301,0x52,0x327,0x72,0x327,0x52,0x30C,0x72,0x30C,0x53,0x301,0x73,
+0x301,0x53,0x302,0x73,0x302,0x53,0x327,0x73,0x327,0x53,0x30C,0x73,0x30C,0x54,0x327,0x74,0x327,
+0x54,0x30C,0x74,0x30C,0x55,0x303,0x75,0x303,0x55,0x304,0x75,0x304,0x55,0x306,0x75,0x306,0x55,
+0x30A,0x75,0x30A,0x55,0x30B,0x75,0x30B,0x55,0x328,0x75,0x328,0x57,0x302,0x77,0x302,0x59,0x302,
+0x79,0x302,0x59,0x308,0x5A,0x301,0x7A,0x301,0x5A,0x307,0x7A,0x307,0x5A,0x30C,0x7A,0x30C,0x4F,
+0x31B,0x6F,0x31B,0x55,0x31B,0x75,0x31B,0x41,0x30C,0x61,0x30C,0x49,0x30C,0x69,0x30C,0x4F,0x30C,
+0x6F,0x30C,0x55,0x30C,0x75,0x30C,0x55,0x308,0x304,0x75,0x308,0x304,0x55,0x308,0x301,0x75,0x308,
+0x301,0x55,0x308,0x30C,0x75,0x308,0x30C,0x55,0x308,0x300,0x75,0x308,0x300,0x41,0x308,0x304,0x61,
+0x308,0x304,0x41,0x307,0x304,0x61,0x307,0x304,0xC6,0x304,0xE6,0x304,0x47,0x30C,0x67,0x30C,0x4B,
+0x30C,0x6B,0x30C,0x4F,0x328,0x6F,0x328,0x4F,0x328,0x304,0x6F,0x328,0x304,0x1B7,0x30C,0x292,
+0x30C,0x6A,0x30C,0x47,0x301,0x67,0x301,0x4E,0x300,0x6E,0x300,0x41,0x30A,0x301,0x61,0x30A,0x301,
+0xC6,0x301,0xE6,0x301,0xD8,0x301,0xF8,0x301,0x41,0x30F,0x61,0x30F,0x41,0x311,0x61,0x311,0x45,
+0x30F,0x65,0x30F,0x45,0x311,0x65,0x311,0x49,0x30F,0x69,0x30F,0x49,0x311,0x69,0x311,0x4F,0x30F,
+0x6F,0x30F,0x4F,0x311,0x6F,0x311,0x52,0x30F,0x72,0x30F,0x52,0x311,0x72,0x311,0x55,0x30F,0x75,
+0x30F,0x55,0x311,0x75,0x311,0x53,0x326,0x73,0x326,0x54,0x326,0x74,0x326,0x48,0x30C,0x68,0x30C,
+0x41,0x307,0x61,0x307,0x45,0x327,0x65,0x327,0x4F,0x308,0x304,0x6F,0x308,0x304,0x4F,0x303,0x304,
+0x6F,0x303,0x304,0x4F,0x307,0x6F,0x307,0x4F,0x307,0x304,0x6F,0x307,0x304,0x59,0x304,0x79,0x304,
+0x300,0x301,0x313,0x308,0x301,0x2B9,0x3B,0xA8,0x301,0x391,0x301,0xB7,0x395,0x301,0x397,0x301,
+0x399,0x301,0x39F,0x301,0x3A5,0x301,0x3A9,0x301,0x3B9,0x308,0x301,0x399,0x308,0x3A5,0x308,0x3B1,
+0x301,0x3B5,0x301,0x3B7,0x301,0x3B9,0x301,0x3C5,0x308,0x301,0x3B9,0x308,0x3C5,0x308,0x3BF,0x301,
+0x3C5,0x301,0x3C9,0x301,0x3D2,0x301,0x3D2,0x308,0x415,0x300,0x415,0x308,0x413,0x301,0x406,0x308,
+0x41A,0x301,0x418,0x300,0x423,0x306,0x418,0x306,0x438,0x306,0x435,0x300,0x435,0x308,0x433,0x301,
+0x456,0x308,0x43A,0x301,0x438,0x300,0x443,0x306,0x474,0x30F,0x475,0x30F,0x416,0x306,0x436,0x306,
+0x410,0x306,0x430,0x306,0x410,0x308,0x430,0x308,0x415,0x306,0x435,0x306,0x4D8,0x308,0x4D9,0x308,
+0x416,0x308,0x436,0x308,0x417,0x308,0x437,0x308,0x418,0x304,0x438,0x304,0x418,0x308,0x438,0x308,
+0x41E,0x308,0x43E,0x308,0x4E8,0x308,0x4E9,0x308,0x42D,0x308,0x44D,0x308,0x423,0x304,0x443,0x304,
+0x423,0x308,0x443,0x308,0x423,0x30B,0x443,0x30B,0x427,0x308,0x447,0x308,0x42B,0x308,0x44B,0x308,
+0x627,0x653,0x627,0x654,0x648,0x654,0x627,0x655,0x64A,0x654,0x6D5,0x654,0x6C1,0x654,0x6D2,0x654,
+0x928,0x93C,0x930,0x93C,0x933,0x93C,0x915,0x93C,0x916,0x93C,0x917,0x93C,0x91C,0x93C,0x921,0x93C,
+0x922,0x93C,0x92B,0x93C,0x92F,0x93C,0x9C7,0x9BE,0x9C7,0x9D7,0x9A1,0x9BC,0x9A2,0x9BC,0x9AF,0x9BC,
+0xA32,0xA3C,0xA38,0xA3C,0xA16,0xA3C,0xA17,0xA3C,0xA1C,0xA3C,0xA2B,0xA3C,0xB47,0xB56,0xB47,0xB3E,
+0xB47,0xB57,0xB21,0xB3C,0xB22,0xB3C,0xB92,0xBD7,0xBC6,0xBBE,0xBC7,0xBBE,0xBC6,0xBD7,0xC46,0xC56,
+0xCBF,0xCD5,0xCC6,0xCD5,0xCC6,0xCD6,0xCC6,0xCC2,0xCC6,0xCC2,0xCD5,0xD46,0xD3E,0xD47,0xD3E,0xD46,
+0xD57,0xDD9,0xDCA,0xDD9,0xDCF,0xDD9,0xDCF,0xDCA,0xDD9,0xDDF,0xF42,0xFB7,0xF4C,0xFB7,0xF51,0xFB7,
+0xF56,0xFB7,0xF5B,0xFB7,0xF40,0xFB5,0xF71,0xF72,0xF71,0xF74,0xFB2,0xF80,0xFB3,0xF80,0xF71,0xF80,
+0xF92,0xFB7,0xF9C,0xFB7,0xFA1,0xFB7,0xFA6,0xFB7,0xFAB,0xFB7,0xF90,0xFB5,0x1025,0x102E,0x1B05,
+0x1B35,0x1B07,0x1B35,0x1B09,0x1B35,0x1B0B,0x1B35,0x1B0D,0x1B35,0x1B11,0x1B35,0x1B3A,0x1B35,
+0x1B3C,0x1B35,0x1B3E,0x1B35,0x1B3F,0x1B35,0x1B42,0x1B35,0x41,0x325,0x61,0x325,0x42,0x307,0x62,
+0x307,0x42,0x323,0x62,0x323,0x42,0x331,0x62,0x331,0x43,0x327,0x301,0x63,0x327,0x301,0x44,0x307,
+0x64,0x307,0x44,0x323,0x64,0x323,0x44,0x331,0x64,0x331,0x44,0x327,0x64,0x327,0x44,0x32D,0x64,
+0x32D,0x45,0x304,0x300,0x65,0x304,0x300,0x45,0x304,0x301,0x65,0x304,0x301,0x45,0x32D,0x65,0x32D,
+0x45,0x330,0x65,0x330,0x45,0x327,0x306,0x65,0x327,0x306,0x46,0x307,0x66,0x307,0x47,0x304,0x67,
+0x304,0x48,0x307,0x68,0x307,0x48,0x323,0x68,0x323,0x48,0x308,0x68,0x308,0x48,0x327,0x68,0x327,
+0x48,0x32E,0x68,0x32E,0x49,0x330,0x69,0x330,0x49,0x308,0x301,0x69,0x308,0x301,0x4B,0x301,0x6B,
+0x301,0x4B,0x323,0x6B,0x323,0x4B,0x331,0x6B,0x331,0x4C,0x323,0x6C,0x323,0x4C,0x323,0x304,0x6C,
+0x323,0x304,0x4C,0x331,0x6C,0x331,0x4C,0x32D,0x6C,0x32D,0x4D,0x301,0x6D,0x301,0x4D,0x307,0x6D,
+0x307,0x4D,0x323,0x6D,0x323,0x4E,0x307,0x6E,0x307,0x4E,0x323,0x6E,0x323,0x4E,0x331,0x6E,0x331,
+0x4E,0x32D,0x6E,0x32D,0x4F,0x303,0x301,0x6F,0x303,0x301,0x4F,0x303,0x308,0x6F,0x303,0x308,0x4F,
+0x304,0x300,0x6F,0x304,0x300,0x4F,0x304,0x301,0x6F,0x304,0x301,0x50,0x301,0x70,0x301,0x50,0x307,
+0x70,0x307,0x52,0x307,0x72,0x307,0x52,0x323,0x72,0x323,0x52,0x323,0x304,0x72,0x323,0x304,0x52,
+0x331,0x72,0x331,0x53,0x307,0x73,0x307,0x53,0x323,0x73,0x323,0x53,0x301,0x307,0x73,0x301,0x307,
+0x53,0x30C,0x307,0x73,0x30C,0x307,0x53,0x323,0x307,0x73,0x323,0x307,0x54,0x307,0x74,0x307,0x54,
+0x323,0x74,0x323,0x54,0x331,0x74,0x331,0x54,0x32D,0x74,0x32D,0x55,0x324,0x75,0x324,0x55,0x330,
+0x75,0x330,0x55,0x32D,0x75,0x32D,0x55,0x303,0x301,0x75,0x303,0x301,0x55,0x304,0x308,0x75,0x304,
+0x308,0x56,0x303,0x76,0x303,0x56,0x323,0x76,0x323,0x57,0x300,0x77,0x300,0x57,0x301,0x77,0x301,
+0x57,0x308,0x77,0x308,0x57,0x307,0x77,0x307,0x57,0x323,0x77,0x323,0x58,0x307,0x78,0x307,0x58,
+0x308,0x78,0x308,0x59,0x307,0x79,0x307,0x5A,0x302,0x7A,0x302,0x5A,0x323,0x7A,0x323,0x5A,0x331,
+0x7A,0x331,0x68,0x331,0x74,0x308,0x77,0x30A,0x79,0x30A,0x17F,0x307,0x41,0x323,0x61,0x323,0x41,
+0x309,0x61,0x309,0x41,0x302,0x301,0x61,0x302,0x301,0x41,0x302,0x300,0x61,0x302,0x300,0x41,0x302,
+0x309,0x61,0x302,0x309,0x41,0x302,0x303,0x61,0x302,0x303,0x41,0x323,0x302,0x61,0x323,0x302,0x41,
+0x306,0x301,0x61,0x306,0x301,0x41,0x306,0x300,0x61,0x306,0x300,0x41,0x306,0x309,0x61,0x306,
+0x309,0x41,0x306,0x303,0x61,0x306,0x303,0x41,0x323,0x306,0x61,0x323,0x306,0x45,0x323,0x65,0x323,
+0x45,0x309,0x65,0x309,0x45,0x303,0x65,0x303,0x45,0x302,0x301,0x65,0x302,0x301,0x45,0x302,0x300,
+0x65,0x302,0x300,0x45,0x302,0x309,0x65,0x302,0x309,0x45,0x302,0x303,0x65,0x302,0x303,0x45,0x323,
+0x302,0x65,0x323,0x302,0x49,0x309,0x69,0x309,0x49,0x323,0x69,0x323,0x4F,0x323,0x6F,0x323,0x4F,
+0x309,0x6F,0x309,0x4F,0x302,0x301,0x6F,0x302,0x301,0x4F,0x302,0x300,0x6F,0x302,0x300,0x4F,0x302,
+0x309,0x6F,0x302,0x309,0x4F,0x302,0x303,0x6F,0x302,0x303,0x4F,0x323,0x302,0x6F,0x323,0x302,0x4F,
+0x31B,0x301,0x6F,0x31B,0x301,0x4F,0x31B,0x300,0x6F,0x31B,0x300,0x4F,0x31B,0x309,0x6F,0x31B,
+0x309,0x4F,0x31B,0x303,0x6F,0x31B,0x303,0x4F,0x31B,0x323,0x6F,0x31B,0x323,0x55,0x323,0x75,0x323,
+0x55,0x309,0x75,0x309,0x55,0x31B,0x301,0x75,0x31B,0x301,0x55,0x31B,0x300,0x75,0x31B,0x300,0x55,
+0x31B,0x309,0x75,0x31B,0x309,0x55,0x31B,0x303,0x75,0x31B,0x303,0x55,0x31B,0x323,0x75,0x31B,
+0x323,0x59,0x300,0x79,0x300,0x59,0x323,0x79,0x323,0x59,0x309,0x79,0x309,0x59,0x303,0x79,0x303,
+0x3B1,0x313,0x3B1,0x314,0x3B1,0x313,0x300,0x3B1,0x314,0x300,0x3B1,0x313,0x301,0x3B1,0x314,0x301,
+0x3B1,0x313,0x342,0x3B1,0x314,0x342,0x391,0x313,0x391,0x314,0x391,0x313,0x300,0x391,0x314,0x300,
+0x391,0x313,0x301,0x391,0x314,0x301,0x391,0x313,0x342,0x391,0x314,0x342,0x3B5,0x313,0x3B5,0x314,
+0x3B5,0x313,0x300,0x3B5,0x314,0x300,0x3B5,0x313,0x301,0x3B5,0x314,0x301,0x395,0x313,0x395,0x314,
+0x395,0x313,0x300,0x395,0x314,0x300,0x395,0x313,0x301,0x395,0x314,0x301,0x3B7,0x313,0x3B7,0x314,
+0x3B7,0x313,0x300,0x3B7,0x314,0x300,0x3B7,0x313,0x301,0x3B7,0x314,0x301,0x3B7,0x313,0x342,0x3B7,
+0x314,0x342,0x397,0x313,0x397,0x314,0x397,0x313,0x300,0x397,0x314,0x300,0x397,0x313,0x301,0x397,
+0x314,0x301,0x397,0x313,0x342,0x397,0x314,0x342,0x3B9,0x313,0x3B9,0x314,0x3B9,0x313,0x300,0x3B9,
+0x314,0x300,0x3B9,0x313,0x301,0x3B9,0x314,0x301,0x3B9,0x313,0x342,0x3B9,0x314,0x342,0x399,0x313,
+0x399,0x314,0x399,0x313,0x300,0x399,0x314,0x300,0x399,0x313,0x301,0x399,0x314,0x301,0x399,0x313,
+0x342,0x399,0x314,0x342,0x3BF,0x313,0x3BF,0x314,0x3BF,0x313,0x300,0x3BF,0x314,0x300,0x3BF,0x313,
+0x301,0x3BF,0x314,0x301,0x39F,0x313,0x39F,0x314,0x39F,0x313,0x300,0x39F,0x314,0x300,0x39F,0x313,
+0x301,0x39F,0x314,0x301,0x3C5,0x313,0x3C5,0x314,0x3C5,0x313,0x300,0x3C5,0x314,0x300,0x3C5,0x313,
+0x301,0x3C5,0x314,0x301,0x3C5,0x313,0x342,0x3C5,0x314,0x342,0x3A5,0x314,0x3A5,0x314,0x300,0x3A5,
+0x314,0x301,0x3A5,0x314,0x342,0x3C9,0x313,0x3C9,0x314,0x3C9,0x313,0x300,0x3C9,0x314,0x300,0x3C9,
+0x313,0x301,0x3C9,0x314,0x301,0x3C9,0x313,0x342,0x3C9,0x314,0x342,0x3A9,0x313,0x3A9,0x314,0x3A9,
+0x313,0x300,0x3A9,0x314,0x300,0x3A9,0x313,0x301,0x3A9,0x314,0x301,0x3A9,0x313,0x342,0x3A9,0x314,
+0x342,0x3B1,0x300,0x3B1,0x301,0x3B5,0x300,0x3B5,0x301,0x3B7,0x300,0x3B7,0x301,0x3B9,0x300,0x3B9,
+0x301,0x3BF,0x300,0x3BF,0x301,0x3C5,0x300,0x3C5,0x301,0x3C9,0x300,0x3C9,0x301,0x3B1,0x313,0x345,
+0x3B1,0x314,0x345,0x3B1,0x313,0x300,0x345,0x3B1,0x314,0x300,0x345,0x3B1,0x313,0x301,0x345,0x3B1,
+0x314,0x301,0x345,0x3B1,0x313,0x342,0x345,0x3B1,0x314,0x342,0x345,0x391,0x313,0x345,0x391,0x314,
+0x345,0x391,0x313,0x300,0x345,0x391,0x314,0x300,0x345,0x391,0x313,0x301,0x345,0x391,0x314,0x301,
+0x345,0x391,0x313,0x342,0x345,0x391,0x314,0x342,0x345,0x3B7,0x313,0x345,0x3B7,0x314,0x345,0x3B7,
+0x313,0x300,0x345,0x3B7,0x314,0x300,0x345,0x3B7,0x313,0x301,0x345,0x3B7,0x314,0x301,0x345,0x3B7,
+0x313,0x342,0x345,0x3B7,0x314,0x342,0x345,0x397,0x313,0x345,0x397,0x314,0x345,0x397,0x313,0x300,
+0x345,0x397,0x314,0x300,0x345,0x397,0x313,0x301,0x345,0x397,0x314,0x301,0x345,0x397,0x313,0x342,
+0x345,0x397,0x314,0x342,0x345,0x3C9,0x313,0x345,0x3C9,0x314,0x345,0x3C9,0x313,0x300,0x345,0x3C9,
+0x314,0x300,0x345,0x3C9,0x313,0x301,0x345,0x3C9,0x314,0x301,0x345,0x3C9,0x313,0x342,0x345,0x3C9,
+0x314,0x342,0x345,0x3A9,0x313,0x345,0x3A9,0x314,0x345,0x3A9,0x313,0x300,0x345,0x3A9,0x314,0x300,
+0x345,0x3A9,0x313,0x301,0x345,0x3A9,0x314,0x301,0x345,0x3A9,0x313,0x342,0x345,0x3A9,0x314,0x342,
+0x345,0x3B1,0x306,0x3B1,0x304,0x3B1,0x300,0x345,0x3B1,0x345,0x3B1,0x301,0x345,0x3B1,0x342,0x3B1,
+0x342,0x345,0x391,0x306,0x391,0x304,0x391,0x300,0x391,0x301,0x391,0x345,0x3B9,0xA8,0x342,0x3B7,
+0x300,0x345,0x3B7,0x345,0x3B7,0x301,0x345,0x3B7,0x342,0x3B7,0x342,0x345,0x395,0x300,0x395,0x301,
+0x397,0x300,0x397,0x301,0x397,0x345,0x1FBF,0x300,0x1FBF,0x301,0x1FBF,0x342,0x3B9,0x306,0x3B9,
+0x304,0x3B9,0x308,0x300,0x3B9,0x308,0x301,0x3B9,0x342,0x3B9,0x308,0x342,0x399,0x306,0x399,0x304,
+0x399,0x300,0x399,0x301,0x1FFE,0x300,0x1FFE,0x301,0x1FFE,0x342,0x3C5,0x306,0x3C5,0x304,0x3C5,
+0x308,0x300,0x3C5,0x308,0x301,0x3C1,0x313,0x3C1,0x314,0x3C5,0x342,0x3C5,0x308,0x342,0x3A5,0x306,
+0x3A5,0x304,0x3A5,0x300,0x3A5,0x301,0x3A1,0x314,0xA8,0x300,0xA8,0x301,0x60,0x3C9,0x300,0x345,
+0x3C9,0x345,0x3C9,0x301,0x345,0x3C9,0x342,0x3C9,0x342,0x345,0x39F,0x300,0x39F,0x301,0x3A9,0x300,
+0x3A9,0x301,0x3A9,0x345,0xB4,0x2002,0x2003,0x3A9,0x4B,0x41,0x30A,0x2190,0x338,0x2192,0x338,
+0x2194,0x338,0x21D0,0x338,0x21D4,0x338,0x21D2,0x338,0x2203,0x338,0x2208,0x338,0x220B,0x338,
+0x2223,0x338,0x2225,0x338,0x223C,0x338,0x2243,0x338,0x2245,0x338,0x2248,0x338,0x3D,0x338,0x2261,
+0x338,0x224D,0x338,0x3C,0x338,0x3E,0x338,0x2264,0x338,0x2265,0x338,0x2272,0x338,0x2273,0x338,
+0x2276,0x338,0x2277,0x338,0x227A,0x338,0x227B,0x338,0x2282,0x338,0x2283,0x338,0x2286,0x338,
+0x2287,0x338,0x22A2,0x338,0x22A8,0x338,0x22A9,0x338,0x22AB,0x338,0x227C,0x338,0x227D,0x338,
+0x2291,0x338,0x2292,0x338,0x22B2,0x338,0x22B3,0x338,0x22B4,0x338,0x22B5,0x338,0x3008,0x3009,
+0x2ADD,0x338,0x304B,0x3099,0x304D,0x3099,0x304F,0x3099,0x3051,0x3099,0x3053,0x3099,0x3055,
+0x3099,0x3057,0x3099,0x3059,0x3099,0x305B,0x3099,0x305D,0x3099,0x305F,0x3099,0x3061,0x3099,
+0x3064,0x3099,0x3066,0x3099,0x3068,0x3099,0x306F,0x3099,0x306F,0x309A,0x3072,0x3099,0x3072,
+0x309A,0x3075,0x3099,0x3075,0x309A,0x3078,0x3099,0x3078,0x309A,0x307B,0x3099,0x307B,0x309A,
+0x3046,0x3099,0x309D,0x3099,0x30AB,0x3099,0x30AD,0x3099,0x30AF,0x3099,0x30B1,0x3099,0x30B3,
+0x3099,0x30B5,0x3099,0x30B7,0x3099,0x30B9,0x3099,0x30BB,0x3099,0x30BD,0x3099,0x30BF,0x3099,
+0x30C1,0x3099,0x30C4,0x3099,0x30C6,0x3099,0x30C8,0x3099,0x30CF,0x3099,0x30CF,0x309A,0x30D2,
+0x3099,0x30D2,0x309A,0x30D5,0x3099,0x30D5,0x309A,0x30D8,0x3099,0x30D8,0x309A,0x30DB,0x3099,
+0x30DB,0x309A,0x30A6,0x3099,0x30EF,0x3099,0x30F0,0x3099,0x30F1,0x3099,0x30F2,0x3099,0x30FD,
+0x3099,0x8C48,0x66F4,0x8ECA,0x8CC8,0x6ED1,0x4E32,0x53E5,0x9F9C,0x9F9C,0x5951,0x91D1,0x5587,
+0x5948,0x61F6,0x7669,0x7F85,0x863F,0x87BA,0x88F8,0x908F,0x6A02,0x6D1B,0x70D9,0x73DE,0x843D,
+0x916A,0x99F1,0x4E82,0x5375,0x6B04,0x721B,0x862D,0x9E1E,0x5D50,0x6FEB,0x85CD,0x8964,0x62C9,
+0x81D8,0x881F,0x5ECA,0x6717,0x6D6A,0x72FC,0x90CE,0x4F86,0x51B7,0x52DE,0x64C4,0x6AD3,0x7210,
+0x76E7,0x8001,0x8606,0x865C,0x8DEF,0x9732,0x9B6F,0x9DFA,0x788C,0x797F,0x7DA0,0x83C9,0x9304,
+0x9E7F,0x8AD6,0x58DF,0x5F04,0x7C60,0x807E,0x7262,0x78CA,0x8CC2,0x96F7,0x58D8,0x5C62,0x6A13,
+0x6DDA,0x6F0F,0x7D2F,0x7E37,0x964B,0x52D2,0x808B,0x51DC,0x51CC,0x7A1C,0x7DBE,0x83F1,0x9675,
+0x8B80,0x62CF,0x6A02,0x8AFE,0x4E39,0x5BE7,0x6012,0x7387,0x7570,0x5317,0x78FB,0x4FBF,0x5FA9,
+0x4E0D,0x6CCC,0x6578,0x7D22,0x53C3,0x585E,0x7701,0x8449,0x8AAA,0x6BBA,0x8FB0,0x6C88,0x62FE,
+0x82E5,0x63A0,0x7565,0x4EAE,0x5169,0x51C9,0x6881,0x7CE7,0x826F,0x8AD2,0x91CF,0x52F5,0x5442,
+0x5973,0x5EEC,0x65C5,0x6FFE,0x792A,0x95AD,0x9A6A,0x9E97,0x9ECE,0x529B,0x66C6,0x6B77,0x8F62,
+0x5E74,0x6190,0x6200,0x649A,0x6F23,0x7149,0x7489,0x79CA,0x7DF4,0x806F,0x8F26,0x84EE,0x9023,
+0x934A,0x5217,0x52A3,0x54BD,0x70C8,0x88C2,0x8AAA,0x5EC9,0x5FF5,0x637B,0x6BAE,0x7C3E,0x7375,
+0x4EE4,0x56F9,0x5BE7,0x5DBA,0x601C,0x73B2,0x7469,0x7F9A,0x8046,0x9234,0x96F6,0x9748,0x9818,
+0x4F8B,0x79AE,0x91B4,0x96B8,0x60E1,0x4E86,0x50DA,0x5BEE,0x5C3F,0x6599,0x6A02,0x71CE,0x7642,
+0x84FC,0x907C,0x9F8D,0x6688,0x962E,0x5289,0x677B,0x67F3,0x6D41,0x6E9C,0x7409,0x7559,0x786B,
+0x7D10,0x985E,0x516D,0x622E,0x9678,0x502B,0x5D19,0x6DEA,0x8F2A,0x5F8B,0x6144,0x6817,0x7387,
+0x9686,0x5229,0x540F,0x5C65,0x6613,0x674E,0x68A8,0x6CE5,0x7406,0x75E2,0x7F79,0x88CF,0x88E1,
+0x91CC,0x96E2,0x533F,0x6EBA,0x541D,0x71D0,0x7498,0x85FA,0x96A3,0x9C57,0x9E9F,0x6797,0x6DCB,
+0x81E8,0x7ACB,0x7B20,0x7C92,0x72C0,0x7099,0x8B58,0x4EC0,0x8336,0x523A,0x5207,0x5EA6,0x62D3,
+0x7CD6,0x5B85,0x6D1E,0x66B4,0x8F3B,0x884C,0x964D,0x898B,0x5ED3,0x5140,0x55C0,0x585A,0x6674,
+0x51DE,0x732A,0x76CA,0x793C,0x795E,0x7965,0x798F,0x9756,0x7CBE,0x7FBD,0x8612,0x8AF8,0x9038,
+0x90FD,0x98EF,0x98FC,0x9928,0x9DB4,0x90DE,0x96B7,0x4FAE,0x50E7,0x514D,0x52C9,0x52E4,0x5351,
+0x559D,0x5606,0x5668,0x5840,0x58A8,0x5C64,0x5C6E,0x6094,0x6168,0x618E,0x61F2,0x654F,0x65E2,
+0x6691,0x6885,0x6D77,0x6E1A,0x6F22,0x716E,0x722B,0x7422,0x7891,0x793E,0x7949,0x7948,0x7950,
+0x7956,0x795D,0x798D,0x798E,0x7A40,0x7A81,0x7BC0,0x7DF4,0x7E09,0x7E41,0x7F72,0x8005,0x81ED,
+0x8279,0x8279,0x8457,0x8910,0x8996,0x8B01,0x8B39,0x8CD3,0x8D08,0x8FB6,0x9038,0x96E3,0x97FF,
+0x983B,0x6075,0x242EE,0x8218,0x4E26,0x51B5,0x5168,0x4F80,0x5145,0x5180,0x52C7,0x52FA,0x559D,
+0x5555,0x5599,0x55E2,0x585A,0x58B3,0x5944,0x5954,0x5A62,0x5B28,0x5ED2,0x5ED9,0x5F69,0x5FAD,
+0x60D8,0x614E,0x6108,0x618E,0x6160,0x61F2,0x6234,0x63C4,0x641C,0x6452,0x6556,0x6674,0x6717,
+0x671B,0x6756,0x6B79,0x6BBA,0x6D41,0x6EDB,0x6ECB,0x6F22,0x701E,0x716E,0x77A7,0x7235,0x72AF,
+0x732A,0x7471,0x7506,0x753B,0x761D,0x761F,0x76CA,0x76DB,0x76F4,0x774A,0x7740,0x78CC,0x7AB1,
+0x7BC0,0x7C7B,0x7D5B,0x7DF4,0x7F3E,0x8005,0x8352,0x83EF,0x8779,0x8941,0x8986,0x8996,0x8ABF,
+0x8AF8,0x8ACB,0x8B01,0x8AFE,0x8AED,0x8B39,0x8B8A,0x8D08,0x8F38,0x9072,0x9199,0x9276,0x967C,
+0x96E3,0x9756,0x97DB,0x97FF,0x980B,0x983B,0x9B12,0x9F9C,0x2284A,0x22844,0x233D5,0x3B9D,0x4018,
+0x4039,0x25249,0x25CD0,0x27ED3,0x9F43,0x9F8E,0x5D9,0x5B4,0x5F2,0x5B7,0x5E9,0x5C1,0x5E9,0x5C2,
+0x5E9,0x5BC,0x5C1,0x5E9,0x5BC,0x5C2,0x5D0,0x5B7,0x5D0,0x5B8,0x5D0,0x5BC,0x5D1,0x5BC,0x5D2,0x5BC,
+0x5D3,0x5BC,0x5D4,0x5BC,0x5D5,0x5BC,0x5D6,0x5BC,0x5D8,0x5BC,0x5D9,0x5BC,0x5DA,0x5BC,0x5DB,0x5BC,
+0x5DC,0x5BC,0x5DE,0x5BC,0x5E0,0x5BC,0x5E1,0x5BC,0x5E3,0x5BC,0x5E4,0x5BC,0x5E6,0x5BC,0x5E7,0x5BC,
+0x5E8,0x5BC,0x5E9,0x5BC,0x5EA,0x5BC,0x5D5,0x5B9,0x5D1,0x5BF,0x5DB,0x5BF,0x5E4,0x5BF,0x11099,
+0x110BA,0x1109B,0x110BA,0x110A5,0x110BA,0x11131,0x11127,0x11132,0x11127,0x11347,0x1133E,0x11347,
+0x11357,0x114B9,0x114BA,0x114B9,0x114B0,0x114B9,0x114BD,0x115B8,0x115AF,0x115B9,0x115AF,0x1D157,
+0x1D165,0x1D158,0x1D165,0x1D158,0x1D165,0x1D16E,0x1D158,0x1D165,0x1D16F,0x1D158,0x1D165,0x1D170,
+0x1D158,0x1D165,0x1D171,0x1D158,0x1D165,0x1D172,0x1D1B9,0x1D165,0x1D1BA,0x1D165,0x1D1B9,0x1D165,
+0x1D16E,0x1D1BA,0x1D165,0x1D16E,0x1D1B9,0x1D165,0x1D16F,0x1D1BA,0x1D165,0x1D16F,0x4E3D,0x4E38,
+0x4E41,0x20122,0x4F60,0x4FAE,0x4FBB,0x5002,0x507A,0x5099,0x50E7,0x50CF,0x349E,0x2063A,0x514D,
+0x5154,0x5164,0x5177,0x2051C,0x34B9,0x5167,0x518D,0x2054B,0x5197,0x51A4,0x4ECC,0x51AC,0x51B5,
+0x291DF,0x51F5,0x5203,0x34DF,0x523B,0x5246,0x5272,0x5277,0x3515,0x52C7,0x52C9,0x52E4,0x52FA,
+0x5305,0x5306,0x5317,0x5349,0x5351,0x535A,0x5373,0x537D,0x537F,0x537F,0x537F,0x20A2C,0x7070,
+0x53CA,0x53DF,0x20B63,0x53EB,0x53F1,0x5406,0x549E,0x5438,0x5448,0x5468,0x54A2,0x54F6,0x5510,
+0x5553,0x5563,0x5584,0x5584,0x5599,0x55AB,0x55B3,0x55C2,0x5716,0x5606,0x5717,0x5651,0x5674,
+0x5207,0x58EE,0x57CE,0x57F4,0x580D,0x578B,0x5832,0x5831,0x58AC,0x214E4,0x58F2,0x58F7,0x5906,
+0x591A,0x5922,0x5962,0x216A8,0x216EA,0x59EC,0x5A1B,0x5A27,0x59D8,0x5A66,0x36EE,0x36FC,0x5B08,
+0x5B3E,0x5B3E,0x219C8,0x5BC3,0x5BD8,0x5BE7,0x5BF3,0x21B18,0x5BFF,0x5C06,0x5F53,0x5C22,0x3781,
+0x5C60,0x5C6E,0x5CC0,0x5C8D,0x21DE4,0x5D43,0x21DE6,0x5D6E,0x5D6B,0x5D7C,0x5DE1,0x5DE2,0x382F,
+0x5DFD,0x5E28,0x5E3D,0x5E69,0x3862,0x22183,0x387C,0x5EB0,0x5EB3,0x5EB6,0x5ECA,0x2A392,0x5EFE,
+0x22331,0x22331,0x8201,0x5F22,0x5F22,0x38C7,0x232B8,0x261DA,0x5F62,0x5F6B,0x38E3,0x5F9A,0x5FCD,
+0x5FD7,0x5FF9,0x6081,0x393A,0x391C,0x6094,0x226D4,0x60C7,0x6148,0x614C,0x614E,0x614C,0x617A,
+0x618E,0x61B2,0x61A4,0x61AF,0x61DE,0x61F2,0x61F6,0x6210,0x621B,0x625D,0x62B1,0x62D4,0x6350,
+0x22B0C,0x633D,0x62FC,0x6368,0x6383,0x63E4,0x22BF1,0x6422,0x63C5,0x63A9,0x3A2E,0x6469,0x647E,
+0x649D,0x6477,0x3A6C,0x654F,0x656C,0x2300A,0x65E3,0x66F8,0x6649,0x3B19,0x6691,0x3B08,0x3AE4,
+0x5192,0x5195,0x6700,0x669C,0x80AD,0x43D9,0x6717,0x671B,0x6721,0x675E,0x6753,0x233C3,0x3B49,
+0x67FA,0x6785,0x6852,0x6885,0x2346D,0x688E,0x681F,0x6914,0x3B9D,0x6942,0x69A3,0x69EA,0x6AA8,
+0x236A3,0x6ADB,0x3C18,0x6B21,0x238A7,0x6B54,0x3C4E,0x6B72,0x6B9F,0x6BBA,0x6BBB,0x23A8D,0x21D0B,
+0x23AFA,0x6C4E,0x23CBC,0x6CBF,0x6CCD,0x6C67,0x6D16,0x6D3E,0x6D77,0x6D41,0x6D69,0x6D78,0x6D85,
+0x23D1E,0x6D34,0x6E2F,0x6E6E,0x3D33,0x6ECB,0x6EC7,0x23ED1,0x6DF9,0x6F6E,0x23F5E,0x23F8E,0x6FC6,
+0x7039,0x701E,0x701B,0x3D96,0x704A,0x707D,0x7077,0x70AD,0x20525,0x7145,0x24263,0x719C,0x243AB,
+0x7228,0x7235,0x7250,0x24608,0x7280,0x7295,0x24735,0x24814,0x737A,0x738B,0x3EAC,0x73A5,0x3EB8,
+0x3EB8,0x7447,0x745C,0x7471,0x7485,0x74CA,0x3F1B,0x7524,0x24C36,0x753E,0x24C92,0x7570,0x2219F,
+0x7610,0x24FA1,0x24FB8,0x25044,0x3FFC,0x4008,0x76F4,0x250F3,0x250F2,0x25119,0x25133,0x771E,
+0x771F,0x771F,0x774A,0x4039,0x778B,0x4046,0x4096,0x2541D,0x784E,0x788C,0x78CC,0x40E3,0x25626,
+0x7956,0x2569A,0x256C5,0x798F,0x79EB,0x412F,0x7A40,0x7A4A,0x7A4F,0x2597C,0x25AA7,0x25AA7,0x7AEE,
+0x4202,0x25BAB,0x7BC6,0x7BC9,0x4227,0x25C80,0x7CD2,0x42A0,0x7CE8,0x7CE3,0x7D00,0x25F86,0x7D63,
+0x4301,0x7DC7,0x7E02,0x7E45,0x4334,0x26228,0x26247,0x4359,0x262D9,0x7F7A,0x2633E,0x7F95,0x7FFA,
+0x8005,0x264DA,0x26523,0x8060,0x265A8,0x8070,0x2335F,0x43D5,0x80B2,0x8103,0x440B,0x813E,0x5AB5,
+0x267A7,0x267B5,0x23393,0x2339C,0x8201,0x8204,0x8F9E,0x446B,0x8291,0x828B,0x829D,0x52B3,0x82B1,
+0x82B3,0x82BD,0x82E6,0x26B3C,0x82E5,0x831D,0x8363,0x83AD,0x8323,0x83BD,0x83E7,0x8457,0x8353,
+0x83CA,0x83CC,0x83DC,0x26C36,0x26D6B,0x26CD5,0x452B,0x84F1,0x84F3,0x8516,0x273CA,0x8564,0x26F2C,
+0x455D,0x4561,0x26FB1,0x270D2,0x456B,0x8650,0x865C,0x8667,0x8669,0x86A9,0x8688,0x870E,0x86E2,
+0x8779,0x8728,0x876B,0x8786,0x45D7,0x87E1,0x8801,0x45F9,0x8860,0x8863,0x27667,0x88D7,0x88DE,
+0x4635,0x88FA,0x34BB,0x278AE,0x27966,0x46BE,0x46C7,0x8AA0,0x8AED,0x8B8A,0x8C55,0x27CA8,0x8CAB,
+0x8CC1,0x8D1B,0x8D77,0x27F2F,0x20804,0x8DCB,0x8DBC,0x8DF0,0x208DE,0x8ED4,0x8F38,0x285D2,0x285ED,
+0x9094,0x90F1,0x9111,0x2872E,0x911B,0x9238,0x92D7,0x92D8,0x927C,0x93F9,0x9415,0x28BFA,0x958B,
+0x4995,0x95B7,0x28D77,0x49E6,0x96C3,0x5DB2,0x9723,0x29145,0x2921A,0x4A6E,0x4A76,0x97E0,0x2940A,
+0x4AB2,0x29496,0x980B,0x980B,0x9829,0x295B6,0x98E2,0x4B33,0x9929,0x99A7,0x99C2,0x99FE,0x4BCE,
+0x29B30,0x9B12,0x9C40,0x9CFD,0x4CCE,0x4CED,0x9D67,0x2A0CE,0x4CF8,0x2A105,0x2A20E,0x2A291,0x9EBB,
+0x4D56,0x9EF9,0x9EFE,0x9F05,0x9F0F,0x9F16,0x9F3B,0x2A600,
+};
+static const uint32_t tok_uni_decomp[2060][3] = {
+{0xC0,0x0,2},{0xC1,0x2,2},{0xC2,0x4,2},{0xC3,0x6,2},{0xC4,0x8,2},{0xC5,0xA,2},{0xC7,0xC,2},
+{0xC8,0xE,2},{0xC9,0x10,2},{0xCA,0x12,2},{0xCB,0x14,2},{0xCC,0x16,2},{0xCD,0x18,2},
+{0xCE,0x1A,2},{0xCF,0x1C,2},{0xD1,0x1E,2},{0xD2,0x20,2},{0xD3,0x22,2},{0xD4,0x24,2},
+{0xD5,0x26,2},{0xD6,0x28,2},{0xD9,0x2A,2},{0xDA,0x2C,2},{0xDB,0x2E,2},{0xDC,0x30,2},
+{0xDD,0x32,2},{0xE0,0x34,2},{0xE1,0x36,2},{0xE2,0x38,2},{0xE3,0x3A,2},{0xE4,0x3C,2},
+{0xE5,0x3E,2},{0xE7,0x40,2},{0xE8,0x42,2},{0xE9,0x44,2},{0xEA,0x46,2},{0xEB,0x48,2},
+{0xEC,0x4A,2},{0xED,0x4C,2},{0xEE,0x4E,2},{0xEF,0x50,2},{0xF1,0x52,2},{0xF2,0x54,2},
+{0xF3,0x56,2},{0xF4,0x58,2},{0xF5,0x5A,2},{0xF6,0x5C,2},{0xF9,0x5E,2},{0xFA,0x60,2},
+{0xFB,0x62,2},{0xFC,0x64,2},{0xFD,0x66,2},{0xFF,0x68,2},{0x100,0x6A,2},{0x101,0x6C,2},
+{0x102,0x6E,2},{0x103,0x70,2},{0x104,0x72,2},{0x105,0x74,2},{0x106,0x76,2},{0x107,0x78,2},
+{0x108,0x7A,2},{0x109,0x7C,2},{0x10A,0x7E,2},{0x10B,0x80,2},{0x10C,0x82,2},{0x10D,0x84,2},
+{0x10E,0x86,2},{0x10F,0x88,2},{0x112,0x8A,2},{0x113,0x8C,2},{0x114,0x8E,2},{0x115,0x90,2},
+{0x116,0x92,2},{0x117,0x94,2},{0x118,0x96,2},{0x119,0x98,2},{0x11A,0x9A,2},{0x11B,0x9C,2},
+{0x11C,0x9E,2},{0x11D,0xA0,2},{0x11E,0xA2,2},{0x11F,0xA4,2},{0x120,0xA6,2},{0x121,0xA8,2},
+{0x122,0xAA,2},{0x123,0xAC,2},{0x124,0xAE,2},{0x125,0xB0,2},{0x128,0xB2,2},{0x129,0xB4,2},
+{0x12A,0xB6,2},{0x12B,0xB8,2},{0x12C,0xBA,2},{0x12D,0xBC,2},{0x12E,0xBE,2},{0x12F,0xC0,2},
+{0x130,0xC2,2},{0x134,0xC4,2},{0x135,0xC6,2},{0x136,0xC8,2},{0x137,0xCA,2},{0x139,0xCC,2},
+{0x13A,0xCE,2},{0x13B,0xD0,2},{0x13C,0xD2,2},{0x13D,0xD4,2},{0x13E,0xD6,2},{0x143,0xD8,2},
+{0x144,0xDA,2},{0x145,0xDC,2},{0x146,0xDE,2},{0x147,0xE0,2},{0x148,0xE2,2},{0x14C,0xE4,2},
+{0x14D,0xE6,2},{0x14E,0xE8,2},{0x14F,0xEA,2},{0x150,0xEC,2},{0x151,0xEE,2},{0x154,0xF0,2},
+{0x155,0xF2,2},{0x156,0xF4,2},{0x157,0xF6,2},{0x158,0xF8,2},{0x159,0xFA,2},{0x15A,0xFC,2},
+{0x15B,0xFE,2},{0x15C,0x100,2},{0x15D,0x102,2},{0x15E,0x104,2},{0x15F,0x106,2},{0x160,0x108,2},
+{0x161,0x10A,2},{0x162,0x10C,2},{0x163,0x10E,2},{0x164,0x110,2},{0x165,0x112,2},{0x168,0x114,2},
+{0x169,0x116,2},{0x16A,0x118,2},{0x16B,0x11A,2},{0x16C,0x11C,2},{0x16D,0x11E,2},{0x16E,0x120,2},
+{0x16F,0x122,2},{0x170,0x124,2},{0x171,0x126,2},{0x172,0x128,2},{0x173,0x12A,2},{0x174,0x12C,2},
+{0x175,0x12E,2},{0x176,0x130,2},{0x177,0x132,2},{0x178,0x134,2},{0x179,0x136,2},{0x17A,0x138,2},
+{0x17B,0x13A,2},{0x17C,0x13C,2},{0x17D,0x13E,2},{0x17E,0x140,2},{0x1A0,0x142,2},{0x1A1,0x144,2},
+{0x1AF,0x146,2},{0x1B0,0x148,2},{0x1CD,0x14A,2},{0x1CE,0x14C,2},{0x1CF,0x14E,2},{0x1D0,0x150,2},
+{0x1D1,0x152,2},{0x1D2,0x154,2},{0x1D3,0x156,2},{0x1D4,0x158,2},{0x1D5,0x15A,3},{0x1D6,0x15D,3},
+{0x1D7,0x160,3},{0x1D8,0x163,3},{0x1D9,0x166,3},{0x1DA,0x169,3},{0x1DB,0x16C,3},{0x1DC,0x16F,3},
+{0x1DE,0x172,3},{0x1DF,0x175,3},{0x1E0,0x178,3},{0x1E1,0x17B,3},{0x1E2,0x17E,2},{0x1E3,0x180,2},
+{0x1E6,0x182,2},{0x1E7,0x184,2},{0x1E8,0x186,2},{0x1E9,0x188,2},{0x1EA,0x18A,2},{0x1EB,0x18C,2},
+{0x1EC,0x18E,3},{0x1ED,0x191,3},{0x1EE,0x194,2},{0x1EF,0x196,2},{0x1F0,0x198,2},{0x1F4,0x19A,2},
+{0x1F5,0x19C,2},{0x1F8,0x19E,2},{0x1F9,0x1A0,2},{0x1FA,0x1A2,3},{0x1FB,0x1A5,3},{0x1FC,0x1A8,2},
+{0x1FD,0x1AA,2},{0x1FE,0x1AC,2},{0x1FF,0x1AE,2},{0x200,0x1B0,2},{0x201,0x1B2,2},{0x202,0x1B4,2},
+{0x203,0x1B6,2},{0x204,0x1B8,2},{0x205,0x1BA,2},{0x206,0x1BC,2},{0x207,0x1BE,2},{0x208,0x1C0,2},
+{0x209,0x1C2,2},{0x20A,0x1C4,2},{0x20B,0x1C6,2},{0x20C,0x1C8,2},{0x20D,0x1CA,2},{0x20E,0x1CC,2},
+{0x20F,0x1CE,2},{0x210,0x1D0,2},{0x211,0x1D2,2},{0x212,0x1D4,2},{0x213,0x1D6,2},{0x214,0x1D8,2},
+{0x215,0x1DA,2},{0x216,0x1DC,2},{0x217,0x1DE,2},{0x218,0x1E0,2},{0x219,0x1E2,2},{0x21A,0x1E4,2},
+{0x21B,0x1E6,2},{0x21E,0x1E8,2},{0x21F,0x1EA,2},{0x226,0x1EC,2},{0x227,0x1EE,2},{0x228,0x1F0,2},
+{0x229,0x1F2,2},{0x22A,0x1F4,3},{0x22B,0x1F7,3},{0x22C,0x1FA,3},{0x22D,0x1FD,3},{0x22E,0x200,2},
+{0x22F,0x202,2},{0x230,0x204,3},{0x231,0x207,3},{0x232,0x20A,2},{0x233,0x20C,2},{0x340,0x20E,1},
+{0x341,0x20F,1},{0x343,0x210,1},{0x344,0x211,2},{0x374,0x213,1},{0x37E,0x214,1},{0x385,0x215,2},
+{0x386,0x217,2},{0x387,0x219,1},{0x388,0x21A,2},{0x389,0x21C,2},{0x38A,0x21E,2},{0x38C,0x220,2},
+{0x38E,0x222,2},{0x38F,0x224,2},{0x390,0x226,3},{0x3AA,0x229,2},{0x3AB,0x22B,2},{0x3AC,0x22D,2},
+{0x3AD,0x22F,2},{0x3AE,0x231,2},{0x3AF,0x233,2},{0x3B0,0x235,3},{0x3CA,0x238,2},{0x3CB,0x23A,2},
+{0x3CC,0x23C,2},{0x3CD,0x23E,2},{0x3CE,0x240,2},{0x3D3,0x242,2},{0x3D4,0x244,2},{0x400,0x246,2},
+{0x401,0x248,2},{0x403,0x24A,2},{0x407,0x24C,2},{0x40C,0x24E,2},{0x40D,0x250,2},{0x40E,0x252,2},
+{0x419,0x254,2},{0x439,0x256,2},{0x450,0x258,2},{0x451,0x25A,2},{0x453,0x25C,2},{0x457,0x25E,2},
+{0x45C,0x260,2},{0x45D,0x262,2},{0x45E,0x264,2},{0x476,0x266,2},{0x477,0x268,2},{0x4C1,0x26A,2},
+{0x4C2,0x26C,2},{0x4D0,0x26E,2},{0x4D1,0x270,2},{0x4D2,0x272,2},{0x4D3,0x274,2},{0x4D6,0x276,2},
+{0x4D7,0x278,2},{0x4DA,0x27A,2},{0x4DB,0x27C,2},{0x4DC,0x27E,2},{0x4DD,0x280,2},{0x4DE,0x282,2},
+{0x4DF,0x284,2},{0x4E2,0x286,2},{0x4E3,0x288,2},{0x4E4,0x28A,2},{0x4E5,0x28C,2},{0x4E6,0x28E,2},
+{0x4E7,0x290,2},{0x4EA,0x292,2},{0x4EB,0x294,2},{0x4EC,0x296,2},{0x4ED,0x298,2},{0x4EE,0x29A,2},
+{0x4EF,0x29C,2},{0x4F0,0x29E,2},{0x4F1,0x2A0,2},{0x4F2,0x2A2,2},{0x4F3,0x2A4,2},{0x4F4,0x2A6,2},
+{0x4F5,0x2A8,2},{0x4F8,0x2AA,2},{0x4F9,0x2AC,2},{0x622,0x2AE,2},{0x623,0x2B0,2},{0x624,0x2B2,2},
+{0x625,0x2B4,2},{0x626,0x2B6,2},{0x6C0,0x2B8,2},{0x6C2,0x2BA,2},{0x6D3,0x2BC,2},{0x929,0x2BE,2},
+{0x931,0x2C0,2},{0x934,0x2C2,2},{0x958,0x2C4,2},{0x959,0x2C6,2},{0x95A,0x2C8,2},{0x95B,0x2CA,2},
+{0x95C,0x2CC,2},{0x95D,0x2CE,2},{0x95E,0x2D0,2},{0x95F,0x2D2,2},{0x9CB,0x2D4,2},{0x9CC,0x2D6,2},
+{0x9DC,0x2D8,2},{0x9DD,0x2DA,2},{0x9DF,0x2DC,2},{0xA33,0x2DE,2},{0xA36,0x2E0,2},{0xA59,0x2E2,2},
+{0xA5A,0x2E4,2},{0xA5B,0x2E6,2},{0xA5E,0x2E8,2},{0xB48,0x2EA,2},{0xB4B,0x2EC,2},{0xB4C,0x2EE,2},
+{0xB5C,0x2F0,2},{0xB5D,0x2F2,2},{0xB94,0x2F4,2},{0xBCA,0x2F6,2},{0xBCB,0x2F8,2},{0xBCC,0x2FA,2},
+{0xC48,0x2FC,2},{0xCC0,0x2FE,2},{0xCC7,0x300,2},{0xCC8,0x302,2},{0xCCA,0x304,2},{0xCCB,0x306,3},
+{0xD4A,0x309,2},{0xD4B,0x30B,2},{0xD4C,0x30D,2},{0xDDA,0x30F,2},{0xDDC,0x311,2},{0xDDD,0x313,3},
+{0xDDE,0x316,2},{0xF43,0x318,2},{0xF4D,0x31A,2},{0xF52,0x31C,2},{0xF57,0x31E,2},{0xF5C,0x320,2},
+{0xF69,0x322,2},{0xF73,0x324,2},{0xF75,0x326,2},{0xF76,0x328,2},{0xF78,0x32A,2},{0xF81,0x32C,2},
+{0xF93,0x32E,2},{0xF9D,0x330,2},{0xFA2,0x332,2},{0xFA7,0x334,2},{0xFAC,0x336,2},{0xFB9,0x338,2},
+{0x1026,0x33A,2},{0x1B06,0x33C,2},{0x1B08,0x33E,2},{0x1B0A,0x340,2},{0x1B0C,0x342,2},
+{0x1B0E,0x344,2},{0x1B12,0x346,2},{0x1B3B,0x348,2},{0x1B3D,0x34A,2},{0x1B40,0x34C,2},
+{0x1B41,0x34E,2},{0x1B43,0x350,2},{0x1E00,0x352,2},{0x1E01,0x354,2},{0x1E02,0x356,2},
+{0x1E03,0x358,2},{0x1E04,0x35A,2},{0x1E05,0x35C,2},{0x1E06,0x35E,2},{0x1E07,0x360,2},
+{0x1E08,0x362,3},{0x1E09,0x365,3},{0x1E0A,0x368,2},{0x1E0B,0x36A,2},{0x1E0C,0x36C,2},
+{0x1E0D,0x36E,2},{0x1E0E,0x370,2},{0x1E0F,0x372,2},{0x1E10,0x374,2},{0x1E11,0x376,2},
+{0x1E12,0x378,2},{0x1E13,0x37A,2},{0x1E14,0x37C,3},{0x1E15,0x37F,3},{0x1E16,0x382,3},
+{0x1E17,0x385,3},{0x1E18,0x388,2},{0x1E19,0x38A,2},{0x1E1A,0x38C,2},{0x1E1B,0x38E,2},
+{0x1E1C,0x390,3},{0x1E1D,0x393,3},{0x1E1E,0x396,2},{0x1E1F,0x398,2},{0x1E20,0x39A,2},
+{0x1E21,0x39C,2},{0x1E22,0x39E,2},{0x1E23,0x3A0,2},{0x1E24,0x3A2,2},{0x1E25,0x3A4,2},
+{0x1E26,0x3A6,2},{0x1E27,0x3A8,2},{0x1E28,0x3AA,2},{0x1E29,0x3AC,2},{0x1E2A,0x3AE,2},
+{0x1E2B,0x3B0,2},{0x1E2C,0x3B2,2},{0x1E2D,0x3B4,2},{0x1E2E,0x3B6,3},{0x1E2F,0x3B9,3},
+{0x1E30,0x3BC,2},{0x1E31,0x3BE,2},{0x1E32,0x3C0,2},{0x1E33,0x3C2,2},{0x1E34,0x3C4,2},
+{0x1E35,0x3C6,2},{0x1E36,0x3C8,2},{0x1E37,0x3CA,2},{0x1E38,0x3CC,3},{0x1E39,0x3CF,3},
+{0x1E3A,0x3D2,2},{0x1E3B,0x3D4,2},{0x1E3C,0x3D6,2},{0x1E3D,0x3D8,2},{0x1E3E,0x3DA,2},
+{0x1E3F,0x3DC,2},{0x1E40,0x3DE,2},{0x1E41,0x3E0,2},{0x1E42,0x3E2,2},{0x1E43,0x3E4,2},
+{0x1E44,0x3E6,2},{0x1E45,0x3E8,2},{0x1E46,0x3EA,2},{0x1E47,0x3EC,2},{0x1E48,0x3EE,2},
+{0x1E49,0x3F0,2},{0x1E4A,0x3F2,2},{0x1E4B,0x3F4,2},{0x1E4C,0x3F6,3},{0x1E4D,0x3F9,3},
+{0x1E4E,0x3FC,3},{0x1E4F,0x3FF,3},{0x1E50,0x402,3},{0x1E51,0x405,3},{0x1E52,0x408,3},
+{0x1E53,0x40B,3},{0x1E54,0x40E,2},{0x1E55,0x410,2},{0x1E56,0x412,2},{0x1E57,0x414,2},
+{0x1E58,0x416,2},{0x1E59,0x418,2},{0x1E5A,0x41A,2},{0x1E5B,0x41C,2},{0x1E5C,0x41E,3},
+{0x1E5D,0x421,3},{0x1E5E,0x424,2},{0x1E5F,0x426,2},{0x1E60,0x428,2},{0x1E61,0x42A,2},
+{0x1E62,0x42C,2},{0x1E63,0x42E,2},{0x1E64,0x430,3},{0x1E65,0x433,3},{0x1E66,0x436,3},
+{0x1E67,0x439,3},{0x1E68,0x43C,3},{0x1E69,0x43F,3},{0x1E6A,0x442,2},{0x1E6B,0x444,2},
+{0x1E6C,0x446,2},{0x1E6D,0x448,2},{0x1E6E,0x44A,2},{0x1E6F,0x44C,2},{0x1E70,0x44E,2},
+{0x1E71,0x450,2},{0x1E72,0x452,2},{0x1E73,0x454,2},{0x1E74,0x456,2},{0x1E75,0x458,2},
+{0x1E76,0x45A,2},{0x1E77,0x45C,2},{0x1E78,0x45E,3},{0x1E79,0x461,3},{0x1E7A,0x464,3},
+{0x1E7B,0x467,3},{0x1E7C,0x46A,2},{0x1E7D,0x46C,2},{0x1E7E,0x46E,2},{0x1E7F,0x470,2},
+{0x1E80,0x472,2},{0x1E81,0x474,2},{0x1E82,0x476,2},{0x1E83,0x478,2},{0x1E84,0x47A,2},
+{0x1E85,0x47C,2},{0x1E86,0x47E,2},{0x1E87,0x480,2},{0x1E88,0x482,2},{0x1E89,0x484,2},
+{0x1E8A,0x486,2},{0x1E8B,0x488,2},{0x1E8C,0x48A,2},{0x1E8D,0x48C,2},{0x1E8E,0x48E,2},
+{0x1E8F,0x490,2},{0x1E90,0x492,2},{0x1E91,0x494,2},{0x1E92,0x496,2},{0x1E93,0x498,2},
+{0x1E94,0x49A,2},{0x1E95,0x49C,2},{0x1E96,0x49E,2},{0x1E97,0x4A0,2},{0x1E98,0x4A2,2},
+{0x1E99,0x4A4,2},{0x1E9B,0x4A6,2},{0x1EA0,0x4A8,2},{0x1EA1,0x4AA,2},{0x1EA2,0x4AC,2},
+{0x1EA3,0x4AE,2},{0x1EA4,0x4B0,3},{0x1EA5,0x4B3,3},{0x1EA6,0x4B6,3},{0x1EA7,0x4B9,3},
+{0x1EA8,0x4BC,3},{0x1EA9,0x4BF,3},{0x1EAA,0x4C2,3},{0x1EAB,0x4C5,3},{0x1EAC,0x4C8,3},
+{0x1EAD,0x4CB,3},{0x1EAE,0x4CE,3},{0x1EAF,0x4D1,3},{0x1EB0,0x4D4,3},{0x1EB1,0x4D7,3},
+{0x1EB2,0x4DA,3},{0x1EB3,0x4DD,3},{0x1EB4,0x4E0,3},{0x1EB5,0x4E3,3},{0x1EB6,0x4E6,3},
+{0x1EB7,0x4E9,3},{0x1EB8,0x4EC,2},{0x1EB9,0x4EE,2},{0x1EBA,0x4F0,2},{0x1EBB,0x4F2,2},
+{0x1EBC,0x4F4,2},{0x1EBD,0x4F6,2},{0x1EBE,0x4F8,3},{0x1EBF,0x4FB,3},{0x1EC0,0x4FE,3},
+{0x1EC1,0x501,3},{0x1EC2,0x504,3},{0x1EC3,0x507,3},{0x1EC4,0x50A,3},{0x1EC5,0x50D,3},
+{0x1EC6,0x510,3},{0x1EC7,0x513,3},{0x1EC8,0x516,2},{0x1EC9,0x518,2},{0x1ECA,0x51A,2},
+{0x1ECB,0x51C,2},{0x1ECC,0x51E,2},{0x1ECD,0x520,2},{0x1ECE,0x522,2},{0x1ECF,0x524,2},
+{0x1ED0,0x526,3},{0x1ED1,0x529,3},{0x1ED2,0x52C,3},{0x1ED3,0x52F,3},{0x1ED4,0x532,3},
+{0x1ED5,0x535,3},{0x1ED6,0x538,3},{0x1ED7,0x53B,3},{0x1ED8,0x53E,3},{0x1ED9,0x541,3},
+{0x1EDA,0x544,3},{0x1EDB,0x547,3},{0x1EDC,0x54A,3},{0x1EDD,0x54D,3},{0x1EDE,0x550,3},
+{0x1EDF,0x553,3},{0x1EE0,0x556,3},{0x1EE1,0x559,3},{0x1EE2,0x55C,3},{0x1EE3,0x55F,3},
+{0x1EE4,0x562,2},{0x1EE5,0x564,2},{0x1EE6,0x566,2},{0x1EE7,0x568,2},{0x1EE8,0x56A,3},
+{0x1EE9,0x56D,3},{0x1EEA,0x570,3},{0x1EEB,0x573,3},{0x1EEC,0x576,3},{0x1EED,0x579,3},
+{0x1EEE,0x57C,3},{0x1EEF,0x57F,3},{0x1EF0,0x582,3},{0x1EF1,0x585,3},{0x1EF2,0x588,2},
+{0x1EF3,0x58A,2},{0x1EF4,0x58C,2},{0x1EF5,0x58E,2},{0x1EF6,0x590,2},{0x1EF7,0x592,2},
+{0x1EF8,0x594,2},{0x1EF9,0x596,2},{0x1F00,0x598,2},{0x1F01,0x59A,2},{0x1F02,0x59C,3},
+{0x1F03,0x59F,3},{0x1F04,0x5A2,3},{0x1F05,0x5A5,3},{0x1F06,0x5A8,3},{0x1F07,0x5AB,3},
+{0x1F08,0x5AE,2},{0x1F09,0x5B0,2},{0x1F0A,0x5B2,3},{0x1F0B,0x5B5,3},{0x1F0C,0x5B8,3},
+{0x1F0D,0x5BB,3},{0x1F0E,0x5BE,3},{0x1F0F,0x5C1,3},{0x1F10,0x5C4,2},{0x1F11,0x5C6,2},
+{0x1F12,0x5C8,3},{0x1F13,0x5CB,3},{0x1F14,0x5CE,3},{0x1F15,0x5D1,3},{0x1F18,0x5D4,2},
+{0x1F19,0x5D6,2},{0x1F1A,0x5D8,3},{0x1F1B,0x5DB,3},{0x1F1C,0x5DE,3},{0x1F1D,0x5E1,3},
+{0x1F20,0x5E4,2},{0x1F21,0x5E6,2},{0x1F22,0x5E8,3},{0x1F23,0x5EB,3},{0x1F24,0x5EE,3},
+{0x1F25,0x5F1,3},{0x1F26,0x5F4,3},{0x1F27,0x5F7,3},{0x1F28,0x5FA,2},{0x1F29,0x5FC,2},
+{0x1F2A,0x5FE,3},{0x1F2B,0x601,3},{0x1F2C,0x604,3},{0x1F2D,0x607,3},{0x1F2E,0x60A,3},
+{0x1F2F,0x60D,3},{0x1F30,0x610,2},{0x1F31,0x612,2},{0x1F32,0x614,3},{0x1F33,0x617,3},
+{0x1F34,0x61A,3},{0x1F35,0x61D,3},{0x1F36,0x620,3},{0x1F37,0x623,3},{0x1F38,0x626,2},
+{0x1F39,0x628,2},{0x1F3A,0x62A,3},{0x1F3B,0x62D,3},{0x1F3C,0x630,3},{0x1F3D,0x633,3},
+{0x1F3E,0x636,3},{0x1F3F,0x639,3},{0x1F40,0x63C,2},{0x1F41,0x63E,2},{0x1F42,0x640,3},
+{0x1F43,0x643,3},{0x1F44,0x646,3},{0x1F45,0x649,3},{0x1F48,0x64C,2},{0x1F49,0x64E,2},
+{0x1F4A,0x650,3},{0x1F4B,0x653,3},{0x1F4C,0x656,3},{0x1F4D,0x659,3},{0x1F50,0x65C,2},
+{0x1F51,0x65E,2},{0x1F52,0x660,3},{0x1F53,0x663,3},{0x1F54,0x666,3},{0x1F55,0x669,3},
+{0x1F56,0x66C,3},{0x1F57,0x66F,3},{0x1F59,0x672,2},{0x1F5B,0x674,3},{0x1F5D,0x677,3},
+{0x1F5F,0x67A,3},{0x1F60,0x67D,2},{0x1F61,0x67F,2},{0x1F62,0x681,3},{0x1F63,0x684,3},
+{0x1F64,0x687,3},{0x1F65,0x68A,3},{0x1F66,0x68D,3},{0x1F67,0x690,3},{0x1F68,0x693,2},
+{0x1F69,0x695,2},{0x1F6A,0x697,3},{0x1F6B,0x69A,3},{0x1F6C,0x69D,3},{0x1F6D,0x6A0,3},
+{0x1F6E,0x6A3,3},{0x1F6F,0x6A6,3},{0x1F70,0x6A9,2},{0x1F71,0x6AB,2},{0x1F72,0x6AD,2},
+{0x1F73,0x6AF,2},{0x1F74,0x6B1,2},{0x1F75,0x6B3,2},{0x1F76,0x6B5,2},{0x1F77,0x6B7,2},
+{0x1F78,0x6B9,2},{0x1F79,0x6BB,2},{0x1F7A,0x6BD,2},{0x1F7B,0x6BF,2},{0x1F7C,0x6C1,2},
+{0x1F7D,0x6C3,2},{0x1F80,0x6C5,3},{0x1F81,0x6C8,3},{0x1F82,0x6CB,4},{0x1F83,0x6CF,4},
+{0x1F84,0x6D3,4},{0x1F85,0x6D7,4},{0x1F86,0x6DB,4},{0x1F87,0x6DF,4},{0x1F88,0x6E3,3},
+{0x1F89,0x6E6,3},{0x1F8A,0x6E9,4},{0x1F8B,0x6ED,4},{0x1F8C,0x6F1,4},{0x1F8D,0x6F5,4},
+{0x1F8E,0x6F9,4},{0x1F8F,0x6FD,4},{0x1F90,0x701,3},{0x1F91,0x704,3},{0x1F92,0x707,4},
+{0x1F93,0x70B,4},{0x1F94,0x70F,4},{0x1F95,0x713,4},{0x1F96,0x717,4},{0x1F97,0x71B,4},
+{0x1F98,0x71F,3},{0x1F99,0x722,3},{0x1F9A,0x725,4},{0x1F9B,0x729,4},{0x1F9C,0x72D,4},
+{0x1F9D,0x731,4},{0x1F9E,0x735,4},{0x1F9F,0x739,4},{0x1FA0,0x73D,3},{0x1FA1,0x740,3},
+{0x1FA2,0x743,4},{0x1FA3,0x747,4},{0x1FA4,0x74B,4},{0x1FA5,0x74F,4},{0x1FA6,0x753,4},
+{0x1FA7,0x757,4},{0x1FA8,0x75B,3},{0x1FA9,0x75E,3},{0x1FAA,0x761,4},{0x1FAB,0x765,4},
+{0x1FAC,0x769,4},{0x1FAD,0x76D,4},{0x1FAE,0x771,4},{0x1FAF,0x775,4},{0x1FB0,0x779,2},
+{0x1FB1,0x77B,2},{0x1FB2,0x77D,3},{0x1FB3,0x780,2},{0x1FB4,0x782,3},{0x1FB6,0x785,2},
+{0x1FB7,0x787,3},{0x1FB8,0x78A,2},{0x1FB9,0x78C,2},{0x1FBA,0x78E,2},{0x1FBB,0x790,2},
+{0x1FBC,0x792,2},{0x1FBE,0x794,1},{0x1FC1,0x795,2},{0x1FC2,0x797,3},{0x1FC3,0x79A,2},
+{0x1FC4,0x79C,3},{0x1FC6,0x79F,2},{0x1FC7,0x7A1,3},{0x1FC8,0x7A4,2},{0x1FC9,0x7A6,2},
+{0x1FCA,0x7A8,2},{0x1FCB,0x7AA,2},{0x1FCC,0x7AC,2},{0x1FCD,0x7AE,2},{0x1FCE,0x7B0,2},
+{0x1FCF,0x7B2,2},{0x1FD0,0x7B4,2},{0x1FD1,0x7B6,2},{0x1FD2,0x7B8,3},{0x1FD3,0x7BB,3},
+{0x1FD6,0x7BE,2},{0x1FD7,0x7C0,3},{0x1FD8,0x7C3,2},{0x1FD9,0x7C5,2},{0x1FDA,0x7C7,2},
+{0x1FDB,0x7C9,2},{0x1FDD,0x7CB,2},{0x1FDE,0x7CD,2},{0x1FDF,0x7CF,2},{0x1FE0,0x7D1,2},
+{0x1FE1,0x7D3,2},{0x1FE2,0x7D5,3},{0x1FE3,0x7D8,3},{0x1FE4,0x7DB,2},{0x1FE5,0x7DD,2},
+{0x1FE6,0x7DF,2},{0x1FE7,0x7E1,3},{0x1FE8,0x7E4,2},{0x1FE9,0x7E6,2},{0x1FEA,0x7E8,2},
+{0x1FEB,0x7EA,2},{0x1FEC,0x7EC,2},{0x1FED,0x7EE,2},{0x1FEE,0x7F0,2},{0x1FEF,0x7F2,1},
+{0x1FF2,0x7F3,3},{0x1FF3,0x7F6,2},{0x1FF4,0x7F8,3},{0x1FF6,0x7FB,2},{0x1FF7,0x7FD,3},
+{0x1FF8,0x800,2},{0x1FF9,0x802,2},{0x1FFA,0x804,2},{0x1FFB,0x806,2},{0x1FFC,0x808,2},
+{0x1FFD,0x80A,1},{0x2000,0x80B,1},{0x2001,0x80C,1},{0x2126,0x80D,1},{0x212A,0x80E,1},
+{0x212B,0x80F,2},{0x219A,0x811,2},{0x219B,0x813,2},{0x21AE,0x815,2},{0x21CD,0x817,2},
+{0x21CE,0x819,2},{0x21CF,0x81B,2},{0x2204,0x81D,2},{0x2209,0x81F,2},{0x220C,0x821,2},
+{0x2224,0x823,2},{0x2226,0x825,2},{0x2241,0x827,2},{0x2244,0x829,2},{0x2247,0x82B,2},
+{0x2249,0x82D,2},{0x2260,0x82F,2},{0x2262,0x831,2},{0x226D,0x833,2},{0x226E,0x835,2},
+{0x226F,0x837,2},{0x2270,0x839,2},{0x2271,0x83B,2},{0x2274,0x83D,2},{0x2275,0x83F,2},
+{0x2278,0x841,2},{0x2279,0x843,2},{0x2280,0x845,2},{0x2281,0x847,2},{0x2284,0x849,2},
+{0x2285,0x84B,2},{0x2288,0x84D,2},{0x2289,0x84F,2},{0x22AC,0x851,2},{0x22AD,0x853,2},
+{0x22AE,0x855,2},{0x22AF,0x857,2},{0x22E0,0x859,2},{0x22E1,0x85B,2},{0x22E2,0x85D,2},
+{0x22E3,0x85F,2},{0x22EA,0x861,2},{0x22EB,0x863,2},{0x22EC,0x865,2},{0x22ED,0x867,2},
+{0x2329,0x869,1},{0x232A,0x86A,1},{0x2ADC,0x86B,2},{0x304C,0x86D,2},{0x304E,0x86F,2},
+{0x3050,0x871,2},{0x3052,0x873,2},{0x3054,0x875,2},{0x3056,0x877,2},{0x3058,0x879,2},
+{0x305A,0x87B,2},{0x305C,0x87D,2},{0x305E,0x87F,2},{0x3060,0x881,2},{0x3062,0x883,2},
+{0x3065,0x885,2},{0x3067,0x887,2},{0x3069,0x889,2},{0x3070,0x88B,2},{0x3071,0x88D,2},
+{0x3073,0x88F,2},{0x3074,0x891,2},{0x3076,0x893,2},{0x3077,0x895,2},{0x3079,0x897,2},
+{0x307A,0x899,2},{0x307C,0x89B,2},{0x307D,0x89D,2},{0x3094,0x89F,2},{0x309E,0x8A1,2},
+{0x30AC,0x8A3,2},{0x30AE,0x8A5,2},{0x30B0,0x8A7,2},{0x30B2,0x8A9,2},{0x30B4,0x8AB,2},
+{0x30B6,0x8AD,2},{0x30B8,0x8AF,2},{0x30BA,0x8B1,2},{0x30BC,0x8B3,2},{0x30BE,0x8B5,2},
+{0x30C0,0x8B7,2},{0x30C2,0x8B9,2},{0x30C5,0x8BB,2},{0x30C7,0x8BD,2},{0x30C9,0x8BF,2},
+{0x30D0,0x8C1,2},{0x30D1,0x8C3,2},{0x30D3,0x8C5,2},{0x30D4,0x8C7,2},{0x30D6,0x8C9,2},
+{0x30D7,0x8CB,2},{0x30D9,0x8CD,2},{0x30DA,0x8CF,2},{0x30DC,0x8D1,2},{0x30DD,0x8D3,2},
+{0x30F4,0x8D5,2},{0x30F7,0x8D7,2},{0x30F8,0x8D9,2},{0x30F9,0x8DB,2},{0x30FA,0x8DD,2},
+{0x30FE,0x8DF,2},{0xF900,0x8E1,1},{0xF901,0x8E2,1},{0xF902,0x8E3,1},{0xF903,0x8E4,1},
+{0xF904,0x8E5,1},{0xF905,0x8E6,1},{0xF906,0x8E7,1},{0xF907,0x8E8,1},{0xF908,0x8E9,1},
+{0xF909,0x8EA,1},{0xF90A,0x8EB,1},{0xF90B,0x8EC,1},{0xF90C,0x8ED,1},{0xF90D,0x8EE,1},
+{0xF90E,0x8EF,1},{0xF90F,0x8F0,1},{0xF910,0x8F1,1},{0xF911,0x8F2,1},{0xF912,0x8F3,1},
+{0xF913,0x8F4,1},{0xF914,0x8F5,1},{0xF915,0x8F6,1},{0xF916,0x8F7,1},{0xF917,0x8F8,1},
+{0xF918,0x8F9,1},{0xF919,0x8FA,1},{0xF91A,0x8FB,1},{0xF91B,0x8FC,1},{0xF91C,0x8FD,1},
+{0xF91D,0x8FE,1},{0xF91E,0x8FF,1},{0xF91F,0x900,1},{0xF920,0x901,1},{0xF921,0x902,1},
+{0xF922,0x903,1},{0xF923,0x904,1},{0xF924,0x905,1},{0xF925,0x906,1},{0xF926,0x907,1},
+{0xF927,0x908,1},{0xF928,0x909,1},{0xF929,0x90A,1},{0xF92A,0x90B,1},{0xF92B,0x90C,1},
+{0xF92C,0x90D,1},{0xF92D,0x90E,1},{0xF92E,0x90F,1},{0xF92F,0x910,1},{0xF930,0x911,1},
+{0xF931,0x912,1},{0xF932,0x913,1},{0xF933,0x914,1},{0xF934,0x915,1},{0xF935,0x916,1},
+{0xF936,0x917,1},{0xF937,0x918,1},{0xF938,0x919,1},{0xF939,0x91A,1},{0xF93A,0x91B,1},
+{0xF93B,0x91C,1},{0xF93C,0x91D,1},{0xF93D,0x91E,1},{0xF93E,0x91F,1},{0xF93F,0x920,1},
+{0xF940,0x921,1},{0xF941,0x922,1},{0xF942,0x923,1},{0xF943,0x924,1},{0xF944,0x925,1},
+{0xF945,0x926,1},{0xF946,0x927,1},{0xF947,0x928,1},{0xF948,0x929,1},{0xF949,0x92A,1},
+{0xF94A,0x92B,1},{0xF94B,0x92C,1},{0xF94C,0x92D,1},{0xF94D,0x92E,1},{0xF94E,0x92F,1},
+{0xF94F,0x930,1},{0xF950,0x931,1},{0xF951,0x932,1},{0xF952,0x933,1},{0xF953,0x934,1},
+{0xF954,0x935,1},{0xF955,0x936,1},{0xF956,0x937,1},{0xF957,0x938,1},{0xF958,0x939,1},
+{0xF959,0x93A,1},{0xF95A,0x93B,1},{0xF95B,0x93C,1},{0xF95C,0x93D,1},{0xF95D,0x93E,1},
+{0xF95E,0x93F,1},{0xF95F,0x940,1},{0xF960,0x941,1},{0xF961,0x942,1},{0xF962,0x943,1},
+{0xF963,0x944,1},{0xF964,0x945,1},{0xF965,0x946,1},{0xF966,0x947,1},{0xF967,0x948,1},
+{0xF968,0x949,1},{0xF969,0x94A,1},{0xF96A,0x94B,1},{0xF96B,0x94C,1},{0xF96C,0x94D,1},
+{0xF96D,0x94E,1},{0xF96E,0x94F,1},{0xF96F,0x950,1},{0xF970,0x951,1},{0xF971,0x952,1},
+{0xF972,0x953,1},{0xF973,0x954,1},{0xF974,0x955,1},{0xF975,0x956,1},{0xF976,0x957,1},
+{0xF977,0x958,1},{0xF978,0x959,1},{0xF979,0x95A,1},{0xF97A,0x95B,1},{0xF97B,0x95C,1},
+{0xF97C,0x95D,1},{0xF97D,0x95E,1},{0xF97E,0x95F,1},{0xF97F,0x960,1},{0xF980,0x961,1},
+{0xF981,0x962,1},{0xF982,0x963,1},{0xF983,0x964,1},{0xF984,0x965,1},{0xF985,0x966,1},
+{0xF986,0x967,1},{0xF987,0x968,1},{0xF988,0x969,1},{0xF989,0x96A,1},{0xF98A,0x96B,1},
+{0xF98B,0x96C,1},{0xF98C,0x96D,1},{0xF98D,0x96E,1},{0xF98E,0x96F,1},{0xF98F,0x970,1},
+{0xF990,0x971,1},{0xF991,0x972,1},{0xF992,0x973,1},{0xF993,0x974,1},{0xF994,0x975,1},
+{0xF995,0x976,1},{0xF996,0x977,1},{0xF997,0x978,1},{0xF998,0x979,1},{0xF999,0x97A,1},
+{0xF99A,0x97B,1},{0xF99B,0x97C,1},{0xF99C,0x97D,1},{0xF99D,0x97E,1},{0xF99E,0x97F,1},
+{0xF99F,0x980,1},{0xF9A0,0x981,1},{0xF9A1,0x982,1},{0xF9A2,0x983,1},{0xF9A3,0x984,1},
+{0xF9A4,0x985,1},{0xF9A5,0x986,1},{0xF9A6,0x987,1},{0xF9A7,0x988,1},{0xF9A8,0x989,1},
+{0xF9A9,0x98A,1},{0xF9AA,0x98B,1},{0xF9AB,0x98C,1},{0xF9AC,0x98D,1},{0xF9AD,0x98E,1},
+{0xF9AE,0x98F,1},{0xF9AF,0x990,1},{0xF9B0,0x991,1},{0xF9B1,0x992,1},{0xF9B2,0x993,1},
+{0xF9B3,0x994,1},{0xF9B4,0x995,1},{0xF9B5,0x996,1},{0xF9B6,0x997,1},{0xF9B7,0x998,1},
+{0xF9B8,0x999,1},{0xF9B9,0x99A,1},{0xF9BA,0x99B,1},{0xF9BB,0x99C,1},{0xF9BC,0x99D,1},
+{0xF9BD,0x99E,1},{0xF9BE,0x99F,1},{0xF9BF,0x9A0,1},{0xF9C0,0x9A1,1},{0xF9C1,0x9A2,1},
+{0xF9C2,0x9A3,1},{0xF9C3,0x9A4,1},{0xF9C4,0x9A5,1},{0xF9C5,0x9A6,1},{0xF9C6,0x9A7,1},
+{0xF9C7,0x9A8,1},{0xF9C8,0x9A9,1},{0xF9C9,0x9AA,1},{0xF9CA,0x9AB,1},{0xF9CB,0x9AC,1},
+{0xF9CC,0x9AD,1},{0xF9CD,0x9AE,1},{0xF9CE,0x9AF,1},{0xF9CF,0x9B0,1},{0xF9D0,0x9B1,1},
+{0xF9D1,0x9B2,1},{0xF9D2,0x9B3,1},{0xF9D3,0x9B4,1},{0xF9D4,0x9B5,1},{0xF9D5,0x9B6,1},
+{0xF9D6,0x9B7,1},{0xF9D7,0x9B8,1},{0xF9D8,0x9B9,1},{0xF9D9,0x9BA,1},{0xF9DA,0x9BB,1},
+{0xF9DB,0x9BC,1},{0xF9DC,0x9BD,1},{0xF9DD,0x9BE,1},{0xF9DE,0x9BF,1},{0xF9DF,0x9C0,1},
+{0xF9E0,0x9C1,1},{0xF9E1,0x9C2,1},{0xF9E2,0x9C3,1},{0xF9E3,0x9C4,1},{0xF9E4,0x9C5,1},
+{0xF9E5,0x9C6,1},{0xF9E6,0x9C7,1},{0xF9E7,0x9C8,1},{0xF9E8,0x9C9,1},{0xF9E9,0x9CA,1},
+{0xF9EA,0x9CB,1},{0xF9EB,0x9CC,1},{0xF9EC,0x9CD,1},{0xF9ED,0x9CE,1},{0xF9EE,0x9CF,1},
+{0xF9EF,0x9D0,1},{0xF9F0,0x9D1,1},{0xF9F1,0x9D2,1},{0xF9F2,0x9D3,1},{0xF9F3,0x9D4,1},
+{0xF9F4,0x9D5,1},{0xF9F5,0x9D6,1},{0xF9F6,0x9D7,1},{0xF9F7,0x9D8,1},{0xF9F8,0x9D9,1},
+{0xF9F9,0x9DA,1},{0xF9FA,0x9DB,1},{0xF9FB,0x9DC,1},{0xF9FC,0x9DD,1},{0xF9FD,0x9DE,1},
+{0xF9FE,0x9DF,1},{0xF9FF,0x9E0,1},{0xFA00,0x9E1,1},{0xFA01,0x9E2,1},{0xFA02,0x9E3,1},
+{0xFA03,0x9E4,1},{0xFA04,0x9E5,1},{0xFA05,0x9E6,1},{0xFA06,0x9E7,1},{0xFA07,0x9E8,1},
+{0xFA08,0x9E9,1},{0xFA09,0x9EA,1},{0xFA0A,0x9EB,1},{0xFA0B,0x9EC,1},{0xFA0C,0x9ED,1},
+{0xFA0D,0x9EE,1},{0xFA10,0x9EF,1},{0xFA12,0x9F0,1},{0xFA15,0x9F1,1},{0xFA16,0x9F2,1},
+{0xFA17,0x9F3,1},{0xFA18,0x9F4,1},{0xFA19,0x9F5,1},{0xFA1A,0x9F6,1},{0xFA1B,0x9F7,1},
+{0xFA1C,0x9F8,1},{0xFA1D,0x9F9,1},{0xFA1E,0x9FA,1},{0xFA20,0x9FB,1},{0xFA22,0x9FC,1},
+{0xFA25,0x9FD,1},{0xFA26,0x9FE,1},{0xFA2A,0x9FF,1},{0xFA2B,0xA00,1},{0xFA2C,0xA01,1},
+{0xFA2D,0xA02,1},{0xFA2E,0xA03,1},{0xFA2F,0xA04,1},{0xFA30,0xA05,1},{0xFA31,0xA06,1},
+{0xFA32,0xA07,1},{0xFA33,0xA08,1},{0xFA34,0xA09,1},{0xFA35,0xA0A,1},{0xFA36,0xA0B,1},
+{0xFA37,0xA0C,1},{0xFA38,0xA0D,1},{0xFA39,0xA0E,1},{0xFA3A,0xA0F,1},{0xFA3B,0xA10,1},
+{0xFA3C,0xA11,1},{0xFA3D,0xA12,1},{0xFA3E,0xA13,1},{0xFA3F,0xA14,1},{0xFA40,0xA15,1},
+{0xFA41,0xA16,1},{0xFA42,0xA17,1},{0xFA43,0xA18,1},{0xFA44,0xA19,1},{0xFA45,0xA1A,1},
+{0xFA46,0xA1B,1},{0xFA47,0xA1C,1},{0xFA48,0xA1D,1},{0xFA49,0xA1E,1},{0xFA4A,0xA1F,1},
+{0xFA4B,0xA20,1},{0xFA4C,0xA21,1},{0xFA4D,0xA22,1},{0xFA4E,0xA23,1},{0xFA4F,0xA24,1},
+{0xFA50,0xA25,1},{0xFA51,0xA26,1},{0xFA52,0xA27,1},{0xFA53,0xA28,1},{0xFA54,0xA29,1},
+{0xFA55,0xA2A,1},{0xFA56,0xA2B,1},{0xFA57,0xA2C,1},{0xFA58,0xA2D,1},{0xFA59,0xA2E,1},
+{0xFA5A,0xA2F,1},{0xFA5B,0xA30,1},{0xFA5C,0xA31,1},{0xFA5D,0xA32,1},{0xFA5E,0xA33,1},
+{0xFA5F,0xA34,1},{0xFA60,0xA35,1},{0xFA61,0xA36,1},{0xFA62,0xA37,1},{0xFA63,0xA38,1},
+{0xFA64,0xA39,1},{0xFA65,0xA3A,1},{0xFA66,0xA3B,1},{0xFA67,0xA3C,1},{0xFA68,0xA3D,1},
+{0xFA69,0xA3E,1},{0xFA6A,0xA3F,1},{0xFA6B,0xA40,1},{0xFA6C,0xA41,1},{0xFA6D,0xA42,1},
+{0xFA70,0xA43,1},{0xFA71,0xA44,1},{0xFA72,0xA45,1},{0xFA73,0xA46,1},{0xFA74,0xA47,1},
+{0xFA75,0xA48,1},{0xFA76,0xA49,1},{0xFA77,0xA4A,1},{0xFA78,0xA4B,1},{0xFA79,0xA4C,1},
+{0xFA7A,0xA4D,1},{0xFA7B,0xA4E,1},{0xFA7C,0xA4F,1},{0xFA7D,0xA50,1},{0xFA7E,0xA51,1},
+{0xFA7F,0xA52,1},{0xFA80,0xA53,1},{0xFA81,0xA54,1},{0xFA82,0xA55,1},{0xFA83,0xA56,1},
+{0xFA84,0xA57,1},{0xFA85,0xA58,1},{0xFA86,0xA59,1},{0xFA87,0xA5A,1},{0xFA88,0xA5B,1},
+{0xFA89,0xA5C,1},{0xFA8A,0xA5D,1},{0xFA8B,0xA5E,1},{0xFA8C,0xA5F,1},{0xFA8D,0xA60,1},
+{0xFA8E,0xA61,1},{0xFA8F,0xA62,1},{0xFA90,0xA63,1},{0xFA91,0xA64,1},{0xFA92,0xA65,1},
+{0xFA93,0xA66,1},{0xFA94,0xA67,1},{0xFA95,0xA68,1},{0xFA96,0xA69,1},{0xFA97,0xA6A,1},
+{0xFA98,0xA6B,1},{0xFA99,0xA6C,1},{0xFA9A,0xA6D,1},{0xFA9B,0xA6E,1},{0xFA9C,0xA6F,1},
+{0xFA9D,0xA70,1},{0xFA9E,0xA71,1},{0xFA9F,0xA72,1},{0xFAA0,0xA73,1},{0xFAA1,0xA74,1},
+{0xFAA2,0xA75,1},{0xFAA3,0xA76,1},{0xFAA4,0xA77,1},{0xFAA5,0xA78,1},{0xFAA6,0xA79,1},
+{0xFAA7,0xA7A,1},{0xFAA8,0xA7B,1},{0xFAA9,0xA7C,1},{0xFAAA,0xA7D,1},{0xFAAB,0xA7E,1},
+{0xFAAC,0xA7F,1},{0xFAAD,0xA80,1},{0xFAAE,0xA81,1},{0xFAAF,0xA82,1},{0xFAB0,0xA83,1},
+{0xFAB1,0xA84,1},{0xFAB2,0xA85,1},{0xFAB3,0xA86,1},{0xFAB4,0xA87,1},{0xFAB5,0xA88,1},
+{0xFAB6,0xA89,1},{0xFAB7,0xA8A,1},{0xFAB8,0xA8B,1},{0xFAB9,0xA8C,1},{0xFABA,0xA8D,1},
+{0xFABB,0xA8E,1},{0xFABC,0xA8F,1},{0xFABD,0xA90,1},{0xFABE,0xA91,1},{0xFABF,0xA92,1},
+{0xFAC0,0xA93,1},{0xFAC1,0xA94,1},{0xFAC2,0xA95,1},{0xFAC3,0xA96,1},{0xFAC4,0xA97,1},
+{0xFAC5,0xA98,1},{0xFAC6,0xA99,1},{0xFAC7,0xA9A,1},{0xFAC8,0xA9B,1},{0xFAC9,0xA9C,1},
+{0xFACA,0xA9D,1},{0xFACB,0xA9E,1},{0xFACC,0xA9F,1},{0xFACD,0xAA0,1},{0xFACE,0xAA1,1},
+{0xFACF,0xAA2,1},{0xFAD0,0xAA3,1},{0xFAD1,0xAA4,1},{0xFAD2,0xAA5,1},{0xFAD3,0xAA6,1},
+{0xFAD4,0xAA7,1},{0xFAD5,0xAA8,1},{0xFAD6,0xAA9,1},{0xFAD7,0xAAA,1},{0xFAD8,0xAAB,1},
+{0xFAD9,0xAAC,1},{0xFB1D,0xAAD,2},{0xFB1F,0xAAF,2},{0xFB2A,0xAB1,2},{0xFB2B,0xAB3,2},
+{0xFB2C,0xAB5,3},{0xFB2D,0xAB8,3},{0xFB2E,0xABB,2},{0xFB2F,0xABD,2},{0xFB30,0xABF,2},
+{0xFB31,0xAC1,2},{0xFB32,0xAC3,2},{0xFB33,0xAC5,2},{0xFB34,0xAC7,2},{0xFB35,0xAC9,2},
+{0xFB36,0xACB,2},{0xFB38,0xACD,2},{0xFB39,0xACF,2},{0xFB3A,0xAD1,2},{0xFB3B,0xAD3,2},
+{0xFB3C,0xAD5,2},{0xFB3E,0xAD7,2},{0xFB40,0xAD9,2},{0xFB41,0xADB,2},{0xFB43,0xADD,2},
+{0xFB44,0xADF,2},{0xFB46,0xAE1,2},{0xFB47,0xAE3,2},{0xFB48,0xAE5,2},{0xFB49,0xAE7,2},
+{0xFB4A,0xAE9,2},{0xFB4B,0xAEB,2},{0xFB4C,0xAED,2},{0xFB4D,0xAEF,2},{0xFB4E,0xAF1,2},
+{0x1109A,0xAF3,2},{0x1109C,0xAF5,2},{0x110AB,0xAF7,2},{0x1112E,0xAF9,2},{0x1112F,0xAFB,2},
+{0x1134B,0xAFD,2},{0x1134C,0xAFF,2},{0x114BB,0xB01,2},{0x114BC,0xB03,2},{0x114BE,0xB05,2},
+{0x115BA,0xB07,2},{0x115BB,0xB09,2},{0x1D15E,0xB0B,2},{0x1D15F,0xB0D,2},{0x1D160,0xB0F,3},
+{0x1D161,0xB12,3},{0x1D162,0xB15,3},{0x1D163,0xB18,3},{0x1D164,0xB1B,3},{0x1D1BB,0xB1E,2},
+{0x1D1BC,0xB20,2},{0x1D1BD,0xB22,3},{0x1D1BE,0xB25,3},{0x1D1BF,0xB28,3},{0x1D1C0,0xB2B,3},
+{0x2F800,0xB2E,1},{0x2F801,0xB2F,1},{0x2F802,0xB30,1},{0x2F803,0xB31,1},{0x2F804,0xB32,1},
+{0x2F805,0xB33,1},{0x2F806,0xB34,1},{0x2F807,0xB35,1},{0x2F808,0xB36,1},{0x2F809,0xB37,1},
+{0x2F80A,0xB38,1},{0x2F80B,0xB39,1},{0x2F80C,0xB3A,1},{0x2F80D,0xB3B,1},{0x2F80E,0xB3C,1},
+{0x2F80F,0xB3D,1},{0x2F810,0xB3E,1},{0x2F811,0xB3F,1},{0x2F812,0xB40,1},{0x2F813,0xB41,1},
+{0x2F814,0xB42,1},{0x2F815,0xB43,1},{0x2F816,0xB44,1},{0x2F817,0xB45,1},{0x2F818,0xB46,1},
+{0x2F819,0xB47,1},{0x2F81A,0xB48,1},{0x2F81B,0xB49,1},{0x2F81C,0xB4A,1},{0x2F81D,0xB4B,1},
+{0x2F81E,0xB4C,1},{0x2F81F,0xB4D,1},{0x2F820,0xB4E,1},{0x2F821,0xB4F,1},{0x2F822,0xB50,1},
+{0x2F823,0xB51,1},{0x2F824,0xB52,1},{0x2F825,0xB53,1},{0x2F826,0xB54,1},{0x2F827,0xB55,1},
+{0x2F828,0xB56,1},{0x2F829,0xB57,1},{0x2F82A,0xB58,1},{0x2F82B,0xB59,1},{0x2F82C,0xB5A,1},
+{0x2F82D,0xB5B,1},{0x2F82E,0xB5C,1},{0x2F82F,0xB5D,1},{0x2F830,0xB5E,1},{0x2F831,0xB5F,1},
+{0x2F832,0xB60,1},{0x2F833,0xB61,1},{0x2F834,0xB62,1},{0x2F835,0xB63,1},{0x2F836,0xB64,1},
+{0x2F837,0xB65,1},{0x2F838,0xB66,1},{0x2F839,0xB67,1},{0x2F83A,0xB68,1},{0x2F83B,0xB69,1},
+{0x2F83C,0xB6A,1},{0x2F83D,0xB6B,1},{0x2F83E,0xB6C,1},{0x2F83F,0xB6D,1},{0x2F840,0xB6E,1},
+{0x2F841,0xB6F,1},{0x2F842,0xB70,1},{0x2F843,0xB71,1},{0x2F844,0xB72,1},{0x2F845,0xB73,1},
+{0x2F846,0xB74,1},{0x2F847,0xB75,1},{0x2F848,0xB76,1},{0x2F849,0xB77,1},{0x2F84A,0xB78,1},
+{0x2F84B,0xB79,1},{0x2F84C,0xB7A,1},{0x2F84D,0xB7B,1},{0x2F84E,0xB7C,1},{0x2F84F,0xB7D,1},
+{0x2F850,0xB7E,1},{0x2F851,0xB7F,1},{0x2F852,0xB80,1},{0x2F853,0xB81,1},{0x2F854,0xB82,1},
+{0x2F855,0xB83,1},{0x2F856,0xB84,1},{0x2F857,0xB85,1},{0x2F858,0xB86,1},{0x2F859,0xB87,1},
+{0x2F85A,0xB88,1},{0x2F85B,0xB89,1},{0x2F85C,0xB8A,1},{0x2F85D,0xB8B,1},{0x2F85E,0xB8C,1},
+{0x2F85F,0xB8D,1},{0x2F860,0xB8E,1},{0x2F861,0xB8F,1},{0x2F862,0xB90,1},{0x2F863,0xB91,1},
+{0x2F864,0xB92,1},{0x2F865,0xB93,1},{0x2F866,0xB94,1},{0x2F867,0xB95,1},{0x2F868,0xB96,1},
+{0x2F869,0xB97,1},{0x2F86A,0xB98,1},{0x2F86B,0xB99,1},{0x2F86C,0xB9A,1},{0x2F86D,0xB9B,1},
+{0x2F86E,0xB9C,1},{0x2F86F,0xB9D,1},{0x2F870,0xB9E,1},{0x2F871,0xB9F,1},{0x2F872,0xBA0,1},
+{0x2F873,0xBA1,1},{0x2F874,0xBA2,1},{0x2F875,0xBA3,1},{0x2F876,0xBA4,1},{0x2F877,0xBA5,1},
+{0x2F878,0xBA6,1},{0x2F879,0xBA7,1},{0x2F87A,0xBA8,1},{0x2F87B,0xBA9,1},{0x2F87C,0xBAA,1},
+{0x2F87D,0xBAB,1},{0x2F87E,0xBAC,1},{0x2F87F,0xBAD,1},{0x2F880,0xBAE,1},{0x2F881,0xBAF,1},
+{0x2F882,0xBB0,1},{0x2F883,0xBB1,1},{0x2F884,0xBB2,1},{0x2F885,0xBB3,1},{0x2F886,0xBB4,1},
+{0x2F887,0xBB5,1},{0x2F888,0xBB6,1},{0x2F889,0xBB7,1},{0x2F88A,0xBB8,1},{0x2F88B,0xBB9,1},
+{0x2F88C,0xBBA,1},{0x2F88D,0xBBB,1},{0x2F88E,0xBBC,1},{0x2F88F,0xBBD,1},{0x2F890,0xBBE,1},
+{0x2F891,0xBBF,1},{0x2F892,0xBC0,1},{0x2F893,0xBC1,1},{0x2F894,0xBC2,1},{0x2F895,0xBC3,1},
+{0x2F896,0xBC4,1},{0x2F897,0xBC5,1},{0x2F898,0xBC6,1},{0x2F899,0xBC7,1},{0x2F89A,0xBC8,1},
+{0x2F89B,0xBC9,1},{0x2F89C,0xBCA,1},{0x2F89D,0xBCB,1},{0x2F89E,0xBCC,1},{0x2F89F,0xBCD,1},
+{0x2F8A0,0xBCE,1},{0x2F8A1,0xBCF,1},{0x2F8A2,0xBD0,1},{0x2F8A3,0xBD1,1},{0x2F8A4,0xBD2,1},
+{0x2F8A5,0xBD3,1},{0x2F8A6,0xBD4,1},{0x2F8A7,0xBD5,1},{0x2F8A8,0xBD6,1},{0x2F8A9,0xBD7,1},
+{0x2F8AA,0xBD8,1},{0x2F8AB,0xBD9,1},{0x2F8AC,0xBDA,1},{0x2F8AD,0xBDB,1},{0x2F8AE,0xBDC,1},
+{0x2F8AF,0xBDD,1},{0x2F8B0,0xBDE,1},{0x2F8B1,0xBDF,1},{0x2F8B2,0xBE0,1},{0x2F8B3,0xBE1,1},
+{0x2F8B4,0xBE2,1},{0x2F8B5,0xBE3,1},{0x2F8B6,0xBE4,1},{0x2F8B7,0xBE5,1},{0x2F8B8,0xBE6,1},
+{0x2F8B9,0xBE7,1},{0x2F8BA,0xBE8,1},{0x2F8BB,0xBE9,1},{0x2F8BC,0xBEA,1},{0x2F8BD,0xBEB,1},
+{0x2F8BE,0xBEC,1},{0x2F8BF,0xBED,1},{0x2F8C0,0xBEE,1},{0x2F8C1,0xBEF,1},{0x2F8C2,0xBF0,1},
+{0x2F8C3,0xBF1,1},{0x2F8C4,0xBF2,1},{0x2F8C5,0xBF3,1},{0x2F8C6,0xBF4,1},{0x2F8C7,0xBF5,1},
+{0x2F8C8,0xBF6,1},{0x2F8C9,0xBF7,1},{0x2F8CA,0xBF8,1},{0x2F8CB,0xBF9,1},{0x2F8CC,0xBFA,1},
+{0x2F8CD,0xBFB,1},{0x2F8CE,0xBFC,1},{0x2F8CF,0xBFD,1},{0x2F8D0,0xBFE,1},{0x2F8D1,0xBFF,1},
+{0x2F8D2,0xC00,1},{0x2F8D3,0xC01,1},{0x2F8D4,0xC02,1},{0x2F8D5,0xC03,1},{0x2F8D6,0xC04,1},
+{0x2F8D7,0xC05,1},{0x2F8D8,0xC06,1},{0x2F8D9,0xC07,1},{0x2F8DA,0xC08,1},{0x2F8DB,0xC09,1},
+{0x2F8DC,0xC0A,1},{0x2F8DD,0xC0B,1},{0x2F8DE,0xC0C,1},{0x2F8DF,0xC0D,1},{0x2F8E0,0xC0E,1},
+{0x2F8E1,0xC0F,1},{0x2F8E2,0xC10,1},{0x2F8E3,0xC11,1},{0x2F8E4,0xC12,1},{0x2F8E5,0xC13,1},
+{0x2F8E6,0xC14,1},{0x2F8E7,0xC15,1},{0x2F8E8,0xC16,1},{0x2F8E9,0xC17,1},{0x2F8EA,0xC18,1},
+{0x2F8EB,0xC19,1},{0x2F8EC,0xC1A,1},{0x2F8ED,0xC1B,1},{0x2F8EE,0xC1C,1},{0x2F8EF,0xC1D,1},
+{0x2F8F0,0xC1E,1},{0x2F8F1,0xC1F,1},{0x2F8F2,0xC20,1},{0x2F8F3,0xC21,1},{0x2F8F4,0xC22,1},
+{0x2F8F5,0xC23,1},{0x2F8F6,0xC24,1},{0x2F8F7,0xC25,1},{0x2F8F8,0xC26,1},{0x2F8F9,0xC27,1},
+{0x2F8FA,0xC28,1},{0x2F8FB,0xC29,1},{0x2F8FC,0xC2A,1},{0x2F8FD,0xC2B,1},{0x2F8FE,0xC2C,1},
+{0x2F8FF,0xC2D,1},{0x2F900,0xC2E,1},{0x2F901,0xC2F,1},{0x2F902,0xC30,1},{0x2F903,0xC31,1},
+{0x2F904,0xC32,1},{0x2F905,0xC33,1},{0x2F906,0xC34,1},{0x2F907,0xC35,1},{0x2F908,0xC36,1},
+{0x2F909,0xC37,1},{0x2F90A,0xC38,1},{0x2F90B,0xC39,1},{0x2F90C,0xC3A,1},{0x2F90D,0xC3B,1},
+{0x2F90E,0xC3C,1},{0x2F90F,0xC3D,1},{0x2F910,0xC3E,1},{0x2F911,0xC3F,1},{0x2F912,0xC40,1},
+{0x2F913,0xC41,1},{0x2F914,0xC42,1},{0x2F915,0xC43,1},{0x2F916,0xC44,1},{0x2F917,0xC45,1},
+{0x2F918,0xC46,1},{0x2F919,0xC47,1},{0x2F91A,0xC48,1},{0x2F91B,0xC49,1},{0x2F91C,0xC4A,1},
+{0x2F91D,0xC4B,1},{0x2F91E,0xC4C,1},{0x2F91F,0xC4D,1},{0x2F920,0xC4E,1},{0x2F921,0xC4F,1},
+{0x2F922,0xC50,1},{0x2F923,0xC51,1},{0x2F924,0xC52,1},{0x2F925,0xC53,1},{0x2F926,0xC54,1},
+{0x2F927,0xC55,1},{0x2F928,0xC56,1},{0x2F929,0xC57,1},{0x2F92A,0xC58,1},{0x2F92B,0xC59,1},
+{0x2F92C,0xC5A,1},{0x2F92D,0xC5B,1},{0x2F92E,0xC5C,1},{0x2F92F,0xC5D,1},{0x2F930,0xC5E,1},
+{0x2F931,0xC5F,1},{0x2F932,0xC60,1},{0x2F933,0xC61,1},{0x2F934,0xC62,1},{0x2F935,0xC63,1},
+{0x2F936,0xC64,1},{0x2F937,0xC65,1},{0x2F938,0xC66,1},{0x2F939,0xC67,1},{0x2F93A,0xC68,1},
+{0x2F93B,0xC69,1},{0x2F93C,0xC6A,1},{0x2F93D,0xC6B,1},{0x2F93E,0xC6C,1},{0x2F93F,0xC6D,1},
+{0x2F940,0xC6E,1},{0x2F941,0xC6F,1},{0x2F942,0xC70,1},{0x2F943,0xC71,1},{0x2F944,0xC72,1},
+{0x2F945,0xC73,1},{0x2F946,0xC74,1},{0x2F947,0xC75,1},{0x2F948,0xC76,1},{0x2F949,0xC77,1},
+{0x2F94A,0xC78,1},{0x2F94B,0xC79,1},{0x2F94C,0xC7A,1},{0x2F94D,0xC7B,1},{0x2F94E,0xC7C,1},
+{0x2F94F,0xC7D,1},{0x2F950,0xC7E,1},{0x2F951,0xC7F,1},{0x2F952,0xC80,1},{0x2F953,0xC81,1},
+{0x2F954,0xC82,1},{0x2F955,0xC83,1},{0x2F956,0xC84,1},{0x2F957,0xC85,1},{0x2F958,0xC86,1},
+{0x2F959,0xC87,1},{0x2F95A,0xC88,1},{0x2F95B,0xC89,1},{0x2F95C,0xC8A,1},{0x2F95D,0xC8B,1},
+{0x2F95E,0xC8C,1},{0x2F95F,0xC8D,1},{0x2F960,0xC8E,1},{0x2F961,0xC8F,1},{0x2F962,0xC90,1},
+{0x2F963,0xC91,1},{0x2F964,0xC92,1},{0x2F965,0xC93,1},{0x2F966,0xC94,1},{0x2F967,0xC95,1},
+{0x2F968,0xC96,1},{0x2F969,0xC97,1},{0x2F96A,0xC98,1},{0x2F96B,0xC99,1},{0x2F96C,0xC9A,1},
+{0x2F96D,0xC9B,1},{0x2F96E,0xC9C,1},{0x2F96F,0xC9D,1},{0x2F970,0xC9E,1},{0x2F971,0xC9F,1},
+{0x2F972,0xCA0,1},{0x2F973,0xCA1,1},{0x2F974,0xCA2,1},{0x2F975,0xCA3,1},{0x2F976,0xCA4,1},
+{0x2F977,0xCA5,1},{0x2F978,0xCA6,1},{0x2F979,0xCA7,1},{0x2F97A,0xCA8,1},{0x2F97B,0xCA9,1},
+{0x2F97C,0xCAA,1},{0x2F97D,0xCAB,1},{0x2F97E,0xCAC,1},{0x2F97F,0xCAD,1},{0x2F980,0xCAE,1},
+{0x2F981,0xCAF,1},{0x2F982,0xCB0,1},{0x2F983,0xCB1,1},{0x2F984,0xCB2,1},{0x2F985,0xCB3,1},
+{0x2F986,0xCB4,1},{0x2F987,0xCB5,1},{0x2F988,0xCB6,1},{0x2F989,0xCB7,1},{0x2F98A,0xCB8,1},
+{0x2F98B,0xCB9,1},{0x2F98C,0xCBA,1},{0x2F98D,0xCBB,1},{0x2F98E,0xCBC,1},{0x2F98F,0xCBD,1},
+{0x2F990,0xCBE,1},{0x2F991,0xCBF,1},{0x2F992,0xCC0,1},{0x2F993,0xCC1,1},{0x2F994,0xCC2,1},
+{0x2F995,0xCC3,1},{0x2F996,0xCC4,1},{0x2F997,0xCC5,1},{0x2F998,0xCC6,1},{0x2F999,0xCC7,1},
+{0x2F99A,0xCC8,1},{0x2F99B,0xCC9,1},{0x2F99C,0xCCA,1},{0x2F99D,0xCCB,1},{0x2F99E,0xCCC,1},
+{0x2F99F,0xCCD,1},{0x2F9A0,0xCCE,1},{0x2F9A1,0xCCF,1},{0x2F9A2,0xCD0,1},{0x2F9A3,0xCD1,1},
+{0x2F9A4,0xCD2,1},{0x2F9A5,0xCD3,1},{0x2F9A6,0xCD4,1},{0x2F9A7,0xCD5,1},{0x2F9A8,0xCD6,1},
+{0x2F9A9,0xCD7,1},{0x2F9AA,0xCD8,1},{0x2F9AB,0xCD9,1},{0x2F9AC,0xCDA,1},{0x2F9AD,0xCDB,1},
+{0x2F9AE,0xCDC,1},{0x2F9AF,0xCDD,1},{0x2F9B0,0xCDE,1},{0x2F9B1,0xCDF,1},{0x2F9B2,0xCE0,1},
+{0x2F9B3,0xCE1,1},{0x2F9B4,0xCE2,1},{0x2F9B5,0xCE3,1},{0x2F9B6,0xCE4,1},{0x2F9B7,0xCE5,1},
+{0x2F9B8,0xCE6,1},{0x2F9B9,0xCE7,1},{0x2F9BA,0xCE8,1},{0x2F9BB,0xCE9,1},{0x2F9BC,0xCEA,1},
+{0x2F9BD,0xCEB,1},{0x2F9BE,0xCEC,1},{0x2F9BF,0xCED,1},{0x2F9C0,0xCEE,1},{0x2F9C1,0xCEF,1},
+{0x2F9C2,0xCF0,1},{0x2F9C3,0xCF1,1},{0x2F9C4,0xCF2,1},{0x2F9C5,0xCF3,1},{0x2F9C6,0xCF4,1},
+{0x2F9C7,0xCF5,1},{0x2F9C8,0xCF6,1},{0x2F9C9,0xCF7,1},{0x2F9CA,0xCF8,1},{0x2F9CB,0xCF9,1},
+{0x2F9CC,0xCFA,1},{0x2F9CD,0xCFB,1},{0x2F9CE,0xCFC,1},{0x2F9CF,0xCFD,1},{0x2F9D0,0xCFE,1},
+{0x2F9D1,0xCFF,1},{0x2F9D2,0xD00,1},{0x2F9D3,0xD01,1},{0x2F9D4,0xD02,1},{0x2F9D5,0xD03,1},
+{0x2F9D6,0xD04,1},{0x2F9D7,0xD05,1},{0x2F9D8,0xD06,1},{0x2F9D9,0xD07,1},{0x2F9DA,0xD08,1},
+{0x2F9DB,0xD09,1},{0x2F9DC,0xD0A,1},{0x2F9DD,0xD0B,1},{0x2F9DE,0xD0C,1},{0x2F9DF,0xD0D,1},
+{0x2F9E0,0xD0E,1},{0x2F9E1,0xD0F,1},{0x2F9E2,0xD10,1},{0x2F9E3,0xD11,1},{0x2F9E4,0xD12,1},
+{0x2F9E5,0xD13,1},{0x2F9E6,0xD14,1},{0x2F9E7,0xD15,1},{0x2F9E8,0xD16,1},{0x2F9E9,0xD17,1},
+{0x2F9EA,0xD18,1},{0x2F9EB,0xD19,1},{0x2F9EC,0xD1A,1},{0x2F9ED,0xD1B,1},{0x2F9EE,0xD1C,1},
+{0x2F9EF,0xD1D,1},{0x2F9F0,0xD1E,1},{0x2F9F1,0xD1F,1},{0x2F9F2,0xD20,1},{0x2F9F3,0xD21,1},
+{0x2F9F4,0xD22,1},{0x2F9F5,0xD23,1},{0x2F9F6,0xD24,1},{0x2F9F7,0xD25,1},{0x2F9F8,0xD26,1},
+{0x2F9F9,0xD27,1},{0x2F9FA,0xD28,1},{0x2F9FB,0xD29,1},{0x2F9FC,0xD2A,1},{0x2F9FD,0xD2B,1},
+{0x2F9FE,0xD2C,1},{0x2F9FF,0xD2D,1},{0x2FA00,0xD2E,1},{0x2FA01,0xD2F,1},{0x2FA02,0xD30,1},
+{0x2FA03,0xD31,1},{0x2FA04,0xD32,1},{0x2FA05,0xD33,1},{0x2FA06,0xD34,1},{0x2FA07,0xD35,1},
+{0x2FA08,0xD36,1},{0x2FA09,0xD37,1},{0x2FA0A,0xD38,1},{0x2FA0B,0xD39,1},{0x2FA0C,0xD3A,1},
+{0x2FA0D,0xD3B,1},{0x2FA0E,0xD3C,1},{0x2FA0F,0xD3D,1},{0x2FA10,0xD3E,1},{0x2FA11,0xD3F,1},
+{0x2FA12,0xD40,1},{0x2FA13,0xD41,1},{0x2FA14,0xD42,1},{0x2FA15,0xD43,1},{0x2FA16,0xD44,1},
+{0x2FA17,0xD45,1},{0x2FA18,0xD46,1},{0x2FA19,0xD47,1},{0x2FA1A,0xD48,1},{0x2FA1B,0xD49,1},
+{0x2FA1C,0xD4A,1},{0x2FA1D,0xD4B,1},
+};
+static const uint32_t tok_uni_comp[940][3] = {
+{0x3C,0x338,8814},{0x3D,0x338,8800},{0x3E,0x338,8815},{0x41,0x300,192},{0x41,0x301,193},
+{0x41,0x302,194},{0x41,0x303,195},{0x41,0x304,256},{0x41,0x306,258},{0x41,0x307,550},
+{0x41,0x308,196},{0x41,0x309,7842},{0x41,0x30A,197},{0x41,0x30C,461},{0x41,0x30F,512},
+{0x41,0x311,514},{0x41,0x323,7840},{0x41,0x325,7680},{0x41,0x328,260},{0x42,0x307,7682},
+{0x42,0x323,7684},{0x42,0x331,7686},{0x43,0x301,262},{0x43,0x302,264},{0x43,0x307,266},
+{0x43,0x30C,268},{0x43,0x327,199},{0x44,0x307,7690},{0x44,0x30C,270},{0x44,0x323,7692},
+{0x44,0x327,7696},{0x44,0x32D,7698},{0x44,0x331,7694},{0x45,0x300,200},{0x45,0x301,201},
+{0x45,0x302,202},{0x45,0x303,7868},{0x45,0x304,274},{0x45,0x306,276},{0x45,0x307,278},
+{0x45,0x308,203},{0x45,0x309,7866},{0x45,0x30C,282},{0x45,0x30F,516},{0x45,0x311,518},
+{0x45,0x323,7864},{0x45,0x327,552},{0x45,0x328,280},{0x45,0x32D,7704},{0x45,0x330,7706},
+{0x46,0x307,7710},{0x47,0x301,500},{0x47,0x302,284},{0x47,0x304,7712},{0x47,0x306,286},
+{0x47,0x307,288},{0x47,0x30C,486},{0x47,0x327,290},{0x48,0x302,292},{0x48,0x307,7714},
+{0x48,0x308,7718},{0x48,0x30C,542},{0x48,0x323,7716},{0x48,0x327,7720},{0x48,0x32E,7722},
+{0x49,0x300,204},{0x49,0x301,205},{0x49,0x302,206},{0x49,0x303,296},{0x49,0x304,298},
+{0x49,0x306,300},{0x49,0x307,304},{0x49,0x308,207},{0x49,0x309,7880},{0x49,0x30C,463},
+{0x49,0x30F,520},{0x49,0x311,522},{0x49,0x323,7882},{0x49,0x328,302},{0x49,0x330,7724},
+{0x4A,0x302,308},{0x4B,0x301,7728},{0x4B,0x30C,488},{0x4B,0x323,7730},{0x4B,0x327,310},
+{0x4B,0x331,7732},{0x4C,0x301,313},{0x4C,0x30C,317},{0x4C,0x323,7734},{0x4C,0x327,315},
+{0x4C,0x32D,7740},{0x4C,0x331,7738},{0x4D,0x301,7742},{0x4D,0x307,7744},{0x4D,0x323,7746},
+{0x4E,0x300,504},{0x4E,0x301,323},{0x4E,0x303,209},{0x4E,0x307,7748},{0x4E,0x30C,327},
+{0x4E,0x323,7750},{0x4E,0x327,325},{0x4E,0x32D,7754},{0x4E,0x331,7752},{0x4F,0x300,210},
+{0x4F,0x301,211},{0x4F,0x302,212},{0x4F,0x303,213},{0x4F,0x304,332},{0x4F,0x306,334},
+{0x4F,0x307,558},{0x4F,0x308,214},{0x4F,0x309,7886},{0x4F,0x30B,336},{0x4F,0x30C,465},
+{0x4F,0x30F,524},{0x4F,0x311,526},{0x4F,0x31B,416},{0x4F,0x323,7884},{0x4F,0x328,490},
+{0x50,0x301,7764},{0x50,0x307,7766},{0x52,0x301,340},{0x52,0x307,7768},{0x52,0x30C,344},
+{0x52,0x30F,528},{0x52,0x311,530},{0x52,0x323,7770},{0x52,0x327,342},{0x52,0x331,7774},
+{0x53,0x301,346},{0x53,0x302,348},{0x53,0x307,7776},{0x53,0x30C,352},{0x53,0x323,7778},
+{0x53,0x326,536},{0x53,0x327,350},{0x54,0x307,7786},{0x54,0x30C,356},{0x54,0x323,7788},
+{0x54,0x326,538},{0x54,0x327,354},{0x54,0x32D,7792},{0x54,0x331,7790},{0x55,0x300,217},
+{0x55,0x301,218},{0x55,0x302,219},{0x55,0x303,360},{0x55,0x304,362},{0x55,0x306,364},
+{0x55,0x308,220},{0x55,0x309,7910},{0x55,0x30A,366},{0x55,0x30B,368},{0x55,0x30C,467},
+{0x55,0x30F,532},{0x55,0x311,534},{0x55,0x31B,431},{0x55,0x323,7908},{0x55,0x324,7794},
+{0x55,0x328,370},{0x55,0x32D,7798},{0x55,0x330,7796},{0x56,0x303,7804},{0x56,0x323,7806},
+{0x57,0x300,7808},{0x57,0x301,7810},{0x57,0x302,372},{0x57,0x307,7814},{0x57,0x308,7812},
+{0x57,0x323,7816},{0x58,0x307,7818},{0x58,0x308,7820},{0x59,0x300,7922},{0x59,0x301,221},
+{0x59,0x302,374},{0x59,0x303,7928},{0x59,0x304,562},{0x59,0x307,7822},{0x59,0x308,376},
+{0x59,0x309,7926},{0x59,0x323,7924},{0x5A,0x301,377},{0x5A,0x302,7824},{0x5A,0x307,379},
+{0x5A,0x30C,381},{0x5A,0x323,7826},{0x5A,0x331,7828},{0x61,0x300,224},{0x61,0x301,225},
+{0x61,0x302,226},{0x61,0x303,227},{0x61,0x304,257},{0x61,0x306,259},{0x61,0x307,551},
+{0x61,0x308,228},{0x61,0x309,7843},{0x61,0x30A,229},{0x61,0x30C,462},{0x61,0x30F,513},
+{0x61,0x311,515},{0x61,0x323,7841},{0x61,0x325,7681},{0x61,0x328,261},{0x62,0x307,7683},
+{0x62,0x323,7685},{0x62,0x331,7687},{0x63,0x301,263},{0x63,0x302,265},{0x63,0x307,267},
+{0x63,0x30C,269},{0x63,0x327,231},{0x64,0x307,7691},{0x64,0x30C,271},{0x64,0x323,7693},
+{0x64,0x327,7697},{0x64,0x32D,7699},{0x64,0x331,7695},{0x65,0x300,232},{0x65,0x301,233},
+{0x65,0x302,234},{0x65,0x303,7869},{0x65,0x304,275},{0x65,0x306,277},{0x65,0x307,279},
+{0x65,0x308,235},{0x65,0x309,7867},{0x65,0x30C,283},{0x65,0x30F,517},{0x65,0x311,519},
+{0x65,0x323,7865},{0x65,0x327,553},{0x65,0x328,281},{0x65,0x32D,7705},{0x65,0x330,7707},
+{0x66,0x307,7711},{0x67,0x301,501},{0x67,0x302,285},{0x67,0x304,7713},{0x67,0x306,287},
+{0x67,0x307,289},{0x67,0x30C,487},{0x67,0x327,291},{0x68,0x302,293},{0x68,0x307,7715},
+{0x68,0x308,7719},{0x68,0x30C,543},{0x68,0x323,7717},{0x68,0x327,7721},{0x68,0x32E,7723},
+{0x68,0x331,7830},{0x69,0x300,236},{0x69,0x301,237},{0x69,0x302,238},{0x69,0x303,297},
+{0x69,0x304,299},{0x69,0x306,301},{0x69,0x308,239},{0x69,0x309,7881},{0x69,0x30C,464},
+{0x69,0x30F,521},{0x69,0x311,523},{0x69,0x323,7883},{0x69,0x328,303},{0x69,0x330,7725},
+{0x6A,0x302,309},{0x6A,0x30C,496},{0x6B,0x301,7729},{0x6B,0x30C,489},{0x6B,0x323,7731},
+{0x6B,0x327,311},{0x6B,0x331,7733},{0x6C,0x301,314},{0x6C,0x30C,318},{0x6C,0x323,7735},
+{0x6C,0x327,316},{0x6C,0x32D,7741},{0x6C,0x331,7739},{0x6D,0x301,7743},{0x6D,0x307,7745},
+{0x6D,0x323,7747},{0x6E,0x300,505},{0x6E,0x301,324},{0x6E,0x303,241},{0x6E,0x307,7749},
+{0x6E,0x30C,328},{0x6E,0x323,7751},{0x6E,0x327,326},{0x6E,0x32D,7755},{0x6E,0x331,7753},
+{0x6F,0x300,242},{0x6F,0x301,243},{0x6F,0x302,244},{0x6F,0x303,245},{0x6F,0x304,333},
+{0x6F,0x306,335},{0x6F,0x307,559},{0x6F,0x308,246},{0x6F,0x309,7887},{0x6F,0x30B,337},
+{0x6F,0x30C,466},{0x6F,0x30F,525},{0x6F,0x311,527},{0x6F,0x31B,417},{0x6F,0x323,7885},
+{0x6F,0x328,491},{0x70,0x301,7765},{0x70,0x307,7767},{0x72,0x301,341},{0x72,0x307,7769},
+{0x72,0x30C,345},{0x72,0x30F,529},{0x72,0x311,531},{0x72,0x323,7771},{0x72,0x327,343},
+{0x72,0x331,7775},{0x73,0x301,347},{0x73,0x302,349},{0x73,0x307,7777},{0x73,0x30C,353},
+{0x73,0x323,7779},{0x73,0x326,537},{0x73,0x327,351},{0x74,0x307,7787},{0x74,0x308,7831},
+{0x74,0x30C,357},{0x74,0x323,7789},{0x74,0x326,539},{0x74,0x327,355},{0x74,0x32D,7793},
+{0x74,0x331,7791},{0x75,0x300,249},{0x75,0x301,250},{0x75,0x302,251},{0x75,0x303,361},
+{0x75,0x304,363},{0x75,0x306,365},{0x75,0x308,252},{0x75,0x309,7911},{0x75,0x30A,367},
+{0x75,0x30B,369},{0x75,0x30C,468},{0x75,0x30F,533},{0x75,0x311,535},{0x75,0x31B,432},
+{0x75,0x323,7909},{0x75,0x324,7795},{0x75,0x328,371},{0x75,0x32D,7799},{0x75,0x330,7797},
+{0x76,0x303,7805},{0x76,0x323,7807},{0x77,0x300,7809},{0x77,0x301,7811},{0x77,0x302,373},
+{0x77,0x307,7815},{0x77,0x308,7813},{0x77,0x30A,7832},{0x77,0x323,7817},{0x78,0x307,7819},
+{0x78,0x308,7821},{0x79,0x300,7923},{0x79,0x301,253},{0x79,0x302,375},{0x79,0x303,7929},
+{0x79,0x304,563},{0x79,0x307,7823},{0x79,0x308,255},{0x79,0x309,7927},{0x79,0x30A,7833},
+{0x79,0x323,7925},{0x7A,0x301,378},{0x7A,0x302,7825},{0x7A,0x307,380},{0x7A,0x30C,382},
+{0x7A,0x323,7827},{0x7A,0x331,7829},{0xA8,0x300,8173},{0xA8,0x301,901},{0xA8,0x342,8129},
+{0xC2,0x300,7846},{0xC2,0x301,7844},{0xC2,0x303,7850},{0xC2,0x309,7848},{0xC4,0x304,478},
+{0xC5,0x301,506},{0xC6,0x301,508},{0xC6,0x304,482},{0xC7,0x301,7688},{0xCA,0x300,7872},
+{0xCA,0x301,7870},{0xCA,0x303,7876},{0xCA,0x309,7874},{0xCF,0x301,7726},{0xD4,0x300,7890},
+{0xD4,0x301,7888},{0xD4,0x303,7894},{0xD4,0x309,7892},{0xD5,0x301,7756},{0xD5,0x304,556},
+{0xD5,0x308,7758},{0xD6,0x304,554},{0xD8,0x301,510},{0xDC,0x300,475},{0xDC,0x301,471},
+{0xDC,0x304,469},{0xDC,0x30C,473},{0xE2,0x300,7847},{0xE2,0x301,7845},{0xE2,0x303,7851},
+{0xE2,0x309,7849},{0xE4,0x304,479},{0xE5,0x301,507},{0xE6,0x301,509},{0xE6,0x304,483},
+{0xE7,0x301,7689},{0xEA,0x300,7873},{0xEA,0x301,7871},{0xEA,0x303,7877},{0xEA,0x309,7875},
+{0xEF,0x301,7727},{0xF4,0x300,7891},{0xF4,0x301,7889},{0xF4,0x303,7895},{0xF4,0x309,7893},
+{0xF5,0x301,7757},{0xF5,0x304,557},{0xF5,0x308,7759},{0xF6,0x304,555},{0xF8,0x301,511},
+{0xFC,0x300,476},{0xFC,0x301,472},{0xFC,0x304,470},{0xFC,0x30C,474},{0x102,0x300,7856},
+{0x102,0x301,7854},{0x102,0x303,7860},{0x102,0x309,7858},{0x103,0x300,7857},{0x103,0x301,7855},
+{0x103,0x303,7861},{0x103,0x309,7859},{0x112,0x300,7700},{0x112,0x301,7702},{0x113,0x300,7701},
+{0x113,0x301,7703},{0x14C,0x300,7760},{0x14C,0x301,7762},{0x14D,0x300,7761},{0x14D,0x301,7763},
+{0x15A,0x307,7780},{0x15B,0x307,7781},{0x160,0x307,7782},{0x161,0x307,7783},{0x168,0x301,7800},
+{0x169,0x301,7801},{0x16A,0x308,7802},{0x16B,0x308,7803},{0x17F,0x307,7835},{0x1A0,0x300,7900},
+{0x1A0,0x301,7898},{0x1A0,0x303,7904},{0x1A0,0x309,7902},{0x1A0,0x323,7906},{0x1A1,0x300,7901},
+{0x1A1,0x301,7899},{0x1A1,0x303,7905},{0x1A1,0x309,7903},{0x1A1,0x323,7907},{0x1AF,0x300,7914},
+{0x1AF,0x301,7912},{0x1AF,0x303,7918},{0x1AF,0x309,7916},{0x1AF,0x323,7920},{0x1B0,0x300,7915},
+{0x1B0,0x301,7913},{0x1B0,0x303,7919},{0x1B0,0x309,7917},{0x1B0,0x323,7921},{0x1B7,0x30C,494},
+{0x1EA,0x304,492},{0x1EB,0x304,493},{0x226,0x304,480},{0x227,0x304,481},{0x228,0x306,7708},
+{0x229,0x306,7709},{0x22E,0x304,560},{0x22F,0x304,561},{0x292,0x30C,495},{0x391,0x300,8122},
+{0x391,0x301,902},{0x391,0x304,8121},{0x391,0x306,8120},{0x391,0x313,7944},{0x391,0x314,7945},
+{0x391,0x345,8124},{0x395,0x300,8136},{0x395,0x301,904},{0x395,0x313,7960},{0x395,0x314,7961},
+{0x397,0x300,8138},{0x397,0x301,905},{0x397,0x313,7976},{0x397,0x314,7977},{0x397,0x345,8140},
+{0x399,0x300,8154},{0x399,0x301,906},{0x399,0x304,8153},{0x399,0x306,8152},{0x399,0x308,938},
+{0x399,0x313,7992},{0x399,0x314,7993},{0x39F,0x300,8184},{0x39F,0x301,908},{0x39F,0x313,8008},
+{0x39F,0x314,8009},{0x3A1,0x314,8172},{0x3A5,0x300,8170},{0x3A5,0x301,910},{0x3A5,0x304,8169},
+{0x3A5,0x306,8168},{0x3A5,0x308,939},{0x3A5,0x314,8025},{0x3A9,0x300,8186},{0x3A9,0x301,911},
+{0x3A9,0x313,8040},{0x3A9,0x314,8041},{0x3A9,0x345,8188},{0x3AC,0x345,8116},{0x3AE,0x345,8132},
+{0x3B1,0x300,8048},{0x3B1,0x301,940},{0x3B1,0x304,8113},{0x3B1,0x306,8112},{0x3B1,0x313,7936},
+{0x3B1,0x314,7937},{0x3B1,0x342,8118},{0x3B1,0x345,8115},{0x3B5,0x300,8050},{0x3B5,0x301,941},
+{0x3B5,0x313,7952},{0x3B5,0x314,7953},{0x3B7,0x300,8052},{0x3B7,0x301,942},{0x3B7,0x313,7968},
+{0x3B7,0x314,7969},{0x3B7,0x342,8134},{0x3B7,0x345,8131},{0x3B9,0x300,8054},{0x3B9,0x301,943},
+{0x3B9,0x304,8145},{0x3B9,0x306,8144},{0x3B9,0x308,970},{0x3B9,0x313,7984},{0x3B9,0x314,7985},
+{0x3B9,0x342,8150},{0x3BF,0x300,8056},{0x3BF,0x301,972},{0x3BF,0x313,8000},{0x3BF,0x314,8001},
+{0x3C1,0x313,8164},{0x3C1,0x314,8165},{0x3C5,0x300,8058},{0x3C5,0x301,973},{0x3C5,0x304,8161},
+{0x3C5,0x306,8160},{0x3C5,0x308,971},{0x3C5,0x313,8016},{0x3C5,0x314,8017},{0x3C5,0x342,8166},
+{0x3C9,0x300,8060},{0x3C9,0x301,974},{0x3C9,0x313,8032},{0x3C9,0x314,8033},{0x3C9,0x342,8182},
+{0x3C9,0x345,8179},{0x3CA,0x300,8146},{0x3CA,0x301,912},{0x3CA,0x342,8151},{0x3CB,0x300,8162},
+{0x3CB,0x301,944},{0x3CB,0x342,8167},{0x3CE,0x345,8180},{0x3D2,0x301,979},{0x3D2,0x308,980},
+{0x406,0x308,1031},{0x410,0x306,1232},{0x410,0x308,1234},{0x413,0x301,1027},{0x415,0x300,1024},
+{0x415,0x306,1238},{0x415,0x308,1025},{0x416,0x306,1217},{0x416,0x308,1244},{0x417,0x308,1246},
+{0x418,0x300,1037},{0x418,0x304,1250},{0x418,0x306,1049},{0x418,0x308,1252},{0x41A,0x301,1036},
+{0x41E,0x308,1254},{0x423,0x304,1262},{0x423,0x306,1038},{0x423,0x308,1264},{0x423,0x30B,1266},
+{0x427,0x308,1268},{0x42B,0x308,1272},{0x42D,0x308,1260},{0x430,0x306,1233},{0x430,0x308,1235},
+{0x433,0x301,1107},{0x435,0x300,1104},{0x435,0x306,1239},{0x435,0x308,1105},{0x436,0x306,1218},
+{0x436,0x308,1245},{0x437,0x308,1247},{0x438,0x300,1117},{0x438,0x304,1251},{0x438,0x306,1081},
+{0x438,0x308,1253},{0x43A,0x301,1116},{0x43E,0x308,1255},{0x443,0x304,1263},{0x443,0x306,1118},
+{0x443,0x308,1265},{0x443,0x30B,1267},{0x447,0x308,1269},{0x44B,0x308,1273},{0x44D,0x308,1261},
+{0x456,0x308,1111},{0x474,0x30F,1142},{0x475,0x30F,1143},{0x4D8,0x308,1242},{0x4D9,0x308,1243},
+{0x4E8,0x308,1258},{0x4E9,0x308,1259},{0x627,0x653,1570},{0x627,0x654,1571},{0x627,0x655,1573},
+{0x648,0x654,1572},{0x64A,0x654,1574},{0x6C1,0x654,1730},{0x6D2,0x654,1747},{0x6D5,0x654,1728},
+{0x928,0x93C,2345},{0x930,0x93C,2353},{0x933,0x93C,2356},{0x9C7,0x9BE,2507},{0x9C7,0x9D7,2508},
+{0xB47,0xB3E,2891},{0xB47,0xB56,2888},{0xB47,0xB57,2892},{0xB92,0xBD7,2964},{0xBC6,0xBBE,3018},
+{0xBC6,0xBD7,3020},{0xBC7,0xBBE,3019},{0xC46,0xC56,3144},{0xCBF,0xCD5,3264},{0xCC6,0xCC2,3274},
+{0xCC6,0xCD5,3271},{0xCC6,0xCD6,3272},{0xCCA,0xCD5,3275},{0xD46,0xD3E,3402},{0xD46,0xD57,3404},
+{0xD47,0xD3E,3403},{0xDD9,0xDCA,3546},{0xDD9,0xDCF,3548},{0xDD9,0xDDF,3550},{0xDDC,0xDCA,3549},
+{0x1025,0x102E,4134},{0x1B05,0x1B35,6918},{0x1B07,0x1B35,6920},{0x1B09,0x1B35,6922},
+{0x1B0B,0x1B35,6924},{0x1B0D,0x1B35,6926},{0x1B11,0x1B35,6930},{0x1B3A,0x1B35,6971},
+{0x1B3C,0x1B35,6973},{0x1B3E,0x1B35,6976},{0x1B3F,0x1B35,6977},{0x1B42,0x1B35,6979},
+{0x1E36,0x304,7736},{0x1E37,0x304,7737},{0x1E5A,0x304,7772},{0x1E5B,0x304,7773},
+{0x1E62,0x307,7784},{0x1E63,0x307,7785},{0x1EA0,0x302,7852},{0x1EA0,0x306,7862},
+{0x1EA1,0x302,7853},{0x1EA1,0x306,7863},{0x1EB8,0x302,7878},{0x1EB9,0x302,7879},
+{0x1ECC,0x302,7896},{0x1ECD,0x302,7897},{0x1F00,0x300,7938},{0x1F00,0x301,7940},
+{0x1F00,0x342,7942},{0x1F00,0x345,8064},{0x1F01,0x300,7939},{0x1F01,0x301,7941},
+{0x1F01,0x342,7943},{0x1F01,0x345,8065},{0x1F02,0x345,8066},{0x1F03,0x345,8067},
+{0x1F04,0x345,8068},{0x1F05,0x345,8069},{0x1F06,0x345,8070},{0x1F07,0x345,8071},
+{0x1F08,0x300,7946},{0x1F08,0x301,7948},{0x1F08,0x342,7950},{0x1F08,0x345,8072},
+{0x1F09,0x300,7947},{0x1F09,0x301,7949},{0x1F09,0x342,7951},{0x1F09,0x345,8073},
+{0x1F0A,0x345,8074},{0x1F0B,0x345,8075},{0x1F0C,0x345,8076},{0x1F0D,0x345,8077},
+{0x1F0E,0x345,8078},{0x1F0F,0x345,8079},{0x1F10,0x300,7954},{0x1F10,0x301,7956},
+{0x1F11,0x300,7955},{0x1F11,0x301,7957},{0x1F18,0x300,7962},{0x1F18,0x301,7964},
+{0x1F19,0x300,7963},{0x1F19,0x301,7965},{0x1F20,0x300,7970},{0x1F20,0x301,7972},
+{0x1F20,0x342,7974},{0x1F20,0x345,8080},{0x1F21,0x300,7971},{0x1F21,0x301,7973},
+{0x1F21,0x342,7975},{0x1F21,0x345,8081},{0x1F22,0x345,8082},{0x1F23,0x345,8083},
+{0x1F24,0x345,8084},{0x1F25,0x345,8085},{0x1F26,0x345,8086},{0x1F27,0x345,8087},
+{0x1F28,0x300,7978},{0x1F28,0x301,7980},{0x1F28,0x342,7982},{0x1F28,0x345,8088},
+{0x1F29,0x300,7979},{0x1F29,0x301,7981},{0x1F29,0x342,7983},{0x1F29,0x345,8089},
+{0x1F2A,0x345,8090},{0x1F2B,0x345,8091},{0x1F2C,0x345,8092},{0x1F2D,0x345,8093},
+{0x1F2E,0x345,8094},{0x1F2F,0x345,8095},{0x1F30,0x300,7986},{0x1F30,0x301,7988},
+{0x1F30,0x342,7990},{0x1F31,0x300,7987},{0x1F31,0x301,7989},{0x1F31,0x342,7991},
+{0x1F38,0x300,7994},{0x1F38,0x301,7996},{0x1F38,0x342,7998},{0x1F39,0x300,7995},
+{0x1F39,0x301,7997},{0x1F39,0x342,7999},{0x1F40,0x300,8002},{0x1F40,0x301,8004},
+{0x1F41,0x300,8003},{0x1F41,0x301,8005},{0x1F48,0x300,8010},{0x1F48,0x301,8012},
+{0x1F49,0x300,8011},{0x1F49,0x301,8013},{0x1F50,0x300,8018},{0x1F50,0x301,8020},
+{0x1F50,0x342,8022},{0x1F51,0x300,8019},{0x1F51,0x301,8021},{0x1F51,0x342,8023},
+{0x1F59,0x300,8027},{0x1F59,0x301,8029},{0x1F59,0x342,8031},{0x1F60,0x300,8034},
+{0x1F60,0x301,8036},{0x1F60,0x342,8038},{0x1F60,0x345,8096},{0x1F61,0x300,8035},
+{0x1F61,0x301,8037},{0x1F61,0x342,8039},{0x1F61,0x345,8097},{0x1F62,0x345,8098},
+{0x1F63,0x345,8099},{0x1F64,0x345,8100},{0x1F65,0x345,8101},{0x1F66,0x345,8102},
+{0x1F67,0x345,8103},{0x1F68,0x300,8042},{0x1F68,0x301,8044},{0x1F68,0x342,8046},
+{0x1F68,0x345,8104},{0x1F69,0x300,8043},{0x1F69,0x301,8045},{0x1F69,0x342,8047},
+{0x1F69,0x345,8105},{0x1F6A,0x345,8106},{0x1F6B,0x345,8107},{0x1F6C,0x345,8108},
+{0x1F6D,0x345,8109},{0x1F6E,0x345,8110},{0x1F6F,0x345,8111},{0x1F70,0x345,8114},
+{0x1F74,0x345,8130},{0x1F7C,0x345,8178},{0x1FB6,0x345,8119},{0x1FBF,0x300,8141},
+{0x1FBF,0x301,8142},{0x1FBF,0x342,8143},{0x1FC6,0x345,8135},{0x1FF6,0x345,8183},
+{0x1FFE,0x300,8157},{0x1FFE,0x301,8158},{0x1FFE,0x342,8159},{0x2190,0x338,8602},
+{0x2192,0x338,8603},{0x2194,0x338,8622},{0x21D0,0x338,8653},{0x21D2,0x338,8655},
+{0x21D4,0x338,8654},{0x2203,0x338,8708},{0x2208,0x338,8713},{0x220B,0x338,8716},
+{0x2223,0x338,8740},{0x2225,0x338,8742},{0x223C,0x338,8769},{0x2243,0x338,8772},
+{0x2245,0x338,8775},{0x2248,0x338,8777},{0x224D,0x338,8813},{0x2261,0x338,8802},
+{0x2264,0x338,8816},{0x2265,0x338,8817},{0x2272,0x338,8820},{0x2273,0x338,8821},
+{0x2276,0x338,8824},{0x2277,0x338,8825},{0x227A,0x338,8832},{0x227B,0x338,8833},
+{0x227C,0x338,8928},{0x227D,0x338,8929},{0x2282,0x338,8836},{0x2283,0x338,8837},
+{0x2286,0x338,8840},{0x2287,0x338,8841},{0x2291,0x338,8930},{0x2292,0x338,8931},
+{0x22A2,0x338,8876},{0x22A8,0x338,8877},{0x22A9,0x338,8878},{0x22AB,0x338,8879},
+{0x22B2,0x338,8938},{0x22B3,0x338,8939},{0x22B4,0x338,8940},{0x22B5,0x338,8941},
+{0x3046,0x3099,12436},{0x304B,0x3099,12364},{0x304D,0x3099,12366},{0x304F,0x3099,12368},
+{0x3051,0x3099,12370},{0x3053,0x3099,12372},{0x3055,0x3099,12374},{0x3057,0x3099,12376},
+{0x3059,0x3099,12378},{0x305B,0x3099,12380},{0x305D,0x3099,12382},{0x305F,0x3099,12384},
+{0x3061,0x3099,12386},{0x3064,0x3099,12389},{0x3066,0x3099,12391},{0x3068,0x3099,12393},
+{0x306F,0x3099,12400},{0x306F,0x309A,12401},{0x3072,0x3099,12403},{0x3072,0x309A,12404},
+{0x3075,0x3099,12406},{0x3075,0x309A,12407},{0x3078,0x3099,12409},{0x3078,0x309A,12410},
+{0x307B,0x3099,12412},{0x307B,0x309A,12413},{0x309D,0x3099,12446},{0x30A6,0x3099,12532},
+{0x30AB,0x3099,12460},{0x30AD,0x3099,12462},{0x30AF,0x3099,12464},{0x30B1,0x3099,12466},
+{0x30B3,0x3099,12468},{0x30B5,0x3099,12470},{0x30B7,0x3099,12472},{0x30B9,0x3099,12474},
+{0x30BB,0x3099,12476},{0x30BD,0x3099,12478},{0x30BF,0x3099,12480},{0x30C1,0x3099,12482},
+{0x30C4,0x3099,12485},{0x30C6,0x3099,12487},{0x30C8,0x3099,12489},{0x30CF,0x3099,12496},
+{0x30CF,0x309A,12497},{0x30D2,0x3099,12499},{0x30D2,0x309A,12500},{0x30D5,0x3099,12502},
+{0x30D5,0x309A,12503},{0x30D8,0x3099,12505},{0x30D8,0x309A,12506},{0x30DB,0x3099,12508},
+{0x30DB,0x309A,12509},{0x30EF,0x3099,12535},{0x30F0,0x3099,12536},{0x30F1,0x3099,12537},
+{0x30F2,0x3099,12538},{0x30FD,0x3099,12542},{0x11099,0x110BA,69786},{0x1109B,0x110BA,69788},
+{0x110A5,0x110BA,69803},{0x11131,0x11127,69934},{0x11132,0x11127,69935},{0x11347,0x1133E,70475},
+{0x11347,0x11357,70476},{0x114B9,0x114B0,70844},{0x114B9,0x114BA,70843},{0x114B9,0x114BD,70846},
+{0x115B8,0x115AF,71098},{0x115B9,0x115AF,71099},
+};
+/* END GENERATED UNICODE TABLES */
+
+/* Range tables: binary search over rows {first, last, ...} sorted by first. */
+static int uni_range_find(const uint32_t *rows, size_t n_rows, size_t stride, uint32_t cp)
+{
+    size_t lo = 0, hi = n_rows;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const uint32_t *r = rows + mid * stride;
+        if (cp < r[0]) hi = mid;
+        else if (cp > r[1]) lo = mid + 1;
+        else return (int)mid;
     }
-    free(nd);
-}
-
-/* Needles JSONL: one object per non-blank line with non-empty strings "needle", "question" and
- * "answer" (other keys ignored). */
-static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm_needle **out,
-                             int *n_out, char *err, size_t errcap) {
-    size_t pos = 0;
-    int n = 0, cap = 0, line = 0;
-    rhm_needle *nd = NULL;
-    static const char *const keys[3] = {"needle", "question", "answer"};
-    *out = NULL;
-    *n_out = 0;
-    while (pos < len) {
-        const char *ls = text + pos;
-        const char *nl = (const char *)memchr(ls, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - ls) : len - pos, k;
-        rhj v;
-        int rc, f;
-        pos += ll + (nl ? 1 : 0);
-        line++;
-        for (k = 0; k < ll && (ls[k] == ' ' || ls[k] == '\t' || ls[k] == '\r'); k++) {
-        }
-        if (k == ll) continue;
-        rc = rhj_parse(ls, ll, name, &v, err, errcap);
-        if (rc) {
-            size_t el = err ? strlen(err) : 0;
-            if (err && el + 16 < errcap) snprintf(err + el, errcap - el, " (line %d)", line);
-            rhm_needles_free(nd, n);
-            return rc;
-        }
-        if (v.type != RHJ_OBJ) {
-            rhm_err(err, errcap, "%s:%d: expected a JSON object with needle, question, answer", name, line);
-            rhj_free(&v);
-            rhm_needles_free(nd, n);
-            return RH_EFORMAT;
-        }
-        if (n == cap) {
-            int nc = cap ? cap * 2 : 16;
-            rhm_needle *q = nc > 1000000 ? NULL : (rhm_needle *)realloc(nd, (size_t)nc * sizeof *q);
-            if (!q) {
-                rhm_err(err, errcap, "%s: too many needles", name);
-                rhj_free(&v);
-                rhm_needles_free(nd, n);
-                return RH_ENOMEM;
-            }
-            nd = q;
-            cap = nc;
-        }
-        memset(&nd[n], 0, sizeof nd[n]);
-        for (f = 0; f < 3; f++) {
-            const rhj *s = rhj_get(&v, keys[f]);
-            char **dst = f == 0 ? &nd[n].needle : f == 1 ? &nd[n].question : &nd[n].answer;
-            if (!s || s->type != RHJ_STR || s->len == 0 || memchr(s->str, 0, s->len)) {
-                rhm_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string", name, line, keys[f]);
-                rhj_free(&v);
-                rhm_needles_free(nd, n + 1);
-                return RH_EFORMAT;
-            }
-            *dst = s->str; /* take ownership */
-            ((rhj *)s)->str = NULL;
-        }
-        n++;
-        rhj_free(&v);
-    }
-    if (n == 0) {
-        rhm_err(err, errcap, "%s: no needles (expected JSON lines with needle, question, answer)", name);
-        free(nd);
-        return RH_EFORMAT;
-    }
-    *out = nd;
-    *n_out = n;
-    return RH_OK;
-}
-
-static int rhm_strcmp_pp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The haystack text: a file, or the *.txt files of a folder read in name order (byte order of
- * the names), concatenated as they are. */
-static int rhm_haystack_load(const char *path, char **text, size_t *len, char *err,
-                             size_t errcap) {
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-    char **names = NULL;
-    int n = 0, cap = 0, i, rc = RH_OK;
-    rhm_buf b = {0};
-    *text = NULL;
-    *len = 0;
-    if (stat(path, &st) != 0) {
-        rhm_err(err, errcap, "%s: haystack not found: %s", path, strerror(errno));
-        return RH_EIO;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rc = rhm_read_file(path, (size_t)1 << 30, text, len, err, errcap);
-        if (!rc && *len == 0) {
-            rhm_err(err, errcap, "%s: the haystack file is empty", path);
-            free(*text);
-            *text = NULL;
-            return RH_EFORMAT;
-        }
-        return rc;
-    }
-    d = opendir(path);
-    if (!d) {
-        rhm_err(err, errcap, "%s: cannot open the haystack folder: %s", path, strerror(errno));
-        return RH_EIO;
-    }
-    while ((e = readdir(d)) != NULL) {
-        size_t k = strlen(e->d_name);
-        if (k < 5 || e->d_name[0] == '.' || strcmp(e->d_name + k - 4, ".txt")) continue;
-        if (n == cap) {
-            int nc = cap ? cap * 2 : 16;
-            char **q = nc > 1000000 ? NULL : (char **)realloc(names, (size_t)nc * sizeof *q);
-            if (!q) {
-                rc = RH_ENOMEM;
-                break;
-            }
-            names = q;
-            cap = nc;
-        }
-        names[n] = (char *)malloc(strlen(path) + k + 2);
-        if (!names[n]) {
-            rc = RH_ENOMEM;
-            break;
-        }
-        sprintf(names[n], "%s/%s", path, e->d_name);
-        n++;
-    }
-    closedir(d);
-    if (!rc && n == 0) {
-        rhm_err(err, errcap, "%s: no *.txt files in the haystack folder", path);
-        rc = RH_EIO;
-    } else if (rc) {
-        rhm_err(err, errcap, "%s: out of memory", path);
-    }
-    if (!rc) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
-    for (i = 0; i < n && !rc; i++) {
-        char *t;
-        size_t tl;
-        rc = rhm_read_file(names[i], (size_t)1 << 30, &t, &tl, err, errcap);
-        if (rc) break;
-        rhm_buf_put(&b, t, tl);
-        free(t);
-    }
-    for (i = 0; i < n; i++) free(names[i]);
-    free(names);
-    if (!rc && b.oom) {
-        rhm_err(err, errcap, "%s: out of memory", path);
-        rc = RH_ENOMEM;
-    }
-    if (!rc && b.n == 0) {
-        rhm_err(err, errcap, "%s: the haystack is empty", path);
-        rc = RH_EFORMAT;
-    }
-    if (rc) {
-        rhm_buf_free(&b);
-        return rc;
-    }
-    *text = b.p;
-    *len = b.n;
-    return RH_OK;
-}
-
-/* Token ids of the haystack, repeated as needed, at least `need` of them.  Only a prefix of the
- * (repeated) text long enough is tokenized, cut at a whitespace byte so no word or UTF-8
- * character is split; the cut doubles until it yields enough tokens. */
-static int rhm_haystack_tokens(const rh_model *m, const char *text, size_t len, int need,
-                               int **ids, int *n, char *err, size_t errcap) {
-    size_t want = (size_t)need * 6 + 64;
-    for (;;) {
-        rhm_buf b = {0};
-        size_t cut;
-        int rc, whole;
-        while (b.n < want && !b.oom) rhm_buf_put(&b, text, len < want - b.n ? len : want - b.n);
-        if (b.oom) {
-            rhm_buf_free(&b);
-            rhm_err(err, errcap, "haystack: out of memory");
-            return RH_ENOMEM;
-        }
-        cut = b.n;
-        whole = 0;
-        while (cut > 0 && !isspace((unsigned char)b.p[cut - 1])) cut--;
-        if (cut == 0) {
-            cut = b.n; /* no whitespace at all: take it all */
-            whole = 1;
-        }
-        rc = rh_tokenize(m, b.p, cut, 0, ids, n, err, errcap);
-        rhm_buf_free(&b);
-        if (rc) return rc;
-        if (*n >= need) return RH_OK;
-        free(*ids);
-        *ids = NULL;
-        if (want > ((size_t)1 << 31) || (whole && want > (size_t)need * 64 + len)) {
-            rhm_err(err, errcap, "haystack: cannot make %d tokens of it", need);
-            return RH_ERANGE;
-        }
-        want *= 2;
-    }
-}
-
-/* 1 when the tokenizer puts a space before the first word (SentencePiece's dummy prefix, the
- * byte-level add_prefix_space): then a fragment tokenized alone already has its in-context
- * form "▁word" / "Ġword"; otherwise the in-context form is that of " " + fragment. */
-static int rhm_has_space_prefix(const rh_model *m) {
-    int *ids = NULL, n = 0, r = 0;
-    char b[64];
-    if (rh_tokenize(m, "a", 1, 0, &ids, &n, NULL, 0) == RH_OK && n > 0) {
-        int k = rh_token_bytes(m, ids[0], b, sizeof b);
-        r = k > 0 && b[0] == ' ';
-    }
-    free(ids);
-    return r;
-}
-
-/* Tokens of a fragment as it appears after a space in running text. */
-static int rhm_tokenize_incontext(const rh_model *m, int space_prefix, const char *s, int **ids,
-                                  int *n, char *err, size_t errcap) {
-    rhm_buf b = {0};
-    int rc;
-    if (space_prefix) return rh_tokenize(m, s, strlen(s), 0, ids, n, err, errcap);
-    rhm_buf_put(&b, " ", 1);
-    rhm_buf_puts(&b, s);
-    if (b.oom) {
-        rhm_buf_free(&b);
-        return RH_ENOMEM;
-    }
-    rc = rh_tokenize(m, b.p, b.n, 0, ids, n, err, errcap);
-    rhm_buf_free(&b);
-    return rc;
-}
-
-/* A sentence ends after context token ids[k - 1]: its bytes' last non-whitespace byte is one of
- * . ! ?  Found from the decoded bytes of the token, so it works for any tokenizer (the
- * original hard-codes the period token ids of each model family). */
-static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
-    char b[256];
-    int n;
-    if (k <= 0) return 1;
-    n = rh_token_bytes(m, ids[k - 1], b, sizeof b);
-    if (n <= 0) return 0;
-    if (n > (int)sizeof b) n = (int)sizeof b;
-    while (n > 0 && isspace((unsigned char)b[n - 1])) n--;
-    return n > 0 && (b[n - 1] == '.' || b[n - 1] == '!' || b[n - 1] == '?');
-}
-
-/* Where the needle goes in a context of n_ctx tokens at depth percent (0..100): Python's
- * int(n_ctx * (depth / 100)), then back to the previous sentence end (or 0); 100 = the end. */
-static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth) {
-    int ip;
-    if (depth >= 100) return n_ctx;
-    ip = (int)((double)n_ctx * (depth / 100.0));
-    if (ip > n_ctx) ip = n_ctx;
-    if (ip < 0) ip = 0;
-    while (ip > 0 && !rhm_sentence_end_before(m, ctx, ip)) ip--;
-    return ip;
-}
-
-/* The prompt template: "{context}" and "{question}" each at most once ({question} required);
- * without {context} the context is put first.  Default: the original's. */
-#define RHM_DEFAULT_TEMPLATE "{context}Based on the content of the book, Question: {question}\nAnswer:"
-
-typedef struct {
-    const rh_model *m;
-    int space_prefix;
-    int buffer;            /* tokens left for question and answer (--buffer, default 200) */
-    const char *tmpl;      /* template with {context} and {question} */
-    int span_exact;        /* --span exact */
-    int span_whole_prompt; /* --span-search prompt: the original's search over the whole prompt */
-    const int *hay;        /* haystack tokens */
-    int n_hay;
-} rhm_niah;
-
-typedef struct {
-    int length;          /* target length in tokens */
-    double depth;        /* percent */
-    int needle;          /* index into the needles */
-    int *ids;            /* prompt token ids (BOS as the model says) */
-    int n_ids;
-    int n_ctx_tokens;    /* context tokens: haystack cut + needle == length - buffer */
-    int insert_at;       /* insertion point in the cut haystack (tokens) */
-    int needle_lo, needle_hi; /* the needle's token range in the prompt (from byte offsets) */
-    int span_start, span_end; /* the answer span in the prompt, -1 when not located */
-    int span_variant;    /* 0 in-context form of the answer, 1 the answer tokenized alone */
-    char *context;       /* the context text */
-} rhm_test;
-
-static void rhm_test_free(rhm_test *t) {
-    free(t->ids);
-    free(t->context);
-    memset(t, 0, sizeof *t);
-}
-
-/* Expand the template into b; *ctx_off gets the byte offset of the context in the prompt. */
-static void rhm_expand(rhm_buf *b, const char *tmpl, const char *context, size_t clen,
-                       const char *question, size_t *ctx_off) {
-    const char *p = tmpl;
-    int had_ctx = strstr(tmpl, "{context}") != NULL;
-    if (!had_ctx) {
-        *ctx_off = b->n;
-        rhm_buf_put(b, context, clen);
-    }
-    while (*p) {
-        if (!strncmp(p, "{context}", 9)) {
-            *ctx_off = b->n;
-            rhm_buf_put(b, context, clen);
-            p += 9;
-        } else if (!strncmp(p, "{question}", 10)) {
-            rhm_buf_puts(b, question);
-            p += 10;
-        } else {
-            rhm_buf_put(b, p, 1);
-            p++;
-        }
-    }
-}
-
-/* Build one test: cut the haystack to length - buffer tokens including the needle, insert the
- * needle at the depth (moved back to a sentence end), decode to text, wrap in the template,
- * tokenize, and locate the needle and the answer span in the prompt ids.
- * needle_ids: the needle's in-context tokens; ans[2]/n_ans[2]: the answer's in-context tokens
- * and the answer tokenized alone (the original's find_needle_idx input). */
-static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *needle_ids,
-                          int n_needle, int *const ans[2], const int n_ans[2], int length,
-                          double depth, rhm_test *t, char *err, size_t errcap) {
-    const rh_model *m = N->m;
-    int room = length - N->buffer, n_cut, ip, rc, k, v;
-    int *ctx = NULL;
-    char *pre = NULL, *nee = NULL;
-    size_t n0 = 0, n1 = 0, clen = 0, ctx_off = 0;
-    rhm_buf prompt = {0};
-    long *off = NULL;
-    rh_decoder dec;
-    const int flags = RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL;
-
-    memset(t, 0, sizeof *t);
-    t->length = length;
-    t->depth = depth;
-    t->span_start = t->span_end = -1;
-    t->needle_lo = t->needle_hi = -1;
-    if (room - n_needle < 1) {
-        rhm_err(err, errcap, "length %d: too short for the buffer (%d) and the needle (%d tokens)",
-                length, N->buffer, n_needle);
-        return RH_EINVAL;
-    }
-    n_cut = room - n_needle;
-    if (n_cut > N->n_hay) n_cut = N->n_hay;
-    ip = rhm_insertion_point(m, N->hay, n_cut, depth);
-    ctx = (int *)malloc((size_t)(n_cut + n_needle) * sizeof *ctx);
-    if (!ctx) return RH_ENOMEM;
-    memcpy(ctx, N->hay, (size_t)ip * sizeof *ctx);
-    memcpy(ctx + ip, needle_ids, (size_t)n_needle * sizeof *ctx);
-    memcpy(ctx + ip + n_needle, N->hay + ip, (size_t)(n_cut - ip) * sizeof *ctx);
-    t->n_ctx_tokens = n_cut + n_needle;
-    t->insert_at = ip;
-    /* the context text, and the needle's byte range in it: decoded lengths before the needle
-     * and through it (decoded from the same first token, so the leading-space handling of the
-     * first token is the same in all three) */
-    rc = rh_detokenize(m, ctx, ip, flags, &pre, &n0, err, errcap);
-    if (!rc) rc = rh_detokenize(m, ctx, ip + n_needle, flags, &nee, &n1, err, errcap);
-    if (!rc) rc = rh_detokenize(m, ctx, t->n_ctx_tokens, flags, &t->context, &clen, err, errcap);
-    free(ctx);
-    ctx = NULL;
-    if (rc) goto done;
-    rhm_expand(&prompt, N->tmpl, t->context, clen, nd->question, &ctx_off);
-    if (prompt.oom) {
-        rc = RH_ENOMEM;
-        goto done;
-    }
-    rc = rh_tokenize(m, prompt.p, prompt.n, -1, &t->ids, &t->n_ids, err, errcap);
-    if (rc) goto done;
-    if (t->n_ids < 1) {
-        rhm_err(err, errcap, "length %d: the prompt has no tokens", length);
-        rc = RH_EINVAL;
-        goto done;
-    }
-    /* byte offset of each prompt token in the decoded prompt (the streaming decoder with the
-     * flags used above, so a dummy prefix and special tokens count as they did there) */
-    off = (long *)malloc((size_t)(t->n_ids + 1) * sizeof *off);
-    if (!off) {
-        rc = RH_ENOMEM;
-        goto done;
-    }
-    {
-        char tb[4096];
-        long pos = 0;
-        rh_decoder_init(&dec, m, flags);
-        for (k = 0; k < t->n_ids; k++) {
-            int w;
-            off[k] = pos;
-            w = rh_decoder_push(&dec, t->ids[k], tb, sizeof tb);
-            if (w > 0) pos += w;
-        }
-        off[t->n_ids] = pos;
-    }
-    n0 += ctx_off;
-    n1 += ctx_off;
-    for (k = 0; k < t->n_ids && off[k + 1] <= (long)n0; k++) {
-    }
-    t->needle_lo = k;
-    for (; k < t->n_ids && off[k] < (long)n1; k++) {
-    }
-    t->needle_hi = k;
-    /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
-     * in-context form first; the original searched the whole prompt from its start */
-    for (v = 0; v < 2 && t->span_start < 0; v++) {
-        int s;
-        if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
-            break;
-        if (N->span_whole_prompt)
-            s = rh_find_span(t->ids, t->n_ids, 0, t->n_ids, ans[v], n_ans[v], N->span_exact);
-        else
-            s = rh_find_span(t->ids, t->n_ids, t->needle_lo - 2, t->needle_hi + 2, ans[v], n_ans[v],
-                             N->span_exact);
-        if (s >= 0) {
-            t->span_start = s;
-            t->span_end = s + n_ans[v];
-            t->span_variant = v;
-        }
-    }
-done:
-    free(off);
-    free(pre);
-    free(nee);
-    free(ctx);
-    rhm_buf_free(&prompt);
-    if (rc) rhm_test_free(t);
-    return rc;
-}
-
-/* ============================================================================================
- * 7. Retrieval score, ROUGE-1 recall, head ranking
- * ============================================================================================ */
-
-/* ---- NLTK's PorterStemmer, mode NLTK_EXTENSIONS (its default; the one rouge_score uses) ----
- * A faithful port of nltk/stem/porter.py (NLTK 3.x): the same steps, the same rule order and
- * "first matching suffix decides" semantics of _apply_rule_list, and NLTK's extensions (the
- * irregular-forms pool, words of <= 2 letters unchanged, 'ies'/'ied' on 4-letter words, the
- * y -> i condition of step 1c, 'alli' first in step 2, 'fulli' and 'logi', the 2-letter *o).
- * Works on bytes: ASCII letters as NLTK does; any other byte is a consonant, as a non-vowel
- * character is in NLTK (ROUGE only ever passes [a-z0-9]). */
-
-/* word[i] is a consonant: not a vowel, and 'y' only when not preceded by a consonant
- * (iteratively: a run of y's alternates from the letter before it). */
-static int rhm_cons(const char *w, int i) {
-    int j = i, c;
-    if (strchr("aeiou", w[i]) && w[i]) return 0;
-    if (w[i] != 'y') return 1;
-    while (j > 0 && w[j] == 'y') j--;
-    if (w[j] == 'y') c = 1; /* j == 0: a leading y is a consonant */
-    else c = (w[j] && strchr("aeiou", w[j])) ? 0 : 1;
-    for (j = j + 1; j <= i; j++) c = !c;
-    return c;
-}
-
-/* m of w[0..n): the number of vowel->consonant transitions ("vc" in the cv string). */
-static int rhm_measure(const char *w, int n) {
-    int i, m = 0, prev_v = 0;
-    for (i = 0; i < n; i++) {
-        int c = rhm_cons(w, i);
-        if (c && prev_v) m++;
-        prev_v = !c;
-    }
-    return m;
-}
-
-static int rhm_has_vowel(const char *w, int n) {
-    int i;
-    for (i = 0; i < n; i++)
-        if (!rhm_cons(w, i)) return 1;
-    return 0;
-}
-
-static int rhm_ends_double(const char *w, int n) {
-    return n >= 2 && w[n - 1] == w[n - 2] && rhm_cons(w, n - 1);
-}
-
-static int rhm_ends_cvc(const char *w, int n) {
-    return (n >= 3 && rhm_cons(w, n - 3) && !rhm_cons(w, n - 2) && rhm_cons(w, n - 1) &&
-            w[n - 1] != 'w' && w[n - 1] != 'x' && w[n - 1] != 'y') ||
-           (n == 2 && !rhm_cons(w, 0) && rhm_cons(w, 1));
-}
-
-static int rhm_ends(const char *w, int n, const char *suf) {
-    int k = (int)strlen(suf);
-    return n >= k && !memcmp(w + n - k, suf, (size_t)k);
-}
-
-/* w[0..*n) := w[0..*n-len(suf)) + rep (the buffer has room: callers replace a suffix by one at
- * most 1 byte longer only after removing >= 2 bytes) */
-static void rhm_replace(char *w, int *n, const char *suf, const char *rep) {
-    int k = (int)strlen(suf), r = (int)strlen(rep);
-    memcpy(w + *n - k, rep, (size_t)r);
-    *n = *n - k + r;
-    w[*n] = 0;
-}
-
-enum { RHM_C_NONE, RHM_C_M0, RHM_C_M1, RHM_C_ION, RHM_C_LOGI };
-typedef struct {
-    const char *suf, *rep;
-    int cond;
-} rhm_rule;
-
-/* _apply_rule_list: the first rule whose suffix matches decides; if its condition fails the
- * word is returned unchanged (no later rule is tried).  Conditions look at the stem (the word
- * without the suffix). */
-static void rhm_rules(char *w, int *n, const rhm_rule *r, int nr) {
-    int i;
-    for (i = 0; i < nr; i++) {
-        if (rhm_ends(w, *n, r[i].suf)) {
-            int sl = *n - (int)strlen(r[i].suf), ok;
-            switch (r[i].cond) {
-            case RHM_C_M0: ok = rhm_measure(w, sl) > 0; break;
-            case RHM_C_M1: ok = rhm_measure(w, sl) > 1; break;
-            case RHM_C_ION: ok = rhm_measure(w, sl) > 1 && sl > 0 && (w[sl - 1] == 's' || w[sl - 1] == 't'); break;
-            case RHM_C_LOGI: ok = rhm_measure(w, *n - 3) > 0; break; /* word[:-3]: keeps the l */
-            default: ok = 1;
-            }
-            if (ok) rhm_replace(w, n, r[i].suf, r[i].rep);
-            return;
-        }
-    }
-}
-
-static void rhm_step1a(char *w, int *n) {
-    static const rhm_rule r[] = {{"sses", "ss", RHM_C_NONE}, {"ies", "i", RHM_C_NONE},
-                                 {"ss", "ss", RHM_C_NONE}, {"s", "", RHM_C_NONE}};
-    if (*n == 4 && rhm_ends(w, *n, "ies")) {
-        rhm_replace(w, n, "ies", "ie");
-        return;
-    }
-    rhm_rules(w, n, r, 4);
-}
-
-static void rhm_step1b(char *w, int *n) {
-    int sl;
-    if (rhm_ends(w, *n, "ied")) {
-        rhm_replace(w, n, "ied", *n == 4 ? "ie" : "i");
-        return;
-    }
-    if (rhm_ends(w, *n, "eed")) {
-        if (rhm_measure(w, *n - 3) > 0) rhm_replace(w, n, "eed", "ee");
-        return;
-    }
-    if (rhm_ends(w, *n, "ed") && rhm_has_vowel(w, *n - 2)) sl = *n - 2;
-    else if (rhm_ends(w, *n, "ing") && rhm_has_vowel(w, *n - 3)) sl = *n - 3;
-    else return;
-    *n = sl; /* the intermediate stem */
-    w[*n] = 0;
-    if (rhm_ends(w, *n, "at")) rhm_replace(w, n, "at", "ate");
-    else if (rhm_ends(w, *n, "bl")) rhm_replace(w, n, "bl", "ble");
-    else if (rhm_ends(w, *n, "iz")) rhm_replace(w, n, "iz", "ize");
-    else if (rhm_ends_double(w, *n)) {
-        char last = w[*n - 1];
-        if (last != 'l' && last != 's' && last != 'z') {
-            (*n)--; /* stem + last letter == drop one of the pair */
-            w[*n] = 0;
-        }
-    } else if (rhm_measure(w, *n) == 1 && rhm_ends_cvc(w, *n)) {
-        w[(*n)++] = 'e';
-        w[*n] = 0;
-    }
-}
-
-static void rhm_step1c(char *w, int *n) {
-    /* (*c and not c) Y -> I: the stem before y is longer than 1 and ends in a consonant */
-    if (rhm_ends(w, *n, "y") && *n - 1 > 1 && rhm_cons(w, *n - 2)) w[*n - 1] = 'i';
-}
-
-static void rhm_step2(char *w, int *n) {
-    static const rhm_rule r[] = {
-        {"ational", "ate", RHM_C_M0}, {"tional", "tion", RHM_C_M0}, {"enci", "ence", RHM_C_M0},
-        {"anci", "ance", RHM_C_M0},   {"izer", "ize", RHM_C_M0},    {"bli", "ble", RHM_C_M0},
-        {"alli", "al", RHM_C_M0},     {"entli", "ent", RHM_C_M0},   {"eli", "e", RHM_C_M0},
-        {"ousli", "ous", RHM_C_M0},   {"ization", "ize", RHM_C_M0}, {"ation", "ate", RHM_C_M0},
-        {"ator", "ate", RHM_C_M0},    {"alism", "al", RHM_C_M0},    {"iveness", "ive", RHM_C_M0},
-        {"fulness", "ful", RHM_C_M0}, {"ousness", "ous", RHM_C_M0}, {"aliti", "al", RHM_C_M0},
-        {"iviti", "ive", RHM_C_M0},   {"biliti", "ble", RHM_C_M0},  {"fulli", "ful", RHM_C_M0},
-        {"logi", "log", RHM_C_LOGI}};
-    /* NLTK: 'alli' -> 'al' first (if m > 0), then step 2 again on the result */
-    while (rhm_ends(w, *n, "alli") && rhm_measure(w, *n - 4) > 0) rhm_replace(w, n, "alli", "al");
-    rhm_rules(w, n, r, (int)(sizeof r / sizeof r[0]));
-}
-
-static void rhm_step3(char *w, int *n) {
-    static const rhm_rule r[] = {{"icate", "ic", RHM_C_M0}, {"ative", "", RHM_C_M0},
-                                 {"alize", "al", RHM_C_M0}, {"iciti", "ic", RHM_C_M0},
-                                 {"ical", "ic", RHM_C_M0},  {"ful", "", RHM_C_M0},
-                                 {"ness", "", RHM_C_M0}};
-    rhm_rules(w, n, r, 7);
-}
-
-static void rhm_step4(char *w, int *n) {
-    static const rhm_rule r[] = {
-        {"al", "", RHM_C_M1},   {"ance", "", RHM_C_M1}, {"ence", "", RHM_C_M1},
-        {"er", "", RHM_C_M1},   {"ic", "", RHM_C_M1},   {"able", "", RHM_C_M1},
-        {"ible", "", RHM_C_M1}, {"ant", "", RHM_C_M1},  {"ement", "", RHM_C_M1},
-        {"ment", "", RHM_C_M1}, {"ent", "", RHM_C_M1},  {"ion", "", RHM_C_ION},
-        {"ou", "", RHM_C_M1},   {"ism", "", RHM_C_M1},  {"ate", "", RHM_C_M1},
-        {"iti", "", RHM_C_M1},  {"ous", "", RHM_C_M1},  {"ive", "", RHM_C_M1},
-        {"ize", "", RHM_C_M1}};
-    rhm_rules(w, n, r, (int)(sizeof r / sizeof r[0]));
-}
-
-static void rhm_step5(char *w, int *n) {
-    if (rhm_ends(w, *n, "e")) {
-        int m = rhm_measure(w, *n - 1);
-        if (m > 1 || (m == 1 && !rhm_ends_cvc(w, *n - 1))) w[--(*n)] = 0;
-    }
-    /* 5b: (m > 1 and *d and *L) -> single letter; NLTK measures word[:-1] */
-    if (rhm_ends(w, *n, "ll") && rhm_measure(w, *n - 1) > 1) w[--(*n)] = 0;
-}
-
-size_t rh_porter_stem(const char *word, size_t len, char *out) {
-    static const char *const pool[][2] = {
-        {"sky", "sky"},         {"skies", "sky"},       {"dying", "die"},
-        {"lying", "lie"},       {"tying", "tie"},       {"news", "news"},
-        {"innings", "inning"},  {"inning", "inning"},   {"outings", "outing"},
-        {"outing", "outing"},   {"cannings", "canning"}, {"canning", "canning"},
-        {"howe", "howe"},       {"proceed", "proceed"}, {"exceed", "exceed"},
-        {"succeed", "succeed"}};
-    size_t i;
-    int n;
-    /* the pool is looked up with the word as given (NLTK: `word in self.pool`), and answers
-     * the lower-cased form */
-    for (i = 0; i < sizeof pool / sizeof pool[0]; i++) {
-        if (strlen(pool[i][0]) == len && !memcmp(pool[i][0], word, len)) {
-            size_t k = strlen(pool[i][1]);
-            memcpy(out, pool[i][1], k + 1);
-            return k;
-        }
-    }
-    for (i = 0; i < len; i++) out[i] = (char)tolower((unsigned char)word[i]);
-    out[len] = 0;
-    if (len <= 2 || len > INT_MAX / 2) return len;
-    /* a NUL byte inside would end strchr-based tests early: treat such words as opaque */
-    if (memchr(word, 0, len)) return len;
-    n = (int)len;
-    rhm_step1a(out, &n);
-    rhm_step1b(out, &n);
-    rhm_step1c(out, &n);
-    rhm_step2(out, &n);
-    rhm_step3(out, &n);
-    rhm_step4(out, &n);
-    rhm_step5(out, &n);
-    out[n] = 0;
-    return (size_t)n;
-}
-
-/* ---- ROUGE-1 recall as rouge_score computes it (use_stemmer=True) ----
- * tokenize: text.lower() (Unicode: of the non-ASCII characters only U+0130 and U+212A lower to
- * ASCII letters, 'i' + U+0307 and 'k'); every run of characters outside [a-z0-9] -> one space;
- * split; Porter-stem tokens longer than 3 characters.  recall = sum over the reference's
- * unigrams of min(count in reference, count in prediction) / max(reference count, 1). */
-
-typedef struct {
-    char **tok;
-    int n, cap;
-} rhm_toks;
-
-static void rhm_toks_free(rhm_toks *t) {
-    int i;
-    for (i = 0; i < t->n; i++) free(t->tok[i]);
-    free(t->tok);
-    t->tok = NULL;
-    t->n = t->cap = 0;
-}
-
-static int rhm_toks_push(rhm_toks *t, const char *s, size_t k) {
-    char *c;
-    if (t->n == t->cap) {
-        int nc = t->cap ? t->cap * 2 : 16;
-        char **nt;
-        if (nc > INT_MAX / 2) return -1;
-        nt = (char **)realloc(t->tok, (size_t)nc * sizeof *nt);
-        if (!nt) return -1;
-        t->tok = nt;
-        t->cap = nc;
-    }
-    c = (char *)malloc(k + 3);
-    if (!c) return -1;
-    if (k > 3) {
-        k = rh_porter_stem(s, k, c);
-    } else {
-        memcpy(c, s, k);
-        c[k] = 0;
-    }
-    t->tok[t->n++] = c;
-    return 0;
-}
-
-static int rhm_rouge_tokenize(const char *s, size_t n, rhm_toks *t) {
-    rhm_buf cur = {0};
-    size_t i = 0;
-    int rc = 0;
-    while (i < n && !rc) {
-        unsigned char c = (unsigned char)s[i];
-        char lc = 0;
-        size_t adv = 1;
-        if (c >= 'A' && c <= 'Z') lc = (char)(c - 'A' + 'a');
-        else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) lc = (char)c;
-        else if (c == 0xc4 && i + 1 < n && (unsigned char)s[i + 1] == 0xb0) {
-            /* U+0130 lowers to "i\u0307": an 'i' that ends the token (U+0307 separates) */
-            rhm_buf_put(&cur, "i", 1);
-            rc = rhm_toks_push(t, cur.p, cur.n);
-            cur.n = 0;
-            i += 2;
-            continue;
-        } else if (c == 0xe2 && i + 2 < n && (unsigned char)s[i + 1] == 0x84 &&
-                   (unsigned char)s[i + 2] == 0xaa) {
-            lc = 'k'; /* U+212A KELVIN SIGN */
-            adv = 3;
-        } else if (c >= 0x80) {
-            /* skip the whole character (a separator); invalid bytes one at a time */
-            int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 1, k;
-            for (k = 1; k < len; k++)
-                if (i + (size_t)k >= n || ((unsigned char)s[i + k] & 0xc0) != 0x80) break;
-            adv = (size_t)k;
-        }
-        if (lc) {
-            rhm_buf_put(&cur, &lc, 1);
-        } else if (cur.n) {
-            rc = rhm_toks_push(t, cur.p, cur.n);
-            cur.n = 0;
-        }
-        i += adv;
-    }
-    if (!rc && cur.n) rc = rhm_toks_push(t, cur.p, cur.n);
-    if (cur.oom) rc = -1;
-    rhm_buf_free(&cur);
-    return rc;
-}
-
-static int rhm_strcmp_p(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-double rh_rouge1_recall(const char *reference, size_t rlen, const char *prediction,
-                        size_t plen) {
-    rhm_toks r = {0}, p = {0};
-    int i = 0, j = 0;
-    long matched = 0;
-    double rec;
-    if (rhm_rouge_tokenize(reference, rlen, &r) || rhm_rouge_tokenize(prediction, plen, &p)) {
-        rhm_toks_free(&r);
-        rhm_toks_free(&p);
-        return -1.0;
-    }
-    if (r.n) qsort(r.tok, (size_t)r.n, sizeof *r.tok, rhm_strcmp_p);
-    if (p.n) qsort(p.tok, (size_t)p.n, sizeof *p.tok, rhm_strcmp_p);
-    /* merge the two sorted multisets: each common token counts min(count_r, count_p) */
-    while (i < r.n && j < p.n) {
-        int c = strcmp(r.tok[i], p.tok[j]);
-        if (c == 0) {
-            matched++;
-            i++;
-            j++;
-        } else if (c < 0) {
-            i++;
-        } else {
-            j++;
-        }
-    }
-    rec = (double)matched / (double)(r.n > 1 ? r.n : 1);
-    rhm_toks_free(&r);
-    rhm_toks_free(&p);
-    return rec;
-}
-
-/* The original keeps a test when rouge1.recall * 100 > 50 (the same double arithmetic). */
-static int rhm_retrieved(double recall) { return recall * 100 > 50; }
-
-/* ---- the retrieval score of one decode step ----
- * top1[i]: the attended position of head i (layer * n_heads + head) for the step that produced
- * `generated`; seq: the whole visible sequence (prompt, then tokens generated so far);
- * span [s, e): the answer inside the needle.  A head copies when its top-1 position lies in the
- * span and the token there is the token just generated: it earns 1/|span|.  Repeats earn again
- * (the original; a test can then exceed 1).  With set_mode (the paper's definition
- * |g_h ∩ k| / |k|) each span position earns at most once per head and test: hit has
- * n_heads_total * (e - s) flags, zeroed at the start of a test.  Returns how many heads
- * earned at this step. */
-int rh_retrieval_step(const int32_t *top1, int n_heads_total, const int *seq, int n_seq,
-                      int span_start, int span_end, int generated, int set_mode,
-                      unsigned char *hit, double *score) {
-    int i, k = 0, len = span_end - span_start;
-    if (len <= 0 || span_start < 0 || span_end > n_seq) return 0;
-    for (i = 0; i < n_heads_total; i++) {
-        int j = top1[i];
-        if (j < span_start || j >= span_end || seq[j] != generated) continue;
-        if (set_mode) {
-            if (hit[(size_t)i * (size_t)len + (size_t)(j - span_start)]) continue;
-            hit[(size_t)i * (size_t)len + (size_t)(j - span_start)] = 1;
-        }
-        score[i] += 1.0 / (double)len;
-        k++;
-    }
-    return k;
-}
-
-/* ---- answer-span location by token ids ----
- * The first window [i, i + n_ans) inside [from, to) whose token SET overlaps the answer's
- * token set by more than 90 % (|set(window) ∩ set(answer)| / |set(answer)| > 0.9, the
- * original's test), or with exact, whose tokens equal the answer's.  Returns i or -1. */
-int rh_find_span(const int *ids, int n_ids, int from, int to, const int *ans, int n_ans,
-                 int exact) {
-    int i, j, k, n_set = 0;
-    int *set;
-    if (n_ans <= 0 || !ids || !ans) return -1;
-    if (from < 0) from = 0;
-    if (to > n_ids) to = n_ids;
-    if (to - from < n_ans) return -1;
-    if (exact) {
-        for (i = from; i + n_ans <= to; i++)
-            if (!memcmp(ids + i, ans, (size_t)n_ans * sizeof *ans)) return i;
-        return -1;
-    }
-    /* the answer's distinct ids (n_ans is small: quadratic is fine) */
-    set = (int *)malloc((size_t)n_ans * sizeof *set);
-    if (!set) return -1;
-    for (j = 0; j < n_ans; j++) {
-        for (k = 0; k < n_set && set[k] != ans[j]; k++) {
-        }
-        if (k == n_set) set[n_set++] = ans[j];
-    }
-    for (i = from; i + n_ans <= to; i++) {
-        int inter = 0;
-        for (k = 0; k < n_set; k++) {
-            for (j = 0; j < n_ans && ids[i + j] != set[k]; j++) {
-            }
-            if (j < n_ans) inter++;
-        }
-        if ((double)inter / (double)n_set > 0.9) {
-            free(set);
-            return i;
-        }
-    }
-    free(set);
     return -1;
 }
 
-/* ---- score files: the published form {"layer-head": [score per kept test, ...], ...} ---- */
+static int uni_class(uint32_t cp)
+{
+    int r = uni_range_find(&tok_uni_cls[0][0], sizeof tok_uni_cls / sizeof tok_uni_cls[0], 3, cp);
+    return r < 0 ? 0 : (int)tok_uni_cls[r][2];
+}
 
-/* Parse "L-H" (decimal, no sign, no leading zeros beyond "0", each < 100000). */
-static int rhm_parse_head_key(const char *k, size_t n, int *layer, int *head) {
-    size_t i = 0;
-    long v[2];
-    int part;
-    for (part = 0; part < 2; part++) {
-        size_t st = i;
-        v[part] = 0;
-        while (i < n && k[i] >= '0' && k[i] <= '9') {
-            v[part] = v[part] * 10 + (k[i] - '0');
-            if (v[part] >= 100000) return -1;
-            i++;
+static int uni_ccc(uint32_t cp)
+{
+    int r = uni_range_find(&tok_uni_ccc[0][0], sizeof tok_uni_ccc / sizeof tok_uni_ccc[0], 3, cp);
+    return r < 0 ? 0 : (int)tok_uni_ccc[r][2];
+}
+
+static int uni_nfc_maybe(uint32_t cp)
+{
+    return uni_range_find(&tok_uni_nfcqc[0][0], sizeof tok_uni_nfcqc / sizeof tok_uni_nfcqc[0], 2, cp) >= 0;
+}
+
+static int uni_decomp(uint32_t cp, const uint32_t **seq)
+{
+    size_t lo = 0, hi = sizeof tok_uni_decomp / sizeof tok_uni_decomp[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < tok_uni_decomp[mid][0]) hi = mid;
+        else if (cp > tok_uni_decomp[mid][0]) lo = mid + 1;
+        else {
+            *seq = tok_uni_dpool + tok_uni_decomp[mid][1];
+            return (int)tok_uni_decomp[mid][2];
         }
-        if (i == st || (i - st > 1 && k[st] == '0')) return -1;
-        if (part == 0) {
-            if (i >= n || k[i] != '-') return -1;
-            i++;
-        }
-    }
-    if (i != n) return -1;
-    *layer = (int)v[0];
-    *head = (int)v[1];
-    return 0;
-}
-
-void rh_scores_free(rh_scores *s) {
-    int i;
-    if (!s) return;
-    if (s->scores)
-        for (i = 0; i < s->n_layers * s->n_heads; i++) free(s->scores[i]);
-    free(s->scores);
-    free(s->n_tests);
-    free(s->present);
-    memset(s, 0, sizeof *s);
-}
-
-/* An empty score table of the given shape (every head present with no tests). */
-int rh_scores_init(rh_scores *s, int n_layers, int n_heads) {
-    size_t n;
-    memset(s, 0, sizeof *s);
-    if (n_layers <= 0 || n_heads <= 0 || n_layers > 100000 || n_heads > 100000 ||
-        (long long)n_layers * n_heads > (1 << 22))
-        return RH_EINVAL;
-    n = (size_t)n_layers * (size_t)n_heads;
-    s->n_layers = n_layers;
-    s->n_heads = n_heads;
-    s->n_tests = (int *)calloc(n, sizeof *s->n_tests);
-    s->scores = (double **)calloc(n, sizeof *s->scores);
-    s->present = (unsigned char *)malloc(n);
-    if (!s->n_tests || !s->scores || !s->present) {
-        rh_scores_free(s);
-        return RH_ENOMEM;
-    }
-    memset(s->present, 1, n);
-    return RH_OK;
-}
-
-/* Append one score to head i. */
-int rh_scores_push(rh_scores *s, int i, double v) {
-    double *q;
-    if (i < 0 || i >= s->n_layers * s->n_heads) return RH_EINVAL;
-    if (s->n_tests[i] >= (1 << 24)) return RH_ERANGE;
-    q = (double *)realloc(s->scores[i], (size_t)(s->n_tests[i] + 1) * sizeof *q);
-    if (!q) return RH_ENOMEM;
-    s->scores[i] = q;
-    q[s->n_tests[i]++] = v;
-    s->present[i] = 1;
-    return RH_OK;
-}
-
-int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
-                    size_t errcap) {
-    rhj root;
-    int rc, i, j, max_l = -1, max_h = -1;
-    memset(out, 0, sizeof *out);
-    rc = rhj_parse(text, len, name, &root, err, errcap);
-    if (rc) return rc;
-    if (root.type != RHJ_OBJ) {
-        rhm_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]}", name);
-        rhj_free(&root);
-        return RH_EFORMAT;
-    }
-    if (root.n == 0) {
-        rhm_err(err, errcap, "%s: the score file has no heads", name);
-        rhj_free(&root);
-        return RH_EFORMAT;
-    }
-    for (i = 0; i < root.n; i++) {
-        int l, h;
-        if (rhm_parse_head_key(root.keys[i], root.keylens[i], &l, &h)) {
-            rhm_err(err, errcap, "%s: key \"%.40s\" is not of the form \"layer-head\"", name, root.keys[i]);
-            rhj_free(&root);
-            return RH_EFORMAT;
-        }
-        if (root.items[i].type != RHJ_ARR) {
-            rhm_err(err, errcap, "%s: the value of \"%s\" is not a list of scores", name, root.keys[i]);
-            rhj_free(&root);
-            return RH_EFORMAT;
-        }
-        for (j = 0; j < root.items[i].n; j++) {
-            if (root.items[i].items[j].type != RHJ_NUM) {
-                rhm_err(err, errcap, "%s: \"%s\"[%d] is not a number", name, root.keys[i], j);
-                rhj_free(&root);
-                return RH_EFORMAT;
-            }
-        }
-        if (l > max_l) max_l = l;
-        if (h > max_h) max_h = h;
-    }
-    rc = rh_scores_init(out, max_l + 1, max_h + 1);
-    if (rc) {
-        rhm_err(err, errcap, "%s: %d layers x %d heads is too large", name, max_l + 1, max_h + 1);
-        rhj_free(&root);
-        return rc == RH_ENOMEM ? rc : RH_EFORMAT;
-    }
-    memset(out->present, 0, (size_t)out->n_layers * (size_t)out->n_heads);
-    for (i = 0; i < root.n; i++) {
-        int l, h, idx;
-        rhm_parse_head_key(root.keys[i], root.keylens[i], &l, &h);
-        idx = l * out->n_heads + h;
-        if (out->present[idx]) {
-            rhm_err(err, errcap, "%s: head \"%s\" appears twice", name, root.keys[i]);
-            rhj_free(&root);
-            rh_scores_free(out);
-            return RH_EFORMAT;
-        }
-        out->present[idx] = 1;
-        if (root.items[i].n) {
-            out->scores[idx] = (double *)malloc((size_t)root.items[i].n * sizeof(double));
-            if (!out->scores[idx]) {
-                rhm_err(err, errcap, "%s: out of memory", name);
-                rhj_free(&root);
-                rh_scores_free(out);
-                return RH_ENOMEM;
-            }
-            for (j = 0; j < root.items[i].n; j++) out->scores[idx][j] = root.items[i].items[j].num;
-        }
-        out->n_tests[idx] = root.items[i].n;
-    }
-    rhj_free(&root);
-    return RH_OK;
-}
-
-int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap) {
-    char *data;
-    size_t len;
-    int rc;
-    memset(out, 0, sizeof *out);
-    rc = rhm_read_file(path, (size_t)1 << 30, &data, &len, err, errcap);
-    if (rc) return rc;
-    rc = rh_scores_parse(data, len, path, out, err, errcap);
-    free(data);
-    return rc;
-}
-
-/* The published one-line form, as Python's json.dump writes it: keys in layer-major order,
- * ", " and ": " separators, floats as repr(), zero as the int 0.  No trailing newline
- * (json.dump writes none). */
-static void rhm_scores_format(const rh_scores *s, rhm_buf *b) {
-    int l, h, j, first = 1;
-    rhm_buf_put(b, "{", 1);
-    for (l = 0; l < s->n_layers; l++)
-        for (h = 0; h < s->n_heads; h++) {
-            int i = l * s->n_heads + h;
-            if (!s->present[i]) continue;
-            rhm_buf_printf(b, "%s\"%d-%d\": [", first ? "" : ", ", l, h);
-            first = 0;
-            for (j = 0; j < s->n_tests[i]; j++) {
-                if (j) rhm_buf_puts(b, ", ");
-                /* the original's per-test score starts as the int 0 and becomes a float only
-                 * when a step adds to it, so json.dump wrote a never-scoring test as "0" */
-                if (s->scores[i][j] == 0) rhm_buf_put(b, "0", 1);
-                else rhm_buf_double(b, s->scores[i][j]);
-            }
-            rhm_buf_put(b, "]", 1);
-        }
-    rhm_buf_put(b, "}", 1);
-}
-
-int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap) {
-    rhm_buf b = {0};
-    int rc;
-    rhm_scores_format(s, &b);
-    if (b.oom) {
-        rhm_buf_free(&b);
-        rhm_err(err, errcap, "%s: out of memory", path);
-        return RH_ENOMEM;
-    }
-    rc = rhm_write_atomic(path, b.p, b.n, err, errcap);
-    rhm_buf_free(&b);
-    return rc;
-}
-
-double rh_scores_mean(const rh_scores *s, int i) {
-    double sum = 0;
-    int j;
-    if (i < 0 || i >= s->n_layers * s->n_heads || s->n_tests[i] == 0) return 0;
-    /* numpy's mean: pairwise summation differs from sequential only in the last bits */
-    for (j = 0; j < s->n_tests[i]; j++) sum += s->scores[i][j];
-    return sum / s->n_tests[i];
-}
-
-/* Heads present in s, ranked by mean score, highest first; ties keep layer-major order (Python's
- * sorted is stable, and the original ranks with it).  *order gets malloc'd indices. */
-typedef struct {
-    double mean;
-    int idx;
-} rhm_rank;
-
-static int rhm_rank_cmp(const void *a, const void *b) {
-    const rhm_rank *x = (const rhm_rank *)a, *y = (const rhm_rank *)b;
-    if (x->mean > y->mean) return -1;
-    if (x->mean < y->mean) return 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int rhm_rank_heads(const rh_scores *s, rhm_rank **out, int *n_out) {
-    int i, n = 0, tot = s->n_layers * s->n_heads;
-    rhm_rank *r = (rhm_rank *)malloc((size_t)(tot > 0 ? tot : 1) * sizeof *r);
-    if (!r) return RH_ENOMEM;
-    for (i = 0; i < tot; i++) {
-        if (!s->present[i]) continue;
-        r[n].mean = rh_scores_mean(s, i);
-        r[n].idx = i;
-        n++;
-    }
-    qsort(r, (size_t)n, sizeof *r, rhm_rank_cmp);
-    *out = r;
-    *n_out = n;
-    return RH_OK;
-}
-
-/* ============================================================================================
- * 8. Experiments and reports: detect, niah (with masks), report, compare
- * ============================================================================================
- * Exit codes of the commands: 0 success; 1 a failure while running (a model evaluation or a
- * write failed); 2 bad usage or bad input found before the first test (a flag, its value, a
- * missing or malformed file, an output that cannot be written). */
-
-#define RHM_EXIT_RUN 1
-#define RHM_EXIT_USAGE 2
-
-static double rhm_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t rhm_fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = (const unsigned char *)p;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-#define RHM_FNV0 14695981039346656037ULL
-
-/* splitmix64: the seeded generator for --mask-random */
-static uint64_t rhm_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* ---- number, list and grid parsing (every value checked; messages name the flag) ---- */
-
-static int rhm_parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v;
-    if (!s || !*s || isspace((unsigned char)*s)) return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int rhm_parse_dbl(const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v;
-    if (!s || !*s || isspace((unsigned char)*s)) return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-/* numpy.linspace(lo, hi, n) element i (start + i * step, the last one exactly hi) */
-static double rhm_linspace(double lo, double hi, int n, int i) {
-    double step;
-    if (n <= 1) return lo;
-    if (i == n - 1) return hi;
-    step = (hi - lo) / (double)(n - 1);
-    return (double)i * step + lo;
-}
-
-/* numpy.round(x, decimals): rint(x * 10^d) / 10^d (half to even) */
-static double rhm_npround(double x, int decimals) {
-    double f = pow(10.0, decimals);
-    return decimals ? rint(x * f) / f : rint(x);
-}
-
-/* "MIN:MAX:N" (numpy.linspace, rounded to integers as the original) or "a,b,c" or "a".
- * sigmoid (depths only): the original's logistic spacing, 100 / (1 + e^(-0.1 (x - 50))) rounded
- * to 3 decimals, 0 and 100 kept.  Values must lie in [lo, hi]; at most 10000 of them. */
-static int rhm_parse_grid(const char *flag, const char *spec, double lo, double hi, int integer,
-                          int sigmoid, double **out, int *n_out, char *msg, size_t cap) {
-    double *v = NULL;
-    int n = 0, i;
-    const char *c1 = strchr(spec, ':');
-    *out = NULL;
-    *n_out = 0;
-    if (c1) {
-        char a[64], b[64];
-        const char *c2 = strchr(c1 + 1, ':');
-        double mn, mx;
-        long cnt;
-        if (!c2 || strchr(c2 + 1, ':') || (size_t)(c1 - spec) >= sizeof a ||
-            (size_t)(c2 - c1 - 1) >= sizeof b) {
-            rhm_err(msg, cap, "%s: expected MIN:MAX:N, got \"%s\"", flag, spec);
-            return -1;
-        }
-        memcpy(a, spec, (size_t)(c1 - spec));
-        a[c1 - spec] = 0;
-        memcpy(b, c1 + 1, (size_t)(c2 - c1 - 1));
-        b[c2 - c1 - 1] = 0;
-        if (rhm_parse_dbl(a, lo, hi, &mn) || rhm_parse_dbl(b, lo, hi, &mx)) {
-            rhm_err(msg, cap, "%s: MIN and MAX must be numbers in [%g, %g], got \"%s\"", flag, lo, hi, spec);
-            return -1;
-        }
-        if (mn > mx) {
-            rhm_err(msg, cap, "%s: MIN %g is larger than MAX %g", flag, mn, mx);
-            return -1;
-        }
-        if (rhm_parse_long(c2 + 1, 1, 10000, &cnt)) {
-            rhm_err(msg, cap, "%s: N must be an integer in [1, 10000], got \"%s\"", flag, c2 + 1);
-            return -1;
-        }
-        v = (double *)malloc((size_t)cnt * sizeof *v);
-        if (!v) return -1;
-        for (i = 0; i < (int)cnt; i++) {
-            double x = rhm_linspace(mn, mx, (int)cnt, i);
-            if (sigmoid) x = x == 0 ? 0 : x == 100 ? 100 : rhm_npround(100.0 / (1.0 + exp(-0.1 * (x - 50.0))), 3);
-            else x = rhm_npround(x, 0);
-            v[n++] = x;
-        }
-    } else {
-        const char *p = spec;
-        v = (double *)malloc(10000 * sizeof *v);
-        if (!v) return -1;
-        for (;;) {
-            char t[64];
-            const char *q = strchr(p, ',');
-            size_t k = q ? (size_t)(q - p) : strlen(p);
-            double x;
-            if (k >= sizeof t || n >= 10000) {
-                rhm_err(msg, cap, "%s: bad list \"%s\"", flag, spec);
-                free(v);
-                return -1;
-            }
-            memcpy(t, p, k);
-            t[k] = 0;
-            if (rhm_parse_dbl(t, lo, hi, &x) || (integer && x != floor(x))) {
-                rhm_err(msg, cap, "%s: \"%s\" is not %s in [%g, %g]", flag, t,
-                        integer ? "an integer" : "a number", lo, hi);
-                free(v);
-                return -1;
-            }
-            v[n++] = x;
-            if (!q) break;
-            p = q + 1;
-        }
-    }
-    *out = v;
-    *n_out = n;
-    return 0;
-}
-
-/* "12-3,7-1" -> flags[layer * n_heads + head] = 1; every head inside the model, no repeats. */
-static int rhm_parse_heads(const char *flag, const char *spec, int n_layers, int n_heads,
-                           unsigned char *flags, char *msg, size_t cap) {
-    const char *p = spec;
-    if (!*spec) {
-        rhm_err(msg, cap, "%s: empty list", flag);
-        return -1;
-    }
-    for (;;) {
-        const char *q = strchr(p, ',');
-        size_t k = q ? (size_t)(q - p) : strlen(p);
-        int l, h;
-        if (rhm_parse_head_key(p, k, &l, &h)) {
-            rhm_err(msg, cap, "%s: \"%.*s\" is not LAYER-HEAD", flag, (int)(k < 40 ? k : 40), p);
-            return -1;
-        }
-        if (l >= n_layers || h >= n_heads) {
-            rhm_err(msg, cap, "%s: head %d-%d is outside the model (%d layers x %d heads)", flag, l, h,
-                    n_layers, n_heads);
-            return -1;
-        }
-        if (flags[l * n_heads + h]) {
-            rhm_err(msg, cap, "%s: head %d-%d is listed twice", flag, l, h);
-            return -1;
-        }
-        flags[l * n_heads + h] = 1;
-        if (!q) break;
-        p = q + 1;
     }
     return 0;
 }
 
-/* Backslash escapes of a --template value: \n \t \\ (a shell passes no newline easily). */
-static char *rhm_unescape(const char *s) {
-    rhm_buf b = {0};
-    for (; *s; s++) {
-        if (*s == '\\' && s[1] == 'n') {
-            rhm_buf_put(&b, "\n", 1);
-            s++;
-        } else if (*s == '\\' && s[1] == 't') {
-            rhm_buf_put(&b, "\t", 1);
-            s++;
-        } else if (*s == '\\' && s[1] == '\\') {
-            rhm_buf_put(&b, "\\", 1);
-            s++;
-        } else {
-            rhm_buf_put(&b, s, 1);
-        }
-    }
-    if (!b.p) rhm_buf_put(&b, "", 0);
-    return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
-}
-
-static int rhm_count(const char *s, const char *sub) {
-    int n = 0;
-    size_t k = strlen(sub);
-    while ((s = strstr(s, sub)) != NULL) {
-        n++;
-        s += k;
-    }
-    return n;
-}
-
-/* --chat: the model's chat template, recognized by its markers (a Jinja interpreter is out of
- * scope): ChatML (Qwen; with the default system message when the template has one), Llama-2 /
- * Mistral [INST], Llama-3 headers.  The user turn is the original's:
- * "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:". */
-static char *rhm_chat_template(const rh_model *m, char *msg, size_t cap) {
-    size_t n = 0;
-    const char *t = rh_model_meta(m, "chat_template", &n);
-    rhm_buf b = {0}, src = {0};
-    const char *user = "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:";
-    if (!t || !n) {
-        rhm_err(msg, cap, "--chat: the model has no chat_template; use --template");
-        return NULL;
-    }
-    rhm_buf_put(&src, t, n);
-    if (!src.p) return NULL;
-    if (strstr(src.p, "<|im_start|>")) {
-        /* the default system message: a literal "<|im_start|>system\n...<|im_end|>" in the
-         * template (its \n written as a Jinja escape or as a real newline), not one built from
-         * a message ({{ ... }}) */
-        const char *p = src.p;
-        while ((p = strstr(p, "<|im_start|>system")) != NULL) {
-            const char *q = p + 18, *e;
-            if (q[0] == '\\' && q[1] == 'n') q += 2;
-            else if (q[0] == '\n') q += 1;
-            else {
-                p = q;
-                continue;
-            }
-            e = strstr(q, "<|im_end|>");
-            if (e && !memchr(q, '{', (size_t)(e - q)) && !memchr(q, '\'', (size_t)(e - q)) && e > q) {
-                rhm_buf_puts(&b, "<|im_start|>system\n");
-                rhm_buf_put(&b, q, (size_t)(e - q));
-                rhm_buf_puts(&b, "<|im_end|>\n");
-                break;
-            }
-            p = q;
-        }
-        rhm_buf_puts(&b, "<|im_start|>user\n");
-        rhm_buf_puts(&b, user);
-        rhm_buf_puts(&b, "<|im_end|>\n<|im_start|>assistant\n");
-    } else if (strstr(src.p, "<|start_header_id|>")) {
-        rhm_buf_puts(&b, "<|start_header_id|>user<|end_header_id|>\n\n");
-        rhm_buf_puts(&b, user);
-        rhm_buf_puts(&b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
-    } else if (strstr(src.p, "[INST]")) {
-        rhm_buf_puts(&b, "[INST] ");
-        rhm_buf_puts(&b, user);
-        rhm_buf_puts(&b, " [/INST]");
-    } else {
-        rhm_err(msg, cap, "--chat: the model's chat template is none of ChatML, Llama-3, [INST]; use --template");
-    }
-    rhm_buf_free(&src);
-    if (!b.p || b.oom) {
-        rhm_buf_free(&b);
-        return NULL;
-    }
-    return b.p;
-}
-
-/* ---- options shared by detect and niah ---- */
-
-typedef struct {
-    int is_detect;
-    int argc;
-    char **argv;
-    const char *model_path, *haystack, *needles_path, *out, *lengths, *depths, *template_arg;
-    const char *scores_path, *mask_heads;
-    int sigmoid, buffer, max_new, threads, n_needles, quiet, fresh, append, score_set;
-    int span_exact, span_prompt, chat, mask_prefill, shard_i, shard_n, top, no_prefix_cache;
-    int needle_first, needle_end; /* --needle-range; end 0 = all */
-    long mask_top, mask_random;
-    uint64_t seed;
-    int seed_given;
-    rh_mask_mode mask_mode;
-} rhm_opts;
-
-static void rhm_usage(FILE *f, int detect) {
-    fprintf(f,
-            "usage: retrieval_heads %s [MODEL] [options]     (MODEL default weights/demo.rhw)\n"
-            "  --haystack PATH        text file or folder of *.txt (name order)  [weights/haystack]\n"
-            "  --needles FILE         JSON lines: needle, question, answer       [weights/needles.jsonl]\n"
-            "  --n-needles N          use the first N needles only\n"
-            "  --needle-range A:B     use needles A..B-1 (0-based) only\n"
-            "  --lengths MIN:MAX:N    context lengths in tokens (linear, rounded; or a,b,c)\n"
-            "  --depths MIN:MAX:N     needle depths in percent                   [0:100:5]\n"
-            "  --depth-spacing linear|sigmoid                                    [linear]\n"
-            "  --buffer N             tokens left for question and answer        [200]\n"
-            "  --template STR         prompt with {context} and {question} (\\n escapes)\n"
-            "  --chat                 the model's chat template (ChatML, Llama-3, [INST])\n"
-            "  --span overlap|exact   answer-span rule (set overlap > 90%%, the original's)\n"
-            "  --span-search needle|prompt   where to look for the span           [needle]\n"
-            "  --max-new N            tokens to decode at most                   [50]\n"
-            "  -t, --threads N        worker threads (0 = all CPUs)              [0]\n"
-            "  --shard i/n            run every n-th test starting at i (0 <= i < n)\n"
-            "  --fresh                ignore finished tests of earlier runs (default: resume)\n"
-            "  --no-prefix-cache      prefill every prompt whole (default: reuse the shared prefix)\n"
-            "  --quiet                no progress line on stderr\n",
-            detect ? "detect" : "niah");
-    if (detect)
-        fprintf(f,
-                "  -o, --out FILE         score file {\"layer-head\": [...]}       [retrieval_scores.json]\n"
-                "  --append               add to the lists of an existing score file\n"
-                "  --score-set            the paper's set definition (each span token once)\n"
-                "  --top N                rows of the ranked table                   [20]\n");
-    else
-        fprintf(f,
-                "  -o, --out BASE         BASE.jsonl, BASE.csv, BASE.svg, BASE.run.json [niah]\n"
-                "  --mask-top K --scores FILE     mask the K best heads of a score file\n"
-                "  --mask-random K --scores FILE [--seed S]  K random heads of mean < 0.1\n"
-                "  --mask-heads L-H,L-H   mask these heads\n"
-                "  --mask-mode uniform|neg-inf|zero                                 [uniform]\n"
-                "  --mask-prefill         mask the prefill too (default: decode steps only)\n");
-}
-
-/* Parse argv into o; on a bad flag writes one line to msg and returns -1; 1 for --help. */
-static int rhm_parse_opts(int argc, char **argv, int detect, rhm_opts *o, char *msg, size_t cap) {
-    int i, pos = 0;
-    memset(o, 0, sizeof *o);
-    o->is_detect = detect;
-    o->argc = argc;
-    o->argv = argv;
-    o->model_path = "weights/demo.rhw";
-    o->haystack = "weights/haystack";
-    o->needles_path = "weights/needles.jsonl";
-    o->out = detect ? "retrieval_scores.json" : "niah";
-    o->depths = "0:100:5";
-    o->buffer = 200;
-    o->max_new = 50;
-    o->top = 20;
-    o->shard_n = 1;
-    o->seed = 1;
-    o->mask_mode = RH_MASK_UNIFORM;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL, *eq;
-        char name[64];
-        long lv;
-        if (a[0] != '-' || !a[1]) {
-            if (pos++ == 0) {
-                o->model_path = a;
-                continue;
-            }
-            rhm_err(msg, cap, "unexpected argument \"%.60s\" (one MODEL at most)", a);
-            return -1;
-        }
-        eq = strchr(a, '=');
-        if (eq && a[1] == '-') {
-            size_t k = (size_t)(eq - a);
-            if (k >= sizeof name) k = sizeof name - 1;
-            memcpy(name, a, k);
-            name[k] = 0;
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a);
-        }
-#define RHM_FLAG(s) (!strcmp(name, s))
-#define RHM_VAL()                                                                \
-    do {                                                                         \
-        if (!val) {                                                              \
-            if (i + 1 >= argc) {                                                 \
-                rhm_err(msg, cap, "%s: missing value", name);                   \
-                return -1;                                                       \
-            }                                                                    \
-            val = argv[++i];                                                     \
-        }                                                                        \
-    } while (0)
-#define RHM_NOVAL()                                                              \
-    do {                                                                         \
-        if (val) {                                                               \
-            rhm_err(msg, cap, "%s takes no value", name);                       \
-            return -1;                                                           \
-        }                                                                        \
-    } while (0)
-#define RHM_INT(lo, hi, dst)                                                     \
-    do {                                                                         \
-        RHM_VAL();                                                               \
-        if (rhm_parse_long(val, lo, hi, &lv)) {                                  \
-            rhm_err(msg, cap, "%s: expected an integer in [%ld, %ld], got \"%.40s\"", name, \
-                    (long)(lo), (long)(hi), val);                                \
-            return -1;                                                           \
-        }                                                                        \
-        dst = lv;                                                                \
-    } while (0)
-        if (RHM_FLAG("-h") || RHM_FLAG("--help")) {
-            return 1;
-        } else if (RHM_FLAG("--haystack")) {
-            RHM_VAL();
-            o->haystack = val;
-        } else if (RHM_FLAG("--needles")) {
-            RHM_VAL();
-            o->needles_path = val;
-        } else if (RHM_FLAG("--n-needles")) {
-            RHM_INT(1, 1000000, o->n_needles);
-        } else if (RHM_FLAG("--needle-range")) {
-            char t[32];
-            const char *c1;
-            long a, b2;
-            RHM_VAL();
-            c1 = strchr(val, ':');
-            if (!c1 || (size_t)(c1 - val) >= sizeof t) {
-                rhm_err(msg, cap, "--needle-range: expected FIRST:END (0-based, END excluded), got \"%.40s\"", val);
-                return -1;
-            }
-            memcpy(t, val, (size_t)(c1 - val));
-            t[c1 - val] = 0;
-            if (rhm_parse_long(t, 0, 999999, &a) || rhm_parse_long(c1 + 1, a + 1, 1000000, &b2)) {
-                rhm_err(msg, cap, "--needle-range: expected FIRST:END with 0 <= FIRST < END, got \"%.40s\"", val);
-                return -1;
-            }
-            o->needle_first = (int)a;
-            o->needle_end = (int)b2;
-        } else if (RHM_FLAG("--lengths")) {
-            RHM_VAL();
-            o->lengths = val;
-        } else if (RHM_FLAG("--depths")) {
-            RHM_VAL();
-            o->depths = val;
-        } else if (RHM_FLAG("--depth-spacing")) {
-            RHM_VAL();
-            if (!strcmp(val, "linear")) o->sigmoid = 0;
-            else if (!strcmp(val, "sigmoid")) o->sigmoid = 1;
-            else {
-                rhm_err(msg, cap, "--depth-spacing: expected linear or sigmoid, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--buffer")) {
-            RHM_INT(0, 10000000, o->buffer);
-        } else if (RHM_FLAG("--template")) {
-            RHM_VAL();
-            o->template_arg = val;
-        } else if (RHM_FLAG("--chat")) {
-            RHM_NOVAL();
-            o->chat = 1;
-        } else if (RHM_FLAG("--span")) {
-            RHM_VAL();
-            if (!strcmp(val, "overlap")) o->span_exact = 0;
-            else if (!strcmp(val, "exact")) o->span_exact = 1;
-            else {
-                rhm_err(msg, cap, "--span: expected overlap or exact, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--span-search")) {
-            RHM_VAL();
-            if (!strcmp(val, "needle")) o->span_prompt = 0;
-            else if (!strcmp(val, "prompt")) o->span_prompt = 1;
-            else {
-                rhm_err(msg, cap, "--span-search: expected needle or prompt, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--max-new")) {
-            RHM_INT(1, 100000, o->max_new);
-        } else if (RHM_FLAG("-t") || RHM_FLAG("--threads")) {
-            RHM_INT(0, 1024, o->threads);
-        } else if (RHM_FLAG("--shard")) {
-            long si, sn;
-            char t[64];
-            const char *sl;
-            RHM_VAL();
-            sl = strchr(val, '/');
-            if (!sl || (size_t)(sl - val) >= sizeof t) {
-                rhm_err(msg, cap, "--shard: expected i/n, got \"%.40s\"", val);
-                return -1;
-            }
-            memcpy(t, val, (size_t)(sl - val));
-            t[sl - val] = 0;
-            if (rhm_parse_long(sl + 1, 1, 100000, &sn) || rhm_parse_long(t, 0, sn - 1, &si)) {
-                rhm_err(msg, cap, "--shard: expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
-                return -1;
-            }
-            o->shard_i = (int)si;
-            o->shard_n = (int)sn;
-        } else if (RHM_FLAG("--no-prefix-cache")) {
-            RHM_NOVAL();
-            o->no_prefix_cache = 1;
-        } else if (RHM_FLAG("--fresh")) {
-            RHM_NOVAL();
-            o->fresh = 1;
-        } else if (RHM_FLAG("--quiet") || RHM_FLAG("-q")) {
-            RHM_NOVAL();
-            o->quiet = 1;
-        } else if (RHM_FLAG("-o") || RHM_FLAG("--out")) {
-            RHM_VAL();
-            if (!*val) {
-                rhm_err(msg, cap, "%s: empty path", name);
-                return -1;
-            }
-            o->out = val;
-        } else if (detect && RHM_FLAG("--append")) {
-            RHM_NOVAL();
-            o->append = 1;
-        } else if (detect && RHM_FLAG("--score-set")) {
-            RHM_NOVAL();
-            o->score_set = 1;
-        } else if (detect && RHM_FLAG("--top")) {
-            RHM_INT(1, 1000000, o->top);
-        } else if (!detect && RHM_FLAG("--mask-top")) {
-            RHM_INT(1, 10000000, o->mask_top);
-        } else if (!detect && RHM_FLAG("--mask-random")) {
-            RHM_INT(1, 10000000, o->mask_random);
-        } else if (!detect && RHM_FLAG("--mask-heads")) {
-            RHM_VAL();
-            o->mask_heads = val;
-        } else if (!detect && RHM_FLAG("--scores")) {
-            RHM_VAL();
-            o->scores_path = val;
-        } else if (!detect && RHM_FLAG("--seed")) {
-            char *end;
-            unsigned long long sv;
-            RHM_VAL();
-            errno = 0;
-            sv = strtoull(val, &end, 10);
-            if (!*val || *val == '-' || *end || errno) {
-                rhm_err(msg, cap, "--seed: expected an unsigned integer, got \"%.40s\"", val);
-                return -1;
-            }
-            o->seed = (uint64_t)sv;
-            o->seed_given = 1;
-        } else if (!detect && RHM_FLAG("--mask-mode")) {
-            RHM_VAL();
-            if (!strcmp(val, "uniform")) o->mask_mode = RH_MASK_UNIFORM;
-            else if (!strcmp(val, "neg-inf")) o->mask_mode = RH_MASK_NEG_INF;
-            else if (!strcmp(val, "zero")) o->mask_mode = RH_MASK_ZERO;
-            else {
-                rhm_err(msg, cap, "--mask-mode: expected uniform, neg-inf or zero, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (!detect && RHM_FLAG("--mask-prefill")) {
-            RHM_NOVAL();
-            o->mask_prefill = 1;
-        } else {
-            rhm_err(msg, cap, "unknown flag %.60s (see --help)", name);
-            return -1;
-        }
-#undef RHM_FLAG
-#undef RHM_VAL
-#undef RHM_NOVAL
-#undef RHM_INT
-    }
-    if (!detect) {
-        int nm = (o->mask_top > 0) + (o->mask_random > 0) + (o->mask_heads != NULL);
-        if (nm > 1) {
-            rhm_err(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another");
-            return -1;
-        }
-        if ((o->mask_top || o->mask_random) && !o->scores_path) {
-            rhm_err(msg, cap, "%s needs --scores FILE", o->mask_top ? "--mask-top" : "--mask-random");
-            return -1;
-        }
-        if (o->scores_path && !o->mask_top && !o->mask_random) {
-            rhm_err(msg, cap, "--scores is used only with --mask-top or --mask-random");
-            return -1;
-        }
-        if (o->seed_given && !o->mask_random) {
-            rhm_err(msg, cap, "--seed is used only with --mask-random");
-            return -1;
-        }
-        if (nm == 0 && (o->mask_prefill || o->mask_mode != RH_MASK_UNIFORM)) {
-            rhm_err(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)");
-            return -1;
-        }
-    }
-    if (o->append && o->shard_n > 1) {
-        rhm_err(msg, cap, "--append cannot be combined with --shard (merge the shards first, then append)");
-        return -1;
-    }
-    if (o->n_needles && o->needle_end) {
-        rhm_err(msg, cap, "--n-needles and --needle-range exclude one another");
-        return -1;
-    }
-    if (o->chat && o->template_arg) {
-        rhm_err(msg, cap, "--chat and --template exclude one another");
-        return -1;
+static uint32_t uni_compose(uint32_t a, uint32_t b)
+{
+    size_t lo = 0, hi = sizeof tok_uni_comp / sizeof tok_uni_comp[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const uint32_t *r = tok_uni_comp[mid];
+        if (a < r[0] || (a == r[0] && b < r[1])) hi = mid;
+        else if (a == r[0] && b == r[1]) return r[2];
+        else lo = mid + 1;
     }
     return 0;
-}
-
-/* ---- per-test records: the resume state and the per-test output (JSON lines) ---- */
-
-typedef struct {
-    char key[17]; /* config + test fingerprint, 16 hex digits */
-    char *line;   /* the JSON line as written */
-    rhj v;        /* parsed */
-    int own;      /* came from (or goes to) this run's own records file */
-} rhm_rec;
-
-typedef struct {
-    rhm_rec *r;
-    int n, cap;
-} rhm_recs;
-
-static void rhm_recs_free(rhm_recs *R) {
-    int i;
-    for (i = 0; i < R->n; i++) {
-        free(R->r[i].line);
-        rhj_free(&R->r[i].v);
-    }
-    free(R->r);
-    memset(R, 0, sizeof *R);
-}
-
-static rhm_rec *rhm_recs_find(const rhm_recs *R, const char *key) {
-    int i;
-    for (i = 0; i < R->n; i++)
-        if (!strcmp(R->r[i].key, key)) return &R->r[i];
-    return NULL;
-}
-
-/* Add a record line (copied); a line that is not a JSON object with a 16-hex "key" (a header
- * line, or the torn last line of a killed run) is skipped; a known key keeps its first line. */
-static int rhm_recs_add(rhm_recs *R, const char *line, size_t len, int own) {
-    rhj v;
-    const rhj *k;
-    rhm_rec *e;
-    if (rhj_parse(line, len, "record", &v, NULL, 0)) return 0;
-    k = rhj_get(&v, "key");
-    if (!k || k->type != RHJ_STR || k->len != 16 || rhm_recs_find(R, k->str)) {
-        rhj_free(&v);
-        return 0;
-    }
-    if (R->n == R->cap) {
-        int nc = R->cap ? R->cap * 2 : 64;
-        rhm_rec *q = (rhm_rec *)realloc(R->r, (size_t)nc * sizeof *q);
-        if (!q) {
-            rhj_free(&v);
-            return RH_ENOMEM;
-        }
-        R->r = q;
-        R->cap = nc;
-    }
-    e = &R->r[R->n];
-    memcpy(e->key, k->str, 17);
-    e->line = (char *)malloc(len + 1);
-    if (!e->line) {
-        rhj_free(&v);
-        return RH_ENOMEM;
-    }
-    memcpy(e->line, line, len);
-    e->line[len] = 0;
-    e->v = v;
-    e->own = own;
-    R->n++;
-    return 1;
-}
-
-static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
-    char *data;
-    size_t len, pos = 0;
-    if (rhm_read_file(path, (size_t)1 << 31, &data, &len, NULL, 0)) return 0; /* absent: fine */
-    while (pos < len) {
-        const char *ls = data + pos;
-        const char *nl = (const char *)memchr(ls, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - ls) : len - pos;
-        if (rhm_recs_add(R, ls, ll, own) < 0) {
-            free(data);
-            return RH_ENOMEM;
-        }
-        pos += ll + (nl ? 1 : 0);
-    }
-    free(data);
-    return 0;
-}
-
-/* Records of every shard of this output: files named BASE.shard-*<suffix> beside BASE. */
-static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suffix,
-                                 const char *own_path) {
-    rhm_buf dir = {0}, pre = {0};
-    const char *slash = strrchr(base, '/');
-    DIR *d;
-    struct dirent *e;
-    if (slash) rhm_buf_put(&dir, base, (size_t)(slash - base) + 1);
-    else rhm_buf_puts(&dir, "./");
-    rhm_buf_puts(&pre, slash ? slash + 1 : base);
-    rhm_buf_puts(&pre, ".shard-");
-    d = dir.p ? opendir(dir.p) : NULL;
-    if (d) {
-        char **names = NULL;
-        int n = 0, cap = 0, i;
-        while ((e = readdir(d)) != NULL) {
-            size_t k = strlen(e->d_name), sl = strlen(suffix);
-            if (k > pre.n + sl && !strncmp(e->d_name, pre.p, pre.n) &&
-                !strcmp(e->d_name + k - sl, suffix)) {
-                if (n == cap) {
-                    int nc = cap ? cap * 2 : 8;
-                    char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
-                    if (!q) break;
-                    names = q;
-                    cap = nc;
-                }
-                names[n] = (char *)malloc(dir.n + k + 1);
-                if (!names[n]) break;
-                memcpy(names[n], dir.p, dir.n);
-                memcpy(names[n] + dir.n, e->d_name, k + 1);
-                n++;
-            }
-        }
-        closedir(d);
-        if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
-        for (i = 0; i < n; i++) {
-            /* own_path is loaded first by the caller; the same file under "./" is skipped */
-            const char *nm = names[i];
-            if (!slash && !strncmp(nm, "./", 2)) nm += 2;
-            if (strcmp(nm, own_path)) rhm_recs_load(R, names[i], 0);
-            free(names[i]);
-        }
-        free(names);
-    }
-    rhm_buf_free(&dir);
-    rhm_buf_free(&pre);
-}
-
-/* ---- SVG heatmaps ---- */
-
-static void rhm_color(int palette, double t, char *out, size_t cap) {
-    /* palette 0: the familiar NIAH map red -> yellow -> green (#F0496E, #EBB839, #0CD79F);
-     * palette 1: white -> dark blue for head scores */
-    static const int niah[3][3] = {{0xF0, 0x49, 0x6E}, {0xEB, 0xB8, 0x39}, {0x0C, 0xD7, 0x9F}};
-    int r, g, b;
-    if (t < 0) t = 0;
-    if (t > 1) t = 1;
-    if (palette == 0) {
-        int s = t < 0.5 ? 0 : 1;
-        double u = t < 0.5 ? t * 2 : (t - 0.5) * 2;
-        r = (int)lrint(niah[s][0] + (niah[s + 1][0] - niah[s][0]) * u);
-        g = (int)lrint(niah[s][1] + (niah[s + 1][1] - niah[s][1]) * u);
-        b = (int)lrint(niah[s][2] + (niah[s + 1][2] - niah[s][2]) * u);
-    } else {
-        r = (int)lrint(255 + (0x08 - 255) * t);
-        g = (int)lrint(255 + (0x30 - 255) * t);
-        b = (int)lrint(255 + (0x6B - 255) * t);
-    }
-    snprintf(out, cap, "#%02x%02x%02x", r, g, b);
-}
-
-static void rhm_xml(rhm_buf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') rhm_buf_puts(b, "&lt;");
-        else if (*s == '>') rhm_buf_puts(b, "&gt;");
-        else if (*s == '&') rhm_buf_puts(b, "&amp;");
-        else if (*s == '"') rhm_buf_puts(b, "&quot;");
-        else if (*s == '-' && s[1] == '-') rhm_buf_puts(b, "- "); /* keep comments valid */
-        else rhm_buf_put(b, s, 1);
-    }
-}
-
-/* val: ny rows x nx columns, NAN = no data (grey); colour scale vmin..vmax. */
-static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel,
-                            const char *ylabel, int nx, int ny, char **xt, char **yt,
-                            const double *val, double vmin, double vmax, int palette,
-                            int show_values, const char *run_json) {
-    int cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
-    int left = 70, top = 50, W, H, x, y, stepx = nx > 40 ? 4 : 1, stepy = ny > 40 ? 4 : 1;
-    char col[16];
-    W = left + nx * cw + 90;
-    H = top + ny * ch + 60;
-    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
-    if (run_json) {
-        rhm_buf_puts(b, "<!-- run: ");
-        rhm_xml(b, run_json);
-        rhm_buf_puts(b, " -->\n<desc>");
-        rhm_xml(b, run_json);
-        rhm_buf_puts(b, "</desc>\n");
-    }
-    rhm_buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
-    rhm_xml(b, title);
-    rhm_buf_puts(b, "</text>\n");
-    for (y = 0; y < ny; y++)
-        for (x = 0; x < nx; x++) {
-            double v = val[(size_t)y * (size_t)nx + (size_t)x];
-            if (isnan(v)) snprintf(col, sizeof col, "#dddddd");
-            else rhm_color(palette, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0, col, sizeof col);
-            rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">",
-                           left + x * cw, top + y * ch, cw, ch, col);
-            if (!isnan(v)) rhm_buf_printf(b, "<title>%s %s, %s %s: %.4g</title>", xlabel, xt[x], ylabel, yt[y], v);
-            rhm_buf_puts(b, "</rect>\n");
-            if (show_values && !isnan(v) && cw >= 40)
-                rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
-                               left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, v);
-        }
-    for (x = 0; x < nx; x += stepx)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                       left + x * cw + cw / 2, top + ny * ch + 14, xt[x]);
-    for (y = 0; y < ny; y += stepy)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 4,
-                       top + y * ch + ch / 2 + 4, yt[y]);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + nx * cw / 2, top + ny * ch + 34);
-    rhm_xml(b, xlabel);
-    rhm_buf_printf(b, "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
-                   top + ny * ch / 2, top + ny * ch / 2);
-    rhm_xml(b, ylabel);
-    rhm_buf_puts(b, "</text>\n");
-    /* colour bar */
-    for (y = 0; y < 20; y++) {
-        rhm_color(palette, 1.0 - y / 19.0, col, sizeof col);
-        rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n",
-                       left + nx * cw + 20, top + y * 8, 8, col);
-    }
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 8, vmax);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 160, vmin);
-    rhm_buf_puts(b, "</svg>\n");
-}
-
-/* ---- CSV (RFC 4180 quoting) ---- */
-static void rhm_csv_field(rhm_buf *b, const char *s, size_t n) {
-    size_t i;
-    int q = 0;
-    for (i = 0; i < n; i++)
-        if (s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r') q = 1;
-    if (!q) {
-        rhm_buf_put(b, s, n);
-        return;
-    }
-    rhm_buf_put(b, "\"", 1);
-    for (i = 0; i < n; i++) {
-        if (s[i] == '"') rhm_buf_put(b, "\"", 1);
-        rhm_buf_put(b, s + i, 1);
-    }
-    rhm_buf_put(b, "\"", 1);
-}
-
-/* ---- the experiment driver shared by detect and niah ---- */
-
-typedef struct {
-    rhm_opts o;
-    rh_model *m;
-    const rh_config *cfg;
-    int n_lh; /* n_layers * n_heads */
-    char checksum[17];
-    double *lengths, *depths;
-    int n_len, n_dep;
-    rhm_needle *nd;
-    int n_nd;
-    char *tmpl;
-    char *hay_text;
-    size_t hay_len;
-    int *hay, n_hay;
-    int space_prefix;
-    int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
-    unsigned char *mask; /* niah: n_lh flags, or NULL */
-    rhm_buf mask_label;  /* "none", "top-5: 1-2 0-3 ...", ... */
-    const char *mask_kind;
-    uint64_t cfg_hash;
-    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec;
-    rh_scores old;
-    int have_old;
-    double t0;
-    char started[32];
-    int n_tests, n_mine, n_done_before, n_run;
-    int threads; /* the worker threads used (-t, 0 resolved to the online CPUs) */
-} rhm_exp;
-
-static void rhm_exp_free(rhm_exp *E) {
-    int i;
-    free(E->lengths);
-    free(E->depths);
-    if (E->needle_ids)
-        for (i = 0; i < E->n_nd; i++) {
-            free(E->needle_ids[i]);
-            free(E->ans0[i]);
-            free(E->ans1[i]);
-        }
-    free(E->needle_ids);
-    free(E->n_needle_ids);
-    free(E->ans0);
-    free(E->n_ans0);
-    free(E->ans1);
-    free(E->n_ans1);
-    rhm_needles_free(E->nd, E->n_nd);
-    free(E->tmpl);
-    free(E->hay_text);
-    free(E->hay);
-    free(E->mask);
-    rhm_buf_free(&E->mask_label);
-    rhm_buf_free(&E->base);
-    rhm_buf_free(&E->rec_path);
-    rhm_buf_free(&E->svg_path);
-    rhm_buf_free(&E->run_path);
-    rhm_buf_free(&E->csv_path);
-    rhm_buf_free(&E->unsharded_rec);
-    if (E->have_old) rh_scores_free(&E->old);
-    if (E->m) rh_model_close(E->m);
-    memset(E, 0, sizeof *E);
-}
-
-/* The run record: what made an output (program, model, command line, grid, seed, threads,
- * start and wall time, test counts). */
-static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
-    int i;
-    rhm_buf_puts(b, "{\"program\": \"retrieval_heads\", \"version\": \"" RH_VERSION "\", \"command\": [\"retrieval_heads\"");
-    for (i = 0; i < E->o.argc; i++) {
-        rhm_buf_puts(b, ", ");
-        rhm_buf_json_str(b, E->o.argv[i], strlen(E->o.argv[i]));
-    }
-    rhm_buf_puts(b, "], \"model\": ");
-    rhm_buf_json_str(b, E->o.model_path, strlen(E->o.model_path));
-    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"layers\": %d, \"heads\": %d",
-                   E->checksum, E->cfg->n_layers, E->cfg->n_heads);
-    rhm_buf_puts(b, ", \"grid\": {\"lengths\": [");
-    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", (int)E->lengths[i]);
-    rhm_buf_puts(b, "], \"depths\": [");
-    for (i = 0; i < E->n_dep; i++) {
-        if (i) rhm_buf_puts(b, ", ");
-        rhm_buf_double(b, E->depths[i]);
-    }
-    rhm_buf_printf(b, "], \"depth_spacing\": \"%s\", \"needles\": %d, \"needle_range\": [%d, %d], \"needles_file\": ",
-                   E->o.sigmoid ? "sigmoid" : "linear", E->n_nd, E->o.needle_first, E->o.needle_first + E->n_nd);
-    rhm_buf_json_str(b, E->o.needles_path, strlen(E->o.needles_path));
-    rhm_buf_puts(b, ", \"haystack\": ");
-    rhm_buf_json_str(b, E->o.haystack, strlen(E->o.haystack));
-    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", E->o.buffer);
-    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
-    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}",
-                   E->o.span_exact ? "exact" : "overlap", E->o.span_prompt ? "prompt" : "needle",
-                   E->o.max_new);
-    if (E->o.is_detect) {
-        rhm_buf_printf(b, ", \"score\": \"%s\"", E->o.score_set ? "set" : "repeats");
-    } else {
-        rhm_buf_puts(b, ", \"mask\": ");
-        rhm_buf_json_str(b, E->mask_label.p, E->mask_label.n);
-        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"",
-                       E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
-                       E->o.mask_prefill ? "prefill and decode" : "decode only");
-    }
-    if (!E->o.is_detect && E->o.mask_random) rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)E->o.seed);
-    else rhm_buf_puts(b, ", \"seed\": null");
-    rhm_buf_printf(b, ", \"threads\": %d, \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f",
-                   E->threads, E->o.shard_i, E->o.shard_n, E->started, rhm_now() - E->t0);
-    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s}",
-                   E->n_tests, E->n_mine, E->n_done_before, E->n_run, finished ? "true" : "false");
-}
-
-static void rhm_test_coords(const rhm_exp *E, int t, int *li, int *di, int *ni) {
-    *di = t % E->n_dep;
-    *li = (t / E->n_dep) % E->n_len;
-    *ni = t / (E->n_dep * E->n_len);
-}
-
-static void rhm_test_key(const rhm_exp *E, int t, char out[17]) {
-    int li, di, ni;
-    uint64_t h = E->cfg_hash;
-    int32_t L;
-    rhm_test_coords(E, t, &li, &di, &ni);
-    L = (int32_t)E->lengths[li];
-    h = rhm_fnv(h, &L, sizeof L);
-    h = rhm_fnv(h, &E->depths[di], sizeof(double));
-    h = rhm_fnv(h, E->nd[ni].needle, strlen(E->nd[ni].needle) + 1);
-    h = rhm_fnv(h, E->nd[ni].question, strlen(E->nd[ni].question) + 1);
-    h = rhm_fnv(h, E->nd[ni].answer, strlen(E->nd[ni].answer) + 1);
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
-}
-
-static int rhm_fail(const rhm_opts *o, int code, const char *msg) {
-    fprintf(stderr, "retrieval_heads %s: %s\n", o->is_detect ? "detect" : "niah", msg);
-    return code;
-}
-
-/* Load and check everything a run needs; returns 0 or an exit code (message printed). */
-static int rhm_exp_setup(rhm_exp *E, char *msg, size_t cap) {
-    rhm_opts *o = &E->o;
-    char lspec[64];
-    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
-    time_t now = time(NULL);
-    struct tm tmv;
-    E->t0 = rhm_now();
-    E->threads = o->threads;
-    if (E->threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
-    }
-    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    rc = rh_model_open(o->model_path, &E->m, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
-    E->cfg = rh_model_config(E->m);
-    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
-    rh_model_checksum(E->m, E->checksum);
-    /* grids */
-    if (!o->lengths) {
-        int mx = E->cfg->max_ctx;
-        snprintf(lspec, sizeof lspec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
-    }
-    if (rhm_parse_grid("--lengths", o->lengths ? o->lengths : lspec, 1, 100000000, 1, 0,
-                       &E->lengths, &E->n_len, msg, cap))
-        return RHM_EXIT_USAGE;
-    if (rhm_parse_grid("--depths", o->depths, 0, 100, 0, o->sigmoid, &E->depths, &E->n_dep, msg, cap))
-        return RHM_EXIT_USAGE;
-    /* needles */
-    {
-        char *txt;
-        size_t len;
-        rc = rhm_read_file(o->needles_path, (size_t)1 << 28, &txt, &len, msg, cap);
-        if (rc) return RHM_EXIT_USAGE;
-        rc = rhm_needles_parse(txt, len, o->needles_path, &E->nd, &E->n_nd, msg, cap);
-        free(txt);
-        if (rc) return RHM_EXIT_USAGE;
-        if (o->n_needles > E->n_nd) {
-            rhm_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", o->n_needles, E->n_nd, o->needles_path);
-            return RHM_EXIT_USAGE;
-        }
-        if (o->needle_end > E->n_nd) {
-            rhm_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", o->needle_first, o->needle_end,
-                    E->n_nd, o->needles_path);
-            return RHM_EXIT_USAGE;
-        }
-        if (o->n_needles) o->needle_end = o->n_needles;
-        if (o->needle_end) {
-            /* keep needles [first, end): free the others, move the kept ones to the front */
-            for (i = 0; i < E->n_nd; i++)
-                if (i < o->needle_first || i >= o->needle_end) {
-                    free(E->nd[i].needle);
-                    free(E->nd[i].question);
-                    free(E->nd[i].answer);
-                }
-            memmove(E->nd, E->nd + o->needle_first, (size_t)(o->needle_end - o->needle_first) * sizeof *E->nd);
-            E->n_nd = o->needle_end - o->needle_first;
-        }
-    }
-    /* template */
-    if (o->chat) {
-        E->tmpl = rhm_chat_template(E->m, msg, cap);
-        if (!E->tmpl) return RHM_EXIT_USAGE;
-    } else {
-        E->tmpl = rhm_unescape(o->template_arg ? o->template_arg : RHM_DEFAULT_TEMPLATE);
-        if (!E->tmpl) return RHM_EXIT_RUN;
-    }
-    if (rhm_count(E->tmpl, "{question}") != 1 || rhm_count(E->tmpl, "{context}") > 1) {
-        rhm_err(msg, cap, "--template: needs {question} exactly once and {context} at most once");
-        return RHM_EXIT_USAGE;
-    }
-    /* haystack */
-    rc = rhm_haystack_load(o->haystack, &E->hay_text, &E->hay_len, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
-    /* needle and answer tokens */
-    E->space_prefix = rhm_has_space_prefix(E->m);
-    E->needle_ids = (int **)calloc((size_t)E->n_nd, sizeof(int *));
-    E->ans0 = (int **)calloc((size_t)E->n_nd, sizeof(int *));
-    E->ans1 = (int **)calloc((size_t)E->n_nd, sizeof(int *));
-    E->n_needle_ids = (int *)calloc((size_t)E->n_nd, sizeof(int));
-    E->n_ans0 = (int *)calloc((size_t)E->n_nd, sizeof(int));
-    E->n_ans1 = (int *)calloc((size_t)E->n_nd, sizeof(int));
-    if (!E->needle_ids || !E->ans0 || !E->ans1 || !E->n_needle_ids || !E->n_ans0 || !E->n_ans1) {
-        rhm_err(msg, cap, "out of memory");
-        return RHM_EXIT_RUN;
-    }
-    for (i = 0; i < E->n_nd; i++) {
-        rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].needle, &E->needle_ids[i],
-                                    &E->n_needle_ids[i], msg, cap);
-        if (!rc) rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].answer, &E->ans0[i], &E->n_ans0[i], msg, cap);
-        if (!rc) rc = rh_tokenize(E->m, E->nd[i].answer, strlen(E->nd[i].answer), 0, &E->ans1[i], &E->n_ans1[i], msg, cap);
-        if (rc) return RHM_EXIT_USAGE;
-        if (E->n_needle_ids[i] > max_needle) max_needle = E->n_needle_ids[i];
-    }
-    for (i = 0; i < E->n_len; i++) {
-        if ((int)E->lengths[i] > maxlen) maxlen = (int)E->lengths[i];
-        if ((int)E->lengths[i] < minlen) minlen = (int)E->lengths[i];
-    }
-    if (maxlen > E->cfg->max_ctx && !o->quiet)
-        fprintf(stderr, "retrieval_heads %s: warning: --lengths up to %d exceed the model's trained context of %d tokens\n",
-                o->is_detect ? "detect" : "niah", maxlen, E->cfg->max_ctx);
-    if ((long)minlen - o->buffer - max_needle < 1) {
-        rhm_err(msg, cap, "--lengths: length %d leaves no room for haystack after --buffer %d and a needle of %d tokens",
-                minlen, o->buffer, max_needle);
-        return RHM_EXIT_USAGE;
-    }
-    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - o->buffer, &E->hay, &E->n_hay, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
-    /* masks */
-    rhm_buf_puts(&E->mask_label, "none");
-    E->mask_kind = "none";
-    if (!o->is_detect && (o->mask_top || o->mask_random || o->mask_heads)) {
-        int k, n_sel = 0;
-        E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1);
-        if (!E->mask) return RHM_EXIT_RUN;
-        if (o->mask_heads) {
-            if (rhm_parse_heads("--mask-heads", o->mask_heads, E->cfg->n_layers, E->cfg->n_heads, E->mask, msg, cap))
-                return RHM_EXIT_USAGE;
-            E->mask_kind = "heads";
-        } else {
-            rh_scores s;
-            rhm_rank *r = NULL;
-            int n_r = 0;
-            if (rh_scores_read(o->scores_path, &s, msg, cap)) {
-                char t[512];
-                snprintf(t, sizeof t, "--scores: %s", msg);
-                snprintf(msg, cap, "%s", t);
-                return RHM_EXIT_USAGE;
-            }
-            for (i = 0; i < s.n_layers * s.n_heads; i++)
-                if (s.present[i] && (i / s.n_heads >= E->cfg->n_layers || i % s.n_heads >= E->cfg->n_heads)) {
-                    rhm_err(msg, cap, "--scores: %s has head %d-%d, outside the model (%d layers x %d heads)",
-                            o->scores_path, i / s.n_heads, i % s.n_heads, E->cfg->n_layers, E->cfg->n_heads);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-            if (rhm_rank_heads(&s, &r, &n_r)) {
-                rh_scores_free(&s);
-                return RHM_EXIT_RUN;
-            }
-            if (o->mask_top) {
-                if (o->mask_top > n_r) {
-                    rhm_err(msg, cap, "--mask-top: K = %ld is more than the %d heads in %s", o->mask_top, n_r, o->scores_path);
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-                for (k = 0; k < o->mask_top; k++) {
-                    int idx = r[k].idx, l = idx / s.n_heads, h = idx % s.n_heads;
-                    E->mask[l * E->cfg->n_heads + h] = 1;
-                }
-                E->mask_kind = "top";
-            } else {
-                /* K random heads among those with mean < 0.1 (never a retrieval head; the
-                 * original's sampler could pick them and drew anew, unseeded, per test) */
-                int *elig = (int *)malloc((size_t)(n_r > 0 ? n_r : 1) * sizeof *elig), ne = 0;
-                uint64_t st = o->seed;
-                if (!elig) {
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_RUN;
-                }
-                for (i = 0; i < s.n_layers * s.n_heads; i++)
-                    if (s.present[i] && rh_scores_mean(&s, i) < 0.1) elig[ne++] = i;
-                if (o->mask_random > ne) {
-                    rhm_err(msg, cap, "--mask-random: K = %ld is more than the %d heads with mean score < 0.1 in %s",
-                            o->mask_random, ne, o->scores_path);
-                    free(elig);
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-                for (k = 0; k < o->mask_random; k++) {
-                    int j = k + (int)(rhm_rand(&st) % (uint64_t)(ne - k)), tmp = elig[k], idx, l, h;
-                    elig[k] = elig[j];
-                    elig[j] = tmp;
-                    idx = elig[k];
-                    l = idx / s.n_heads;
-                    h = idx % s.n_heads;
-                    E->mask[l * E->cfg->n_heads + h] = 1;
-                }
-                free(elig);
-                E->mask_kind = "random";
-            }
-            free(r);
-            rh_scores_free(&s);
-        }
-        E->mask_label.n = 0;
-        for (i = 0; i < E->n_lh; i++) n_sel += E->mask[i];
-        rhm_buf_printf(&E->mask_label, "%s-%d:", E->mask_kind, n_sel);
-        for (i = 0; i < E->n_lh; i++)
-            if (E->mask[i]) rhm_buf_printf(&E->mask_label, " %d-%d", i / E->cfg->n_heads, i % E->cfg->n_heads);
-    }
-    /* output paths: BASE (detect: the score file without .json) + suffixes; a shard writes
-     * BASE.shard-i-of-n.* and a later run without --shard merges them */
-    {
-        size_t ol = strlen(o->out);
-        if (o->is_detect && ol > 5 && !strcmp(o->out + ol - 5, ".json")) rhm_buf_put(&E->base, o->out, ol - 5);
-        else rhm_buf_puts(&E->base, o->out);
-        rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
-        if (o->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", o->shard_i, o->shard_n);
-        rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
-        rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
-        rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
-        rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
-        if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom || E->unsharded_rec.oom)
-            return RHM_EXIT_RUN;
-        /* can we write there?  (find out now, not after an hour of tests) */
-        {
-            rhm_buf t = {0};
-            FILE *f;
-            rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
-            f = t.p ? fopen(t.p, "wb") : NULL;
-            if (!f) {
-                rhm_err(msg, cap, "--out: cannot write %s: %s", t.p ? t.p : "?", strerror(errno));
-                rhm_buf_free(&t);
-                return RHM_EXIT_USAGE;
-            }
-            fclose(f);
-            remove(t.p);
-            rhm_buf_free(&t);
-        }
-    }
-    if (o->is_detect && o->append && o->shard_n == 1) {
-        FILE *f = fopen(o->out, "rb");
-        if (f) {
-            fclose(f);
-            if (rh_scores_read(o->out, &E->old, msg, cap)) return RHM_EXIT_USAGE;
-            if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
-                rhm_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", o->out,
-                        E->cfg->n_layers, E->cfg->n_heads);
-                return RHM_EXIT_USAGE;
-            }
-            E->have_old = 1;
-        }
-    }
-    /* the configuration fingerprint: a finished test is reused only when all of this agrees */
-    {
-        uint64_t h = RHM_FNV0;
-        char t[256];
-        h = rhm_fnv(h, "rh-method-1", 12);
-        h = rhm_fnv(h, o->is_detect ? "detect" : "niah", o->is_detect ? 7 : 5);
-        h = rhm_fnv(h, E->checksum, 16);
-        h = rhm_fnv(h, E->hay_text, E->hay_len);
-        h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
-        snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", o->buffer, o->span_exact, o->span_prompt,
-                 o->max_new, o->score_set, (int)o->mask_mode, o->mask_prefill);
-        h = rhm_fnv(h, t, strlen(t));
-        h = rhm_fnv(h, E->mask_label.p, E->mask_label.n);
-        E->cfg_hash = h;
-    }
-    E->n_tests = E->n_nd * E->n_len * E->n_dep;
-    E->n_mine = 0;
-    for (i = 0; i < E->n_tests; i++)
-        if (i % o->shard_n == o->shard_i) E->n_mine++;
-    return 0;
-}
-
-/* Write the records file: a header line {"run": ...}, then the records of this run's tests in
- * grid order, then any other records that were in this file (other grids: never dropped). */
-static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *msg, size_t cap) {
-    rhm_buf b = {0};
-    int t, i, rc;
-    unsigned char *used = (unsigned char *)calloc((size_t)(R->n > 0 ? R->n : 1), 1);
-    if (!used) return RH_ENOMEM;
-    rhm_buf_puts(&b, "{\"run\": ");
-    rhm_run_json(E, &b, finished);
-    rhm_buf_puts(&b, "}\n");
-    for (t = 0; t < E->n_tests; t++) {
-        char key[17];
-        rhm_rec *r;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
-        rhm_test_key(E, t, key);
-        r = rhm_recs_find(R, key);
-        if (!r) continue;
-        used[r - R->r] = 1;
-        rhm_buf_puts(&b, r->line);
-        rhm_buf_put(&b, "\n", 1);
-    }
-    for (i = 0; i < R->n; i++)
-        if (!used[i] && R->r[i].own) {
-            rhm_buf_puts(&b, R->r[i].line);
-            rhm_buf_put(&b, "\n", 1);
-        }
-    free(used);
-    if (b.oom) {
-        rhm_buf_free(&b);
-        return RH_ENOMEM;
-    }
-    rc = rhm_write_atomic(E->rec_path.p, b.p, b.n, msg, cap);
-    rhm_buf_free(&b);
-    return rc;
-}
-
-static void rhm_fmt_secs(char *out, size_t cap, double s) {
-    long v = (long)(s + 0.5);
-    if (v >= 3600) snprintf(out, cap, "%ldh%02ldm%02lds", v / 3600, v / 60 % 60, v % 60);
-    else if (v >= 60) snprintf(out, cap, "%ldm%02lds", v / 60, v % 60);
-    else snprintf(out, cap, "%lds", v);
-}
-
-/* One test: prefill all but the last prompt token, then greedy decode from the last one (as the
- * original: its prefill is input_ids[:, :-1]), at most max_new tokens, stopping after a token
- * whose bytes hold a newline or an EOS token.  With observe, add each step's retrieval scores.
- * The mask is set for the decode steps only unless --mask-prefill. */
-/* The prompt tokens whose keys and values are in the cache from position 0 (the previous test's
- * prefill): the next test prefills only what differs.  Tests of one needle and length at
- * increasing depths share the haystack up to the earlier insertion point, so about a third of
- * the prefill of a linear depth grid is saved.  Exact: the engine computes each position of a
- * prefill the same whatever the chunk it falls in (its split-prefill test), and at least 2
- * tokens are always prefilled so the prefill path, never the decode path, computes them. */
-typedef struct {
-    int *ids;
-    int n, cap;
-} rhm_prefix;
-
-static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rhm_test *t,
-                        int observe, int *out, int *n_out, double *head, float *logits,
-                        int32_t *top1, unsigned char *hit, char *msg, size_t cap) {
-    rh_ctx *c = *pc;
-    int need = t->n_ids + E->o.max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
-    const rh_config *cfg = E->cfg;
-    *n_out = 0;
-    if (!c || rh_ctx_n_ctx(c) < need) {
-        rh_ctx_params p;
-        if (c) rh_ctx_free(c);
-        *pc = NULL;
-        pre->n = 0;
-        rh_ctx_params_default(&p);
-        p.n_threads = E->o.threads;
-        p.n_ctx = need + need / 8;
-        rc = rh_ctx_new(E->m, &p, pc, msg, cap);
-        if (rc) return rc;
-        c = *pc;
-    }
-    if (pre->n > 0 && n_pre >= 2) {
-        int lim = pre->n < n_pre ? pre->n : n_pre;
-        while (start < lim && pre->ids[start] == t->ids[start]) start++;
-        if (n_pre - start < 2) start = n_pre - 2;
-    }
-    rh_ctx_rewind(c, start);
-    pre->n = 0;
-    rh_set_observe(c, NULL);
-    rh_set_mask(c, E->mask && E->o.mask_prefill ? E->mask : NULL, E->o.mask_mode);
-    if (n_pre > start) rc = rh_eval(c, t->ids + start, n_pre - start, NULL, 0);
-    if (!rc && n_pre > 0) {
-        if (pre->cap < n_pre) {
-            int *q = (int *)realloc(pre->ids, (size_t)n_pre * sizeof *q);
-            if (q) {
-                pre->ids = q;
-                pre->cap = n_pre;
-            }
-        }
-        if (pre->cap >= n_pre) {
-            memcpy(pre->ids, t->ids, (size_t)n_pre * sizeof *pre->ids);
-            pre->n = n_pre;
-        }
-    }
-    if (!rc && E->mask) rc = rh_set_mask(c, E->mask, E->o.mask_mode);
-    if (!rc && observe) {
-        rh_observe ob;
-        memset(&ob, 0, sizeof ob);
-        ob.top1 = top1;
-        rc = rh_set_observe(c, &ob);
-    }
-    if (observe && t->span_start >= 0)
-        memset(hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
-    inp = t->ids[t->n_ids - 1];
-    for (step = 0; !rc && step < E->o.max_new; step++) {
-        int next, k, nb, stop = 0;
-        char tb[512];
-        rc = rh_eval(c, &inp, 1, logits, 0);
-        if (rc) break;
-        next = rh_argmax(logits, cfg->vocab_size);
-        out[(*n_out)++] = next;
-        if (observe && t->span_start >= 0)
-            rh_retrieval_step(top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next,
-                              E->o.score_set, hit, head);
-        for (k = 0; k < cfg->n_eos; k++)
-            if (next == cfg->eos_ids[k]) stop = 1;
-        nb = rh_token_bytes(E->m, next, tb, sizeof tb);
-        if (nb > (int)sizeof tb) nb = (int)sizeof tb;
-        if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
-        if (stop) break;
-        inp = next;
-    }
-    if (rc) rhm_err(msg, cap, "%s", rh_ctx_error(c));
-    rh_set_observe(c, NULL);
-    rh_set_mask(c, NULL, E->o.mask_mode);
-    return rc;
-}
-
-/* Length of the valid UTF-8 sequence at s[i] (1..4), or 0 if none; *bad_len: the bytes of the
- * maximal invalid subpart to replace with one U+FFFD (as Python's errors="replace"). */
-static int rhm_utf8_at(const unsigned char *s, size_t n, size_t i, int *bad_len) {
-    unsigned c = s[i];
-    int len, k;
-    unsigned lo = 0x80, hi = 0xbf;
-    *bad_len = 1;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else return 0;
-    for (k = 1; k < len; k++) {
-        unsigned d;
-        if (i + (size_t)k >= n) break;
-        d = s[i + k];
-        if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xbf)) break;
-    }
-    if (k == len) return len;
-    *bad_len = k;
-    return 0;
-}
-
-/* The response as the original gets it: decode(skip_special_tokens=True).strip(), bytes that are
- * not UTF-8 (a byte token the model emitted alone) becoming U+FFFD as Python's decode makes them. */
-static char *rhm_response(const rh_model *m, const int *ids, int n) {
-    char *s = NULL;
-    size_t len = 0, a = 0, i = 0;
-    rhm_buf b = {0};
-    if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &s, &len, NULL, 0))
-        return NULL;
-    while (i < len) {
-        int bad, k = rhm_utf8_at((const unsigned char *)s, len, i, &bad);
-        if (k) {
-            rhm_buf_put(&b, s + i, (size_t)k);
-            i += (size_t)k;
-        } else {
-            rhm_buf_puts(&b, "\xef\xbf\xbd");
-            i += (size_t)bad;
-        }
-    }
-    free(s);
-    if (!b.p) rhm_buf_put(&b, "", 0);
-    if (b.oom || !b.p) {
-        rhm_buf_free(&b);
-        return NULL;
-    }
-    s = b.p;
-    len = b.n;
-    while (a < len && isspace((unsigned char)s[a])) a++;
-    while (len > a && isspace((unsigned char)s[len - 1])) len--;
-    memmove(s, s + a, len - a);
-    s[len - a] = 0;
-    return s;
-}
-
-static int rhm_run(int argc, char **argv, int detect);
-
-/* detect outputs: the score file (kept tests, grid order), its sidecar, the SVG, the table. */
-static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
-    rh_scores s;
-    int t, i, kept = 0, lost = 0, no_span = 0, done = 0, rc, n_r;
-    rhm_rank *r = NULL;
-    double *dense = (double *)malloc((size_t)E->n_lh * sizeof *dense);
-    rhm_buf b = {0};
-    if (!dense || rh_scores_init(&s, E->cfg->n_layers, E->cfg->n_heads)) {
-        free(dense);
-        return RH_ENOMEM;
-    }
-    if (E->have_old) /* --append: the existing lists first, then this run's tests */
-        for (i = 0; i < E->old.n_layers * E->old.n_heads; i++) {
-            int l = i / E->old.n_heads, h = i % E->old.n_heads, j;
-            for (j = 0; j < E->old.n_tests[i]; j++) rh_scores_push(&s, l * E->cfg->n_heads + h, E->old.scores[i][j]);
-        }
-    for (t = 0; t < E->n_tests; t++) {
-        char key[17];
-        const rhm_rec *rec;
-        const rhj *k, *hs;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
-        rhm_test_key(E, t, key);
-        rec = rhm_recs_find(R, key);
-        if (!rec) continue;
-        done++;
-        k = rhj_get(&rec->v, "kept");
-        if (rhj_get(&rec->v, "span") && rhj_get(&rec->v, "span")->type == RHJ_NULL) no_span++;
-        if (!k || k->type != RHJ_TRUE) {
-            lost++;
-            continue;
-        }
-        kept++;
-        for (i = 0; i < E->n_lh; i++) dense[i] = 0;
-        hs = rhj_get(&rec->v, "head_scores");
-        if (hs && hs->type == RHJ_OBJ)
-            for (i = 0; i < hs->n; i++) {
-                int l, h;
-                if (!rhm_parse_head_key(hs->keys[i], hs->keylens[i], &l, &h) && l < E->cfg->n_layers &&
-                    h < E->cfg->n_heads && hs->items[i].type == RHJ_NUM)
-                    dense[l * E->cfg->n_heads + h] = hs->items[i].num;
-            }
-        for (i = 0; i < E->n_lh; i++)
-            if (rh_scores_push(&s, i, dense[i])) {
-                free(dense);
-                rh_scores_free(&s);
-                return RH_ENOMEM;
-            }
-    }
-    free(dense);
-    rc = rh_scores_write(E->o.shard_n > 1 ? (rhm_buf_printf(&b, "%s.json", E->base.p), b.p) : E->o.out, &s, msg, cap);
-    b.n = 0;
-    if (!rc) {
-        rhm_run_json(E, &b, 1);
-        rhm_buf_put(&b, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
-    }
-    if (!rc && !rhm_rank_heads(&s, &r, &n_r)) {
-        char **xt = (char **)calloc((size_t)E->cfg->n_heads, sizeof(char *));
-        char **yt = (char **)calloc((size_t)E->cfg->n_layers, sizeof(char *));
-        double *val = (double *)malloc((size_t)E->n_lh * sizeof(double)), vmax = 0;
-        rhm_buf title = {0}, run = {0}, svg = {0};
-        int n_ret = 0, shown;
-        if (xt && yt && val) {
-            for (i = 0; i < E->cfg->n_heads; i++) {
-                xt[i] = (char *)malloc(12);
-                if (xt[i]) snprintf(xt[i], 12, "%d", i);
-            }
-            for (i = 0; i < E->cfg->n_layers; i++) {
-                yt[i] = (char *)malloc(12);
-                if (yt[i]) snprintf(yt[i], 12, "%d", i);
-            }
-            for (i = 0; i < E->n_lh; i++) {
-                val[i] = kept || E->have_old ? rh_scores_mean(&s, i) : NAN;
-                if (!isnan(val[i]) && val[i] > vmax) vmax = val[i];
-                if (!isnan(val[i]) && val[i] > 0.1) n_ret++;
-            }
-            rhm_buf_printf(&title, "Retrieval scores, %s: %d of %d heads > 0.1 (%d tests)", E->o.model_path,
-                           n_ret, E->n_lh, s.n_tests[0]);
-            rhm_run_json(E, &run, 1);
-            for (i = 0; i < E->cfg->n_heads && xt[i]; i++) {
-            }
-            if (i == E->cfg->n_heads) {
-                for (i = 0; i < E->cfg->n_layers && yt[i]; i++) {
-                }
-                if (i == E->cfg->n_layers) {
-                    rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt,
-                                    val, 0, vmax > 1 ? vmax : 1, 1, 0, run.p);
-                    if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
-                }
-            }
-        }
-        if (xt)
-            for (i = 0; i < E->cfg->n_heads; i++) free(xt[i]);
-        if (yt)
-            for (i = 0; i < E->cfg->n_layers; i++) free(yt[i]);
-        free(xt);
-        free(yt);
-        free(val);
-        rhm_buf_free(&title);
-        rhm_buf_free(&run);
-        rhm_buf_free(&svg);
-        printf("detect: %s, %d layers x %d heads; %d tests: %d kept (answer retrieved, ROUGE-1 recall > 50%%), "
-               "%d not kept, of them %d with no answer span located%s\n",
-               E->o.model_path, E->cfg->n_layers, E->cfg->n_heads, done, kept, lost, no_span,
-               E->have_old ? "; appended to the earlier lists" : "");
-        printf("%-6s %-8s %-10s %s\n", "rank", "head", "mean", "tests fired");
-        shown = n_r < E->o.top ? n_r : E->o.top;
-        for (i = 0; i < shown; i++) {
-            int idx = r[i].idx, j, fired = 0;
-            for (j = 0; j < s.n_tests[idx]; j++) fired += s.scores[idx][j] != 0;
-            printf("%-6d %-8s %-10.4f %d/%d\n", i + 1,
-                   (snprintf(msg, cap, "%d-%d", idx / E->cfg->n_heads, idx % E->cfg->n_heads), msg), r[i].mean,
-                   fired, s.n_tests[idx]);
-        }
-        printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, E->n_lh, 100.0 * n_ret / E->n_lh);
-        printf("wrote %s, %s, %s, %s\n", E->o.shard_n > 1 ? b.p : E->o.out, E->run_path.p, E->svg_path.p, E->rec_path.p);
-        msg[0] = 0;
-    }
-    free(r);
-    rhm_buf_free(&b);
-    rh_scores_free(&s);
-    return rc;
-}
-
-/* niah outputs: CSV, SVG (depth x length, mean over needles), run record, stdout table. */
-static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
-    rhm_buf csv = {0}, run = {0}, svg = {0}, title = {0};
-    double *sum = (double *)calloc((size_t)(E->n_len * E->n_dep), sizeof(double)), total = 0, *val;
-    int *cnt = (int *)calloc((size_t)(E->n_len * E->n_dep), sizeof(int)), t, n = 0, rc = 0, li, di, ni;
-    char **xt = (char **)calloc((size_t)E->n_len, sizeof(char *)), **yt = (char **)calloc((size_t)E->n_dep, sizeof(char *));
-    val = (double *)malloc((size_t)(E->n_len * E->n_dep) * sizeof(double));
-    if (!sum || !cnt || !xt || !yt || !val) {
-        rc = RH_ENOMEM;
-        goto out;
-    }
-    rhm_run_json(E, &run, 1);
-    rhm_buf_puts(&csv, "# run: ");
-    rhm_buf_puts(&csv, run.p ? run.p : "");
-    rhm_buf_puts(&csv, "\nlength,depth,needle,response,score,mask\n");
-    for (t = 0; t < E->n_tests; t++) {
-        char key[17], num[48];
-        const rhm_rec *rec;
-        const rhj *sc, *rs;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
-        rhm_test_key(E, t, key);
-        rec = rhm_recs_find(R, key);
-        if (!rec) continue;
-        sc = rhj_get(&rec->v, "score");
-        rs = rhj_get(&rec->v, "response");
-        if (!sc || sc->type != RHJ_NUM || !rs || rs->type != RHJ_STR) continue;
-        rhm_test_coords(E, t, &li, &di, &ni);
-        sum[di * E->n_len + li] += sc->num;
-        cnt[di * E->n_len + li]++;
-        total += sc->num;
-        n++;
-        rhm_buf_printf(&csv, "%d,%g,", (int)E->lengths[li], E->depths[di]);
-        rhm_csv_field(&csv, E->nd[ni].needle, strlen(E->nd[ni].needle));
-        rhm_buf_put(&csv, ",", 1);
-        rhm_csv_field(&csv, rs->str, rs->len);
-        rhm_fmt_double(num, sizeof num, sc->num);
-        rhm_buf_printf(&csv, ",%s,", num);
-        rhm_csv_field(&csv, E->mask_label.p, E->mask_label.n);
-        rhm_buf_put(&csv, "\n", 1);
-    }
-    if (csv.oom) {
-        rc = RH_ENOMEM;
-        goto out;
-    }
-    rc = rhm_write_atomic(E->csv_path.p, csv.p, csv.n, msg, cap);
-    for (li = 0; li < E->n_len && !rc; li++) {
-        xt[li] = (char *)malloc(24);
-        if (!xt[li]) rc = RH_ENOMEM;
-        else snprintf(xt[li], 24, "%d", (int)E->lengths[li]);
-    }
-    for (di = 0; di < E->n_dep && !rc; di++) {
-        yt[di] = (char *)malloc(24);
-        if (!yt[di]) rc = RH_ENOMEM;
-        else snprintf(yt[di], 24, "%g", E->depths[di]);
-    }
-    if (rc) goto out;
-    for (t = 0; t < E->n_len * E->n_dep; t++) val[t] = cnt[t] ? sum[t] / cnt[t] : NAN;
-    rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->o.model_path,
-                   E->mask_label.p, n ? total / n : 0.0, n);
-    rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0,
-                    100, 0, 1, run.p);
-    if (svg.oom) rc = RH_ENOMEM;
-    if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
-    if (!rc) {
-        rhm_buf_put(&run, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
-    }
-    if (rc) goto out;
-    printf("niah: %s; mask: %s (%s, %s)\n", E->o.model_path, E->mask_label.p,
-           E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
-           E->mask ? (E->o.mask_prefill ? "masked in prefill and decode" : "masked at decode steps only") : "unmasked");
-    printf("%-12s", "depth\\length");
-    for (li = 0; li < E->n_len; li++) printf(" %7d", (int)E->lengths[li]);
-    printf("\n");
-    for (di = 0; di < E->n_dep; di++) {
-        printf("%-12g", E->depths[di]);
-        for (li = 0; li < E->n_len; li++) {
-            if (cnt[di * E->n_len + li]) printf(" %7.1f", sum[di * E->n_len + li] / cnt[di * E->n_len + li]);
-            else printf(" %7s", "-");
-        }
-        printf("\n");
-    }
-    printf("wrote %s, %s, %s, %s\n", E->rec_path.p, E->csv_path.p, E->svg_path.p, E->run_path.p);
-    printf("mean score: %.1f over %d tests\n", n ? total / n : 0.0, n);
-out:
-    if (xt)
-        for (li = 0; li < E->n_len; li++) free(xt[li]);
-    if (yt)
-        for (di = 0; di < E->n_dep; di++) free(yt[di]);
-    free(xt);
-    free(yt);
-    free(val);
-    free(sum);
-    free(cnt);
-    rhm_buf_free(&csv);
-    rhm_buf_free(&run);
-    rhm_buf_free(&svg);
-    rhm_buf_free(&title);
-    return rc;
-}
-
-static int rhm_run(int argc, char **argv, int detect) {
-    rhm_exp E;
-    rhm_recs R = {0};
-    char msg[1024];
-    int rc, t, code = 0, todo = 0, prog_tty = isatty(2);
-    rh_ctx *c = NULL;
-    float *logits = NULL;
-    int32_t *top1 = NULL;
-    unsigned char *hit = NULL;
-    double *head = NULL, t_run0;
-    int *out = NULL;
-    rhm_niah N;
-    rhm_prefix pfx = {NULL, 0, 0};
-    memset(&E, 0, sizeof E);
-    msg[0] = 0;
-    rc = rhm_parse_opts(argc, argv, detect, &E.o, msg, sizeof msg);
-    if (rc == 1) {
-        rhm_usage(stdout, detect);
-        return 0;
-    }
-    if (rc) return rhm_fail(&E.o, RHM_EXIT_USAGE, msg);
-    code = rhm_exp_setup(&E, msg, sizeof msg);
-    if (code) {
-        rhm_fail(&E.o, code, msg[0] ? msg : "out of memory");
-        rhm_exp_free(&E);
-        return code;
-    }
-    /* finished tests of earlier runs: this output's records and every shard's */
-    if (!E.o.fresh) {
-        rhm_recs_load(&R, E.rec_path.p, 1);
-        if (strcmp(E.rec_path.p, E.unsharded_rec.p)) rhm_recs_load(&R, E.unsharded_rec.p, 0);
-        {
-            rhm_buf b = {0};
-            size_t ol = strlen(E.o.out);
-            if (detect && ol > 5 && !strcmp(E.o.out + ol - 5, ".json")) rhm_buf_put(&b, E.o.out, ol - 5);
-            else rhm_buf_puts(&b, E.o.out);
-            if (b.p) rhm_recs_load_shards(&R, b.p, detect ? ".tests.jsonl" : ".jsonl", E.rec_path.p);
-            rhm_buf_free(&b);
-        }
-    }
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17];
-        if (t % E.o.shard_n != E.o.shard_i) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) E.n_done_before++;
-        else todo++;
-    }
-    if (!E.o.quiet && E.n_done_before)
-        fprintf(stderr, "%s: resuming: %d of %d tests already done\n", detect ? "detect" : "niah", E.n_done_before, E.n_mine);
-    logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *logits);
-    top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *top1);
-    head = (double *)malloc((size_t)E.n_lh * sizeof *head);
-    out = (int *)malloc((size_t)E.o.max_new * sizeof *out);
-    if (!logits || !top1 || !head || !out) {
-        code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-        goto done;
-    }
-    memset(&N, 0, sizeof N);
-    N.m = E.m;
-    N.space_prefix = E.space_prefix;
-    N.buffer = E.o.buffer;
-    N.tmpl = E.tmpl;
-    N.span_exact = E.o.span_exact;
-    N.span_whole_prompt = E.o.span_prompt;
-    N.hay = E.hay;
-    N.n_hay = E.n_hay;
-    t_run0 = rhm_now();
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17];
-        int li, di, ni, n_out = 0, i;
-        rhm_test T;
-        int *ans[2];
-        int n_ans[2];
-        char *resp;
-        double recall;
-        rhm_buf line = {0};
-        if (t % E.o.shard_n != E.o.shard_i) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) continue;
-        rhm_test_coords(&E, t, &li, &di, &ni);
-        ans[0] = E.ans0[ni];
-        ans[1] = E.ans1[ni];
-        n_ans[0] = E.n_ans0[ni];
-        n_ans[1] = E.n_ans1[ni];
-        rc = rhm_build_test(&N, &E.nd[ni], E.needle_ids[ni], E.n_needle_ids[ni], ans, n_ans,
-                            (int)E.lengths[li], E.depths[di], &T, msg, sizeof msg);
-        if (rc) {
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        if (detect && T.span_start < 0 && !E.o.quiet)
-            fprintf(stderr, "%sdetect: length %d depth %g needle %d: the answer span was not found in the prompt; the test is reported and not scored\n",
-                    prog_tty ? "\n" : "", (int)E.lengths[li], E.depths[di], ni);
-        for (i = 0; i < E.n_lh; i++) head[i] = 0;
-        if (detect && T.span_start >= 0) {
-            unsigned char *nh = (unsigned char *)realloc(hit, (size_t)E.n_lh * (size_t)(T.span_end - T.span_start));
-            if (!nh) {
-                rhm_test_free(&T);
-                code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-                goto done;
-            }
-            hit = nh;
-        }
-        if (E.o.no_prefix_cache) pfx.n = 0;
-        rc = rhm_generate(&c, &pfx, &E, &T, detect, out, &n_out, head, logits, top1, hit, msg, sizeof msg);
-        if (rc) {
-            rhm_test_free(&T);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        resp = rhm_response(E.m, out, n_out);
-        if (!resp) {
-            rhm_test_free(&T);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, "cannot decode the response");
-            goto done;
-        }
-        recall = rh_rouge1_recall(E.nd[ni].answer, strlen(E.nd[ni].answer), resp, strlen(resp));
-        /* the record line */
-        rhm_buf_printf(&line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, (int)E.lengths[li]);
-        rhm_buf_double(&line, E.depths[di]);
-        rhm_buf_printf(&line, ", \"needle_index\": %d, \"needle\": ", ni);
-        rhm_buf_json_str(&line, E.nd[ni].needle, strlen(E.nd[ni].needle));
-        rhm_buf_puts(&line, ", \"question\": ");
-        rhm_buf_json_str(&line, E.nd[ni].question, strlen(E.nd[ni].question));
-        rhm_buf_puts(&line, ", \"answer\": ");
-        rhm_buf_json_str(&line, E.nd[ni].answer, strlen(E.nd[ni].answer));
-        rhm_buf_printf(&line, ", \"prompt_tokens\": %d, \"context_tokens\": %d, \"insert_at\": %d, \"needle_tokens\": [%d, %d], \"span\": ",
-                       T.n_ids, T.n_ctx_tokens, T.insert_at, T.needle_lo, T.needle_hi);
-        if (T.span_start >= 0) rhm_buf_printf(&line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
-        else rhm_buf_puts(&line, "null");
-        rhm_buf_puts(&line, ", \"response\": ");
-        rhm_buf_json_str(&line, resp, strlen(resp));
-        rhm_buf_printf(&line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
-        rhm_buf_double(&line, recall);
-        rhm_buf_puts(&line, ", \"score\": ");
-        rhm_buf_double(&line, recall * 100);
-        if (detect) {
-            int first = 1;
-            rhm_buf_printf(&line, ", \"kept\": %s, \"head_scores\": {",
-                           T.span_start >= 0 && rhm_retrieved(recall) ? "true" : "false");
-            for (i = 0; i < E.n_lh; i++)
-                if (head[i] != 0) {
-                    rhm_buf_printf(&line, "%s\"%d-%d\": ", first ? "" : ", ", i / E.cfg->n_heads, i % E.cfg->n_heads);
-                    rhm_buf_double(&line, head[i]);
-                    first = 0;
-                }
-            rhm_buf_puts(&line, "}");
-        } else {
-            rhm_buf_puts(&line, ", \"mask\": ");
-            rhm_buf_json_str(&line, E.mask_label.p, E.mask_label.n);
-        }
-        rhm_buf_puts(&line, "}");
-        rhm_test_free(&T);
-        if (line.oom || rhm_recs_add(&R, line.p, line.n, 1) < 0) {
-            free(resp);
-            rhm_buf_free(&line);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-            goto done;
-        }
-        rhm_buf_free(&line);
-        E.n_run++;
-        rc = rhm_write_records(&E, &R, 0, msg, sizeof msg);
-        if (rc) {
-            free(resp);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        if (!E.o.quiet) {
-            double el = rhm_now() - t_run0, eta = el / E.n_run * (todo - E.n_run);
-            char se[32], sr[32];
-            rhm_fmt_secs(se, sizeof se, el);
-            rhm_fmt_secs(sr, sizeof sr, eta);
-            fprintf(stderr, "%s%s %d/%d (%d%%) elapsed %s ETA %s | len %d depth %g: %.0f \"%.30s\"%s",
-                    prog_tty ? "\r\033[K" : "", detect ? "detect" : "niah", E.n_done_before + E.n_run, E.n_mine,
-                    (int)(100.0 * (E.n_done_before + E.n_run) / E.n_mine), se, sr, (int)E.lengths[li], E.depths[di],
-                    recall * 100, resp, prog_tty ? "" : "\n");
-        }
-        free(resp);
-    }
-    if (!E.o.quiet && prog_tty && E.n_run) fprintf(stderr, "\n");
-    /* the records once more, marked finished (a merge of shards that ran nothing lands here) */
-    rc = rhm_write_records(&E, &R, 1, msg, sizeof msg);
-    if (rc) {
-        code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-        goto done;
-    }
-    msg[0] = 0;
-    rc = detect ? rhm_detect_outputs(&E, &R, msg, sizeof msg) : rhm_niah_outputs(&E, &R, msg, sizeof msg);
-    if (rc) code = rhm_fail(&E.o, RHM_EXIT_RUN, msg[0] ? msg : "out of memory");
-done:
-    if (c) rh_ctx_free(c);
-    free(pfx.ids);
-    free(logits);
-    free(top1);
-    free(head);
-    free(hit);
-    free(out);
-    rhm_recs_free(&R);
-    rhm_exp_free(&E);
-    return code;
-}
-
-static int cmd_detect(int argc, char **argv) { return rhm_run(argc, argv, 1); }
-static int cmd_niah(int argc, char **argv) { return rhm_run(argc, argv, 0); }
-
-/* ---- report and compare: the paper's properties from any score file ---- */
-
-/* Average ranks (1-based; ties share their mean rank, as scipy.stats.rankdata). */
-static void rhm_avg_ranks(const double *x, int n, double *rank) {
-    rhm_rank *r = (rhm_rank *)malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
-    int i, j;
-    if (!r) return;
-    for (i = 0; i < n; i++) {
-        r[i].mean = x[i];
-        r[i].idx = i;
-    }
-    qsort(r, (size_t)n, sizeof *r, rhm_rank_cmp); /* descending; ranks are symmetric in sign */
-    for (i = 0; i < n; i = j) {
-        for (j = i; j < n && r[j].mean == r[i].mean; j++) {
-        }
-        {
-            double avg = (i + 1 + j) / 2.0; /* mean of ranks i+1 .. j */
-            int k;
-            for (k = i; k < j; k++) rank[r[k].idx] = avg;
-        }
-    }
-    free(r);
-}
-
-/* Spearman's rho: the Pearson correlation of the average ranks; NAN when a side is constant. */
-static double rhm_spearman(const double *a, const double *b, int n) {
-    double *ra = (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof *ra);
-    double *rb = (double *)malloc((size_t)(n > 0 ? n : 1) * sizeof *rb);
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0, rho = NAN;
-    int i;
-    if (ra && rb && n > 1) {
-        rhm_avg_ranks(a, n, ra);
-        rhm_avg_ranks(b, n, rb);
-        for (i = 0; i < n; i++) {
-            ma += ra[i];
-            mb += rb[i];
-        }
-        ma /= n;
-        mb /= n;
-        for (i = 0; i < n; i++) {
-            sab += (ra[i] - ma) * (rb[i] - mb);
-            saa += (ra[i] - ma) * (ra[i] - ma);
-            sbb += (rb[i] - mb) * (rb[i] - mb);
-        }
-        if (saa > 0 && sbb > 0) rho = sab / sqrt(saa * sbb);
-    }
-    free(ra);
-    free(rb);
-    return rho;
-}
-
-static int rhm_simple_opts(int argc, char **argv, const char *cmd, int n_files, const char **files,
-                           int *top) {
-    int i, nf = 0;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: retrieval_heads %s %s [--top N]\n", cmd, n_files == 1 ? "FILE" : "A.json B.json");
-            return 1;
-        } else if (!strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
-            long v;
-            const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!val) {
-                fprintf(stderr, "retrieval_heads %s: --top: missing value\n", cmd);
-                return -1;
-            }
-            if (rhm_parse_long(val, 1, 10000000, &v)) {
-                fprintf(stderr, "retrieval_heads %s: --top: expected an integer in [1, 10000000], got \"%.40s\"\n", cmd, val);
-                return -1;
-            }
-            *top = (int)v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "retrieval_heads %s: unknown flag %.60s (see --help)\n", cmd, a);
-            return -1;
-        } else if (nf < n_files) {
-            files[nf++] = a;
-        } else {
-            fprintf(stderr, "retrieval_heads %s: unexpected argument \"%.60s\"\n", cmd, a);
-            return -1;
-        }
-    }
-    if (nf < n_files) {
-        fprintf(stderr, "retrieval_heads %s: expected %s\n", cmd, n_files == 1 ? "a score file" : "two score files");
-        return -1;
-    }
-    return 0;
-}
-
-static int cmd_report(int argc, char **argv) {
-    const char *file = NULL;
-    int top = 20, rc, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
-    int min_t = INT_MAX, max_t = 0, ret_always = 0, ret_dyn = 0, shown;
-    rh_scores s;
-    rhm_rank *r = NULL;
-    char msg[512];
-    rc = rhm_simple_opts(argc, argv, "report", 1, &file, &top);
-    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
-    if (rh_scores_read(file, &s, msg, sizeof msg)) {
-        fprintf(stderr, "retrieval_heads report: %s\n", msg);
-        return RHM_EXIT_USAGE;
-    }
-    if (rhm_rank_heads(&s, &r, &n_r)) {
-        rh_scores_free(&s);
-        fprintf(stderr, "retrieval_heads report: out of memory\n");
-        return RHM_EXIT_RUN;
-    }
-    for (i = 0; i < s.n_layers * s.n_heads; i++) {
-        double m;
-        int j, nz = 0;
-        if (!s.present[i]) continue;
-        present++;
-        m = rh_scores_mean(&s, i);
-        hist[m == 0 ? 0 : m <= 0.1 ? 1 : m <= 0.5 ? 2 : 3]++;
-        if (s.n_tests[i] < min_t) min_t = s.n_tests[i];
-        if (s.n_tests[i] > max_t) max_t = s.n_tests[i];
-        for (j = 0; j < s.n_tests[i]; j++) nz += s.scores[i][j] != 0;
-        if (nz == 0) never++;
-        else if (nz == s.n_tests[i]) {
-            always++;
-            if (m > 0.1) ret_always++;
-        } else {
-            dynamic++;
-            if (m > 0.1) ret_dyn++;
-        }
-    }
-    printf("report: %s: %d layers x %d heads, %d heads present, ", file, s.n_layers, s.n_heads, present);
-    if (min_t == max_t) printf("%d tests per head\n", max_t);
-    else printf("%d..%d tests per head\n", min_t, max_t);
-    printf("retrieval heads (mean > 0.1): %d of %d (%.2f%%)\n", hist[2] + hist[3], present,
-           present ? 100.0 * (hist[2] + hist[3]) / present : 0.0);
-    printf("histogram of mean scores: 0: %d (%.1f%%) | (0, 0.1]: %d (%.1f%%) | (0.1, 0.5]: %d (%.1f%%) | > 0.5: %d (%.1f%%)\n",
-           hist[0], present ? 100.0 * hist[0] / present : 0.0, hist[1], present ? 100.0 * hist[1] / present : 0.0,
-           hist[2], present ? 100.0 * hist[2] / present : 0.0, hist[3], present ? 100.0 * hist[3] / present : 0.0);
-    printf("activation: always active (non-zero in every test) %d, dynamic (in some tests) %d, never %d;"
-           " of the retrieval heads %d always active, %d dynamic\n", always, dynamic, never, ret_always, ret_dyn);
-    printf("%-6s %-8s %-10s %-12s %s\n", "rank", "head", "mean", "tests fired", "activation");
-    shown = n_r < top ? n_r : top;
-    for (i = 0; i < shown; i++) {
-        int idx = r[i].idx, j, nz = 0;
-        char hn[24];
-        for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
-        snprintf(hn, sizeof hn, "%d-%d", idx / s.n_heads, idx % s.n_heads);
-        printf("%-6d %-8s %-10.4f %5d/%-6d %s\n", i + 1, hn, r[i].mean, nz, s.n_tests[idx],
-               nz == 0 ? "never" : nz == s.n_tests[idx] ? "always" : "dynamic");
-    }
-    if (always) {
-        int k = 0;
-        printf("always-active heads:");
-        for (i = 0; i < n_r && k < 40; i++) {
-            int idx = r[i].idx, j, nz = 0;
-            for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
-            if (nz && nz == s.n_tests[idx]) {
-                printf(" %d-%d", idx / s.n_heads, idx % s.n_heads);
-                k++;
-            }
-        }
-        printf("%s\n", always > 40 ? " ..." : "");
-    }
-    free(r);
-    rh_scores_free(&s);
-    return 0;
-}
-
-static int cmd_compare(int argc, char **argv) {
-    const char *files[2] = {NULL, NULL};
-    int top = 20, rc, i, k, n = 0, ov = 0, ret[2] = {0, 0}, both = 0, nr[2];
-    rh_scores s[2];
-    rhm_rank *r[2] = {NULL, NULL};
-    char msg[512];
-    rc = rhm_simple_opts(argc, argv, "compare", 2, files, &top);
-    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
-    for (k = 0; k < 2; k++) {
-        if (rh_scores_read(files[k], &s[k], msg, sizeof msg)) {
-            fprintf(stderr, "retrieval_heads compare: %s\n", msg);
-            if (k) rh_scores_free(&s[0]);
-            return RHM_EXIT_USAGE;
-        }
-    }
-    for (k = 0; k < 2; k++) {
-        if (rhm_rank_heads(&s[k], &r[k], &nr[k])) {
-            fprintf(stderr, "retrieval_heads compare: out of memory\n");
-            rc = RHM_EXIT_RUN;
-            goto out;
-        }
-        for (i = 0; i < nr[k]; i++) ret[k] += r[k][i].mean > 0.1;
-    }
-    printf("compare: A = %s (%d x %d), B = %s (%d x %d)\n", files[0], s[0].n_layers, s[0].n_heads, files[1],
-           s[1].n_layers, s[1].n_heads);
-    printf("retrieval heads (mean > 0.1): A %d of %d (%.2f%%), B %d of %d (%.2f%%)\n", ret[0], nr[0],
-           nr[0] ? 100.0 * ret[0] / nr[0] : 0.0, ret[1], nr[1], nr[1] ? 100.0 * ret[1] / nr[1] : 0.0);
-    if (s[0].n_layers != s[1].n_layers || s[0].n_heads != s[1].n_heads) {
-        printf("the shapes differ: heads cannot be matched, so no overlap or rank correlation\n");
-        rc = 0;
-        goto out;
-    }
-    {
-        int K = top, nh = s[0].n_layers * s[0].n_heads;
-        double *a = (double *)malloc((size_t)nh * sizeof *a), *b = (double *)malloc((size_t)nh * sizeof *b), rho;
-        if (!a || !b) {
-            free(a);
-            free(b);
-            rc = RHM_EXIT_RUN;
-            goto out;
-        }
-        if (K > nr[0]) K = nr[0];
-        if (K > nr[1]) K = nr[1];
-        printf("top-%d overlap:", K);
-        for (i = 0; i < K; i++) {
-            int j;
-            for (j = 0; j < K; j++)
-                if (r[0][i].idx == r[1][j].idx) {
-                    ov++;
-                    printf(" %d-%d", r[0][i].idx / s[0].n_heads, r[0][i].idx % s[0].n_heads);
-                }
-        }
-        printf("\ntop-%d overlap: %d/%d (%.1f%%)\n", K, ov, K, K ? 100.0 * ov / K : 0.0);
-        for (i = 0; i < nh; i++) {
-            if (!s[0].present[i] || !s[1].present[i]) continue;
-            a[n] = rh_scores_mean(&s[0], i);
-            b[n] = rh_scores_mean(&s[1], i);
-            if (a[n] > 0.1 && b[n] > 0.1) both++;
-            n++;
-        }
-        rho = rhm_spearman(a, b, n);
-        printf("retrieval heads in both: %d\n", both);
-        if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
-        else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
-        free(a);
-        free(b);
-    }
-    rc = 0;
-out:
-    free(r[0]);
-    free(r[1]);
-    rh_scores_free(&s[0]);
-    rh_scores_free(&s[1]);
-    return rc;
-}
-
-/* The method's command line (detect, niah, report, compare) for programs that embed the CLI:
- * argv[0] names the command; returns its exit status (0 ok, 1 run failure, 2 bad usage or
- * input), or -1 when argv[0] is none of them.  Prints like the program does. */
-int rh_method_cli(int argc, char **argv) {
-    if (argc < 1 || !argv || !argv[0]) return -1;
-    if (!strcmp(argv[0], "detect")) return cmd_detect(argc, argv);
-    if (!strcmp(argv[0], "niah")) return cmd_niah(argc, argv);
-    if (!strcmp(argv[0], "report")) return cmd_report(argc, argv);
-    if (!strcmp(argv[0], "compare")) return cmd_compare(argc, argv);
-    return -1;
 }
 
 /* The configs of the named shapes that `bench --shape` builds random models of (issue 5); outside
@@ -9337,7 +9431,7 @@ RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
 }
 
 /* =============================================================================================
- * 9. COMMAND LINE
+ * 7. THE COMMAND LINE
  *
  * Exit codes: 0 success; 1 a runtime or file error; 2 a bad command line (one line
  * "retrieval_heads: <command>: <flag>: <problem>").
