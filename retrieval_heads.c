@@ -59,11 +59,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(_WIN32) /* the OS layer of section 5 */
+#define WIN32_LEAN_AND_MEAN
+#define NOMINMAX
+#include <io.h>
+#include <malloc.h>
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#include <sys/resource.h>
+#endif
 
 /* ---- build configuration: the kernels this build has (section 5 implements them) ----
  * RH_VL: floats per vector register; RH_MR x RH_NR: the register tile of the prefill GEMM. */
@@ -171,6 +179,18 @@ static int rhm_write_atomic(const char *path, const char *data, size_t len, char
                             size_t errcap);
 static double rh_now(void);      /* wall clock, seconds */
 static double rh_cpu_time(void); /* CPU time of the whole process (all threads), seconds */
+/* The OS (section 5: POSIX, or Windows where _WIN32). */
+static int rh_n_cpus(void);                      /* online CPUs, 1..256 */
+static double rh_memory_limit(void);             /* physical memory (or a lower RLIMIT_AS), bytes; 0 unknown */
+static int rh_utc(time_t t, struct tm *out);     /* gmtime_r: 1 on success */
+static void *rh_aligned_alloc(size_t align, size_t n); /* free with rh_aligned_free */
+static void rh_aligned_free(void *p);
+static size_t rh_path_dir_len(const char *path); /* "a/b" -> 2: the folder part, separator included */
+static int rh_map_file(const char *path, const unsigned char **p, size_t *n, char *err, size_t errcap);
+static void rh_unmap_file(const unsigned char *p, size_t n);
+static int rh_file_sync(FILE *f);                /* fflush + fsync: 0 when f's data is on disk */
+static int rh_file_replace(const char *tmp, const char *path); /* rename over path, durably: 0 or -1 */
+static void rh_stdio_binary(void);               /* for main: stdout/stderr write "\n" as is (Windows) */
 /* Little-endian fields of the .rhw format, read and written byte by byte (any host). */
 static uint32_t rd_u32(const unsigned char *p);
 static uint64_t rd_u64(const unsigned char *p);
@@ -1951,12 +1971,12 @@ static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
 static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suffix,
                                  const char *own_path) {
     rhm_buf dir = {0}, pre = {0};
-    const char *slash = strrchr(base, '/');
+    size_t dl = rh_path_dir_len(base);
     DIR *d;
     struct dirent *e;
-    if (slash) rhm_buf_put(&dir, base, (size_t)(slash - base) + 1);
+    if (dl) rhm_buf_put(&dir, base, dl);
     else rhm_buf_puts(&dir, "./");
-    rhm_buf_puts(&pre, slash ? slash + 1 : base);
+    rhm_buf_puts(&pre, base + dl);
     rhm_buf_puts(&pre, ".shard-");
     d = dir.p ? opendir(dir.p) : NULL;
     if (d) {
@@ -1985,7 +2005,7 @@ static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suff
         for (i = 0; i < n; i++) {
             /* own_path is loaded first by the caller; the same file under "./" is skipped */
             const char *nm = names[i];
-            if (!slash && !strncmp(nm, "./", 2)) nm += 2;
+            if (!dl && !strncmp(nm, "./", 2)) nm += 2;
             if (strcmp(nm, own_path)) rhm_recs_load(R, names[i], 0);
             free(names[i]);
         }
@@ -2252,10 +2272,9 @@ static int rhm_exp_setup(rhm_exp *E, char *msg, size_t cap) {
     E->t0 = rh_now();
     E->threads = o->threads;
     if (E->threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
+        E->threads = rh_n_cpus();
     }
-    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    if (rh_utc(now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     rc = rh_model_open(o->model_path, &E->m, msg, cap);
     if (rc) return RHM_EXIT_USAGE;
     E->cfg = rh_model_config(E->m);
@@ -3420,7 +3439,7 @@ struct rh_model {
     char *path;                /* the file's path, or the name given to open_memory */
     const unsigned char *base; /* the whole file image */
     size_t size;
-    int mapped;                /* 1: munmap base; 0: free base */
+    int mapped;                /* 1: rh_unmap_file base; 0: rh_aligned_free base */
     rh_dtype dtype;            /* dtype of the projections */
     rh_wt embed, lm_head;      /* lm_head == embed when tied */
     const float *final_norm;   /* (dim) */
@@ -3906,23 +3925,6 @@ static void *xmalloc_floats(size_t n, int *ok) {
     return p;
 }
 
-/* Physical memory in bytes, lowered to RLIMIT_AS when that is finite; 0 when unknown.
- * (_SC_PHYS_PAGES is not POSIX but Linux, the BSDs and macOS have it: guarded.) */
-static double ctx_memory_available(void) {
-    double avail = 0;
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psz > 0) avail = (double)pages * (double)psz;
-#endif
-    {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-            (avail == 0 || (double)rl.rlim_cur < avail))
-            avail = (double)rl.rlim_cur;
-    }
-    return avail;
-}
-
 /* What a context of p->n_ctx tokens needs, counted before anything is allocated (doubles: no
  * overflow in the count itself):
  *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
@@ -3939,10 +3941,7 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
     double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
     int g = cf->n_heads / cf->n_kv_heads;
     if (C > n_ctx) C = n_ctx;
-    if (nt <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
-    }
+    if (nt <= 0) nt = rh_n_cpus();
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
     R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
@@ -3963,7 +3962,7 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
                         RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
                         (double)RH_NR * cf->head_dim + 4 * R);
     scratch += nt * per_thread;
-    avail = ctx_memory_available();
+    avail = rh_memory_limit();
     if (avail > 0 && kv + scratch + weights > avail) {
         set_err(err, errcap,
                 "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
@@ -4000,10 +3999,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
     c->m = m;
     c->n_threads = p->n_threads;
-    if (c->n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        c->n_threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
-    }
+    if (c->n_threads == 0) c->n_threads = rh_n_cpus();
     c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
     c->kv_dtype = p->kv_dtype;
     c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
@@ -5861,8 +5857,8 @@ void rh_model_close(rh_model *m) {
     if (!m) return;
     if (m->tok) tok_free(m->tok);
     if (m->base) {
-        if (m->mapped) munmap((void *)(uintptr_t)m->base, m->size);
-        else free((void *)(uintptr_t)m->base);
+        if (m->mapped) rh_unmap_file(m->base, m->size);
+        else rh_aligned_free((void *)(uintptr_t)m->base);
     }
     free(m->layers);
     free(m->f32_small);
@@ -6153,32 +6149,17 @@ static rh_model *model_alloc(const char *name) {
 
 int rh_model_open(const char *path, rh_model **out, char *err, size_t errcap) {
     rh_model *m;
-    struct stat st;
-    int fd, rc;
-    void *p;
+    const unsigned char *p;
+    size_t n;
+    int rc;
     if (!out) { set_err(err, errcap, "rh_model_open: out is NULL"); return RH_EINVAL; }
     *out = NULL;
     if (!path) { set_err(err, errcap, "rh_model_open: path is NULL"); return RH_EINVAL; }
-    fd = open(path, O_RDONLY);
-    if (fd < 0) { set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno)); return RH_EIO; }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errcap, "%s: not a regular file", path);
-        close(fd);
-        return RH_EIO;
-    }
-    if ((uint64_t)st.st_size < RHW_HEADER) {
-        set_err(err, errcap, "%s: truncated: %lld bytes, smaller than the 256-byte header", path, (long long)st.st_size);
-        close(fd);
-        return RH_EFORMAT;
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { set_err(err, errcap, "%s: too large to map", path); close(fd); return RH_EIO; }
-    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) { set_err(err, errcap, "%s: cannot map: %s", path, strerror(errno)); return RH_EIO; }
+    if ((rc = rh_map_file(path, &p, &n, err, errcap)) != RH_OK) return rc;
     m = model_alloc(path);
-    if (!m) { munmap(p, (size_t)st.st_size); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
-    m->base = (const unsigned char *)p;
-    m->size = (size_t)st.st_size;
+    if (!m) { rh_unmap_file(p, n); set_err(err, errcap, "%s: out of memory", path); return RH_ENOMEM; }
+    m->base = p;
+    m->size = n;
     m->mapped = 1;
     rc = model_load(m, err, errcap);
     if (rc != RH_OK) { rh_model_close(m); return rc; }
@@ -6186,11 +6167,11 @@ int rh_model_open(const char *path, rh_model **out, char *err, size_t errcap) {
     return RH_OK;
 }
 
-/* Takes ownership of buf (64-byte aligned, from posix_memalign). */
+/* Takes ownership of buf (64-byte aligned, from rh_aligned_alloc). */
 static int model_from_buffer(void *buf, size_t size, const char *name, rh_model **out, char *err, size_t errcap) {
     rh_model *m = model_alloc(name ? name : "(memory)");
     int rc;
-    if (!m) { free(buf); set_err(err, errcap, "%s: out of memory", name ? name : "(memory)"); return RH_ENOMEM; }
+    if (!m) { rh_aligned_free(buf); set_err(err, errcap, "%s: out of memory", name ? name : "(memory)"); return RH_ENOMEM; }
     m->base = (const unsigned char *)buf;
     m->size = size;
     m->mapped = 0;
@@ -6206,7 +6187,7 @@ int rh_model_open_memory(const void *data, size_t size, const char *name, rh_mod
     *out = NULL;
     if (!name) name = "(memory)";
     if (!data && size) { set_err(err, errcap, "%s: data is NULL", name); return RH_EINVAL; }
-    if (posix_memalign(&buf, RHW_ALIGN, size ? size : 1) != 0) { set_err(err, errcap, "%s: out of memory", name); return RH_ENOMEM; }
+    if (!(buf = rh_aligned_alloc(RHW_ALIGN, size))) { set_err(err, errcap, "%s: out of memory", name); return RH_ENOMEM; }
     if (size) memcpy(buf, data, size);
     return model_from_buffer(buf, size, name, out, err, errcap);
 }
@@ -6378,6 +6359,7 @@ int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta
         if (ok && next > at) ok = fwrite(zeros, 1, (size_t)(next - at), f) == (size_t)(next - at);
         at = next;
     }
+    if (ok && rh_file_sync(f) != 0) ok = 0;
     if (fclose(f) != 0) ok = 0;
     plan_free(&pl);
     if (!ok) { set_err(err, errcap, "%s: write failed: %s", tmp, strerror(errno)); remove(tmp); free(tmp); return RH_EIO; }
@@ -6389,7 +6371,7 @@ int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta
         return rc == RH_EFORMAT ? RH_EINVAL : rc;
     }
     rh_model_close(chk);
-    if (rename(tmp, path) != 0) {
+    if (rh_file_replace(tmp, path) != 0) {
         set_err(err, errcap, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
         remove(tmp);
         free(tmp);
@@ -6470,7 +6452,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
     }
     rc = plan_make(&pl, cfg, NULL, tok, tok_size, t, n, fn, err, errcap);
     if (rc != RH_OK) goto done;
-    if ((uint64_t)pl.file_size > (uint64_t)SIZE_MAX || posix_memalign(&buf, RHW_ALIGN, (size_t)pl.file_size) != 0) {
+    if ((uint64_t)pl.file_size > (uint64_t)SIZE_MAX || !(buf = rh_aligned_alloc(RHW_ALIGN, (size_t)pl.file_size))) {
         plan_free(&pl); rc = RH_ENOMEM; set_err(err, errcap, "%s: out of memory (%llu bytes)", fn, (unsigned long long)pl.file_size); goto done;
     }
     img = (unsigned char *)buf;
@@ -7394,7 +7376,39 @@ static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
 #endif
 }
 
-/* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
+/* ---- the operating system: clocks, CPUs, memory, mapped files, files replaced durably, paths.
+ * POSIX (Linux, the BSDs, macOS), or Windows where _WIN32 is defined (built and tested with
+ * MinGW-w64 and its winpthreads, under Wine; MSVC untried: it lacks <dirent.h>), chosen at
+ * compile time.  Everything else in the file reaches the OS only through these, stdio,
+ * <dirent.h>, <sys/stat.h> and pthreads. ---- */
+#if defined(_WIN32)
+RH_UNUSED static double rh_now(void) {
+    static LARGE_INTEGER freq; /* constant for the life of the process: set once, never changed */
+    LARGE_INTEGER t;
+    if (!freq.QuadPart) QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&t);
+    return (double)t.QuadPart / (double)freq.QuadPart;
+}
+RH_UNUSED static double rh_cpu_time(void) {
+    FILETIME c, e, k, u; /* 100 ns units */
+    if (!GetProcessTimes(GetCurrentProcess(), &c, &e, &k, &u)) return 0.0;
+    return 1e-7 * ((double)(((uint64_t)k.dwHighDateTime << 32) | k.dwLowDateTime) +
+                   (double)(((uint64_t)u.dwHighDateTime << 32) | u.dwLowDateTime));
+}
+static int rh_n_cpus(void) {
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    return si.dwNumberOfProcessors < 1 ? 1 : si.dwNumberOfProcessors > 256 ? 256 : (int)si.dwNumberOfProcessors;
+}
+static double rh_memory_limit(void) {
+    MEMORYSTATUSEX ms;
+    ms.dwLength = sizeof ms;
+    return GlobalMemoryStatusEx(&ms) ? (double)ms.ullTotalPhys : 0.0;
+}
+static int rh_utc(time_t t, struct tm *out) { return gmtime_s(out, &t) == 0; }
+static void *rh_aligned_alloc(size_t align, size_t n) { return _aligned_malloc(n ? n : 1, align); }
+static void rh_aligned_free(void *p) { _aligned_free(p); }
+#else
 RH_UNUSED static double rh_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -7405,6 +7419,170 @@ RH_UNUSED static double rh_cpu_time(void) {
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
     return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
            1e-6 * (double)ru.ru_stime.tv_usec;
+}
+static int rh_n_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+/* Physical memory in bytes, lowered to RLIMIT_AS when that is finite; 0 when unknown.
+ * (_SC_PHYS_PAGES is not POSIX but Linux, the BSDs and macOS have it: guarded.) */
+static double rh_memory_limit(void) {
+    double avail = 0;
+    struct rlimit rl;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) avail = (double)pages * (double)psz;
+#endif
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (avail == 0 || (double)rl.rlim_cur < avail))
+        avail = (double)rl.rlim_cur;
+    return avail;
+}
+static int rh_utc(time_t t, struct tm *out) { return gmtime_r(&t, out) != NULL; }
+static void *rh_aligned_alloc(size_t align, size_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, align, n ? n : 1) == 0 ? p : NULL;
+}
+static void rh_aligned_free(void *p) { free(p); }
+#endif
+
+/* Length of the folder part of path, its last separator included ("a/b" -> 2, "b" -> 0).  On
+ * Windows '\\' separates too, and a drive prefix ("C:b") is a folder part. */
+static size_t rh_path_dir_len(const char *path) {
+    size_t n = strlen(path);
+    while (n > 0 && path[n - 1] != '/'
+#if defined(_WIN32)
+           && path[n - 1] != '\\' && !(n == 2 && path[1] == ':')
+#endif
+    )
+        n--;
+    return n;
+}
+
+/* Map the whole regular file at path read-only: *p, *n.  RH_EIO / RH_EFORMAT (shorter than a
+ * .rhw header) with a message naming the file. */
+static int rh_map_file(const char *path, const unsigned char **p, size_t *n, char *err, size_t errcap) {
+#if defined(_WIN32)
+    HANDLE f, map;
+    LARGE_INTEGER sz;
+    void *v;
+    DWORD attr = GetFileAttributesA(path);
+    *p = NULL;
+    *n = 0;
+    if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_DIRECTORY)) {
+        set_err(err, errcap, "%s: not a regular file", path);
+        return RH_EIO;
+    }
+    /* FILE_SHARE_DELETE: the file may be replaced (renamed over) while it is mapped, as on POSIX */
+    f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                    FILE_ATTRIBUTE_NORMAL, NULL);
+    if (f == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        set_err(err, errcap, "%s: cannot open: %s", path,
+                e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? strerror(ENOENT) : e == ERROR_ACCESS_DENIED ? strerror(EACCES) : "Windows error");
+        return RH_EIO;
+    }
+    if (!GetFileSizeEx(f, &sz) || GetFileType(f) != FILE_TYPE_DISK) {
+        set_err(err, errcap, "%s: not a regular file", path);
+        CloseHandle(f);
+        return RH_EIO;
+    }
+    if ((uint64_t)sz.QuadPart < RHW_HEADER) {
+        set_err(err, errcap, "%s: truncated: %lld bytes, smaller than the 256-byte header", path, (long long)sz.QuadPart);
+        CloseHandle(f);
+        return RH_EFORMAT;
+    }
+    if ((uint64_t)sz.QuadPart > (uint64_t)SIZE_MAX) { set_err(err, errcap, "%s: too large to map", path); CloseHandle(f); return RH_EIO; }
+    map = CreateFileMappingA(f, NULL, PAGE_READONLY, 0, 0, NULL);
+    CloseHandle(f);
+    v = map ? MapViewOfFile(map, FILE_MAP_READ, 0, 0, 0) : NULL;
+    if (map) CloseHandle(map); /* the view keeps the mapping */
+    if (!v) { set_err(err, errcap, "%s: cannot map (Windows error %lu)", path, (unsigned long)GetLastError()); return RH_EIO; }
+    *p = (const unsigned char *)v;
+    *n = (size_t)sz.QuadPart;
+    return RH_OK;
+#else
+    struct stat st;
+    int fd;
+    void *v;
+    *p = NULL;
+    *n = 0;
+    fd = open(path, O_RDONLY);
+    if (fd < 0) { set_err(err, errcap, "%s: cannot open: %s", path, strerror(errno)); return RH_EIO; }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, errcap, "%s: not a regular file", path);
+        close(fd);
+        return RH_EIO;
+    }
+    if ((uint64_t)st.st_size < RHW_HEADER) {
+        set_err(err, errcap, "%s: truncated: %lld bytes, smaller than the 256-byte header", path, (long long)st.st_size);
+        close(fd);
+        return RH_EFORMAT;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) { set_err(err, errcap, "%s: too large to map", path); close(fd); return RH_EIO; }
+    v = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (v == MAP_FAILED) { set_err(err, errcap, "%s: cannot map: %s", path, strerror(errno)); return RH_EIO; }
+    *p = (const unsigned char *)v;
+    *n = (size_t)st.st_size;
+    return RH_OK;
+#endif
+}
+
+/* The command line's text goes out with "\n" line ends on every OS (its outputs are compared
+ * byte for byte across platforms); Windows' C runtime would write "\r\n" in text mode. */
+RH_UNUSED static void rh_stdio_binary(void) {
+#if defined(_WIN32)
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+#endif
+}
+
+static void rh_unmap_file(const unsigned char *p, size_t n) {
+#if defined(_WIN32)
+    (void)n;
+    UnmapViewOfFile((const void *)p);
+#else
+    munmap((void *)(uintptr_t)p, n);
+#endif
+}
+
+/* Flush f's data to the disk (not only to the OS); 0 on success.  f stays open. */
+static int rh_file_sync(FILE *f) {
+    if (fflush(f) != 0) return -1;
+#if defined(_WIN32)
+    return FlushFileBuffers((HANDLE)_get_osfhandle(_fileno(f))) ? 0 : -1;
+#else
+    return fsync(fileno(f));
+#endif
+}
+
+/* Replace path by tmp (a complete file already flushed to disk), then make the rename itself
+ * durable: on POSIX by syncing the folder (a crash right after rename() may otherwise leave
+ * the old name's entry on disk); on Windows MOVEFILE_WRITE_THROUGH returns only once the move
+ * is on disk.  0 on success, else -1 with errno set. */
+static int rh_file_replace(const char *tmp, const char *path) {
+#if defined(_WIN32)
+    if (!MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
+        return -1;
+    }
+    return 0;
+#else
+    size_t dl = rh_path_dir_len(path);
+    char dir[4096];
+    int fd, rc = 0;
+    if (rename(tmp, path) != 0) return -1;
+    if (dl >= sizeof dir) return 0; /* an absurdly long folder: renamed, not synced */
+    if (dl) memcpy(dir, path, dl);
+    else dir[dl++] = '.';
+    dir[dl] = 0;
+    fd = open(dir, O_RDONLY);
+    if (fd < 0) return 0; /* a folder we may write into but not read: nothing more we can do */
+    /* some file systems cannot sync a folder (EINVAL, ENOTSUP): the rename stands */
+    if (fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP && errno != EBADF) rc = -1;
+    close(fd);
+    return rc;
+#endif
 }
 
 /* ---- thread pool: created once per context; the caller is thread 0.  Threads claim tasks
@@ -7835,8 +8013,9 @@ static int rhm_read_file(const char *path, size_t max_bytes, char **data, size_t
     return RH_OK;
 }
 
-/* Write to "<path>.tmp", flush it to disk, rename over path: a reader (or a run killed midway)
- * sees the old file or the new one, never a part. */
+/* Write to "<path>.tmp", flush it to disk, rename it over path, sync the folder: a reader, a
+ * run killed midway or a machine that loses power sees the old file or the new one, never a
+ * part (test/test_reliability.c kills runs at many points to check it). */
 static int rhm_write_atomic(const char *path, const char *data, size_t len, char *err,
                             size_t errcap) {
     rhm_buf tp = {0};
@@ -7854,10 +8033,9 @@ static int rhm_write_atomic(const char *path, const char *data, size_t len, char
         return RH_EIO;
     }
     ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
+    ok = rh_file_sync(f) == 0 && ok;
     ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tp.p, path) != 0) {
+    if (!ok || rh_file_replace(tp.p, path) != 0) {
         set_err(err, errcap, "%s: cannot write: %s", path, strerror(errno));
         remove(tp.p);
         rhm_buf_free(&tp);
@@ -9750,34 +9928,16 @@ done:
     return rc;
 }
 
-/* Write n floats as little-endian f32 to path (temp file, then renamed). */
+/* Write n floats as little-endian f32 to path (rhm_write_atomic: temp file, synced, renamed). */
 static int write_f32_file(const char *path, const float *x, size_t n, char *err, size_t cap) {
-    char *tmp = (char *)malloc(strlen(path) + 16);
-    FILE *f;
+    unsigned char *b = n <= SIZE_MAX / 4 ? (unsigned char *)malloc(n ? 4 * n : 1) : NULL;
     size_t i;
-    int ok;
-    if (!tmp) { set_err(err, cap, "out of memory"); return RH_ENOMEM; }
-    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) { set_err(err, cap, "%s: cannot create: %s", tmp, strerror(errno)); free(tmp); return RH_EIO; }
-    if (host_is_le()) ok = fwrite(x, sizeof(float), n, f) == n;
-    else {
-        ok = 1;
-        for (i = 0; ok && i < n; i++) {
-            unsigned char b[4];
-            wr_f32(b, x[i]);
-            ok = fwrite(b, 1, 4, f) == 4;
-        }
-    }
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        set_err(err, cap, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return RH_EIO;
-    }
-    free(tmp);
-    return RH_OK;
+    int rc;
+    if (!b) { set_err(err, cap, "out of memory"); return RH_ENOMEM; }
+    for (i = 0; i < n; i++) wr_f32(b + 4 * i, x[i]);
+    rc = rhm_write_atomic(path, (const char *)b, 4 * n, err, cap);
+    free(b);
+    return rc;
 }
 
 /* ---- logits ---- */
@@ -10169,6 +10329,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     const char *cmd;
+    rh_stdio_binary();
     if (argc < 2) { usage(stderr); return 2; }
     cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) { usage(stdout); return 0; }

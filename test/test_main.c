@@ -26,7 +26,11 @@
  */
 #include "../retrieval_heads.c"
 
+#if defined(_WIN32)
+#include <direct.h>
+#else
 #include <sys/wait.h>
+#endif
 
 typedef struct {
     const char *name;
@@ -62,32 +66,94 @@ static const char *t_tmp(const char *name) {
     return b;
 }
 
+/* Capture at most cap-1 bytes of f in out (the rest is read and dropped). */
+static void t_capture(FILE *f, char *out, size_t cap) {
+    size_t n = 0, r;
+    char sink[512];
+    if (out && cap) {
+        while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, f)) > 0) n += r;
+        out[n] = 0;
+    }
+    while (fread(sink, 1, sizeof sink, f) > 0) {
+    }
+}
+
+#if defined(_WIN32)
+static void t_sleep_ms(int ms) { Sleep((DWORD)ms); }
+static int t_mkdir(const char *path) { return _mkdir(path); }
+
+/* Windows (tested under Wine): the tests' commands are POSIX shell lines (quotes, redirections,
+ * &&, the CLI as --bin gives it: "/usr/bin/wine .../retrieval_heads.exe"), so they run through
+ * a POSIX sh, $RH_TEST_SH or else Wine's view of the host's /bin/sh (Z:\bin\sh).  Wine starts a
+ * host program without a process handle to wait on or pipes to read, so the script writes the
+ * output and then the exit status to files in the temporary folder, and the runner waits for
+ * the status file (renamed into place when complete).  Paths are the host's: Wine resolves a
+ * path that starts with '/' on drive Z:, the host's root. */
+static int t_run(const char *cmd, char *out, size_t cap) {
+    static int k;
+    char script[600], outf[600], rcf[600], line[1400];
+    const char *sh = getenv("RH_TEST_SH");
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    FILE *f;
+    int rc = -1;
+    snprintf(script, sizeof script, "%s/run%d.sh", t_tmpdir, k);
+    snprintf(outf, sizeof outf, "%s/run%d.out", t_tmpdir, k);
+    snprintf(rcf, sizeof rcf, "%s/run%d.rc", t_tmpdir, k++);
+    f = fopen(script, "wb");
+    if (!f) return -1;
+    fprintf(f, "{ %s 2>&1\n} > '%s'\necho $? > '%s.tmp' && mv '%s.tmp' '%s'\n", cmd, outf, rcf, rcf, rcf);
+    if (fclose(f) != 0) return -1;
+    snprintf(line, sizeof line, "\"%s\" \"%s\"", sh && *sh ? sh : "Z:\\bin\\sh", script);
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    memset(&pi, 0, sizeof pi);
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) return -1;
+    if (pi.hProcess) { /* a Windows sh (MSYS2, Cygwin): a real process */
+        WaitForSingleObject(pi.hProcess, INFINITE);
+        CloseHandle(pi.hProcess);
+        CloseHandle(pi.hThread);
+    }
+    while ((f = fopen(rcf, "rb")) == NULL) t_sleep_ms(1);
+    if (fscanf(f, "%d", &rc) != 1) rc = -1;
+    fclose(f);
+    f = fopen(outf, "rb");
+    if (out && cap) out[0] = 0;
+    if (f) {
+        t_capture(f, out, cap);
+        fclose(f);
+    }
+    remove(script);
+    remove(outf);
+    remove(rcf);
+    return rc;
+}
+#else
+static void t_sleep_ms(int ms) {
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+static int t_mkdir(const char *path) { return mkdir(path, 0700); }
+
 /* Run a shell command; stdout+stderr (at most cap-1 bytes) in out; returns the exit status
  * (or 128+signal, or -1 when it could not run). */
 static int t_run(const char *cmd, char *out, size_t cap) {
     char full[4096];
     FILE *p;
-    size_t n = 0;
     int st;
     snprintf(full, sizeof full, "%s 2>&1", cmd);
     p = popen(full, "r");
     if (!p) return -1;
-    if (out && cap) {
-        size_t r;
-        while (n + 1 < cap && (r = fread(out + n, 1, cap - 1 - n, p)) > 0) n += r;
-        out[n] = 0;
-    }
-    {
-        char sink[512];
-        while (fread(sink, 1, sizeof sink, p) > 0) {
-        }
-    }
+    t_capture(p, out, cap);
     st = pclose(p);
     if (st == -1) return -1;
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
     return -1;
 }
+#endif
 
 /* A stdlib-Python test script (the exporter's, the tokenizer-section builder's), run from the
  * repository root when a python3 is on PATH (.ci/run installs one, so CI always runs it); its
@@ -186,8 +252,13 @@ static const rh_test_case *const suites[] = {
 static void t_rmtree(const char *dir) {
     char cmd[600];
     if (!dir[0] || strncmp(dir, "/tmp/", 5) != 0) return;
+#if defined(_WIN32) /* t_run keeps its files in dir until it has read them: empty it, then remove it */
+    snprintf(cmd, sizeof cmd, "find '%s' -mindepth 1 -maxdepth 1 ! -name 'run*' -exec rm -rf {} +", dir);
+    if (t_run(cmd, NULL, 0) != 0 || _rmdir(dir) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+#else
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -197,8 +268,13 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc) t_bin = argv[++i];
         else if (n_filters < 64) filters[n_filters++] = argv[i];
     }
+#if defined(_WIN32) /* no mkdtemp: the process id names it (the host's /tmp, see t_run) */
+    snprintf(t_tmpdir, sizeof t_tmpdir, "/tmp/rh_test.w%lu", (unsigned long)GetCurrentProcessId());
+    if (t_mkdir(t_tmpdir) != 0) {
+#else
     snprintf(t_tmpdir, sizeof t_tmpdir, "/tmp/rh_test.XXXXXX");
     if (!mkdtemp(t_tmpdir)) {
+#endif
         fprintf(stderr, "cannot create a temporary directory: %s\n", strerror(errno));
         return 1;
     }

@@ -11,6 +11,9 @@
  */
 #include <signal.h>
 #include <dirent.h>
+#if !defined(_WIN32)
+#include <sys/wait.h>
+#endif
 
 /* 5 lengths x 4 depths x 2 needles = 40 tests, each a few ms on the random model */
 #define REL_GRID "--lengths 120:360:5 --depths 0:100:4 --buffer 16 --max-new " "6" " --template '{context} {question}'"
@@ -89,7 +92,7 @@ static const char *rel_outdir(const char *dir) { /* dir: a short name */
     static char o[8][600];
     static int k;
     char *b = o[k++ & 7];
-    mkdir(d, 0700);
+    t_mkdir(d);
     snprintf(b, 600, "%s/out", d);
     return b;
 }
@@ -239,25 +242,6 @@ static int rel_same_outputs(const char *a, const char *b, int detect, char *why,
     return bad;
 }
 
-/* Start a run in the background (its output discarded); the child pid, or -1. */
-static pid_t rel_spawn(const char *cmd) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        char full[4200];
-        snprintf(full, sizeof full, "exec %s >/dev/null 2>&1", cmd);
-        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void rel_sleep_ms(int ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
 /* The uninterrupted reference run (-t 1), once per command. */
 static const char *rel_reference(int detect) {
     static char ref[2][600];
@@ -274,6 +258,19 @@ static const char *rel_reference(int detect) {
         snprintf(ref[detect], sizeof ref[detect], "%s", o);
     }
     return ref[detect];
+}
+
+#if !defined(_WIN32) /* fork, kill, waitpid: POSIX (see REL_KILL_TESTS) */
+/* Start a run in the background (its output discarded); the child pid, or -1. */
+static pid_t rel_spawn(const char *cmd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        char full[4200];
+        snprintf(full, sizeof full, "exec %s >/dev/null 2>&1", cmd);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
 }
 
 /* Kill a run with sig once at least min_done tests are recorded; check the files; rerun;
@@ -299,7 +296,7 @@ static int rel_kill_resume(int detect, int sig, int min_done) {
             waited = 1;
             break;
         }
-        rel_sleep_ms(2);
+        t_sleep_ms(2);
     }
     if (!waited) {
         kill(pid, sig);
@@ -327,6 +324,7 @@ static int rel_kill_detect_sigkill(void) { return rel_kill_resume(1, SIGKILL, 5)
 static int rel_kill_detect_sigint(void) { return rel_kill_resume(1, SIGINT, 1); }
 static int rel_kill_niah_sigkill(void) { return rel_kill_resume(0, SIGKILL, 1); }
 static int rel_kill_niah_sigint(void) { return rel_kill_resume(0, SIGINT, 5); }
+#endif
 
 /* -t 1, 2, 3: identical score files and records (the run-record lines aside) */
 static int rel_threads(void) {
@@ -439,10 +437,13 @@ static int rel_cli_ctx(void) {
     return 0;
 }
 
-static const rh_test_case reliability_tests[] = {{"reliability/kill_detect_sigkill", rel_kill_detect_sigkill},
+static const rh_test_case reliability_tests[] = {
+#if !defined(_WIN32)
+                                                 {"reliability/kill_detect_sigkill", rel_kill_detect_sigkill},
                                                  {"reliability/kill_niah_sigint", rel_kill_niah_sigint},
                                                  {"reliability/kill_detect_sigint", rel_kill_detect_sigint},
                                                  {"reliability/kill_niah_sigkill", rel_kill_niah_sigkill},
+#endif
                                                  {"reliability/threads", rel_threads},
                                                  {"reliability/ctx_limits", rel_ctx_limits},
                                                  {"reliability/cli_ctx", rel_cli_ctx},
