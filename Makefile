@@ -7,6 +7,10 @@
 #   make bench           prefill/decode speed on random TinyLlama-shaped weights
 #   make bench-attention prefill attention alone (8192-token prompt), 1 and 2 threads
 #   make test-neon       the tests with the NEON kernels, cross-compiled, under qemu-aarch64
+#   make test-windows    the Windows build (MinGW-w64) and its tests under Wine
+#   make test-s390x      the tests on a big-endian host (s390x, scalar kernels) under qemu-s390x,
+#                        and .rhw files written on each byte order read on the other
+#   make test-slurm      the README's Slurm job-array recipe on a single-node Slurm (test/slurm.sh)
 #   make valgrind        valgrind memcheck on `generate` and a tiny `detect` (zero errors, zero leaks)
 #   make O=/tmp/me ...   put binaries elsewhere (several people building in one tree)
 CC ?= cc
@@ -35,7 +39,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench bench-attention clean demo fuzz test-neon valgrind FORCE
+.PHONY: all test asan bench bench-attention clean demo fuzz test-neon test-windows test-s390x test-slurm valgrind FORCE
 
 all: $(BIN)
 
@@ -68,6 +72,40 @@ test-neon:
 	$(CROSS)gcc $(WARN) -O2 $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
 	qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/test_runner \
 		--bin "qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/retrieval_heads" $(T)
+
+# Windows on an x86-64 Linux host: MinGW-w64 with winpthreads (Debian gcc-mingw-w64-x86-64-posix),
+# linked statically, the tests under Wine (Debian wine, wine64).  The runner is a Windows
+# program; the CLI tests' shell lines run through the host's /bin/sh, which starts the CLI as
+# --bin says, through wine (see t_run in test/test_main.c).  The fork/kill tests are POSIX only.
+MINGW ?= x86_64-w64-mingw32-gcc-posix
+WINE ?= wine
+test-windows:
+	mkdir -p $(O)/win
+	$(MINGW) $(WARN) $(CFLAGS) $(DEFS) -static -o $(O)/win/retrieval_heads.exe retrieval_heads.c $(LDLIBS)
+	$(MINGW) $(WARN) $(CFLAGS) $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -static -o $(O)/win/test_runner.exe test/test_main.c $(LDLIBS)
+	WINEDEBUG=-all $(WINE) $(O)/win/test_runner.exe \
+		--bin "$$(command -v $(WINE)) $(abspath $(O))/win/retrieval_heads.exe" $(T)
+
+# A big-endian host: s390x (Debian gcc-s390x-linux-gnu, qemu-user), the scalar kernels, the same
+# fixtures.  Then engine/cross_host_rhw three times over one folder: s390x writes its .rhw files
+# and logits, this host reads them and writes its own, s390x reads those.
+S390 ?= s390x-linux-gnu-
+QEMU_S390 ?= qemu-s390x -L /usr/s390x-linux-gnu
+test-s390x: $(TESTBIN)
+	mkdir -p $(O)/s390x
+	$(S390)gcc $(WARN) -O2 $(DEFS) -o $(O)/s390x/retrieval_heads retrieval_heads.c $(LDLIBS)
+	$(S390)gcc $(WARN) -O2 $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/s390x/test_runner test/test_main.c $(LDLIBS)
+	$(QEMU_S390) $(O)/s390x/test_runner --bin "$(QEMU_S390) $(O)/s390x/retrieval_heads" $(T)
+	rm -rf $(O)/s390x/cross && mkdir -p $(O)/s390x/cross
+	RH_CROSS_DIR=$(O)/s390x/cross $(QEMU_S390) $(O)/s390x/test_runner engine/cross_host_rhw
+	RH_CROSS_DIR=$(O)/s390x/cross $(TESTBIN) engine/cross_host_rhw
+	RH_CROSS_DIR=$(O)/s390x/cross $(QEMU_S390) $(O)/s390x/test_runner engine/cross_host_rhw
+
+# The README's Slurm recipe on a single-node Slurm started here (Debian slurm-wlm, munge; runs as
+# root): a 3-task array of the demo grid plus the merge, against a one-process run, then a killed
+# shard resumed.  About 2 minutes on 2 cores (test/slurm.sh says more).
+test-slurm: $(BIN)
+	bash test/slurm.sh $(BIN)
 
 # The standard benchmark set (issue 5): TinyLlama-1.1B shape, random weights, each dtype.
 BENCH_T ?= 2

@@ -198,6 +198,7 @@ static float rd_f32(const unsigned char *p);
 static void wr_u32(unsigned char *p, uint32_t v);
 static void wr_u64(unsigned char *p, uint64_t v);
 static void wr_f32(unsigned char *p, float f);
+static int host_is_le(void);
 static const char *dtype_name(rh_dtype t);
 
 /* =============================================================================================
@@ -3437,8 +3438,10 @@ typedef struct {
 struct rh_model {
     rh_config cfg;
     char *path;                /* the file's path, or the name given to open_memory */
-    const unsigned char *base; /* the whole file image */
+    const unsigned char *base; /* the whole file image (little-endian, as on disk) */
     size_t size;
+    unsigned char *host_data;  /* big-endian hosts: the data region, byte-swapped once at load; else NULL */
+    uint64_t data_off;         /* where the data region starts in base */
     int mapped;                /* 1: rh_unmap_file base; 0: rh_aligned_free base */
     rh_dtype dtype;            /* dtype of the projections */
     rh_wt embed, lm_head;      /* lm_head == embed when tied */
@@ -5853,6 +5856,26 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
                     const char *fname, char *err, size_t errcap);
 static void tok_free(rh_tokenizer *t);
 
+/* ---- byte order: the file is little-endian; a big-endian host reads every header field and
+ * tokenizer table through rd_u32 / rd_f32 (byte by byte), and gets the tensors as a copy of the
+ * data region swapped once at load (m->host_data), never mapped in place.  Writers write
+ * little-endian whatever the host. ---- */
+
+/* Reverse the bytes of each w-byte element of p[0..n) (w = 2 or 4; n a multiple of w). */
+static void rhw_swap(unsigned char *p, size_t n, size_t w) {
+    size_t i;
+    unsigned char t;
+    for (i = 0; i + w <= n; i += w) {
+        if (w == 4) { t = p[i]; p[i] = p[i + 3]; p[i + 3] = t; t = p[i + 1]; p[i + 1] = p[i + 2]; p[i + 2] = t; }
+        else { t = p[i]; p[i] = p[i + 1]; p[i + 1] = t; }
+    }
+}
+
+/* The tensor at file offset off (validated), in host byte order. */
+static const unsigned char *rhw_tensor_host(const rh_model *m, uint64_t off) {
+    return m->host_data ? m->host_data + (size_t)(off - m->data_off) : m->base + off;
+}
+
 void rh_model_close(rh_model *m) {
     if (!m) return;
     if (m->tok) tok_free(m->tok);
@@ -5860,6 +5883,7 @@ void rh_model_close(rh_model *m) {
         if (m->mapped) rh_unmap_file(m->base, m->size);
         else rh_aligned_free((void *)(uintptr_t)m->base);
     }
+    rh_aligned_free(m->host_data);
     free(m->layers);
     free(m->f32_small);
     free(m->inv_freq);
@@ -5948,6 +5972,15 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                 BAD("%s overlaps the %s", sec_name[i], sec_name[j]);
     data_off = sec_off[3];
     data_size = sec_size[3];
+    m->data_off = data_off;
+    if (!host_is_le()) {
+        if (data_size > (uint64_t)SIZE_MAX || !(m->host_data = (unsigned char *)rh_aligned_alloc(RHW_ALIGN, (size_t)data_size))) {
+            set_err(err, cap, "%s: out of memory (a byte-swapped copy of %llu bytes of tensors)", fn, (unsigned long long)data_size);
+            rc = RH_ENOMEM;
+            goto fail;
+        }
+        memcpy(m->host_data, b + data_off, (size_t)data_size); /* swapped tensor by tensor below */
+    }
 
     /* metadata */
     m->meta = NULL; m->meta_size = 0; m->n_meta = 0;
@@ -6049,9 +6082,10 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         tensor_of_slot[s] = (int)i;
         slot_of[i] = s;
         spans[i].off = off; spans[i].end = off + nbytes; spans[i].idx = (int)i;
+        if (m->host_data) rhw_swap(m->host_data + (size_t)(off - data_off), (size_t)nbytes, dtype_size((rh_dtype)dt));
         {
             rh_wt w;
-            w.p = b + off; w.dt = (rh_dtype)dt;
+            w.p = rhw_tensor_host(m, off); w.dt = (rh_dtype)dt;
             w.rows = (int)shape[0]; w.cols = nd == 2 ? (int)shape[1] : 1;
             if (s == SLOT_EMBED) m->embed = w;
             else if (s == SLOT_HEAD) m->lm_head = w;
@@ -6106,7 +6140,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         {
             uint32_t nl = rd_u32(e), ndim = rd_u32(e + 8 + nl);
             dt = (rh_dtype)rd_u32(e + 4 + nl);
-            k_cvt_scalar(dt, b + rd_u64(e + 4 + nl + 8 + 8ull * ndim), small, (int)want[0]);
+            k_cvt_scalar(dt, rhw_tensor_host(m, rd_u64(e + 4 + nl + 8 + 8ull * ndim)), small, (int)want[0]);
         }
         if (s == SLOT_NORM) m->final_norm = small;
         else {
@@ -6354,7 +6388,19 @@ int rh_rhw_write(const char *path, const rh_config *cfg, const char *const *meta
     at = pl.data_offset;
     for (i = 0; ok && i < n_tensors; i++) {
         uint64_t next = i + 1 < n_tensors ? pl.offsets[i + 1] : pl.file_size;
-        ok = fwrite(tensors[i].data, 1, (size_t)pl.nbytes[i], f) == (size_t)pl.nbytes[i];
+        if (host_is_le()) {
+            ok = fwrite(tensors[i].data, 1, (size_t)pl.nbytes[i], f) == (size_t)pl.nbytes[i];
+        } else { /* host order -> little-endian, 64 KiB at a time */
+            unsigned char chunk[65536];
+            size_t done = 0, w = dtype_size(tensors[i].dtype);
+            while (ok && done < pl.nbytes[i]) {
+                size_t k = pl.nbytes[i] - done < sizeof chunk ? (size_t)(pl.nbytes[i] - done) : sizeof chunk;
+                memcpy(chunk, (const unsigned char *)tensors[i].data + done, k);
+                rhw_swap(chunk, k, w);
+                ok = fwrite(chunk, 1, k, f) == k;
+                done += k;
+            }
+        }
         at += pl.nbytes[i];
         if (ok && next > at) ok = fwrite(zeros, 1, (size_t)(next - at), f) == (size_t)(next - at);
         at = next;
@@ -6476,10 +6522,16 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
                 uint64_t r = rng_next(&rng);
                 int b;
                 for (b = 0; b < 4; b++)
-                    tmp[q + b] = (float)(int16_t)(uint16_t)(r >> (16 * b)) * scale + (is_norm ? 1.0f : 0.0f);
+                {
+                    /* two roundings, each to float, on every host: a host that evaluates float
+                     * arithmetic in double (s390x GCC) would otherwise round the sum once */
+                    float v = (float)(int16_t)(uint16_t)(r >> (16 * b)) * scale;
+                    tmp[q + b] = v + (is_norm ? 1.0f : 0.0f);
+                }
             }
             k_store_row(t[i].dtype, tmp, d + e * dtype_size(t[i].dtype), nq);
         }
+        if (!host_is_le()) rhw_swap(d, (size_t)pl.nbytes[i], dtype_size(t[i].dtype)); /* the image is the file */
     }
     {
         size_t fsz = (size_t)pl.file_size;
@@ -7783,7 +7835,7 @@ static void wr_f32(unsigned char *p, float f) {
     memcpy(&u, &f, 4);
     wr_u32(p, u);
 }
-RH_UNUSED static int host_is_le(void) {
+static int host_is_le(void) {
     uint32_t one = 1;
     unsigned char b;
     memcpy(&b, &one, 1);

@@ -194,7 +194,8 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
 
 /* Write a .rhw file (to path.tmp, then renamed).  meta: key, value, key, value, ..., NULL (or
  * NULL).  tok/tok_size: a tokenizer section as specified above.  The tensors are checked
- * against cfg as the loader would check them.  Used by tests to build models by hand. */
+ * against cfg as the loader would check them.  Tensor data is in host byte order (written
+ * little-endian on any host).  Used by tests to build models by hand. */
 typedef struct {
     const char *name;
     rh_dtype dtype;

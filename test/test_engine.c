@@ -414,8 +414,10 @@ static int engine_kernels_misc(void) {
         float raw[203], sc[203], a = 0.0883883476f; /* 1/sqrt(128), not a power of two */
         for (i = 0; i < 203; i++) { raw[i] = 40.0f * (engine_uniform() - 0.5f); sc[i] = raw[i] * a; }
         for (n = 1; n <= 203; n += 29) {
-            float mx = k_max(sc, n), s1, s2;
-            CHECKF(k_max(raw, n) * a == mx, "k_max n=%d: scaled max %g vs max of scaled %g", n, k_max(raw, n) * a, mx);
+            /* smx is stored: C99 lets a float product be kept wider (s390x GCC evaluates float
+             * arithmetic in double, FLT_EVAL_METHOD 1), an assignment rounds it to float */
+            float mx = k_max(sc, n), s1, s2, smx = k_max(raw, n) * a;
+            CHECKF(smx == mx, "k_max n=%d: scaled max %g vs max of scaled %g", n, smx, mx);
             s1 = k_exp_sum(raw, a, mx, y, n);
             s2 = k_exp_sum(sc, 1.0f, mx, ys, n);
             CHECKF(s1 == s2 && memcmp(y, ys, sizeof(float) * (size_t)n) == 0, "k_exp_sum n=%d: folded scale %g vs scaled first %g", n, s1, s2);
@@ -1148,6 +1150,36 @@ static int engine_loader_fuzz(void) {
     return 0;
 }
 
+/* The tensors of a loaded model as rh_rhw_write takes them (data in host byte order), in slot
+ * order; names: at least 64 x 96 bytes.  The count, or -1 when one is missing. */
+static int engine_tensors_of(const rh_model *m, rh_tensor_in *t, char (*names)[96]) {
+    const rh_config *c = &m->cfg;
+    int n = 0, slot, i;
+    for (slot = 0; slot < SLOT_GLOBALS + c->n_layers * LT_COUNT && n < 64; slot++) {
+        uint64_t shape[2];
+        int nd = slot_shape(c, slot, shape), found = 0;
+        size_t e;
+        if (!nd) continue;
+        slot_name(slot, names[n], 96);
+        for (i = 0; i < m->n_tensors; i++) {
+            e = engine_dir_entry(m->base, i);
+            if (rd_u32(m->base + e) == strlen(names[n]) && memcmp(m->base + e + 4, names[n], strlen(names[n])) == 0) {
+                size_t of = engine_entry_offset_field(m->base, e);
+                t[n].data = rhw_tensor_host(m, rd_u64(m->base + of));
+                t[n].dtype = (rh_dtype)rd_u32(m->base + e + 4 + strlen(names[n]));
+                found = 1;
+            }
+        }
+        if (!found) return -1;
+        t[n].name = names[n];
+        t[n].ndim = nd;
+        t[n].shape[0] = (int64_t)shape[0];
+        t[n].shape[1] = (int64_t)shape[1];
+        n++;
+    }
+    return n;
+}
+
 /* rh_rhw_write: round trip, and refusal of inconsistent tensor sets (missing, extra, shape). */
 static int engine_rhw_write(void) {
     rh_config c = t_config();
@@ -1156,32 +1188,12 @@ static int engine_rhw_write(void) {
     char (*names)[96] = (char (*)[96])calloc(64, 96);
     char err[512], sum1[17], sum2[17];
     const char *meta[] = {"name", "test model", "source", "random", NULL};
-    int n = 0, slot, i;
+    int n;
     size_t tl;
     const char *path = t_tmp("w.rhw");
     CHECK(m != NULL && names != NULL);
-    for (slot = 0; slot < SLOT_GLOBALS + c.n_layers * LT_COUNT; slot++) {
-        uint64_t shape[2];
-        int nd = slot_shape(&c, slot, shape), found = 0;
-        size_t e;
-        if (!nd) continue;
-        slot_name(slot, names[n], 96);
-        for (i = 0; i < m->n_tensors; i++) {
-            e = engine_dir_entry(m->base, i);
-            if (rd_u32(m->base + e) == strlen(names[n]) && memcmp(m->base + e + 4, names[n], strlen(names[n])) == 0) {
-                size_t of = engine_entry_offset_field(m->base, e);
-                t[n].data = m->base + rd_u64(m->base + of);
-                t[n].dtype = (rh_dtype)rd_u32(m->base + e + 4 + strlen(names[n]));
-                found = 1;
-            }
-        }
-        CHECK(found);
-        t[n].name = names[n];
-        t[n].ndim = nd;
-        t[n].shape[0] = (int64_t)shape[0];
-        t[n].shape[1] = (int64_t)shape[1];
-        n++;
-    }
+    n = engine_tensors_of(m, t, names);
+    CHECK(n > 0);
     tl = (size_t)rd_u64(m->base + 144);
     CHECK(rh_rhw_write(path, &c, NULL, m->base + rd_u64(m->base + 136), tl, t, n, err, sizeof err) == RH_OK);
     CHECK(rh_model_open(path, &back, err, sizeof err) == RH_OK);
@@ -1229,6 +1241,90 @@ static int engine_rhw_write(void) {
     }
     free(names);
     rh_model_close(m);
+    return 0;
+}
+
+/* Byte order across hosts (issue 24).  Each host writes, with rh_model_random and rh_rhw_write,
+ * a model of each dtype to DIR/<le|be>.<dtype>.rhw and the logits it computes from that file to
+ * DIR/<le|be>.<dtype>.logits (f32 LE); where the other byte order's files are already in DIR it
+ * checks that its file and the other host's are the same bytes, that the other host's file
+ * loads here and gives bit for bit the logits of its own file, and that the other host's logits
+ * agree with these to 1e-4 (the hosts round differently: s390x GCC evaluates float arithmetic in
+ * double).  DIR is $RH_CROSS_DIR (make test-s390x runs s390x, then x86-64, then s390x again: both
+ * directions), else a private folder (the round trip on this host alone). */
+static int engine_cross_host_rhw(void) {
+    static const int ids[] = {1, 72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100};
+    const int n_ids = (int)(sizeof ids / sizeof ids[0]);
+    const char *dir = getenv("RH_CROSS_DIR"), *me = host_is_le() ? "le" : "be", *other = host_is_le() ? "be" : "le";
+    rh_config c = t_config();
+    char (*names)[96] = (char (*)[96])calloc(64, 96);
+    float *mine = NULL, *theirs = NULL, *back = NULL;
+    size_t nl = (size_t)n_ids * (size_t)c.vocab_size;
+    int d;
+    if (!dir || !*dir) {
+        dir = t_tmp("cross");
+        t_mkdir(dir);
+    }
+    mine = (float *)malloc(nl * sizeof(float));
+    theirs = (float *)malloc(nl * sizeof(float));
+    back = (float *)malloc(nl * sizeof(float));
+    CHECK(names && mine && theirs && back);
+    c.qkv_bias = 1; /* every kind of tensor: matrices, norms, biases */
+    for (d = 0; d < 3; d++) {
+        rh_model *m = t_random_model(&c, (rh_dtype)d, 77), *f = NULL, *o = NULL;
+        rh_tensor_in t[64];
+        char path[600], lpath[600], opath[600], olpath[600], err[512], s1[17], s2[17];
+        int n;
+        size_t i;
+        char *oraw = NULL;
+        size_t on = 0;
+        double worst = 0;
+        CHECK(m != NULL);
+        snprintf(path, sizeof path, "%s/%s.%s.rhw", dir, me, dtype_name((rh_dtype)d));
+        snprintf(lpath, sizeof lpath, "%s/%s.%s.logits", dir, me, dtype_name((rh_dtype)d));
+        snprintf(opath, sizeof opath, "%s/%s.%s.rhw", dir, other, dtype_name((rh_dtype)d));
+        snprintf(olpath, sizeof olpath, "%s/%s.%s.logits", dir, other, dtype_name((rh_dtype)d));
+        n = engine_tensors_of(m, t, names);
+        CHECK(n > 0);
+        CHECKF(rh_rhw_write(path, &c, NULL, m->base + rd_u64(m->base + 136), (size_t)rd_u64(m->base + 144), t, n, err,
+                            sizeof err) == RH_OK, "%s", err);
+        rh_model_close(m);
+        CHECKF(rh_model_open(path, &f, err, sizeof err) == RH_OK, "%s", err);
+        CHECK(engine_run(f, ids, n_ids, 0, 256, 1, RH_F32, NULL, 0, mine) == 0);
+        {
+            unsigned char *b = (unsigned char *)malloc(nl * 4);
+            CHECK(b != NULL);
+            for (i = 0; i < nl; i++) wr_f32(b + 4 * i, mine[i]);
+            CHECK(rhm_write_atomic(lpath, (const char *)b, nl * 4, err, sizeof err) == RH_OK);
+            free(b);
+        }
+        if (access(opath, F_OK) == 0) {
+            CHECKF(rh_model_open(opath, &o, err, sizeof err) == RH_OK, "the %s host's file: %s", other, err);
+            rh_model_checksum(f, s1);
+            rh_model_checksum(o, s2);
+            CHECKF(!strcmp(s1, s2), "%s: the %s host wrote other bytes (%s vs %s)", dtype_name((rh_dtype)d), other, s2, s1);
+            CHECK(engine_run(o, ids, n_ids, 0, 256, 1, RH_F32, NULL, 0, back) == 0);
+            CHECKF(memcmp(back, mine, nl * sizeof(float)) == 0, "%s: the %s host's file gives other logits here",
+                   dtype_name((rh_dtype)d), other);
+            CHECK(rhm_read_file(olpath, nl * 4, &oraw, &on, err, sizeof err) == RH_OK && on == nl * 4);
+            for (i = 0; i < nl; i++) {
+                double e;
+                theirs[i] = rd_f32((const unsigned char *)oraw + 4 * i);
+                e = fabs((double)theirs[i] - (double)mine[i]);
+                if (e > worst) worst = e;
+            }
+            free(oraw);
+            printf("  %s: the %s host's file loads here, same bytes, same logits; its logits within %.1e of these\n",
+                   dtype_name((rh_dtype)d), other, worst);
+            CHECKF(worst <= 1e-4, "%s: logits of the two hosts differ by %g", dtype_name((rh_dtype)d), worst);
+            rh_model_close(o);
+        }
+        rh_model_close(f);
+    }
+    free(names);
+    free(mine);
+    free(theirs);
+    free(back);
     return 0;
 }
 
@@ -1317,7 +1413,12 @@ static int engine_cli_run(void) {
     CHECKF(rc == 0, "logits: exit %d: %s", rc, out);
     f = fopen(t_tmp("l.bin"), "rb");
     CHECK(f != NULL);
-    CHECK(fread(got, sizeof(float), 5 * 300, f) == 5 * 300);
+    {
+        static unsigned char raw[5 * 300 * 4];
+        int q;
+        CHECK(fread(raw, 4, 5 * 300, f) == 5 * 300);
+        for (q = 0; q < 5 * 300; q++) got[q] = rd_f32(raw + 4 * q); /* little-endian on any host */
+    }
     CHECK(fgetc(f) == EOF);
     fclose(f);
     CHECK(engine_run(m, ids, 5, 0, 256, 1, RH_F32, NULL, 0, want) == 0);
@@ -1386,6 +1487,7 @@ static const rh_test_case engine_tests[] = {
     {"engine/loader_bad_files", engine_loader_bad_files},
     {"engine/loader_fuzz", engine_loader_fuzz},
     {"engine/rhw_write", engine_rhw_write},
+    {"engine/cross_host_rhw", engine_cross_host_rhw},
     {"engine/cli_flags", engine_cli_flags},
     {"engine/cli_run", engine_cli_run},
     {NULL, NULL}};
