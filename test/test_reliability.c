@@ -324,6 +324,157 @@ static int rel_kill_detect_sigkill(void) { return rel_kill_resume(1, SIGKILL, 5)
 static int rel_kill_detect_sigint(void) { return rel_kill_resume(1, SIGINT, 1); }
 static int rel_kill_niah_sigkill(void) { return rel_kill_resume(0, SIGKILL, 1); }
 static int rel_kill_niah_sigint(void) { return rel_kill_resume(0, SIGINT, 5); }
+
+/* What of an output file stays the same from run to run: all of it but the lines that describe
+ * the run (the first line of records and CSV; the SVG's run comment and <desc>).  malloc'd. */
+static char *rel_body(const char *name, const char *x) {
+    size_t L = strlen(name);
+    rhm_buf b = {0};
+    if (L > 4 && !strcmp(name + L - 4, ".svg")) {
+        const char *p = x, *q;
+        for (; *p; p = q) {
+            q = strchr(p, '\n');
+            q = q ? q + 1 : p + strlen(p);
+            if (strncmp(p, "<!-- run: ", 10) && strncmp(p, "<desc>", 6)) rhm_buf_put(&b, p, (size_t)(q - p));
+        }
+    } else if ((L > 4 && !strcmp(name + L - 4, ".csv")) || (L > 6 && !strcmp(name + L - 6, ".jsonl"))) {
+        const char *p = strchr(x, '\n');
+        rhm_buf_puts(&b, p ? p + 1 : "");
+    } else {
+        rhm_buf_puts(&b, x);
+    }
+    rhm_buf_put(&b, "", 0);
+    return b.p;
+}
+
+/* After a kill, every output of the run at o is whole and either the old version or the new:
+ * each record line is the reference run's line for that test (the runs are deterministic, so
+ * a torn or mixed line shows), and the score file, CSV and SVG are absent or equal to the
+ * reference's (written once, at the end of a run). */
+static int rel_old_or_new(const char *o, const char *ref, int detect, char *why, size_t cap) {
+    static const char *const fin[2][2] = {{".csv", ".svg"}, {".json", ".svg"}};
+    char pa[700], pb[700], *x, *y;
+    int i, bad = 0;
+    snprintf(pa, sizeof pa, "%s%s", o, rel_recs_name(detect));
+    snprintf(pb, sizeof pb, "%s%s", ref, rel_recs_name(detect));
+    x = rel_slurp(pa, NULL);
+    y = rel_slurp(pb, NULL);
+    if (x && y) {
+        const char *p = strchr(x, '\n'), *q;
+        while (!bad && p && p[1]) {
+            char line[8192];
+            q = strchr(p + 1, '\n');
+            if (!q || q - p > (long)sizeof line - 2) {
+                snprintf(why, cap, "%s: a torn or overlong line", pa);
+                bad = 1;
+                break;
+            }
+            memcpy(line, p, (size_t)(q - p) + 1); /* "\n...\n": a whole line of the reference */
+            line[q - p + 1] = 0;
+            if (!strstr(y, line)) {
+                snprintf(why, cap, "%s: a record that is no record of the reference run: %.200s", pa, line + 1);
+                bad = 1;
+            }
+            p = q;
+        }
+    } else if (!y) {
+        snprintf(why, cap, "missing %s", pb);
+        bad = 1;
+    }
+    free(x);
+    free(y);
+    for (i = 0; i < 2 && !bad; i++) {
+        snprintf(pa, sizeof pa, "%s%s", o, fin[detect][i]);
+        snprintf(pb, sizeof pb, "%s%s", ref, fin[detect][i]);
+        x = rel_slurp(pa, NULL);
+        y = rel_slurp(pb, NULL);
+        if (x && y) {
+            char *bx = rel_body(pa, x), *by = rel_body(pb, y);
+            if (!bx || !by || strcmp(bx, by)) {
+                snprintf(why, cap, "%s is neither absent nor the finished run's", pa);
+                bad = 1;
+            }
+            free(bx);
+            free(by);
+        } else if (!y) {
+            snprintf(why, cap, "missing %s", pb);
+            bad = 1;
+        }
+        free(x);
+        free(y);
+    }
+    return bad;
+}
+
+/* SIGKILL at many points (issue 24): REL_KILLS runs, each killed after a random delay spread
+ * over the run's time (seeded: the same delays every time), check that every file on disk
+ * is whole and the old or the new version after each kill, then finish and compare with the
+ * uninterrupted run.  Twice: from an empty folder (each run resumes the last), then with
+ * --fresh over the finished outputs (each run rewrites them from the start). */
+#define REL_KILLS 12
+static int rel_kill_many(int detect) {
+    char cmd[4200], out[16384], why[1600], dir[64];
+    const char *o, *ref;
+    double t0, t_whole;
+    uint64_t st = 2024 + (uint64_t)detect;
+    char recs[700], recs_tmp[710];
+    int phase, k, n_before = 0, n_mid = 0, n_after = 0, rc, had_recs = 0;
+    snprintf(dir, sizeof dir, "rel_many_%s", detect ? "detect" : "niah");
+    o = rel_outdir(dir);
+    snprintf(recs, sizeof recs, "%s%s", o, rel_recs_name(detect));
+    snprintf(recs_tmp, sizeof recs_tmp, "%s.tmp", recs);
+    ref = rel_reference(detect);
+    CHECK(ref != NULL);
+    {
+        /* the time of one whole run (the reference may be cached: time one more) */
+        const char *o2 = rel_outdir(detect ? "rel_many_t_detect" : "rel_many_t_niah");
+        rel_cmd(cmd, sizeof cmd, detect, o2, 2, 1);
+        t0 = rh_now();
+        CHECK(t_run(cmd, out, sizeof out) == 0);
+        t_whole = rh_now() - t0;
+    }
+    for (phase = 0; phase < 2; phase++) {
+        for (k = 0; k < REL_KILLS; k++) {
+            pid_t pid;
+            /* from an empty folder the runs add up (a delay up to 2/REL_KILLS of a run); with --fresh
+             * each starts over (up to a whole run) */
+            double span = phase == 0 ? 2.0 * t_whole / REL_KILLS : t_whole;
+            int status = 0, ms = (int)(1000.0 * span * (double)(rhm_rand(&st) % 1000) / 1000.0), n_recs;
+            rel_cmd(cmd, sizeof cmd, detect, o, 2, 1);
+            if (phase == 1) strcat(cmd, " --fresh");
+            pid = rel_spawn(cmd);
+            CHECK(pid > 0);
+            t_sleep_ms(ms);
+            kill(pid, SIGKILL);
+            CHECK(waitpid(pid, &status, 0) == pid);
+            n_recs = rel_count_records(recs);
+            if (WIFEXITED(status)) n_after++;
+            else if (n_recs == 0) n_before++;
+            else n_mid++;
+            CHECKF(WIFEXITED(status) ? WEXITSTATUS(status) == 0 : WTERMSIG(status) == SIGKILL, "run %d: status %d", k, status);
+            if (!had_recs && access(recs, F_OK) != 0) {
+                /* killed before the first records file was in place: the old version is none
+                 * (a lone .tmp is the new one, unfinished; the next run rewrites it) */
+                remove(recs_tmp);
+                continue;
+            }
+            had_recs = 1;
+            CHECKF(rel_check_dir(t_tmp(dir), detect, why, sizeof why) == 0, "phase %d, kill %d after %d ms: %s", phase, k, ms, why);
+            CHECKF(rel_old_or_new(o, ref, detect, why, sizeof why) == 0, "phase %d, kill %d after %d ms: %s", phase, k, ms, why);
+        }
+        rel_cmd(cmd, sizeof cmd, detect, o, 2, 1);
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0, "the finishing run exited %d:\n%.2000s", rc, out);
+        CHECKF(rel_same_outputs(o, ref, detect, why, sizeof why) == 0, "phase %d: after the kills vs uninterrupted: %s", phase, why);
+    }
+    printf("  %s: %d SIGKILLs over a %.2f s run: %d before the first record, %d midway, %d after the run ended; "
+           "every file whole and old or new after each\n",
+           detect ? "detect" : "niah", 2 * REL_KILLS, t_whole, n_before, n_mid, n_after);
+    CHECKF(n_mid >= REL_KILLS / 3, "only %d kills landed midway", n_mid);
+    return 0;
+}
+static int rel_kill_many_detect(void) { return rel_kill_many(1); }
+static int rel_kill_many_niah(void) { return rel_kill_many(0); }
 #endif
 
 /* -t 1, 2, 3: identical score files and records (the run-record lines aside) */
@@ -443,6 +594,8 @@ static const rh_test_case reliability_tests[] = {
                                                  {"reliability/kill_niah_sigint", rel_kill_niah_sigint},
                                                  {"reliability/kill_detect_sigint", rel_kill_detect_sigint},
                                                  {"reliability/kill_niah_sigkill", rel_kill_niah_sigkill},
+                                                 {"reliability/kill_many_detect", rel_kill_many_detect},
+                                                 {"reliability/kill_many_niah", rel_kill_many_niah},
 #endif
                                                  {"reliability/threads", rel_threads},
                                                  {"reliability/ctx_limits", rel_ctx_limits},
