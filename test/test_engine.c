@@ -1328,6 +1328,38 @@ static int engine_cross_host_rhw(void) {
     return 0;
 }
 
+/* Paths and replaced files through the OS layer: the folder part of a path ('/' everywhere; on
+ * Windows also '\\' and a drive prefix), a model opened by a path in the host's own form (on
+ * Windows a drive letter and backslashes, from GetFullPathNameA), a file replaced twice. */
+static int engine_paths(void) {
+    char path[1024], err[512], *d = NULL;
+    size_t n = 0;
+    rh_model *m = NULL;
+    CHECK(rh_path_dir_len("a/b") == 2 && rh_path_dir_len("b") == 0 && rh_path_dir_len("/x/y/z.json") == 5);
+#if defined(_WIN32)
+    CHECK(rh_path_dir_len("C:\\out\\scores.json") == 7 && rh_path_dir_len("C:scores.json") == 2 &&
+          rh_path_dir_len("out\\a/b") == 6);
+    CHECK(GetFullPathNameA("test/fixtures/llama2.rhw", sizeof path, path, NULL) > 0);
+    CHECKF(path[1] == ':' && strchr(path, '\\') && !strchr(path, '/'), "%s", path);
+#else
+    snprintf(path, sizeof path, "test/fixtures/llama2.rhw");
+#endif
+    CHECKF(rh_model_open(path, &m, err, sizeof err) == RH_OK, "%s", err);
+    rh_model_close(m);
+#if defined(_WIN32)
+    CHECK(GetFullPathNameA(t_tmp("paths.txt"), sizeof path, path, NULL) > 0);
+#else
+    snprintf(path, sizeof path, "%s", t_tmp("paths.txt"));
+#endif
+    CHECKF(rhm_write_atomic(path, "old\n", 4, err, sizeof err) == RH_OK, "%s", err);
+    CHECKF(rhm_write_atomic(path, "new\n", 4, err, sizeof err) == RH_OK, "replacing %s: %s", path, err);
+    CHECK(rhm_read_file(path, 100, &d, &n, err, sizeof err) == RH_OK && n == 4 && !memcmp(d, "new\n", 4));
+    free(d);
+    strcat(path, ".tmp");
+    CHECK(access(path, F_OK) != 0);
+    return 0;
+}
+
 /* ---- the CLI: bad flags give exit 2 and one line naming the command and flag ---- */
 static int engine_cli_flags(void) {
     rh_config c = t_config();
@@ -1488,6 +1520,7 @@ static const rh_test_case engine_tests[] = {
     {"engine/loader_fuzz", engine_loader_fuzz},
     {"engine/rhw_write", engine_rhw_write},
     {"engine/cross_host_rhw", engine_cross_host_rhw},
+    {"engine/paths", engine_paths},
     {"engine/cli_flags", engine_cli_flags},
     {"engine/cli_run", engine_cli_run},
     {NULL, NULL}};
