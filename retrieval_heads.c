@@ -17,7 +17,8 @@
  *                        reference forward pass, the fast one, the KV cache, the context API.
  *   3. THE TOKENIZER     BPE over merges, SentencePiece-style and byte-level.
  *   4. THE .rhw FILE     map, validate every size and offset, write.
- *   5. THE PLATFORM      SIMD kernels beside their scalar twins, the thread pool, timers, and
+ *   5. THE PLATFORM      SIMD kernels beside their scalar twins, the thread pool, the OS layer
+ *                        (POSIX or Windows: clocks, mapped files, durable replacement), and
  *                        the utilities (buffers, JSON, files).
  *   6. GENERATED TABLES  Unicode classes and NFC data (tools/gen_unicode.py), behind accessors.
  *   7. THE COMMAND LINE  main(); left out when RH_NO_MAIN is defined (vendoring, tests).
@@ -36,6 +37,7 @@
  * says so with the tag ORIGINAL: and why (grep for it).
  *
  * Build: cc -std=c99 -O2 -march=native retrieval_heads.c -lm -lpthread
+ * (Windows: x86_64-w64-mingw32-gcc-posix, the same flags, -static; see README, Platforms.)
  * -march=native picks the kernels (AVX-512, AVX2+FMA+F16C or NEON; without it the scalar
  * ones); -DRH_SIMD_SCALAR forces the scalar kernels whatever the target; -DRH_BF16DOT_ON and
  * -DRH_BF16DOT_OFF choose the bf16 prefill path (see RH_BF16DOT below).
@@ -6544,7 +6546,8 @@ done:
 }
 
 /* =============================================================================================
- * 5. THE PLATFORM: SIMD kernels, thread pool, timers; the utilities (buffers, JSON, files)
+ * 5. THE PLATFORM: SIMD kernels, thread pool, the OS layer (clocks, files: POSIX or Windows);
+ *    the utilities (buffers, JSON, files)
  *
  * Every kernel has one SIMD body (written against the tiny vector layer below, so the AVX-512,
  * AVX2 and NEON builds share it) and a scalar twin used by `make SIMD=scalar` and by the tests.
