@@ -31,7 +31,8 @@
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
  *   att_task             where the hooks act inside attention: top-1, the three mask modes
- *   rhm_run              the experiment: every test of the grid, then the outputs
+ *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
+ *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
  * says so with the tag ORIGINAL: and why (grep for it).
  *
@@ -442,8 +443,8 @@ static int rhm_tokenize_incontext(const rh_model *m, int space_prefix, const cha
 }
 
 /* A sentence ends after context token ids[k - 1]: its bytes' last non-whitespace byte is one of
- * . ! ?  Found from the decoded bytes of the token, so it works for any tokenizer (the
- * original hard-codes the period token ids of each model family). */
+ * . ! ?  ORIGINAL: it looks for the period token ids of each model family; found here from
+ * the decoded bytes of the token, so it works for any tokenizer. */
 static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
     char b[256];
     int n;
@@ -613,7 +614,10 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     }
     t->needle_hi = k;
     /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
-     * in-context form first; the original searched the whole prompt from its start */
+     * in-context form first.  ORIGINAL: it searched the whole prompt from its start, where the
+     * answer's words can also stand in the haystack (--span-search prompt restores that), and
+     * only the answer tokenized alone (which differs from its in-context form for byte-level
+     * tokenizers) */
     for (v = 0; v < 2 && t->span_start < 0; v++) {
         int s;
         if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
@@ -1465,8 +1469,9 @@ static int rhm_count(const char *s, const char *sub) {
     return n;
 }
 
-/* --chat: the model's chat template, recognized by its markers (a Jinja interpreter is out of
- * scope): ChatML (Qwen; with the default system message when the template has one), Llama-2 /
+/* --chat: the model's chat template, recognized by its markers.  ORIGINAL: it applies the
+ * tokenizer's Jinja template; a Jinja interpreter is out of scope here, so the three families are
+ * recognized: ChatML (Qwen; with the default system message when the template has one), Llama-2 /
  * Mistral [INST], Llama-3 headers.  The user turn is the original's:
  * "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:". */
 static char *rhm_chat_template(const rh_model *m, char *msg, size_t cap) {
@@ -1779,7 +1784,7 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
     rhm_buf lb = {0};
     char fname[64];
     if (label) *label = NULL;
-    memset(flags, 0, (size_t)n_lh);
+    if (flags) memset(flags, 0, (size_t)n_lh);
     if (!pick || pick->kind == RH_PICK_NONE) {
         if (label) {
             rhm_buf_puts(&lb, "none");
@@ -1790,6 +1795,10 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
     }
     if ((int)pick->kind < 0 || (int)pick->kind > RH_PICK_RANDOM) {
         set_err(err, errcap, "%s: unknown kind of head choice %d", flag, (int)pick->kind);
+        return RH_EINVAL;
+    }
+    if (!flags) {
+        set_err(err, errcap, "%s: no flags to set", flag);
         return RH_EINVAL;
     }
     snprintf(fname, sizeof fname, "%s-%s", flag, kind_name[pick->kind]);
@@ -2075,78 +2084,83 @@ static int rhm_check_request(const rh_experiment *X, char *msg, size_t cap) {
     return RH_OK;
 }
 
-/* Set up: open the model, expand the grid, read the needles, the template, the haystack,
- * tokenize what every test shares, resolve the mask, name the outputs and check they can be
- * written, and fingerprint the configuration. */
-static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
-    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
-    time_t now = time(NULL);
-    struct tm tmv;
-    memset(E, 0, sizeof *E);
-    E->X = *X;
-    E->is_detect = X->kind == RH_DETECT;
-    E->t0 = rh_now();
-    if ((rc = rhm_check_request(X, msg, cap)) != RH_OK) return rc;
-    E->threads = X->ctx.n_threads;
-    if (E->threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
+/* The grid: the caller's, or the defaults of the command line (lengths 4 from a quarter of the
+ * trained context to all of it, as MAX/4:MAX:4; depths 0:100:5, spaced as depth_spacing says). */
+static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    double *v = NULL;
+    int i, n = 0;
+    if (X->lengths) {
+        E->n_len = X->n_lengths;
+        E->lengths = (int *)malloc((size_t)(E->n_len > 0 ? E->n_len : 1) * sizeof *E->lengths);
+        if (!E->lengths) return RH_ENOMEM;
+        for (i = 0; i < E->n_len; i++) E->lengths[i] = X->lengths[i];
+    } else {
+        char spec[64];
+        int mx = E->cfg->max_ctx;
+        snprintf(spec, sizeof spec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
+        if (rhm_parse_grid("--lengths", spec, 1, 100000000, 1, 0, &v, &n, msg, cap)) return RH_EINVAL;
+        E->lengths = (int *)malloc((size_t)n * sizeof *E->lengths);
+        if (!E->lengths) { free(v); return RH_ENOMEM; }
+        for (i = 0; i < n; i++) E->lengths[i] = (int)v[i];
+        E->n_len = n;
+        free(v);
     }
-    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    rc = rh_model_open(X->model, &E->m, msg, cap);
-    if (rc) return rc;
-    E->cfg = rh_model_config(E->m);
-    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
-    rh_model_checksum(E->m, E->checksum);
-    /* the grid: the caller's, or the default lengths (4 from a quarter of the trained context
-     * to all of it, as --lengths MAX/4:MAX:4) and depths (0:100:5) */
-    E->n_len = X->lengths ? X->n_lengths : 4;
-    E->n_dep = X->depths ? X->n_depths : 5;
+    if (X->depths) {
+        E->n_dep = X->n_depths;
+        E->depths = (double *)malloc((size_t)(E->n_dep > 0 ? E->n_dep : 1) * sizeof *E->depths);
+        if (!E->depths) return RH_ENOMEM;
+        for (i = 0; i < E->n_dep; i++) E->depths[i] = X->depths[i];
+    } else if (rhm_parse_grid("--depths", "0:100:5", 0, 100, 0, X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
+                              &E->n_dep, msg, cap)) {
+        return RH_EINVAL;
+    }
     if (E->n_len < 1 || E->n_dep < 1) {
         set_err(msg, cap, "%s: the grid is empty", E->n_len < 1 ? "--lengths" : "--depths");
         return RH_EINVAL;
     }
-    E->lengths = (int *)malloc((size_t)E->n_len * sizeof *E->lengths);
-    E->depths = (double *)malloc((size_t)E->n_dep * sizeof *E->depths);
-    if (!E->lengths || !E->depths) return RH_ENOMEM;
-    for (i = 0; i < E->n_len; i++) {
-        int mx = E->cfg->max_ctx;
-        E->lengths[i] = X->lengths ? X->lengths[i] : (int)rhm_npround(rhm_linspace(mx / 4 > 1 ? mx / 4 : 1, mx, 4, i), 0);
+    return RH_OK;
+}
+
+/* The needles file, cut to the needles asked for. */
+static int rhm_setup_needles(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    char *txt;
+    size_t len;
+    int i, rc, first = X->needle_first, end = X->n_needles ? X->n_needles : X->needle_end;
+    rc = rhm_read_file(X->needles, (size_t)1 << 28, &txt, &len, msg, cap);
+    if (rc) return rc;
+    rc = rhm_needles_parse(txt, len, X->needles, &E->nd, &E->n_nd, msg, cap);
+    free(txt);
+    if (rc) return rc;
+    if (X->n_needles > E->n_nd) {
+        set_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", X->n_needles, E->n_nd, X->needles);
+        return RH_EINVAL;
     }
-    for (i = 0; i < E->n_dep; i++) E->depths[i] = X->depths ? X->depths[i] : rhm_linspace(0, 100, 5, i);
-    /* needles */
-    {
-        char *txt;
-        size_t len;
-        int first = X->needle_first, end = X->n_needles ? X->n_needles : X->needle_end;
-        rc = rhm_read_file(X->needles, (size_t)1 << 28, &txt, &len, msg, cap);
-        if (rc) return rc;
-        rc = rhm_needles_parse(txt, len, X->needles, &E->nd, &E->n_nd, msg, cap);
-        free(txt);
-        if (rc) return rc;
-        if (X->n_needles > E->n_nd) {
-            set_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", X->n_needles, E->n_nd, X->needles);
-            return RH_EINVAL;
-        }
-        if (X->needle_end > E->n_nd) {
-            set_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", X->needle_first, X->needle_end,
-                    E->n_nd, X->needles);
-            return RH_EINVAL;
-        }
-        if (X->n_needles) first = 0;
-        if (end) {
-            /* keep needles [first, end): free the others, move the kept ones to the front */
-            for (i = 0; i < E->n_nd; i++)
-                if (i < first || i >= end) {
-                    free(E->nd[i].needle);
-                    free(E->nd[i].question);
-                    free(E->nd[i].answer);
-                }
-            memmove(E->nd, E->nd + first, (size_t)(end - first) * sizeof *E->nd);
-            E->n_nd = end - first;
-            E->needle_first = first;
-        }
+    if (X->needle_end > E->n_nd || first >= E->n_nd) {
+        set_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", X->needle_first,
+                X->needle_end ? X->needle_end : E->n_nd, E->n_nd, X->needles);
+        return RH_EINVAL;
     }
+    if (X->n_needles) first = 0;
+    if (!end && first) end = E->n_nd;
+    if (end) {
+        /* keep needles [first, end): free the others, move the kept ones to the front */
+        for (i = 0; i < E->n_nd; i++)
+            if (i < first || i >= end) {
+                free(E->nd[i].needle);
+                free(E->nd[i].question);
+                free(E->nd[i].answer);
+            }
+        memmove(E->nd, E->nd + first, (size_t)(end - first) * sizeof *E->nd);
+        E->n_nd = end - first;
+        E->needle_first = first;
+    }
+    return RH_OK;
+}
+
+/* The template, the haystack, and the tokens every test shares: the needles' and the answers'
+ * in-context forms, the answers alone, and enough haystack tokens for the longest test. */
+static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
     /* template */
     if (X->chat) {
         E->tmpl = rhm_chat_template(E->m, msg, cap);
@@ -2203,84 +2217,109 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     }
     rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
     if (rc) return rc;
-    /* the mask */
-    if (!E->is_detect && X->mask.kind != RH_PICK_NONE) {
-        E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1);
-        if (!E->mask) return RH_ENOMEM;
+    return rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
+}
+
+/* The output files: BASE (detect: the score file without .json) + suffixes; a shard writes
+ * BASE.shard-i-of-n.* and a later run without --shard merges them.  Checked now that they can be
+ * written (not after an hour of tests); with --append the existing score file is read. */
+static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    size_t ol = strlen(X->out);
+    rhm_buf t = {0};
+    FILE *f;
+    int rc;
+    if (E->is_detect && ol > 5 && !strcmp(X->out + ol - 5, ".json")) rhm_buf_put(&E->base, X->out, ol - 5);
+    else rhm_buf_puts(&E->base, X->out);
+    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i, X->shard_n);
+    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
+    rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
+    rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
+    if (X->shard_n > 1) rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
+    else rhm_buf_puts(&E->score_path, X->out);
+    rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
+    if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom ||
+        E->unsharded_rec.oom || E->score_path.oom || t.oom) {
+        rhm_buf_free(&t);
+        return RH_ENOMEM;
     }
-    {
-        unsigned char *none = E->mask ? NULL : (unsigned char *)calloc((size_t)E->n_lh, 1);
-        if (!E->mask && !none) return RH_ENOMEM;
-        rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads,
-                                  E->mask ? E->mask : none, &E->mask_label, msg, cap);
-        free(none);
-        if (rc) return rc;
+    f = fopen(t.p, "wb");
+    if (!f) {
+        set_err(msg, cap, "--out: cannot write %s: %s", t.p, strerror(errno));
+        rhm_buf_free(&t);
+        return RH_EIO;
     }
-    /* output paths: BASE (detect: the score file without .json) + suffixes; a shard writes
-     * BASE.shard-i-of-n.* and a later run without --shard merges them */
-    {
-        size_t ol = strlen(X->out);
-        if (E->is_detect && ol > 5 && !strcmp(X->out + ol - 5, ".json")) rhm_buf_put(&E->base, X->out, ol - 5);
-        else rhm_buf_puts(&E->base, X->out);
-        rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
-        if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i, X->shard_n);
-        rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
-        rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
-        rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
-        rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
-        if (X->shard_n > 1) rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
-        else rhm_buf_puts(&E->score_path, X->out);
-        if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom ||
-            E->unsharded_rec.oom || E->score_path.oom)
-            return RH_ENOMEM;
-        /* can we write there?  (find out now, not after an hour of tests) */
-        {
-            rhm_buf t = {0};
-            FILE *f;
-            rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
-            f = t.p ? fopen(t.p, "wb") : NULL;
-            if (!f) {
-                set_err(msg, cap, "--out: cannot write %s: %s", t.p ? t.p : "?", strerror(errno));
-                rhm_buf_free(&t);
-                return RH_EIO;
-            }
-            fclose(f);
-            remove(t.p);
-            rhm_buf_free(&t);
+    fclose(f);
+    remove(t.p);
+    rhm_buf_free(&t);
+    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(X->out, "rb")) != NULL) {
+        fclose(f);
+        if ((rc = rh_scores_read(X->out, &E->old, msg, cap)) != RH_OK) return rc;
+        if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
+            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", X->out,
+                    E->cfg->n_layers, E->cfg->n_heads);
+            return RH_EFORMAT;
         }
+        E->have_old = 1;
     }
-    if (E->is_detect && X->append && X->shard_n == 1) {
-        FILE *f = fopen(X->out, "rb");
-        if (f) {
-            fclose(f);
-            if ((rc = rh_scores_read(X->out, &E->old, msg, cap)) != RH_OK) return rc;
-            if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
-                set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", X->out,
-                        E->cfg->n_layers, E->cfg->n_heads);
-                return RH_EFORMAT;
-            }
-            E->have_old = 1;
-        }
-    }
-    /* the configuration fingerprint: a finished test is reused only when all of this agrees */
-    {
-        uint64_t h = RHM_FNV0;
-        char t[256];
-        h = rhm_fnv(h, "rh-method-1", 12);
-        h = rhm_fnv(h, E->is_detect ? "detect" : "niah", E->is_detect ? 7 : 5);
-        h = rhm_fnv(h, E->checksum, 16);
-        h = rhm_fnv(h, E->hay_text, E->hay_len);
-        h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
-        snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", X->buffer, (int)X->span, (int)X->span_search, X->max_new,
-                 X->score_set, (int)X->mask_mode, X->mask_prefill);
+    return RH_OK;
+}
+
+/* The configuration fingerprint: a finished test is reused only when all of this agrees. */
+static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
+    uint64_t h = RHM_FNV0;
+    char t[256];
+    h = rhm_fnv(h, "rh-method-1", 12);
+    h = rhm_fnv(h, E->is_detect ? "detect" : "niah", E->is_detect ? 7 : 5);
+    h = rhm_fnv(h, E->checksum, 16);
+    h = rhm_fnv(h, E->hay_text, E->hay_len);
+    h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
+    snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", X->buffer, (int)X->span, (int)X->span_search, X->max_new,
+             X->score_set, (int)X->mask_mode, X->mask_prefill);
+    h = rhm_fnv(h, t, strlen(t));
+    h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
+    if (X->ctx.kv_dtype != RH_F32) {
+        snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
         h = rhm_fnv(h, t, strlen(t));
-        h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-        if (X->ctx.kv_dtype != RH_F32) {
-            snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
-            h = rhm_fnv(h, t, strlen(t));
-        }
-        E->cfg_hash = h;
     }
+    return h;
+}
+
+/* Set up: open the model, expand the grid, read the needles, the template and the haystack,
+ * tokenize what every test shares, resolve the mask, name the outputs and check they can be
+ * written, fingerprint the configuration. */
+static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    int i, rc;
+    time_t now = time(NULL);
+    struct tm tmv;
+    memset(E, 0, sizeof *E);
+    E->X = *X;
+    E->is_detect = X->kind == RH_DETECT;
+    E->t0 = rh_now();
+    if ((rc = rhm_check_request(X, msg, cap)) != RH_OK) return rc;
+    E->threads = X->ctx.n_threads;
+    if (E->threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
+    }
+    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    rc = rh_model_open(X->model, &E->m, msg, cap);
+    if (rc) return rc;
+    E->cfg = rh_model_config(E->m);
+    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
+    rh_model_checksum(E->m, E->checksum);
+    if ((rc = rhm_setup_grid(E, X, msg, cap)) != RH_OK) return rc;
+    if ((rc = rhm_setup_needles(E, X, msg, cap)) != RH_OK) return rc;
+    if ((rc = rhm_setup_tokens(E, X, msg, cap)) != RH_OK) return rc;
+    /* the mask: the heads, and its label in every output ("none" without one) */
+    if (!E->is_detect && X->mask.kind != RH_PICK_NONE && !(E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1)))
+        return RH_ENOMEM;
+    rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
+                              &E->mask_label, msg, cap);
+    if (rc) return rc;
+    if ((rc = rhm_setup_outputs(E, X, msg, cap)) != RH_OK) return rc;
+    E->cfg_hash = rhm_fingerprint(E, X);
     E->n_tests = E->n_nd * E->n_len * E->n_dep;
     E->n_mine = 0;
     for (i = 0; i < E->n_tests; i++) E->n_mine += rhm_mine(E, i);
@@ -2561,6 +2600,8 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     rc = rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
                         E->depths[di], &T, msg, cap);
     if (rc) return rc;
+    /* ORIGINAL: a test whose span is not found scored zeros for every head; here it is reported
+     * and left out of the score file */
     if (detect && T.span_start < 0)
         rhm_note(E, "length %d depth %g needle %d: the answer span was not found in the prompt; the test is reported and not scored",
                  E->lengths[li], E->depths[di], ni);
@@ -3114,21 +3155,13 @@ static rh_pool *pool_new(int n);
 static void pool_free(rh_pool *p);
 static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks);
 
-/* Keys per attention block.  256 rather than 64: the online-softmax bookkeeping and the
- * O-tile load/store of the P V product are paid once per block, and the scores block (RH_QROWS x
- * RH_BK floats, 192 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
- * prefill (f16 KV, 2 threads, AMD EPYC, 96 query rows): median of 4 best-of-6 runs 108 GFLOPS at
- * 64, 114 at 128, 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last
- * bits with it (the running max is rescaled at other points), never with the thread count.
- * Query rows per task: each task packs every K block and converts every V block it visits once,
- * so more rows share that work.  With the scale folded into the exp pass (k_exp_sum), 192 rows
- * (24 tokens of TinyLlama's 8-head groups) against 96, medians of 15 runs, variants alternated,
- * 3 rounds: 0-11 % faster at 2 threads and 3-10 % at 1; 48 rows were slower than 96, 288 and 384
- * no faster than 192.  Both changes against neither (`make bench-attention`, 3 rounds): best of 15
- * runs 5-15 % higher, medians within the machine's run-to-run noise (about 10 %).  Then V packed
- * into panels (k_pack_v), against row-major V, 3 rounds: medians at 1 thread 3-11 % higher
- * (58.4-59.2 against 53.2-57.5 GFLOPS), at 2 threads within the noise.  The rows of a task never
- * change a result, only who computes it. */
+/* Keys per attention block, and query rows (heads x tokens) per attention task.  Larger key
+ * blocks pay the online-softmax bookkeeping and the O-tile load/store of P V once per block while
+ * the scores block (RH_QROWS x RH_BK floats, 192 KB) stays in L2; more query rows per task share
+ * the packing of each K block and the conversion of each V block.  The values are the fastest of
+ * those measured (`make bench-attention`; README, Speed).  Neither changes a result with the
+ * thread count, only who computes it; the block size does move the last bits (the running max is
+ * rescaled at other points). */
 #define RH_BK 256
 #define RH_QROWS 192     /* target query rows (heads x tokens) per attention task: 32 full 6-row tiles */
 #define RH_CHUNK 512     /* default prefill chunk */
@@ -3170,10 +3203,9 @@ struct rh_ctx {
  * through dot products, converting in registers.  In RH_BF16DOT builds prefill packs bf16
  * weights as bf16 pairs instead and runs the bf16 dot-product GEMM on X rounded to bf16 (packed
  * once per matmul, beside the f32 X when some weight is not bf16).  Which path runs depends only
- * on the caller and the weight's dtype, never on the thread count.  (Blocking k GotoBLAS-style,
- * so that a panel block stays in L1 and an X block in L2 across 4-8 panels, measured 8-20 %
- * slower at 512 tokens on 2 threads of the AMD EPYC we test on: its X stream from L3 keeps up,
- * the extra accumulator passes do not pay.) ---- */
+ * on the caller and the weight's dtype, never on the thread count.  k is not blocked
+ * GotoBLAS-style: on the CPUs we measured the X stream from L3 keeps up and the extra
+ * accumulator passes cost more than they save (README, Speed). ---- */
 #define RH_NB RH_NR
 typedef struct {
     rh_ctx *c;
@@ -3293,9 +3325,7 @@ static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
  * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
- * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits; only a
- * partial last panel (head_dim not a multiple of RH_NR) changed path, from k_axpy, whose scalar
- * tail does not fuse, to the tile's FMAs, so its last bits may differ from before. */
+ * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened). */
 static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
     size_t es = dtype_size(dt);
     int j, d0;
@@ -3312,7 +3342,9 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
  * One task = one kv head x a block of query tokens; its rows are (token, query head of the
  * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
  * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them. */
+ * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
+ * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {
     rh_ctx *c;
     int layer, n, p0, n_qb, obs, pk; /* pk: prefill, packed GEMMs (decode: dot products) */
@@ -6423,11 +6455,10 @@ RH_UNUSED static float k_dot(const float *a, const float *b, int n) {
  * registers.  Its order (the "GEMV order"): four RH_VL-lane accumulators take the whole k blocks
  * of RH_VL round robin (block b into accumulator b % 4), one FMA per lane per block; then
  * (a0 + a1) + (a2 + a3) is summed by v_hsum's tree and the k % RH_VL tail is added in order.
- * One row streams at a time, with four independent FMA chains: on the AMD EPYC (Zen 5) we test
- * on, one thread read 33-36 GB/s of f16 rows where four rows interleaved (the previous
- * kernel) read 24-25 and two rows 20, against 38-40 for a plain read of the same bytes.  16-bit
- * rows are prefetched RH_PF_BYTES ahead: there, 1 thread, f16 and bf16 decode streamed 36-38
- * GB/s against 34 without it (2048 bytes ahead: 35); the same prefetch cost f32 rows 9-11 %. */
+ * One row streams at a time with four independent FMA chains, which read 16-bit rows closer to
+ * the memory's bandwidth than several rows interleaved; 16-bit rows are prefetched RH_PF_BYTES
+ * ahead, f32 rows not (it measured faster for the first and slower for the second; README,
+ * Speed). */
 RH_UNUSED static float k_dot_w_scalar(rh_dtype t, const void *w, const float *x, int n) {
     const uint16_t *h = (const uint16_t *)w;
     float s = 0.0f;
@@ -7053,12 +7084,11 @@ RH_UNUSED static double rh_cpu_time(void) {
 
 /* ---- thread pool: created once per context; the caller is thread 0.  Threads claim tasks
  * one at a time from a shared counter, so a thread slowed by a busy core does fewer tasks
- * instead of making the others wait (static halves measured ~8 % slower prefill with a second
- * process on the machine).  A waiting thread spins for at most RH_SPIN_S, then sleeps on a
- * condition variable: decode dispatches a job every 0.1-0.5 ms, and a sleeping worker took 6-40
- * us on average (up to 4 ms) to wake in the VM we test on, while spinning without end measured
- * slower with a second process on the machine.  Tasks write disjoint outputs and use only their
- * thread's scratch, so which thread ran a task never changes a bit of the result. ---- */
+ * instead of making the others wait.  A waiting thread spins for at most RH_SPIN_S, then sleeps on
+ * a condition variable: decode dispatches a job every 0.1-0.5 ms, about as long as a sleeping
+ * worker can take to wake, while spinning without end starves a second process on the machine.
+ * Tasks write disjoint outputs and use only their thread's scratch, so which thread ran a task
+ * never changes a bit of the result. ---- */
 
 #define RH_SPIN_S 50e-6
 
@@ -9565,8 +9595,8 @@ static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int ne
     return 0;
 }
 
-/* The configs of the named shapes that `bench --shape` builds random models of (issue 5); outside
- * the command line so that test/bench_attention.c times attention on the same TinyLlama shape. */
+/* The configs of the named shapes that `bench --shape` builds random models of (test/bench_attention.c
+ * times attention on the same TinyLlama shape). */
 RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
     memset(c, 0, sizeof *c);
     c->rope_theta = 10000.0f;
@@ -9945,8 +9975,7 @@ static void bw_task(void *arg, int task, int thread) {
     (void)thread;
 #if defined(RH_VEC)
     /* vector adds into 4 accumulators: the scalar loop below alone (4 dependent float adds per 16
-     * bytes) is compute-bound, 15.6-15.9 GB/s on 2 threads of the AMD EPYC we test on where
-     * vector adds read 21.5-22.9 */
+     * bytes) is compute-bound and reads below the memory's bandwidth */
     {
         rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
         for (; i + 4 * RH_VL <= per; i += 4 * RH_VL) {

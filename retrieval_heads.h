@@ -380,7 +380,8 @@ typedef struct {
     const char *scores; /* RH_PICK_TOP, RH_PICK_RANDOM: a score file of the model's shape */
     uint64_t seed;      /* RH_PICK_RANDOM */
 } rh_head_pick;
-/* flags: n_layers * n_heads bytes, set to 1 for the chosen heads (index layer * n_heads + head).
+/* flags: n_layers * n_heads bytes, set to 1 for the chosen heads (index layer * n_heads + head);
+ * it may be NULL when pick is NULL or RH_PICK_NONE.
  * *label (malloc'd, may be NULL) gets "none", "top-3: 2-0 3-0 3-1", "random-3: ...",
  * "heads-2: ...".  Messages name the options as the command line does, `flag` the prefix of
  * their names ("--mask" gives --mask-top, --mask-random, --mask-heads; the score file is
