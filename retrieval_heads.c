@@ -212,7 +212,7 @@ static void rhm_needles_free(rhm_needle *nd, int n) {
 }
 
 /* Needles JSONL: one object per non-blank line with non-empty strings "needle", "question" and
- * "answer" (other keys ignored). */
+ * "answer" ("real_needle" in the original's files; other keys ignored). */
 static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm_needle **out,
                              int *n_out, char *err, size_t errcap) {
     size_t pos = 0;
@@ -260,9 +260,12 @@ static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm
         memset(&nd[n], 0, sizeof nd[n]);
         for (f = 0; f < 3; f++) {
             const rhj *s = rhj_get(&v, keys[f]);
+            /* the original's files name the answer "real_needle" */
+            if (f == 2 && !s) s = rhj_get(&v, "real_needle");
             char **dst = f == 0 ? &nd[n].needle : f == 1 ? &nd[n].question : &nd[n].answer;
             if (!s || s->type != RHJ_STR || s->len == 0 || memchr(s->str, 0, s->len)) {
-                set_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string", name, line, keys[f]);
+                set_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string%s", name, line, keys[f],
+                        f == 2 ? " (or \"real_needle\", as the original's files have it)" : "");
                 rhj_free(&v);
                 rhm_needles_free(nd, n + 1);
                 return RH_EFORMAT;
@@ -1598,6 +1601,7 @@ static int rhm_recs_add(rhm_recs *R, const char *line, size_t len, int own) {
 }
 
 static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
+    /* own: the record came from this run's own records file */
     char *data;
     size_t len, pos = 0;
     if (rhm_read_file(path, (size_t)1 << 31, &data, &len, NULL, 0)) return 0; /* absent: fine */
@@ -1615,52 +1619,50 @@ static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
     return 0;
 }
 
-/* Records of every shard of this output: files named BASE.shard-*<suffix> beside BASE. */
-static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suffix,
-                                 const char *own_path) {
+/* The records files of every shard of this output: BASE.shard-*<suffix> beside BASE, in name
+ * order (*names malloc'd, each name too). */
+static int rhm_shard_files(const char *base, const char *suffix, char ***names_out, int *n_out) {
     rhm_buf dir = {0}, pre = {0};
     const char *slash = strrchr(base, '/');
+    char **names = NULL;
+    int n = 0, cap = 0, rc = RH_OK;
     DIR *d;
     struct dirent *e;
+    *names_out = NULL;
+    *n_out = 0;
     if (slash) rhm_buf_put(&dir, base, (size_t)(slash - base) + 1);
-    else rhm_buf_puts(&dir, "./");
     rhm_buf_puts(&pre, slash ? slash + 1 : base);
     rhm_buf_puts(&pre, ".shard-");
-    d = dir.p ? opendir(dir.p) : NULL;
-    if (d) {
-        char **names = NULL;
-        int n = 0, cap = 0, i;
-        while ((e = readdir(d)) != NULL) {
-            size_t k = strlen(e->d_name), sl = strlen(suffix);
-            if (k > pre.n + sl && !strncmp(e->d_name, pre.p, pre.n) &&
-                !strcmp(e->d_name + k - sl, suffix)) {
-                if (n == cap) {
-                    int nc = cap ? cap * 2 : 8;
-                    char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
-                    if (!q) break;
-                    names = q;
-                    cap = nc;
-                }
-                names[n] = (char *)malloc(dir.n + k + 1);
-                if (!names[n]) break;
-                memcpy(names[n], dir.p, dir.n);
-                memcpy(names[n] + dir.n, e->d_name, k + 1);
-                n++;
-            }
+    if (dir.oom || pre.oom) rc = RH_ENOMEM;
+    d = rc ? NULL : opendir(dir.p ? dir.p : ".");
+    while (d && (e = readdir(d)) != NULL) {
+        size_t k = strlen(e->d_name), sl = strlen(suffix);
+        if (k <= pre.n + sl || strncmp(e->d_name, pre.p, pre.n) || strcmp(e->d_name + k - sl, suffix)) continue;
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 8;
+            char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
+            if (!q) { rc = RH_ENOMEM; break; }
+            names = q;
+            cap = nc;
         }
-        closedir(d);
-        if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
-        for (i = 0; i < n; i++) {
-            /* own_path is loaded first by the caller; the same file under "./" is skipped */
-            const char *nm = names[i];
-            if (!slash && !strncmp(nm, "./", 2)) nm += 2;
-            if (strcmp(nm, own_path)) rhm_recs_load(R, names[i], 0);
-            free(names[i]);
-        }
-        free(names);
+        names[n] = (char *)malloc(dir.n + k + 1);
+        if (!names[n]) { rc = RH_ENOMEM; break; }
+        if (dir.n) memcpy(names[n], dir.p, dir.n);
+        memcpy(names[n] + dir.n, e->d_name, k + 1);
+        n++;
     }
+    if (d) closedir(d);
     rhm_buf_free(&dir);
     rhm_buf_free(&pre);
+    if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
+    if (rc) {
+        while (n > 0) free(names[--n]);
+        free(names);
+        return rc;
+    }
+    *names_out = names;
+    *n_out = n;
+    return RH_OK;
 }
 
 /* ---- SVG heatmaps ---- */
@@ -1835,7 +1837,11 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
             return RH_ENOMEM;
         }
         if (pick->kind == RH_PICK_TOP) {
-            if (pick->k > n_r) {
+            if (n_r == 0 || r[0].mean <= 0) {
+                set_err(err, errcap, "%s: every head of %s has mean score 0: there is no retrieval head to mask", fname,
+                        pick->scores);
+                rc = RH_EINVAL;
+            } else if (pick->k > n_r) {
                 set_err(err, errcap, "%s: K = %d is more than the %d heads in %s", fname, pick->k, n_r, pick->scores);
                 rc = RH_EINVAL;
             }
@@ -1893,6 +1899,13 @@ const char *const rh_span_search_names[] = {"needle", "prompt", NULL};
 const char *const rh_depth_spacing_names[] = {"linear", "sigmoid", NULL};
 
 typedef struct {
+    char *text; /* the haystack as read */
+    size_t len;
+    int *ids;   /* its tokens, repeated as needed, enough for the longest test */
+    int n;
+} rhm_hay;
+
+typedef struct {
     rh_experiment X; /* what was asked (strings are the caller's) */
     int is_detect;
     rh_model *m;
@@ -1905,15 +1918,19 @@ typedef struct {
     rhm_needle *nd;
     int n_nd, needle_first; /* the needles used: [needle_first, needle_first + n_nd) of the file */
     char *tmpl;
-    char *hay_text;
-    size_t hay_len;
-    int *hay, n_hay;
+    rhm_hay *hays; /* one haystack, or one per needle (a folder of part1/, part2/, ...) */
+    int n_hays;
+    uint64_t hays_hash;
     int space_prefix;
     int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
     unsigned char *mask; /* niah: n_lh flags, or NULL */
     char *mask_label;    /* "none", "top-5: 1-2 0-3 ...", ... */
     uint64_t cfg_hash;
-    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec, score_path;
+    rhm_buf base, rec_path, svg_path, run_path, csv_path, score_path;
+    rhm_buf unsharded_base, unsharded_rec, unsharded_run; /* the output without --shard */
+    uint64_t needles_hash; /* of the needles used */
+    rhm_buf score_keys;    /* detect: "key", "key", ... of the tests in the score file's lists */
+    uint64_t score_fnv;    /* FNV-1a of the score file as written */
     rh_scores old;
     int have_old;
     double t0;
@@ -1940,8 +1957,11 @@ static void rhm_exp_free(rhm_exp *E) {
     free(E->n_ans1);
     rhm_needles_free(E->nd, E->n_nd);
     free(E->tmpl);
-    free(E->hay_text);
-    free(E->hay);
+    for (i = 0; E->hays && i < E->n_hays; i++) {
+        free(E->hays[i].text);
+        free(E->hays[i].ids);
+    }
+    free(E->hays);
     free(E->mask);
     free(E->mask_label);
     rhm_buf_free(&E->base);
@@ -1950,6 +1970,9 @@ static void rhm_exp_free(rhm_exp *E) {
     rhm_buf_free(&E->run_path);
     rhm_buf_free(&E->csv_path);
     rhm_buf_free(&E->unsharded_rec);
+    rhm_buf_free(&E->unsharded_base);
+    rhm_buf_free(&E->unsharded_run);
+    rhm_buf_free(&E->score_keys);
     rhm_buf_free(&E->score_path);
     if (E->have_old) rh_scores_free(&E->old);
     if (E->m) rh_model_close(E->m);
@@ -1966,8 +1989,42 @@ static void rhm_note(const rhm_exp *E, const char *fmt, ...) {
     E->X.note(E->X.user, line);
 }
 
-/* The run record: what made an output (program, model, command line, grid, seed, threads,
- * start and wall time, test counts). */
+/* The configuration of a run: the build, the model and every input and option that changes a
+ * result, each as a JSON string.  A run resumes an earlier one only when all of it agrees
+ * (rhm_config_differs); threads, paths and the shard do not change results and are not in it. */
+static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
+    const rh_experiment *X = &E->X;
+    int i;
+    char t[64];
+    rhm_buf_puts(b, "{\"build\": ");
+    rhm_buf_json_str(b, rh_build(), strlen(rh_build()));
+    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"experiment\": \"%s\", \"context_lengths\": \"", E->checksum,
+                   E->is_detect ? "detect" : "niah");
+    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? "," : "", E->lengths[i]);
+    rhm_buf_puts(b, "\", \"depth_percents\": \"");
+    for (i = 0; i < E->n_dep; i++) {
+        rhm_fmt_double(t, sizeof t, E->depths[i]);
+        rhm_buf_printf(b, "%s%s", i ? "," : "", t);
+    }
+    rhm_buf_printf(b, "\", \"needles\": \"%d..%d of %016llx\", \"haystack\": \"%016llx\", \"buffer\": \"%d\", \"template\": ",
+                   E->needle_first, E->needle_first + E->n_nd - 1, (unsigned long long)E->needles_hash,
+                   (unsigned long long)E->hays_hash, X->buffer);
+    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
+    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": \"%d\"", rh_span_rule_names[X->span],
+                   rh_span_search_names[X->span_search], X->max_new);
+    if (E->is_detect) {
+        rhm_buf_printf(b, ", \"score\": \"%s\"", X->score_set ? "set" : "repeats");
+    } else {
+        rhm_buf_puts(b, ", \"mask\": ");
+        rhm_buf_json_str(b, E->mask_label, strlen(E->mask_label));
+        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
+                       X->mask_prefill ? "prefill and decode" : "decode only");
+    }
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype]);
+}
+
+/* The run record (BASE.run.json): what made an output (program, command line, model, the
+ * configuration and its fingerprint, seed, threads, shard, start and wall time, test counts). */
 static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     const rh_experiment *X = &E->X;
     int i;
@@ -1978,40 +2035,79 @@ static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     }
     rhm_buf_puts(b, "], \"model\": ");
     rhm_buf_json_str(b, X->model, strlen(X->model));
-    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"layers\": %d, \"heads\": %d",
-                   E->checksum, E->cfg->n_layers, E->cfg->n_heads);
-    rhm_buf_puts(b, ", \"grid\": {\"lengths\": [");
-    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", E->lengths[i]);
-    rhm_buf_puts(b, "], \"depths\": [");
-    for (i = 0; i < E->n_dep; i++) {
-        if (i) rhm_buf_puts(b, ", ");
-        rhm_buf_double(b, E->depths[i]);
-    }
-    rhm_buf_printf(b, "], \"depth_spacing\": \"%s\", \"needles\": %d, \"needle_range\": [%d, %d], \"needles_file\": ",
-                   rh_depth_spacing_names[X->depth_spacing], E->n_nd, E->needle_first, E->needle_first + E->n_nd);
+    rhm_buf_printf(b, ", \"layers\": %d, \"heads\": %d, \"needles_file\": ", E->cfg->n_layers, E->cfg->n_heads);
     rhm_buf_json_str(b, X->needles, strlen(X->needles));
-    rhm_buf_puts(b, ", \"haystack\": ");
+    rhm_buf_puts(b, ", \"haystack_path\": ");
     rhm_buf_json_str(b, X->haystack, strlen(X->haystack));
-    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", X->buffer);
-    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
-    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}", rh_span_rule_names[X->span],
-                   rh_span_search_names[X->span_search], X->max_new);
-    if (E->is_detect) {
-        rhm_buf_printf(b, ", \"score\": \"%s\"", X->score_set ? "set" : "repeats");
-    } else {
-        rhm_buf_puts(b, ", \"mask\": ");
-        rhm_buf_json_str(b, E->mask_label, strlen(E->mask_label));
-        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
-                       X->mask_prefill ? "prefill and decode" : "decode only");
-    }
+    rhm_buf_printf(b, ", \"depth_spacing\": \"%s\", \"config\": ", rh_depth_spacing_names[X->depth_spacing]);
+    rhm_config_json(E, b);
+    rhm_buf_printf(b, ", \"fingerprint\": \"%016llx\"", (unsigned long long)E->cfg_hash);
     if (!E->is_detect && X->mask.kind == RH_PICK_RANDOM)
         rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)X->mask.seed);
     else rhm_buf_puts(b, ", \"seed\": null");
-    if (X->ctx.kv_dtype != RH_F32) rhm_buf_printf(b, ", \"kv_cache\": \"%s\"", rh_dtype_names[X->ctx.kv_dtype]);
     rhm_buf_printf(b, ", \"threads\": %d, \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f",
-                   E->threads, X->shard_i, X->shard_n, E->started, rh_now() - E->t0);
-    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s}",
+                   E->threads, X->shard_i + 1, X->shard_n, E->started, rh_now() - E->t0);
+    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s",
                    E->n_tests, E->n_mine, E->n_done_before, E->n_run, finished ? "true" : "false");
+    if (E->is_detect && E->score_keys.n) {
+        rhm_buf_printf(b, ", \"score_file_fnv\": \"%016llx\", \"score_tests\": [", (unsigned long long)E->score_fnv);
+        rhm_buf_put(b, E->score_keys.p, E->score_keys.n);
+        rhm_buf_puts(b, "]");
+    }
+    rhm_buf_puts(b, "}");
+}
+
+/* Whether the run record at path was made by another configuration: RH_OK when it agrees (or
+ * does not exist: *absent = 1), RH_EINVAL with what differs in msg ("kernels ... -> ..."). */
+static int rhm_config_differs(const rhm_exp *E, const char *path, int *absent, char *msg, size_t cap) {
+    char *data = NULL;
+    size_t len;
+    rhj old, now;
+    const rhj *oc;
+    rhm_buf b = {0}, diff = {0};
+    int i, rc = RH_OK, nd = 0;
+    *absent = 0;
+    if (rhm_read_file(path, (size_t)1 << 30, &data, &len, NULL, 0) != RH_OK) {
+        *absent = 1;
+        return RH_OK;
+    }
+    rhm_config_json(E, &b);
+    if (b.oom || rhj_parse(b.p, b.n, "config", &now, NULL, 0)) {
+        free(data);
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    if (rhj_parse(data, len, path, &old, NULL, 0) || !(oc = rhj_get(&old, "config")) || oc->type != RHJ_OBJ) {
+        set_err(msg, cap, "%s: not a run record of this version (no \"config\"); --fresh starts over, or give -o another name",
+                path);
+        if (!rhj_parse(data, len, path, &old, NULL, 0)) rhj_free(&old);
+        rc = RH_EINVAL;
+    } else {
+        for (i = 0; i < now.n && nd < 3; i++) {
+            const rhj *o = rhj_get(oc, now.keys[i]);
+            const rhj *v = &now.items[i];
+            if (o && o->type == RHJ_STR && o->len == v->len && !memcmp(o->str, v->str, v->len)) continue;
+            rhm_buf_printf(&diff, "%s%s %.60s -> %.60s", nd ? "; " : "", now.keys[i], o && o->type == RHJ_STR ? o->str : "(none)",
+                           v->str);
+            nd++;
+        }
+        for (i = 0; i < oc->n && nd < 3; i++)
+            if (!rhj_get(&now, oc->keys[i])) {
+                rhm_buf_printf(&diff, "%s%s (not in this version)", nd ? "; " : "", oc->keys[i]);
+                nd++;
+            }
+        if (nd) {
+            set_err(msg, cap, "%s was made by another configuration (%s); --fresh starts over, or give -o another name", path,
+                    diff.p ? diff.p : "?");
+            rc = RH_EINVAL;
+        }
+        rhj_free(&old);
+    }
+    rhj_free(&now);
+    rhm_buf_free(&b);
+    rhm_buf_free(&diff);
+    free(data);
+    return rc;
 }
 
 /* Test t of the grid: needle-major, then length, then depth. */
@@ -2058,7 +2154,7 @@ static int rhm_check_request(const rh_experiment *X, char *msg, size_t cap) {
         return RH_EINVAL;
     }
     if (X->shard_n < 1 || X->shard_i < 0 || X->shard_i >= X->shard_n) {
-        set_err(msg, cap, "--shard: expected i/n with 0 <= i < n, got %d/%d", X->shard_i, X->shard_n);
+        set_err(msg, cap, "--shard: expected shard_i in [0, shard_n), got %d of %d", X->shard_i, X->shard_n);
         return RH_EINVAL;
     }
     for (i = 0; X->lengths && i < X->n_lengths; i++)
@@ -2154,6 +2250,42 @@ static int rhm_setup_needles(rhm_exp *E, const rh_experiment *X, char *msg, size
         E->n_nd = end - first;
         E->needle_first = first;
     }
+    E->needles_hash = RHM_FNV0;
+    for (i = 0; i < E->n_nd; i++) {
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].needle, strlen(E->nd[i].needle) + 1);
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].question, strlen(E->nd[i].question) + 1);
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].answer, strlen(E->nd[i].answer) + 1);
+    }
+    return RH_OK;
+}
+
+/* The haystack: one text for every needle, or, for a folder of part1/, part2/, ... folders (the
+ * original's haystack_for_detect layout), part i + 1 for needle i of the needles file. */
+static int rhm_haystacks(rhm_exp *E, const char *path, char *msg, size_t cap) {
+    char part[4200];
+    struct stat st;
+    int i, rc, parts = 0;
+    snprintf(part, sizeof part, "%s/part1", path);
+    if (stat(part, &st) == 0 && S_ISDIR(st.st_mode)) parts = 1;
+    E->n_hays = parts ? E->n_nd : 1;
+    E->hays = (rhm_hay *)calloc((size_t)E->n_hays, sizeof *E->hays);
+    if (!E->hays) return RH_ENOMEM;
+    E->hays_hash = RHM_FNV0;
+    for (i = 0; i < E->n_hays; i++) {
+        const char *from = path;
+        if (parts) {
+            snprintf(part, sizeof part, "%s/part%d", path, E->needle_first + i + 1);
+            if (stat(part, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                set_err(msg, cap, "--haystack: %s holds part1/..., one haystack per needle, but no part%d/ for needle %d",
+                        path, E->needle_first + i + 1, E->needle_first + i);
+                return RH_EINVAL;
+            }
+            from = part;
+        }
+        rc = rhm_haystack_load(from, &E->hays[i].text, &E->hays[i].len, msg, cap);
+        if (rc) return rc;
+        E->hays_hash = rhm_fnv(E->hays_hash, E->hays[i].text, E->hays[i].len + 1);
+    }
     return RH_OK;
 }
 
@@ -2176,7 +2308,7 @@ static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_
         return RH_EINVAL;
     }
     /* haystack */
-    rc = rhm_haystack_load(X->haystack, &E->hay_text, &E->hay_len, msg, cap);
+    rc = rhm_haystacks(E, X->haystack, msg, cap);
     if (rc) return rc;
     /* needle and answer tokens */
     E->space_prefix = rhm_has_space_prefix(E->m);
@@ -2215,32 +2347,83 @@ static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_
                 X->ctx.n_ctx, maxlen + X->max_new + 1, maxlen, X->max_new);
         return RH_EINVAL;
     }
-    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
-    if (rc) return rc;
-    return rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
+    for (i = 0; i < E->n_hays; i++) {
+        rc = rhm_haystack_tokens(E->m, E->hays[i].text, E->hays[i].len, maxlen - X->buffer, &E->hays[i].ids, &E->hays[i].n,
+                                 msg, cap);
+        if (rc) return rc;
+    }
+    return RH_OK;
+}
+
+/* --append: the tests the existing score file already holds, by key, as its run record lists
+ * them (when that record was written with this very file: its FNV-1a matches), so that a test
+ * is never added twice. */
+static void rhm_old_score_keys(rhm_exp *E) {
+    char *data = NULL, *sc = NULL;
+    size_t len, sl;
+    rhj v;
+    const rhj *keys, *fnv;
+    int i;
+    char want[17];
+    if (rhm_read_file(E->unsharded_run.p, (size_t)1 << 30, &data, &len, NULL, 0)) return;
+    if (rhm_read_file(E->score_path.p, (size_t)1 << 30, &sc, &sl, NULL, 0)) { free(data); return; }
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)rhm_fnv(RHM_FNV0, sc, sl));
+    free(sc);
+    if (!rhj_parse(data, len, "run", &v, NULL, 0)) {
+        keys = rhj_get(&v, "score_tests");
+        fnv = rhj_get(&v, "score_file_fnv");
+        if (keys && keys->type == RHJ_ARR && fnv && fnv->type == RHJ_STR && !strcmp(fnv->str, want))
+            for (i = 0; i < keys->n; i++)
+                if (keys->items[i].type == RHJ_STR && keys->items[i].len == 16)
+                    rhm_buf_printf(&E->score_keys, "%s\"%s\"", E->score_keys.n ? ", " : "", keys->items[i].str);
+        rhj_free(&v);
+    }
+    free(data);
 }
 
 /* The output files: BASE (detect: the score file without .json) + suffixes; a shard writes
- * BASE.shard-i-of-n.* and a later run without --shard merges them.  Checked now that they can be
+ * BASE.shard-i-of-n.* (i from 1) and a later run without --shard merges them.  Checked now that they can be
  * written (not after an hour of tests); with --append the existing score file is read. */
 static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
-    size_t ol = strlen(X->out);
+    static const char *const strip[] = {".run.json", ".tests.jsonl", ".jsonl", ".csv", ".svg", ".json"};
+    const char *rs = E->is_detect ? ".tests.jsonl" : ".jsonl";
+    size_t ol = strlen(X->out), k;
+    struct stat st;
     rhm_buf t = {0};
     FILE *f;
     int rc;
-    if (E->is_detect && ol > 5 && !strcmp(X->out + ol - 5, ".json")) rhm_buf_put(&E->base, X->out, ol - 5);
-    else rhm_buf_puts(&E->base, X->out);
-    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
-    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i, X->shard_n);
-    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    /* BASE: -o names it; a folder (or a path ending in /) gets the default name inside it; a
+     * name ending in one of the outputs' suffixes stands for its BASE */
+    int as_given = E->is_detect; /* detect: -o names the score file itself unless cut to a BASE below */
+    rhm_buf_puts(&E->base, X->out);
+    if (X->out[ol - 1] == '/' || (stat(X->out, &st) == 0 && S_ISDIR(st.st_mode))) {
+        if (X->out[ol - 1] != '/') rhm_buf_puts(&E->base, "/");
+        rhm_buf_puts(&E->base, E->is_detect ? "retrieval_scores" : "niah");
+        as_given = 0;
+    } else {
+        for (k = 0; k < sizeof strip / sizeof strip[0]; k++) {
+            size_t sl = strlen(strip[k]);
+            if (ol > sl && !strcmp(X->out + ol - sl, strip[k]) && X->out[ol - sl - 1] != '/') {
+                E->base.n = ol - sl;
+                E->base.p[E->base.n] = 0;
+                as_given = 0;
+                break;
+            }
+        }
+    }
+    rhm_buf_puts(&E->unsharded_base, E->base.p);
+    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, rs);
+    rhm_buf_printf(&E->unsharded_run, "%s.run.json", E->base.p);
+    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i + 1, X->shard_n);
+    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, rs);
     rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
     rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
     rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
-    if (X->shard_n > 1) rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
-    else rhm_buf_puts(&E->score_path, X->out);
+    if (as_given && X->shard_n == 1) rhm_buf_puts(&E->score_path, X->out);
+    else rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
     rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
     if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom ||
-        E->unsharded_rec.oom || E->score_path.oom || t.oom) {
+        E->unsharded_rec.oom || E->unsharded_base.oom || E->unsharded_run.oom || E->score_path.oom || t.oom) {
         rhm_buf_free(&t);
         return RH_ENOMEM;
     }
@@ -2253,15 +2436,16 @@ static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size
     fclose(f);
     remove(t.p);
     rhm_buf_free(&t);
-    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(X->out, "rb")) != NULL) {
+    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(E->score_path.p, "rb")) != NULL) {
         fclose(f);
-        if ((rc = rh_scores_read(X->out, &E->old, msg, cap)) != RH_OK) return rc;
+        if ((rc = rh_scores_read(E->score_path.p, &E->old, msg, cap)) != RH_OK) return rc;
         if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
-            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", X->out,
+            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", E->score_path.p,
                     E->cfg->n_layers, E->cfg->n_heads);
             return RH_EFORMAT;
         }
         E->have_old = 1;
+        rhm_old_score_keys(E);
     }
     return RH_OK;
 }
@@ -2273,16 +2457,15 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
     h = rhm_fnv(h, "rh-method-1", 12);
     h = rhm_fnv(h, E->is_detect ? "detect" : "niah", E->is_detect ? 7 : 5);
     h = rhm_fnv(h, E->checksum, 16);
-    h = rhm_fnv(h, E->hay_text, E->hay_len);
+    h = rhm_fnv(h, &E->hays_hash, sizeof E->hays_hash);
     h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
     snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", X->buffer, (int)X->span, (int)X->span_search, X->max_new,
              X->score_set, (int)X->mask_mode, X->mask_prefill);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-    if (X->ctx.kv_dtype != RH_F32) {
-        snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
-        h = rhm_fnv(h, t, strlen(t));
-    }
+    snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
+    h = rhm_fnv(h, t, strlen(t));
+    h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
 }
 
@@ -2326,33 +2509,21 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     return RH_OK;
 }
 
-/* Write the records file: a header line {"run": ...}, then the records of this run's tests in
- * grid order, then any other records that were in this file (other grids: never dropped). */
-static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *msg, size_t cap) {
+/* Write the records file: one line per finished test of this run, in grid order, nothing else
+ * (the provenance is in BASE.run.json). */
+static int rhm_write_records(const rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
     rhm_buf b = {0};
-    int t, i, rc;
-    unsigned char *used = (unsigned char *)calloc((size_t)(R->n > 0 ? R->n : 1), 1);
-    if (!used) return RH_ENOMEM;
-    rhm_buf_puts(&b, "{\"run\": ");
-    rhm_run_json(E, &b, finished);
-    rhm_buf_puts(&b, "}\n");
+    int t, rc;
     for (t = 0; t < E->n_tests; t++) {
         char key[17];
         rhm_rec *r;
         if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
-        r = rhm_recs_find(R, key);
-        if (!r) continue;
-        used[r - R->r] = 1;
+        if (!(r = rhm_recs_find(R, key))) continue;
         rhm_buf_puts(&b, r->line);
         rhm_buf_put(&b, "\n", 1);
     }
-    for (i = 0; i < R->n; i++)
-        if (!used[i] && R->r[i].own) {
-            rhm_buf_puts(&b, R->r[i].line);
-            rhm_buf_put(&b, "\n", 1);
-        }
-    free(used);
+    if (!b.p) rhm_buf_put(&b, "", 0);
     if (b.oom) {
         rhm_buf_free(&b);
         return RH_ENOMEM;
@@ -2362,21 +2533,62 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *
     return rc;
 }
 
-/* ---- plan: the finished tests of earlier runs (this output's records and every shard's) ---- */
-static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
-    int t;
+static int rhm_write_run(const rhm_exp *E, int finished, char *msg, size_t cap) {
+    rhm_buf b = {0};
+    int rc;
+    rhm_run_json(E, &b, finished);
+    rhm_buf_put(&b, "\n", 1);
+    rc = b.oom ? RH_ENOMEM : rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
+    rhm_buf_free(&b);
+    return rc;
+}
+
+/* Records of an earlier run at rec (made as run says) join R when that run's configuration is
+ * this one's.  A records file without its run record is refused (its configuration is unknown);
+ * skip_mismatch: another configuration is passed over instead of refused (--append). */
+static int rhm_resume_from(const rhm_exp *E, rhm_recs *R, const char *rec, const char *run, int skip_mismatch,
+                           char *msg, size_t cap) {
+    int absent, rc;
+    FILE *f;
+    rc = rhm_config_differs(E, run, &absent, msg, cap);
+    if (rc == RH_EINVAL && skip_mismatch) return RH_OK;
+    if (rc) return rc;
+    if (absent) {
+        if ((f = fopen(rec, "rb")) == NULL) return RH_OK;
+        fclose(f);
+        set_err(msg, cap, "%s exists without %s, so what made it is unknown; --fresh starts over, or give -o another name", rec,
+                run);
+        return RH_EINVAL;
+    }
+    return rhm_recs_load(R, rec, 1) ? RH_ENOMEM : RH_OK;
+}
+
+/* ---- plan: the finished tests of earlier runs with this configuration: this output's own, the
+ * unsharded run's (for a shard), every shard's (for the merge) ---- */
+static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo, char *msg, size_t cap) {
+    const char *suffix = E->is_detect ? ".tests.jsonl" : ".jsonl";
+    int t, rc = RH_OK, i;
     *todo = 0;
     if (!E->X.fresh) {
-        if (rhm_recs_load(R, E->rec_path.p, 1)) return RH_ENOMEM;
-        if (strcmp(E->rec_path.p, E->unsharded_rec.p) && rhm_recs_load(R, E->unsharded_rec.p, 0)) return RH_ENOMEM;
-        {
-            rhm_buf b = {0};
-            size_t ol = strlen(E->X.out);
-            if (E->is_detect && ol > 5 && !strcmp(E->X.out + ol - 5, ".json")) rhm_buf_put(&b, E->X.out, ol - 5);
-            else rhm_buf_puts(&b, E->X.out);
-            if (b.p) rhm_recs_load_shards(R, b.p, E->is_detect ? ".tests.jsonl" : ".jsonl", E->rec_path.p);
-            rhm_buf_free(&b);
+        rc = rhm_resume_from(E, R, E->rec_path.p, E->run_path.p, E->X.append, msg, cap);
+        if (!rc && E->X.shard_n > 1) rc = rhm_resume_from(E, R, E->unsharded_rec.p, E->unsharded_run.p, 0, msg, cap);
+        if (!rc) {
+            char **names = NULL;
+            int n = 0;
+            rc = rhm_shard_files(E->unsharded_base.p, suffix, &names, &n);
+            for (i = 0; i < n; i++) {
+                rhm_buf run = {0};
+                if (!rc && strcmp(names[i], E->rec_path.p)) {
+                    rhm_buf_put(&run, names[i], strlen(names[i]) - strlen(suffix));
+                    rhm_buf_puts(&run, ".run.json");
+                    rc = run.oom ? RH_ENOMEM : rhm_resume_from(E, R, names[i], run.p, 0, msg, cap);
+                }
+                rhm_buf_free(&run);
+                free(names[i]);
+            }
+            free(names);
         }
+        if (rc) return rc;
     }
     for (t = 0; t < E->n_tests; t++) {
         char key[17];
@@ -2386,7 +2598,8 @@ static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
         else (*todo)++;
     }
     if (E->n_done_before) rhm_note(E, "resuming: %d of %d tests already done", E->n_done_before, E->n_mine);
-    return RH_OK;
+    /* the run record first, before any test: a killed run's records are never without one */
+    return rhm_write_run(E, 0, msg, cap);
 }
 
 /* ---- run: one test through the hooks ----
@@ -2589,10 +2802,10 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     N.tmpl = E->tmpl;
     N.span_exact = E->X.span == RH_SPAN_EXACT;
     N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT;
-    N.hay = E->hay;
-    N.n_hay = E->n_hay;
     rhm_test_key(E, t, key);
     rhm_test_coords(E, t, &li, &di, &ni);
+    N.hay = E->hays[E->n_hays > 1 ? ni : 0].ids;
+    N.n_hay = E->hays[E->n_hays > 1 ? ni : 0].n;
     ans[0] = E->ans0[ni];
     ans[1] = E->ans1[ni];
     n_ans[0] = E->n_ans0[ni];
@@ -2629,7 +2842,7 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     }
     recall = rh_rouge1_recall(E->nd[ni].answer, strlen(E->nd[ni].answer), resp, strlen(resp));
     /* the record line */
-    rhm_buf_printf(line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, E->lengths[li]);
+    rhm_buf_printf(line, "{\"key\": \"%s\", \"test\": %d, \"context_length\": %d, \"depth_percent\": ", key, t, E->lengths[li]);
     rhm_buf_double(line, E->depths[di]);
     rhm_buf_printf(line, ", \"needle_index\": %d, \"needle\": ", ni);
     rhm_buf_json_str(line, E->nd[ni].needle, strlen(E->nd[ni].needle));
@@ -2642,7 +2855,7 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     if (T.span_start >= 0)
         rhm_buf_printf(line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
     else rhm_buf_puts(line, "null");
-    rhm_buf_puts(line, ", \"response\": ");
+    rhm_buf_puts(line, ", \"model_response\": ");
     rhm_buf_json_str(line, resp, strlen(resp));
     rhm_buf_printf(line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
     rhm_buf_double(line, recall);
@@ -2701,6 +2914,13 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
             continue;
         }
         kept++;
+        {
+            /* --append: a test the score file holds already is not added again */
+            char q[20];
+            snprintf(q, sizeof q, "\"%s\"", key);
+            if (E->have_old && E->score_keys.p && strstr(E->score_keys.p, q)) continue;
+            rhm_buf_printf(&E->score_keys, "%s%s", E->score_keys.n ? ", " : "", q);
+        }
         for (i = 0; i < E->n_lh; i++) dense[i] = 0;
         hs = rhj_get(&rec->v, "head_scores");
         if (hs && hs->type == RHJ_OBJ)
@@ -2718,12 +2938,20 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
             }
     }
     free(dense);
-    rc = rh_scores_write(E->score_path.p, &s, msg, cap);
-    if (!rc) {
-        rhm_run_json(E, &b, 1);
-        rhm_buf_put(&b, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
+    res->n_kept = kept;
+    res->n_not_kept = lost;
+    res->n_no_span = no_span;
+    if (s.n_tests[0] == 0) {
+        /* nothing to score: no file that would read as "every head scores nothing" */
+        set_err(msg, cap, "no test was kept (%d tests; a test is kept when its answer is retrieved, ROUGE-1 recall > 50 %%, and its "
+                "answer span is located: %d had no span); no score file written, the records are in %s",
+                kept + lost, no_span, E->rec_path.p);
+        rh_scores_free(&s);
+        return RH_ERANGE;
     }
+    rhm_scores_format(&s, &b);
+    rc = b.oom ? RH_ENOMEM : rhm_write_atomic(E->score_path.p, b.p, b.n, msg, cap);
+    E->score_fnv = rhm_fnv(RHM_FNV0, b.p, b.n);
     if (!rc) {
         char **xt = (char **)calloc((size_t)E->cfg->n_heads, sizeof(char *));
         char **yt = (char **)calloc((size_t)E->cfg->n_layers, sizeof(char *));
@@ -2769,9 +2997,6 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
         rh_scores_free(&s);
         return rc;
     }
-    res->n_kept = kept;
-    res->n_not_kept = lost;
-    res->n_no_span = no_span;
     res->appended = E->have_old;
     res->scores = s;
     return RH_OK;
@@ -2789,9 +3014,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
         goto out;
     }
     rhm_run_json(E, &run, 1);
-    rhm_buf_puts(&csv, "# run: ");
-    rhm_buf_puts(&csv, run.p ? run.p : "");
-    rhm_buf_puts(&csv, "\nlength,depth,needle,response,score,mask\n");
+    rhm_buf_puts(&csv, "context_length,depth_percent,needle,model_response,score,mask\n");
     for (t = 0; t < E->n_tests; t++) {
         char key[17], num[48];
         const rhm_rec *rec;
@@ -2801,7 +3024,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
         rec = rhm_recs_find(R, key);
         if (!rec) continue;
         sc = rhj_get(&rec->v, "score");
-        rs = rhj_get(&rec->v, "response");
+        rs = rhj_get(&rec->v, "model_response");
         if (!sc || sc->type != RHJ_NUM || !rs || rs->type != RHJ_STR) continue;
         rhm_test_coords(E, t, &li, &di, &ni);
         sum[di * E->n_len + li] += sc->num;
@@ -2840,10 +3063,6 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
                     run.p);
     if (svg.oom) rc = RH_ENOMEM;
     if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
-    if (!rc) {
-        rhm_buf_put(&run, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
-    }
     if (rc) goto out;
     res->cell_mean = val;
     res->cell_n = cnt;
@@ -2946,7 +3165,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     /* set up */
     rc = rhm_exp_setup(&E, x, msg, cap);
     /* plan */
-    if (!rc) rc = rhm_plan(&E, &R, &todo);
+    if (!rc) rc = rhm_plan(&E, &R, &todo, msg, cap);
     if (!rc) {
         S.logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *S.logits);
         S.top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *S.top1);
@@ -2971,7 +3190,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         rhm_buf_free(&line);
         if (!rc) {
             E.n_run++;
-            rc = rhm_write_records(&E, &R, 0, msg, cap);
+            rc = rhm_write_records(&E, &R, msg, cap);
         }
         if (!rc && x->progress) {
             rh_progress p;
@@ -2993,10 +3212,11 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         free(resp);
         if (rc) goto done;
     }
-    /* write: the records once more, marked finished (a merge of shards that ran nothing lands
-     * here), then the outputs */
-    rc = rhm_write_records(&E, &R, 1, msg, cap);
+    /* write: the records once more (a merge of shards that ran nothing lands here), the outputs,
+     * then the run record, marked finished */
+    rc = rhm_write_records(&E, &R, msg, cap);
     if (!rc) rc = E.is_detect ? rhm_detect_outputs(&E, &R, res, msg, cap) : rhm_niah_outputs(&E, &R, res, msg, cap);
+    if (!rc) rc = rhm_write_run(&E, 1, msg, cap);
     if (!rc) rc = rhm_result_fill(&E, res);
     if (!rc) res->running = 0;
 done:
@@ -7069,6 +7289,29 @@ static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
 #endif
 }
 
+/* ---- what this build is ---- */
+#if defined(RH_SOURCE_HASH)
+#define RH_BUILD_SOURCE "source " RH_SOURCE_HASH
+#else
+#define RH_BUILD_SOURCE "built " __DATE__ " " __TIME__
+#endif
+#if defined(__clang__)
+#define RH_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define RH_COMPILER "gcc " __VERSION__
+#else
+#define RH_COMPILER "a C99 compiler"
+#endif
+#if defined(__FAST_MATH__)
+#define RH_BUILD_MATH ", -ffast-math"
+#else
+#define RH_BUILD_MATH ""
+#endif
+const char *rh_kernels(void) { return RH_SIMD_NAME; }
+const char *rh_build(void) {
+    return "retrieval_heads " RH_VERSION ", kernels " RH_SIMD_NAME RH_BUILD_MATH ", " RH_COMPILER ", " RH_BUILD_SOURCE;
+}
+
 /* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
 RH_UNUSED static double rh_now(void) {
     struct timespec ts;
@@ -9124,7 +9367,7 @@ typedef struct {
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
     int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top;
-    int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode;
+    int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
     /* positional arguments */
@@ -9188,10 +9431,13 @@ static const cli_option cli_options[] = {
     {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
      "prompt lengths to prefill", "12,x"},
     {"-n", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(n), A_(have_n), C_BENCH, "32", "tokens to decode", NULL},
-    {"--haystack", NULL, "PATH", O_TEXT, 0, 0, NULL, NULL, A_(haystack), 0, C_GRID, "weights/haystack",
-     "a text file, or a folder of *.txt read in name order", "/nonexistent_dir"},
-    {"--needles", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(needles), 0, C_GRID, "weights/needles.jsonl",
-     "JSON lines: needle, question, answer", "/nonexistent.jsonl"},
+    {"--haystack", NULL, "PATH", O_TEXT, 0, 0, NULL, NULL, A_(haystack), A_(have_haystack), C_GRID,
+     "haystack/ beside the model, else weights/haystack",
+     "a text file, or a folder of *.txt read in name order (or of part1/, part2/, ...: one per needle)",
+     "/nonexistent_dir"},
+    {"--needles", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(needles), A_(have_needles), C_GRID,
+     "needles.jsonl beside the model, else weights/needles.jsonl",
+     "JSON lines: needle, question, answer (or real_needle, as the original's file)", "/nonexistent.jsonl"},
     {"--n-needles", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(n_needles), 0, C_GRID, NULL,
      "use the first N needles only", "1000000"},
     {"--needle-range", NULL, "A:B", O_CUSTOM, 0, 0, NULL, cli_parse_needle_range, 0, 0, C_GRID, NULL,
@@ -9215,7 +9461,8 @@ static const cli_option cli_options[] = {
     {"--max-new", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(max_new), 0, C_GRID, "50",
      "tokens to decode at most", NULL},
     {"--shard", NULL, "i/n", O_CUSTOM, 0, 0, NULL, cli_parse_shard, 0, 0, C_GRID, NULL,
-     "run every n-th test starting at i (0 <= i < n)", NULL},
+     "shard i of n (1 <= i <= n): every n-th test from the i-th; a run without --shard merges the shards",
+     "3/2"},
     {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID, NULL,
      "ignore finished tests of earlier runs (default: resume)", NULL},
     {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
@@ -9345,11 +9592,11 @@ static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, ch
     }
     memcpy(t, val, (size_t)(sl - val));
     t[sl - val] = 0;
-    if (!cli_int(sl + 1, 1, 100000, &sn) || !cli_int(t, 0, sn - 1, &si)) {
-        snprintf(why, cap, "expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
+    if (!cli_int(sl + 1, 1, 100000, &sn) || !cli_int(t, 1, sn, &si)) {
+        snprintf(why, cap, "expected i/n with 1 <= i <= n <= 100000, got \"%.40s\"", val);
         return -1;
     }
-    a->shard_i = (int)si;
+    a->shard_i = (int)si - 1;
     a->shard_n = (int)sn;
     return 0;
 }
@@ -9561,15 +9808,62 @@ static void cli_help(FILE *f, const cli_command *c) {
 
 /* ---- what the commands share: opening the model, a context ---- */
 
+static const char *cli_find_default(const char *model, const char *name, const char *rel, char *buf, size_t cap,
+                                    char *tried, size_t tcap);
+
 static int cli_open(const char *cmd, const char *path, rh_model **m) {
     char err[512];
+    char found[4200], tried[8600];
     if (!path) {
-        if (access(RH_DEFAULT_MODEL, F_OK) != 0)
-            return cli_fail(1, cmd, "no MODEL given and the default %s does not exist (`make demo` builds it)", RH_DEFAULT_MODEL);
-        path = RH_DEFAULT_MODEL;
+        path = cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, found, sizeof found, tried, sizeof tried);
+        if (!path)
+            return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)",
+                            RH_DEFAULT_MODEL, tried);
     }
-    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
+    /* a model that cannot be read or is malformed is bad input, found before any work: 2 */
+    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(2, cmd, "%s", err);
     return 0;
+}
+
+/* The directory of this program (from /proc/self/exe where there is one), or "" */
+static const char *cli_program_dir(void) {
+    static char dir[4096];
+    static int done;
+    if (!done) {
+        done = 1;
+        dir[0] = 0;
+#if defined(__linux__)
+        {
+            ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+            char *sl;
+            dir[n > 0 ? n : 0] = 0;
+            sl = strrchr(dir, '/');
+            if (sl) *sl = 0;
+            else dir[0] = 0;
+        }
+#endif
+    }
+    return dir;
+}
+
+/* A default file that is found: the first of the candidates that exists, else NULL, with the
+ * places tried in `tried`.  Candidates: `name` beside the model (when model is given), then
+ * `rel` in the current directory, then `rel` beside this program. */
+static const char *cli_find_default(const char *model, const char *name, const char *rel, char *buf, size_t cap,
+                                    char *tried, size_t tcap) {
+    const char *pd = cli_program_dir(), *sl = model ? strrchr(model, '/') : NULL;
+    int k;
+    tried[0] = 0;
+    for (k = 0; k < 3; k++) {
+        if (k == 0 && !model) continue;
+        if (k == 0) snprintf(buf, cap, "%.*s%s", sl ? (int)(sl - model + 1) : 0, model, name);
+        else if (k == 1) snprintf(buf, cap, "%s", rel);
+        else if (*pd) snprintf(buf, cap, "%s/%s", pd, rel);
+        else continue;
+        if (access(buf, F_OK) == 0) return buf;
+        snprintf(tried + strlen(tried), tcap - strlen(tried), "%s%s", tried[0] ? ", " : "", buf);
+    }
+    return NULL;
 }
 
 /* The context parameters of the flags every model-running command takes. */
@@ -9759,6 +10053,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
         }
     }
     printf("kernels         %s\n", RH_SIMD_NAME);
+    printf("build           %s\n", rh_build());
     rh_model_close(m);
     return 0;
 }
@@ -10244,8 +10539,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment_result res;
     cli_progress_state st;
     double *lv = NULL, *dv = NULL;
-    int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code;
-    char msg[1024], *tmpl = NULL;
+    int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code = 0;
+    char msg[1024], *tmpl = NULL, model_buf[4200], hay_buf[4200], nd_buf[4200];
     const int detect = !strcmp(cmd, "detect");
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
@@ -10267,9 +10562,26 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         free(dv);
         return cli_fail(1, cmd, "out of memory");
     }
-    x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
-    x.haystack = a->haystack;
-    x.needles = a->needles;
+    {
+        char tried[8600];
+        x.model = a->n_pos ? a->pos[0] : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, model_buf, sizeof model_buf, tried,
+                                                          sizeof tried);
+        if (!x.model) x.model = RH_DEFAULT_MODEL; /* opening it names the problem */
+        x.haystack = a->have_haystack ? a->haystack
+                                      : cli_find_default(x.model, "haystack", "weights/haystack", hay_buf, sizeof hay_buf, tried,
+                                                         sizeof tried);
+        if (!x.haystack) code = cli_fail(2, cmd, "--haystack: not given, and there is no default haystack (looked for %s)", tried);
+        x.needles = a->have_needles ? a->needles
+                                    : cli_find_default(x.model, "needles.jsonl", "weights/needles.jsonl", nd_buf, sizeof nd_buf,
+                                                       tried, sizeof tried);
+        if (!x.needles && !code) code = cli_fail(2, cmd, "--needles: not given, and there is no default needles file (looked for %s)", tried);
+        if (code) {
+            free(lengths);
+            free(dv);
+            free(tmpl);
+            return code;
+        }
+    }
     x.n_needles = a->n_needles;
     x.needle_first = a->needle_first;
     x.needle_end = a->needle_end;
@@ -10309,6 +10621,9 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
     } else {
         code = 0;
+        if (res.n_resumed)
+            printf("resumed: %d of %d tests were finished by an earlier run of this configuration (%s); %d run now\n",
+                   res.n_resumed, res.n_tests, res.paths[detect ? 3 : 0], res.n_run);
         if (detect) cli_print_detect(&x, &res, a->top);
         else cli_print_niah(&x, &res);
         rh_experiment_result_free(&res);
@@ -10438,7 +10753,7 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
         }
         if (K > nr[0]) K = nr[0];
         if (K > nr[1]) K = nr[1];
-        printf("top-%d overlap:", K);
+        printf("top-%d heads in both:", K);
         for (i = 0; i < K; i++) {
             int j;
             for (j = 0; j < K; j++)

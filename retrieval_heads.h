@@ -310,6 +310,13 @@ typedef enum {
 } rh_mask_mode;
 int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode);
 
+/* The kernels this build has ("avx512+bf16", "avx2+fma+f16c", "neon", "scalar"), and what made
+ * the build: version, kernels, compiler and the source (the Makefile passes a hash of the
+ * sources as RH_SOURCE_HASH; built otherwise, the build's date and time stand for it).  Results
+ * are recorded with it, and a run resumes only a run of the same build. */
+const char *rh_kernels(void);
+const char *rh_build(void);
+
 /* Index of the largest of n floats (ties -> the smallest index). */
 int rh_argmax(const float *x, int n);
 
@@ -435,7 +442,8 @@ typedef struct {
     rh_mask_mode mask_mode;
     int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
     rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
-    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= i < n) */
+    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
+                               files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
     int no_prefix_reuse;    /* 1: prefill every prompt whole */
     const char *out;        /* detect: the score file (BASE.json); niah: BASE */

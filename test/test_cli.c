@@ -129,7 +129,7 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
     else if (c->bit == C_LOGITS) snprintf(out, cap, "%s logits %s --ids '1 2 3' --out %s", t_bin, mp, t_tmp("cli_l.bin"));
     else if (c->bit == C_BENCH) snprintf(out, cap, "%s bench --shape tiny -p 8 -n 1 -t 1", t_bin);
     else if (c->bit & C_GRID)
-        snprintf(out, cap, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 -o %s", t_bin, c->name, mp, hp,
+        snprintf(out, cap, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 --template '{context} {question}' --fresh -o %s", t_bin, c->name, mp, hp,
                  np, t_tmp(c->bit == C_DETECT ? "cli_d.json" : "cli_n"));
     else if (c->bit == C_REPORT) snprintf(out, cap, "%s report %s", t_bin, sp);
     else if (c->bit == C_COMPARE) snprintf(out, cap, "%s compare %s %s", t_bin, sp, sp);
