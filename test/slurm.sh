@@ -4,10 +4,10 @@
 # Starts munged, slurmctld and slurmd on localhost (Debian: slurm-wlm, munge) with a generated
 # slurm.conf in a private folder, submits the demo grid (detect and niah, weights/demo.rhw) as a
 # 3-task job array plus one merge job that depends on it, waits, and checks the merged outputs
-# against a one-process run: the score file, the SVGs, the per-test records and the CSV byte for
-# byte, but for the lines that describe the run (the records' and the CSV's first line, the SVG's
-# run comment and <desc>), and the .run.json without the fields that describe the run (command,
-# threads, shard, start, wall time, tests resumed/run).  Then it kills one shard mid-run, reruns the array, and checks the shard
+# against a one-process run: the score file, the per-test records and the CSV byte for byte, the
+# SVGs but for the lines that describe the run (their run comment and <desc>), and the .run.json
+# without the fields that describe the run (command, threads, shard, start, wall time, tests
+# resumed/run).  Then it kills one shard mid-run, reruns the array, and checks the shard
 # resumed (its rerun says "resuming") and the merge gives the same bytes again.  Every daemon it
 # started is stopped on exit, whatever happened.
 #
@@ -17,10 +17,10 @@ cd "$(dirname "$0")/.."
 BIN=$(realpath "${1:-./retrieval_heads}")
 ROOT=$(pwd)
 
-# The shard numbering of --shard i/n, in this one place: 0 while --shard counts 0..n-1, 1 once it
-# counts 1..n (issue 23).  The array is --array=$SHARD_BASE-$((SHARD_BASE + N - 1)) and each task
-# passes --shard $SLURM_ARRAY_TASK_ID/N, so the README's recipe (1-based) is this with 1.
-SHARD_BASE=${SHARD_BASE:-0}
+# The shard numbering of --shard i/n, in this one place: 1 since --shard counts 1..n (issue 23;
+# 0 before).  The array is --array=$SHARD_BASE-$((SHARD_BASE + N - 1)) and each task passes
+# --shard $SLURM_ARRAY_TASK_ID/N, as the README's recipe does.
+SHARD_BASE=${SHARD_BASE:-1}
 N=3
 MODEL=weights/demo.rhw
 GRID="--lengths 256:1024:3 --depths 0:100:3"
@@ -163,16 +163,16 @@ def rd(p):
         return f.read()
 bad = 0
 def body(name, x):
-    # what describes the run: the first line of records and CSV; the SVG's run comment and <desc>
+    # what describes the run: the SVG's run comment and <desc>
     if name.endswith(".svg"):
         return b"".join(l for l in x.splitlines(True) if not l.startswith((b"<!-- run: ", b"<desc>")))
-    return x.split(b"\n", 1)[1] if name.endswith((".jsonl", ".csv")) else x
+    return x
 for name in ("scores.json", "scores.svg", "niah.svg", "scores.tests.jsonl", "niah.jsonl", "niah.csv"):
     x, y = body(name, rd(f"{a}/{name}")), body(name, rd(f"{b}/{name}"))
     if x != y:
         print(f"DIFFER: {name}"); bad = 1
     else:
-        print(f"  same bytes: {name}" + ("" if name.endswith(".json") else " (but the lines that describe the run)"))
+        print(f"  same bytes: {name}" + (" (but the lines that describe the run)" if name.endswith(".svg") else ""))
 for name in ("scores.run.json", "niah.run.json"):
     try:
         x, y = json.loads(rd(f"{a}/{name}")), json.loads(rd(f"{b}/{name}"))

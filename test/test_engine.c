@@ -1376,7 +1376,7 @@ static int engine_cli_flags(void) {
         {"generate %s --ids '1 x' -n 3", "retrieval_heads: generate: --ids: ", 2},
         {"generate %s --ids '1 99999' -n 3", "retrieval_heads: generate: --ids: ", 2},
         {"generate %s -n 3", "retrieval_heads: generate: ", 2},
-        {"generate %s --ids '1 2' -n 3 -t 0", "retrieval_heads: generate: -t: ", 2},
+        {"generate %s --ids '1 2' -n 3 -t -1", "retrieval_heads: generate: -t: ", 2},
         {"generate %s --ids '1 2' -n 3 -t 99999", "retrieval_heads: generate: -t: ", 2},
         {"generate %s --ids '1 2' -n 3 --kv f64", "retrieval_heads: generate: --kv: ", 2},
         {"generate %s --ids '1 2' -n 3 --bogus", "retrieval_heads: generate: --bogus: ", 2},
@@ -1390,7 +1390,7 @@ static int engine_cli_flags(void) {
         {"bench --shape tiny -p 0", "retrieval_heads: bench: -p: ", 2},
         {"bench --shape tiny -p 12,x", "retrieval_heads: bench: -p: ", 2},
         {"frobnicate", "retrieval_heads: frobnicate: unknown command", 2},
-        {"info %s.missing", "retrieval_heads: info: ", 1},
+        {"info %s.missing", "retrieval_heads: info: ", 2},
     };
     CHECK(m != NULL);
     model = t_write_model(m, "cli.rhw");
@@ -1404,15 +1404,22 @@ static int engine_cli_flags(void) {
         CHECKF(strncmp(out, cases[i].want, strlen(cases[i].want)) == 0, "`%s`: output \"%s\", expected to start \"%s\"", args, out, cases[i].want);
         CHECKF(strchr(out, '\n') == out + strlen(out) - 1, "`%s`: not one line: %s", args, out);
     }
-    /* no MODEL and no default model: a clear error, exit 1 */
+    /* no MODEL: the default is found beside the program from any directory; a copy of the
+     * program with no weights/ beside it gives a clear error, exit 2 */
     if (!strchr(t_bin, ' ')) {
-        char cwd[1024], cmd2[3072];
-        if (t_bin[0] == '/') snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, t_bin);
-        else if (getcwd(cwd, sizeof cwd)) snprintf(cmd2, sizeof cmd2, "cd %s && %s/%s info", t_tmpdir, cwd, t_bin);
-        else cmd2[0] = 0;
-        if (cmd2[0]) {
+        char cwd[1024], cmd2[3072], bin[1100];
+        if (t_bin[0] == '/') snprintf(bin, sizeof bin, "%s", t_bin);
+        else if (getcwd(cwd, sizeof cwd)) snprintf(bin, sizeof bin, "%s/%s", cwd, t_bin);
+        else bin[0] = 0;
+        if (bin[0]) {
+            snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, bin);
             rc = t_run(cmd2, out, sizeof out);
-            CHECKF(rc == 1 && strstr(out, "no MODEL given") && strstr(out, "weights/demo.rhw"), "default model: exit %d: %s", rc, out);
+            CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "default model from another directory: exit %d: %s", rc, out);
+            snprintf(cmd2, sizeof cmd2, "mkdir -p %s/lonely && cp %s %s/lonely/rh && cd %s && ./lonely/rh info", t_tmpdir, bin,
+                     t_tmpdir, t_tmpdir);
+            rc = t_run(cmd2, out, sizeof out);
+            CHECKF(rc == 2 && strstr(out, "no MODEL given") && strstr(out, "weights/demo.rhw"), "no default model: exit %d: %s",
+                   rc, out);
         }
     }
     /* --help everywhere, exit 0 */
