@@ -485,13 +485,23 @@ static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
 
 /* Where the needle goes in a context of n_ctx tokens at depth percent (0..100): Python's
  * int(n_ctx * (depth / 100)), then back to the previous sentence end (or 0); 100 = the end. */
-static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth) {
+/* --compat original: it moves the needle back to after a period token ("." or " ." alone: the
+ * ids it lists per model family, [29889, 869] for Llama-2), not to any sentence end. */
+static int rhm_period_before(const rh_model *m, const int *ids, int k) {
+    char b[16];
+    int n;
+    if (k <= 0) return 1;
+    n = rh_token_bytes(m, ids[k - 1], b, sizeof b);
+    return (n == 1 && b[0] == '.') || (n == 2 && b[0] == ' ' && b[1] == '.');
+}
+
+static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth, int compat) {
     int ip;
     if (depth >= 100) return n_ctx;
     ip = (int)((double)n_ctx * (depth / 100.0));
     if (ip > n_ctx) ip = n_ctx;
     if (ip < 0) ip = 0;
-    while (ip > 0 && !rhm_sentence_end_before(m, ctx, ip)) ip--;
+    while (ip > 0 && !(compat ? rhm_period_before(m, ctx, ip) : rhm_sentence_end_before(m, ctx, ip))) ip--;
     return ip;
 }
 
@@ -506,6 +516,7 @@ typedef struct {
     const char *tmpl;      /* template with {context} and {question} */
     int span_exact;        /* --span exact */
     int span_whole_prompt; /* --span-search prompt: the original's search over the whole prompt */
+    int compat;            /* --compat original: the original's prompt construction (rhm_build_test) */
     const int *hay;        /* haystack tokens */
     int n_hay;
 } rhm_niah;
@@ -584,7 +595,7 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     }
     n_cut = room - n_needle;
     if (n_cut > N->n_hay) n_cut = N->n_hay;
-    ip = rhm_insertion_point(m, N->hay, n_cut, depth);
+    ip = rhm_insertion_point(m, N->hay, n_cut, depth, N->compat);
     ctx = (int *)malloc((size_t)(n_cut + n_needle) * sizeof *ctx);
     if (!ctx) return RH_ENOMEM;
     memcpy(ctx, N->hay, (size_t)ip * sizeof *ctx);
@@ -640,6 +651,22 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     for (; k < t->n_ids && off[k] < (long)n1; k++) {
     }
     t->needle_hi = k;
+    if (N->compat && rh_model_config(m)->add_bos && rh_model_config(m)->bos_id >= 0) {
+        /* --compat original: its needle and its context are each tokenized with BOS and decoded
+         * back to text with "<s>" kept, so the prompt it runs has a BOS directly before the
+         * needle as well as at the start */
+        int *q = (int *)realloc(t->ids, (size_t)(t->n_ids + 1) * sizeof *q);
+        if (!q) {
+            rc = RH_ENOMEM;
+            goto done;
+        }
+        t->ids = q;
+        memmove(t->ids + t->needle_lo + 1, t->ids + t->needle_lo, (size_t)(t->n_ids - t->needle_lo) * sizeof *q);
+        t->ids[t->needle_lo] = rh_model_config(m)->bos_id;
+        t->n_ids++;
+        t->needle_lo++;
+        t->needle_hi++;
+    }
     /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
      * in-context form first.  ORIGINAL: it searched the whole prompt from its start, where the
      * answer's words can also stand in the haystack (--span-search prompt restores that), and
@@ -647,7 +674,8 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
      * tokenizers) */
     for (v = 0; v < 2 && t->span_start < 0; v++) {
         int s;
-        if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
+        if (N->compat && v == 0) continue; /* the original tries the answer tokenized alone only */
+        if (!N->compat && v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
             break;
         if (N->span_whole_prompt)
             s = rh_find_span(t->ids, t->n_ids, 0, t->n_ids, ans[v], n_ans[v], N->span_exact);
@@ -2044,7 +2072,8 @@ static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
         rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
                        X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    rhm_buf_printf(b, ", \"kv_cache\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype]);
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+                   X->compat_original ? "original" : "none");
 }
 
 /* The run record (BASE.run.json): what made an output (program, command line, model, the
@@ -2217,7 +2246,8 @@ static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t 
     } else {
         char spec[64];
         int mx = E->cfg->max_ctx;
-        snprintf(spec, sizeof spec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
+        /* --compat original: its 20 lengths over the range (it takes the range from -s/-e) */
+        snprintf(spec, sizeof spec, "%d:%d:%d", mx / 4 > 1 ? mx / 4 : 1, mx, X->compat_original ? 20 : 4);
         if (rhm_parse_grid("--lengths", spec, 1, 100000000, 1, 0, &v, &n, msg, cap)) return RH_EINVAL;
         E->lengths = (int *)malloc((size_t)n * sizeof *E->lengths);
         if (!E->lengths) { free(v); return RH_ENOMEM; }
@@ -2230,7 +2260,8 @@ static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t 
         E->depths = (double *)malloc((size_t)(E->n_dep > 0 ? E->n_dep : 1) * sizeof *E->depths);
         if (!E->depths) return RH_ENOMEM;
         for (i = 0; i < E->n_dep; i++) E->depths[i] = X->depths[i];
-    } else if (rhm_parse_grid("--depths", "0:100:5", 0, 100, 0, X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
+    } else if (rhm_parse_grid("--depths", X->compat_original ? "0:100:10" : "0:100:5", 0, 100, 0,
+                              X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
                               &E->n_dep, msg, cap)) {
         return RH_EINVAL;
     }
@@ -2487,7 +2518,7 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
              X->score_set, (int)X->mask_mode, X->mask_prefill);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-    snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
+    snprintf(t, sizeof t, "kv=%s compat=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
@@ -2726,12 +2757,20 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (observe && t->span_start >= 0)
             rh_retrieval_step(S->top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next, X->score_set,
                               S->hit, S->head);
-        /* ORIGINAL: it stops at a newline only and never checks EOS; here EOS stops too */
-        for (k = 0; k < cfg->n_eos; k++)
-            if (next == cfg->eos_ids[k]) stop = 1;
-        nb = rh_token_bytes(E->m, next, tb, sizeof tb);
-        if (nb > (int)sizeof tb) nb = (int)sizeof tb;
-        if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
+        if (X->compat_original) {
+            /* its test: the piece "<0x0A>" or id 144, never EOS (so a byte-level vocabulary, whose
+             * newline is another piece, always decodes max_new tokens) */
+            nb = rh_token_piece(E->m, next, tb, sizeof tb);
+            stop = next == 144 || (nb == 6 && !memcmp(tb, "<0x0A>", 6));
+        } else {
+            /* ORIGINAL: it stops at a newline only and never checks EOS; here EOS stops too, and a
+             * newline is any token whose bytes hold one */
+            for (k = 0; k < cfg->n_eos; k++)
+                if (next == cfg->eos_ids[k]) stop = 1;
+            nb = rh_token_bytes(E->m, next, tb, sizeof tb);
+            if (nb > (int)sizeof tb) nb = (int)sizeof tb;
+            if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
+        }
         if (stop) break;
         inp = next;
     }
@@ -2822,7 +2861,8 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     N.buffer = E->X.buffer;
     N.tmpl = E->tmpl;
     N.span_exact = E->X.span == RH_SPAN_EXACT;
-    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT;
+    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT || E->X.compat_original;
+    N.compat = E->X.compat_original;
     rhm_test_key(E, t, key);
     rhm_test_coords(E, t, &li, &di, &ni);
     N.hay = E->hays[E->n_hays > 1 ? ni : 0].ids;
@@ -5441,6 +5481,18 @@ int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap)
     if (id < 0 || id >= t->n_tokens) return RH_ERANGE;
     l = t->dlen[id];
     if (buf) memcpy(buf, t->pool + t->doff[id], l < cap ? l : cap);
+    return (int)l;
+}
+
+int rh_token_piece(const rh_model *m, int id, char *buf, size_t cap)
+{
+    const rh_tokenizer *t;
+    size_t l;
+    if (!m) return RH_EINVAL;
+    t = model_tokenizer(m);
+    if (id < 0 || id >= t->n_tokens) return RH_ERANGE;
+    l = t->plen[id];
+    if (buf) memcpy(buf, t->pool + t->poff[id], l < cap ? l : cap);
     return (int)l;
 }
 
@@ -9599,7 +9651,7 @@ typedef struct {
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
-    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top;
+    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top, compat;
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
@@ -9629,6 +9681,7 @@ struct cli_option {
     const char *bad;          /* a value refused after parsing (by a check or a file), for the tests */
 };
 
+static const char *const cli_compat_names[] = {"none", "original", NULL};
 static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
@@ -9677,7 +9730,7 @@ static const cli_option cli_options[] = {
      "use needles A..B-1 (0-based) only", "0:999999"},
     {"--lengths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(lengths), 0, C_GRID, "MAX_CTX/4:MAX_CTX:4",
      "context lengths in tokens (numpy.linspace, rounded; or a,b,c)", "5"},
-    {"--depths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(depths), 0, C_GRID, "0:100:5",
+    {"--depths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(depths), 0, C_GRID, "0:100:5; --compat original 0:100:10",
      "needle depths in percent (or a,b,c)", "0:101:3"},
     {"--depth-spacing", NULL, "linear|sigmoid", O_ENUM, 0, 0, rh_depth_spacing_names, NULL, A_(spacing), 0, C_GRID,
      "linear", "sigmoid: the original's logistic spacing of MIN:MAX:N", NULL},
@@ -9698,6 +9751,10 @@ static const cli_option cli_options[] = {
      "3/2"},
     {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID, NULL,
      "ignore finished tests of earlier runs (default: resume)", NULL},
+    {"--compat", NULL, "original", O_ENUM, 0, 0, cli_compat_names, NULL, A_(compat), 0, C_GRID, NULL,
+     "original: the original code's prompt and decoding (BOS before the needle, the needle after a period token, the "
+     "span searched over the whole prompt, stop at <0x0A> or id 144 only, never EOS; 20 lengths, depths 0:100:10)",
+     NULL},
     {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
      "prefill every prompt whole (default: reuse the shared prefix)", NULL},
     {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID, NULL, "no progress line on stderr",
@@ -9876,7 +9933,6 @@ static void cli_args_init(cli_args *a) {
     a->plist = "512";
     a->haystack = "weights/haystack";
     a->needles = "weights/needles.jsonl";
-    a->depths = "0:100:5";
     a->buffer = 200;
     a->max_new = 50;
     a->shard_n = 1;
@@ -10769,7 +10825,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         for (i = 0; i < n_len; i++) lengths[i] = (int)lv[i];
         free(lv);
     }
-    if (rhm_parse_grid("--depths", a->depths, 0, 100, 0, a->spacing == RH_DEPTHS_SIGMOID, &dv, &n_dep, msg, sizeof msg)) {
+    if (rhm_parse_grid("--depths", a->depths ? a->depths : a->compat == 1 ? "0:100:10" : "0:100:5", 0, 100, 0,
+                       a->spacing == RH_DEPTHS_SIGMOID, &dv, &n_dep, msg, sizeof msg)) {
         free(lengths);
         return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
     }
@@ -10821,6 +10878,7 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.shard_n = a->shard_n;
     x.fresh = a->fresh;
     x.no_prefix_reuse = a->no_prefix_cache;
+    x.compat_original = a->compat == 1;
     if (a->out) x.out = a->out;
     x.argc = argc;
     x.argv = argv;
@@ -10837,6 +10895,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
     } else {
         code = 0;
+        if (x.compat_original)
+            printf("compat: original (its prompt construction and decoding; README, \"--compat original\")\n");
         if (res.n_resumed)
             printf("resumed: %d of %d tests were finished by an earlier run of this configuration (%s); %d run now\n",
                    res.n_resumed, res.n_tests, res.paths[detect ? 3 : 0], res.n_run);

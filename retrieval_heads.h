@@ -225,6 +225,9 @@ int rh_detokenize(const rh_model *m, const int *ids, int n_ids, int flags, char 
  * alphabet -> bytes); returns the byte count (may exceed cap: then only cap bytes written), or
  * a negative code for an id out of range. */
 int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap);
+/* The piece of token id as the vocabulary holds it ("▁the", "<0x0A>", "Ġthe"); returns its
+ * byte count as rh_token_bytes does. */
+int rh_token_piece(const rh_model *m, int id, char *buf, size_t cap);
 int rh_n_tokens(const rh_model *m);
 
 /* Streaming decode: bytes of a multi-byte UTF-8 character split across tokens are held back
@@ -447,6 +450,11 @@ typedef struct {
                                files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
     int no_prefix_reuse;    /* 1: prefill every prompt whole */
+    int compat_original;    /* 1: the original code's prompt and decoding (README, "--compat original"):
+                               BOS before the needle where the tokenizer adds one, the needle after a
+                               period token, the answer span searched over the whole prompt with the
+                               answer tokenized alone, decoding stopped by "<0x0A>" or id 144 only
+                               (never EOS), 20 lengths and depths 0:100:10 by default */
     const char *out;        /* detect: the score file (BASE.json); niah: BASE */
     int argc;               /* the command line recorded in the outputs (may be 0) */
     char **argv;

@@ -258,8 +258,209 @@ static int cli_experiment_api(void) {
     return 0;
 }
 
+
+/* ---- results that cannot go stale (issue 23) ---- */
+
+/* Replace the first occurrence of `from` in file path by `to`. */
+static int cli_t_edit(const char *path, const char *from, const char *to) {
+    size_t n;
+    char *d = method_slurp(path, &n), *p;
+    rhm_buf b = {0};
+    int rc;
+    if (!d || !(p = strstr(d, from))) {
+        free(d);
+        return -1;
+    }
+    rhm_buf_put(&b, d, (size_t)(p - d));
+    rhm_buf_puts(&b, to);
+    rhm_buf_puts(&b, p + strlen(from));
+    rc = method_write(path, b.p);
+    rhm_buf_free(&b);
+    free(d);
+    return rc;
+}
+
+static int cli_stale_results(void) {
+    const char *mp, *hp, *np;
+    char base[2048], cmd[4096], out[16384], *a, *b;
+    int rc;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(base, sizeof base, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("st"));
+    CHECK(t_run(base, out, sizeof out) == 0);
+    /* the same command resumes and says so on stdout, --quiet or not */
+    snprintf(cmd, sizeof cmd, "%s 2>/dev/null", base);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "resumed: 12 of 12 tests were finished by an earlier run") && strstr(out, "; 0 run now"),
+           "%d %s", rc, out);
+    /* another build (as its run record says) refuses to resume, naming it */
+    CHECK(cli_t_edit(t_tmp("st.run.json"), "\"build\": \"retrieval_heads", "\"build\": \"an older retrieval_heads") == 0);
+    rc = t_run(base, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "was made by another configuration (build ") && strstr(out, "--fresh"), "%d %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s --fresh", base);
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && !strstr(out, "resumed"), "%s", out);
+    /* an option that changes a result refuses, naming it; one that does not (threads) resumes */
+    snprintf(cmd, sizeof cmd, "%s --max-new 7", base);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "max_new 50 -> 7"), "%d %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s --mask-heads 1-0", base);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "mask none -> heads-1: 1-0"), "%d %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s -t 1", base);
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "resumed: 12 of 12"), "%s", out);
+    /* records without the run record that made them are refused */
+    CHECK(remove(t_tmp("st.run.json")) == 0);
+    rc = t_run(base, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "exists without") && strstr(out, "st.run.json"), "%d %s", rc, out);
+    /* the CSV reads with Python's csv module, its first row the header */
+    CHECK(t_run(base, out, sizeof out) == 2);
+    snprintf(cmd, sizeof cmd, "%s --fresh", base);
+    CHECK(t_run(cmd, out, sizeof out) == 0);
+    if (t_run("command -v python3", out, sizeof out) == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "python3 -c \"import csv,sys; r=list(csv.DictReader(open(sys.argv[1], newline=''))); "
+                 "assert len(r)==12 and r[0]['context_length']=='200' and float(r[0]['score'])>=0, r[:1]; print('csv ok')\" %s",
+                 t_tmp("st.csv"));
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0 && strstr(out, "csv ok"), "python csv: %d %s", rc, out);
+    }
+    /* detect --append twice counts once */
+    snprintf(base, sizeof base, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("ap.json"));
+    CHECK(t_run(base, out, sizeof out) == 0);
+    a = method_slurp(t_tmp("ap.json"), NULL);
+    snprintf(cmd, sizeof cmd, "%s --append", base);
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    b = method_slurp(t_tmp("ap.json"), NULL);
+    CHECKF(a && b && !strcmp(a, b), "an identical --append changed the score file");
+    free(b);
+    /* another grid appended adds its tests once */
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 "
+                              "--template '{context} {question}' --quiet -o %s --append", t_bin, mp, hp, np, t_tmp("ap.json"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    {
+        rh_scores s, s0;
+        char err[256];
+        CHECK(rh_scores_read(t_tmp("ap.json"), &s, err, sizeof err) == RH_OK);
+        CHECK(rh_scores_parse(a, strlen(a), "a", &s0, err, sizeof err) == RH_OK);
+        CHECKF(s.n_tests[0] == s0.n_tests[0] + 2, "%d tests after appending 2 to %d", s.n_tests[0], s0.n_tests[0]);
+        rh_scores_free(&s);
+        rh_scores_free(&s0);
+    }
+    free(a);
+    /* detect that keeps no test: exit 1, a clear message, no score file */
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 --quiet -o %s", t_bin,
+             mp, hp, np, t_tmp("none.json"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 1 && strstr(out, "no test was kept") && access(t_tmp("none.json"), F_OK) != 0, "%d %s", rc, out);
+    /* --mask-top on a score file whose heads all score 0 */
+    CHECK(method_write(t_tmp("zero.json"), "{\"0-0\": [0, 0], \"0-1\": [0, 0]}") == 0);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --mask-top 1 --scores %s -o %s", t_bin, mp, hp,
+             np, t_tmp("zero.json"), t_tmp("zm"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "mean score 0"), "%d %s", rc, out);
+    /* -o names: a folder gets the default name inside it, BASE.csv stands for BASE */
+    mkdir(t_tmp("odir"), 0700);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s/", t_bin, mp, hp, np, t_tmp("odir"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && access(t_tmp("odir/niah.jsonl"), F_OK) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("res.csv"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && access(t_tmp("res.csv"), F_OK) == 0 && access(t_tmp("res.jsonl"), F_OK) == 0 &&
+               access(t_tmp("res.csv.csv"), F_OK) != 0, "%s", out);
+    return 0;
+}
+
+/* ---- the original's inputs and its prompt (--compat original) ---- */
+static int cli_original_inputs(void) {
+    const char *mp, *hp, *np;
+    char cmd[4096], out[16384], err[512], *hay;
+    int i;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    /* needles with real_needle, and a haystack folder of part1/, part2/ (one per needle) */
+    CHECK(method_write(t_tmp("orig_needles.jsonl"),
+                       "{\"needle\": \"the secret code is alpha bravo charlie\\n\", \"question\": \"the secret code is\", "
+                       "\"real_needle\": \"alpha bravo charlie\"}\n"
+                       "{\"needle\": \"my lucky word is delta echo\\n\", \"question\": \"my lucky word is\", \"real_needle\": "
+                       "\"delta echo\"}\n") == 0);
+    hay = method_slurp(hp, NULL);
+    CHECK(hay != NULL);
+    mkdir(t_tmp("orig_hay"), 0700);
+    mkdir(t_tmp("orig_hay/part1"), 0700);
+    mkdir(t_tmp("orig_hay/part2"), 0700);
+    CHECK(method_write(t_tmp("orig_hay/part1/p1.txt"), hay) == 0);
+    CHECK(method_write(t_tmp("orig_hay/part2/p1.txt"), hay + 200) == 0);
+    free(hay);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, t_tmp("orig_hay"),
+             t_tmp("orig_needles.jsonl"), t_tmp("orig"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "mean score: 100.0 over 12 tests"), "%s", out);
+    /* a third needle has no part3/ */
+    CHECK(method_write(t_tmp("orig_needles3.jsonl"),
+                       "{\"needle\": \"a b\", \"question\": \"c\", \"real_needle\": \"b\"}\n"
+                       "{\"needle\": \"a b\", \"question\": \"c\", \"real_needle\": \"b\"}\n"
+                       "{\"needle\": \"a b\", \"question\": \"c\", \"real_needle\": \"b\"}\n") == 0);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, t_tmp("orig_hay"),
+             t_tmp("orig_needles3.jsonl"), t_tmp("orig3"));
+    CHECKF(t_run(cmd, out, sizeof out) == 2 && strstr(out, "no part3/"), "%s", out);
+    /* --compat original builds the prompt with BOS at the start and directly before the needle */
+    {
+        rh_model *m;
+        rhm_niah N;
+        rhm_test T, U;
+        int *hay_ids = NULL, n_hay = 0, *nid = NULL, nn = 0, *ans[2], n_ans[2];
+        char *text;
+        size_t tl;
+        CHECK(rh_model_open(mp, &m, err, sizeof err) == RH_OK);
+        CHECK(rhm_read_file(hp, 1 << 20, &text, &tl, err, sizeof err) == RH_OK);
+        CHECK(rhm_haystack_tokens(m, text, tl, 400, &hay_ids, &n_hay, err, sizeof err) == RH_OK);
+        free(text);
+        memset(&N, 0, sizeof N);
+        N.m = m;
+        N.space_prefix = rhm_has_space_prefix(m);
+        N.buffer = 20;
+        N.tmpl = "{context} {question}";
+        N.hay = hay_ids;
+        N.n_hay = n_hay;
+        CHECK(rhm_tokenize_incontext(m, N.space_prefix, "my lucky word is delta echo\n", &nid, &nn, err, sizeof err) == 0);
+        CHECK(rhm_tokenize_incontext(m, N.space_prefix, "delta echo", &ans[0], &n_ans[0], err, sizeof err) == 0);
+        CHECK(rh_tokenize(m, "delta echo", 10, 0, &ans[1], &n_ans[1], err, sizeof err) == 0);
+        {
+            rhm_needle nd;
+            nd.needle = (char *)"my lucky word is delta echo\n";
+            nd.question = (char *)"my lucky word is";
+            nd.answer = (char *)"delta echo";
+            CHECK(rhm_build_test(&N, &nd, nid, nn, ans, n_ans, 300, 50, &T, err, sizeof err) == RH_OK);
+            N.compat = 1;
+            N.span_whole_prompt = 1;
+            CHECK(rhm_build_test(&N, &nd, nid, nn, ans, n_ans, 300, 50, &U, err, sizeof err) == RH_OK);
+        }
+        CHECK(T.ids[0] == 1 && U.ids[0] == 1);
+        CHECKF(U.n_ids == T.n_ids + 1 && U.ids[U.needle_lo - 1] == 1 && T.ids[T.needle_lo - 1] != 1,
+               "compat prompt: %d ids (plain %d), token before the needle %d", U.n_ids, T.n_ids, U.ids[U.needle_lo - 1]);
+        for (i = 1; i < U.n_ids; i++) CHECK(i == U.needle_lo - 1 || U.ids[i] != 1); /* no other BOS */
+        CHECK(U.span_start >= U.needle_lo && U.span_start < U.needle_hi && U.span_variant == 1);
+        rhm_test_free(&T);
+        rhm_test_free(&U);
+        free(hay_ids);
+        free(nid);
+        free(ans[0]);
+        free(ans[1]);
+        rh_model_close(m);
+    }
+    /* and every output says so */
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " --compat original -o %s", t_bin, mp, hp, np,
+             t_tmp("compat.json"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "compat: original"), "%s", out);
+    {
+        char *r = method_slurp(t_tmp("compat.run.json"), NULL);
+        CHECKF(r && strstr(r, "\"compat\": \"original\""), "%s", r ? r : "(no run record)");
+        free(r);
+    }
+    return 0;
+}
+
 static const rh_test_case cli_tests[] = {{"cli/options_table", cli_options_table},
                                          {"cli/bad_samples", cli_bad_samples},
                                          {"cli/help", cli_help_lists_rows},
                                          {"cli/experiment_api", cli_experiment_api},
+                                         {"cli/stale_results", cli_stale_results},
+                                         {"cli/original_inputs", cli_original_inputs},
                                          {NULL, NULL}};

@@ -1412,9 +1412,14 @@ static int engine_cli_flags(void) {
         else if (getcwd(cwd, sizeof cwd)) snprintf(bin, sizeof bin, "%s/%s", cwd, t_bin);
         else bin[0] = 0;
         if (bin[0]) {
-            snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, bin);
-            rc = t_run(cmd2, out, sizeof out);
-            CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "default model from another directory: exit %d: %s", rc, out);
+            char beside[1200];
+            /* a program built elsewhere (make O=DIR, as CI builds) has no weights/ beside it */
+            snprintf(beside, sizeof beside, "%.*sweights/demo.rhw", (int)rh_path_dir_len(bin), bin);
+            if (access(beside, F_OK) == 0) {
+                snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, bin);
+                rc = t_run(cmd2, out, sizeof out);
+                CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "default model from another directory: exit %d: %s", rc, out);
+            }
             snprintf(cmd2, sizeof cmd2, "mkdir -p %s/lonely && cp %s %s/lonely/rh && cd %s && ./lonely/rh info", t_tmpdir, bin,
                      t_tmpdir, t_tmpdir);
             rc = t_run(cmd2, out, sizeof out);
