@@ -6472,8 +6472,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
             for (q = 0; q < nq; q += 4) {
                 uint64_t r = rng_next(&rng);
                 int b;
-                for (b = 0; b < 4; b++)
-                {
+                for (b = 0; b < 4; b++) {
                     /* two roundings, each to float, on every host: a host that evaluates float
                      * arithmetic in double (s390x GCC) would otherwise round the sum once */
                     float v = (float)(int16_t)(uint16_t)(r >> (16 * b)) * scale;
@@ -7400,17 +7399,16 @@ const char *rh_build(void) {
     return "retrieval_heads " RH_VERSION ", kernels " RH_SIMD_NAME RH_BUILD_MATH ", " RH_COMPILER ", " RH_BUILD_SOURCE;
 }
 
-
 /* ---- the operating system: clocks, CPUs, memory, mapped files, files replaced durably, paths.
  * POSIX (Linux, the BSDs, macOS), or Windows where _WIN32 is defined (built and tested with
  * MinGW-w64 and its winpthreads, under Wine; MSVC untried: it lacks <dirent.h>), chosen at
  * compile time.  Everything else in the file reaches the OS only through these, stdio,
- * <dirent.h>, <sys/stat.h> and pthreads. ---- */
+ * <dirent.h>, stat(), access() and isatty() (which MinGW has), pthreads, and the command line's
+ * Linux-only look at /proc/self/exe. ---- */
 #if defined(_WIN32)
 RH_UNUSED static double rh_now(void) {
-    static LARGE_INTEGER freq; /* constant for the life of the process: set once, never changed */
-    LARGE_INTEGER t;
-    if (!freq.QuadPart) QueryPerformanceFrequency(&freq);
+    LARGE_INTEGER freq, t;
+    QueryPerformanceFrequency(&freq);
     QueryPerformanceCounter(&t);
     return (double)t.QuadPart / (double)freq.QuadPart;
 }

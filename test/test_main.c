@@ -17,7 +17,8 @@
  *
  * Helpers for every test file: t_bin (path of the CLI binary, for CLI tests), t_tmp(name)
  * (a path inside a private temporary directory, removed at exit), t_run(cmd, out, cap) (runs a
- * shell command, captures stdout+stderr, returns the exit status), t_run_python(script) (a
+ * shell command, captures stdout+stderr, returns the exit status; on Windows through a POSIX
+ * sh, see there), t_sleep_ms(ms), t_mkdir(path), t_run_python(script) (a
  * stdlib-Python test script, when python3 exists), t_random_model(...) (a
  * small seeded random model), t_write_model(...) (that model written as a .rhw file).
  *
