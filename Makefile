@@ -85,8 +85,8 @@ MINGW ?= x86_64-w64-mingw32-gcc-posix
 WINE ?= wine
 test-windows:
 	mkdir -p $(O)/win
-	$(MINGW) $(WARN) $(CFLAGS) $(DEFS) -static -o $(O)/win/retrieval_heads.exe retrieval_heads.c $(LDLIBS)
-	$(MINGW) $(WARN) $(CFLAGS) $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -static -o $(O)/win/test_runner.exe test/test_main.c $(LDLIBS)
+	$(MINGW) $(ALL_CFLAGS) -static -o $(O)/win/retrieval_heads.exe retrieval_heads.c $(LDLIBS)
+	$(MINGW) $(ALL_CFLAGS) -DRH_NO_MAIN $(TEST_DEFS) -static -o $(O)/win/test_runner.exe test/test_main.c $(LDLIBS)
 	WINEDEBUG=-all $(WINE) $(O)/win/test_runner.exe \
 		--bin "$$(command -v $(WINE)) $(abspath $(O))/win/retrieval_heads.exe" $(T)
 
@@ -95,10 +95,11 @@ test-windows:
 # and logits, this host reads them and writes its own, s390x reads those.
 S390 ?= s390x-linux-gnu-
 QEMU_S390 ?= qemu-s390x -L /usr/s390x-linux-gnu
+S390_CFLAGS = $(WARN) -O2 $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-s390x"'
 test-s390x: $(TESTBIN)
 	mkdir -p $(O)/s390x
-	$(S390)gcc $(WARN) -O2 $(DEFS) -o $(O)/s390x/retrieval_heads retrieval_heads.c $(LDLIBS)
-	$(S390)gcc $(WARN) -O2 $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/s390x/test_runner test/test_main.c $(LDLIBS)
+	$(S390)gcc $(S390_CFLAGS) -o $(O)/s390x/retrieval_heads retrieval_heads.c $(LDLIBS)
+	$(S390)gcc $(S390_CFLAGS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/s390x/test_runner test/test_main.c $(LDLIBS)
 	$(QEMU_S390) $(O)/s390x/test_runner --bin "$(QEMU_S390) $(O)/s390x/retrieval_heads" $(T)
 	rm -rf $(O)/s390x/cross && mkdir -p $(O)/s390x/cross
 	RH_CROSS_DIR=$(O)/s390x/cross $(QEMU_S390) $(O)/s390x/test_runner engine/cross_host_rhw

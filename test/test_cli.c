@@ -360,7 +360,7 @@ static int cli_stale_results(void) {
     rc = t_run(cmd, out, sizeof out);
     CHECKF(rc == 2 && strstr(out, "mean score 0"), "%d %s", rc, out);
     /* -o names: a folder gets the default name inside it, BASE.csv stands for BASE */
-    mkdir(t_tmp("odir"), 0700);
+    t_mkdir(t_tmp("odir"));
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s/", t_bin, mp, hp, np, t_tmp("odir"));
     CHECKF(t_run(cmd, out, sizeof out) == 0 && access(t_tmp("odir/niah.jsonl"), F_OK) == 0, "%s", out);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("res.csv"));
@@ -383,9 +383,9 @@ static int cli_original_inputs(void) {
                        "\"delta echo\"}\n") == 0);
     hay = method_slurp(hp, NULL);
     CHECK(hay != NULL);
-    mkdir(t_tmp("orig_hay"), 0700);
-    mkdir(t_tmp("orig_hay/part1"), 0700);
-    mkdir(t_tmp("orig_hay/part2"), 0700);
+    t_mkdir(t_tmp("orig_hay"));
+    t_mkdir(t_tmp("orig_hay/part1"));
+    t_mkdir(t_tmp("orig_hay/part2"));
     CHECK(method_write(t_tmp("orig_hay/part1/p1.txt"), hay) == 0);
     CHECK(method_write(t_tmp("orig_hay/part2/p1.txt"), hay + 200) == 0);
     free(hay);

@@ -274,9 +274,9 @@ static const char *rel_reference(int detect) {
 #if defined(_WIN32)
 /* Windows (under Wine): the run starts through t_run's POSIX sh, in the background; a host sh
  * writes its pid, execs the command (wine keeps the pid), and its parent writes the status when
- * it ends, into files in the temporary folder.  Signals are sent from the host with kill(1).  A
- * Windows program has no SIGINT (Ctrl-C is a console event; Wine turns a host SIGINT into one
- * and the program ends with 0xC000013A), so only the SIGKILL tests run here. */
+ * it ends, into files in the temporary folder.  Signals are sent from the host with kill(1).
+ * Windows has no SIGINT to send a program from outside (Ctrl-C is an event of its console), so
+ * only the SIGKILL tests run here. */
 #define REL_SIGKILL 9
 typedef long long rel_pid;
 static int rel_n_spawned;
