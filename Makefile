@@ -28,6 +28,10 @@ OPT ?= -O2
 # output records it and a run resumes only a run of the same build (rh_build()).
 SRC_HASH := $(shell cat retrieval_heads.c retrieval_heads.h | cksum | cut -d' ' -f1)
 DEFS :=
+# The build id of the targets that do not use ALL_CFLAGS (asan, the cross builds): the CLI and the
+# test runner of one target must agree on it, as their outputs are compared (__DATE__ __TIME__,
+# the fallback, differs between two compilations): $(call build_id,NAME).
+build_id = -DRH_SOURCE_HASH='"$(SRC_HASH)-$(1)"'
 CFLAGS ?= $(OPT) $(ARCH)
 FLAGS_HASH = $(shell echo '$(CC) $(CFLAGS) $(DEFS)' | cksum | cut -d' ' -f1)
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-$(FLAGS_HASH)"' 
@@ -63,8 +67,8 @@ test: $(BIN) $(TESTBIN)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
 	mkdir -p $(O)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call build_id,asan) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call build_id,asan) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
 	$(O)/test_runner_asan --bin $(O)/retrieval_heads_asan $(T)
 
 # The NEON kernels on an x86 host: cross-compile and run the tests under qemu-aarch64
@@ -72,8 +76,8 @@ asan:
 CROSS ?= aarch64-linux-gnu-
 test-neon:
 	mkdir -p $(O)/neon
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call build_id,neon) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call build_id,neon) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
 	qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/test_runner \
 		--bin "qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/retrieval_heads" $(T)
 
@@ -95,7 +99,7 @@ test-windows:
 # and logits, this host reads them and writes its own, s390x reads those.
 S390 ?= s390x-linux-gnu-
 QEMU_S390 ?= qemu-s390x -L /usr/s390x-linux-gnu
-S390_CFLAGS = $(WARN) -O2 $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-s390x"'
+S390_CFLAGS = $(WARN) -O2 $(DEFS) $(call build_id,s390x)
 test-s390x: $(TESTBIN)
 	mkdir -p $(O)/s390x
 	$(S390)gcc $(S390_CFLAGS) -o $(O)/s390x/retrieval_heads retrieval_heads.c $(LDLIBS)
