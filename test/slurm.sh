@@ -203,7 +203,7 @@ for i in $(seq 600); do
 done
 scancel -s KILL "$arr"
 wait_gone
-done_at_kill=$(($(wc -l < "$rec") - 1))
+done_at_kill=$(wc -l < "$rec") # one test a line
 echo "slurm: shard $last/$N killed with $done_at_kill tests recorded"
 # the rerun of the array: the other shards find every test done, the killed one resumes
 sed -i 's/--quiet --shard/--shard/' "$D/shard.sh"
