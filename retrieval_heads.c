@@ -1952,7 +1952,7 @@ static void rhm_exp_free(rhm_exp *E) {
     rhm_buf_free(&E->unsharded_rec);
     rhm_buf_free(&E->score_path);
     if (E->have_old) rh_scores_free(&E->old);
-    if (E->m) rh_model_close(E->m);
+    if (E->m && E->m != E->X.model_handle) rh_model_close(E->m);
     memset(E, 0, sizeof *E);
 }
 
@@ -2304,8 +2304,8 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
         E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
     }
     if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    rc = rh_model_open(X->model, &E->m, msg, cap);
-    if (rc) return rc;
+    if (X->model_handle) E->m = (rh_model *)(uintptr_t)X->model_handle; /* the caller's: not closed */
+    else if ((rc = rh_model_open(X->model, &E->m, msg, cap)) != RH_OK) return rc;
     E->cfg = rh_model_config(E->m);
     E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
     rh_model_checksum(E->m, E->checksum);
@@ -2362,10 +2362,309 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *
     return rc;
 }
 
-/* ---- plan: the finished tests of earlier runs (this output's records and every shard's) ---- */
-static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
-    int t;
-    *todo = 0;
+/* ---- what a run costs (the public cost model; see retrieval_heads.h) ----
+ * Counted from the model's shape alone; the three rates come from a timed measurement
+ * (rh_cost_measure, for --dry-run) or from the run's own tests (the progress line's ETA). */
+
+/* Matrix parameters a token goes through in prefill (the output head left out: a prefill
+ * computes no logits), and the attention FLOPs per visible position per token. */
+static void rhm_cost_shape(const rh_config *c, double *w_params, double *att_per_pos, double *kv_row_elems) {
+    double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    *w_params = ((double)c->dim * (q + 2 * kv) + q * c->dim + 3.0 * c->dim * c->hidden_dim) * c->n_layers;
+    *att_per_pos = 4.0 * q * c->n_layers;  /* QK^T and PV: 2 FLOPs each per head dimension */
+    *kv_row_elems = 2.0 * kv * c->n_layers; /* K and V of one position, all layers */
+}
+
+void rh_cost_add(const rh_model *m, const rh_cost_rates *r, int start, int end, int n_decode, rh_cost *acc) {
+    const rh_config *c;
+    double w, att, kvrow, n, calls, flops, k, bytes, wbytes;
+    int chunk;
+    if (!m || !r || !acc || start < 0 || end < start || n_decode < 0) return;
+    c = rh_model_config(m);
+    rhm_cost_shape(c, &w, &att, &kvrow);
+    chunk = r->chunk > 0 ? r->chunk : 1;
+    n = (double)end - start;
+    calls = n > 0 ? ceil(n / chunk) : 0;
+    /* token i sees positions 0..i: sum over [start, end) of (i + 1) */
+    flops = 2.0 * w * n + att * (((double)end * (end + 1) - (double)start * (start + 1)) / 2.0);
+    /* decode step j (0-based) runs at position end + j and reads the KV of end + j + 1
+     * positions, and every matrix once, the output head included */
+    k = n_decode;
+    wbytes = (w + (double)c->vocab_size * c->dim) * (rh_model_dtype(m) == RH_F32 ? 4.0 : 2.0);
+    bytes = k * wbytes + kvrow * (r->kv_dtype == RH_F32 ? 4.0 : 2.0) * (k * end + k * (k + 1) / 2.0);
+    acc->prefill_tokens += n;
+    acc->prefill_calls += calls;
+    acc->prefill_flops += flops;
+    acc->decode_tokens += k;
+    acc->decode_bytes += bytes;
+    acc->seconds += calls * r->prefill_chunk_s + flops * r->prefill_flop_s + bytes * r->decode_byte_s;
+}
+
+static int rhm_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double rhm_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, rhm_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The measurement: a short prefill (n1 tokens) and a longer one (up to a chunk), each at
+ * position 0, then decode steps after the longer one; repeated while the budget lasts, the
+ * median of each kept.  Two prefill lengths give the per-call cost apart from the per-FLOP
+ * one (a call packs every weight panel whatever its length). */
+int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, rh_cost_rates *out, char *err,
+                    size_t errcap) {
+    enum { REPS = 7, N1 = 16 };
+    rh_ctx_params q;
+    rh_ctx_sizes z;
+    rh_ctx *c = NULL;
+    const rh_config *cf;
+    double t1[REPS], t2[REPS], td[REPS], t_start, t, v1, v2, vd;
+    int *ids = NULL, rc, i, n_rep = 0, P = 0, D = 0, n_max, vocab;
+    float *logits = NULL;
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    rh_cost c1, c2, cd;
+    if (!m || !out) {
+        set_err(err, errcap, "rh_cost_measure: %s is NULL", m ? "out" : "model");
+        return RH_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    if (p) q = *p;
+    else rh_ctx_params_default(&q);
+    cf = rh_model_config(m);
+    q.n_ctx = 0;
+    if ((rc = rh_ctx_sizes_of(m, &q, &z, err, errcap)) != RH_OK) return rc;
+    out->chunk = z.chunk;
+    out->kv_dtype = q.kv_dtype;
+    out->n_threads = z.n_threads;
+    if (!(budget_s > 0)) return RH_OK;
+    t_start = rh_now();
+    n_max = z.chunk > 2 * N1 ? z.chunk : 2 * N1;
+    q.n_ctx = n_max + 2 * N1 + 1;
+    q.prefill_chunk = z.chunk;
+    if ((rc = rh_ctx_new(m, &q, &c, err, errcap)) != RH_OK) return rc;
+    ids = (int *)malloc((size_t)q.n_ctx * sizeof *ids);
+    logits = (float *)malloc((size_t)cf->vocab_size * sizeof *logits);
+    if (!ids || !logits) {
+        rc = RH_ENOMEM;
+        set_err(err, errcap, "out of memory");
+        goto done;
+    }
+    vocab = cf->vocab_size < 256 ? cf->vocab_size : 256;
+    for (i = 0; i < q.n_ctx; i++) ids[i] = (int)(rhm_rand(&st) % (uint64_t)vocab);
+    /* warm up: first touches of the weights and the scratch */
+    if ((rc = rh_eval(c, ids, 8, NULL, 0)) != RH_OK) goto fail;
+    for (n_rep = 0; n_rep < REPS;) {
+        rh_ctx_rewind(c, 0);
+        t = rh_now();
+        if ((rc = rh_eval(c, ids, N1, NULL, 0)) != RH_OK) goto fail;
+        t1[n_rep] = rh_now() - t;
+        rh_ctx_rewind(c, 0);
+        if (!P) {
+            /* the longer prefill takes about a quarter of the budget (a chunk at most), and as
+             * many decode steps as fit in another quarter (a step costs about a token's
+             * weights) */
+            double per_tok = t1[0] / N1;
+            P = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : n_max;
+            if (P > n_max) P = n_max;
+            if (P < 2 * N1) P = 2 * N1;
+            D = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : 16;
+            if (D > 16) D = 16;
+            if (D < 2) D = 2;
+        }
+        t = rh_now();
+        if ((rc = rh_eval(c, ids, P, NULL, 0)) != RH_OK) goto fail;
+        t2[n_rep] = rh_now() - t;
+        t = rh_now();
+        for (i = 0; i < D; i++)
+            if ((rc = rh_eval(c, ids + P + i, 1, logits, 0)) != RH_OK) goto fail;
+        td[n_rep] = rh_now() - t;
+        n_rep++;
+        if (rh_now() - t_start >= budget_s) break;
+    }
+    v1 = rhm_median(t1, n_rep);
+    v2 = rhm_median(t2, n_rep);
+    vd = rhm_median(td, n_rep);
+    memset(&c1, 0, sizeof c1);
+    memset(&c2, 0, sizeof c2);
+    memset(&cd, 0, sizeof cd);
+    rh_cost_add(m, out, 0, N1, 0, &c1);
+    rh_cost_add(m, out, 0, P, 0, &c2);
+    rh_cost_add(m, out, P, P, D, &cd);
+    /* t = calls x chunk_s + flops x flop_s through the two points (one call each); a negative
+     * per-call cost (noise) falls back to FLOPs alone */
+    out->prefill_flop_s = (v2 - v1) / (c2.prefill_flops - c1.prefill_flops);
+    out->prefill_chunk_s = v1 - c1.prefill_flops * out->prefill_flop_s;
+    if (!(out->prefill_flop_s > 0) || out->prefill_chunk_s < 0) {
+        out->prefill_chunk_s = 0;
+        out->prefill_flop_s = v2 / c2.prefill_flops;
+    }
+    out->decode_byte_s = vd / cd.decode_bytes;
+    out->prefill_tokens = P;
+    out->measure_s = rh_now() - t_start;
+    rc = RH_OK;
+    goto done;
+fail:
+    set_err(err, errcap, "%s", rh_ctx_error(c));
+done:
+    free(ids);
+    free(logits);
+    rh_ctx_free(c);
+    return rc;
+}
+
+/* ---- plan: which tests, in which order, at what cost ----
+ * Which: the tests of this shard that earlier runs did not finish (this output's records and
+ * every shard's).  The order: the KV cache holds one prompt's prefix at a time, and a test
+ * keeps what its prompt shares with the prompt before it from position 0 (rhm_generate), so the
+ * tests run in the lexicographic order of their prompts' token ids: a depth-first walk of the
+ * trie of all prompts, in which every distinct prefix is prefilled exactly once -- the least
+ * any order can prefill.  For a grid that is: the shared haystack up to an insertion point is
+ * computed once for every test whose needle comes later, whatever its length or needle; tests
+ * of one needle at one insertion point (depth 0 at every length) also share the needle and the
+ * haystack after it.  Every output is written in grid order (by key), whatever the order run. */
+typedef struct {
+    int t;          /* the test's index in the grid */
+    int n_pre;      /* prompt tokens prefilled: all but the last (decode starts from it) */
+    int keep;       /* of them, kept from the test before in this order (0 without reuse) */
+    int n_dec;      /* decode steps expected: the needle's tokens + a newline, at most max_new */
+    int need;       /* KV positions the test needs: prompt + max_new + 1 */
+    const int *ids; /* its first n_pre prompt ids (in the plan's arena, while planning) */
+    rh_cost cost;   /* tokens, FLOPs and bytes as planned (the ETA's) */
+} rhm_item;
+
+typedef struct {
+    rhm_item *it;
+    int n;          /* tests to run, in run order */
+    int max_need;   /* the most KV positions a test needs */
+    int longest;    /* tokens of the longest prompt */
+    int *arena;     /* every item's ids (freed once the order is made) */
+    size_t arena_n;
+} rhm_schedule;
+
+static void rhm_plan_free(rhm_schedule *P) {
+    free(P->it);
+    free(P->arena);
+    memset(P, 0, sizeof *P);
+}
+
+/* Prompt tokens a prefill of ids[0 .. n_pre) may keep of held[0 .. n_held) in the cache: the
+ * common prefix, less what leaves fewer than 2 tokens to prefill (a 1-token rh_eval is a decode
+ * step, computed by other kernels: not the bits a prefill gives). */
+static int rhm_keep(const int *held, int n_held, const int *ids, int n_pre) {
+    int k = 0, lim = n_held < n_pre ? n_held : n_pre;
+    if (n_pre < 2) return 0;
+    while (k < lim && held[k] == ids[k]) k++;
+    if (n_pre - k < 2) k = n_pre - 2;
+    return k;
+}
+
+static int rhm_item_cmp(const void *a, const void *b) {
+    const rhm_item *x = (const rhm_item *)a, *y = (const rhm_item *)b;
+    int i, n = x->n_pre < y->n_pre ? x->n_pre : y->n_pre;
+    for (i = 0; i < n; i++)
+        if (x->ids[i] != y->ids[i]) return x->ids[i] < y->ids[i] ? -1 : 1;
+    if (x->n_pre != y->n_pre) return x->n_pre < y->n_pre ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int rhm_build_grid_test(const rhm_exp *E, int t, rhm_test *T, char *msg, size_t cap);
+
+/* Build every test to run (its prompt ids into the arena), order them, and count what each
+ * keeps from the one before. */
+static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, int todo, char *msg, size_t cap) {
+    size_t cap_ids = 0;
+    int t, k, rc;
+    if (todo == 0) return RH_OK;
+    P->it = (rhm_item *)calloc((size_t)todo, sizeof *P->it);
+    if (!P->it) return RH_ENOMEM;
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17];
+        rhm_test T;
+        rhm_item *it;
+        int li, di, ni, nd;
+        if (!rhm_mine(E, t)) continue;
+        rhm_test_key(E, t, key);
+        if (rhm_recs_find(R, key)) continue;
+        if ((rc = rhm_build_grid_test(E, t, &T, msg, cap)) != RH_OK) return rc;
+        it = &P->it[P->n++];
+        it->t = t;
+        it->n_pre = T.n_ids - 1;
+        it->need = T.n_ids + E->X.max_new + 1;
+        rhm_test_coords(E, t, &li, &di, &ni);
+        nd = E->n_needle_ids[ni] + 1;
+        it->n_dec = nd < E->X.max_new ? nd : E->X.max_new;
+        if (it->need > P->max_need) P->max_need = it->need;
+        if (T.n_ids > P->longest) P->longest = T.n_ids;
+        if (P->arena_n + (size_t)it->n_pre > cap_ids) {
+            size_t nc = cap_ids ? cap_ids * 2 : 1 << 16;
+            int *q;
+            while (nc < P->arena_n + (size_t)it->n_pre) nc *= 2;
+            if (!(q = (int *)realloc(P->arena, nc * sizeof *q))) {
+                rhm_test_free(&T);
+                return RH_ENOMEM;
+            }
+            P->arena = q;
+            cap_ids = nc;
+        }
+        memcpy(P->arena + P->arena_n, T.ids, (size_t)it->n_pre * sizeof *P->arena);
+        it->ids = NULL;
+        it->keep = (int)P->arena_n; /* the offset, until the arena stops moving */
+        P->arena_n += (size_t)it->n_pre;
+        rhm_test_free(&T);
+    }
+    for (k = 0; k < P->n; k++) P->it[k].ids = P->arena + P->it[k].keep;
+    switch (E->X.order) {
+    case 1: /* grid order, as built */
+        break;
+    case 2: /* grid order reversed */
+        for (k = 0; k < P->n / 2; k++) {
+            rhm_item x = P->it[k];
+            P->it[k] = P->it[P->n - 1 - k];
+            P->it[P->n - 1 - k] = x;
+        }
+        break;
+    case 3: { /* shuffled, seeded: rewinds to arbitrary points */
+        uint64_t st = 12345;
+        for (k = P->n - 1; k > 0; k--) {
+            int j = (int)(rhm_rand(&st) % (uint64_t)(k + 1));
+            rhm_item x = P->it[k];
+            P->it[k] = P->it[j];
+            P->it[j] = x;
+        }
+        break;
+    }
+    default:
+        qsort(P->it, (size_t)P->n, sizeof *P->it, rhm_item_cmp);
+    }
+    for (k = 0; k < P->n; k++)
+        P->it[k].keep = E->X.no_prefix_reuse || k == 0 ? 0
+                        : rhm_keep(P->it[k - 1].ids, P->it[k - 1].n_pre, P->it[k].ids, P->it[k].n_pre);
+    return RH_OK;
+}
+
+/* The plan's cost: with reuse (the keeps) and whole, the expected decode and its bound. */
+static void rhm_plan_cost(const rhm_exp *E, const rhm_schedule *P, const rh_cost_rates *r, rh_experiment_cost *c) {
+    int k;
+    rh_cost mx;
+    memset(&mx, 0, sizeof mx);
+    c->n_tests = P->n;
+    c->longest_prompt = P->longest;
+    c->rates = *r;
+    for (k = 0; k < P->n; k++) {
+        const rhm_item *it = &P->it[k];
+        rh_cost_add(E->m, r, it->keep, it->n_pre, it->n_dec, &c->reuse);
+        rh_cost_add(E->m, r, 0, it->n_pre, it->n_dec, &c->whole);
+        rh_cost_add(E->m, r, it->keep, it->n_pre, E->X.max_new, &mx);
+    }
+    c->decode_tokens_max = mx.decode_tokens;
+    c->seconds_max = mx.seconds;
+}
+
+static int rhm_plan(rhm_exp *E, rhm_recs *R, rhm_schedule *P, char *msg, size_t cap) {
+    int t, todo = 0;
+    memset(P, 0, sizeof *P);
     if (!E->X.fresh) {
         if (rhm_recs_load(R, E->rec_path.p, 1)) return RH_ENOMEM;
         if (strcmp(E->rec_path.p, E->unsharded_rec.p) && rhm_recs_load(R, E->unsharded_rec.p, 0)) return RH_ENOMEM;
@@ -2383,33 +2682,41 @@ static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
         if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
         if (rhm_recs_find(R, key)) E->n_done_before++;
-        else (*todo)++;
+        else todo++;
     }
     if (E->n_done_before) rhm_note(E, "resuming: %d of %d tests already done", E->n_done_before, E->n_mine);
-    return RH_OK;
+    return rhm_plan_order(E, R, P, todo, msg, cap);
 }
 
 /* ---- run: one test through the hooks ----
- * The prompt tokens whose keys and values are in the cache from position 0 (the previous
- * test's prefill) are kept: the next test prefills only what differs.  Tests of one needle and
- * length at increasing depths share the haystack up to the earlier insertion point, so about a
- * third of the prefill of a linear depth grid is saved.  Exact: the engine computes each
- * position of a prefill the same whatever the chunk it falls in (its split-prefill test), and at
- * least 2 tokens are always prefilled so the prefill path, never the decode path, computes them. */
+ * The KV cache keeps what the test before prefilled from position 0 (rhm_prefix), and a test
+ * keeps the longest prefix its prompt shares with it (rhm_keep), rewinds the cache to there and
+ * prefills only the rest.  Exact: the keys and values of position i depend on tokens 0..i alone,
+ * and the engine computes each position of a prefill the same whatever the chunk it falls in
+ * (its split-prefill test); what it holds was computed under the same prefill mask (a mask that
+ * acts in prefill, --mask-prefill, changes every later position's keys and values, so the cache
+ * remembers whether one did). */
 typedef struct {
-    int *ids;
+    int *ids;       /* the prompt ids whose keys and values are in the cache, from position 0 */
     int n, cap;
+    int masked;     /* they were computed with the heads masked (--mask-prefill) */
+    rh_mask_mode mode;
 } rhm_prefix;
 
 /* Per-run buffers of the test loop. */
 typedef struct {
     rh_ctx *c;
+    int n_ctx;         /* the context to allocate (0: as each test needs) */
     rhm_prefix pre;
     float *logits;     /* (vocab_size) */
     int32_t *top1;     /* (n_lh) observed top-1 positions */
     double *head;      /* (n_lh) this test's retrieval score per head */
     unsigned char *hit; /* set mode: (n_lh, span length) */
     int *out;          /* (max_new) generated ids */
+    /* the last test: prompt tokens kept in the cache, prefilled, decode steps, and the time its
+     * prefill and its decode took (for the ETA; no result depends on them) */
+    int kept, prefilled, n_out;
+    double t_prefill, t_decode;
 } rhm_session;
 
 static void rhm_session_free(rhm_session *S) {
@@ -2432,8 +2739,10 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
     const rh_experiment *X = &E->X;
     rhm_prefix *pre = &S->pre;
     int need = t->n_ids + X->max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
+    int masked = E->mask && X->mask_prefill;
     const rh_config *cfg = E->cfg;
     rh_ctx *c = S->c;
+    double t0;
     *n_out = 0;
     if (X->ctx.n_ctx && X->ctx.n_ctx < need) {
         set_err(msg, cap, "--ctx: %d is smaller than the %d tokens this test needs", X->ctx.n_ctx, need);
@@ -2444,21 +2753,30 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (c) rh_ctx_free(c);
         S->c = NULL;
         pre->n = 0;
-        if (!p.n_ctx) p.n_ctx = need + need / 8;
+        if (!p.n_ctx) p.n_ctx = S->n_ctx >= need ? S->n_ctx : need + need / 8;
         rc = rh_ctx_new(E->m, &p, &S->c, msg, cap);
         if (rc) return rc;
         c = S->c;
     }
-    if (pre->n > 0 && n_pre >= 2) {
-        int lim = pre->n < n_pre ? pre->n : n_pre;
-        while (start < lim && pre->ids[start] == t->ids[start]) start++;
-        if (n_pre - start < 2) start = n_pre - 2;
+    if (X->no_prefix_reuse || pre->masked != masked || (masked && pre->mode != X->mask_mode)) pre->n = 0;
+    start = rhm_keep(pre->ids, pre->n, t->ids, n_pre);
+    /* a cache that cannot rewind to there (a KV policy that dropped positions) starts over */
+    if (rh_ctx_rewind(c, start) != RH_OK) {
+        start = 0;
+        rc = rh_ctx_rewind(c, 0);
+        if (rc) {
+            set_err(msg, cap, "%s", rh_ctx_error(c));
+            return rc;
+        }
     }
-    rh_ctx_rewind(c, start);
     pre->n = 0;
+    S->kept = start;
+    S->prefilled = n_pre > start ? n_pre - start : 0;
     rh_set_observe(c, NULL);
-    rh_set_mask(c, E->mask && X->mask_prefill ? E->mask : NULL, X->mask_mode);
+    rh_set_mask(c, masked ? E->mask : NULL, X->mask_mode);
+    t0 = rh_now();
     if (n_pre > start) rc = rh_eval(c, t->ids + start, n_pre - start, NULL, 0);
+    S->t_prefill = rh_now() - t0;
     if (!rc && n_pre > 0) {
         if (pre->cap < n_pre) {
             int *q = (int *)realloc(pre->ids, (size_t)n_pre * sizeof *q);
@@ -2470,6 +2788,8 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (pre->cap >= n_pre) {
             memcpy(pre->ids, t->ids, (size_t)n_pre * sizeof *pre->ids);
             pre->n = n_pre;
+            pre->masked = masked;
+            pre->mode = X->mask_mode;
         }
     }
     if (!rc && E->mask) rc = rh_set_mask(c, E->mask, X->mask_mode);
@@ -2482,6 +2802,7 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
     if (observe && t->span_start >= 0)
         memset(S->hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
     inp = t->ids[t->n_ids - 1];
+    t0 = rh_now();
     for (step = 0; !rc && step < X->max_new; step++) {
         int next, k, nb, stop = 0;
         char tb[512];
@@ -2501,6 +2822,8 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (stop) break;
         inp = next;
     }
+    S->t_decode = rh_now() - t0;
+    S->n_out = *n_out;
     if (rc) set_err(msg, cap, "%s", rh_ctx_error(c));
     rh_set_observe(c, NULL);
     rh_set_mask(c, NULL, X->mask_mode);
@@ -2542,8 +2865,15 @@ static char *rhm_response(const rh_model *m, const int *ids, int n) {
     char *s = NULL;
     size_t len = 0, a = 0, i = 0;
     rhm_buf b = {0};
-    if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &s, &len, NULL, 0))
-        return NULL;
+    int *v = (int *)malloc((size_t)(n > 0 ? n : 1) * sizeof *v), nv = 0, k, rc;
+    /* ids past the tokenizer (padding rows of the embedding, which a model can emit; random
+     * weights of a --shape) stand for no bytes */
+    if (!v) return NULL;
+    for (k = 0; k < n; k++)
+        if (ids[k] >= 0 && ids[k] < rh_n_tokens(m)) v[nv++] = ids[k];
+    rc = rh_detokenize(m, v, nv, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &s, &len, NULL, 0);
+    free(v);
+    if (rc) return NULL;
     while (i < len) {
         int bad, k = rhm_utf8_at((const unsigned char *)s, len, i, &bad);
         if (k) {
@@ -2569,18 +2899,9 @@ static char *rhm_response(const rh_model *m, const int *ids, int n) {
     return s;
 }
 
-/* Test t, built, run and scored: its record line in *line, its response and recall for the
- * progress report. */
-static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char **resp_out, double *recall_out,
-                        char *msg, size_t cap) {
-    const int detect = E->is_detect;
-    char key[17];
-    int li, di, ni, n_out = 0, i, rc;
-    rhm_test T;
-    int *ans[2];
-    int n_ans[2];
-    char *resp;
-    double recall;
+/* Test t of the grid, built: its prompt, the needle and the answer span in it. */
+static int rhm_build_grid_test(const rhm_exp *E, int t, rhm_test *T, char *msg, size_t cap) {
+    int li, di, ni, *ans[2], n_ans[2];
     rhm_niah N;
     memset(&N, 0, sizeof N);
     N.m = E->m;
@@ -2591,14 +2912,28 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT;
     N.hay = E->hay;
     N.n_hay = E->n_hay;
-    rhm_test_key(E, t, key);
     rhm_test_coords(E, t, &li, &di, &ni);
     ans[0] = E->ans0[ni];
     ans[1] = E->ans1[ni];
     n_ans[0] = E->n_ans0[ni];
     n_ans[1] = E->n_ans1[ni];
-    rc = rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
-                        E->depths[di], &T, msg, cap);
+    return rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
+                          E->depths[di], T, msg, cap);
+}
+
+/* Test t, built, run and scored: its record line in *line, its response and recall for the
+ * progress report. */
+static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char **resp_out, double *recall_out,
+                        char *msg, size_t cap) {
+    const int detect = E->is_detect;
+    char key[17];
+    int li, di, ni, n_out = 0, i, rc;
+    rhm_test T;
+    char *resp;
+    double recall;
+    rhm_test_key(E, t, key);
+    rhm_test_coords(E, t, &li, &di, &ni);
+    rc = rhm_build_grid_test(E, t, &T, msg, cap);
     if (rc) return rc;
     /* ORIGINAL: a test whose span is not found scored zeros for every head; here it is reported
      * and left out of the score file */
@@ -2615,7 +2950,6 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
         }
         S->hit = nh;
     }
-    if (E->X.no_prefix_reuse) S->pre.n = 0;
     rc = rhm_generate(S, E, &T, detect, &n_out, msg, cap);
     if (rc) {
         rhm_test_free(&T);
@@ -2930,23 +3264,85 @@ void rh_experiment_default(rh_experiment *x, rh_experiment_kind kind) {
     x->out = kind == RH_DETECT ? "retrieval_scores.json" : "niah";
 }
 
+/* The ETA's rates, fitted to the tests run so far (their prefill and decode times against their
+ * costs under unit rates): prefill by least squares on calls and FLOPs (both >= 0), decode by
+ * bytes.  The same model as --dry-run's, measured on the run itself. */
+typedef struct {
+    double cc, cf, ff, ct, ft, tp; /* sums of calls^2, calls x flops, flops^2, calls x t, flops x t, t */
+    double bytes, td;
+} rhm_eta;
+
+static void rhm_eta_add(rhm_eta *e, const rh_cost *c, double t_prefill, double t_decode) {
+    e->cc += c->prefill_calls * c->prefill_calls;
+    e->cf += c->prefill_calls * c->prefill_flops;
+    e->ff += c->prefill_flops * c->prefill_flops;
+    e->ct += c->prefill_calls * t_prefill;
+    e->ft += c->prefill_flops * t_prefill;
+    e->tp += t_prefill;
+    e->bytes += c->decode_bytes;
+    e->td += t_decode;
+}
+
+static void rhm_eta_rates(const rhm_eta *e, rh_cost_rates *r) {
+    double det = e->cc * e->ff - e->cf * e->cf;
+    r->prefill_chunk_s = r->prefill_flop_s = r->decode_byte_s = 0;
+    if (det > 1e-12 * e->cc * e->ff && det > 0) {
+        r->prefill_chunk_s = (e->ct * e->ff - e->ft * e->cf) / det;
+        r->prefill_flop_s = (e->ft * e->cc - e->ct * e->cf) / det;
+    }
+    if (r->prefill_chunk_s < 0 || !(r->prefill_flop_s > 0)) {
+        r->prefill_chunk_s = 0;
+        r->prefill_flop_s = e->ff > 0 ? e->ft / e->ff : 0;
+    }
+    r->decode_byte_s = e->bytes > 0 ? e->td / e->bytes : 0;
+}
+
 int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, char *msg, size_t cap) {
     rhm_exp E;
     rhm_recs R = {0};
     rhm_session S;
+    rhm_schedule P;
+    rhm_eta eta;
+    rh_cost_rates unit;
+    rh_cost rest;
     rh_experiment_result res_local, *res = res_out ? res_out : &res_local;
-    int rc, t, todo = 0;
+    int rc, k;
     double t_run0;
     memset(res, 0, sizeof *res);
     memset(&S, 0, sizeof S);
+    memset(&P, 0, sizeof P);
+    memset(&eta, 0, sizeof eta);
     if (!x) {
         set_err(msg, cap, "rh_experiment_run: no experiment");
         return RH_EINVAL;
     }
     /* set up */
     rc = rhm_exp_setup(&E, x, msg, cap);
-    /* plan */
-    if (!rc) rc = rhm_plan(&E, &R, &todo);
+    /* plan: the tests to run, their order, what they cost */
+    if (!rc) rc = rhm_plan(&E, &R, &P, msg, cap);
+    if (!rc) rc = rh_cost_measure(E.m, &x->ctx, 0, &unit, msg, cap);
+    if (!rc) {
+        rh_experiment_cost *c = &res->cost;
+        rh_ctx_params cp = x->ctx;
+        rh_cost_rates r = unit;
+        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, 1.5, &r, msg, cap);
+        if (!rc) rhm_plan_cost(&E, &P, &r, c);
+        cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
+        if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
+        c->plan_bytes = (double)P.arena_n * sizeof(int) + (double)P.n * sizeof(rhm_item);
+        c->peak_bytes = c->ctx.weight_bytes + (c->ctx.kv_bytes + c->ctx.scratch_bytes > c->plan_bytes
+                                                   ? c->ctx.kv_bytes + c->ctx.scratch_bytes
+                                                   : c->plan_bytes);
+        S.n_ctx = P.max_need;
+    }
+    /* the prompts' ids were for ordering and costing: each test builds its own again */
+    free(P.arena);
+    P.arena = NULL;
+    for (k = 0; k < P.n; k++) P.it[k].ids = NULL;
+    if (!rc && x->dry_run) {
+        rc = rhm_result_fill(&E, res);
+        goto done;
+    }
     if (!rc) {
         S.logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *S.logits);
         S.top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *S.top1);
@@ -2955,34 +3351,55 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         if (!S.logits || !S.top1 || !S.head || !S.out) rc = RH_ENOMEM;
     }
     if (rc) goto done;
-    /* run every test of this shard not finished before; the records file is rewritten after
-     * each, so a killed run loses at most the test it was in */
+    /* run every test of this shard not finished before, in the planned order; the records file
+     * is rewritten after each (in grid order), so a killed run loses at most the test it was in */
     res->running = 1;
+    memset(&rest, 0, sizeof rest);
+    for (k = 0; k < P.n; k++) {
+        memset(&P.it[k].cost, 0, sizeof P.it[k].cost);
+        rh_cost_add(E.m, &unit, P.it[k].keep, P.it[k].n_pre, P.it[k].n_dec, &P.it[k].cost);
+        rest.prefill_calls += P.it[k].cost.prefill_calls;
+        rest.prefill_flops += P.it[k].cost.prefill_flops;
+        rest.decode_bytes += P.it[k].cost.decode_bytes;
+    }
     t_run0 = rh_now();
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17], *resp = NULL;
+    for (k = 0; k < P.n; k++) {
+        char *resp = NULL;
         double recall = 0;
         rhm_buf line = {0};
-        if (!rhm_mine(&E, t)) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) continue;
+        const rhm_item *it = &P.it[k];
+        int t = it->t;
+        rh_cost done;
         rc = rhm_run_test(&E, &S, t, &line, &resp, &recall, msg, cap);
         if (!rc && rhm_recs_add(&R, line.p, line.n, 1) < 0) rc = RH_ENOMEM;
         rhm_buf_free(&line);
         if (!rc) {
             E.n_run++;
+            memset(&done, 0, sizeof done);
+            rh_cost_add(E.m, &unit, S.kept, S.kept + S.prefilled, S.n_out, &done);
+            rh_cost_add(E.m, &unit, S.kept, S.kept + S.prefilled, S.n_out, &res->done);
+            rhm_eta_add(&eta, &done, S.t_prefill, S.t_decode);
             rc = rhm_write_records(&E, &R, 0, msg, cap);
         }
+        /* what is left, as planned (the expected decode) */
+        rest.prefill_calls -= it->cost.prefill_calls;
+        rest.prefill_flops -= it->cost.prefill_flops;
+        rest.decode_bytes -= it->cost.decode_bytes;
         if (!rc && x->progress) {
             rh_progress p;
+            rh_cost_rates r = unit;
             int li, di, ni;
-            double el = rh_now() - t_run0;
+            double el = rh_now() - t_run0, other = el - eta.tp - eta.td;
+            rhm_eta_rates(&eta, &r);
             rhm_test_coords(&E, t, &li, &di, &ni);
             p.done = E.n_done_before + E.n_run;
             p.total = E.n_mine;
             p.resumed = E.n_done_before;
             p.elapsed_s = el;
-            p.eta_s = el / E.n_run * (todo - E.n_run);
+            /* the model's time for the tests left, and the time between prefill and decode
+             * (building prompts, scoring, writing records) at this run's rate per test */
+            p.eta_s = rest.prefill_calls * r.prefill_chunk_s + rest.prefill_flops * r.prefill_flop_s +
+                      rest.decode_bytes * r.decode_byte_s + (other > 0 ? other / E.n_run * (P.n - k - 1) : 0);
             p.length = E.lengths[li];
             p.depth = E.depths[di];
             p.needle = ni;
@@ -2993,6 +3410,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         free(resp);
         if (rc) goto done;
     }
+    res->done.seconds = rh_now() - t_run0;
     /* write: the records once more, marked finished (a merge of shards that ran nothing lands
      * here), then the outputs */
     rc = rhm_write_records(&E, &R, 1, msg, cap);
@@ -3001,6 +3419,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     if (!rc) res->running = 0;
 done:
     if (rc == RH_ENOMEM && (!msg || !msg[0])) set_err(msg, cap, "out of memory");
+    rhm_plan_free(&P);
     rhm_session_free(&S);
     rhm_recs_free(&R);
     rhm_exp_free(&E);
@@ -3608,14 +4027,34 @@ static double ctx_memory_available(void) {
  *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
  *             RH_BF16DOT builds), and per thread the packing and attention tiles
  *   weights   the model image (mmapped, so it is counted but not allocated here)
- * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
- * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
-static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
-    const rh_config *cf = &m->cfg;
-    const double gib = 1024.0 * 1024.0 * 1024.0;
-    double n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx, C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
-    double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
-    int g = cf->n_heads / cf->n_kv_heads;
+ * rh_ctx_sizes_of returns the count (and the chunk, threads and n_ctx the context would have);
+ * ctx_check_memory refuses what does not fit: RH_ERANGE when one allocation would overflow
+ * size_t; RH_ENOMEM, with what is needed and what is available, when the sum exceeds the
+ * physical memory (or RLIMIT_AS). */
+int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err, size_t errcap) {
+    const rh_config *cf;
+    rh_ctx_params d;
+    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt;
+    int g;
+    if (!m || !out) {
+        set_err(err, errcap, "rh_ctx_sizes_of: %s is NULL", m ? "out" : "model");
+        return RH_EINVAL;
+    }
+    if (!p) {
+        rh_ctx_params_default(&d);
+        p = &d;
+    }
+    if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) {
+        set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype);
+        return RH_EINVAL;
+    }
+    cf = &m->cfg;
+    memset(out, 0, sizeof *out);
+    n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
+    C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    kmax = cf->dim;
+    nt = p->n_threads;
+    g = cf->n_heads / cf->n_kv_heads;
     if (C > n_ctx) C = n_ctx;
     if (nt <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -3641,12 +4080,26 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
                         RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
                         (double)RH_NR * cf->head_dim + 4 * R);
     scratch += nt * per_thread;
-    avail = ctx_memory_available();
-    if (avail > 0 && kv + scratch + weights > avail) {
+    out->n_ctx = (int)n_ctx;
+    out->chunk = (int)C;
+    out->n_threads = (int)nt;
+    out->kv_bytes = kv;
+    out->scratch_bytes = scratch;
+    out->weight_bytes = (double)m->size;
+    out->available_bytes = ctx_memory_available();
+    return RH_OK;
+}
+
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    rh_ctx_sizes z;
+    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
+    if (rc != RH_OK) return rc;
+    if (z.available_bytes > 0 && z.kv_bytes + z.scratch_bytes + z.weight_bytes > z.available_bytes) {
         set_err(err, errcap,
-                "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
                 "%.2f GiB available",
-                n_ctx, kv / gib, n_ctx, scratch / gib, weights / gib, avail / gib);
+                z.n_ctx, z.kv_bytes / gib, z.n_ctx, z.scratch_bytes / gib, z.weight_bytes / gib, z.available_bytes / gib);
         return RH_ENOMEM;
     }
     return RH_OK;
@@ -9123,7 +9576,7 @@ typedef struct {
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
-    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top;
+    int shard_i, shard_n, fresh, no_prefix_reuse, dry_run, quiet, append, score_set, top;
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode;
     uint64_t seed;
     int seed_given;
@@ -9183,7 +9636,7 @@ static const cli_option cli_options[] = {
      "do not stop at an end-of-sequence token", NULL},
     {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_BENCH, "tinyllama-1.1b",
      "a random-weight model of this shape (tiny, tinyllama-1.1b, llama-2-7b)", "huge"},
-    {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH,
+    {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH | C_GRID,
      "f32", "the --shape model's weight dtype", NULL},
     {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
      "prompt lengths to prefill", "12,x"},
@@ -9218,8 +9671,15 @@ static const cli_option cli_options[] = {
      "run every n-th test starting at i (0 <= i < n)", NULL},
     {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID, NULL,
      "ignore finished tests of earlier runs (default: resume)", NULL},
-    {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
-     "prefill every prompt whole (default: reuse the shared prefix)", NULL},
+    {"--no-prefix-reuse", "--no-prefix-cache", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_reuse), 0, C_GRID, NULL,
+     "prefill every prompt whole (default: keep the prefix it shares with the test before in the KV cache; the"
+     " results are the same)", NULL},
+    {"--dry-run", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(dry_run), 0, C_GRID, NULL,
+     "print what the run costs (tests, tokens, memory, time on this machine from a quick measurement) and exit;"
+     " runs no test, writes nothing", NULL},
+    {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_GRID, NULL,
+     "run on random weights of this shape instead of MODEL (tiny, tinyllama-1.1b, llama-2-7b; byte tokens), to"
+     " cost or time a grid", "huge"},
     {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID, NULL, "no progress line on stderr",
      NULL},
     {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_LOGITS, NULL, "the output file", NULL},
@@ -9532,8 +9992,11 @@ static void cli_help(FILE *f, const cli_command *c) {
         const cli_option *o = &cli_options[i];
         char left[80];
         if (!(o->cmds & c->bit)) continue;
-        snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
-                 o->arg ? " " : "", o->arg ? o->arg : "");
+        if (o->alias && o->alias[1] == '-') /* a long alias (an older name) after the name */
+            snprintf(left, sizeof left, "%s%s%s, %s", o->name, o->arg ? " " : "", o->arg ? o->arg : "", o->alias);
+        else
+            snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
         {
             /* the help wrapped at 100 columns, the default last */
             char text[512];
@@ -10239,6 +10702,60 @@ static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *r
     printf("mean score: %.1f over %d tests\n", res->mean, res->n_scored);
 }
 
+static double cli_pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+
+/* A duration: 42 s, 3m05s, 2h07m. */
+static void cli_dur(char *out, size_t cap, double s) {
+    long v = (long)(s + 0.5);
+    if (s < 10) snprintf(out, cap, "%.1f s", s);
+    else if (v < 60) snprintf(out, cap, "%ld s", v);
+    else if (v < 3600) snprintf(out, cap, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(out, cap, "%ldh%02ldm", v / 3600, v / 60 % 60);
+}
+
+/* Bytes in MiB or GiB. */
+static void cli_bytes(char *out, size_t cap, double b) {
+    if (b >= 1024.0 * 1024 * 1024) snprintf(out, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else snprintf(out, cap, "%.1f MiB", b / (1024.0 * 1024));
+}
+
+/* --dry-run: what the run costs. */
+static void cli_print_cost(const char *cmd, const rh_experiment *x, const rh_experiment_result *res) {
+    const rh_experiment_cost *c = &res->cost;
+    const rh_cost_rates *r = &c->rates;
+    char a[32], b[32], d[32], e[32], f[32], g[32];
+    printf("%s --dry-run: %s; %d tests to run (%d lengths x %d depths x needles%s%s), %d finished before\n", cmd, x->model,
+           c->n_tests, res->n_lengths, res->n_depths, x->shard_n > 1 ? ", this shard" : "", "", res->n_resumed);
+    if (!c->n_tests) return;
+    printf("  prefill    %.0f prompt tokens whole, %.0f with prefix reuse (%.1f%% kept in the KV cache); longest prompt %d\n",
+           c->whole.prefill_tokens, c->reuse.prefill_tokens,
+           cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens), c->longest_prompt);
+    printf("             %.3g TFLOP whole, %.3g with reuse\n", c->whole.prefill_flops * 1e-12, c->reuse.prefill_flops * 1e-12);
+    printf("  decode     %.0f steps expected (a needle's tokens and a newline per test), %.0f at most (--max-new %d)\n",
+           c->reuse.decode_tokens, c->decode_tokens_max, x->max_new);
+    cli_bytes(a, sizeof a, c->ctx.kv_bytes);
+    cli_bytes(b, sizeof b, c->ctx.scratch_bytes);
+    cli_bytes(d, sizeof d, c->ctx.weight_bytes);
+    cli_bytes(e, sizeof e, c->plan_bytes);
+    cli_bytes(f, sizeof f, c->peak_bytes);
+    cli_bytes(g, sizeof g, c->ctx.available_bytes);
+    printf("  memory     %s peak: KV cache %s (%d tokens, %s) + scratch %s (%d threads) + weights %s; the plan %s\n", f, a,
+           c->ctx.n_ctx, rh_dtype_names[x->ctx.kv_dtype], b, c->ctx.n_threads, d, e);
+    if (c->ctx.available_bytes > 0 && c->peak_bytes > c->ctx.available_bytes)
+        printf("             more than the %s this machine has: the run would stop before its first test\n", g);
+    else if (c->ctx.available_bytes > 0)
+        printf("             of %s on this machine\n", g);
+    printf("  this machine  prefill %.0f GFLOPS + %.1f ms per call of up to %d tokens, decode %.1f GB/s (weights and KV"
+           " cache); measured in %.1f s on %d threads (prefills of 16 and %d tokens)\n",
+           r->prefill_flop_s > 0 ? 1e-9 / r->prefill_flop_s : 0.0, r->prefill_chunk_s * 1e3, r->chunk,
+           r->decode_byte_s > 0 ? 1e-9 / r->decode_byte_s : 0.0, r->measure_s, r->n_threads, r->prefill_tokens);
+    cli_dur(a, sizeof a, c->reuse.seconds);
+    cli_dur(b, sizeof b, c->whole.seconds);
+    cli_dur(d, sizeof d, c->seconds_max);
+    printf("  time       about %s with prefix reuse (%.2fx faster than %s whole); %s if every test decodes --max-new\n", a,
+           c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0, b, d);
+}
+
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment x;
     rh_experiment_result res;
@@ -10247,9 +10764,16 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code;
     char msg[1024], *tmpl = NULL;
     const int detect = !strcmp(cmd, "detect");
+    rh_model *shape_model = NULL;
+    rh_config shape_cfg;
+    char shape_name[96];
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
     if (!detect && cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
+    if (a->have_dtype && !a->shape) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
+    if (a->shape && !bench_shape(a->shape, &shape_cfg))
+        return cli_fail(2, cmd, "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", a->shape);
     if (a->lengths) {
         if (rhm_parse_grid("--lengths", a->lengths, 1, 100000000, 1, 0, &lv, &n_len, msg, sizeof msg))
             return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
@@ -10268,6 +10792,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         return cli_fail(1, cmd, "out of memory");
     }
     x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
+    if (a->shape) {
+        /* the random weights (seed 1) stand for a model of the shape: the same bytes everywhere */
+        if (rh_model_random(&shape_cfg, (rh_dtype)a->dtype, 1, &shape_model, msg, sizeof msg) != RH_OK) {
+            free(lengths);
+            free(dv);
+            free(tmpl);
+            return cli_fail(1, cmd, "--shape: %s", msg);
+        }
+        snprintf(shape_name, sizeof shape_name, "random %s %s", a->shape, rh_dtype_names[a->dtype]);
+        x.model = shape_name;
+        x.model_handle = shape_model;
+    }
     x.haystack = a->haystack;
     x.needles = a->needles;
     x.n_needles = a->n_needles;
@@ -10292,7 +10828,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.shard_i = a->shard_i;
     x.shard_n = a->shard_n;
     x.fresh = a->fresh;
-    x.no_prefix_reuse = a->no_prefix_cache;
+    x.no_prefix_reuse = a->no_prefix_reuse;
+    x.dry_run = a->dry_run;
     if (a->out) x.out = a->out;
     x.argc = argc;
     x.argv = argv;
@@ -10309,13 +10846,23 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
     } else {
         code = 0;
-        if (detect) cli_print_detect(&x, &res, a->top);
+        if (x.dry_run) cli_print_cost(cmd, &x, &res);
+        else if (detect) cli_print_detect(&x, &res, a->top);
         else cli_print_niah(&x, &res);
+        if (!x.dry_run && !a->quiet && res.n_run) {
+            const rh_experiment_cost *c = &res.cost;
+            fprintf(stderr, "retrieval_heads: %s: prefilled %.0f of %.0f prompt tokens (%.1f%% kept in the KV cache; "
+                    "planned %.1f%%), decoded %.0f tokens, in %.1f s\n", cmd, res.done.prefill_tokens,
+                    c->whole.prefill_tokens, cli_pct(c->whole.prefill_tokens - res.done.prefill_tokens, c->whole.prefill_tokens),
+                    cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens),
+                    res.done.decode_tokens, res.done.seconds);
+        }
         rh_experiment_result_free(&res);
     }
     free(lengths);
     free(dv);
     free(tmpl);
+    if (shape_model) rh_model_close(shape_model);
     return code;
 }
 

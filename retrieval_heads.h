@@ -261,6 +261,17 @@ void rh_ctx_params_default(rh_ctx_params *p);
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err,
                size_t errcap);
 void rh_ctx_free(rh_ctx *c);
+/* What a context of these parameters holds, counted as rh_ctx_new's memory check counts it
+ * (before allocating anything): the KV cache, the scratch (activations, packing and attention
+ * tiles of every thread), the model's weights (mapped), and the memory available (physical
+ * memory, lowered to a finite RLIMIT_AS; 0 when unknown); with the capacity, prefill chunk and
+ * threads the context would have (defaults resolved).  A planner's view: nothing is allocated. */
+typedef struct {
+    int n_ctx, chunk, n_threads;
+    double kv_bytes, scratch_bytes, weight_bytes, available_bytes;
+} rh_ctx_sizes;
+int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err,
+                    size_t errcap);
 const char *rh_ctx_error(const rh_ctx *c);
 const rh_model *rh_ctx_model(const rh_ctx *c);
 int rh_ctx_n_past(const rh_ctx *c); /* tokens in the KV cache */
@@ -389,6 +400,45 @@ typedef struct {
 int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layers, int n_heads,
                          unsigned char *flags, char **label, char *err, size_t errcap);
 
+/* ---- what a run costs, before it starts: tokens, FLOPs, bytes and seconds ----
+ * A model of this machine's speed, measured in a second or two (rh_cost_measure), and the cost
+ * of one item under it (rh_cost_add): a prefill of the prompt positions [start, end) -- those
+ * before `start` held in the KV cache from an earlier item -- then n_decode decode steps at the
+ * positions end, end + 1, ...  Prefill time = calls x prefill_chunk_s + FLOPs x prefill_flop_s,
+ * a call being up to one prefill chunk of tokens and the FLOPs those of the weight matmuls
+ * (2 x matrix parameters per token, the output head left out) and of attention (QK^T and PV,
+ * 4 x head_dim x n_heads x n_layers per visible position); decode time = bytes read x
+ * decode_byte_s, the bytes being the weights (with the output head) and the KV cache up to the
+ * step's position.  detect and niah cost every test with it (--dry-run, and the progress line's
+ * ETA); anything that runs items of prompts (an evaluation) can cost each the same way. */
+typedef struct {
+    double prefill_chunk_s; /* seconds per prefill call (per chunk): packing the weights, ... */
+    double prefill_flop_s;  /* seconds per FLOP of prefill */
+    double decode_byte_s;   /* seconds per byte a decode step reads */
+    int chunk;              /* the context's prefill chunk (tokens), as measured */
+    rh_dtype kv_dtype;      /* the KV cache's dtype, as measured */
+    int n_threads;          /* the threads it was measured with */
+    int prefill_tokens;     /* the measurement's longest prefill, in tokens */
+    double measure_s;       /* the wall time the measurement took */
+} rh_cost_rates;
+
+typedef struct {
+    double prefill_tokens, prefill_calls, prefill_flops;
+    double decode_tokens, decode_bytes;
+    double seconds; /* under the rates */
+} rh_cost;
+
+/* Time a few short prefills and decode steps of m with the context parameters p (threads, KV
+ * dtype, chunk; n_ctx is ignored), spending about budget_s seconds (at least one of each);
+ * budget_s 0 measures nothing and leaves the three rates 0 (costs in tokens, FLOPs and bytes
+ * only).  Results vary with the machine's load, as every timing does; nothing else depends on
+ * them. */
+int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, rh_cost_rates *out,
+                    char *err, size_t errcap);
+/* Add the cost of one item (0 <= start <= end, n_decode >= 0) to *acc. */
+void rh_cost_add(const rh_model *m, const rh_cost_rates *r, int start, int end, int n_decode,
+                 rh_cost *acc);
+
 /* ---- the experiments of the paper, from C: detect (retrieval scores) and niah (the
  * needle-in-a-haystack grid, with heads masked) ---- */
 
@@ -437,7 +487,15 @@ typedef struct {
     rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
     int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= i < n) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
-    int no_prefix_reuse;    /* 1: prefill every prompt whole */
+    int no_prefix_reuse;    /* 1: prefill every prompt whole (default: keep the prefix a test
+                               shares with what the KV cache holds from the test before) */
+    int dry_run;            /* 1: set up, plan and cost every test, measure this machine
+                               (res->cost); run no test, write no output */
+    int order;              /* the order the tests run in, for tests (outputs do not depend on
+                               it): 0 the shared-prefix order (default), 1 grid order, 2 grid
+                               order reversed, 3 shuffled (seeded) */
+    const rh_model *model_handle; /* an open model to run instead of opening `model` (which then
+                               only names it in the outputs); the caller keeps it */
     const char *out;        /* detect: the score file (BASE.json); niah: BASE */
     int argc;               /* the command line recorded in the outputs (may be 0) */
     char **argv;
@@ -446,8 +504,28 @@ typedef struct {
     void *user;
 } rh_experiment;
 
+/* What a run costs (rh_cost) in its planned order, and where its memory goes.  Tests that
+ * earlier runs finished are not counted.  Decode is counted at the expected length of an answer
+ * (the needle's tokens and a newline, at most max_new) and at its bound (max_new per test). */
+typedef struct {
+    int n_tests;              /* tests to run */
+    int longest_prompt;       /* tokens */
+    rh_cost reuse;            /* with prefix reuse, the expected decode */
+    rh_cost whole;            /* every prompt prefilled whole, the expected decode */
+    double decode_tokens_max; /* every test decoding max_new tokens */
+    double seconds_max;       /* the time with prefix reuse, every test decoding max_new */
+    rh_ctx_sizes ctx;         /* the one context the run allocates */
+    double plan_bytes;        /* the planned prompts' ids, held while the run plans */
+    double peak_bytes;        /* KV cache + scratch + weights + plan */
+    rh_cost_rates rates;      /* this machine's, measured (dry_run, or a progress callback) */
+} rh_experiment_cost;
+
 /* What a run measured; rh_experiment_result_free releases it. */
 typedef struct {
+    rh_experiment_cost cost; /* the plan's cost (every run); the rates only when measured */
+    rh_cost done;            /* what this run did: prompt tokens prefilled (those kept in the
+                                cache not counted), decode steps, FLOPs, bytes; seconds: the
+                                wall time of its tests */
     int n_tests;            /* tests of this shard */
     int n_resumed, n_run;   /* finished by earlier runs, run now */
     int running;            /* 1 when a failure came after the first test started */

@@ -184,7 +184,10 @@ static int cli_help_lists_rows(void) {
         for (i = 0; i < CLI_N_OPTIONS; i++) {
             const cli_option *o = &cli_options[i];
             char needle[80];
-            snprintf(needle, sizeof needle, "%s%s%s", o->alias ? ", " : "  ", o->name, o->arg ? " " : "");
+            /* a short alias comes first ("-t, --threads N"), a long one (an older name) after */
+            if (o->alias && o->alias[1] == '-')
+                snprintf(needle, sizeof needle, "  %s%s%s, %s", o->name, o->arg ? " " : "", o->arg ? o->arg : "", o->alias);
+            else snprintf(needle, sizeof needle, "%s%s%s", o->alias ? ", " : "  ", o->name, o->arg ? " " : "");
             if (o->cmds & c->bit) CHECKF(strstr(out, needle), "%s --help does not list %s:\n%s", c->name, o->name, out);
         }
     }
