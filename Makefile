@@ -6,6 +6,7 @@
 #   make asan            the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           prefill/decode speed on random TinyLlama-shaped weights
 #   make bench-attention prefill attention alone (8192-token prompt), 1 and 2 threads
+#   make bench-grid      a NIAH grid's tests per second with prefix reuse against without
 #   make test-neon       the tests with the NEON kernels, cross-compiled, under qemu-aarch64
 #   make valgrind        valgrind memcheck on `generate` and a tiny `detect` (zero errors, zero leaks)
 #   make O=/tmp/me ...   put binaries elsewhere (several people building in one tree)
@@ -35,7 +36,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench bench-attention clean demo fuzz test-neon valgrind FORCE
+.PHONY: all test asan bench bench-attention bench-grid clean demo fuzz test-neon valgrind FORCE
 
 all: $(BIN)
 
@@ -78,6 +79,17 @@ bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype f32 -p 512,2048,8192 -n 32 -t $(BENCH_T) --kv f16
 	$(BIN) bench --shape tinyllama-1.1b --dtype f16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
 	$(BIN) bench --shape tinyllama-1.1b --dtype bf16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
+
+# A NIAH grid with prefix reuse against every prompt prefilled whole (test/bench_grid.sh): tests per
+# second in alternated rounds, the prompt tokens kept (measured and as --dry-run plans them), the
+# dry run's time against the measured one, the two modes' outputs compared.  About 4 minutes on 2
+# Zen 5 cores (the demo grid, 300 tests a run, 6 runs).
+BENCH_GRID ?= --lengths 256:1024:3 --depths 0:100:5
+BENCH_GRID_T ?= 1
+BENCH_GRID_ROUNDS ?= 3
+bench-grid: $(BIN)
+	BIN=$(BIN) MODEL=$(DEMO_MODEL) GRID="$(BENCH_GRID)" T=$(BENCH_GRID_T) ROUNDS=$(BENCH_GRID_ROUNDS) OUT=$(O)/bench_grid \
+	  sh test/bench_grid.sh
 
 # Prefill attention alone (test/bench_attention.c): the last 512 tokens of an 8192-token
 # TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs (about 20 s).

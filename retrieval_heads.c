@@ -2440,7 +2440,7 @@ int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, 
     out->n_threads = z.n_threads;
     if (!(budget_s > 0)) return RH_OK;
     t_start = rh_now();
-    n_max = z.chunk > 2 * N1 ? z.chunk : 2 * N1;
+    n_max = z.chunk > 8 * N1 ? z.chunk : 8 * N1;
     q.n_ctx = n_max + 2 * N1 + 1;
     q.prefill_chunk = z.chunk;
     if ((rc = rh_ctx_new(m, &q, &c, err, errcap)) != RH_OK) return rc;
@@ -2468,7 +2468,9 @@ int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, 
             double per_tok = t1[0] / N1;
             P = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : n_max;
             if (P > n_max) P = n_max;
-            if (P < 2 * N1) P = 2 * N1;
+            /* at least 128 tokens (8 x N1): the slope between the two lengths is the FLOP rate,
+             * and a short difference drowns in the noise of a busy machine */
+            if (P < 8 * N1) P = 8 * N1 < n_max ? 8 * N1 : n_max;
             D = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : 16;
             if (D > 16) D = 16;
             if (D < 2) D = 2;
@@ -2537,6 +2539,7 @@ typedef struct {
 typedef struct {
     rhm_item *it;
     int n;          /* tests to run, in run order */
+    double build_s; /* the time building their prompts took */
     int max_need;   /* the most KV positions a test needs */
     int longest;    /* tokens of the longest prompt */
     int *arena;     /* every item's ids (freed once the order is made) */
@@ -2576,6 +2579,7 @@ static int rhm_build_grid_test(const rhm_exp *E, int t, rhm_test *T, char *msg, 
 static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, int todo, char *msg, size_t cap) {
     size_t cap_ids = 0;
     int t, k, rc;
+    double t0 = rh_now();
     if (todo == 0) return RH_OK;
     P->it = (rhm_item *)calloc((size_t)todo, sizeof *P->it);
     if (!P->it) return RH_ENOMEM;
@@ -2614,6 +2618,7 @@ static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, 
         P->arena_n += (size_t)it->n_pre;
         rhm_test_free(&T);
     }
+    P->build_s = rh_now() - t0;
     for (k = 0; k < P->n; k++) P->it[k].ids = P->arena + P->it[k].keep;
     switch (E->X.order) {
     case 1: /* grid order, as built */
@@ -2657,6 +2662,13 @@ static void rhm_plan_cost(const rhm_exp *E, const rhm_schedule *P, const rh_cost
         rh_cost_add(E->m, r, it->keep, it->n_pre, it->n_dec, &c->reuse);
         rh_cost_add(E->m, r, 0, it->n_pre, it->n_dec, &c->whole);
         rh_cost_add(E->m, r, it->keep, it->n_pre, E->X.max_new, &mx);
+    }
+    /* the run builds each prompt again, at the plan's pace, when the rates say time at all */
+    if (r->prefill_flop_s > 0) {
+        c->build_s = P->build_s;
+        c->reuse.seconds += P->build_s;
+        c->whole.seconds += P->build_s;
+        mx.seconds += P->build_s;
     }
     c->decode_tokens_max = mx.decode_tokens;
     c->seconds_max = mx.seconds;
@@ -3325,7 +3337,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         rh_experiment_cost *c = &res->cost;
         rh_ctx_params cp = x->ctx;
         rh_cost_rates r = unit;
-        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, 1.5, &r, msg, cap);
+        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, 2.0, &r, msg, cap);
         if (!rc) rhm_plan_cost(&E, &P, &r, c);
         cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
         if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
@@ -3411,6 +3423,8 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         if (rc) goto done;
     }
     res->done.seconds = rh_now() - t_run0;
+    res->prefill_s = eta.tp;
+    res->decode_s = eta.td;
     /* write: the records once more, marked finished (a merge of shards that ran nothing lands
      * here), then the outputs */
     rc = rhm_write_records(&E, &R, 1, msg, cap);
@@ -10752,8 +10766,9 @@ static void cli_print_cost(const char *cmd, const rh_experiment *x, const rh_exp
     cli_dur(a, sizeof a, c->reuse.seconds);
     cli_dur(b, sizeof b, c->whole.seconds);
     cli_dur(d, sizeof d, c->seconds_max);
-    printf("  time       about %s with prefix reuse (%.2fx faster than %s whole); %s if every test decodes --max-new\n", a,
-           c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0, b, d);
+    printf("  time       %.1f s (%s) with prefix reuse, %.1f s (%s) whole: %.2fx; %.1f s (%s) if every test decodes"
+           " --max-new; building the prompts %.2f s of each\n", c->reuse.seconds, a, c->whole.seconds, b,
+           c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0, c->seconds_max, d, c->build_s);
 }
 
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
@@ -10852,10 +10867,11 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         if (!x.dry_run && !a->quiet && res.n_run) {
             const rh_experiment_cost *c = &res.cost;
             fprintf(stderr, "retrieval_heads: %s: prefilled %.0f of %.0f prompt tokens (%.1f%% kept in the KV cache; "
-                    "planned %.1f%%), decoded %.0f tokens, in %.1f s\n", cmd, res.done.prefill_tokens,
-                    c->whole.prefill_tokens, cli_pct(c->whole.prefill_tokens - res.done.prefill_tokens, c->whole.prefill_tokens),
+                    "planned %.1f%%), decoded %.0f tokens; %d tests in %.2f s (prefill %.2f s, decode %.2f s)\n", cmd,
+                    res.done.prefill_tokens, c->whole.prefill_tokens,
+                    cli_pct(c->whole.prefill_tokens - res.done.prefill_tokens, c->whole.prefill_tokens),
                     cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens),
-                    res.done.decode_tokens, res.done.seconds);
+                    res.done.decode_tokens, res.n_run, res.done.seconds, res.prefill_s, res.decode_s);
         }
         rh_experiment_result_free(&res);
     }

@@ -514,6 +514,8 @@ typedef struct {
     rh_cost whole;            /* every prompt prefilled whole, the expected decode */
     double decode_tokens_max; /* every test decoding max_new tokens */
     double seconds_max;       /* the time with prefix reuse, every test decoding max_new */
+    double build_s;           /* building the prompts, as the plan took (the run builds each
+                                 again; included in the three times above) */
     rh_ctx_sizes ctx;         /* the one context the run allocates */
     double plan_bytes;        /* the planned prompts' ids, held while the run plans */
     double peak_bytes;        /* KV cache + scratch + weights + plan */
@@ -526,6 +528,7 @@ typedef struct {
     rh_cost done;            /* what this run did: prompt tokens prefilled (those kept in the
                                 cache not counted), decode steps, FLOPs, bytes; seconds: the
                                 wall time of its tests */
+    double prefill_s, decode_s; /* of that wall time, in prefill and in decode */
     int n_tests;            /* tests of this shard */
     int n_resumed, n_run;   /* finished by earlier runs, run now */
     int running;            /* 1 when a failure came after the first test started */
