@@ -1693,7 +1693,30 @@ static int rhm_shard_files(const char *base, const char *suffix, char ***names_o
     return RH_OK;
 }
 
-/* ---- SVG heatmaps ---- */
+/* ---- SVG figures: every one has a viewBox and is sized to what it holds ----
+ * Text widths are estimated at RHM_EM_W of the font size per character (an upper bound for the
+ * average glyph of a sans-serif face; test/svg_check.sh measures the real widths in Chromium),
+ * and the canvas is laid out from them: titles wrap, tick labels thin out or turn, the colour
+ * bar keeps its end labels inside. */
+
+#define RHM_EM_W 0.62
+
+static double rhm_text_w(const char *s, double fs) {
+    double n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80) n++; /* characters, not bytes */
+    return n * fs * RHM_EM_W;
+}
+
+static void rhm_xml(rhm_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') rhm_buf_puts(b, "&lt;");
+        else if (*s == '>') rhm_buf_puts(b, "&gt;");
+        else if (*s == '&') rhm_buf_puts(b, "&amp;");
+        else if (*s == '"') rhm_buf_puts(b, "&quot;");
+        else rhm_buf_put(b, s, 1);
+    }
+}
 
 static void rhm_color(int palette, double t, char *out, size_t cap) {
     /* palette 0: the familiar NIAH map red -> yellow -> green (#F0496E, #EBB839, #0CD79F);
@@ -1716,74 +1739,296 @@ static void rhm_color(int palette, double t, char *out, size_t cap) {
     snprintf(out, cap, "#%02x%02x%02x", r, g, b);
 }
 
-static void rhm_xml(rhm_buf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') rhm_buf_puts(b, "&lt;");
-        else if (*s == '>') rhm_buf_puts(b, "&gt;");
-        else if (*s == '&') rhm_buf_puts(b, "&amp;");
-        else if (*s == '"') rhm_buf_puts(b, "&quot;");
-        else if (*s == '-' && s[1] == '-') rhm_buf_puts(b, "- "); /* keep comments valid */
-        else rhm_buf_put(b, s, 1);
-    }
+/* Bytes of the UTF-8 character at s (1 at a stray byte). */
+static size_t rhm_char_len(const char *s) {
+    size_t k = 1;
+    while (s[k] && ((unsigned char)s[k] & 0xc0) == 0x80) k++;
+    return k;
 }
 
-/* val: ny rows x nx columns, NAN = no data (grey); colour scale vmin..vmax. */
-static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel,
-                            const char *ylabel, int nx, int ny, char **xt, char **yt,
-                            const double *val, double vmin, double vmax, int palette,
-                            int show_values, const char *run_json) {
-    int cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
-    int left = 70, top = 50, W, H, x, y, stepx = nx > 40 ? 4 : 1, stepy = ny > 40 ? 4 : 1;
-    char col[16];
-    W = left + nx * cw + 90;
-    H = top + ny * ch + 60;
-    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
+/* The lines of text wrapped to at most maxw wide (at font size fs), at most max_lines of them (the
+ * last ending in "..." when the text is cut); lines[i] point into buf. */
+static int rhm_wrap(const char *text, double fs, double maxw, char *buf, size_t cap, char **lines, int max_lines) {
+    size_t per = maxw / (fs * RHM_EM_W) > 8 ? (size_t)(maxw / (fs * RHM_EM_W)) : 8, n = 0;
+    const char *p = text;
+    int k = 0;
+    while (k < max_lines) {
+        size_t i = 0, chars = 0, last_space = 0, take;
+        int cut;
+        while (*p == ' ') p++;
+        if (!*p) break;
+        while (p[i] && chars < per) {
+            if (p[i] == ' ') last_space = i;
+            i += rhm_char_len(p + i);
+            chars++;
+        }
+        take = !p[i] || p[i] == ' ' || !last_space ? i : last_space;
+        cut = k == max_lines - 1 && p[take];
+        if (cut) { /* the last line: as much as fits before "..." */
+            for (i = 0, chars = 0; i < take && chars + 3 < per; chars++) i += rhm_char_len(p + i);
+            take = i;
+        }
+        if (n + take + 4 > cap) break;
+        lines[k++] = buf + n;
+        memcpy(buf + n, p, take);
+        n += take;
+        if (cut) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+        }
+        buf[n++] = 0;
+        p += take;
+        if (cut) break;
+    }
+    return k;
+}
+
+static void rhm_svg_open(rhm_buf *b, double W, double H, const char *run_json) {
+    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
     if (run_json) {
-        rhm_buf_puts(b, "<!-- run: ");
-        rhm_xml(b, run_json);
-        rhm_buf_puts(b, " -->\n<desc>");
+        rhm_buf_puts(b, "<desc>");
         rhm_xml(b, run_json);
         rhm_buf_puts(b, "</desc>\n");
     }
-    rhm_buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
-    rhm_xml(b, title);
-    rhm_buf_puts(b, "</text>\n");
+    rhm_buf_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", W, H);
+}
+
+/* A wrapped title centred at x from baseline y down; returns the height it took. */
+static double rhm_svg_title(rhm_buf *b, const char *title, double x, double y, double maxw) {
+    char buf[2048], *lines[6];
+    int n = rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6), i;
+    for (i = 0; i < n; i++) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\">", x, y + 14 + i * 18.0);
+        rhm_xml(b, lines[i]);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    return n * 18.0 + 8;
+}
+
+/* The height a title takes at width maxw (as rhm_svg_title draws it). */
+static double rhm_title_h(const char *title, double maxw) {
+    char buf[2048], *lines[6];
+    return rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6) * 18.0 + 8;
+}
+
+/* A heatmap: val has ny rows x nx columns, NAN = no data (grey); colours from vmin to vmax.
+ * mark > 0: cells above it are outlined (and the legend says so); show_values: the value in
+ * each cell when it fits. */
+static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, int nx, int ny,
+                            char **xt, char **yt, const double *val, double vmin, double vmax, int palette,
+                            int show_values, double mark, const char *run_json) {
+    const double fs = 11;
+    double cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
+    double xtw = 0, ytw = 0, gw = nx * cw, gh = ny * ch, left, top, bar_h, bar_x, right, bottom, W, H, th, lab_w;
+    int x, y, stepx, stepy, rot;
+    char col[16], lo[32], hi[32], legend[96];
+    for (x = 0; x < nx; x++) if (rhm_text_w(xt[x], fs) > xtw) xtw = rhm_text_w(xt[x], fs);
+    for (y = 0; y < ny; y++) if (rhm_text_w(yt[y], fs) > ytw) ytw = rhm_text_w(yt[y], fs);
+    /* x ticks: horizontal when they fit a cell (or a few cells), else turned to vertical */
+    rot = xtw + 4 > 3 * cw;
+    stepx = rot ? (int)ceil((fs + 2) / cw) : (int)ceil((xtw + 6) / cw);
+    stepy = (int)ceil((fs + 2) / ch);
+    if (stepx < 1) stepx = 1;
+    if (stepy < 1) stepy = 1;
+    snprintf(hi, sizeof hi, "%g", vmax);
+    snprintf(lo, sizeof lo, "%g", vmin);
+    lab_w = rhm_text_w(hi, fs) > rhm_text_w(lo, fs) ? rhm_text_w(hi, fs) : rhm_text_w(lo, fs);
+    left = 10 + fs + 8 + ytw + 6;               /* y label (turned), tick labels */
+    bar_h = gh < 100 ? 100 : gh > 240 ? 240 : gh;
+    right = 18 + 14 + 6 + lab_w + 10;           /* colour bar and its end labels */
+    bottom = (rot ? xtw : fs) + 8 + fs + 12;    /* tick labels, x label */
+    legend[0] = 0;
+    if (mark > 0) snprintf(legend, sizeof legend, "outlined: mean score > %g", mark);
+    if (legend[0]) bottom += fs + 8;
+    W = left + gw + right;
+    if (W < 400) W = 400;
+    if (legend[0] && W < left + rhm_text_w(legend, fs) + 10) W = left + rhm_text_w(legend, fs) + 10;
+    if (W < rhm_text_w(xlabel, fs) + 20) W = rhm_text_w(xlabel, fs) + 20;
+    th = rhm_title_h(title, W - 20);
+    top = 6 + th;
+    H = top + (gh > bar_h ? gh : bar_h) + bottom;
+    if (H < top + rhm_text_w(ylabel, fs) + 20) H = top + rhm_text_w(ylabel, fs) + 20;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
     for (y = 0; y < ny; y++)
         for (x = 0; x < nx; x++) {
             double v = val[(size_t)y * (size_t)nx + (size_t)x];
             if (isnan(v)) snprintf(col, sizeof col, "#dddddd");
             else rhm_color(palette, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0, col, sizeof col);
-            rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">",
-                           left + x * cw, top + y * ch, cw, ch, col);
+            rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"#b0b0b0\" "
+                              "stroke-width=\"0.5\">", left + x * cw, top + y * ch, cw, ch, col);
             if (!isnan(v)) rhm_buf_printf(b, "<title>%s %s, %s %s: %.4g</title>", xlabel, xt[x], ylabel, yt[y], v);
             rhm_buf_puts(b, "</rect>\n");
-            if (show_values && !isnan(v) && cw >= 40)
-                rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
+            if (mark > 0 && !isnan(v) && v > mark)
+                rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#d62728\" "
+                                  "stroke-width=\"1.5\"/>\n", left + x * cw + 1, top + y * ch + 1, cw - 2, ch - 2);
+            if (show_values && !isnan(v) && cw >= 40 && ch >= fs + 4)
+                rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
                                left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, v);
         }
-    for (x = 0; x < nx; x += stepx)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                       left + x * cw + cw / 2, top + ny * ch + 14, xt[x]);
+    for (x = 0; x < nx; x += stepx) {
+        double cx = left + x * cw + cw / 2, ty = top + gh + 4;
+        if (rot)
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
+                           cx + 4, ty, cx + 4, ty, xt[x]);
+        else rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", cx, ty + fs, xt[x]);
+    }
     for (y = 0; y < ny; y += stepy)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 4,
-                       top + y * ch + ch / 2 + 4, yt[y]);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + nx * cw / 2, top + ny * ch + 34);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, top + y * ch + ch / 2 + 4,
+                       yt[y]);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + gw / 2,
+                   top + gh + (rot ? xtw : fs) + 8 + fs + 4);
     rhm_xml(b, xlabel);
-    rhm_buf_printf(b, "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
-                   top + ny * ch / 2, top + ny * ch / 2);
+    rhm_buf_printf(b, "</text>\n<text x=\"%.1f\" y=\"%.1f\" transform=\"rotate(-90 %.1f %.1f)\" text-anchor=\"middle\">",
+                   10 + fs, top + gh / 2, 10 + fs, top + gh / 2);
     rhm_xml(b, ylabel);
     rhm_buf_puts(b, "</text>\n");
-    /* colour bar */
+    if (legend[0]) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", left, H - 8);
+        rhm_xml(b, legend);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    /* colour bar: vmax at the top, vmin at the bottom, both labels inside the canvas */
+    bar_x = left + gw + 18;
     for (y = 0; y < 20; y++) {
         rhm_color(palette, 1.0 - y / 19.0, col, sizeof col);
-        rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n",
-                       left + nx * cw + 20, top + y * 8, 8, col);
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.2f\" width=\"14\" height=\"%.2f\" fill=\"%s\"/>\n", bar_x, top + y * bar_h / 20,
+                       bar_h / 20 + 0.5, col);
     }
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 8, vmax);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 160, vmin);
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"none\" stroke=\"#b0b0b0\" stroke-width=\"0.5\"/>\n",
+                   bar_x, top, bar_h);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + fs - 1, hi);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + bar_h, lo);
     rhm_buf_puts(b, "</svg>\n");
+}
+
+/* Axes of a chart: a box from (x0, y0) to (x1, y1) in pixels, ticks at nice steps of the data
+ * range [lo, hi] on each axis. */
+static double rhm_nice_step(double range, int want) {
+    double raw = range / (want > 0 ? want : 1), p = pow(10, floor(log10(raw > 0 ? raw : 1))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+static void rhm_svg_axes(rhm_buf *b, double x0, double y0, double x1, double y1, double xlo, double xhi, double ylo,
+                         double yhi, const char *xlabel, const char *ylabel) {
+    double s, v;
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    s = rhm_nice_step(xhi - xlo, 5);
+    for (v = ceil(xlo / s) * s; v <= xhi + 1e-9 * s; v += s) {
+        double px = x0 + (v - xlo) / (xhi - xlo) * (x1 - x0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1, px, y1 + 4, px, y1 + 16, v);
+    }
+    s = rhm_nice_step(yhi - ylo, 5);
+    for (v = ceil(ylo / s) * s; v <= yhi + 1e-9 * s; v += s) {
+        double py = y1 - (v - ylo) / (yhi - ylo) * (y1 - y0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", x0 - 4, py, x0, py, x0 - 6, py + 4, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (x0 + x1) / 2, y1 + 34);
+    rhm_xml(b, xlabel);
+    rhm_buf_printf(b, "</text>\n<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_xml(b, ylabel);
+    rhm_buf_puts(b, "</text>\n");
+}
+
+/* report: the histogram of the heads' mean scores, bins of 0.05 (the first holds exactly 0),
+ * the count above each bar, the 0.1 line that makes a retrieval head. */
+static void rhm_svg_histogram(rhm_buf *b, const char *title, const double *mean, int n, const char *run_json) {
+    int nb, i, *cnt, maxc = 1;
+    double top_v = 1.0, W = 560, H, x0 = 56, x1 = W - 20, y0, y1, bw, th;
+    for (i = 0; i < n; i++)
+        if (mean[i] > top_v) top_v = mean[i];
+    nb = 1 + (int)ceil(top_v / 0.05 - 1e-9);
+    cnt = (int *)calloc((size_t)nb, sizeof *cnt);
+    if (!cnt) return;
+    for (i = 0; i < n; i++) {
+        int k = mean[i] <= 0 ? 0 : 1 + (int)ceil(mean[i] / 0.05 - 1e-9) - 1;
+        if (k >= nb) k = nb - 1;
+        if (++cnt[k] > maxc) maxc = cnt[k];
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 14;
+    y1 = y0 + 240;
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    bw = (x1 - x0) / nb;
+    for (i = 0; i < nb; i++) {
+        double h = (double)cnt[i] / maxc * (y1 - y0), x = x0 + i * bw;
+        if (!cnt[i]) continue;
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s: %d heads</title></rect>\n",
+                       x + 0.5, y1 - h, bw - 1, h, i && (i - 1) * 0.05 >= 0.1 - 1e-12 ? "#08306b" : "#9ecae1",
+                       i == 0 ? "mean 0" : "mean in the bin", cnt[i]);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%d\">%d</text>\n", x + bw / 2, y1 - h - 3,
+                       bw >= 18 ? 10 : 8, cnt[i]);
+    }
+    {
+        double px = x0 + (1 + 0.1 / 0.05) * bw;
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\">0.1</text>\n", px, y0, px, y1, px + 3, y0 + 11);
+    }
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    for (i = 1; i <= 4; i++) {
+        double v = top_v * i / 4, px = x0 + (1 + v / 0.05) * bw;
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1 + 16, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">=0</text>\n", x0 + bw / 2, y1 + 16);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">mean retrieval score (bins of 0.05; the first: exactly 0)</text>\n",
+                   (x0 + x1) / 2, y1 + 34);
+    rhm_buf_printf(b, "<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">heads</text>\n",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_buf_puts(b, "</svg>\n");
+    free(cnt);
+}
+
+/* compare: each head's mean in A against B, the diagonal, the top retrieval heads (mean > 0.1 in A or
+ * B, at most n_label) named. */
+static void rhm_svg_scatter(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, const double *a,
+                            const double *bv, char **names, int n, int n_label, const char *run_json) {
+    double mx = 0, W = 520, H, x0 = 56, x1 = W - 24, y0, y1, th;
+    int i, k;
+    unsigned char *lab = (unsigned char *)calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!lab) return;
+    for (i = 0; i < n; i++) {
+        if (a[i] > mx) mx = a[i];
+        if (bv[i] > mx) mx = bv[i];
+    }
+    if (mx <= 0) mx = 1;
+    mx *= 1.05;
+    for (k = 0; k < n_label && k < n; k++) { /* the k-th highest max(a, b) not yet labelled */
+        int best = -1;
+        for (i = 0; i < n; i++)
+            if (!lab[i] && (best < 0 || (a[i] > bv[i] ? a[i] : bv[i]) > (a[best] > bv[best] ? a[best] : bv[best]))) best = i;
+        if (best < 0 || (a[best] <= 0.1 && bv[best] <= 0.1)) break; /* only retrieval heads are named */
+        lab[best] = 1;
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 6;
+    y1 = y0 + (x1 - x0);
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c0c0c0\" stroke-dasharray=\"4 3\"/>\n", x0, y1,
+                   x1, y0);
+    rhm_svg_axes(b, x0, y0, x1, y1, 0, mx, 0, mx, xlabel, ylabel);
+    for (i = 0; i < n; i++) {
+        double px = x0 + a[i] / mx * (x1 - x0), py = y1 - bv[i] / mx * (y1 - y0);
+        rhm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"><title>%s: %.4g, %.4g</title></circle>\n", px, py,
+                       lab[i] ? "#d62728" : "#3182bd", names[i], a[i], bv[i]);
+        if (lab[i]) {
+            /* the label right of the point, or left of it near the right edge */
+            int left_side = px + 6 + rhm_text_w(names[i], 10) > x1;
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\"%s>%s</text>\n", left_side ? px - 5 : px + 5,
+                           py - 4 < y0 + 10 ? py + 12 : py - 4, left_side ? " text-anchor=\"end\"" : "", names[i]);
+        }
+    }
+    rhm_buf_puts(b, "</svg>\n");
+    free(lab);
 }
 
 /* ---- CSV (RFC 4180 quoting) ---- */
@@ -3018,7 +3263,7 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
                            s.n_tests[0]);
             rhm_run_json(E, &run, 1);
             rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt, val, 0,
-                            vmax > 1 ? vmax : 1, 1, 0, run.p);
+                            vmax > 1 ? vmax : 1, 1, 0, 0.1, run.p);
             if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
         }
         if (xt)
@@ -3100,7 +3345,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
     rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->X.model, E->mask_label,
                    n ? total / n : 0.0, n);
     rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0, 100, 0, 1,
-                    run.p);
+                    0, run.p);
     if (svg.oom) rc = RH_ENOMEM;
     if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
     if (rc) goto out;
@@ -3273,6 +3518,7 @@ done:
 }
 
 /* ---- report and compare: the paper's properties from any score file ---- */
+
 
 /* Average ranks (1-based; ties share their mean rank, as scipy.stats.rankdata). */
 static void rhm_avg_ranks(const double *x, int n, double *rank) {
@@ -9413,7 +9659,7 @@ typedef struct {
     int help;
     /* info, tokenize, generate, logits, bench */
     int checksum, bos, decode, ids_out, ignore_eos;
-    const char *prompt, *ids, *out, *shape, *plist;
+    const char *prompt, *ids, *out, *shape, *plist, *svg;
     int n, dtype, have_n, have_dtype;
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
@@ -9550,6 +9796,9 @@ static const cli_option cli_options[] = {
      A_(have_mask_mode), C_NIAH, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH, NULL,
      "mask the prefill too (default: decode steps only, as the original)", NULL},
+    {"--svg", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(svg), 0, C_REPORT | C_COMPARE, NULL,
+     "also draw the figure: the histogram of the heads' mean scores (report), A against B per head (compare)",
+     "/nonexistent_dir/x.svg"},
     {"--help", "-h", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(help), 0, ~0u, NULL, "this help", NULL},
 };
 #undef A_
@@ -10696,6 +10945,17 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
 
 /* ---- report and compare: the paper's properties from any score file ---- */
 
+/* Can path be written?  Found out before anything is printed. */
+static int cli_writable(const char *cmd, const char *flag, const char *path) {
+    char tmp[4200];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb"))) return cli_fail(2, cmd, "%s: cannot write %s: %s", flag, tmp, strerror(errno));
+    fclose(f);
+    remove(tmp);
+    return 0;
+}
+
 static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     const char *file;
     int top = a->top, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
@@ -10706,6 +10966,7 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 1) return cli_fail(2, cmd, "expected a score file");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
     file = a->pos[0];
     if (rh_scores_read(file, &s, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     if (rhm_rank_heads(&s, &r, &n_r)) {
@@ -10764,6 +11025,31 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
         }
         printf("%s\n", always > 40 ? " ..." : "");
     }
+    if (a->svg) {
+        double *mean = (double *)malloc((size_t)(present > 0 ? present : 1) * sizeof *mean);
+        rhm_buf svg = {0}, title = {0};
+        int k = 0, rc;
+        if (!mean) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (i = 0; i < s.n_layers * s.n_heads; i++)
+            if (s.present[i]) mean[k++] = rh_scores_mean(&s, i);
+        rhm_buf_printf(&title, "%s: %d of %d heads above 0.1 (%d layers x %d heads)", file, hist[2] + hist[3], present, s.n_layers,
+                       s.n_heads);
+        rhm_svg_histogram(&svg, title.p ? title.p : "", mean, k, NULL);
+        rc = svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+        free(mean);
+        rhm_buf_free(&svg);
+        rhm_buf_free(&title);
+        if (rc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(rc == RH_ENOMEM ? 1 : 2, cmd, "%s", rc == RH_ENOMEM ? "out of memory" : msg);
+        }
+        printf("wrote %s\n", a->svg);
+    }
     free(r);
     rh_scores_free(&s);
     return 0;
@@ -10778,6 +11064,7 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 2) return cli_fail(2, cmd, "expected two score files");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
     files[0] = a->pos[0];
     files[1] = a->pos[1];
     for (k = 0; k < 2; k++) {
@@ -10834,6 +11121,33 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
         printf("retrieval heads in both: %d\n", both);
         if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
         else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
+        if (a->svg) {
+            char **names = (char **)calloc((size_t)(n > 0 ? n : 1), sizeof *names);
+            rhm_buf svg = {0}, title = {0};
+            int j = 0, ok = names != NULL, wrc;
+            for (i = 0; ok && i < nh; i++) {
+                if (!s[0].present[i] || !s[1].present[i]) continue;
+                if (!(names[j] = (char *)malloc(24))) ok = 0;
+                else snprintf(names[j++], 24, "%d-%d", i / s[0].n_heads, i % s[0].n_heads);
+            }
+            if (ok) {
+                if (isnan(rho)) rhm_buf_printf(&title, "mean retrieval score per head: %d heads", n);
+                else rhm_buf_printf(&title, "mean retrieval score per head: %d heads, Spearman %.3f", n, rho);
+                rhm_svg_scatter(&svg, title.p ? title.p : "", files[0], files[1], av, bv, names, n, 8, NULL);
+            }
+            wrc = !ok || svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+            for (i = 0; names && i < n; i++) free(names[i]);
+            free(names);
+            rhm_buf_free(&svg);
+            rhm_buf_free(&title);
+            if (wrc) {
+                free(av);
+                free(bv);
+                rc = cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", wrc == RH_ENOMEM ? "out of memory" : msg);
+                goto out;
+            }
+            printf("wrote %s\n", a->svg);
+        }
         free(av);
         free(bv);
     }

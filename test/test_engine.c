@@ -1284,9 +1284,16 @@ static int engine_cli_flags(void) {
         else if (getcwd(cwd, sizeof cwd)) snprintf(bin, sizeof bin, "%s/%s", cwd, t_bin);
         else bin[0] = 0;
         if (bin[0]) {
+            char beside[1200], *sl;
+            snprintf(beside, sizeof beside, "%s", bin);
+            sl = strrchr(beside, '/');
+            if (sl) snprintf(sl + 1, sizeof beside - (size_t)(sl + 1 - beside), "weights/demo.rhw");
             snprintf(cmd2, sizeof cmd2, "cd %s && %s info", t_tmpdir, bin);
             rc = t_run(cmd2, out, sizeof out);
-            CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "default model from another directory: exit %d: %s", rc, out);
+            if (sl && access(beside, F_OK) == 0) /* a build in the checkout */
+                CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "default model from another directory: exit %d: %s", rc, out);
+            else /* a build elsewhere (make O=DIR) */
+                CHECKF(rc == 2 && strstr(out, "no MODEL given"), "no default model beside %s: exit %d: %s", bin, rc, out);
             snprintf(cmd2, sizeof cmd2, "mkdir -p %s/lonely && cp %s %s/lonely/rh && cd %s && ./lonely/rh info", t_tmpdir, bin,
                      t_tmpdir, t_tmpdir);
             rc = t_run(cmd2, out, sizeof out);

@@ -980,7 +980,7 @@ static int method_resume_shards(void) {
     CHECK(strstr(a, "\"the secret code is alpha bravo charlie\n\",alpha bravo charlie,100.0,none"));
     free(a);
     a = method_slurp(t_tmp("rs_full.svg"), &na);
-    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<!-- run: "));
+    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<desc>{&quot;program&quot;"));
     free(a);
     a = method_slurp(t_tmp("rs_full.run.json"), &na);
     {
