@@ -8,9 +8,11 @@
  * prefill chunk 0, 2 threads and chunk 7; unmasked with an f32 cache also 3 threads, chunk 16).
  *
  * Exact rows: what the two passes compute differs only by f32 rounding.
- *   logits     max |fast - reference| <= 1e-5 on the fixtures (FORWARD_LOGIT_TOL); the random
- *              variants, whose logits reach 38 against the fixtures' 14, the same limit times
- *              max|logit| / 10 when that exceeds 1 (f32 rounding grows with the values)
+ *   logits     max |fast - reference| <= 1e-5 on the fixtures' 48-token runs (FORWARD_LOGIT_TOL,
+ *              max|logit| <= 14 there); the fixtures' 600-token runs (max|logit| 18) and the
+ *              random variants (38) the same limit times max|logit| / 10 when that exceeds 1:
+ *              f32 rounding grows with the values (measured: up to 9.5e-6 at 48 tokens and
+ *              1.2e-5 at 600 with the scalar kernels, 9.5e-6 with AVX-512)
  *   observe    top-1 positions equal; top-1 weights and whole rows within 1e-6
  * Rounding rows: a rounding to a coarser type of two f32 values that differ in the last bit can
  * land on neighbouring values of that type, a jump of 2^-11 (f16) or 2^-8 (bf16) relative in one
@@ -315,11 +317,12 @@ static void forward_ids(int *ids, int n, int vocab, int seed) {
     for (i = 0; i < n; i++) ids[i] = (i * 37 + 11 + seed * 101) % vocab;
 }
 
-/* One line per model and setting; returns 1 when a limit is broken. */
-static int forward_report(const forward_model *M, const char *what, const forward_stats *s) {
+/* One line per model and setting; returns 1 when a limit is broken.  scaled: the logit limit
+ * grows with max|logit| beyond 10 (see the top of the file). */
+static int forward_report(const forward_model *M, const char *what, const forward_stats *s, int scaled) {
     double lim = FORWARD_LOGIT_TOL;
     int bad;
-    if (!M->fixture && s->max_logit > 10) lim *= s->max_logit / 10;
+    if (scaled && s->max_logit > 10) lim *= s->max_logit / 10;
     bad = !(s->logit <= lim) || !(s->weight <= FORWARD_WEIGHT_TOL) || !(s->row <= FORWARD_WEIGHT_TOL) ||
           !(s->r_rel <= FORWARD_ROUND_REL_TOL) || !(s->r_weight <= FORWARD_ROUND_WEIGHT_TOL) ||
           !(s->r_row <= FORWARD_ROUND_WEIGHT_TOL) || s->top1_diff != 0;
@@ -346,18 +349,19 @@ static int forward_unmasked(void) {
     for (i = 0; i < nm; i++) {
         const rh_config *cf = rh_model_config(ms[i].m);
         for (kv = 0; kv < 3; kv++) {
-            forward_setup S;
-            forward_stats st;
-            memset(&S, 0, sizeof S);
-            S.kv = (rh_dtype)kv;
-            forward_stats_init(&st);
-            forward_ids(ids, 48, cf->vocab_size, i);
-            fails += forward_case(&ms[i], S, ids, 48, 40, kv == RH_F32, &st);
-            if (ms[i].fixture) {
-                forward_ids(ids, 600, cf->vocab_size, i);
-                fails += forward_case(&ms[i], S, ids, 600, 590, 0, &st);
+            static const char *const what[2][3] = {{"kv f32", "kv f16", "kv bf16"}, {"600 f32", "600 f16", "600 bf16"}};
+            int len;
+            for (len = 0; len < (ms[i].fixture ? 2 : 1); len++) {
+                forward_setup S;
+                forward_stats st;
+                int n = len ? 600 : 48;
+                memset(&S, 0, sizeof S);
+                S.kv = (rh_dtype)kv;
+                forward_stats_init(&st);
+                forward_ids(ids, n, cf->vocab_size, i);
+                fails += forward_case(&ms[i], S, ids, n, n - (len ? 10 : 8), kv == RH_F32 && !len, &st);
+                fails += forward_report(&ms[i], what[len][kv], &st, len || !ms[i].fixture);
             }
-            fails += forward_report(&ms[i], kv == 0 ? "kv f32" : kv == 1 ? "kv f16" : "kv bf16", &st);
         }
     }
     forward_models_close(ms, nm);
@@ -390,7 +394,7 @@ static int forward_masks(void) {
                 S.mask_prefill = pre;
                 fails += forward_case(&ms[i], S, ids, 48, 40, 0, &st);
             }
-            fails += forward_report(&ms[i], mode == 0 ? "uniform" : mode == 1 ? "neg-inf" : "zero", &st);
+            fails += forward_report(&ms[i], mode == 0 ? "uniform" : mode == 1 ? "neg-inf" : "zero", &st, !ms[i].fixture);
         }
     }
     forward_models_close(ms, nm);
