@@ -31,7 +31,8 @@
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
  *   att_task             where the hooks act inside attention: top-1, the three mask modes
- *   rhm_run              the experiment: every test of the grid, then the outputs
+ *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
+ *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
  * says so with the tag ORIGINAL: and why (grep for it).
  *
@@ -442,8 +443,8 @@ static int rhm_tokenize_incontext(const rh_model *m, int space_prefix, const cha
 }
 
 /* A sentence ends after context token ids[k - 1]: its bytes' last non-whitespace byte is one of
- * . ! ?  Found from the decoded bytes of the token, so it works for any tokenizer (the
- * original hard-codes the period token ids of each model family). */
+ * . ! ?  ORIGINAL: it looks for the period token ids of each model family; found here from
+ * the decoded bytes of the token, so it works for any tokenizer. */
 static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
     char b[256];
     int n;
@@ -613,7 +614,10 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     }
     t->needle_hi = k;
     /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
-     * in-context form first; the original searched the whole prompt from its start */
+     * in-context form first.  ORIGINAL: it searched the whole prompt from its start, where the
+     * answer's words can also stand in the haystack (--span-search prompt restores that), and
+     * only the answer tokenized alone (which differs from its in-context form for byte-level
+     * tokenizers) */
     for (v = 0; v < 2 && t->span_start < 0; v++) {
         int s;
         if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
@@ -1455,27 +1459,6 @@ static int rhm_parse_heads(const char *flag, const char *spec, int n_layers, int
     return 0;
 }
 
-/* Backslash escapes of a --template value: \n \t \\ (a shell passes no newline easily). */
-static char *rhm_unescape(const char *s) {
-    rhm_buf b = {0};
-    for (; *s; s++) {
-        if (*s == '\\' && s[1] == 'n') {
-            rhm_buf_put(&b, "\n", 1);
-            s++;
-        } else if (*s == '\\' && s[1] == 't') {
-            rhm_buf_put(&b, "\t", 1);
-            s++;
-        } else if (*s == '\\' && s[1] == '\\') {
-            rhm_buf_put(&b, "\\", 1);
-            s++;
-        } else {
-            rhm_buf_put(&b, s, 1);
-        }
-    }
-    if (!b.p) rhm_buf_put(&b, "", 0);
-    return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
-}
-
 static int rhm_count(const char *s, const char *sub) {
     int n = 0;
     size_t k = strlen(sub);
@@ -1486,8 +1469,9 @@ static int rhm_count(const char *s, const char *sub) {
     return n;
 }
 
-/* --chat: the model's chat template, recognized by its markers (a Jinja interpreter is out of
- * scope): ChatML (Qwen; with the default system message when the template has one), Llama-2 /
+/* --chat: the model's chat template, recognized by its markers.  ORIGINAL: it applies the
+ * tokenizer's Jinja template; a Jinja interpreter is out of scope here, so the three families are
+ * recognized: ChatML (Qwen; with the default system message when the template has one), Llama-2 /
  * Mistral [INST], Llama-3 headers.  The user turn is the original's:
  * "<book>{context}</book>\nBased on the content of the book, Question: {question}\nAnswer:". */
 static char *rhm_chat_template(const rh_model *m, char *msg, size_t cap) {
@@ -1543,326 +1527,6 @@ static char *rhm_chat_template(const rh_model *m, char *msg, size_t cap) {
         return NULL;
     }
     return b.p;
-}
-
-/* ---- options shared by detect and niah ---- */
-
-typedef struct {
-    int is_detect;
-    int argc;
-    char **argv;
-    const char *model_path, *haystack, *needles_path, *out, *lengths, *depths, *template_arg;
-    const char *scores_path, *mask_heads;
-    int sigmoid, buffer, max_new, threads, n_needles, quiet, fresh, append, score_set;
-    int span_exact, span_prompt, chat, mask_prefill, shard_i, shard_n, top, no_prefix_cache;
-    int needle_first, needle_end; /* --needle-range; end 0 = all */
-    long mask_top, mask_random;
-    uint64_t seed;
-    int seed_given;
-    rh_mask_mode mask_mode;
-    int reference; /* --reference (a check hook until the option table re-adds it, issue 18) */
-} rhm_opts;
-
-static void rhm_usage(FILE *f, int detect) {
-    fprintf(f,
-            "usage: retrieval_heads %s [MODEL] [options]     (MODEL default weights/demo.rhw)\n"
-            "  --haystack PATH        text file or folder of *.txt (name order)  [weights/haystack]\n"
-            "  --needles FILE         JSON lines: needle, question, answer       [weights/needles.jsonl]\n"
-            "  --n-needles N          use the first N needles only\n"
-            "  --needle-range A:B     use needles A..B-1 (0-based) only\n"
-            "  --lengths MIN:MAX:N    context lengths in tokens (linear, rounded; or a,b,c)\n"
-            "  --depths MIN:MAX:N     needle depths in percent                   [0:100:5]\n"
-            "  --depth-spacing linear|sigmoid                                    [linear]\n"
-            "  --buffer N             tokens left for question and answer        [200]\n"
-            "  --template STR         prompt with {context} and {question} (\\n escapes)\n"
-            "  --chat                 the model's chat template (ChatML, Llama-3, [INST])\n"
-            "  --span overlap|exact   answer-span rule (set overlap > 90%%, the original's)\n"
-            "  --span-search needle|prompt   where to look for the span           [needle]\n"
-            "  --max-new N            tokens to decode at most                   [50]\n"
-            "  -t, --threads N        worker threads (0 = all CPUs)              [0]\n"
-            "  --shard i/n            run every n-th test starting at i (0 <= i < n)\n"
-            "  --fresh                ignore finished tests of earlier runs (default: resume)\n"
-            "  --no-prefix-cache      prefill every prompt whole (default: reuse the shared prefix)\n"
-            "  --quiet                no progress line on stderr\n",
-            detect ? "detect" : "niah");
-    if (detect)
-        fprintf(f,
-                "  -o, --out FILE         score file {\"layer-head\": [...]}       [retrieval_scores.json]\n"
-                "  --append               add to the lists of an existing score file\n"
-                "  --score-set            the paper's set definition (each span token once)\n"
-                "  --top N                rows of the ranked table                   [20]\n");
-    else
-        fprintf(f,
-                "  -o, --out BASE         BASE.jsonl, BASE.csv, BASE.svg, BASE.run.json [niah]\n"
-                "  --mask-top K --scores FILE     mask the K best heads of a score file\n"
-                "  --mask-random K --scores FILE [--seed S]  K random heads of mean < 0.1\n"
-                "  --mask-heads L-H,L-H   mask these heads\n"
-                "  --mask-mode uniform|neg-inf|zero                                 [uniform]\n"
-                "  --mask-prefill         mask the prefill too (default: decode steps only)\n");
-}
-
-/* Parse argv into o; on a bad flag writes one line to msg and returns -1; 1 for --help. */
-static int rhm_parse_opts(int argc, char **argv, int detect, rhm_opts *o, char *msg, size_t cap) {
-    int i, pos = 0;
-    memset(o, 0, sizeof *o);
-    o->is_detect = detect;
-    o->argc = argc;
-    o->argv = argv;
-    o->model_path = "weights/demo.rhw";
-    o->haystack = "weights/haystack";
-    o->needles_path = "weights/needles.jsonl";
-    o->out = detect ? "retrieval_scores.json" : "niah";
-    o->depths = "0:100:5";
-    o->buffer = 200;
-    o->max_new = 50;
-    o->top = 20;
-    o->shard_n = 1;
-    o->seed = 1;
-    o->mask_mode = RH_MASK_UNIFORM;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL, *eq;
-        char name[64];
-        long lv;
-        if (a[0] != '-' || !a[1]) {
-            if (pos++ == 0) {
-                o->model_path = a;
-                continue;
-            }
-            set_err(msg, cap, "unexpected argument \"%.60s\" (one MODEL at most)", a);
-            return -1;
-        }
-        eq = strchr(a, '=');
-        if (eq && a[1] == '-') {
-            size_t k = (size_t)(eq - a);
-            if (k >= sizeof name) k = sizeof name - 1;
-            memcpy(name, a, k);
-            name[k] = 0;
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a);
-        }
-#define RHM_FLAG(s) (!strcmp(name, s))
-#define RHM_VAL()                                                                \
-    do {                                                                         \
-        if (!val) {                                                              \
-            if (i + 1 >= argc) {                                                 \
-                set_err(msg, cap, "%s: missing value", name);                   \
-                return -1;                                                       \
-            }                                                                    \
-            val = argv[++i];                                                     \
-        }                                                                        \
-    } while (0)
-#define RHM_NOVAL()                                                              \
-    do {                                                                         \
-        if (val) {                                                               \
-            set_err(msg, cap, "%s takes no value", name);                       \
-            return -1;                                                           \
-        }                                                                        \
-    } while (0)
-#define RHM_INT(lo, hi, dst)                                                     \
-    do {                                                                         \
-        RHM_VAL();                                                               \
-        if (rhm_parse_long(val, lo, hi, &lv)) {                                  \
-            set_err(msg, cap, "%s: expected an integer in [%ld, %ld], got \"%.40s\"", name, \
-                    (long)(lo), (long)(hi), val);                                \
-            return -1;                                                           \
-        }                                                                        \
-        dst = lv;                                                                \
-    } while (0)
-        if (RHM_FLAG("-h") || RHM_FLAG("--help")) {
-            return 1;
-        } else if (RHM_FLAG("--haystack")) {
-            RHM_VAL();
-            o->haystack = val;
-        } else if (RHM_FLAG("--needles")) {
-            RHM_VAL();
-            o->needles_path = val;
-        } else if (RHM_FLAG("--n-needles")) {
-            RHM_INT(1, 1000000, o->n_needles);
-        } else if (RHM_FLAG("--needle-range")) {
-            char t[32];
-            const char *c1;
-            long a, b2;
-            RHM_VAL();
-            c1 = strchr(val, ':');
-            if (!c1 || (size_t)(c1 - val) >= sizeof t) {
-                set_err(msg, cap, "--needle-range: expected FIRST:END (0-based, END excluded), got \"%.40s\"", val);
-                return -1;
-            }
-            memcpy(t, val, (size_t)(c1 - val));
-            t[c1 - val] = 0;
-            if (rhm_parse_long(t, 0, 999999, &a) || rhm_parse_long(c1 + 1, a + 1, 1000000, &b2)) {
-                set_err(msg, cap, "--needle-range: expected FIRST:END with 0 <= FIRST < END, got \"%.40s\"", val);
-                return -1;
-            }
-            o->needle_first = (int)a;
-            o->needle_end = (int)b2;
-        } else if (RHM_FLAG("--lengths")) {
-            RHM_VAL();
-            o->lengths = val;
-        } else if (RHM_FLAG("--depths")) {
-            RHM_VAL();
-            o->depths = val;
-        } else if (RHM_FLAG("--depth-spacing")) {
-            RHM_VAL();
-            if (!strcmp(val, "linear")) o->sigmoid = 0;
-            else if (!strcmp(val, "sigmoid")) o->sigmoid = 1;
-            else {
-                set_err(msg, cap, "--depth-spacing: expected linear or sigmoid, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--buffer")) {
-            RHM_INT(0, 10000000, o->buffer);
-        } else if (RHM_FLAG("--template")) {
-            RHM_VAL();
-            o->template_arg = val;
-        } else if (RHM_FLAG("--chat")) {
-            RHM_NOVAL();
-            o->chat = 1;
-        } else if (RHM_FLAG("--span")) {
-            RHM_VAL();
-            if (!strcmp(val, "overlap")) o->span_exact = 0;
-            else if (!strcmp(val, "exact")) o->span_exact = 1;
-            else {
-                set_err(msg, cap, "--span: expected overlap or exact, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--span-search")) {
-            RHM_VAL();
-            if (!strcmp(val, "needle")) o->span_prompt = 0;
-            else if (!strcmp(val, "prompt")) o->span_prompt = 1;
-            else {
-                set_err(msg, cap, "--span-search: expected needle or prompt, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (RHM_FLAG("--max-new")) {
-            RHM_INT(1, 100000, o->max_new);
-        } else if (RHM_FLAG("-t") || RHM_FLAG("--threads")) {
-            RHM_INT(0, 1024, o->threads);
-        } else if (RHM_FLAG("--shard")) {
-            long si, sn;
-            char t[64];
-            const char *sl;
-            RHM_VAL();
-            sl = strchr(val, '/');
-            if (!sl || (size_t)(sl - val) >= sizeof t) {
-                set_err(msg, cap, "--shard: expected i/n, got \"%.40s\"", val);
-                return -1;
-            }
-            memcpy(t, val, (size_t)(sl - val));
-            t[sl - val] = 0;
-            if (rhm_parse_long(sl + 1, 1, 100000, &sn) || rhm_parse_long(t, 0, sn - 1, &si)) {
-                set_err(msg, cap, "--shard: expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
-                return -1;
-            }
-            o->shard_i = (int)si;
-            o->shard_n = (int)sn;
-        } else if (RHM_FLAG("--reference")) { /* the plain forward pass (rh_ctx_params.reference) */
-            RHM_NOVAL();
-            o->reference = 1;
-        } else if (RHM_FLAG("--no-prefix-cache")) {
-            RHM_NOVAL();
-            o->no_prefix_cache = 1;
-        } else if (RHM_FLAG("--fresh")) {
-            RHM_NOVAL();
-            o->fresh = 1;
-        } else if (RHM_FLAG("--quiet") || RHM_FLAG("-q")) {
-            RHM_NOVAL();
-            o->quiet = 1;
-        } else if (RHM_FLAG("-o") || RHM_FLAG("--out")) {
-            RHM_VAL();
-            if (!*val) {
-                set_err(msg, cap, "%s: empty path", name);
-                return -1;
-            }
-            o->out = val;
-        } else if (detect && RHM_FLAG("--append")) {
-            RHM_NOVAL();
-            o->append = 1;
-        } else if (detect && RHM_FLAG("--score-set")) {
-            RHM_NOVAL();
-            o->score_set = 1;
-        } else if (detect && RHM_FLAG("--top")) {
-            RHM_INT(1, 1000000, o->top);
-        } else if (!detect && RHM_FLAG("--mask-top")) {
-            RHM_INT(1, 10000000, o->mask_top);
-        } else if (!detect && RHM_FLAG("--mask-random")) {
-            RHM_INT(1, 10000000, o->mask_random);
-        } else if (!detect && RHM_FLAG("--mask-heads")) {
-            RHM_VAL();
-            o->mask_heads = val;
-        } else if (!detect && RHM_FLAG("--scores")) {
-            RHM_VAL();
-            o->scores_path = val;
-        } else if (!detect && RHM_FLAG("--seed")) {
-            char *end;
-            unsigned long long sv;
-            RHM_VAL();
-            errno = 0;
-            sv = strtoull(val, &end, 10);
-            if (!*val || *val == '-' || *end || errno) {
-                set_err(msg, cap, "--seed: expected an unsigned integer, got \"%.40s\"", val);
-                return -1;
-            }
-            o->seed = (uint64_t)sv;
-            o->seed_given = 1;
-        } else if (!detect && RHM_FLAG("--mask-mode")) {
-            RHM_VAL();
-            if (!strcmp(val, "uniform")) o->mask_mode = RH_MASK_UNIFORM;
-            else if (!strcmp(val, "neg-inf")) o->mask_mode = RH_MASK_NEG_INF;
-            else if (!strcmp(val, "zero")) o->mask_mode = RH_MASK_ZERO;
-            else {
-                set_err(msg, cap, "--mask-mode: expected uniform, neg-inf or zero, got \"%.40s\"", val);
-                return -1;
-            }
-        } else if (!detect && RHM_FLAG("--mask-prefill")) {
-            RHM_NOVAL();
-            o->mask_prefill = 1;
-        } else {
-            set_err(msg, cap, "unknown flag %.60s (see --help)", name);
-            return -1;
-        }
-#undef RHM_FLAG
-#undef RHM_VAL
-#undef RHM_NOVAL
-#undef RHM_INT
-    }
-    if (!detect) {
-        int nm = (o->mask_top > 0) + (o->mask_random > 0) + (o->mask_heads != NULL);
-        if (nm > 1) {
-            set_err(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another");
-            return -1;
-        }
-        if ((o->mask_top || o->mask_random) && !o->scores_path) {
-            set_err(msg, cap, "%s needs --scores FILE", o->mask_top ? "--mask-top" : "--mask-random");
-            return -1;
-        }
-        if (o->scores_path && !o->mask_top && !o->mask_random) {
-            set_err(msg, cap, "--scores is used only with --mask-top or --mask-random");
-            return -1;
-        }
-        if (o->seed_given && !o->mask_random) {
-            set_err(msg, cap, "--seed is used only with --mask-random");
-            return -1;
-        }
-        if (nm == 0 && (o->mask_prefill || o->mask_mode != RH_MASK_UNIFORM)) {
-            set_err(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)");
-            return -1;
-        }
-    }
-    if (o->append && o->shard_n > 1) {
-        set_err(msg, cap, "--append cannot be combined with --shard (merge the shards first, then append)");
-        return -1;
-    }
-    if (o->n_needles && o->needle_end) {
-        set_err(msg, cap, "--n-needles and --needle-range exclude one another");
-        return -1;
-    }
-    if (o->chat && o->template_arg) {
-        set_err(msg, cap, "--chat and --template exclude one another");
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- per-test records: the resume state and the per-test output (JSON lines) ---- */
@@ -2110,18 +1774,136 @@ static void rhm_csv_field(rhm_buf *b, const char *s, size_t n) {
     rhm_buf_put(b, "\"", 1);
 }
 
-/* ---- the experiment driver shared by detect and niah ---- */
+/* ---- choosing heads (masks): a list, the top K of a score file, or K random non-retrieval
+ * heads of it ---- */
+
+int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layers, int n_heads,
+                         unsigned char *flags, char **label, char *err, size_t errcap) {
+    static const char *const kind_name[4] = {"none", "heads", "top", "random"};
+    int n_lh = n_layers * n_heads, i, k, n_sel = 0, rc = RH_OK;
+    rhm_buf lb = {0};
+    char fname[64];
+    if (label) *label = NULL;
+    if (flags) memset(flags, 0, (size_t)n_lh);
+    if (!pick || pick->kind == RH_PICK_NONE) {
+        if (label) {
+            rhm_buf_puts(&lb, "none");
+            if (lb.oom) return RH_ENOMEM;
+            *label = lb.p;
+        }
+        return RH_OK;
+    }
+    if ((int)pick->kind < 0 || (int)pick->kind > RH_PICK_RANDOM) {
+        set_err(err, errcap, "%s: unknown kind of head choice %d", flag, (int)pick->kind);
+        return RH_EINVAL;
+    }
+    if (!flags) {
+        set_err(err, errcap, "%s: no flags to set", flag);
+        return RH_EINVAL;
+    }
+    snprintf(fname, sizeof fname, "%s-%s", flag, kind_name[pick->kind]);
+    if (pick->kind == RH_PICK_HEADS) {
+        if (!pick->heads || rhm_parse_heads(fname, pick->heads, n_layers, n_heads, flags, err, errcap))
+            return RH_EINVAL;
+    } else {
+        rh_scores s;
+        rhm_rank *r = NULL;
+        int n_r = 0;
+        if (pick->k < 1) {
+            set_err(err, errcap, "%s: K = %d, expected at least 1", fname, pick->k);
+            return RH_EINVAL;
+        }
+        if (!pick->scores) {
+            set_err(err, errcap, "%s needs --scores FILE", fname);
+            return RH_EINVAL;
+        }
+        if (rh_scores_read(pick->scores, &s, err, errcap)) {
+            char t[512];
+            snprintf(t, sizeof t, "--scores: %s", err ? err : "");
+            set_err(err, errcap, "%s", t);
+            return RH_EINVAL;
+        }
+        for (i = 0; i < s.n_layers * s.n_heads; i++)
+            if (s.present[i] && (i / s.n_heads >= n_layers || i % s.n_heads >= n_heads)) {
+                set_err(err, errcap, "--scores: %s has head %d-%d, outside the model (%d layers x %d heads)",
+                        pick->scores, i / s.n_heads, i % s.n_heads, n_layers, n_heads);
+                rh_scores_free(&s);
+                return RH_EINVAL;
+            }
+        if (rhm_rank_heads(&s, &r, &n_r)) {
+            rh_scores_free(&s);
+            return RH_ENOMEM;
+        }
+        if (pick->kind == RH_PICK_TOP) {
+            if (pick->k > n_r) {
+                set_err(err, errcap, "%s: K = %d is more than the %d heads in %s", fname, pick->k, n_r, pick->scores);
+                rc = RH_EINVAL;
+            }
+            for (k = 0; !rc && k < pick->k; k++) {
+                int idx = r[k].idx;
+                flags[idx / s.n_heads * n_heads + idx % s.n_heads] = 1;
+            }
+        } else {
+            /* ORIGINAL: its sampler drew anew, unseeded, for every test and could draw retrieval
+             * heads; here K heads among those with mean < 0.1, drawn once per run, seeded */
+            int *elig = (int *)malloc((size_t)(n_r > 0 ? n_r : 1) * sizeof *elig), ne = 0;
+            uint64_t st = pick->seed;
+            if (!elig) rc = RH_ENOMEM;
+            for (i = 0; !rc && i < s.n_layers * s.n_heads; i++)
+                if (s.present[i] && rh_scores_mean(&s, i) < 0.1) elig[ne++] = i;
+            if (!rc && pick->k > ne) {
+                set_err(err, errcap, "%s: K = %d is more than the %d heads with mean score < 0.1 in %s", fname,
+                        pick->k, ne, pick->scores);
+                rc = RH_EINVAL;
+            }
+            for (k = 0; !rc && k < pick->k; k++) {
+                int j = k + (int)(rhm_rand(&st) % (uint64_t)(ne - k)), tmp = elig[k], idx;
+                elig[k] = elig[j];
+                elig[j] = tmp;
+                idx = elig[k];
+                flags[idx / s.n_heads * n_heads + idx % s.n_heads] = 1;
+            }
+            free(elig);
+        }
+        free(r);
+        rh_scores_free(&s);
+        if (rc) return rc;
+    }
+    if (label) {
+        for (i = 0; i < n_lh; i++) n_sel += flags[i];
+        rhm_buf_printf(&lb, "%s-%d:", kind_name[pick->kind], n_sel);
+        for (i = 0; i < n_lh; i++)
+            if (flags[i]) rhm_buf_printf(&lb, " %d-%d", i / n_heads, i % n_heads);
+        if (lb.oom) {
+            rhm_buf_free(&lb);
+            return RH_ENOMEM;
+        }
+        *label = lb.p;
+    }
+    return RH_OK;
+}
+
+/* ---- the experiment: its state, set up from an rh_experiment ----
+ * rh_experiment_run (below) reads as the method does: set up (load and check every input),
+ * plan (the tests of this shard, the finished ones of earlier runs), run each test through the
+ * hooks (rhm_generate), write the outputs. */
+
+const char *const rh_span_rule_names[] = {"overlap", "exact", NULL};
+const char *const rh_span_search_names[] = {"needle", "prompt", NULL};
+const char *const rh_depth_spacing_names[] = {"linear", "sigmoid", NULL};
 
 typedef struct {
-    rhm_opts o;
+    rh_experiment X; /* what was asked (strings are the caller's) */
+    int is_detect;
     rh_model *m;
     const rh_config *cfg;
     int n_lh; /* n_layers * n_heads */
     char checksum[17];
-    double *lengths, *depths;
+    int *lengths;
+    double *depths;
     int n_len, n_dep;
     rhm_needle *nd;
-    int n_nd;
+    int n_nd, needle_first; /* the needles used: [needle_first, needle_first + n_nd) of the file */
     char *tmpl;
     char *hay_text;
     size_t hay_len;
@@ -2129,16 +1911,15 @@ typedef struct {
     int space_prefix;
     int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
     unsigned char *mask; /* niah: n_lh flags, or NULL */
-    rhm_buf mask_label;  /* "none", "top-5: 1-2 0-3 ...", ... */
-    const char *mask_kind;
+    char *mask_label;    /* "none", "top-5: 1-2 0-3 ...", ... */
     uint64_t cfg_hash;
-    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec;
+    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec, score_path;
     rh_scores old;
     int have_old;
     double t0;
     char started[32];
     int n_tests, n_mine, n_done_before, n_run;
-    int threads; /* the worker threads used (-t, 0 resolved to the online CPUs) */
+    int threads; /* the worker threads used (0 resolved to the online CPUs) */
 } rhm_exp;
 
 static void rhm_exp_free(rhm_exp *E) {
@@ -2162,71 +1943,86 @@ static void rhm_exp_free(rhm_exp *E) {
     free(E->hay_text);
     free(E->hay);
     free(E->mask);
-    rhm_buf_free(&E->mask_label);
+    free(E->mask_label);
     rhm_buf_free(&E->base);
     rhm_buf_free(&E->rec_path);
     rhm_buf_free(&E->svg_path);
     rhm_buf_free(&E->run_path);
     rhm_buf_free(&E->csv_path);
     rhm_buf_free(&E->unsharded_rec);
+    rhm_buf_free(&E->score_path);
     if (E->have_old) rh_scores_free(&E->old);
     if (E->m) rh_model_close(E->m);
     memset(E, 0, sizeof *E);
 }
 
+static void rhm_note(const rhm_exp *E, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    if (!E->X.note) return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    E->X.note(E->X.user, line);
+}
+
 /* The run record: what made an output (program, model, command line, grid, seed, threads,
  * start and wall time, test counts). */
 static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
+    const rh_experiment *X = &E->X;
     int i;
     rhm_buf_puts(b, "{\"program\": \"retrieval_heads\", \"version\": \"" RH_VERSION "\", \"command\": [\"retrieval_heads\"");
-    for (i = 0; i < E->o.argc; i++) {
+    for (i = 0; X->argv && i < X->argc; i++) {
         rhm_buf_puts(b, ", ");
-        rhm_buf_json_str(b, E->o.argv[i], strlen(E->o.argv[i]));
+        rhm_buf_json_str(b, X->argv[i], strlen(X->argv[i]));
     }
     rhm_buf_puts(b, "], \"model\": ");
-    rhm_buf_json_str(b, E->o.model_path, strlen(E->o.model_path));
+    rhm_buf_json_str(b, X->model, strlen(X->model));
     rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"layers\": %d, \"heads\": %d",
                    E->checksum, E->cfg->n_layers, E->cfg->n_heads);
     rhm_buf_puts(b, ", \"grid\": {\"lengths\": [");
-    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", (int)E->lengths[i]);
+    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", E->lengths[i]);
     rhm_buf_puts(b, "], \"depths\": [");
     for (i = 0; i < E->n_dep; i++) {
         if (i) rhm_buf_puts(b, ", ");
         rhm_buf_double(b, E->depths[i]);
     }
     rhm_buf_printf(b, "], \"depth_spacing\": \"%s\", \"needles\": %d, \"needle_range\": [%d, %d], \"needles_file\": ",
-                   E->o.sigmoid ? "sigmoid" : "linear", E->n_nd, E->o.needle_first, E->o.needle_first + E->n_nd);
-    rhm_buf_json_str(b, E->o.needles_path, strlen(E->o.needles_path));
+                   rh_depth_spacing_names[X->depth_spacing], E->n_nd, E->needle_first, E->needle_first + E->n_nd);
+    rhm_buf_json_str(b, X->needles, strlen(X->needles));
     rhm_buf_puts(b, ", \"haystack\": ");
-    rhm_buf_json_str(b, E->o.haystack, strlen(E->o.haystack));
-    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", E->o.buffer);
+    rhm_buf_json_str(b, X->haystack, strlen(X->haystack));
+    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", X->buffer);
     rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
-    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}",
-                   E->o.span_exact ? "exact" : "overlap", E->o.span_prompt ? "prompt" : "needle",
-                   E->o.max_new);
-    if (E->o.is_detect) {
-        rhm_buf_printf(b, ", \"score\": \"%s\"", E->o.score_set ? "set" : "repeats");
+    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}", rh_span_rule_names[X->span],
+                   rh_span_search_names[X->span_search], X->max_new);
+    if (E->is_detect) {
+        rhm_buf_printf(b, ", \"score\": \"%s\"", X->score_set ? "set" : "repeats");
     } else {
         rhm_buf_puts(b, ", \"mask\": ");
-        rhm_buf_json_str(b, E->mask_label.p, E->mask_label.n);
-        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"",
-                       E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
-                       E->o.mask_prefill ? "prefill and decode" : "decode only");
+        rhm_buf_json_str(b, E->mask_label, strlen(E->mask_label));
+        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
+                       X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    if (!E->o.is_detect && E->o.mask_random) rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)E->o.seed);
+    if (!E->is_detect && X->mask.kind == RH_PICK_RANDOM)
+        rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)X->mask.seed);
     else rhm_buf_puts(b, ", \"seed\": null");
+    if (X->ctx.kv_dtype != RH_F32) rhm_buf_printf(b, ", \"kv_cache\": \"%s\"", rh_dtype_names[X->ctx.kv_dtype]);
     rhm_buf_printf(b, ", \"threads\": %d, \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f",
-                   E->threads, E->o.shard_i, E->o.shard_n, E->started, rh_now() - E->t0);
+                   E->threads, X->shard_i, X->shard_n, E->started, rh_now() - E->t0);
     rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s}",
                    E->n_tests, E->n_mine, E->n_done_before, E->n_run, finished ? "true" : "false");
 }
 
+/* Test t of the grid: needle-major, then length, then depth. */
 static void rhm_test_coords(const rhm_exp *E, int t, int *li, int *di, int *ni) {
     *di = t % E->n_dep;
     *li = (t / E->n_dep) % E->n_len;
     *ni = t / (E->n_dep * E->n_len);
 }
+static int rhm_mine(const rhm_exp *E, int t) { return t % E->X.shard_n == E->X.shard_i; }
 
+/* The record key of test t: the configuration's fingerprint and the test's own inputs. */
 static void rhm_test_key(const rhm_exp *E, int t, char out[17]) {
     int li, di, ni;
     uint64_t h = E->cfg_hash;
@@ -2241,86 +2037,147 @@ static void rhm_test_key(const rhm_exp *E, int t, char out[17]) {
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static int rhm_fail(const rhm_opts *o, int code, const char *msg) {
-    fprintf(stderr, "retrieval_heads %s: %s\n", o->is_detect ? "detect" : "niah", msg);
-    return code;
+/* What the caller asked, checked before anything is read (a C caller fills the struct by hand,
+ * so every field is checked here, not only by the command line). */
+static int rhm_check_request(const rh_experiment *X, char *msg, size_t cap) {
+    int i;
+    if (!X->model || !X->haystack || !X->needles || !X->out || !*X->out) {
+        set_err(msg, cap, "model, haystack, needles and out must be given");
+        return RH_EINVAL;
+    }
+    if ((int)X->kind < 0 || (int)X->kind > RH_NIAH) { set_err(msg, cap, "unknown experiment kind %d", (int)X->kind); return RH_EINVAL; }
+    if ((unsigned)X->span > RH_SPAN_EXACT || (unsigned)X->span_search > RH_SPAN_IN_PROMPT ||
+        (unsigned)X->depth_spacing > RH_DEPTHS_SIGMOID || (unsigned)X->mask_mode > RH_MASK_ZERO ||
+        (unsigned)X->ctx.kv_dtype > RH_BF16) {
+        set_err(msg, cap, "an enumeration field (span, span_search, depth_spacing, mask_mode, kv_dtype) is out of range");
+        return RH_EINVAL;
+    }
+    if (X->buffer < 0 || X->max_new < 1 || X->n_needles < 0 || X->needle_first < 0 || X->needle_end < 0 ||
+        (X->needle_end && X->needle_end <= X->needle_first) || X->n_lengths < 0 || X->n_depths < 0) {
+        set_err(msg, cap, "buffer, max_new, n_needles, needle_first/needle_end or a grid size is out of range");
+        return RH_EINVAL;
+    }
+    if (X->shard_n < 1 || X->shard_i < 0 || X->shard_i >= X->shard_n) {
+        set_err(msg, cap, "--shard: expected i/n with 0 <= i < n, got %d/%d", X->shard_i, X->shard_n);
+        return RH_EINVAL;
+    }
+    for (i = 0; X->lengths && i < X->n_lengths; i++)
+        if (X->lengths[i] < 1) { set_err(msg, cap, "--lengths: %d is not a length in tokens", X->lengths[i]); return RH_EINVAL; }
+    for (i = 0; X->depths && i < X->n_depths; i++)
+        if (!(X->depths[i] >= 0 && X->depths[i] <= 100)) { set_err(msg, cap, "--depths: %g is not in [0, 100]", X->depths[i]); return RH_EINVAL; }
+    if (X->kind == RH_DETECT && (X->mask.kind != RH_PICK_NONE || X->mask_prefill)) {
+        set_err(msg, cap, "detect runs unmasked: masks are for niah");
+        return RH_EINVAL;
+    }
+    if (X->append && X->shard_n > 1) {
+        set_err(msg, cap, "--append cannot be combined with --shard (merge the shards first, then append)");
+        return RH_EINVAL;
+    }
+    if (X->n_needles && X->needle_end) {
+        set_err(msg, cap, "--n-needles and --needle-range exclude one another");
+        return RH_EINVAL;
+    }
+    if (X->chat && X->template_text) {
+        set_err(msg, cap, "--chat and --template exclude one another");
+        return RH_EINVAL;
+    }
+    return RH_OK;
 }
 
-/* Load and check everything a run needs; returns 0 or an exit code (message printed). */
-static int rhm_exp_setup(rhm_exp *E, char *msg, size_t cap) {
-    rhm_opts *o = &E->o;
-    char lspec[64];
-    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
-    time_t now = time(NULL);
-    struct tm tmv;
-    E->t0 = rh_now();
-    E->threads = o->threads;
-    if (E->threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
-    }
-    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    rc = rh_model_open(o->model_path, &E->m, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
-    E->cfg = rh_model_config(E->m);
-    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
-    rh_model_checksum(E->m, E->checksum);
-    /* grids */
-    if (!o->lengths) {
-        int mx = E->cfg->max_ctx;
-        snprintf(lspec, sizeof lspec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
-    }
-    if (rhm_parse_grid("--lengths", o->lengths ? o->lengths : lspec, 1, 100000000, 1, 0,
-                       &E->lengths, &E->n_len, msg, cap))
-        return RHM_EXIT_USAGE;
-    if (rhm_parse_grid("--depths", o->depths, 0, 100, 0, o->sigmoid, &E->depths, &E->n_dep, msg, cap))
-        return RHM_EXIT_USAGE;
-    /* needles */
-    {
-        char *txt;
-        size_t len;
-        rc = rhm_read_file(o->needles_path, (size_t)1 << 28, &txt, &len, msg, cap);
-        if (rc) return RHM_EXIT_USAGE;
-        rc = rhm_needles_parse(txt, len, o->needles_path, &E->nd, &E->n_nd, msg, cap);
-        free(txt);
-        if (rc) return RHM_EXIT_USAGE;
-        if (o->n_needles > E->n_nd) {
-            set_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", o->n_needles, E->n_nd, o->needles_path);
-            return RHM_EXIT_USAGE;
-        }
-        if (o->needle_end > E->n_nd) {
-            set_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", o->needle_first, o->needle_end,
-                    E->n_nd, o->needles_path);
-            return RHM_EXIT_USAGE;
-        }
-        if (o->n_needles) o->needle_end = o->n_needles;
-        if (o->needle_end) {
-            /* keep needles [first, end): free the others, move the kept ones to the front */
-            for (i = 0; i < E->n_nd; i++)
-                if (i < o->needle_first || i >= o->needle_end) {
-                    free(E->nd[i].needle);
-                    free(E->nd[i].question);
-                    free(E->nd[i].answer);
-                }
-            memmove(E->nd, E->nd + o->needle_first, (size_t)(o->needle_end - o->needle_first) * sizeof *E->nd);
-            E->n_nd = o->needle_end - o->needle_first;
-        }
-    }
-    /* template */
-    if (o->chat) {
-        E->tmpl = rhm_chat_template(E->m, msg, cap);
-        if (!E->tmpl) return RHM_EXIT_USAGE;
+/* The grid: the caller's, or the defaults of the command line (lengths 4 from a quarter of the
+ * trained context to all of it, as MAX/4:MAX:4; depths 0:100:5, spaced as depth_spacing says). */
+static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    double *v = NULL;
+    int i, n = 0;
+    if (X->lengths) {
+        E->n_len = X->n_lengths;
+        E->lengths = (int *)malloc((size_t)(E->n_len > 0 ? E->n_len : 1) * sizeof *E->lengths);
+        if (!E->lengths) return RH_ENOMEM;
+        for (i = 0; i < E->n_len; i++) E->lengths[i] = X->lengths[i];
     } else {
-        E->tmpl = rhm_unescape(o->template_arg ? o->template_arg : RHM_DEFAULT_TEMPLATE);
-        if (!E->tmpl) return RHM_EXIT_RUN;
+        char spec[64];
+        int mx = E->cfg->max_ctx;
+        snprintf(spec, sizeof spec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
+        if (rhm_parse_grid("--lengths", spec, 1, 100000000, 1, 0, &v, &n, msg, cap)) return RH_EINVAL;
+        E->lengths = (int *)malloc((size_t)n * sizeof *E->lengths);
+        if (!E->lengths) { free(v); return RH_ENOMEM; }
+        for (i = 0; i < n; i++) E->lengths[i] = (int)v[i];
+        E->n_len = n;
+        free(v);
+    }
+    if (X->depths) {
+        E->n_dep = X->n_depths;
+        E->depths = (double *)malloc((size_t)(E->n_dep > 0 ? E->n_dep : 1) * sizeof *E->depths);
+        if (!E->depths) return RH_ENOMEM;
+        for (i = 0; i < E->n_dep; i++) E->depths[i] = X->depths[i];
+    } else if (rhm_parse_grid("--depths", "0:100:5", 0, 100, 0, X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
+                              &E->n_dep, msg, cap)) {
+        return RH_EINVAL;
+    }
+    if (E->n_len < 1 || E->n_dep < 1) {
+        set_err(msg, cap, "%s: the grid is empty", E->n_len < 1 ? "--lengths" : "--depths");
+        return RH_EINVAL;
+    }
+    return RH_OK;
+}
+
+/* The needles file, cut to the needles asked for. */
+static int rhm_setup_needles(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    char *txt;
+    size_t len;
+    int i, rc, first = X->needle_first, end = X->n_needles ? X->n_needles : X->needle_end;
+    rc = rhm_read_file(X->needles, (size_t)1 << 28, &txt, &len, msg, cap);
+    if (rc) return rc;
+    rc = rhm_needles_parse(txt, len, X->needles, &E->nd, &E->n_nd, msg, cap);
+    free(txt);
+    if (rc) return rc;
+    if (X->n_needles > E->n_nd) {
+        set_err(msg, cap, "--n-needles: %d is more than the %d needles in %s", X->n_needles, E->n_nd, X->needles);
+        return RH_EINVAL;
+    }
+    if (X->needle_end > E->n_nd || first >= E->n_nd) {
+        set_err(msg, cap, "--needle-range: %d:%d goes past the %d needles in %s", X->needle_first,
+                X->needle_end ? X->needle_end : E->n_nd, E->n_nd, X->needles);
+        return RH_EINVAL;
+    }
+    if (X->n_needles) first = 0;
+    if (!end && first) end = E->n_nd;
+    if (end) {
+        /* keep needles [first, end): free the others, move the kept ones to the front */
+        for (i = 0; i < E->n_nd; i++)
+            if (i < first || i >= end) {
+                free(E->nd[i].needle);
+                free(E->nd[i].question);
+                free(E->nd[i].answer);
+            }
+        memmove(E->nd, E->nd + first, (size_t)(end - first) * sizeof *E->nd);
+        E->n_nd = end - first;
+        E->needle_first = first;
+    }
+    return RH_OK;
+}
+
+/* The template, the haystack, and the tokens every test shares: the needles' and the answers'
+ * in-context forms, the answers alone, and enough haystack tokens for the longest test. */
+static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    int i, rc, maxlen = 0, minlen = INT_MAX, max_needle = 0;
+    /* template */
+    if (X->chat) {
+        E->tmpl = rhm_chat_template(E->m, msg, cap);
+        if (!E->tmpl) return RH_EINVAL;
+    } else {
+        const char *t = X->template_text ? X->template_text : RHM_DEFAULT_TEMPLATE;
+        E->tmpl = (char *)malloc(strlen(t) + 1);
+        if (!E->tmpl) return RH_ENOMEM;
+        memcpy(E->tmpl, t, strlen(t) + 1);
     }
     if (rhm_count(E->tmpl, "{question}") != 1 || rhm_count(E->tmpl, "{context}") > 1) {
         set_err(msg, cap, "--template: needs {question} exactly once and {context} at most once");
-        return RHM_EXIT_USAGE;
+        return RH_EINVAL;
     }
     /* haystack */
-    rc = rhm_haystack_load(o->haystack, &E->hay_text, &E->hay_len, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
+    rc = rhm_haystack_load(X->haystack, &E->hay_text, &E->hay_len, msg, cap);
+    if (rc) return rc;
     /* needle and answer tokens */
     E->space_prefix = rhm_has_space_prefix(E->m);
     E->needle_ids = (int **)calloc((size_t)E->n_nd, sizeof(int *));
@@ -2331,178 +2188,142 @@ static int rhm_exp_setup(rhm_exp *E, char *msg, size_t cap) {
     E->n_ans1 = (int *)calloc((size_t)E->n_nd, sizeof(int));
     if (!E->needle_ids || !E->ans0 || !E->ans1 || !E->n_needle_ids || !E->n_ans0 || !E->n_ans1) {
         set_err(msg, cap, "out of memory");
-        return RHM_EXIT_RUN;
+        return RH_ENOMEM;
     }
     for (i = 0; i < E->n_nd; i++) {
         rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].needle, &E->needle_ids[i],
                                     &E->n_needle_ids[i], msg, cap);
         if (!rc) rc = rhm_tokenize_incontext(E->m, E->space_prefix, E->nd[i].answer, &E->ans0[i], &E->n_ans0[i], msg, cap);
         if (!rc) rc = rh_tokenize(E->m, E->nd[i].answer, strlen(E->nd[i].answer), 0, &E->ans1[i], &E->n_ans1[i], msg, cap);
-        if (rc) return RHM_EXIT_USAGE;
+        if (rc) return rc;
         if (E->n_needle_ids[i] > max_needle) max_needle = E->n_needle_ids[i];
     }
     for (i = 0; i < E->n_len; i++) {
-        if ((int)E->lengths[i] > maxlen) maxlen = (int)E->lengths[i];
-        if ((int)E->lengths[i] < minlen) minlen = (int)E->lengths[i];
+        if (E->lengths[i] > maxlen) maxlen = E->lengths[i];
+        if (E->lengths[i] < minlen) minlen = E->lengths[i];
     }
-    if (maxlen > E->cfg->max_ctx && !o->quiet)
-        fprintf(stderr, "retrieval_heads %s: warning: --lengths up to %d exceed the model's trained context of %d tokens\n",
-                o->is_detect ? "detect" : "niah", maxlen, E->cfg->max_ctx);
-    if ((long)minlen - o->buffer - max_needle < 1) {
+    if (maxlen > E->cfg->max_ctx)
+        rhm_note(E, "warning: --lengths up to %d exceed the model's trained context of %d tokens", maxlen,
+                 E->cfg->max_ctx);
+    if ((long)minlen - X->buffer - max_needle < 1) {
         set_err(msg, cap, "--lengths: length %d leaves no room for haystack after --buffer %d and a needle of %d tokens",
-                minlen, o->buffer, max_needle);
-        return RHM_EXIT_USAGE;
+                minlen, X->buffer, max_needle);
+        return RH_EINVAL;
     }
-    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - o->buffer, &E->hay, &E->n_hay, msg, cap);
-    if (rc) return RHM_EXIT_USAGE;
-    /* masks */
-    rhm_buf_puts(&E->mask_label, "none");
-    E->mask_kind = "none";
-    if (!o->is_detect && (o->mask_top || o->mask_random || o->mask_heads)) {
-        int k, n_sel = 0;
-        E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1);
-        if (!E->mask) return RHM_EXIT_RUN;
-        if (o->mask_heads) {
-            if (rhm_parse_heads("--mask-heads", o->mask_heads, E->cfg->n_layers, E->cfg->n_heads, E->mask, msg, cap))
-                return RHM_EXIT_USAGE;
-            E->mask_kind = "heads";
-        } else {
-            rh_scores s;
-            rhm_rank *r = NULL;
-            int n_r = 0;
-            if (rh_scores_read(o->scores_path, &s, msg, cap)) {
-                char t[512];
-                snprintf(t, sizeof t, "--scores: %s", msg);
-                snprintf(msg, cap, "%s", t);
-                return RHM_EXIT_USAGE;
-            }
-            for (i = 0; i < s.n_layers * s.n_heads; i++)
-                if (s.present[i] && (i / s.n_heads >= E->cfg->n_layers || i % s.n_heads >= E->cfg->n_heads)) {
-                    set_err(msg, cap, "--scores: %s has head %d-%d, outside the model (%d layers x %d heads)",
-                            o->scores_path, i / s.n_heads, i % s.n_heads, E->cfg->n_layers, E->cfg->n_heads);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-            if (rhm_rank_heads(&s, &r, &n_r)) {
-                rh_scores_free(&s);
-                return RHM_EXIT_RUN;
-            }
-            if (o->mask_top) {
-                if (o->mask_top > n_r) {
-                    set_err(msg, cap, "--mask-top: K = %ld is more than the %d heads in %s", o->mask_top, n_r, o->scores_path);
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-                for (k = 0; k < o->mask_top; k++) {
-                    int idx = r[k].idx, l = idx / s.n_heads, h = idx % s.n_heads;
-                    E->mask[l * E->cfg->n_heads + h] = 1;
-                }
-                E->mask_kind = "top";
-            } else {
-                /* K random heads among those with mean < 0.1 (never a retrieval head; the
-                 * original's sampler could pick them and drew anew, unseeded, per test) */
-                int *elig = (int *)malloc((size_t)(n_r > 0 ? n_r : 1) * sizeof *elig), ne = 0;
-                uint64_t st = o->seed;
-                if (!elig) {
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_RUN;
-                }
-                for (i = 0; i < s.n_layers * s.n_heads; i++)
-                    if (s.present[i] && rh_scores_mean(&s, i) < 0.1) elig[ne++] = i;
-                if (o->mask_random > ne) {
-                    set_err(msg, cap, "--mask-random: K = %ld is more than the %d heads with mean score < 0.1 in %s",
-                            o->mask_random, ne, o->scores_path);
-                    free(elig);
-                    free(r);
-                    rh_scores_free(&s);
-                    return RHM_EXIT_USAGE;
-                }
-                for (k = 0; k < o->mask_random; k++) {
-                    int j = k + (int)(rhm_rand(&st) % (uint64_t)(ne - k)), tmp = elig[k], idx, l, h;
-                    elig[k] = elig[j];
-                    elig[j] = tmp;
-                    idx = elig[k];
-                    l = idx / s.n_heads;
-                    h = idx % s.n_heads;
-                    E->mask[l * E->cfg->n_heads + h] = 1;
-                }
-                free(elig);
-                E->mask_kind = "random";
-            }
-            free(r);
-            rh_scores_free(&s);
+    if (X->ctx.n_ctx && X->ctx.n_ctx < maxlen + X->max_new + 1) {
+        set_err(msg, cap, "--ctx: %d is smaller than the %d tokens the longest test needs (length %d + --max-new %d + 1)",
+                X->ctx.n_ctx, maxlen + X->max_new + 1, maxlen, X->max_new);
+        return RH_EINVAL;
+    }
+    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
+    if (rc) return rc;
+    return rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
+}
+
+/* The output files: BASE (detect: the score file without .json) + suffixes; a shard writes
+ * BASE.shard-i-of-n.* and a later run without --shard merges them.  Checked now that they can be
+ * written (not after an hour of tests); with --append the existing score file is read. */
+static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    size_t ol = strlen(X->out);
+    rhm_buf t = {0};
+    FILE *f;
+    int rc;
+    if (E->is_detect && ol > 5 && !strcmp(X->out + ol - 5, ".json")) rhm_buf_put(&E->base, X->out, ol - 5);
+    else rhm_buf_puts(&E->base, X->out);
+    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i, X->shard_n);
+    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
+    rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
+    rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
+    if (X->shard_n > 1) rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
+    else rhm_buf_puts(&E->score_path, X->out);
+    rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
+    if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom ||
+        E->unsharded_rec.oom || E->score_path.oom || t.oom) {
+        rhm_buf_free(&t);
+        return RH_ENOMEM;
+    }
+    f = fopen(t.p, "wb");
+    if (!f) {
+        set_err(msg, cap, "--out: cannot write %s: %s", t.p, strerror(errno));
+        rhm_buf_free(&t);
+        return RH_EIO;
+    }
+    fclose(f);
+    remove(t.p);
+    rhm_buf_free(&t);
+    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(X->out, "rb")) != NULL) {
+        fclose(f);
+        if ((rc = rh_scores_read(X->out, &E->old, msg, cap)) != RH_OK) return rc;
+        if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
+            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", X->out,
+                    E->cfg->n_layers, E->cfg->n_heads);
+            return RH_EFORMAT;
         }
-        E->mask_label.n = 0;
-        for (i = 0; i < E->n_lh; i++) n_sel += E->mask[i];
-        rhm_buf_printf(&E->mask_label, "%s-%d:", E->mask_kind, n_sel);
-        for (i = 0; i < E->n_lh; i++)
-            if (E->mask[i]) rhm_buf_printf(&E->mask_label, " %d-%d", i / E->cfg->n_heads, i % E->cfg->n_heads);
+        E->have_old = 1;
     }
-    /* output paths: BASE (detect: the score file without .json) + suffixes; a shard writes
-     * BASE.shard-i-of-n.* and a later run without --shard merges them */
-    {
-        size_t ol = strlen(o->out);
-        if (o->is_detect && ol > 5 && !strcmp(o->out + ol - 5, ".json")) rhm_buf_put(&E->base, o->out, ol - 5);
-        else rhm_buf_puts(&E->base, o->out);
-        rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
-        if (o->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", o->shard_i, o->shard_n);
-        rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, o->is_detect ? ".tests.jsonl" : ".jsonl");
-        rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
-        rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
-        rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
-        if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom || E->unsharded_rec.oom)
-            return RHM_EXIT_RUN;
-        /* can we write there?  (find out now, not after an hour of tests) */
-        {
-            rhm_buf t = {0};
-            FILE *f;
-            rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
-            f = t.p ? fopen(t.p, "wb") : NULL;
-            if (!f) {
-                set_err(msg, cap, "--out: cannot write %s: %s", t.p ? t.p : "?", strerror(errno));
-                rhm_buf_free(&t);
-                return RHM_EXIT_USAGE;
-            }
-            fclose(f);
-            remove(t.p);
-            rhm_buf_free(&t);
-        }
-    }
-    if (o->is_detect && o->append && o->shard_n == 1) {
-        FILE *f = fopen(o->out, "rb");
-        if (f) {
-            fclose(f);
-            if (rh_scores_read(o->out, &E->old, msg, cap)) return RHM_EXIT_USAGE;
-            if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
-                set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", o->out,
-                        E->cfg->n_layers, E->cfg->n_heads);
-                return RHM_EXIT_USAGE;
-            }
-            E->have_old = 1;
-        }
-    }
-    /* the configuration fingerprint: a finished test is reused only when all of this agrees */
-    {
-        uint64_t h = RHM_FNV0;
-        char t[256];
-        h = rhm_fnv(h, "rh-method-1", 12);
-        h = rhm_fnv(h, o->is_detect ? "detect" : "niah", o->is_detect ? 7 : 5);
-        h = rhm_fnv(h, E->checksum, 16);
-        h = rhm_fnv(h, E->hay_text, E->hay_len);
-        h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
-        snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", o->buffer, o->span_exact, o->span_prompt,
-                 o->max_new, o->score_set, (int)o->mask_mode, o->mask_prefill);
+    return RH_OK;
+}
+
+/* The configuration fingerprint: a finished test is reused only when all of this agrees. */
+static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
+    uint64_t h = RHM_FNV0;
+    char t[256];
+    h = rhm_fnv(h, "rh-method-1", 12);
+    h = rhm_fnv(h, E->is_detect ? "detect" : "niah", E->is_detect ? 7 : 5);
+    h = rhm_fnv(h, E->checksum, 16);
+    h = rhm_fnv(h, E->hay_text, E->hay_len);
+    h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
+    snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", X->buffer, (int)X->span, (int)X->span_search, X->max_new,
+             X->score_set, (int)X->mask_mode, X->mask_prefill);
+    h = rhm_fnv(h, t, strlen(t));
+    h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
+    if (X->ctx.kv_dtype != RH_F32) {
+        snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
         h = rhm_fnv(h, t, strlen(t));
-        h = rhm_fnv(h, E->mask_label.p, E->mask_label.n);
-        E->cfg_hash = h;
     }
+    return h;
+}
+
+/* Set up: open the model, expand the grid, read the needles, the template and the haystack,
+ * tokenize what every test shares, resolve the mask, name the outputs and check they can be
+ * written, fingerprint the configuration. */
+static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
+    int i, rc;
+    time_t now = time(NULL);
+    struct tm tmv;
+    memset(E, 0, sizeof *E);
+    E->X = *X;
+    E->is_detect = X->kind == RH_DETECT;
+    E->t0 = rh_now();
+    if ((rc = rhm_check_request(X, msg, cap)) != RH_OK) return rc;
+    E->threads = X->ctx.n_threads;
+    if (E->threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        E->threads = nc > 0 && nc < 1024 ? (int)nc : 1;
+    }
+    if (gmtime_r(&now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    rc = rh_model_open(X->model, &E->m, msg, cap);
+    if (rc) return rc;
+    E->cfg = rh_model_config(E->m);
+    E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
+    rh_model_checksum(E->m, E->checksum);
+    if ((rc = rhm_setup_grid(E, X, msg, cap)) != RH_OK) return rc;
+    if ((rc = rhm_setup_needles(E, X, msg, cap)) != RH_OK) return rc;
+    if ((rc = rhm_setup_tokens(E, X, msg, cap)) != RH_OK) return rc;
+    /* the mask: the heads, and its label in every output ("none" without one) */
+    if (!E->is_detect && X->mask.kind != RH_PICK_NONE && !(E->mask = (unsigned char *)calloc((size_t)E->n_lh, 1)))
+        return RH_ENOMEM;
+    rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
+                              &E->mask_label, msg, cap);
+    if (rc) return rc;
+    if ((rc = rhm_setup_outputs(E, X, msg, cap)) != RH_OK) return rc;
+    E->cfg_hash = rhm_fingerprint(E, X);
     E->n_tests = E->n_nd * E->n_len * E->n_dep;
     E->n_mine = 0;
-    for (i = 0; i < E->n_tests; i++)
-        if (i % o->shard_n == o->shard_i) E->n_mine++;
-    return 0;
+    for (i = 0; i < E->n_tests; i++) E->n_mine += rhm_mine(E, i);
+    return RH_OK;
 }
 
 /* Write the records file: a header line {"run": ...}, then the records of this run's tests in
@@ -2518,7 +2339,7 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *
     for (t = 0; t < E->n_tests; t++) {
         char key[17];
         rhm_rec *r;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
+        if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
         r = rhm_recs_find(R, key);
         if (!r) continue;
@@ -2541,47 +2362,92 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *
     return rc;
 }
 
-static void rhm_fmt_secs(char *out, size_t cap, double s) {
-    long v = (long)(s + 0.5);
-    if (v >= 3600) snprintf(out, cap, "%ldh%02ldm%02lds", v / 3600, v / 60 % 60, v % 60);
-    else if (v >= 60) snprintf(out, cap, "%ldm%02lds", v / 60, v % 60);
-    else snprintf(out, cap, "%lds", v);
+/* ---- plan: the finished tests of earlier runs (this output's records and every shard's) ---- */
+static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
+    int t;
+    *todo = 0;
+    if (!E->X.fresh) {
+        if (rhm_recs_load(R, E->rec_path.p, 1)) return RH_ENOMEM;
+        if (strcmp(E->rec_path.p, E->unsharded_rec.p) && rhm_recs_load(R, E->unsharded_rec.p, 0)) return RH_ENOMEM;
+        {
+            rhm_buf b = {0};
+            size_t ol = strlen(E->X.out);
+            if (E->is_detect && ol > 5 && !strcmp(E->X.out + ol - 5, ".json")) rhm_buf_put(&b, E->X.out, ol - 5);
+            else rhm_buf_puts(&b, E->X.out);
+            if (b.p) rhm_recs_load_shards(R, b.p, E->is_detect ? ".tests.jsonl" : ".jsonl", E->rec_path.p);
+            rhm_buf_free(&b);
+        }
+    }
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17];
+        if (!rhm_mine(E, t)) continue;
+        rhm_test_key(E, t, key);
+        if (rhm_recs_find(R, key)) E->n_done_before++;
+        else (*todo)++;
+    }
+    if (E->n_done_before) rhm_note(E, "resuming: %d of %d tests already done", E->n_done_before, E->n_mine);
+    return RH_OK;
 }
 
-/* One test: prefill all but the last prompt token, then greedy decode from the last one (as the
- * original: its prefill is input_ids[:, :-1]), at most max_new tokens, stopping after a token
- * whose bytes hold a newline or an EOS token.  With observe, add each step's retrieval scores.
- * The mask is set for the decode steps only unless --mask-prefill. */
-/* The prompt tokens whose keys and values are in the cache from position 0 (the previous test's
- * prefill): the next test prefills only what differs.  Tests of one needle and length at
- * increasing depths share the haystack up to the earlier insertion point, so about a third of
- * the prefill of a linear depth grid is saved.  Exact: the engine computes each position of a
- * prefill the same whatever the chunk it falls in (its split-prefill test), and at least 2
- * tokens are always prefilled so the prefill path, never the decode path, computes them. */
+/* ---- run: one test through the hooks ----
+ * The prompt tokens whose keys and values are in the cache from position 0 (the previous
+ * test's prefill) are kept: the next test prefills only what differs.  Tests of one needle and
+ * length at increasing depths share the haystack up to the earlier insertion point, so about a
+ * third of the prefill of a linear depth grid is saved.  Exact: the engine computes each
+ * position of a prefill the same whatever the chunk it falls in (its split-prefill test), and at
+ * least 2 tokens are always prefilled so the prefill path, never the decode path, computes them. */
 typedef struct {
     int *ids;
     int n, cap;
 } rhm_prefix;
 
-static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rhm_test *t,
-                        int observe, int *out, int *n_out, double *head, float *logits,
-                        int32_t *top1, unsigned char *hit, char *msg, size_t cap) {
-    rh_ctx *c = *pc;
-    int need = t->n_ids + E->o.max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
+/* Per-run buffers of the test loop. */
+typedef struct {
+    rh_ctx *c;
+    rhm_prefix pre;
+    float *logits;     /* (vocab_size) */
+    int32_t *top1;     /* (n_lh) observed top-1 positions */
+    double *head;      /* (n_lh) this test's retrieval score per head */
+    unsigned char *hit; /* set mode: (n_lh, span length) */
+    int *out;          /* (max_new) generated ids */
+} rhm_session;
+
+static void rhm_session_free(rhm_session *S) {
+    if (S->c) rh_ctx_free(S->c);
+    free(S->pre.ids);
+    free(S->logits);
+    free(S->top1);
+    free(S->head);
+    free(S->hit);
+    free(S->out);
+    memset(S, 0, sizeof *S);
+}
+
+/* One test: prefill all but the last prompt token, then greedy decode from the last one (as the
+ * original: its prefill is input_ids[:, :-1]), at most max_new tokens, stopping after a token
+ * whose bytes hold a newline or an EOS token.  With observe, add each step's retrieval scores.
+ * The mask is set for the decode steps only unless mask_prefill. */
+static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int observe, int *n_out, char *msg,
+                        size_t cap) {
+    const rh_experiment *X = &E->X;
+    rhm_prefix *pre = &S->pre;
+    int need = t->n_ids + X->max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
     const rh_config *cfg = E->cfg;
+    rh_ctx *c = S->c;
     *n_out = 0;
+    if (X->ctx.n_ctx && X->ctx.n_ctx < need) {
+        set_err(msg, cap, "--ctx: %d is smaller than the %d tokens this test needs", X->ctx.n_ctx, need);
+        return RH_ERANGE;
+    }
     if (!c || rh_ctx_n_ctx(c) < need) {
-        rh_ctx_params p;
+        rh_ctx_params p = X->ctx;
         if (c) rh_ctx_free(c);
-        *pc = NULL;
+        S->c = NULL;
         pre->n = 0;
-        rh_ctx_params_default(&p);
-        p.n_threads = E->o.threads;
-        p.reference = E->o.reference;
-        p.n_ctx = need + need / 8;
-        rc = rh_ctx_new(E->m, &p, pc, msg, cap);
+        if (!p.n_ctx) p.n_ctx = need + need / 8;
+        rc = rh_ctx_new(E->m, &p, &S->c, msg, cap);
         if (rc) return rc;
-        c = *pc;
+        c = S->c;
     }
     if (pre->n > 0 && n_pre >= 2) {
         int lim = pre->n < n_pre ? pre->n : n_pre;
@@ -2591,7 +2457,7 @@ static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rh
     rh_ctx_rewind(c, start);
     pre->n = 0;
     rh_set_observe(c, NULL);
-    rh_set_mask(c, E->mask && E->o.mask_prefill ? E->mask : NULL, E->o.mask_mode);
+    rh_set_mask(c, E->mask && X->mask_prefill ? E->mask : NULL, X->mask_mode);
     if (n_pre > start) rc = rh_eval(c, t->ids + start, n_pre - start, NULL, 0);
     if (!rc && n_pre > 0) {
         if (pre->cap < n_pre) {
@@ -2606,26 +2472,27 @@ static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rh
             pre->n = n_pre;
         }
     }
-    if (!rc && E->mask) rc = rh_set_mask(c, E->mask, E->o.mask_mode);
+    if (!rc && E->mask) rc = rh_set_mask(c, E->mask, X->mask_mode);
     if (!rc && observe) {
         rh_observe ob;
         memset(&ob, 0, sizeof ob);
-        ob.top1 = top1;
+        ob.top1 = S->top1;
         rc = rh_set_observe(c, &ob);
     }
     if (observe && t->span_start >= 0)
-        memset(hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
+        memset(S->hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
     inp = t->ids[t->n_ids - 1];
-    for (step = 0; !rc && step < E->o.max_new; step++) {
+    for (step = 0; !rc && step < X->max_new; step++) {
         int next, k, nb, stop = 0;
         char tb[512];
-        rc = rh_eval(c, &inp, 1, logits, 0);
+        rc = rh_eval(c, &inp, 1, S->logits, 0);
         if (rc) break;
-        next = rh_argmax(logits, cfg->vocab_size);
-        out[(*n_out)++] = next;
+        next = rh_argmax(S->logits, cfg->vocab_size);
+        S->out[(*n_out)++] = next;
         if (observe && t->span_start >= 0)
-            rh_retrieval_step(top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next,
-                              E->o.score_set, hit, head);
+            rh_retrieval_step(S->top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next, X->score_set,
+                              S->hit, S->head);
+        /* ORIGINAL: it stops at a newline only and never checks EOS; here EOS stops too */
         for (k = 0; k < cfg->n_eos; k++)
             if (next == cfg->eos_ids[k]) stop = 1;
         nb = rh_token_bytes(E->m, next, tb, sizeof tb);
@@ -2636,7 +2503,7 @@ static int rhm_generate(rh_ctx **pc, rhm_prefix *pre, const rhm_exp *E, const rh
     }
     if (rc) set_err(msg, cap, "%s", rh_ctx_error(c));
     rh_set_observe(c, NULL);
-    rh_set_mask(c, NULL, E->o.mask_mode);
+    rh_set_mask(c, NULL, X->mask_mode);
     return rc;
 }
 
@@ -2702,13 +2569,112 @@ static char *rhm_response(const rh_model *m, const int *ids, int n) {
     return s;
 }
 
-static int rhm_run(int argc, char **argv, int detect);
+/* Test t, built, run and scored: its record line in *line, its response and recall for the
+ * progress report. */
+static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char **resp_out, double *recall_out,
+                        char *msg, size_t cap) {
+    const int detect = E->is_detect;
+    char key[17];
+    int li, di, ni, n_out = 0, i, rc;
+    rhm_test T;
+    int *ans[2];
+    int n_ans[2];
+    char *resp;
+    double recall;
+    rhm_niah N;
+    memset(&N, 0, sizeof N);
+    N.m = E->m;
+    N.space_prefix = E->space_prefix;
+    N.buffer = E->X.buffer;
+    N.tmpl = E->tmpl;
+    N.span_exact = E->X.span == RH_SPAN_EXACT;
+    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT;
+    N.hay = E->hay;
+    N.n_hay = E->n_hay;
+    rhm_test_key(E, t, key);
+    rhm_test_coords(E, t, &li, &di, &ni);
+    ans[0] = E->ans0[ni];
+    ans[1] = E->ans1[ni];
+    n_ans[0] = E->n_ans0[ni];
+    n_ans[1] = E->n_ans1[ni];
+    rc = rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
+                        E->depths[di], &T, msg, cap);
+    if (rc) return rc;
+    /* ORIGINAL: a test whose span is not found scored zeros for every head; here it is reported
+     * and left out of the score file */
+    if (detect && T.span_start < 0)
+        rhm_note(E, "length %d depth %g needle %d: the answer span was not found in the prompt; the test is reported and not scored",
+                 E->lengths[li], E->depths[di], ni);
+    for (i = 0; i < E->n_lh; i++) S->head[i] = 0;
+    if (detect && T.span_start >= 0) {
+        unsigned char *nh = (unsigned char *)realloc(S->hit, (size_t)E->n_lh * (size_t)(T.span_end - T.span_start));
+        if (!nh) {
+            rhm_test_free(&T);
+            set_err(msg, cap, "out of memory");
+            return RH_ENOMEM;
+        }
+        S->hit = nh;
+    }
+    if (E->X.no_prefix_reuse) S->pre.n = 0;
+    rc = rhm_generate(S, E, &T, detect, &n_out, msg, cap);
+    if (rc) {
+        rhm_test_free(&T);
+        return rc;
+    }
+    resp = rhm_response(E->m, S->out, n_out);
+    if (!resp) {
+        rhm_test_free(&T);
+        set_err(msg, cap, "cannot decode the response");
+        return RH_ENOMEM;
+    }
+    recall = rh_rouge1_recall(E->nd[ni].answer, strlen(E->nd[ni].answer), resp, strlen(resp));
+    /* the record line */
+    rhm_buf_printf(line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, E->lengths[li]);
+    rhm_buf_double(line, E->depths[di]);
+    rhm_buf_printf(line, ", \"needle_index\": %d, \"needle\": ", ni);
+    rhm_buf_json_str(line, E->nd[ni].needle, strlen(E->nd[ni].needle));
+    rhm_buf_puts(line, ", \"question\": ");
+    rhm_buf_json_str(line, E->nd[ni].question, strlen(E->nd[ni].question));
+    rhm_buf_puts(line, ", \"answer\": ");
+    rhm_buf_json_str(line, E->nd[ni].answer, strlen(E->nd[ni].answer));
+    rhm_buf_printf(line, ", \"prompt_tokens\": %d, \"context_tokens\": %d, \"insert_at\": %d, \"needle_tokens\": [%d, %d], \"span\": ",
+                   T.n_ids, T.n_ctx_tokens, T.insert_at, T.needle_lo, T.needle_hi);
+    if (T.span_start >= 0)
+        rhm_buf_printf(line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
+    else rhm_buf_puts(line, "null");
+    rhm_buf_puts(line, ", \"response\": ");
+    rhm_buf_json_str(line, resp, strlen(resp));
+    rhm_buf_printf(line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
+    rhm_buf_double(line, recall);
+    rhm_buf_puts(line, ", \"score\": ");
+    rhm_buf_double(line, recall * 100);
+    if (detect) {
+        int first = 1;
+        rhm_buf_printf(line, ", \"kept\": %s, \"head_scores\": {", T.span_start >= 0 && rhm_retrieved(recall) ? "true" : "false");
+        for (i = 0; i < E->n_lh; i++)
+            if (S->head[i] != 0) {
+                rhm_buf_printf(line, "%s\"%d-%d\": ", first ? "" : ", ", i / E->cfg->n_heads, i % E->cfg->n_heads);
+                rhm_buf_double(line, S->head[i]);
+                first = 0;
+            }
+        rhm_buf_puts(line, "}");
+    } else {
+        rhm_buf_puts(line, ", \"mask\": ");
+        rhm_buf_json_str(line, E->mask_label, strlen(E->mask_label));
+    }
+    rhm_buf_puts(line, "}");
+    rhm_test_free(&T);
+    *resp_out = resp;
+    *recall_out = recall;
+    return line->oom ? RH_ENOMEM : RH_OK;
+}
 
-/* detect outputs: the score file (kept tests, grid order), its sidecar, the SVG, the table. */
-static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
+/* ---- write: the outputs of a finished (or merged) run ---- */
+
+/* detect: the score file (kept tests, grid order), its sidecar, the SVG. */
+static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, char *msg, size_t cap) {
     rh_scores s;
-    int t, i, kept = 0, lost = 0, no_span = 0, done = 0, rc, n_r;
-    rhm_rank *r = NULL;
+    int t, i, kept = 0, lost = 0, no_span = 0, rc;
     double *dense = (double *)malloc((size_t)E->n_lh * sizeof *dense);
     rhm_buf b = {0};
     if (!dense || rh_scores_init(&s, E->cfg->n_layers, E->cfg->n_heads)) {
@@ -2724,11 +2690,10 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
         char key[17];
         const rhm_rec *rec;
         const rhj *k, *hs;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
+        if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
         rec = rhm_recs_find(R, key);
         if (!rec) continue;
-        done++;
         k = rhj_get(&rec->v, "kept");
         if (rhj_get(&rec->v, "span") && rhj_get(&rec->v, "span")->type == RHJ_NULL) no_span++;
         if (!k || k->type != RHJ_TRUE) {
@@ -2753,47 +2718,40 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
             }
     }
     free(dense);
-    rc = rh_scores_write(E->o.shard_n > 1 ? (rhm_buf_printf(&b, "%s.json", E->base.p), b.p) : E->o.out, &s, msg, cap);
-    b.n = 0;
+    rc = rh_scores_write(E->score_path.p, &s, msg, cap);
     if (!rc) {
         rhm_run_json(E, &b, 1);
         rhm_buf_put(&b, "\n", 1);
         rc = rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
     }
-    if (!rc && !rhm_rank_heads(&s, &r, &n_r)) {
+    if (!rc) {
         char **xt = (char **)calloc((size_t)E->cfg->n_heads, sizeof(char *));
         char **yt = (char **)calloc((size_t)E->cfg->n_layers, sizeof(char *));
         double *val = (double *)malloc((size_t)E->n_lh * sizeof(double)), vmax = 0;
         rhm_buf title = {0}, run = {0}, svg = {0};
-        int n_ret = 0, shown;
-        if (xt && yt && val) {
-            for (i = 0; i < E->cfg->n_heads; i++) {
-                xt[i] = (char *)malloc(12);
-                if (xt[i]) snprintf(xt[i], 12, "%d", i);
-            }
-            for (i = 0; i < E->cfg->n_layers; i++) {
-                yt[i] = (char *)malloc(12);
-                if (yt[i]) snprintf(yt[i], 12, "%d", i);
-            }
+        int n_ret = 0, ok = xt && yt && val;
+        for (i = 0; ok && i < E->cfg->n_heads; i++) {
+            xt[i] = (char *)malloc(12);
+            if (xt[i]) snprintf(xt[i], 12, "%d", i);
+            else ok = 0;
+        }
+        for (i = 0; ok && i < E->cfg->n_layers; i++) {
+            yt[i] = (char *)malloc(12);
+            if (yt[i]) snprintf(yt[i], 12, "%d", i);
+            else ok = 0;
+        }
+        if (ok) {
             for (i = 0; i < E->n_lh; i++) {
                 val[i] = kept || E->have_old ? rh_scores_mean(&s, i) : NAN;
                 if (!isnan(val[i]) && val[i] > vmax) vmax = val[i];
                 if (!isnan(val[i]) && val[i] > 0.1) n_ret++;
             }
-            rhm_buf_printf(&title, "Retrieval scores, %s: %d of %d heads > 0.1 (%d tests)", E->o.model_path,
-                           n_ret, E->n_lh, s.n_tests[0]);
+            rhm_buf_printf(&title, "Retrieval scores, %s: %d of %d heads > 0.1 (%d tests)", E->X.model, n_ret, E->n_lh,
+                           s.n_tests[0]);
             rhm_run_json(E, &run, 1);
-            for (i = 0; i < E->cfg->n_heads && xt[i]; i++) {
-            }
-            if (i == E->cfg->n_heads) {
-                for (i = 0; i < E->cfg->n_layers && yt[i]; i++) {
-                }
-                if (i == E->cfg->n_layers) {
-                    rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt,
-                                    val, 0, vmax > 1 ? vmax : 1, 1, 0, run.p);
-                    if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
-                }
-            }
+            rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt, val, 0,
+                            vmax > 1 ? vmax : 1, 1, 0, run.p);
+            if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
         }
         if (xt)
             for (i = 0; i < E->cfg->n_heads; i++) free(xt[i]);
@@ -2805,31 +2763,22 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
         rhm_buf_free(&title);
         rhm_buf_free(&run);
         rhm_buf_free(&svg);
-        printf("detect: %s, %d layers x %d heads; %d tests: %d kept (answer retrieved, ROUGE-1 recall > 50%%), "
-               "%d not kept, of them %d with no answer span located%s\n",
-               E->o.model_path, E->cfg->n_layers, E->cfg->n_heads, done, kept, lost, no_span,
-               E->have_old ? "; appended to the earlier lists" : "");
-        printf("%-6s %-8s %-10s %s\n", "rank", "head", "mean", "tests fired");
-        shown = n_r < E->o.top ? n_r : E->o.top;
-        for (i = 0; i < shown; i++) {
-            int idx = r[i].idx, j, fired = 0;
-            for (j = 0; j < s.n_tests[idx]; j++) fired += s.scores[idx][j] != 0;
-            printf("%-6d %-8s %-10.4f %d/%d\n", i + 1,
-                   (snprintf(msg, cap, "%d-%d", idx / E->cfg->n_heads, idx % E->cfg->n_heads), msg), r[i].mean,
-                   fired, s.n_tests[idx]);
-        }
-        printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, E->n_lh, 100.0 * n_ret / E->n_lh);
-        printf("wrote %s, %s, %s, %s\n", E->o.shard_n > 1 ? b.p : E->o.out, E->run_path.p, E->svg_path.p, E->rec_path.p);
-        msg[0] = 0;
     }
-    free(r);
     rhm_buf_free(&b);
-    rh_scores_free(&s);
-    return rc;
+    if (rc) {
+        rh_scores_free(&s);
+        return rc;
+    }
+    res->n_kept = kept;
+    res->n_not_kept = lost;
+    res->n_no_span = no_span;
+    res->appended = E->have_old;
+    res->scores = s;
+    return RH_OK;
 }
 
-/* niah outputs: CSV, SVG (depth x length, mean over needles), run record, stdout table. */
-static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
+/* niah: CSV, SVG (depth x length, mean over needles), run record. */
+static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, char *msg, size_t cap) {
     rhm_buf csv = {0}, run = {0}, svg = {0}, title = {0};
     double *sum = (double *)calloc((size_t)(E->n_len * E->n_dep), sizeof(double)), total = 0, *val;
     int *cnt = (int *)calloc((size_t)(E->n_len * E->n_dep), sizeof(int)), t, n = 0, rc = 0, li, di, ni;
@@ -2847,7 +2796,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
         char key[17], num[48];
         const rhm_rec *rec;
         const rhj *sc, *rs;
-        if (t % E->o.shard_n != E->o.shard_i) continue;
+        if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
         rec = rhm_recs_find(R, key);
         if (!rec) continue;
@@ -2859,13 +2808,13 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
         cnt[di * E->n_len + li]++;
         total += sc->num;
         n++;
-        rhm_buf_printf(&csv, "%d,%g,", (int)E->lengths[li], E->depths[di]);
+        rhm_buf_printf(&csv, "%d,%g,", E->lengths[li], E->depths[di]);
         rhm_csv_field(&csv, E->nd[ni].needle, strlen(E->nd[ni].needle));
         rhm_buf_put(&csv, ",", 1);
         rhm_csv_field(&csv, rs->str, rs->len);
         rhm_fmt_double(num, sizeof num, sc->num);
         rhm_buf_printf(&csv, ",%s,", num);
-        rhm_csv_field(&csv, E->mask_label.p, E->mask_label.n);
+        rhm_csv_field(&csv, E->mask_label, strlen(E->mask_label));
         rhm_buf_put(&csv, "\n", 1);
     }
     if (csv.oom) {
@@ -2876,7 +2825,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
     for (li = 0; li < E->n_len && !rc; li++) {
         xt[li] = (char *)malloc(24);
         if (!xt[li]) rc = RH_ENOMEM;
-        else snprintf(xt[li], 24, "%d", (int)E->lengths[li]);
+        else snprintf(xt[li], 24, "%d", E->lengths[li]);
     }
     for (di = 0; di < E->n_dep && !rc; di++) {
         yt[di] = (char *)malloc(24);
@@ -2885,10 +2834,10 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
     }
     if (rc) goto out;
     for (t = 0; t < E->n_len * E->n_dep; t++) val[t] = cnt[t] ? sum[t] / cnt[t] : NAN;
-    rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->o.model_path,
-                   E->mask_label.p, n ? total / n : 0.0, n);
-    rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0,
-                    100, 0, 1, run.p);
+    rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->X.model, E->mask_label,
+                   n ? total / n : 0.0, n);
+    rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0, 100, 0, 1,
+                    run.p);
     if (svg.oom) rc = RH_ENOMEM;
     if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
     if (!rc) {
@@ -2896,22 +2845,12 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
         rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
     }
     if (rc) goto out;
-    printf("niah: %s; mask: %s (%s, %s)\n", E->o.model_path, E->mask_label.p,
-           E->o.mask_mode == RH_MASK_UNIFORM ? "uniform" : E->o.mask_mode == RH_MASK_NEG_INF ? "neg-inf" : "zero",
-           E->mask ? (E->o.mask_prefill ? "masked in prefill and decode" : "masked at decode steps only") : "unmasked");
-    printf("%-12s", "depth\\length");
-    for (li = 0; li < E->n_len; li++) printf(" %7d", (int)E->lengths[li]);
-    printf("\n");
-    for (di = 0; di < E->n_dep; di++) {
-        printf("%-12g", E->depths[di]);
-        for (li = 0; li < E->n_len; li++) {
-            if (cnt[di * E->n_len + li]) printf(" %7.1f", sum[di * E->n_len + li] / cnt[di * E->n_len + li]);
-            else printf(" %7s", "-");
-        }
-        printf("\n");
-    }
-    printf("wrote %s, %s, %s, %s\n", E->rec_path.p, E->csv_path.p, E->svg_path.p, E->run_path.p);
-    printf("mean score: %.1f over %d tests\n", n ? total / n : 0.0, n);
+    res->cell_mean = val;
+    res->cell_n = cnt;
+    val = NULL;
+    cnt = NULL;
+    res->mean = n ? total / n : 0.0;
+    res->n_scored = n;
 out:
     if (xt)
         for (li = 0; li < E->n_len; li++) free(xt[li]);
@@ -2929,210 +2868,149 @@ out:
     return rc;
 }
 
-static int rhm_run(int argc, char **argv, int detect) {
-    rhm_exp E;
-    rhm_recs R = {0};
-    char msg[1024];
-    int rc, t, code = 0, todo = 0, prog_tty = isatty(2);
-    rh_ctx *c = NULL;
-    float *logits = NULL;
-    int32_t *top1 = NULL;
-    unsigned char *hit = NULL;
-    double *head = NULL, t_run0;
-    int *out = NULL;
-    rhm_niah N;
-    rhm_prefix pfx = {NULL, 0, 0};
-    memset(&E, 0, sizeof E);
-    msg[0] = 0;
-    rc = rhm_parse_opts(argc, argv, detect, &E.o, msg, sizeof msg);
-    if (rc == 1) {
-        rhm_usage(stdout, detect);
-        return 0;
-    }
-    if (rc) return rhm_fail(&E.o, RHM_EXIT_USAGE, msg);
-    code = rhm_exp_setup(&E, msg, sizeof msg);
-    if (code) {
-        rhm_fail(&E.o, code, msg[0] ? msg : "out of memory");
-        rhm_exp_free(&E);
-        return code;
-    }
-    /* finished tests of earlier runs: this output's records and every shard's */
-    if (!E.o.fresh) {
-        rhm_recs_load(&R, E.rec_path.p, 1);
-        if (strcmp(E.rec_path.p, E.unsharded_rec.p)) rhm_recs_load(&R, E.unsharded_rec.p, 0);
-        {
-            rhm_buf b = {0};
-            size_t ol = strlen(E.o.out);
-            if (detect && ol > 5 && !strcmp(E.o.out + ol - 5, ".json")) rhm_buf_put(&b, E.o.out, ol - 5);
-            else rhm_buf_puts(&b, E.o.out);
-            if (b.p) rhm_recs_load_shards(&R, b.p, detect ? ".tests.jsonl" : ".jsonl", E.rec_path.p);
-            rhm_buf_free(&b);
-        }
-    }
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17];
-        if (t % E.o.shard_n != E.o.shard_i) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) E.n_done_before++;
-        else todo++;
-    }
-    if (!E.o.quiet && E.n_done_before)
-        fprintf(stderr, "%s: resuming: %d of %d tests already done\n", detect ? "detect" : "niah", E.n_done_before, E.n_mine);
-    logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *logits);
-    top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *top1);
-    head = (double *)malloc((size_t)E.n_lh * sizeof *head);
-    out = (int *)malloc((size_t)E.o.max_new * sizeof *out);
-    if (!logits || !top1 || !head || !out) {
-        code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-        goto done;
-    }
-    memset(&N, 0, sizeof N);
-    N.m = E.m;
-    N.space_prefix = E.space_prefix;
-    N.buffer = E.o.buffer;
-    N.tmpl = E.tmpl;
-    N.span_exact = E.o.span_exact;
-    N.span_whole_prompt = E.o.span_prompt;
-    N.hay = E.hay;
-    N.n_hay = E.n_hay;
-    t_run0 = rh_now();
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17];
-        int li, di, ni, n_out = 0, i;
-        rhm_test T;
-        int *ans[2];
-        int n_ans[2];
-        char *resp;
-        double recall;
-        rhm_buf line = {0};
-        if (t % E.o.shard_n != E.o.shard_i) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) continue;
-        rhm_test_coords(&E, t, &li, &di, &ni);
-        ans[0] = E.ans0[ni];
-        ans[1] = E.ans1[ni];
-        n_ans[0] = E.n_ans0[ni];
-        n_ans[1] = E.n_ans1[ni];
-        rc = rhm_build_test(&N, &E.nd[ni], E.needle_ids[ni], E.n_needle_ids[ni], ans, n_ans,
-                            (int)E.lengths[li], E.depths[di], &T, msg, sizeof msg);
-        if (rc) {
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        if (detect && T.span_start < 0 && !E.o.quiet)
-            fprintf(stderr, "%sdetect: length %d depth %g needle %d: the answer span was not found in the prompt; the test is reported and not scored\n",
-                    prog_tty ? "\n" : "", (int)E.lengths[li], E.depths[di], ni);
-        for (i = 0; i < E.n_lh; i++) head[i] = 0;
-        if (detect && T.span_start >= 0) {
-            unsigned char *nh = (unsigned char *)realloc(hit, (size_t)E.n_lh * (size_t)(T.span_end - T.span_start));
-            if (!nh) {
-                rhm_test_free(&T);
-                code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-                goto done;
-            }
-            hit = nh;
-        }
-        if (E.o.no_prefix_cache) pfx.n = 0;
-        rc = rhm_generate(&c, &pfx, &E, &T, detect, out, &n_out, head, logits, top1, hit, msg, sizeof msg);
-        if (rc) {
-            rhm_test_free(&T);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        resp = rhm_response(E.m, out, n_out);
-        if (!resp) {
-            rhm_test_free(&T);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, "cannot decode the response");
-            goto done;
-        }
-        recall = rh_rouge1_recall(E.nd[ni].answer, strlen(E.nd[ni].answer), resp, strlen(resp));
-        /* the record line */
-        rhm_buf_printf(&line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, (int)E.lengths[li]);
-        rhm_buf_double(&line, E.depths[di]);
-        rhm_buf_printf(&line, ", \"needle_index\": %d, \"needle\": ", ni);
-        rhm_buf_json_str(&line, E.nd[ni].needle, strlen(E.nd[ni].needle));
-        rhm_buf_puts(&line, ", \"question\": ");
-        rhm_buf_json_str(&line, E.nd[ni].question, strlen(E.nd[ni].question));
-        rhm_buf_puts(&line, ", \"answer\": ");
-        rhm_buf_json_str(&line, E.nd[ni].answer, strlen(E.nd[ni].answer));
-        rhm_buf_printf(&line, ", \"prompt_tokens\": %d, \"context_tokens\": %d, \"insert_at\": %d, \"needle_tokens\": [%d, %d], \"span\": ",
-                       T.n_ids, T.n_ctx_tokens, T.insert_at, T.needle_lo, T.needle_hi);
-        if (T.span_start >= 0) rhm_buf_printf(&line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
-        else rhm_buf_puts(&line, "null");
-        rhm_buf_puts(&line, ", \"response\": ");
-        rhm_buf_json_str(&line, resp, strlen(resp));
-        rhm_buf_printf(&line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
-        rhm_buf_double(&line, recall);
-        rhm_buf_puts(&line, ", \"score\": ");
-        rhm_buf_double(&line, recall * 100);
-        if (detect) {
-            int first = 1;
-            rhm_buf_printf(&line, ", \"kept\": %s, \"head_scores\": {",
-                           T.span_start >= 0 && rhm_retrieved(recall) ? "true" : "false");
-            for (i = 0; i < E.n_lh; i++)
-                if (head[i] != 0) {
-                    rhm_buf_printf(&line, "%s\"%d-%d\": ", first ? "" : ", ", i / E.cfg->n_heads, i % E.cfg->n_heads);
-                    rhm_buf_double(&line, head[i]);
-                    first = 0;
-                }
-            rhm_buf_puts(&line, "}");
-        } else {
-            rhm_buf_puts(&line, ", \"mask\": ");
-            rhm_buf_json_str(&line, E.mask_label.p, E.mask_label.n);
-        }
-        rhm_buf_puts(&line, "}");
-        rhm_test_free(&T);
-        if (line.oom || rhm_recs_add(&R, line.p, line.n, 1) < 0) {
-            free(resp);
-            rhm_buf_free(&line);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, "out of memory");
-            goto done;
-        }
-        rhm_buf_free(&line);
-        E.n_run++;
-        rc = rhm_write_records(&E, &R, 0, msg, sizeof msg);
-        if (rc) {
-            free(resp);
-            code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-            goto done;
-        }
-        if (!E.o.quiet) {
-            double el = rh_now() - t_run0, eta = el / E.n_run * (todo - E.n_run);
-            char se[32], sr[32];
-            rhm_fmt_secs(se, sizeof se, el);
-            rhm_fmt_secs(sr, sizeof sr, eta);
-            fprintf(stderr, "%s%s %d/%d (%d%%) elapsed %s ETA %s | len %d depth %g: %.0f \"%.30s\"%s",
-                    prog_tty ? "\r\033[K" : "", detect ? "detect" : "niah", E.n_done_before + E.n_run, E.n_mine,
-                    (int)(100.0 * (E.n_done_before + E.n_run) / E.n_mine), se, sr, (int)E.lengths[li], E.depths[di],
-                    recall * 100, resp, prog_tty ? "" : "\n");
-        }
-        free(resp);
-    }
-    if (!E.o.quiet && prog_tty && E.n_run) fprintf(stderr, "\n");
-    /* the records once more, marked finished (a merge of shards that ran nothing lands here) */
-    rc = rhm_write_records(&E, &R, 1, msg, sizeof msg);
-    if (rc) {
-        code = rhm_fail(&E.o, RHM_EXIT_RUN, msg);
-        goto done;
-    }
-    msg[0] = 0;
-    rc = detect ? rhm_detect_outputs(&E, &R, msg, sizeof msg) : rhm_niah_outputs(&E, &R, msg, sizeof msg);
-    if (rc) code = rhm_fail(&E.o, RHM_EXIT_RUN, msg[0] ? msg : "out of memory");
-done:
-    if (c) rh_ctx_free(c);
-    free(pfx.ids);
-    free(logits);
-    free(top1);
-    free(head);
-    free(hit);
-    free(out);
-    rhm_recs_free(&R);
-    rhm_exp_free(&E);
-    return code;
+static char *rhm_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = (char *)malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
 }
 
-static int cmd_detect(int argc, char **argv) { return rhm_run(argc, argv, 1); }
-static int cmd_niah(int argc, char **argv) { return rhm_run(argc, argv, 0); }
+/* The grid, the mask and the paths into the result (what the command line prints). */
+static int rhm_result_fill(const rhm_exp *E, rh_experiment_result *res) {
+    int i, k = 0;
+    res->n_tests = E->n_mine;
+    res->n_resumed = E->n_done_before;
+    res->n_run = E->n_run;
+    res->n_lengths = E->n_len;
+    res->n_depths = E->n_dep;
+    res->lengths = (int *)malloc((size_t)E->n_len * sizeof *res->lengths);
+    res->depths = (double *)malloc((size_t)E->n_dep * sizeof *res->depths);
+    res->mask_label = rhm_strdup(E->mask_label);
+    if (!res->lengths || !res->depths || !res->mask_label) return RH_ENOMEM;
+    memcpy(res->lengths, E->lengths, (size_t)E->n_len * sizeof *res->lengths);
+    memcpy(res->depths, E->depths, (size_t)E->n_dep * sizeof *res->depths);
+    {
+        const char *p[4];
+        if (E->is_detect) {
+            p[0] = E->score_path.p; p[1] = E->run_path.p; p[2] = E->svg_path.p; p[3] = E->rec_path.p;
+        } else {
+            p[0] = E->rec_path.p; p[1] = E->csv_path.p; p[2] = E->svg_path.p; p[3] = E->run_path.p;
+        }
+        for (i = 0; i < 4; i++)
+            if (!(res->paths[k++] = rhm_strdup(p[i]))) return RH_ENOMEM;
+    }
+    return RH_OK;
+}
+
+void rh_experiment_result_free(rh_experiment_result *r) {
+    int i;
+    if (!r) return;
+    rh_scores_free(&r->scores);
+    free(r->lengths);
+    free(r->depths);
+    free(r->cell_mean);
+    free(r->cell_n);
+    free(r->mask_label);
+    for (i = 0; i < 5; i++) free(r->paths[i]);
+    memset(r, 0, sizeof *r);
+}
+
+void rh_experiment_default(rh_experiment *x, rh_experiment_kind kind) {
+    memset(x, 0, sizeof *x);
+    x->kind = kind;
+    x->model = "weights/demo.rhw";
+    x->haystack = "weights/haystack";
+    x->needles = "weights/needles.jsonl";
+    x->buffer = 200;
+    x->max_new = 50;
+    x->mask.seed = 1;
+    x->mask_mode = RH_MASK_UNIFORM;
+    rh_ctx_params_default(&x->ctx);
+    x->shard_n = 1;
+    x->out = kind == RH_DETECT ? "retrieval_scores.json" : "niah";
+}
+
+int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, char *msg, size_t cap) {
+    rhm_exp E;
+    rhm_recs R = {0};
+    rhm_session S;
+    rh_experiment_result res_local, *res = res_out ? res_out : &res_local;
+    int rc, t, todo = 0;
+    double t_run0;
+    memset(res, 0, sizeof *res);
+    memset(&S, 0, sizeof S);
+    if (!x) {
+        set_err(msg, cap, "rh_experiment_run: no experiment");
+        return RH_EINVAL;
+    }
+    /* set up */
+    rc = rhm_exp_setup(&E, x, msg, cap);
+    /* plan */
+    if (!rc) rc = rhm_plan(&E, &R, &todo);
+    if (!rc) {
+        S.logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *S.logits);
+        S.top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *S.top1);
+        S.head = (double *)malloc((size_t)E.n_lh * sizeof *S.head);
+        S.out = (int *)malloc((size_t)x->max_new * sizeof *S.out);
+        if (!S.logits || !S.top1 || !S.head || !S.out) rc = RH_ENOMEM;
+    }
+    if (rc) goto done;
+    /* run every test of this shard not finished before; the records file is rewritten after
+     * each, so a killed run loses at most the test it was in */
+    res->running = 1;
+    t_run0 = rh_now();
+    for (t = 0; t < E.n_tests; t++) {
+        char key[17], *resp = NULL;
+        double recall = 0;
+        rhm_buf line = {0};
+        if (!rhm_mine(&E, t)) continue;
+        rhm_test_key(&E, t, key);
+        if (rhm_recs_find(&R, key)) continue;
+        rc = rhm_run_test(&E, &S, t, &line, &resp, &recall, msg, cap);
+        if (!rc && rhm_recs_add(&R, line.p, line.n, 1) < 0) rc = RH_ENOMEM;
+        rhm_buf_free(&line);
+        if (!rc) {
+            E.n_run++;
+            rc = rhm_write_records(&E, &R, 0, msg, cap);
+        }
+        if (!rc && x->progress) {
+            rh_progress p;
+            int li, di, ni;
+            double el = rh_now() - t_run0;
+            rhm_test_coords(&E, t, &li, &di, &ni);
+            p.done = E.n_done_before + E.n_run;
+            p.total = E.n_mine;
+            p.resumed = E.n_done_before;
+            p.elapsed_s = el;
+            p.eta_s = el / E.n_run * (todo - E.n_run);
+            p.length = E.lengths[li];
+            p.depth = E.depths[di];
+            p.needle = ni;
+            p.score = recall * 100;
+            p.response = resp;
+            x->progress(x->user, &p);
+        }
+        free(resp);
+        if (rc) goto done;
+    }
+    /* write: the records once more, marked finished (a merge of shards that ran nothing lands
+     * here), then the outputs */
+    rc = rhm_write_records(&E, &R, 1, msg, cap);
+    if (!rc) rc = E.is_detect ? rhm_detect_outputs(&E, &R, res, msg, cap) : rhm_niah_outputs(&E, &R, res, msg, cap);
+    if (!rc) rc = rhm_result_fill(&E, res);
+    if (!rc) res->running = 0;
+done:
+    if (rc == RH_ENOMEM && (!msg || !msg[0])) set_err(msg, cap, "out of memory");
+    rhm_session_free(&S);
+    rhm_recs_free(&R);
+    rhm_exp_free(&E);
+    if (rc || !res_out) {
+        int running = res->running;
+        rh_experiment_result_free(res);
+        res->running = running;
+    }
+    return rc;
+}
 
 /* ---- report and compare: the paper's properties from any score file ---- */
 
@@ -3185,205 +3063,6 @@ static double rhm_spearman(const double *a, const double *b, int n) {
     return rho;
 }
 
-static int rhm_simple_opts(int argc, char **argv, const char *cmd, int n_files, const char **files,
-                           int *top) {
-    int i, nf = 0;
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: retrieval_heads %s %s [--top N]\n", cmd, n_files == 1 ? "FILE" : "A.json B.json");
-            return 1;
-        } else if (!strcmp(a, "--top") || !strncmp(a, "--top=", 6)) {
-            long v;
-            const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!val) {
-                fprintf(stderr, "retrieval_heads %s: --top: missing value\n", cmd);
-                return -1;
-            }
-            if (rhm_parse_long(val, 1, 10000000, &v)) {
-                fprintf(stderr, "retrieval_heads %s: --top: expected an integer in [1, 10000000], got \"%.40s\"\n", cmd, val);
-                return -1;
-            }
-            *top = (int)v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "retrieval_heads %s: unknown flag %.60s (see --help)\n", cmd, a);
-            return -1;
-        } else if (nf < n_files) {
-            files[nf++] = a;
-        } else {
-            fprintf(stderr, "retrieval_heads %s: unexpected argument \"%.60s\"\n", cmd, a);
-            return -1;
-        }
-    }
-    if (nf < n_files) {
-        fprintf(stderr, "retrieval_heads %s: expected %s\n", cmd, n_files == 1 ? "a score file" : "two score files");
-        return -1;
-    }
-    return 0;
-}
-
-static int cmd_report(int argc, char **argv) {
-    const char *file = NULL;
-    int top = 20, rc, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
-    int min_t = INT_MAX, max_t = 0, ret_always = 0, ret_dyn = 0, shown;
-    rh_scores s;
-    rhm_rank *r = NULL;
-    char msg[512];
-    rc = rhm_simple_opts(argc, argv, "report", 1, &file, &top);
-    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
-    if (rh_scores_read(file, &s, msg, sizeof msg)) {
-        fprintf(stderr, "retrieval_heads report: %s\n", msg);
-        return RHM_EXIT_USAGE;
-    }
-    if (rhm_rank_heads(&s, &r, &n_r)) {
-        rh_scores_free(&s);
-        fprintf(stderr, "retrieval_heads report: out of memory\n");
-        return RHM_EXIT_RUN;
-    }
-    for (i = 0; i < s.n_layers * s.n_heads; i++) {
-        double m;
-        int j, nz = 0;
-        if (!s.present[i]) continue;
-        present++;
-        m = rh_scores_mean(&s, i);
-        hist[m == 0 ? 0 : m <= 0.1 ? 1 : m <= 0.5 ? 2 : 3]++;
-        if (s.n_tests[i] < min_t) min_t = s.n_tests[i];
-        if (s.n_tests[i] > max_t) max_t = s.n_tests[i];
-        for (j = 0; j < s.n_tests[i]; j++) nz += s.scores[i][j] != 0;
-        if (nz == 0) never++;
-        else if (nz == s.n_tests[i]) {
-            always++;
-            if (m > 0.1) ret_always++;
-        } else {
-            dynamic++;
-            if (m > 0.1) ret_dyn++;
-        }
-    }
-    printf("report: %s: %d layers x %d heads, %d heads present, ", file, s.n_layers, s.n_heads, present);
-    if (min_t == max_t) printf("%d tests per head\n", max_t);
-    else printf("%d..%d tests per head\n", min_t, max_t);
-    printf("retrieval heads (mean > 0.1): %d of %d (%.2f%%)\n", hist[2] + hist[3], present,
-           present ? 100.0 * (hist[2] + hist[3]) / present : 0.0);
-    printf("histogram of mean scores: 0: %d (%.1f%%) | (0, 0.1]: %d (%.1f%%) | (0.1, 0.5]: %d (%.1f%%) | > 0.5: %d (%.1f%%)\n",
-           hist[0], present ? 100.0 * hist[0] / present : 0.0, hist[1], present ? 100.0 * hist[1] / present : 0.0,
-           hist[2], present ? 100.0 * hist[2] / present : 0.0, hist[3], present ? 100.0 * hist[3] / present : 0.0);
-    printf("activation: always active (non-zero in every test) %d, dynamic (in some tests) %d, never %d;"
-           " of the retrieval heads %d always active, %d dynamic\n", always, dynamic, never, ret_always, ret_dyn);
-    printf("%-6s %-8s %-10s %-12s %s\n", "rank", "head", "mean", "tests fired", "activation");
-    shown = n_r < top ? n_r : top;
-    for (i = 0; i < shown; i++) {
-        int idx = r[i].idx, j, nz = 0;
-        char hn[24];
-        for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
-        snprintf(hn, sizeof hn, "%d-%d", idx / s.n_heads, idx % s.n_heads);
-        printf("%-6d %-8s %-10.4f %5d/%-6d %s\n", i + 1, hn, r[i].mean, nz, s.n_tests[idx],
-               nz == 0 ? "never" : nz == s.n_tests[idx] ? "always" : "dynamic");
-    }
-    if (always) {
-        int k = 0;
-        printf("always-active heads:");
-        for (i = 0; i < n_r && k < 40; i++) {
-            int idx = r[i].idx, j, nz = 0;
-            for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
-            if (nz && nz == s.n_tests[idx]) {
-                printf(" %d-%d", idx / s.n_heads, idx % s.n_heads);
-                k++;
-            }
-        }
-        printf("%s\n", always > 40 ? " ..." : "");
-    }
-    free(r);
-    rh_scores_free(&s);
-    return 0;
-}
-
-static int cmd_compare(int argc, char **argv) {
-    const char *files[2] = {NULL, NULL};
-    int top = 20, rc, i, k, n = 0, ov = 0, ret[2] = {0, 0}, both = 0, nr[2];
-    rh_scores s[2];
-    rhm_rank *r[2] = {NULL, NULL};
-    char msg[512];
-    rc = rhm_simple_opts(argc, argv, "compare", 2, files, &top);
-    if (rc) return rc > 0 ? 0 : RHM_EXIT_USAGE;
-    for (k = 0; k < 2; k++) {
-        if (rh_scores_read(files[k], &s[k], msg, sizeof msg)) {
-            fprintf(stderr, "retrieval_heads compare: %s\n", msg);
-            if (k) rh_scores_free(&s[0]);
-            return RHM_EXIT_USAGE;
-        }
-    }
-    for (k = 0; k < 2; k++) {
-        if (rhm_rank_heads(&s[k], &r[k], &nr[k])) {
-            fprintf(stderr, "retrieval_heads compare: out of memory\n");
-            rc = RHM_EXIT_RUN;
-            goto out;
-        }
-        for (i = 0; i < nr[k]; i++) ret[k] += r[k][i].mean > 0.1;
-    }
-    printf("compare: A = %s (%d x %d), B = %s (%d x %d)\n", files[0], s[0].n_layers, s[0].n_heads, files[1],
-           s[1].n_layers, s[1].n_heads);
-    printf("retrieval heads (mean > 0.1): A %d of %d (%.2f%%), B %d of %d (%.2f%%)\n", ret[0], nr[0],
-           nr[0] ? 100.0 * ret[0] / nr[0] : 0.0, ret[1], nr[1], nr[1] ? 100.0 * ret[1] / nr[1] : 0.0);
-    if (s[0].n_layers != s[1].n_layers || s[0].n_heads != s[1].n_heads) {
-        printf("the shapes differ: heads cannot be matched, so no overlap or rank correlation\n");
-        rc = 0;
-        goto out;
-    }
-    {
-        int K = top, nh = s[0].n_layers * s[0].n_heads;
-        double *a = (double *)malloc((size_t)nh * sizeof *a), *b = (double *)malloc((size_t)nh * sizeof *b), rho;
-        if (!a || !b) {
-            free(a);
-            free(b);
-            rc = RHM_EXIT_RUN;
-            goto out;
-        }
-        if (K > nr[0]) K = nr[0];
-        if (K > nr[1]) K = nr[1];
-        printf("top-%d overlap:", K);
-        for (i = 0; i < K; i++) {
-            int j;
-            for (j = 0; j < K; j++)
-                if (r[0][i].idx == r[1][j].idx) {
-                    ov++;
-                    printf(" %d-%d", r[0][i].idx / s[0].n_heads, r[0][i].idx % s[0].n_heads);
-                }
-        }
-        printf("\ntop-%d overlap: %d/%d (%.1f%%)\n", K, ov, K, K ? 100.0 * ov / K : 0.0);
-        for (i = 0; i < nh; i++) {
-            if (!s[0].present[i] || !s[1].present[i]) continue;
-            a[n] = rh_scores_mean(&s[0], i);
-            b[n] = rh_scores_mean(&s[1], i);
-            if (a[n] > 0.1 && b[n] > 0.1) both++;
-            n++;
-        }
-        rho = rhm_spearman(a, b, n);
-        printf("retrieval heads in both: %d\n", both);
-        if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
-        else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
-        free(a);
-        free(b);
-    }
-    rc = 0;
-out:
-    free(r[0]);
-    free(r[1]);
-    rh_scores_free(&s[0]);
-    rh_scores_free(&s[1]);
-    return rc;
-}
-
-/* The method's command line (detect, niah, report, compare) for programs that embed the CLI:
- * argv[0] names the command; returns its exit status (0 ok, 1 run failure, 2 bad usage or
- * input), or -1 when argv[0] is none of them.  Prints like the program does. */
-int rh_method_cli(int argc, char **argv) {
-    if (argc < 1 || !argv || !argv[0]) return -1;
-    if (!strcmp(argv[0], "detect")) return cmd_detect(argc, argv);
-    if (!strcmp(argv[0], "niah")) return cmd_niah(argc, argv);
-    if (!strcmp(argv[0], "report")) return cmd_report(argc, argv);
-    if (!strcmp(argv[0], "compare")) return cmd_compare(argc, argv);
-    return -1;
-}
 
 /* =============================================================================================
  * 2. THE MODEL
@@ -3482,21 +3161,13 @@ static rh_pool *pool_new(int n);
 static void pool_free(rh_pool *p);
 static void pool_run(rh_pool *p, rh_task_fn fn, void *arg, int n_tasks);
 
-/* Keys per attention block.  256 rather than 64: the online-softmax bookkeeping and the
- * O-tile load/store of the P V product are paid once per block, and the scores block (RH_QROWS x
- * RH_BK floats, 192 KB) stays in L2.  Attention of the last 512 tokens of an 8192-token TinyLlama
- * prefill (f16 KV, 2 threads, AMD EPYC, 96 query rows): median of 4 best-of-6 runs 108 GFLOPS at
- * 64, 114 at 128, 118 at 256; at 1 thread all three read 60-65 GFLOPS.  Outputs change in the last
- * bits with it (the running max is rescaled at other points), never with the thread count.
- * Query rows per task: each task packs every K block and converts every V block it visits once,
- * so more rows share that work.  With the scale folded into the exp pass (k_exp_sum), 192 rows
- * (24 tokens of TinyLlama's 8-head groups) against 96, medians of 15 runs, variants alternated,
- * 3 rounds: 0-11 % faster at 2 threads and 3-10 % at 1; 48 rows were slower than 96, 288 and 384
- * no faster than 192.  Both changes against neither (`make bench-attention`, 3 rounds): best of 15
- * runs 5-15 % higher, medians within the machine's run-to-run noise (about 10 %).  Then V packed
- * into panels (k_pack_v), against row-major V, 3 rounds: medians at 1 thread 3-11 % higher
- * (58.4-59.2 against 53.2-57.5 GFLOPS), at 2 threads within the noise.  The rows of a task never
- * change a result, only who computes it. */
+/* Keys per attention block, and query rows (heads x tokens) per attention task.  Larger key
+ * blocks pay the online-softmax bookkeeping and the O-tile load/store of P V once per block while
+ * the scores block (RH_QROWS x RH_BK floats, 192 KB) stays in L2; more query rows per task share
+ * the packing of each K block and the conversion of each V block.  The values are the fastest of
+ * those measured (`make bench-attention`; README, Speed).  Neither changes a result with the
+ * thread count, only who computes it; the block size does move the last bits (the running max is
+ * rescaled at other points). */
 #define RH_BK 256
 #define RH_QROWS 192     /* target query rows (heads x tokens) per attention task: 32 full 6-row tiles */
 #define RH_CHUNK 512     /* default prefill chunk */
@@ -3732,10 +3403,9 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
  * through dot products, converting in registers.  In RH_BF16DOT builds prefill packs bf16
  * weights as bf16 pairs instead and runs the bf16 dot-product GEMM on X rounded to bf16 (packed
  * once per matmul, beside the f32 X when some weight is not bf16).  Which path runs depends only
- * on the caller and the weight's dtype, never on the thread count.  (Blocking k GotoBLAS-style,
- * so that a panel block stays in L1 and an X block in L2 across 4-8 panels, measured 8-20 %
- * slower at 512 tokens on 2 threads of the AMD EPYC we test on: its X stream from L3 keeps up,
- * the extra accumulator passes do not pay.) ---- */
+ * on the caller and the weight's dtype, never on the thread count.  k is not blocked
+ * GotoBLAS-style: on the CPUs we measured the X stream from L3 keeps up and the extra
+ * accumulator passes cost more than they save (README, Speed). ---- */
 #define RH_NB RH_NR
 typedef struct {
     rh_ctx *c;
@@ -3817,9 +3487,7 @@ static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, 
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
  * quarter of L1's sets and the panel cannot stay in L1 across the query tiles; packed, one
- * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened), so P V keeps its bits; only a
- * partial last panel (head_dim not a multiple of RH_NR) changed path, from k_axpy, whose scalar
- * tail does not fuse, to the tile's FMAs, so its last bits may differ from before. */
+ * panel is 16 KB in a row.  Exact (a copy, f16/bf16 widened). */
 static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float *Vp) {
     size_t es = dtype_size(dt);
     int j, d0;
@@ -3837,7 +3505,9 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
  * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows are (token, query head of the
  * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
  * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them. */
+ * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
+ * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {
     rh_ctx *c;
     int layer, n, p0, n_qb, obs, pk; /* pk: prefill, packed GEMMs (decode: dot products) */
@@ -4041,6 +3711,9 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
 }
 
 /* ---- contexts: the KV cache, chunked prefill, the hooks (the public context API) ---- */
+
+const char *const rh_dtype_names[] = {"f32", "f16", "bf16", NULL};
+const char *const rh_mask_mode_names[] = {"uniform", "neg-inf", "zero", NULL};
 
 void rh_ctx_params_default(rh_ctx_params *p) {
     if (!p) return;
@@ -6903,9 +6576,7 @@ static uint16_t k_f32_to_bf16(float f) {
 }
 
 static size_t dtype_size(rh_dtype t) { return t == RH_F32 ? 4 : 2; }
-static const char *dtype_name(rh_dtype t) {
-    return t == RH_F32 ? "f32" : t == RH_F16 ? "f16" : t == RH_BF16 ? "bf16" : "?";
-}
+static const char *dtype_name(rh_dtype t) { return (unsigned)t <= RH_BF16 ? rh_dtype_names[t] : "?"; }
 
 /* dst[0..n) = src (dtype t) as f32.  Exact. */
 RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int n) {
@@ -6977,11 +6648,10 @@ RH_UNUSED static float k_dot(const float *a, const float *b, int n) {
  * registers.  Its order (the "GEMV order"): four RH_VL-lane accumulators take the whole k blocks
  * of RH_VL round robin (block b into accumulator b % 4), one FMA per lane per block; then
  * (a0 + a1) + (a2 + a3) is summed by v_hsum's tree and the k % RH_VL tail is added in order.
- * One row streams at a time, with four independent FMA chains: on the AMD EPYC (Zen 5) we test
- * on, one thread read 33-36 GB/s of f16 rows where four rows interleaved (the previous
- * kernel) read 24-25 and two rows 20, against 38-40 for a plain read of the same bytes.  16-bit
- * rows are prefetched RH_PF_BYTES ahead: there, 1 thread, f16 and bf16 decode streamed 36-38
- * GB/s against 34 without it (2048 bytes ahead: 35); the same prefetch cost f32 rows 9-11 %. */
+ * One row streams at a time with four independent FMA chains, which read 16-bit rows closer to
+ * the memory's bandwidth than several rows interleaved; 16-bit rows are prefetched RH_PF_BYTES
+ * ahead, f32 rows not (it measured faster for the first and slower for the second; README,
+ * Speed). */
 RH_UNUSED static float k_dot_w_scalar(rh_dtype t, const void *w, const float *x, int n) {
     const uint16_t *h = (const uint16_t *)w;
     float s = 0.0f;
@@ -7607,12 +7277,11 @@ RH_UNUSED static double rh_cpu_time(void) {
 
 /* ---- thread pool: created once per context; the caller is thread 0.  Threads claim tasks
  * one at a time from a shared counter, so a thread slowed by a busy core does fewer tasks
- * instead of making the others wait (static halves measured ~8 % slower prefill with a second
- * process on the machine).  A waiting thread spins for at most RH_SPIN_S, then sleeps on a
- * condition variable: decode dispatches a job every 0.1-0.5 ms, and a sleeping worker took 6-40
- * us on average (up to 4 ms) to wake in the VM we test on, while spinning without end measured
- * slower with a second process on the machine.  Tasks write disjoint outputs and use only their
- * thread's scratch, so which thread ran a task never changes a bit of the result. ---- */
+ * instead of making the others wait.  A waiting thread spins for at most RH_SPIN_S, then sleeps on
+ * a condition variable: decode dispatches a job every 0.1-0.5 ms, about as long as a sleeping
+ * worker can take to wake, while spinning without end starves a second process on the machine.
+ * Tasks write disjoint outputs and use only their thread's scratch, so which thread ran a task
+ * never changes a bit of the result. ---- */
 
 #define RH_SPIN_S 50e-6
 
@@ -7782,6 +7451,14 @@ static void set_err(char *err, size_t cap, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
+}
+
+int rh_enum_parse(const char *const *names, const char *s) {
+    int i;
+    if (!names || !s) return -1;
+    for (i = 0; names[i]; i++)
+        if (!strcmp(names[i], s)) return i;
+    return -1;
 }
 
 static uint32_t rd_u32(const unsigned char *p) {
@@ -9603,8 +9280,519 @@ static uint32_t uni_compose(uint32_t a, uint32_t b)
     return 0;
 }
 
-/* The configs of the named shapes that `bench --shape` builds random models of (issue 5); outside
- * the command line so that test/bench_attention.c times attention on the same TinyLlama shape. */
+/* =============================================================================================
+ * 7. THE COMMAND LINE
+ *
+ * One option table (cli_options) drives parsing, checking and --help of every command: a row
+ * names the flag, its argument, its range or choices, its default, which commands take it,
+ * its help and the field it sets.  A new flag is one row (and the code that uses it).  The
+ * experiments (detect, niah) are a thin layer over rh_experiment_run.
+ *
+ * Exit codes: 0 success; 1 a failure while running (a file that cannot be read or written
+ * mid-run, out of memory); 2 bad usage or bad input found before any work.  A failure prints
+ * one line "retrieval_heads: <command>: <flag or file>: <problem>" on stderr.
+ *
+ * What it may call: anything above.  main() itself is left out when RH_NO_MAIN is defined.
+ * ============================================================================================= */
+
+#define RH_DEFAULT_MODEL "weights/demo.rhw"
+
+/* The commands, as bits of a row's `cmds`. */
+enum {
+    C_INFO = 1 << 0, C_GENERATE = 1 << 1, C_LOGITS = 1 << 2, C_TOKENIZE = 1 << 3, C_BENCH = 1 << 4,
+    C_DETECT = 1 << 5, C_NIAH = 1 << 6, C_REPORT = 1 << 7, C_COMPARE = 1 << 8
+};
+#define C_GRID (C_DETECT | C_NIAH)                           /* the experiments */
+#define C_RUNS (C_GENERATE | C_LOGITS | C_BENCH | C_GRID)    /* the commands that run the model */
+
+/* Every value any command's options can set; each row writes one field (or two). */
+typedef struct {
+    int threads, n_ctx, kv, reference;             /* the model runners */
+    int help;
+    /* info, tokenize, generate, logits, bench */
+    int checksum, bos, decode, ids_out, ignore_eos;
+    const char *prompt, *ids, *out, *shape, *plist;
+    int n, dtype, have_n, have_dtype;
+    /* detect, niah */
+    const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
+    int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
+    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top;
+    int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode;
+    uint64_t seed;
+    int seed_given;
+    /* positional arguments */
+    const char *pos[4];
+    int n_pos;
+} cli_args;
+
+typedef enum { O_SWITCH, O_INT, O_TEXT, O_ENUM, O_CUSTOM } cli_kind;
+
+typedef struct cli_option cli_option;
+/* A custom value parser: 0, or -1 with what is wrong in why. */
+typedef int (*cli_parse_fn)(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
+
+struct cli_option {
+    const char *name, *alias; /* "--threads", "-t" (alias may be NULL) */
+    const char *arg;          /* the argument in --help ("N"); NULL for a switch */
+    cli_kind kind;
+    long lo, hi;              /* O_INT: the accepted range */
+    const char *const *names; /* O_ENUM: the choices (value = index) */
+    cli_parse_fn parse;       /* O_CUSTOM */
+    size_t off;               /* the field it sets (offsetof cli_args) */
+    size_t seen;              /* a field set to 1 when the flag is given (0: none) */
+    unsigned cmds;            /* the commands that take it */
+    const char *def;          /* the default, for --help (NULL: none) */
+    const char *help;
+    const char *bad;          /* a value refused after parsing (by a check or a file), for the tests */
+};
+
+static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
+static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
+static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
+
+#define A_(f) offsetof(cli_args, f)
+static const cli_option cli_options[] = {
+    /* name, alias, arg, kind, lo, hi, names, parse, field, seen, commands, default, help, bad */
+    {"--threads", "-t", "N", O_INT, 0, 1024, NULL, NULL, A_(threads), 0, C_RUNS, "0",
+     "worker threads, 0 = all online CPUs; results do not depend on it", NULL},
+    {"--kv", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(kv), 0, C_RUNS, "f32",
+     "KV cache precision", NULL},
+    {"--ctx", NULL, "N", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(n_ctx), 0, C_RUNS, NULL,
+     "KV cache capacity in tokens (default: what the command needs)", "2"},
+    {"--reference", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(reference), 0, C_RUNS, NULL,
+     "the plain reference forward pass (one thread, slow; for checking)", NULL},
+    {"--checksum", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(checksum), 0, C_INFO, NULL,
+     "compute the checksum of files over 1 GiB too (it reads every byte)", NULL},
+    {"--bos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(bos), 0, C_TOKENIZE, NULL, "prepend BOS", NULL},
+    {"--decode", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(decode), 0, C_TOKENIZE, NULL,
+     "read token ids and print the bytes they stand for", NULL},
+    {"--prompt", "-p", "TEXT", O_TEXT, 0, 0, NULL, NULL, A_(prompt), 0, C_GENERATE, NULL,
+     "the prompt, tokenized (BOS as the model's add_bos flag says)", NULL},
+    {"--ids", NULL, "\"1 2 3\"", O_TEXT, 0, 0, NULL, NULL, A_(ids), 0, C_GENERATE | C_LOGITS, NULL,
+     "the prompt as token ids", "1 x"},
+    {"-n", NULL, "N", O_INT, 0, RHW_MAX_CTX, NULL, NULL, A_(n), A_(have_n), C_GENERATE, "64",
+     "tokens to generate at most", NULL},
+    {"--ids-out", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(ids_out), 0, C_GENERATE, NULL,
+     "print the generated ids instead of text", NULL},
+    {"--ignore-eos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(ignore_eos), 0, C_GENERATE, NULL,
+     "do not stop at an end-of-sequence token", NULL},
+    {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_BENCH, "tinyllama-1.1b",
+     "a random-weight model of this shape (tiny, tinyllama-1.1b, llama-2-7b)", "huge"},
+    {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH,
+     "f32", "the --shape model's weight dtype", NULL},
+    {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
+     "prompt lengths to prefill", "12,x"},
+    {"-n", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(n), A_(have_n), C_BENCH, "32", "tokens to decode", NULL},
+    {"--haystack", NULL, "PATH", O_TEXT, 0, 0, NULL, NULL, A_(haystack), 0, C_GRID, "weights/haystack",
+     "a text file, or a folder of *.txt read in name order", "/nonexistent_dir"},
+    {"--needles", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(needles), 0, C_GRID, "weights/needles.jsonl",
+     "JSON lines: needle, question, answer", "/nonexistent.jsonl"},
+    {"--n-needles", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(n_needles), 0, C_GRID, NULL,
+     "use the first N needles only", "1000000"},
+    {"--needle-range", NULL, "A:B", O_CUSTOM, 0, 0, NULL, cli_parse_needle_range, 0, 0, C_GRID, NULL,
+     "use needles A..B-1 (0-based) only", "0:999999"},
+    {"--lengths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(lengths), 0, C_GRID, "MAX_CTX/4:MAX_CTX:4",
+     "context lengths in tokens (numpy.linspace, rounded; or a,b,c)", "5"},
+    {"--depths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(depths), 0, C_GRID, "0:100:5",
+     "needle depths in percent (or a,b,c)", "0:101:3"},
+    {"--depth-spacing", NULL, "linear|sigmoid", O_ENUM, 0, 0, rh_depth_spacing_names, NULL, A_(spacing), 0, C_GRID,
+     "linear", "sigmoid: the original's logistic spacing of MIN:MAX:N", NULL},
+    {"--buffer", NULL, "N", O_INT, 0, 10000000, NULL, NULL, A_(buffer), 0, C_GRID, "200",
+     "tokens left for question and answer", "10000000"},
+    {"--template", NULL, "STR", O_TEXT, 0, 0, NULL, NULL, A_(template_arg), 0, C_GRID, NULL,
+     "prompt with {context} and {question} (\\n escapes)", "no placeholder"},
+    {"--chat", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(chat), 0, C_GRID, NULL,
+     "the model's chat template (ChatML, Llama-3, [INST])", NULL},
+    {"--span", NULL, "overlap|exact", O_ENUM, 0, 0, rh_span_rule_names, NULL, A_(span), 0, C_GRID, "overlap",
+     "answer-span rule (overlap: token sets overlap > 90%, the original's)", NULL},
+    {"--span-search", NULL, "needle|prompt", O_ENUM, 0, 0, rh_span_search_names, NULL, A_(span_search), 0, C_GRID,
+     "needle", "where to look for the span (prompt: the original's)", NULL},
+    {"--max-new", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(max_new), 0, C_GRID, "50",
+     "tokens to decode at most", NULL},
+    {"--shard", NULL, "i/n", O_CUSTOM, 0, 0, NULL, cli_parse_shard, 0, 0, C_GRID, NULL,
+     "run every n-th test starting at i (0 <= i < n)", NULL},
+    {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID, NULL,
+     "ignore finished tests of earlier runs (default: resume)", NULL},
+    {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
+     "prefill every prompt whole (default: reuse the shared prefix)", NULL},
+    {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID, NULL, "no progress line on stderr",
+     NULL},
+    {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_LOGITS, NULL, "the output file", NULL},
+    {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_DETECT, "retrieval_scores.json",
+     "the score file; beside it FILE.run.json, FILE.svg, FILE.tests.jsonl (FILE without .json)", "/nonexistent_dir/x"},
+    {"--out", "-o", "BASE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_NIAH, "niah",
+     "BASE.jsonl, BASE.csv, BASE.svg, BASE.run.json", "/nonexistent_dir/x"},
+    {"--append", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(append), 0, C_DETECT, NULL,
+     "add to the lists of an existing score file", NULL},
+    {"--score-set", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(score_set), 0, C_DETECT, NULL,
+     "the paper's set definition (each span token once)", NULL},
+    {"--top", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(top), 0, C_DETECT | C_REPORT | C_COMPARE, "20",
+     "rows of the ranked table (compare: the top-N overlap)", NULL},
+    {"--mask-top", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_top), 0, C_NIAH, NULL,
+     "mask the K best heads of --scores FILE", "3"},
+    {"--mask-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_random), 0, C_NIAH, NULL,
+     "mask K random heads of mean score < 0.1 in --scores FILE (seeded by --seed)", "3"},
+    {"--mask-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(mask_heads), 0, C_NIAH, NULL,
+     "mask these heads", "1-1,1-1"},
+    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_NIAH, NULL,
+     "the score file of --mask-top and --mask-random", "x.json"},
+    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_NIAH, "1", "the seed of --mask-random", NULL},
+    {"--mask-mode", NULL, "uniform|neg-inf|zero", O_ENUM, 0, 0, rh_mask_mode_names, NULL, A_(mask_mode),
+     A_(have_mask_mode), C_NIAH, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
+    {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH, NULL,
+     "mask the prefill too (default: decode steps only, as the original)", NULL},
+    {"--help", "-h", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(help), 0, ~0u, NULL, "this help", NULL},
+};
+#undef A_
+#define CLI_N_OPTIONS ((int)(sizeof cli_options / sizeof cli_options[0]))
+
+/* The commands: name, bit, the usage line after the name, what it does, positionals. */
+typedef struct {
+    const char *name;
+    unsigned bit;
+    int (*run)(const char *cmd, cli_args *a, int argc, char **argv);
+    const char *usage, *summary, *about;
+    int max_pos;
+} cli_command;
+
+static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_tokenize(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv);
+
+static const cli_command cli_commands[] = {
+    {"info", C_INFO, cmd_info, "[MODEL] [--checksum]",     "config, metadata, checksum",
+     "Print the model's config, metadata, tensor count and FNV-1a checksum (files over 1 GiB: only with\n"
+     "--checksum, it reads every byte).", 1},
+    {"generate", C_GENERATE, cmd_generate, "[MODEL] (-p TEXT | --ids \"1 2 3\") [-n N] [--ids-out] [--ignore-eos]",     "greedy decoding",
+     "Greedy decoding: prints the continuation as text (or its ids with --ids-out) on stdout, speeds on\n"
+     "stderr.  Stops after N tokens or at an end-of-sequence token.", 1},
+    {"logits", C_LOGITS, cmd_logits, "[MODEL] --ids \"1 2 3\" --out FILE",     "float32 logits of every position",
+     "Write the logits of every position: n_tokens x vocab_size float32, little-endian, row i for token i\n"
+     "(written to a temporary file, then renamed).", 1},
+    {"tokenize", C_TOKENIZE, cmd_tokenize, "[MODEL] [TEXT | -] [--bos] [--decode]",     "token ids (or bytes)",
+     "Print the token ids of TEXT (or of stdin, for - or no TEXT) space-separated on one line; no BOS\n"
+     "unless --bos.  With --decode, read ids instead and print the bytes they stand for.  With one\n"
+     "argument, it is MODEL if it ends in .rhw or names a file, else TEXT.", 2},
+    {"bench", C_BENCH, cmd_bench, "[MODEL | --shape NAME] [--dtype D] [-p 512,2048] [-n 32]",     "prefill and decode speed",
+     "Prefill each prompt length of -p (random tokens), then decode -n tokens greedily, with and without\n"
+     "the observe hook.  A --shape model has seeded random weights (default tinyllama-1.1b); --dtype\n"
+     "applies to it.  Prints tokens/s, the GFLOPS of the weight matmuls per wall second, as a share of\n"
+     "the micro-kernel's in-cache peak times the threads, and per CPU second of all threads (the\n"
+     "kernels' efficiency even on a busy machine), the prefill rate as a share of the first prompt\n"
+     "length's (vs 1st: how well long prompts hold up), and the weight bytes per second of decode.", 1},
+    {"detect", C_DETECT, cmd_experiment, "[MODEL] [options]",     "retrieval scores of every head (needle-in-a-haystack)",
+     "The retrieval score of every head (needle-in-a-haystack tests, greedy decoding with the observe\n"
+     "hook): writes the score file {\"layer-head\": [score per kept test, ...]}, its .run.json, an SVG\n"
+     "heatmap and the per-test records, and prints the ranked heads.", 1},
+    {"niah", C_NIAH, cmd_experiment, "[MODEL] [options]",     "needle-in-a-haystack grids, with heads masked",
+     "The needle-in-a-haystack grid, with heads masked or not: ROUGE-1 recall x 100 of every test as\n"
+     "JSON lines, CSV and an SVG heatmap; ends with \"mean score: NN.N over N tests\".", 1},
+    {"report", C_REPORT, cmd_report, "SCORES.json [--top N]",     "properties of a score file: sparsity, activation",
+     "The paper's properties of a score file (ours or a published one): share of heads above 0.1,\n"
+     "histogram, top heads, always-active vs dynamically activated heads.", 1},
+    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N]",     "compare two score files: top-N overlap, rank correlation",
+     "The top-N overlap and Spearman rank correlation of two score files.", 2},
+};
+#define CLI_N_COMMANDS ((int)(sizeof cli_commands / sizeof cli_commands[0]))
+
+static const cli_command *cli_find_command(const char *name) {
+    int i;
+    for (i = 0; i < CLI_N_COMMANDS; i++)
+        if (!strcmp(cli_commands[i].name, name)) return &cli_commands[i];
+    return NULL;
+}
+
+/* one line "retrieval_heads: cmd: what" on stderr; returns the exit code */
+static int cli_fail(int code, const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "retrieval_heads: %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+static int cli_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v;
+    if (!s || !*s || isspace((unsigned char)*s)) return 0;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) return 0;
+    *out = v;
+    return 1;
+}
+
+static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap) {
+    long si, sn;
+    char t[64];
+    const char *sl = strchr(val, '/');
+    (void)o;
+    if (!sl || (size_t)(sl - val) >= sizeof t) {
+        snprintf(why, cap, "expected i/n, got \"%.40s\"", val);
+        return -1;
+    }
+    memcpy(t, val, (size_t)(sl - val));
+    t[sl - val] = 0;
+    if (!cli_int(sl + 1, 1, 100000, &sn) || !cli_int(t, 0, sn - 1, &si)) {
+        snprintf(why, cap, "expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
+        return -1;
+    }
+    a->shard_i = (int)si;
+    a->shard_n = (int)sn;
+    return 0;
+}
+
+static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap) {
+    char t[32];
+    const char *c1 = strchr(val, ':');
+    long x, y;
+    (void)o;
+    if (!c1 || (size_t)(c1 - val) >= sizeof t) {
+        snprintf(why, cap, "expected FIRST:END (0-based, END excluded), got \"%.40s\"", val);
+        return -1;
+    }
+    memcpy(t, val, (size_t)(c1 - val));
+    t[c1 - val] = 0;
+    if (!cli_int(t, 0, 999999, &x) || !cli_int(c1 + 1, x + 1, 1000000, &y)) {
+        snprintf(why, cap, "expected FIRST:END with 0 <= FIRST < END, got \"%.40s\"", val);
+        return -1;
+    }
+    a->needle_first = (int)x;
+    a->needle_end = (int)y;
+    return 0;
+}
+
+static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap) {
+    char *end;
+    unsigned long long sv;
+    (void)o;
+    errno = 0;
+    sv = strtoull(val, &end, 10);
+    if (!*val || *val == '-' || isspace((unsigned char)*val) || *end || errno) {
+        snprintf(why, cap, "expected an unsigned integer, got \"%.40s\"", val);
+        return -1;
+    }
+    a->seed = (uint64_t)sv;
+    a->seed_given = 1;
+    return 0;
+}
+
+static void cli_args_init(cli_args *a) {
+    memset(a, 0, sizeof *a);
+    a->kv = RH_F32;
+    a->n = -1;
+    a->plist = "512";
+    a->haystack = "weights/haystack";
+    a->needles = "weights/needles.jsonl";
+    a->depths = "0:100:5";
+    a->buffer = 200;
+    a->max_new = 50;
+    a->shard_n = 1;
+    a->top = 20;
+    a->seed = 1;
+    a->mask_mode = RH_MASK_UNIFORM;
+}
+
+/* The row of flag `name` for command bit `cmd`, or NULL; *other: a row of another command. */
+static const cli_option *cli_find_option(const char *name, unsigned cmd, const cli_option **other) {
+    int i;
+    *other = NULL;
+    for (i = 0; i < CLI_N_OPTIONS; i++) {
+        const cli_option *o = &cli_options[i];
+        if (strcmp(name, o->name) && !(o->alias && !strcmp(name, o->alias))) continue;
+        if (o->cmds & cmd) return o;
+        if (!*other) *other = o;
+    }
+    return NULL;
+}
+
+/* Parse argv[1..] of command c into a (defaults first).  Returns 0, or -1 with one line in msg
+ * ("<flag>: <problem>"). */
+static int cli_parse_raw(const cli_command *c, int argc, char **argv, cli_args *a, char *msg, size_t cap);
+static int cli_parse(const cli_command *c, int argc, char **argv, cli_args *a, char *msg, size_t cap) {
+    char *p;
+    if (cli_parse_raw(c, argc, argv, a, msg, cap) == 0) return 0;
+    for (p = msg; *p; p++) /* an argument quoted in the message keeps it one line */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    return -1;
+}
+static int cli_parse_raw(const cli_command *c, int argc, char **argv, cli_args *a, char *msg, size_t cap) {
+    int i;
+    cli_args_init(a);
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL, *eq;
+        char name[64], why[256];
+        const cli_option *o, *other;
+        long v;
+        int k;
+        if (arg[0] != '-' || !arg[1]) {
+            if (a->n_pos >= c->max_pos) {
+                snprintf(msg, cap, "%.60s: unexpected argument (%s takes %s)", arg, c->name, c->usage);
+                return -1;
+            }
+            a->pos[a->n_pos++] = arg;
+            continue;
+        }
+        eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
+        if (eq) {
+            size_t n = (size_t)(eq - arg) < sizeof name ? (size_t)(eq - arg) : sizeof name - 1;
+            memcpy(name, arg, n);
+            name[n] = 0;
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", arg);
+        }
+        o = cli_find_option(name, c->bit, &other);
+        if (!o) {
+            if (other) {
+                char users[256];
+                int j, n = 0;
+                users[0] = 0;
+                for (j = 0; j < CLI_N_COMMANDS; j++)
+                    if (other->cmds & cli_commands[j].bit)
+                        n += snprintf(users + n, sizeof users - (size_t)n, "%s%s", n ? ", " : "", cli_commands[j].name);
+                snprintf(msg, cap, "%.60s: not an option of %s (it is one of %s; see retrieval_heads %s --help)", name,
+                         c->name, users, c->name);
+            } else {
+                snprintf(msg, cap, "%.60s: unknown option (see retrieval_heads %s --help)", name, c->name);
+            }
+            return -1;
+        }
+        if (o->kind == O_SWITCH) {
+            if (val) {
+                snprintf(msg, cap, "%s takes no value", name);
+                return -1;
+            }
+            *(int *)(void *)((char *)a + o->off) = 1;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                snprintf(msg, cap, "%s: missing value", name);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        switch (o->kind) {
+        case O_INT:
+            if (!cli_int(val, o->lo, o->hi, &v)) {
+                snprintf(msg, cap, "%s: expected an integer in [%ld, %ld], got \"%.40s\"", name, o->lo, o->hi, val);
+                return -1;
+            }
+            *(int *)(void *)((char *)a + o->off) = (int)v;
+            break;
+        case O_TEXT:
+            if (!*val) {
+                snprintf(msg, cap, "%s: empty value", name);
+                return -1;
+            }
+            *(const char **)(void *)((char *)a + o->off) = val;
+            break;
+        case O_ENUM:
+            k = rh_enum_parse(o->names, val);
+            if (k < 0) {
+                snprintf(msg, cap, "%s: expected %s, got \"%.40s\"", name, o->arg, val);
+                return -1;
+            }
+            *(int *)(void *)((char *)a + o->off) = k;
+            break;
+        case O_CUSTOM:
+            if (o->parse(o, val, a, why, sizeof why)) {
+                snprintf(msg, cap, "%s: %s", name, why);
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+        if (o->seen) *(int *)(void *)((char *)a + o->seen) = 1;
+    }
+    return 0;
+}
+
+/* --help of a command, from its row in cli_commands and its rows in cli_options. */
+static void cli_help(FILE *f, const cli_command *c) {
+    int i;
+    fprintf(f, "usage: retrieval_heads %s %s\n%s\n", c->name, c->usage, c->about);
+    if (c->bit & C_RUNS) fprintf(f, "MODEL is a .rhw file; omitted, %s.\n", RH_DEFAULT_MODEL);
+    fprintf(f, "options:\n");
+    for (i = 0; i < CLI_N_OPTIONS; i++) {
+        const cli_option *o = &cli_options[i];
+        char left[80];
+        if (!(o->cmds & c->bit)) continue;
+        snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+                 o->arg ? " " : "", o->arg ? o->arg : "");
+        {
+            /* the help wrapped at 100 columns, the default last */
+            char text[512];
+            const char *p = text;
+            int col = 0;
+            snprintf(text, sizeof text, "%s%s%s%s", o->help, o->def ? " [" : "", o->def ? o->def : "", o->def ? "]" : "");
+            fprintf(f, "  %-22s", left);
+            if (strlen(left) > 22) fprintf(f, "\n%24s", "");
+            while (*p) {
+                int w = 0;
+                while (p[w] && p[w] != ' ') w++;
+                if (col && col + 1 + w > 76) {
+                    fprintf(f, "\n%24s", "");
+                    col = 0;
+                }
+                fprintf(f, "%s%.*s", col ? " " : " ", w, p);
+                col += w + 1;
+                p += w;
+                while (*p == ' ') p++;
+            }
+            fputc('\n', f);
+        }
+    }
+}
+
+/* ---- what the commands share: opening the model, a context ---- */
+
+static int cli_open(const char *cmd, const char *path, rh_model **m) {
+    char err[512];
+    if (!path) {
+        if (access(RH_DEFAULT_MODEL, F_OK) != 0)
+            return cli_fail(1, cmd, "no MODEL given and the default %s does not exist (`make demo` builds it)", RH_DEFAULT_MODEL);
+        path = RH_DEFAULT_MODEL;
+    }
+    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
+    return 0;
+}
+
+/* The context parameters of the flags every model-running command takes. */
+static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
+    rh_ctx_params_default(p);
+    p->n_threads = a->threads;
+    p->kv_dtype = (rh_dtype)a->kv;
+    p->n_ctx = a->n_ctx;
+    p->reference = a->reference;
+}
+
+static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {
+    rh_ctx_params p;
+    char err[512];
+    cli_ctx_params(a, &p);
+    if (!p.n_ctx) p.n_ctx = need;
+    if (p.n_ctx < need) return cli_fail(2, cmd, "--ctx: %d is smaller than the %d tokens needed", p.n_ctx, need);
+    if (p.n_ctx > RHW_MAX_CTX) return cli_fail(1, cmd, "%d tokens exceed the limit of %d", p.n_ctx, RHW_MAX_CTX);
+    /* allowed (RoPE extends), but positions past the trained context are untrained */
+    if (a->n_ctx > rh_model_config(m)->max_ctx)
+        fprintf(stderr, "retrieval_heads: %s: warning: --ctx %d exceeds the model's trained context of %d tokens\n", cmd,
+                a->n_ctx, rh_model_config(m)->max_ctx);
+    if (rh_ctx_new(m, &p, c, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
+    return 0;
+}
+
+/* The configs of the named shapes that `bench --shape` builds random models of (test/bench_attention.c
+ * times attention on the same TinyLlama shape). */
 RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
     memset(c, 0, sizeof *c);
     c->rope_theta = 10000.0f;
@@ -9625,38 +9813,6 @@ RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
     } else {
         return 0;
     }
-    return 1;
-}
-
-/* =============================================================================================
- * 7. THE COMMAND LINE
- *
- * Exit codes: 0 success; 1 a runtime or file error; 2 a bad command line (one line
- * "retrieval_heads: <command>: <flag>: <problem>").
- * ============================================================================================= */
-#ifndef RH_NO_MAIN
-
-#define RH_DEFAULT_MODEL "weights/demo.rhw"
-
-/* one line "retrieval_heads: cmd: what" on stderr; returns the exit code */
-static int cli_fail(int code, const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    fprintf(stderr, "retrieval_heads: %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return code;
-}
-
-static int cli_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    long v;
-    if (!s || !*s) return 0;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) return 0;
-    *out = v;
     return 1;
 }
 
@@ -9693,131 +9849,73 @@ static int cli_ids(const char *s, int **ids, char *why, size_t cap) {
     return n;
 }
 
-/* Options shared by the commands that run the model. */
-typedef struct {
-    const char *cmd;
-    const char *pos[4];
-    int n_pos;
-    int threads, n_ctx;
-    rh_dtype kv;
-    int help;
-    int reference; /* --reference (a check hook until the option table re-adds it, issue 18) */
-} cli_common;
-
-/* Try to consume a common flag at argv[*i].  Returns 1 consumed, 0 not a common flag, -2 bad. */
-static int cli_common_flag(cli_common *o, int argc, char **argv, int *i) {
-    const char *a = argv[*i];
-    long v;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { o->help = 1; return 1; }
-    if (strcmp(a, "--reference") == 0) { o->reference = 1; return 1; } /* the plain forward pass */
-    if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
-        if (*i + 1 >= argc) { cli_fail(2, o->cmd, "%s: missing value", a); return -2; }
-        if (!cli_int(argv[++*i], 1, 1024, &v)) { cli_fail(2, o->cmd, "%s: '%s' is not a thread count in 1..1024", a, argv[*i]); return -2; }
-        o->threads = (int)v;
-        return 1;
+/* Write n floats as little-endian f32 to path (temp file, then renamed). */
+static int write_f32_file(const char *path, const float *x, size_t n, char *err, size_t cap) {
+    char *tmp = (char *)malloc(strlen(path) + 16);
+    FILE *f;
+    size_t i;
+    int ok;
+    if (!tmp) { set_err(err, cap, "out of memory"); return RH_ENOMEM; }
+    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f) { set_err(err, cap, "%s: cannot create: %s", tmp, strerror(errno)); free(tmp); return RH_EIO; }
+    if (host_is_le()) ok = fwrite(x, sizeof(float), n, f) == n;
+    else {
+        ok = 1;
+        for (i = 0; ok && i < n; i++) {
+            unsigned char b[4];
+            wr_f32(b, x[i]);
+            ok = fwrite(b, 1, 4, f) == 4;
+        }
     }
-    if (strcmp(a, "--ctx") == 0) {
-        if (*i + 1 >= argc) { cli_fail(2, o->cmd, "%s: missing value", a); return -2; }
-        if (!cli_int(argv[++*i], 1, RHW_MAX_CTX, &v)) { cli_fail(2, o->cmd, "%s: '%s' is not a context size in 1..%d", a, argv[*i], RHW_MAX_CTX); return -2; }
-        o->n_ctx = (int)v;
-        return 1;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        set_err(err, cap, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        free(tmp);
+        return RH_EIO;
     }
-    if (strcmp(a, "--kv") == 0) {
-        const char *s;
-        if (*i + 1 >= argc) { cli_fail(2, o->cmd, "%s: missing value", a); return -2; }
-        s = argv[++*i];
-        if (strcmp(s, "f32") == 0) o->kv = RH_F32;
-        else if (strcmp(s, "f16") == 0) o->kv = RH_F16;
-        else if (strcmp(s, "bf16") == 0) o->kv = RH_BF16;
-        else { cli_fail(2, o->cmd, "%s: '%s' is not f32, f16 or bf16", a, s); return -2; }
-        return 1;
+    free(tmp);
+    return RH_OK;
+}
+
+/* Read all of stdin. */
+static char *read_stdin(size_t *len) {
+    size_t cap = 4096, n = 0, r;
+    char *b = (char *)malloc(cap + 1);
+    if (!b) return NULL;
+    while ((r = fread(b + n, 1, cap - n, stdin)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = (char *)realloc(b, (cap *= 2) + 1);
+            if (!nb) { free(b); return NULL; }
+            b = nb;
+        }
     }
-    return 0;
+    b[n] = 0;
+    *len = n;
+    return b;
 }
 
-/* The value of a flag that takes one; NULL (message printed) when it is missing. */
-static const char *cli_value(const cli_common *o, int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) { cli_fail(2, o->cmd, "%s: missing value", argv[*i]); return NULL; }
-    return argv[++*i];
+static int cli_is_model_path(const char *s) {
+    struct stat st;
+    size_t l = strlen(s);
+    if (l >= 4 && strcmp(s + l - 4, ".rhw") == 0) return 1;
+    return stat(s, &st) == 0 && S_ISREG(st.st_mode);
 }
-
-static int cli_positional(cli_common *o, const char *a) {
-    if (o->n_pos >= 4) return cli_fail(2, o->cmd, "%s: too many arguments", a);
-    o->pos[o->n_pos++] = a;
-    return 0;
-}
-
-static int cli_unknown(const cli_common *o, const char *a) {
-    return cli_fail(2, o->cmd, "%s: unknown option (see %s --help)", a, o->cmd);
-}
-
-static int cli_open(const cli_common *o, const char *path, rh_model **m) {
-    char err[512];
-    if (!path) {
-        if (access(RH_DEFAULT_MODEL, F_OK) != 0)
-            return cli_fail(1, o->cmd, "no MODEL given and the default %s does not exist (`make demo` builds it)", RH_DEFAULT_MODEL);
-        path = RH_DEFAULT_MODEL;
-    }
-    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(1, o->cmd, "%s", err);
-    return 0;
-}
-
-static int cli_ctx(const cli_common *o, const rh_model *m, int need, rh_ctx **c) {
-    rh_ctx_params p;
-    char err[512];
-    rh_ctx_params_default(&p);
-    p.n_threads = o->threads;
-    p.kv_dtype = o->kv;
-    p.reference = o->reference;
-    p.n_ctx = o->n_ctx ? o->n_ctx : need;
-    if (p.n_ctx < need) return cli_fail(2, o->cmd, "--ctx: %d is smaller than the %d tokens needed", p.n_ctx, need);
-    if (p.n_ctx > RHW_MAX_CTX) return cli_fail(1, o->cmd, "%d tokens exceed the limit of %d", p.n_ctx, RHW_MAX_CTX);
-    /* allowed (RoPE extends), but positions past the trained context are untrained */
-    if (o->n_ctx > rh_model_config(m)->max_ctx)
-        fprintf(stderr, "retrieval_heads: %s: warning: --ctx %d exceeds the model's trained context of %d tokens\n", o->cmd,
-                o->n_ctx, rh_model_config(m)->max_ctx);
-    if (rh_ctx_new(m, &p, c, err, sizeof err) != RH_OK) return cli_fail(1, o->cmd, "%s", err);
-    return 0;
-}
-
-static void cli_common_init(cli_common *o, const char *cmd) {
-    memset(o, 0, sizeof *o);
-    o->cmd = cmd;
-    o->kv = RH_F32;
-}
-
-static const char *const cli_common_help =
-    "  -t, --threads N   worker threads (default: all online CPUs); results do not depend on it\n"
-    "  --kv f32|f16|bf16 KV cache precision (default f32)\n"
-    "  --ctx N           KV cache capacity in tokens (default: what the command needs)\n"
-    "  -h, --help        this help\n"
-    "MODEL is a .rhw file; omitted, " RH_DEFAULT_MODEL " (built by `make demo`).\n";
 
 /* ---- info ---- */
-static int cmd_info(int argc, char **argv) {
-    cli_common o;
+static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m;
     const rh_config *c;
     int i, r;
     char sum[17];
-    int want_sum = -1;
-    cli_common_init(&o, "info");
-    for (i = 1; i < argc; i++) {
-        if ((r = cli_common_flag(&o, argc, argv, &i)) < 0) return 2;
-        if (r) continue;
-        if (strcmp(argv[i], "--checksum") == 0) { want_sum = 1; continue; }
-        if (argv[i][0] == '-' && argv[i][1]) return cli_unknown(&o, argv[i]);
-        if (o.n_pos >= 1) return cli_fail(2, "info", "%s: unexpected argument (info takes one MODEL)", argv[i]);
-        cli_positional(&o, argv[i]);
-    }
-    if (o.help) {
-        printf("usage: retrieval_heads info [MODEL] [--checksum]\nPrint the model's config, metadata, tensor count and\n"
-               "FNV-1a checksum (files over 1 GiB: only with --checksum, it reads every byte).\n%s", cli_common_help);
-        return 0;
-    }
-    if ((r = cli_open(&o, o.n_pos ? o.pos[0] : NULL, &m)) != 0) return r;
+    int want_sum;
+    (void)argc;
+    (void)argv;
+    if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) return r;
     c = rh_model_config(m);
-    if (want_sum < 0) want_sum = m->size < ((size_t)1 << 30);
+    want_sum = a->checksum || m->size < ((size_t)1 << 30);
     if (want_sum) rh_model_checksum(m, sum);
     else strcpy(sum, "(--checksum)");
     printf("file            %s\n", rh_model_path(m));
@@ -9862,81 +9960,56 @@ static int cmd_info(int argc, char **argv) {
 }
 
 /* ---- generate ---- */
-static int cmd_generate(int argc, char **argv) {
-    cli_common o;
-    const char *prompt = NULL, *ids_s = NULL;
-    int ids_out = 0, ignore_eos = 0, i, r, n_prompt = 0, *ids = NULL, n_gen = 0, rc = 0;
-    long n = 64;
+static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
+    int i, r, n_prompt = 0, *ids = NULL, n_gen = 0, rc = 0;
+    long n = a->have_n ? a->n : 64;
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *logits = NULL;
     char why[256];
     double t0, t1, t2;
-    cli_common_init(&o, "generate");
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((r = cli_common_flag(&o, argc, argv, &i)) < 0) return 2;
-        if (r) continue;
-        if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) { if (!(prompt = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "--ids") == 0) { if (!(ids_s = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "-n") == 0) {
-            const char *v = cli_value(&o, argc, argv, &i);
-            if (!v) return 2;
-            if (!cli_int(v, 0, RHW_MAX_CTX, &n)) return cli_fail(2, "generate", "-n: '%s' is not a token count in 0..%d", v, RHW_MAX_CTX);
-        } else if (strcmp(a, "--ids-out") == 0) ids_out = 1;
-        else if (strcmp(a, "--ignore-eos") == 0) ignore_eos = 1;
-        else if (a[0] == '-' && a[1]) return cli_unknown(&o, a);
-        else if (o.n_pos >= 1) return cli_fail(2, "generate", "%s: unexpected argument (quote the prompt after -p)", a);
-        else cli_positional(&o, a);
-    }
-    if (o.help) {
-        printf("usage: retrieval_heads generate [MODEL] (-p TEXT | --ids \"1 2 3\") [-n N] [--ids-out] [--ignore-eos]\n"
-               "Greedy decoding: prints the continuation as text (or its ids with --ids-out) on stdout,\n"
-               "speeds on stderr.  Stops after N tokens (default 64) or at an end-of-sequence token.\n"
-               "  -p, --prompt TEXT  the prompt, tokenized (BOS as the model's add_bos flag says)\n"
-               "  --ids \"1 2 3\"      the prompt as token ids\n%s", cli_common_help);
-        return 0;
-    }
-    if (!prompt == !ids_s) return cli_fail(2, "generate", "give exactly one of -p TEXT and --ids \"1 2 3\"");
-    if (ids_s && (n_prompt = cli_ids(ids_s, &ids, why, sizeof why)) < 0) return cli_fail(2, "generate", "--ids: %s", why);
-    if ((r = cli_open(&o, o.n_pos ? o.pos[0] : NULL, &m)) != 0) { free(ids); return r; }
-    if (prompt) {
+    (void)argc;
+    (void)argv;
+    if (!a->prompt == !a->ids) return cli_fail(2, cmd, "give exactly one of -p TEXT and --ids \"1 2 3\"");
+    if (a->ids && (n_prompt = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
+    if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
+    if (a->prompt) {
         char err[512];
-        if (rh_tokenize(m, prompt, strlen(prompt), -1, &ids, &n_prompt, err, sizeof err) != RH_OK) {
-            rc = cli_fail(1, "generate", "%s", err);
+        if (rh_tokenize(m, a->prompt, strlen(a->prompt), -1, &ids, &n_prompt, err, sizeof err) != RH_OK) {
+            rc = cli_fail(1, cmd, "%s", err);
             goto done;
         }
-        if (n_prompt == 0) { rc = cli_fail(2, "generate", "-p: the prompt has no tokens"); goto done; }
+        if (n_prompt == 0) { rc = cli_fail(2, cmd, "-p: the prompt has no tokens"); goto done; }
     }
     for (i = 0; i < n_prompt; i++)
-        if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, "generate", "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
-    if ((long)n_prompt + n > RHW_MAX_CTX) { rc = cli_fail(2, "generate", "-n: %ld tokens after a %d-token prompt exceed %d", n, n_prompt, RHW_MAX_CTX); goto done; }
-    if ((rc = cli_ctx(&o, m, n_prompt + (int)n, &c)) != 0) goto done;
+        if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, cmd, "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
+    if ((long)n_prompt + n > RHW_MAX_CTX) { rc = cli_fail(2, cmd, "-n: %ld tokens after a %d-token prompt exceed %d", n, n_prompt, RHW_MAX_CTX); goto done; }
+    if ((rc = cli_ctx(cmd, a, m, n_prompt + (int)n, &c)) != 0) goto done;
     logits = (float *)malloc(sizeof(float) * (size_t)m->cfg.vocab_size);
-    if (!logits) { rc = cli_fail(1, "generate", "out of memory"); goto done; }
+    if (!logits) { rc = cli_fail(1, cmd, "out of memory"); goto done; }
     {
         rh_decoder dec;
         char buf[1024];
         int tok, k;
         rh_decoder_init(&dec, m, RH_DETOK_SKIP_SPECIAL);
         t0 = rh_now();
-        if (rh_eval(c, ids, n_prompt, logits, 0) != RH_OK) { rc = cli_fail(1, "generate", "%s", rh_ctx_error(c)); goto done; }
+        if (rh_eval(c, ids, n_prompt, logits, 0) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
         t1 = rh_now();
         for (n_gen = 0; n_gen < n; ) {
             tok = rh_argmax(logits, m->cfg.vocab_size);
             n_gen++;
-            if (ids_out) printf("%s%d", n_gen > 1 ? " " : "", tok);
+            if (a->ids_out) printf("%s%d", n_gen > 1 ? " " : "", tok);
             else if ((k = rh_decoder_push(&dec, tok, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
             fflush(stdout);
-            if (!ignore_eos) {
+            if (!a->ignore_eos) {
                 int e, is_eos = 0;
                 for (e = 0; e < m->cfg.n_eos; e++) if (tok == m->cfg.eos_ids[e]) is_eos = 1;
                 if (is_eos) break;
             }
             if (n_gen == n) break;
-            if (rh_eval(c, &tok, 1, logits, 0) != RH_OK) { rc = cli_fail(1, "generate", "%s", rh_ctx_error(c)); goto done; }
+            if (rh_eval(c, &tok, 1, logits, 0) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
         }
-        if (!ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
+        if (!a->ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
         putchar('\n');
         t2 = rh_now();
         fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s\n",
@@ -9951,75 +10024,28 @@ done:
     return rc;
 }
 
-/* Write n floats as little-endian f32 to path (temp file, then renamed). */
-static int write_f32_file(const char *path, const float *x, size_t n, char *err, size_t cap) {
-    char *tmp = (char *)malloc(strlen(path) + 16);
-    FILE *f;
-    size_t i;
-    int ok;
-    if (!tmp) { set_err(err, cap, "out of memory"); return RH_ENOMEM; }
-    sprintf(tmp, "%s.tmp%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) { set_err(err, cap, "%s: cannot create: %s", tmp, strerror(errno)); free(tmp); return RH_EIO; }
-    if (host_is_le()) ok = fwrite(x, sizeof(float), n, f) == n;
-    else {
-        ok = 1;
-        for (i = 0; ok && i < n; i++) {
-            unsigned char b[4];
-            wr_f32(b, x[i]);
-            ok = fwrite(b, 1, 4, f) == 4;
-        }
-    }
-    if (fclose(f) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        set_err(err, cap, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        free(tmp);
-        return RH_EIO;
-    }
-    free(tmp);
-    return RH_OK;
-}
-
 /* ---- logits ---- */
-static int cmd_logits(int argc, char **argv) {
-    cli_common o;
-    const char *ids_s = NULL, *out = NULL;
+static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     int i, r, n = 0, *ids = NULL, rc = 0;
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *lg = NULL;
     char why[256];
-    cli_common_init(&o, "logits");
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((r = cli_common_flag(&o, argc, argv, &i)) < 0) return 2;
-        if (r) continue;
-        if (strcmp(a, "--ids") == 0) { if (!(ids_s = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "--out") == 0 || strcmp(a, "-o") == 0) { if (!(out = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (a[0] == '-' && a[1]) return cli_unknown(&o, a);
-        else if (o.n_pos >= 1) return cli_fail(2, "logits", "%s: unexpected argument", a);
-        else cli_positional(&o, a);
-    }
-    if (o.help) {
-        printf("usage: retrieval_heads logits [MODEL] --ids \"1 2 3\" --out FILE\n"
-               "Write the logits of every position: n_tokens x vocab_size float32, little-endian,\n"
-               "row i for token i (written to a temporary file, then renamed).\n%s", cli_common_help);
-        return 0;
-    }
-    if (!ids_s) return cli_fail(2, "logits", "--ids: missing (the token ids to run)");
-    if (!out || !*out) return cli_fail(2, "logits", "--out: missing (the output file)");
-    if ((n = cli_ids(ids_s, &ids, why, sizeof why)) < 0) return cli_fail(2, "logits", "--ids: %s", why);
-    if ((r = cli_open(&o, o.n_pos ? o.pos[0] : NULL, &m)) != 0) { free(ids); return r; }
+    (void)argc;
+    (void)argv;
+    if (!a->ids) return cli_fail(2, cmd, "--ids: missing (the token ids to run)");
+    if (!a->out) return cli_fail(2, cmd, "--out: missing (the output file)");
+    if ((n = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
+    if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
     for (i = 0; i < n; i++)
-        if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, "logits", "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
-    if ((rc = cli_ctx(&o, m, n, &c)) != 0) goto done;
+        if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, cmd, "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
+    if ((rc = cli_ctx(cmd, a, m, n, &c)) != 0) goto done;
     lg = (float *)malloc(sizeof(float) * (size_t)n * (size_t)m->cfg.vocab_size);
-    if (!lg) { rc = cli_fail(1, "logits", "out of memory for %d x %d logits", n, m->cfg.vocab_size); goto done; }
-    if (rh_eval(c, ids, n, lg, 1) != RH_OK) { rc = cli_fail(1, "logits", "%s", rh_ctx_error(c)); goto done; }
+    if (!lg) { rc = cli_fail(1, cmd, "out of memory for %d x %d logits", n, m->cfg.vocab_size); goto done; }
+    if (rh_eval(c, ids, n, lg, 1) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
     {
         char err[512];
-        if (write_f32_file(out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, "logits", "%s", err);
+        if (write_f32_file(a->out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, cmd, "%s", err);
     }
 done:
     free(lg);
@@ -10029,90 +10055,48 @@ done:
     return rc;
 }
 
-/* Read all of stdin. */
-static char *read_stdin(size_t *len) {
-    size_t cap = 4096, n = 0, r;
-    char *b = (char *)malloc(cap + 1);
-    if (!b) return NULL;
-    while ((r = fread(b + n, 1, cap - n, stdin)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = (char *)realloc(b, (cap *= 2) + 1);
-            if (!nb) { free(b); return NULL; }
-            b = nb;
-        }
-    }
-    b[n] = 0;
-    *len = n;
-    return b;
-}
-
-static int cli_is_model_path(const char *s) {
-    struct stat st;
-    size_t l = strlen(s);
-    if (l >= 4 && strcmp(s + l - 4, ".rhw") == 0) return 1;
-    return stat(s, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* ---- tokenize ---- */
-static int cmd_tokenize(int argc, char **argv) {
-    cli_common o;
-    int bos = 0, decode = 0, i, r, rc = 0;
+static int cmd_tokenize(const char *cmd, cli_args *a, int argc, char **argv) {
+    int i, r, rc = 0;
     const char *model = NULL, *text = NULL;
     char *in = NULL;
     size_t len;
     rh_model *m = NULL;
-    cli_common_init(&o, "tokenize");
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((r = cli_common_flag(&o, argc, argv, &i)) < 0) return 2;
-        if (r) continue;
-        if (strcmp(a, "--bos") == 0) bos = 1;
-        else if (strcmp(a, "--decode") == 0) decode = 1;
-        else if (a[0] == '-' && a[1]) return cli_unknown(&o, a);
-        else if (o.n_pos >= 2) return cli_fail(2, "tokenize", "%s: unexpected argument (quote the text)", a);
-        else cli_positional(&o, a);
-    }
-    if (o.help) {
-        printf("usage: retrieval_heads tokenize [MODEL] [TEXT | -] [--bos] [--decode]\n"
-               "Print the token ids of TEXT (or of stdin, for - or no TEXT) space-separated on one line;\n"
-               "no BOS unless --bos.  With --decode, read ids instead and print the bytes they stand for.\n"
-               "With one argument, it is MODEL if it ends in .rhw or names a file, else TEXT.\n%s", cli_common_help);
-        return 0;
-    }
-    if (o.n_pos == 2) { model = o.pos[0]; text = o.pos[1]; }
-    else if (o.n_pos == 1) {
-        if (cli_is_model_path(o.pos[0])) model = o.pos[0];
-        else text = o.pos[0];
+    (void)argc;
+    (void)argv;
+    if (a->n_pos == 2) { model = a->pos[0]; text = a->pos[1]; }
+    else if (a->n_pos == 1) {
+        if (cli_is_model_path(a->pos[0])) model = a->pos[0];
+        else text = a->pos[0];
     }
     if (!text || strcmp(text, "-") == 0) {
         in = read_stdin(&len);
-        if (!in) return cli_fail(1, "tokenize", "cannot read stdin");
+        if (!in) return cli_fail(1, cmd, "cannot read stdin");
     } else {
         len = strlen(text);
     }
-    if ((r = cli_open(&o, model, &m)) != 0) { free(in); return r; }
-    if (decode) {
+    if ((r = cli_open(cmd, model, &m)) != 0) { free(in); return r; }
+    if (a->decode) {
         int *ids = NULL, n;
         char why[256], err[512], *s = NULL;
         size_t sl;
-        if ((n = cli_ids(in ? in : text, &ids, why, sizeof why)) < 0) { rc = cli_fail(2, "tokenize", "--decode: %s", why); goto done; }
+        if ((n = cli_ids(in ? in : text, &ids, why, sizeof why)) < 0) { rc = cli_fail(2, cmd, "--decode: %s", why); goto done; }
         for (i = 0; i < n; i++)
             if (ids[i] >= m->cfg.vocab_size) {
-                rc = cli_fail(2, "tokenize", "--decode: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1);
+                rc = cli_fail(2, cmd, "--decode: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1);
                 free(ids); /* after the message, which reads ids[i] */
                 goto done;
             }
         /* as sentencepiece and HF decode: the dummy-prefix space of the first token is dropped, so
          * `tokenize TEXT | tokenize --decode -` gives TEXT back */
-        if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING, &s, &sl, err, sizeof err) != RH_OK) { free(ids); rc = cli_fail(1, "tokenize", "%s", err); goto done; }
+        if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING, &s, &sl, err, sizeof err) != RH_OK) { free(ids); rc = cli_fail(1, cmd, "%s", err); goto done; }
         fwrite(s, 1, sl, stdout);
         free(s);
         free(ids);
     } else {
         int *ids = NULL, n;
         char err[512];
-        if (rh_tokenize(m, in ? in : text, len, bos, &ids, &n, err, sizeof err) != RH_OK) { rc = cli_fail(1, "tokenize", "%s", err); goto done; }
+        if (rh_tokenize(m, in ? in : text, len, a->bos, &ids, &n, err, sizeof err) != RH_OK) { rc = cli_fail(1, cmd, "%s", err); goto done; }
         for (i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
         putchar('\n');
         free(ids);
@@ -10187,8 +10171,7 @@ static void bw_task(void *arg, int task, int thread) {
     (void)thread;
 #if defined(RH_VEC)
     /* vector adds into 4 accumulators: the scalar loop below alone (4 dependent float adds per 16
-     * bytes) is compute-bound, 15.6-15.9 GB/s on 2 threads of the AMD EPYC we test on where
-     * vector adds read 21.5-22.9 */
+     * bytes) is compute-bound and reads below the memory's bandwidth */
     {
         rh_v a0 = V_ZERO(), a1 = V_ZERO(), a2 = V_ZERO(), a3 = V_ZERO();
         for (; i + 4 * RH_VL <= per; i += 4 * RH_VL) {
@@ -10220,75 +10203,47 @@ static double bench_bandwidth(rh_ctx *c) {
     return best * 1e-9;
 }
 
-static int cmd_bench(int argc, char **argv) {
-    cli_common o;
-    const char *shape = NULL, *plist = "512", *dt_s = NULL;
-    long n_dec = 32, plens[16];
+
+static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
+    const char *shape = a->shape;
+    long n_dec = a->have_n ? a->n : 32, plens[16];
     int n_p = 0, i, r, rc = 0;
-    rh_dtype dt = RH_F32;
+    rh_dtype dt = (rh_dtype)a->dtype;
     rh_config cfg;
     rh_model *m = NULL;
     char err[512];
     double peak, wbytes, first_rate = 0;
-    cli_common_init(&o, "bench");
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((r = cli_common_flag(&o, argc, argv, &i)) < 0) return 2;
-        if (r) continue;
-        if (strcmp(a, "--shape") == 0) { if (!(shape = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "--dtype") == 0) { if (!(dt_s = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "-p") == 0) { if (!(plist = cli_value(&o, argc, argv, &i))) return 2; }
-        else if (strcmp(a, "-n") == 0) {
-            const char *v = cli_value(&o, argc, argv, &i);
-            if (!v) return 2;
-            if (!cli_int(v, 1, 100000, &n_dec)) return cli_fail(2, "bench", "-n: '%s' is not a token count in 1..100000", v);
-        } else if (a[0] == '-' && a[1]) return cli_unknown(&o, a);
-        else if (o.n_pos >= 1) return cli_fail(2, "bench", "%s: unexpected argument", a);
-        else cli_positional(&o, a);
-    }
-    if (o.help) {
-        printf("usage: retrieval_heads bench [MODEL | --shape tiny|tinyllama-1.1b|llama-2-7b] [--dtype f32|f16|bf16]\n"
-               "                            [-p 512,2048] [-n 32]\n"
-               "Prefill each prompt length of -p (random tokens), then decode -n tokens greedily, with and\n"
-               "without the observe hook.  A --shape model has seeded random weights (default tinyllama-1.1b);\n"
-               "--dtype applies to it.  Prints tokens/s, the GFLOPS of the weight matmuls per wall second, as a\n"
-               "share of the micro-kernel's in-cache peak times the threads, and per CPU second of all threads\n"
-               "(the kernels' efficiency even on a busy machine), the prefill rate as a share of the first\n"
-               "prompt length's (vs 1st: how well long prompts hold up), and the weight bytes per second of\n"
-               "decode.\n%s", cli_common_help);
-        return 0;
-    }
-    if (shape && o.n_pos) return cli_fail(2, "bench", "--shape: give a MODEL or a --shape, not both");
-    if (shape && !bench_shape(shape, &cfg)) return cli_fail(2, "bench", "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", shape);
-    if (dt_s) {
-        if (strcmp(dt_s, "f32") == 0) dt = RH_F32;
-        else if (strcmp(dt_s, "f16") == 0) dt = RH_F16;
-        else if (strcmp(dt_s, "bf16") == 0) dt = RH_BF16;
-        else return cli_fail(2, "bench", "--dtype: '%s' is not f32, f16 or bf16", dt_s);
-        if (o.n_pos) return cli_fail(2, "bench", "--dtype: applies to --shape models only (a file keeps its dtype)");
-    }
+    (void)argc;
+    (void)argv;
+    if (shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
+    if (shape && !bench_shape(shape, &cfg)) return cli_fail(2, cmd, "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", shape);
+    if (a->have_dtype && a->n_pos) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
     {
-        const char *s = plist;
+        const char *s = a->plist;
         while (*s) {
             char *end;
             long v;
             errno = 0;
             v = strtol(s, &end, 10);
             if (end == s || errno || v < 1 || v > RHW_MAX_CTX || (*end && *end != ',') || n_p == 16)
-                return cli_fail(2, "bench", "-p: '%s' is not a comma-separated list of prompt lengths (1..%d, at most 16)", plist, RHW_MAX_CTX);
+                return cli_fail(2, cmd, "-p: '%s' is not a comma-separated list of prompt lengths (1..%d, at most 16)", a->plist, RHW_MAX_CTX);
             plens[n_p++] = v;
             s = *end ? end + 1 : end;
         }
-        if (n_p == 0) return cli_fail(2, "bench", "-p: no prompt lengths");
+        if (n_p == 0) return cli_fail(2, cmd, "-p: no prompt lengths");
+        for (i = 0; i < n_p; i++)
+            if (a->n_ctx && a->n_ctx < plens[i] + n_dec)
+                return cli_fail(2, cmd, "--ctx: %d is smaller than the %ld tokens of -p %ld and -n %ld", a->n_ctx,
+                                plens[i] + n_dec, plens[i], n_dec);
     }
-    if (o.n_pos) {
-        if ((r = cli_open(&o, o.pos[0], &m)) != 0) return r;
+    if (a->n_pos) {
+        if ((r = cli_open(cmd, a->pos[0], &m)) != 0) return r;
         cfg = m->cfg;
     } else {
         double t0 = rh_now();
         if (!shape) bench_shape(shape = "tinyllama-1.1b", &cfg);
         for (i = 0; i < n_p; i++) if (plens[i] + n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + n_dec);
-        if (rh_model_random(&cfg, dt, 1, &m, err, sizeof err) != RH_OK) return cli_fail(1, "bench", "%s", err);
+        if (rh_model_random(&cfg, dt, 1, &m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
         fprintf(stderr, "random %s weights (%s) made in %.1f s\n", shape, dtype_name(dt), rh_now() - t0);
     }
     peak = bench_peak_gflops(rh_model_dtype(m));
@@ -10296,7 +10251,7 @@ static int cmd_bench(int argc, char **argv) {
         rh_ctx *bc = NULL;
         rh_ctx_params bp;
         rh_ctx_params_default(&bp);
-        bp.n_threads = o.threads;
+        bp.n_threads = a->threads;
         bp.n_ctx = 1;
         if (rh_ctx_new(m, &bp, &bc, err, sizeof err) == RH_OK) {
             printf("read bandwidth %.1f GB/s with %d threads\n", bench_bandwidth(bc), bc->n_threads);
@@ -10307,7 +10262,7 @@ static int cmd_bench(int argc, char **argv) {
      * which is read whole when it doubles as the output head */
     wbytes = (double)m->size - (m->cfg.tied_embeddings ? 0.0 : (double)m->embed.rows * m->embed.cols * dtype_size(m->embed.dt));
     printf("model %s, %s weights, kv %s, kernels %s; micro-kernel peak %.1f GFLOPS per thread (in L1)\n",
-           o.n_pos ? rh_model_path(m) : shape, dtype_name(rh_model_dtype(m)), dtype_name(o.kv), RH_SIMD_NAME, peak);
+           a->n_pos ? rh_model_path(m) : shape, dtype_name(rh_model_dtype(m)), dtype_name((rh_dtype)a->kv), RH_SIMD_NAME, peak);
     printf("%8s %8s %12s %8s %7s %9s %8s %10s %12s %9s %12s %9s\n", "prompt", "threads", "prefill t/s", "GFLOPS", "%peak", "GF/cpu-s",
            "vs 1st", "decode n", "decode t/s", "GB/s", "+observe t/s", "overhead");
     for (i = 0; i < n_p; i++) {
@@ -10318,9 +10273,9 @@ static int cmd_bench(int argc, char **argv) {
         double t0, tp, td, tdo, fl, cpu;
         uint64_t s = 42;
         rh_observe ob;
-        if (!ids || !lg || !top1) { free(ids); free(lg); free(top1); rc = cli_fail(1, "bench", "out of memory"); break; }
+        if (!ids || !lg || !top1) { free(ids); free(lg); free(top1); rc = cli_fail(1, cmd, "out of memory"); break; }
         for (k = 0; k < P; k++) ids[k] = (int)(rng_next(&s) % (uint64_t)(cfg.vocab_size < 256 ? cfg.vocab_size : 256));
-        if ((rc = cli_ctx(&o, m, P + (int)n_dec, &c)) != 0) { free(ids); free(lg); free(top1); break; }
+        if ((rc = cli_ctx(cmd, a, m, P + (int)n_dec, &c)) != 0) { free(ids); free(lg); free(top1); break; }
         t0 = rh_now();
         cpu = rh_cpu_time();
         rh_eval(c, ids, P, lg, 0);
@@ -10350,39 +10305,405 @@ static int cmd_bench(int argc, char **argv) {
     return rc;
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: retrieval_heads <command> [options]   (retrieval_heads %s, kernels %s)\n"
-            "Retrieval heads (Wu et al., 2024) on Llama-family models, in one C file.\n"
-            "commands:\n"
-            "  info      [MODEL]                                  config, metadata, checksum\n"
-            "  generate  [MODEL] (-p TEXT | --ids \"1 2 3\") [-n N]  greedy decoding\n"
-            "  logits    [MODEL] --ids \"1 2 3\" --out FILE         float32 logits of every position\n"
-            "  tokenize  [MODEL] [TEXT | -] [--bos] [--decode]    token ids (or bytes)\n"
-            "  bench     [MODEL | --shape NAME] [--dtype D] [-p 512,2048] [-n 32]   speed\n"
-            "  detect    retrieval scores of every head (needle-in-a-haystack)\n"
-            "  niah      needle-in-a-haystack grids, with heads masked\n"
-            "  report    properties of a score file: sparsity, activation\n"
-            "  compare   compare head scores\n"
-            "`retrieval_heads <command> --help` for a command's options.  MODEL defaults to " RH_DEFAULT_MODEL ".\n",
-            RH_VERSION, RH_SIMD_NAME);
+/* ---- detect and niah: the flags into an rh_experiment, the run, the printed tables ---- */
+
+/* Backslash escapes of a --template value: \n \t \\ (a shell passes no newline easily). */
+static char *cli_unescape(const char *s) {
+    rhm_buf b = {0};
+    for (; *s; s++) {
+        if (*s == '\\' && s[1] == 'n') {
+            rhm_buf_put(&b, "\n", 1);
+            s++;
+        } else if (*s == '\\' && s[1] == 't') {
+            rhm_buf_put(&b, "\t", 1);
+            s++;
+        } else if (*s == '\\' && s[1] == '\\') {
+            rhm_buf_put(&b, "\\", 1);
+            s++;
+        } else {
+            rhm_buf_put(&b, s, 1);
+        }
+    }
+    if (!b.p) rhm_buf_put(&b, "", 0);
+    return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
 }
 
-int main(int argc, char **argv) {
-    const char *cmd;
-    if (argc < 2) { usage(stderr); return 2; }
-    cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) { usage(stdout); return 0; }
-    if (strcmp(cmd, "--version") == 0) { printf("retrieval_heads %s\n", RH_VERSION); return 0; }
-    if (strcmp(cmd, "info") == 0) return cmd_info(argc - 1, argv + 1);
-    if (strcmp(cmd, "generate") == 0) return cmd_generate(argc - 1, argv + 1);
-    if (strcmp(cmd, "logits") == 0) return cmd_logits(argc - 1, argv + 1);
-    if (strcmp(cmd, "tokenize") == 0) return cmd_tokenize(argc - 1, argv + 1);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
-    if (strcmp(cmd, "detect") == 0) return cmd_detect(argc - 1, argv + 1);
-    if (strcmp(cmd, "niah") == 0) return cmd_niah(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0) return cmd_report(argc - 1, argv + 1);
-    if (strcmp(cmd, "compare") == 0) return cmd_compare(argc - 1, argv + 1);
-    return cli_fail(2, cmd, "unknown command (see retrieval_heads --help)");
+/* The mask flags, checked together (niah today): at most one way of choosing heads, --scores
+ * with the two that read one, --seed with the one that draws. */
+static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
+    int nm = (a->mask_top > 0) + (a->mask_random > 0) + (a->mask_heads != NULL);
+    memset(pick, 0, sizeof *pick);
+    pick->seed = a->seed;
+    if (nm > 1) return snprintf(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another"), -1;
+    if ((a->mask_top || a->mask_random) && !a->scores)
+        return snprintf(msg, cap, "%s needs --scores FILE", a->mask_top ? "--mask-top" : "--mask-random"), -1;
+    if (a->scores && !a->mask_top && !a->mask_random)
+        return snprintf(msg, cap, "--scores is used only with --mask-top or --mask-random"), -1;
+    if (a->seed_given && !a->mask_random) return snprintf(msg, cap, "--seed is used only with --mask-random"), -1;
+    if (nm == 0 && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
+        return snprintf(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)"), -1;
+    if (a->mask_heads) {
+        pick->kind = RH_PICK_HEADS;
+        pick->heads = a->mask_heads;
+    } else if (a->mask_top) {
+        pick->kind = RH_PICK_TOP;
+        pick->k = a->mask_top;
+    } else if (a->mask_random) {
+        pick->kind = RH_PICK_RANDOM;
+        pick->k = a->mask_random;
+    }
+    pick->scores = a->scores;
+    return 0;
 }
+
+typedef struct {
+    const char *cmd;
+    int tty, line_open; /* a progress line is on stderr without its newline */
+} cli_progress_state;
+
+static void cli_progress(void *user, const rh_progress *p) {
+    cli_progress_state *st = (cli_progress_state *)user;
+    char se[32], sr[32];
+    long v;
+    int i;
+    double secs[2];
+    char *outs[2];
+    secs[0] = p->elapsed_s;
+    secs[1] = p->eta_s;
+    outs[0] = se;
+    outs[1] = sr;
+    for (i = 0; i < 2; i++) {
+        v = (long)(secs[i] + 0.5);
+        if (v >= 3600) snprintf(outs[i], 32, "%ldh%02ldm%02lds", v / 3600, v / 60 % 60, v % 60);
+        else if (v >= 60) snprintf(outs[i], 32, "%ldm%02lds", v / 60, v % 60);
+        else snprintf(outs[i], 32, "%lds", v);
+    }
+    fprintf(stderr, "%s%s %d/%d (%d%%) elapsed %s ETA %s | len %d depth %g: %.0f \"%.30s\"%s", st->tty ? "\r\033[K" : "",
+            st->cmd, p->done, p->total, (int)(100.0 * p->done / p->total), se, sr, p->length, p->depth, p->score, p->response,
+            st->tty ? "" : "\n");
+    st->line_open = st->tty;
+}
+
+static void cli_note(void *user, const char *line) {
+    cli_progress_state *st = (cli_progress_state *)user;
+    fprintf(stderr, "%sretrieval_heads: %s: %s\n", st->line_open ? "\n" : "", st->cmd, line);
+    st->line_open = 0;
+}
+
+static void cli_print_detect(const rh_experiment *x, const rh_experiment_result *res, int top) {
+    const rh_scores *s = &res->scores;
+    int n_lh = s->n_layers * s->n_heads, n_ret = 0, n_r = 0, shown, i;
+    rhm_rank *r = NULL;
+    if (rhm_rank_heads(s, &r, &n_r)) return;
+    for (i = 0; i < n_lh && (res->n_kept || res->appended); i++) n_ret += rh_scores_mean(s, i) > 0.1;
+    printf("detect: %s, %d layers x %d heads; %d tests: %d kept (answer retrieved, ROUGE-1 recall > 50%%), "
+           "%d not kept, of them %d with no answer span located%s\n",
+           x->model, s->n_layers, s->n_heads, res->n_kept + res->n_not_kept, res->n_kept, res->n_not_kept, res->n_no_span,
+           res->appended ? "; appended to the earlier lists" : "");
+    printf("%-6s %-8s %-10s %s\n", "rank", "head", "mean", "tests fired");
+    shown = n_r < top ? n_r : top;
+    for (i = 0; i < shown; i++) {
+        int idx = r[i].idx, j, fired = 0;
+        char hn[24];
+        for (j = 0; j < s->n_tests[idx]; j++) fired += s->scores[idx][j] != 0;
+        snprintf(hn, sizeof hn, "%d-%d", idx / s->n_heads, idx % s->n_heads);
+        printf("%-6d %-8s %-10.4f %d/%d\n", i + 1, hn, r[i].mean, fired, s->n_tests[idx]);
+    }
+    printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, n_lh, 100.0 * n_ret / n_lh);
+    printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
+    free(r);
+}
+
+static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *res) {
+    int li, di;
+    printf("niah: %s; mask: %s (%s, %s)\n", x->model, res->mask_label, rh_mask_mode_names[x->mask_mode],
+           x->mask.kind != RH_PICK_NONE ? (x->mask_prefill ? "masked in prefill and decode" : "masked at decode steps only")
+                                        : "unmasked");
+    printf("%-12s", "depth\\length");
+    for (li = 0; li < res->n_lengths; li++) printf(" %7d", res->lengths[li]);
+    printf("\n");
+    for (di = 0; di < res->n_depths; di++) {
+        printf("%-12g", res->depths[di]);
+        for (li = 0; li < res->n_lengths; li++) {
+            int k = di * res->n_lengths + li;
+            if (res->cell_n[k]) printf(" %7.1f", res->cell_mean[k]);
+            else printf(" %7s", "-");
+        }
+        printf("\n");
+    }
+    printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
+    printf("mean score: %.1f over %d tests\n", res->mean, res->n_scored);
+}
+
+static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
+    rh_experiment x;
+    rh_experiment_result res;
+    cli_progress_state st;
+    double *lv = NULL, *dv = NULL;
+    int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code;
+    char msg[1024], *tmpl = NULL;
+    const int detect = !strcmp(cmd, "detect");
+    rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
+    msg[0] = 0;
+    if (!detect && cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->lengths) {
+        if (rhm_parse_grid("--lengths", a->lengths, 1, 100000000, 1, 0, &lv, &n_len, msg, sizeof msg))
+            return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
+        lengths = (int *)malloc((size_t)n_len * sizeof *lengths);
+        if (!lengths) { free(lv); return cli_fail(1, cmd, "out of memory"); }
+        for (i = 0; i < n_len; i++) lengths[i] = (int)lv[i];
+        free(lv);
+    }
+    if (rhm_parse_grid("--depths", a->depths, 0, 100, 0, a->spacing == RH_DEPTHS_SIGMOID, &dv, &n_dep, msg, sizeof msg)) {
+        free(lengths);
+        return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
+    }
+    if (a->template_arg && !(tmpl = cli_unescape(a->template_arg))) {
+        free(lengths);
+        free(dv);
+        return cli_fail(1, cmd, "out of memory");
+    }
+    x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
+    x.haystack = a->haystack;
+    x.needles = a->needles;
+    x.n_needles = a->n_needles;
+    x.needle_first = a->needle_first;
+    x.needle_end = a->needle_end;
+    x.lengths = lengths;
+    x.n_lengths = n_len;
+    x.depths = dv;
+    x.n_depths = n_dep;
+    x.depth_spacing = (rh_depth_spacing)a->spacing;
+    x.buffer = a->buffer;
+    x.template_text = tmpl;
+    x.chat = a->chat;
+    x.span = (rh_span_rule)a->span;
+    x.span_search = (rh_span_search)a->span_search;
+    x.max_new = a->max_new;
+    x.score_set = a->score_set;
+    x.append = a->append;
+    x.mask_mode = (rh_mask_mode)a->mask_mode;
+    x.mask_prefill = a->mask_prefill;
+    cli_ctx_params(a, &x.ctx);
+    x.shard_i = a->shard_i;
+    x.shard_n = a->shard_n;
+    x.fresh = a->fresh;
+    x.no_prefix_reuse = a->no_prefix_cache;
+    if (a->out) x.out = a->out;
+    x.argc = argc;
+    x.argv = argv;
+    st.cmd = cmd;
+    st.tty = isatty(2);
+    st.line_open = 0;
+    x.user = &st;
+    x.progress = a->quiet ? NULL : cli_progress;
+    x.note = a->quiet ? NULL : cli_note;
+    rc = rh_experiment_run(&x, &res, msg, sizeof msg);
+    if (st.line_open) fprintf(stderr, "\n");
+    if (rc) {
+        code = res.running || rc == RH_ENOMEM ? 1 : 2;
+        cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
+    } else {
+        code = 0;
+        if (detect) cli_print_detect(&x, &res, a->top);
+        else cli_print_niah(&x, &res);
+        rh_experiment_result_free(&res);
+    }
+    free(lengths);
+    free(dv);
+    free(tmpl);
+    return code;
+}
+
+/* ---- report and compare: the paper's properties from any score file ---- */
+
+static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
+    const char *file;
+    int top = a->top, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
+    int min_t = INT_MAX, max_t = 0, ret_always = 0, ret_dyn = 0, shown;
+    rh_scores s;
+    rhm_rank *r = NULL;
+    char msg[512];
+    (void)argc;
+    (void)argv;
+    if (a->n_pos < 1) return cli_fail(2, cmd, "expected a score file");
+    file = a->pos[0];
+    if (rh_scores_read(file, &s, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (rhm_rank_heads(&s, &r, &n_r)) {
+        rh_scores_free(&s);
+        return cli_fail(1, cmd, "out of memory");
+    }
+    for (i = 0; i < s.n_layers * s.n_heads; i++) {
+        double m;
+        int j, nz = 0;
+        if (!s.present[i]) continue;
+        present++;
+        m = rh_scores_mean(&s, i);
+        hist[m == 0 ? 0 : m <= 0.1 ? 1 : m <= 0.5 ? 2 : 3]++;
+        if (s.n_tests[i] < min_t) min_t = s.n_tests[i];
+        if (s.n_tests[i] > max_t) max_t = s.n_tests[i];
+        for (j = 0; j < s.n_tests[i]; j++) nz += s.scores[i][j] != 0;
+        if (nz == 0) never++;
+        else if (nz == s.n_tests[i]) {
+            always++;
+            if (m > 0.1) ret_always++;
+        } else {
+            dynamic++;
+            if (m > 0.1) ret_dyn++;
+        }
+    }
+    printf("report: %s: %d layers x %d heads, %d heads present, ", file, s.n_layers, s.n_heads, present);
+    if (min_t == max_t) printf("%d tests per head\n", max_t);
+    else printf("%d..%d tests per head\n", min_t, max_t);
+    printf("retrieval heads (mean > 0.1): %d of %d (%.2f%%)\n", hist[2] + hist[3], present,
+           present ? 100.0 * (hist[2] + hist[3]) / present : 0.0);
+    printf("histogram of mean scores: 0: %d (%.1f%%) | (0, 0.1]: %d (%.1f%%) | (0.1, 0.5]: %d (%.1f%%) | > 0.5: %d (%.1f%%)\n",
+           hist[0], present ? 100.0 * hist[0] / present : 0.0, hist[1], present ? 100.0 * hist[1] / present : 0.0,
+           hist[2], present ? 100.0 * hist[2] / present : 0.0, hist[3], present ? 100.0 * hist[3] / present : 0.0);
+    printf("activation: always active (non-zero in every test) %d, dynamic (in some tests) %d, never %d;"
+           " of the retrieval heads %d always active, %d dynamic\n", always, dynamic, never, ret_always, ret_dyn);
+    printf("%-6s %-8s %-10s %-12s %s\n", "rank", "head", "mean", "tests fired", "activation");
+    shown = n_r < top ? n_r : top;
+    for (i = 0; i < shown; i++) {
+        int idx = r[i].idx, j, nz = 0;
+        char hn[24];
+        for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
+        snprintf(hn, sizeof hn, "%d-%d", idx / s.n_heads, idx % s.n_heads);
+        printf("%-6d %-8s %-10.4f %5d/%-6d %s\n", i + 1, hn, r[i].mean, nz, s.n_tests[idx],
+               nz == 0 ? "never" : nz == s.n_tests[idx] ? "always" : "dynamic");
+    }
+    if (always) {
+        int k = 0;
+        printf("always-active heads:");
+        for (i = 0; i < n_r && k < 40; i++) {
+            int idx = r[i].idx, j, nz = 0;
+            for (j = 0; j < s.n_tests[idx]; j++) nz += s.scores[idx][j] != 0;
+            if (nz && nz == s.n_tests[idx]) {
+                printf(" %d-%d", idx / s.n_heads, idx % s.n_heads);
+                k++;
+            }
+        }
+        printf("%s\n", always > 40 ? " ..." : "");
+    }
+    free(r);
+    rh_scores_free(&s);
+    return 0;
+}
+
+static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
+    const char *files[2];
+    int top = a->top, rc, i, k, n = 0, ov = 0, ret[2] = {0, 0}, both = 0, nr[2];
+    rh_scores s[2];
+    rhm_rank *r[2] = {NULL, NULL};
+    char msg[512];
+    (void)argc;
+    (void)argv;
+    if (a->n_pos < 2) return cli_fail(2, cmd, "expected two score files");
+    files[0] = a->pos[0];
+    files[1] = a->pos[1];
+    for (k = 0; k < 2; k++) {
+        if (rh_scores_read(files[k], &s[k], msg, sizeof msg)) {
+            if (k) rh_scores_free(&s[0]);
+            return cli_fail(2, cmd, "%s", msg);
+        }
+    }
+    for (k = 0; k < 2; k++) {
+        if (rhm_rank_heads(&s[k], &r[k], &nr[k])) {
+            rc = cli_fail(1, cmd, "out of memory");
+            goto out;
+        }
+        for (i = 0; i < nr[k]; i++) ret[k] += r[k][i].mean > 0.1;
+    }
+    printf("compare: A = %s (%d x %d), B = %s (%d x %d)\n", files[0], s[0].n_layers, s[0].n_heads, files[1],
+           s[1].n_layers, s[1].n_heads);
+    printf("retrieval heads (mean > 0.1): A %d of %d (%.2f%%), B %d of %d (%.2f%%)\n", ret[0], nr[0],
+           nr[0] ? 100.0 * ret[0] / nr[0] : 0.0, ret[1], nr[1], nr[1] ? 100.0 * ret[1] / nr[1] : 0.0);
+    if (s[0].n_layers != s[1].n_layers || s[0].n_heads != s[1].n_heads) {
+        printf("the shapes differ: heads cannot be matched, so no overlap or rank correlation\n");
+        rc = 0;
+        goto out;
+    }
+    {
+        int K = top, nh = s[0].n_layers * s[0].n_heads;
+        double *av = (double *)malloc((size_t)nh * sizeof *av), *bv = (double *)malloc((size_t)nh * sizeof *bv), rho;
+        if (!av || !bv) {
+            free(av);
+            free(bv);
+            rc = cli_fail(1, cmd, "out of memory");
+            goto out;
+        }
+        if (K > nr[0]) K = nr[0];
+        if (K > nr[1]) K = nr[1];
+        printf("top-%d overlap:", K);
+        for (i = 0; i < K; i++) {
+            int j;
+            for (j = 0; j < K; j++)
+                if (r[0][i].idx == r[1][j].idx) {
+                    ov++;
+                    printf(" %d-%d", r[0][i].idx / s[0].n_heads, r[0][i].idx % s[0].n_heads);
+                }
+        }
+        printf("\ntop-%d overlap: %d/%d (%.1f%%)\n", K, ov, K, K ? 100.0 * ov / K : 0.0);
+        for (i = 0; i < nh; i++) {
+            if (!s[0].present[i] || !s[1].present[i]) continue;
+            av[n] = rh_scores_mean(&s[0], i);
+            bv[n] = rh_scores_mean(&s[1], i);
+            if (av[n] > 0.1 && bv[n] > 0.1) both++;
+            n++;
+        }
+        rho = rhm_spearman(av, bv, n);
+        printf("retrieval heads in both: %d\n", both);
+        if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
+        else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
+        free(av);
+        free(bv);
+    }
+    rc = 0;
+out:
+    free(r[0]);
+    free(r[1]);
+    rh_scores_free(&s[0]);
+    rh_scores_free(&s[1]);
+    return rc;
+}
+
+/* ---- the program ---- */
+
+static void usage(FILE *f) {
+    int i;
+    fprintf(f, "usage: retrieval_heads <command> [options]   (retrieval_heads %s, kernels %s)\n"
+               "Retrieval heads (Wu et al., 2024) on Llama-family models, in one C file.\ncommands:\n",
+            RH_VERSION, RH_SIMD_NAME);
+    for (i = 0; i < CLI_N_COMMANDS; i++) fprintf(f, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(f, "`retrieval_heads <command> --help` for a command's options.  MODEL defaults to " RH_DEFAULT_MODEL ".\n");
+}
+
+int rh_cli(int argc, char **argv) {
+    const cli_command *c;
+    cli_args a;
+    char msg[512];
+    if (argc < 1 || !argv || !argv[0]) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[0], "--version")) {
+        printf("retrieval_heads %s\n", RH_VERSION);
+        return 0;
+    }
+    c = cli_find_command(argv[0]);
+    if (!c) return cli_fail(2, argv[0], "unknown command (see retrieval_heads --help)");
+    if (cli_parse(c, argc, argv, &a, msg, sizeof msg)) return cli_fail(2, c->name, "%s", msg);
+    if (a.help) {
+        cli_help(stdout, c);
+        return 0;
+    }
+    return c->run(c->name, &a, argc, argv);
+}
+
+#ifndef RH_NO_MAIN
+int main(int argc, char **argv) { return rh_cli(argc - 1, argv + 1); }
 #endif /* RH_NO_MAIN */

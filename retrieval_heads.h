@@ -364,12 +364,130 @@ int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errc
 double rh_scores_mean(const rh_scores *s, int head_index);
 void rh_scores_free(rh_scores *s);
 
-/* The method's command line (detect, niah, report, compare), for programs that embed the CLI:
- * argv[0] names the command, the rest are its arguments as on the command line.  Returns the
- * exit status (0 ok, 1 a failure while running, 2 bad usage or bad input), or -1 when argv[0]
- * is none of the four.  Unlike the rest of the library it prints (stdout: results, stderr:
- * progress and errors), as the program does. */
-int rh_method_cli(int argc, char **argv);
+/* ---- names of the enumerations: one table each, in value order, NULL-terminated.  The command
+ * line parses with them and every output records them. ---- */
+extern const char *const rh_dtype_names[];     /* "f32", "f16", "bf16" */
+extern const char *const rh_mask_mode_names[]; /* "uniform", "neg-inf", "zero" */
+/* The index of s in names, or -1. */
+int rh_enum_parse(const char *const *names, const char *s);
+
+/* ---- choosing heads: for masks (and anything else that acts on a set of heads) ---- */
+typedef enum {
+    RH_PICK_NONE = 0,   /* no heads */
+    RH_PICK_HEADS = 1,  /* the heads listed in `heads`: "LAYER-HEAD,LAYER-HEAD,..." */
+    RH_PICK_TOP = 2,    /* the k best heads of the score file `scores` (highest mean first) */
+    RH_PICK_RANDOM = 3  /* k heads drawn (seeded) among those with mean score < 0.1 in `scores`:
+                           never a retrieval head */
+} rh_pick_kind;
+typedef struct {
+    rh_pick_kind kind;
+    const char *heads;  /* RH_PICK_HEADS */
+    int k;              /* RH_PICK_TOP, RH_PICK_RANDOM */
+    const char *scores; /* RH_PICK_TOP, RH_PICK_RANDOM: a score file of the model's shape */
+    uint64_t seed;      /* RH_PICK_RANDOM */
+} rh_head_pick;
+/* flags: n_layers * n_heads bytes, set to 1 for the chosen heads (index layer * n_heads + head);
+ * it may be NULL when pick is NULL or RH_PICK_NONE.
+ * *label (malloc'd, may be NULL) gets "none", "top-3: 2-0 3-0 3-1", "random-3: ...",
+ * "heads-2: ...".  Messages name the options as the command line does, `flag` the prefix of
+ * their names ("--mask" gives --mask-top, --mask-random, --mask-heads; the score file is
+ * --scores). */
+int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layers, int n_heads,
+                         unsigned char *flags, char **label, char *err, size_t errcap);
+
+/* ---- the experiments of the paper, from C: detect (retrieval scores) and niah (the
+ * needle-in-a-haystack grid, with heads masked) ---- */
+
+typedef enum { RH_DETECT = 0, RH_NIAH = 1 } rh_experiment_kind;
+typedef enum { RH_SPAN_OVERLAP = 0, RH_SPAN_EXACT = 1 } rh_span_rule;
+typedef enum { RH_SPAN_IN_NEEDLE = 0, RH_SPAN_IN_PROMPT = 1 } rh_span_search;
+typedef enum { RH_DEPTHS_LINEAR = 0, RH_DEPTHS_SIGMOID = 1 } rh_depth_spacing;
+extern const char *const rh_span_rule_names[];     /* "overlap", "exact" */
+extern const char *const rh_span_search_names[];   /* "needle", "prompt" */
+extern const char *const rh_depth_spacing_names[]; /* "linear", "sigmoid" */
+
+/* What the progress callback is told after each test. */
+typedef struct {
+    int done, total;   /* tests of this shard finished (earlier runs' included), and in all */
+    int resumed;       /* of them, finished by earlier runs */
+    double elapsed_s, eta_s;
+    int length, needle;
+    double depth;      /* the test just run */
+    double score;      /* its ROUGE-1 recall x 100 */
+    const char *response;
+} rh_progress;
+
+typedef struct {
+    rh_experiment_kind kind;
+    const char *model;      /* .rhw file */
+    const char *haystack;   /* a text file, or a folder of *.txt read in name order */
+    const char *needles;    /* JSON lines with needle, question, answer */
+    int n_needles;          /* the first n needles only; 0: all (or needle_first/needle_end) */
+    int needle_first, needle_end; /* needles [first, end) only; end 0: all */
+    const int *lengths;     /* context lengths in tokens; NULL: 4 from max_ctx / 4 to max_ctx */
+    int n_lengths;
+    const double *depths;   /* needle depths in percent; NULL: 0, 25, 50, 75, 100 */
+    int n_depths;
+    rh_depth_spacing depth_spacing; /* how the depths were spaced (recorded with them) */
+    int buffer;             /* tokens left for the question and the answer (200) */
+    const char *template_text; /* "{context}...{question}..."; NULL: the original's */
+    int chat;               /* 1: the model's chat template instead */
+    rh_span_rule span;
+    rh_span_search span_search;
+    int max_new;            /* tokens decoded at most (50) */
+    int score_set;          /* detect: each span position counts once per head */
+    int append;             /* detect: add to the lists of an existing score file */
+    rh_head_pick mask;      /* niah: the heads to mask */
+    rh_mask_mode mask_mode;
+    int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
+    rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
+    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= i < n) */
+    int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
+    int no_prefix_reuse;    /* 1: prefill every prompt whole */
+    const char *out;        /* detect: the score file (BASE.json); niah: BASE */
+    int argc;               /* the command line recorded in the outputs (may be 0) */
+    char **argv;
+    void (*progress)(void *user, const rh_progress *p); /* after each test, or NULL */
+    void (*note)(void *user, const char *line);         /* warnings and notices, or NULL */
+    void *user;
+} rh_experiment;
+
+/* What a run measured; rh_experiment_result_free releases it. */
+typedef struct {
+    int n_tests;            /* tests of this shard */
+    int n_resumed, n_run;   /* finished by earlier runs, run now */
+    int running;            /* 1 when a failure came after the first test started */
+    /* detect */
+    int n_kept, n_not_kept, n_no_span, appended;
+    rh_scores scores;       /* the score file as written */
+    /* niah */
+    int n_lengths, n_depths;
+    int *lengths;
+    double *depths;
+    double *cell_mean;      /* (depth, length): mean score x 100 over the needles, NAN if none */
+    int *cell_n;
+    double mean;            /* over every test of the shard */
+    int n_scored;
+    char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... */
+    char *paths[5];         /* the files written, in the order the command line prints them */
+} rh_experiment_result;
+
+/* Defaults as the command line has them: needles weights/needles.jsonl, haystack
+ * weights/haystack/, buffer 200, max_new 50, one shard, output "retrieval_scores.json" or
+ * "niah". */
+void rh_experiment_default(rh_experiment *x, rh_experiment_kind kind);
+/* Run it: every test of the grid (this shard's, resuming finished ones), then the outputs.
+ * Returns RH_OK or a negative code with the message in err; res (may be NULL) gets the figures. */
+int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res, char *err,
+                      size_t errcap);
+void rh_experiment_result_free(rh_experiment_result *r);
+
+/* The command line of the program for programs that embed it: argv[0] names the command
+ * (info, generate, logits, tokenize, bench, detect, niah, report, compare), the rest are its
+ * arguments.  Returns the exit status (0 ok, 1 a failure while running, 2 bad usage or bad
+ * input).  Unlike the rest of the library it prints (stdout: results, stderr: progress and
+ * errors), as the program does. */
+int rh_cli(int argc, char **argv);
 
 #ifdef __cplusplus
 }

@@ -1091,7 +1091,7 @@ static int engine_cli_flags(void) {
         {"generate %s --ids '1 x' -n 3", "retrieval_heads: generate: --ids: ", 2},
         {"generate %s --ids '1 99999' -n 3", "retrieval_heads: generate: --ids: ", 2},
         {"generate %s -n 3", "retrieval_heads: generate: ", 2},
-        {"generate %s --ids '1 2' -n 3 -t 0", "retrieval_heads: generate: -t: ", 2},
+        {"generate %s --ids '1 2' -n 3 -t -1", "retrieval_heads: generate: -t: ", 2},
         {"generate %s --ids '1 2' -n 3 -t 99999", "retrieval_heads: generate: -t: ", 2},
         {"generate %s --ids '1 2' -n 3 --kv f64", "retrieval_heads: generate: --kv: ", 2},
         {"generate %s --ids '1 2' -n 3 --bogus", "retrieval_heads: generate: --bogus: ", 2},
