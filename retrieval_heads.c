@@ -30,7 +30,8 @@
  *                        answer-span token it has just generated
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
- *   att_task             where the hooks act inside attention: top-1, the three mask modes
+ *   reference_attention  where the hooks act inside attention, in plain loops: top-1, the
+ *                        three mask modes (att_task is its tiled twin, the one that runs)
  *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
  *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
@@ -3502,10 +3503,10 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
 
 /* ---- attention ----
  * The plain version of this is reference_attention (above): read that first; this is the same
- * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows are (token, query head of the
- * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
- * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows
+ * are (token, query head of the group).  Keys are visited in blocks of RH_BK at fixed absolute
+ * positions, scores computed as a small GEMM, then online softmax (running max and denominator,
+ * output rescaled), so the n x n matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
  * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
  * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {

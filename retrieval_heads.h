@@ -256,7 +256,8 @@ typedef struct {
                           calling thread, plain loops, sums in double, for reading and checking;
                           slow.  The same KV cache (layout, dtype, rounding), hooks and rewind;
                           n_threads and prefill_chunk do not apply.  Its logits agree with the
-                          fast path's to float rounding (within 1e-5 on the test fixtures). */
+                          fast path's to float rounding (within 1e-5 on the test fixtures, f32
+                          KV cache). */
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);

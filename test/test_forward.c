@@ -107,7 +107,7 @@ typedef struct {
 } forward_setup;
 
 typedef struct {
-    int n, n_pre, n_calls, nht, vocab, n_kv_heads;
+    int n, n_pre, n_calls, nht, vocab;
     float *logits;          /* (n, vocab) */
     int32_t *top1;          /* (n_calls, nht): call 0 the prefill's last token, then each step */
     float *w1;              /* (n_calls, nht) */
@@ -133,7 +133,6 @@ static int forward_run(const rh_model *m, const forward_setup *S, const int *ids
     o->n_calls = 1 + n - n_pre;
     o->nht = cf->n_layers * cf->n_heads;
     o->vocab = cf->vocab_size;
-    o->n_kv_heads = cf->n_kv_heads;
     o->pos_bytes = (size_t)cf->head_dim * dtype_size(S->kv);
     o->kv_bytes = (size_t)cf->n_layers * cf->n_kv_heads * n * o->pos_bytes;
     o->logits = (float *)malloc(sizeof(float) * (size_t)n * o->vocab);
@@ -188,7 +187,7 @@ static void forward_stats_init(forward_stats *s) {
 }
 
 static void forward_max(double *m, double d) {
-    if (!(d <= *m)) *m = d; /* NaN sticks */
+    if (isnan(d) || d > *m) *m = d; /* a NaN sticks */
 }
 
 /* The largest weight of row r (n entries) minus the second largest. */
