@@ -30,7 +30,8 @@
  *                        answer-span token it has just generated
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
- *   att_task             where the hooks act inside attention: top-1, the three mask modes
+ *   reference_attention  where the hooks act inside attention, in plain loops: top-1, the
+ *                        three mask modes (att_task is its tiled twin, the one that runs)
  *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
  *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
@@ -3580,7 +3581,9 @@ static double rhm_spearman(const double *a, const double *b, int n) {
  *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
  *   logits = lm_head(rms(x))
  * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
- * head_dim) so one head's keys are contiguous.
+ * head_dim) so one head's keys are contiguous.  Two passes compute it: reference_forward, plain
+ * loops a token at a time (read it first), and the fast one (forward_chunk: packed GEMMs, tiled
+ * online-softmax attention on the thread pool); rh_ctx_params.reference picks one per context.
  *
  * What it may call: the weights as section 4 maps them (struct rh_model below), the kernels
  * and the thread pool of section 5 (declared below), the utilities at the top of the file.
@@ -3632,6 +3635,10 @@ static size_t dtype_size(rh_dtype t);
 /* conversions: dst[0..n) = src (dtype t) as f32, exact; a row stored in dtype t (nearest even) */
 static void k_cvt(rh_dtype t, const void *src, float *dst, int n);
 static void k_store_row(rh_dtype t, const float *src, void *dst, int n);
+/* one element: f16 / bf16 to f32 (exact), f32 to bf16 (nearest even) */
+static float k_f16_to_f32(uint16_t h);
+static float k_bf16_to_f32(uint16_t h);
+static uint16_t k_f32_to_bf16(float f);
 /* decode: w (dtype t) . x, one weight row; scores (m, n) = X W^T for f32 rows */
 static float k_dot_w(rh_dtype t, const void *w, const float *x, int n);
 static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
@@ -3686,6 +3693,8 @@ typedef struct {
 struct rh_ctx {
     const rh_model *m;
     int n_threads, n_ctx, n_past, chunk, qb; /* qb: query tokens per attention task */
+    int reference;                          /* 1: rh_eval runs reference_forward (chunk 1,
+                                               1 thread, no pool, scr, xpack) */
     rh_dtype kv_dtype;
     rh_pool *pool;
     unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
@@ -3696,12 +3705,204 @@ struct rh_ctx {
                                                packed X; RH_BF16DOT builds only, else NULL */
     float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
     rh_scratch *scr;                        /* (n_threads) */
+    double *ref_p;                          /* (n_ctx) reference_attention's scores, weights */
     int observing;
     rh_observe obs;
     unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
     rh_mask_mode mask_mode;
     char err[256];
 };
+
+/* ---- elementwise pieces (both passes) ---- */
+
+/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    float r;
+    int i;
+    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    r = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
+}
+
+/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
+static void rope_tables(const rh_ctx *c, int p0, int n) {
+    const rh_model *m = c->m;
+    int half = m->cfg.head_dim / 2, t, i;
+    for (t = 0; t < n; t++) {
+        float *cs = c->rope + (size_t)t * half * 2;
+        for (i = 0; i < half; i++) {
+            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
+            float ang = (float)(p0 + t) * m->inv_freq[i];
+            cs[2 * i] = (float)cos((double)ang);
+            cs[2 * i + 1] = (float)sin((double)ang);
+        }
+    }
+}
+static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
+    int h, i, half = hd / 2;
+    for (h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
+            v[i] = a * co - b * si;
+            v[i + half] = b * co + a * si;
+        }
+    }
+}
+
+/* ---- the reference forward pass: the model as a reader should first meet it ----
+ * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
+ * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
+ * pass below (matmul, att_task, forward_chunk), as every SIMD kernel has a scalar twin: the same
+ * function on the same context (the KV cache in the context's dtype and layout, written through
+ * the same rounding, the same hook contract, the same rewind), selected by
+ * rh_ctx_params.reference; the tests hold the fast pass to it.  Read this first.
+ *
+ * Precision: values are f32 wherever the fast pass keeps them in f32 (activations between
+ * steps, scores, the KV cache), so the two round at the same points; every sum (dot products,
+ * the softmax denominator, the weighted sum of values) runs in double, so each step here is
+ * close to one correctly rounded f32 result, and fast-minus-reference measures the fast pass's
+ * f32 accumulation alone (a few 1e-6 on the test fixtures).  Sums in f32 here too would add a
+ * second error of that size, in another order, to every comparison. */
+
+/* Element i of a row of dtype dt (weights, the KV cache), converted to f32 (exact). */
+static float ref_get(rh_dtype dt, const void *row, size_t i) {
+    if (dt == RH_F32) return ((const float *)row)[i];
+    return dt == RH_F16 ? k_f16_to_f32(((const uint16_t *)row)[i]) : k_bf16_to_f32(((const uint16_t *)row)[i]);
+}
+
+/* y (w->rows) = W x for W (rows, cols) as stored.  bf16x: x rounded to bf16 where W is bf16, as
+ * a prefill of RH_BF16DOT builds does (see reference_forward). */
+static void ref_matvec(const rh_wt *w, const float *x, float *y, int bf16x) {
+    size_t row_bytes = (size_t)w->cols * dtype_size(w->dt);
+    int r, j;
+    for (r = 0; r < w->rows; r++) {
+        const unsigned char *row = (const unsigned char *)w->p + (size_t)r * row_bytes;
+        double s = 0.0;
+        for (j = 0; j < w->cols; j++) {
+            float xj = bf16x && w->dt == RH_BF16 ? k_bf16_to_f32(k_f32_to_bf16(x[j])) : x[j];
+            s += (double)ref_get(w->dt, row, (size_t)j) * xj;
+        }
+        y[r] = (float)s;
+    }
+}
+
+/* Attention of the token at pos, every head of layer l: c->att (n_heads, head_dim) from
+ * c->q (n_heads, head_dim) and the cached keys and values of positions 0..pos (the token's own
+ * already stored).  observe: the token is the last of its rh_eval call, so the hook records. */
+static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
+    const rh_config *cf = &c->m->cfg;
+    int nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, h, j, i;
+    size_t es = dtype_size(c->kv_dtype);
+    float scale = 1.0f / sqrtf((float)hd);
+    double *p = c->ref_p; /* (pos + 1) scores, then weights */
+    for (h = 0; h < nh; h++) {
+        int hi = l * nh + h, best = 0; /* hi: the hooks' index of this head */
+        int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
+        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
+        size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
+        const float *q = c->q + (size_t)h * hd;
+        float *out = c->att + (size_t)h * hd;
+        double mx, sum = 0.0;
+        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
+        for (j = 0; j <= pos; j++) {
+            const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
+            double d = 0.0;
+            for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
+            p[j] = (float)d * scale;
+        }
+        /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
+         * every score but the token's own to -inf; zero acts on the output below */
+        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_NEG_INF) for (j = 0; j < pos; j++) p[j] = -INFINITY;
+        /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
+        mx = p[0];
+        for (j = 1; j <= pos; j++)
+            if (p[j] > mx) { mx = p[j]; best = j; }
+        for (j = 0; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        for (j = 0; j <= pos; j++) p[j] /= sum;
+        /* the observe hook (rh_set_observe): top-1, its weight, the whole row, as applied */
+        if (observe) {
+            c->obs.top1[hi] = best;
+            if (c->obs.top1_weight) c->obs.top1_weight[hi] = (float)p[best];
+            if (c->obs.rows)
+                for (j = 0; j <= pos; j++) c->obs.rows[(size_t)hi * c->obs.row_stride + j] = (float)p[j];
+        }
+        /* out (head_dim) = sum_j p_j v_j; the zero mask zeroes it (its attention, as observed, stays) */
+        for (i = 0; i < hd; i++) {
+            double o = 0.0;
+            if (mode != RH_MASK_ZERO)
+                for (j = 0; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+            out[i] = (float)o;
+        }
+    }
+}
+
+/* The token id at position pos through the model: its key and value rows appended to the cache,
+ * logits (vocab_size) written when logits is not NULL; observe as in reference_attention.
+ * bf16x: the token is part of a prefill (an rh_eval of more than one token) in an RH_BF16DOT
+ * build, whose fast pass multiplies bf16 weights by activations rounded to bf16 (the bf16
+ * dot-product GEMM, as PyTorch's bf16 matmul does); decode steps do not round. */
+static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int observe, int bf16x) {
+    const rh_model *m = c->m;
+    const rh_config *cf = &m->cfg;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int qd = nh * hd, kvd = nkv * hd, l, h, i;
+    size_t es = dtype_size(c->kv_dtype);
+    /* one row of the context's buffers: x, xb, xb2 (dim); q, att (n_heads, head_dim);
+     * k, v (n_kv_heads, head_dim); hb, hb2 (hidden_dim) */
+    float *x = c->x, *xb = c->xb, *xb2 = c->xb2, *q = c->q, *k = c->k, *v = c->v, *hb = c->hb, *hb2 = c->hb2;
+
+    /* x = the token's embedding row */
+    for (i = 0; i < dim; i++)
+        x[i] = ref_get(m->embed.dt, (const unsigned char *)m->embed.p + (size_t)id * dim * dtype_size(m->embed.dt), (size_t)i);
+    for (l = 0; l < cf->n_layers; l++) {
+        const rh_layer *L = &m->layers[l];
+        /* attention block: q, k, v projections of rmsnorm(x) */
+        rmsnorm(xb, x, L->attn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wq, xb, q, bf16x);
+        ref_matvec(&L->wk, xb, k, bf16x);
+        ref_matvec(&L->wv, xb, v, bf16x);
+        if (L->bq) { /* Qwen2: biases on q, k and v */
+            for (i = 0; i < qd; i++) q[i] += L->bq[i];
+            for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
+        }
+        /* RoPE on every head of q and k: rotate-half (dimension i with i + head_dim/2), angle
+         * pos * inv_freq[i] (linear or llama3 scaling is in the model's inv_freq) */
+        rope_tables(c, pos, 1);
+        rope_apply(q, nh, hd, c->rope);
+        rope_apply(k, nkv, hd, c->rope);
+        /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
+        for (h = 0; h < nkv; h++) {
+            size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
+            k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
+            k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
+        }
+        /* att = every head's attention over positions 0..pos (the hooks act there) */
+        reference_attention(c, l, pos, observe);
+        /* x += o_proj(att) */
+        ref_matvec(&L->wo, c->att, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+        /* MLP block: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))) */
+        rmsnorm(xb, x, L->ffn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wg, xb, hb, bf16x);
+        ref_matvec(&L->wu, xb, hb2, bf16x);
+        for (i = 0; i < hid; i++) {
+            double g = hb[i];
+            hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
+        }
+        ref_matvec(&L->wd, hb, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+    }
+    /* logits = lm_head(rmsnorm(x)); lm_head is the embedding matrix when tied */
+    if (logits) {
+        rmsnorm(xb, x, m->final_norm, dim, cf->norm_eps);
+        ref_matvec(&m->lm_head, xb, logits, bf16x);
+    }
+}
+
+/* ---- the fast forward pass: the same math, blocked for speed (read the reference first) ---- */
 
 /* ---- matmul: Y_i (m, rows_i) = X (m, k) W_i^T for up to 3 weights sharing X, one dispatch.
  * A task is one panel of RH_NB weight rows.  Prefill (packed = 1) packs the panel k-major (f16 /
@@ -3789,44 +3990,6 @@ static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, 
     pool_run(c->pool, mm_task, &J, J.first_block[3]);
 }
 
-/* ---- elementwise pieces ---- */
-
-/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    float r;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-    r = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
-}
-
-/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
-static void rope_tables(const rh_ctx *c, int p0, int n) {
-    const rh_model *m = c->m;
-    int half = m->cfg.head_dim / 2, t, i;
-    for (t = 0; t < n; t++) {
-        float *cs = c->rope + (size_t)t * half * 2;
-        for (i = 0; i < half; i++) {
-            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
-            float ang = (float)(p0 + t) * m->inv_freq[i];
-            cs[2 * i] = (float)cos((double)ang);
-            cs[2 * i + 1] = (float)sin((double)ang);
-        }
-    }
-}
-static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
-    int h, i, half = hd / 2;
-    for (h = 0; h < n_heads; h++) {
-        float *v = x + (size_t)h * hd;
-        for (i = 0; i < half; i++) {
-            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
-            v[i] = a * co - b * si;
-            v[i + half] = b * co + a * si;
-        }
-    }
-}
-
 /* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
@@ -3845,10 +4008,11 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
 }
 
 /* ---- attention ----
- * One task = one kv head x a block of query tokens; its rows are (token, query head of the
- * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
- * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * The plain version of this is reference_attention (above): read that first; this is the same
+ * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows
+ * are (token, query head of the group).  Keys are visited in blocks of RH_BK at fixed absolute
+ * positions, scores computed as a small GEMM, then online softmax (running max and denominator,
+ * output rescaled), so the n x n matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
  * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
  * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {
@@ -4064,6 +4228,7 @@ void rh_ctx_params_default(rh_ctx_params *p) {
     p->n_ctx = 0;
     p->kv_dtype = RH_F32;
     p->prefill_chunk = 0;
+    p->reference = 0;
 }
 
 void rh_ctx_free(rh_ctx *c) {
@@ -4081,6 +4246,7 @@ void rh_ctx_free(rh_ctx *c) {
     free(c->kcache); free(c->vcache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
+    free(c->ref_p);
     free(c);
 }
 
@@ -4112,7 +4278,8 @@ static double ctx_memory_available(void) {
  *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
  *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
  *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
- *             RH_BF16DOT builds), and per thread the packing and attention tiles
+ *             RH_BF16DOT builds), and per thread the packing and attention tiles; the reference
+ *             pass, chunk 1 of the first term and n_ctx doubles (its score row), no more
  *   weights   the model image (mmapped, so it is counted but not allocated here)
  * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
  * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
@@ -4123,6 +4290,7 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
     double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
     int g = cf->n_heads / cf->n_kv_heads;
     if (C > n_ctx) C = n_ctx;
+    if (p->reference) C = 1;
     if (nt <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
@@ -4137,16 +4305,20 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
         return RH_ERANGE;
     }
     kv *= 2;
-    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
-                          2.0 * cf->hidden_dim + cf->head_dim) +
-                     (C + RH_MR) * kmax);
+    scratch = 4.0 * C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
+                         2.0 * cf->hidden_dim + cf->head_dim);
+    if (p->reference) {
+        scratch += 8.0 * n_ctx;
+    } else {
+        scratch += 4.0 * (C + RH_MR) * kmax;
 #if defined(RH_BF16DOT)
-    scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
+        scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
 #endif
-    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
-                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
-                        (double)RH_NR * cf->head_dim + 4 * R);
-    scratch += nt * per_thread;
+        per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
+                            RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
+                            (double)RH_NR * cf->head_dim + 4 * R);
+        scratch += nt * per_thread;
+    }
     avail = ctx_memory_available();
     if (avail > 0 && kv + scratch + weights > avail) {
         set_err(err, errcap,
@@ -4175,6 +4347,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
     if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
     if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
+    if (p->reference != 0 && p->reference != 1) { set_err(err, errcap, "reference %d is not 0 or 1", p->reference); return RH_EINVAL; }
     {
         /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
         int rc = ctx_check_memory(m, p, err, errcap);
@@ -4183,14 +4356,15 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c = (rh_ctx *)calloc(1, sizeof *c);
     if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
     c->m = m;
-    c->n_threads = p->n_threads;
+    c->reference = p->reference;
+    c->n_threads = p->reference ? 1 : p->n_threads;
     if (c->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->n_threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
     }
     c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
     c->kv_dtype = p->kv_dtype;
-    c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    c->chunk = p->reference ? 1 : p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
     if (c->chunk > c->n_ctx) c->chunk = c->n_ctx;
     g = cf->n_heads / cf->n_kv_heads;
     c->qb = RH_QROWS / g < 1 ? 1 : RH_QROWS / g;
@@ -4219,36 +4393,43 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
-    c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
+    if (c->reference) {
+        /* the plain pass uses one row of the buffers above and its score row: no packed X, no
+         * attention tiles, no threads */
+        c->ref_p = (double *)malloc(sizeof(double) * (size_t)c->n_ctx);
+        if (!c->ref_p) ok = 0;
+    } else {
+        c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
 #if defined(RH_BF16DOT)
-    /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair panel
-     * (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
-    c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
+        /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair
+         * panel (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
+        c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
 #endif
-    c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
-    if (!c->scr) ok = 0;
-    for (i = 0; ok && i < c->n_threads; i++) {
-        rh_scratch *s = &c->scr[i];
-        s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
-        s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
-        s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
-        s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
-        s->mx = (float *)xmalloc_floats((size_t)R, &ok);
-        s->sum = (float *)xmalloc_floats((size_t)R, &ok);
-        s->best = (float *)xmalloc_floats((size_t)R, &ok);
-        s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
-        if (!s->bestpos) ok = 0;
+        c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
+        if (!c->scr) ok = 0;
+        for (i = 0; ok && i < c->n_threads; i++) {
+            rh_scratch *s = &c->scr[i];
+            s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
+            s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
+            s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
+            s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
+            s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
+            s->mx = (float *)xmalloc_floats((size_t)R, &ok);
+            s->sum = (float *)xmalloc_floats((size_t)R, &ok);
+            s->best = (float *)xmalloc_floats((size_t)R, &ok);
+            s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
+            if (!s->bestpos) ok = 0;
+        }
     }
     if (!ok) {
         set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
         rh_ctx_free(c);
         return RH_ENOMEM;
     }
-    c->pool = pool_new(c->n_threads);
-    if (!c->pool) {
+    if (!c->reference) c->pool = pool_new(c->n_threads);
+    if (!c->reference && !c->pool) {
         set_err(err, errcap, "cannot start %d threads", c->n_threads);
         rh_ctx_free(c);
         return RH_ENOMEM;
@@ -4315,6 +4496,19 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
     if (c->observing && c->obs.rows && c->obs.row_stride < c->n_past + n) {
         set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
         return RH_ERANGE;
+    }
+    if (c->reference) {
+        /* one token at a time; a call of n > 1 tokens is a prefill (bf16x, see reference_forward) */
+        int bf16x = 0;
+#if defined(RH_BF16DOT)
+        bf16x = n > 1;
+#endif
+        for (i = 0; i < n; i++) {
+            float *out = !logits ? NULL : logits_all ? logits + (size_t)i * cf->vocab_size : i == n - 1 ? logits : NULL;
+            reference_forward(c, ids[i], c->n_past, out, i == n - 1 && c->observing, bf16x);
+            c->n_past++;
+        }
+        return RH_OK;
     }
     for (done = 0; done < n; done += c->chunk) {
         int nc = n - done < c->chunk ? n - done : c->chunk, last = done + nc == n;
@@ -9655,7 +9849,7 @@ enum {
 
 /* Every value any command's options can set; each row writes one field (or two). */
 typedef struct {
-    int threads, n_ctx, kv;                        /* the model runners */
+    int threads, n_ctx, kv, reference;             /* the model runners */
     int help;
     /* info, tokenize, generate, logits, bench */
     int checksum, bos, decode, ids_out, ignore_eos;
@@ -9708,6 +9902,8 @@ static const cli_option cli_options[] = {
      "KV cache precision", NULL},
     {"--ctx", NULL, "N", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(n_ctx), 0, C_RUNS, NULL,
      "KV cache capacity in tokens (default: what the command needs)", "2"},
+    {"--reference", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(reference), 0, C_RUNS, NULL,
+     "the plain reference forward pass (one thread, slow; for checking)", NULL},
     {"--checksum", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(checksum), 0, C_INFO, NULL,
      "compute the checksum of files over 1 GiB too (it reads every byte)", NULL},
     {"--bos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(bos), 0, C_TOKENIZE, NULL, "prepend BOS", NULL},
@@ -10177,6 +10373,7 @@ static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
     p->n_threads = a->threads;
     p->kv_dtype = (rh_dtype)a->kv;
     p->n_ctx = a->n_ctx;
+    p->reference = a->reference;
 }
 
 static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {

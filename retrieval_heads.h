@@ -254,6 +254,13 @@ typedef struct {
     int n_ctx;         /* KV cache capacity in tokens; 0 = the model's max_ctx */
     rh_dtype kv_dtype; /* RH_F32 (default), RH_F16 or RH_BF16 */
     int prefill_chunk; /* tokens per prefill chunk; 0 = default */
+    int reference;     /* 1: the plain reference forward pass (retrieval_heads.c section 2,
+                          reference_forward) instead of the fast one: one token at a time on the
+                          calling thread, plain loops, sums in double, for reading and checking;
+                          slow.  The same KV cache (layout, dtype, rounding), hooks and rewind;
+                          n_threads and prefill_chunk do not apply.  Its logits agree with the
+                          fast path's to float rounding (within 1e-5 on the test fixtures, f32
+                          KV cache). */
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
