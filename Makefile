@@ -21,9 +21,13 @@ else
 ARCH := -march=native
 endif
 OPT ?= -O2
+# What the results of a build depend on besides its kernels: the sources and the flags.  Every
+# output records it and a run resumes only a run of the same build (rh_build()).
+SRC_HASH := $(shell cat retrieval_heads.c retrieval_heads.h | cksum | cut -d' ' -f1)
 DEFS :=
 CFLAGS ?= $(OPT) $(ARCH)
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS)
+FLAGS_HASH = $(shell echo '$(CC) $(CFLAGS) $(DEFS)' | cksum | cut -d' ' -f1)
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-$(FLAGS_HASH)"' 
 LDLIBS := -lm -lpthread
 
 SRC := retrieval_heads.c retrieval_heads.h

@@ -224,6 +224,9 @@ int rh_detokenize(const rh_model *m, const int *ids, int n_ids, int flags, char 
  * alphabet -> bytes); returns the byte count (may exceed cap: then only cap bytes written), or
  * a negative code for an id out of range. */
 int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap);
+/* The piece of token id as the vocabulary holds it ("▁the", "<0x0A>", "Ġthe"); returns its
+ * byte count as rh_token_bytes does. */
+int rh_token_piece(const rh_model *m, int id, char *buf, size_t cap);
 int rh_n_tokens(const rh_model *m);
 
 /* Streaming decode: bytes of a multi-byte UTF-8 character split across tokens are held back
@@ -251,6 +254,13 @@ typedef struct {
     int n_ctx;         /* KV cache capacity in tokens; 0 = the model's max_ctx */
     rh_dtype kv_dtype; /* RH_F32 (default), RH_F16 or RH_BF16 */
     int prefill_chunk; /* tokens per prefill chunk; 0 = default */
+    int reference;     /* 1: the plain reference forward pass (retrieval_heads.c section 2,
+                          reference_forward) instead of the fast one: one token at a time on the
+                          calling thread, plain loops, sums in double, for reading and checking;
+                          slow.  The same KV cache (layout, dtype, rounding), hooks and rewind;
+                          n_threads and prefill_chunk do not apply.  Its logits agree with the
+                          fast path's to float rounding (within 1e-5 on the test fixtures, f32
+                          KV cache). */
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
@@ -320,6 +330,13 @@ typedef enum {
     RH_MASK_ZERO = 2     /* the head's output is zeroed before o_proj */
 } rh_mask_mode;
 int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode);
+
+/* The kernels this build has ("avx512+bf16", "avx2+fma+f16c", "neon", "scalar"), and what made
+ * the build: version, kernels, compiler and the source (the Makefile passes a hash of the
+ * sources as RH_SOURCE_HASH; built otherwise, the build's date and time stand for it).  Results
+ * are recorded with it, and a run resumes only a run of the same build. */
+const char *rh_kernels(void);
+const char *rh_build(void);
 
 /* Index of the largest of n floats (ties -> the smallest index). */
 int rh_argmax(const float *x, int n);
@@ -485,7 +502,8 @@ typedef struct {
     rh_mask_mode mask_mode;
     int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
     rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
-    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= i < n) */
+    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
+                               files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
     int no_prefix_reuse;    /* 1: prefill every prompt whole (default: keep the prefix a test
                                shares with what the KV cache holds from the test before) */
@@ -496,6 +514,11 @@ typedef struct {
                                order reversed, 3 shuffled (seeded) */
     const rh_model *model_handle; /* an open model to run instead of opening `model` (which then
                                only names it in the outputs); the caller keeps it */
+    int compat_original;    /* 1: the original code's prompt and decoding (README, "--compat original"):
+                               BOS before the needle where the tokenizer adds one, the needle after a
+                               period token, the answer span searched over the whole prompt with the
+                               answer tokenized alone, decoding stopped by "<0x0A>" or id 144 only
+                               (never EOS), 20 lengths and depths 0:100:10 by default */
     const char *out;        /* detect: the score file (BASE.json); niah: BASE */
     int argc;               /* the command line recorded in the outputs (may be 0) */
     char **argv;

@@ -916,22 +916,23 @@ static int method_resume_shards(void) {
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("rs_full"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
     /* two shards, then a merge run that computes nothing */
-    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 0/2", t_bin, mp, hp, np,
-             t_tmp("rs_sh"));
-    CHECK(t_run(cmd, out, sizeof out) == 0);
-    CHECKF(strstr(out, "over 6 tests") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 1/2", t_bin, mp, hp, np,
              t_tmp("rs_sh"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
+    CHECKF(strstr(out, "over 6 tests") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 2/2", t_bin, mp, hp, np,
+             t_tmp("rs_sh"));
+    CHECK(t_run(cmd, out, sizeof out) == 0);
+    CHECK(access(t_tmp("rs_sh.shard-1-of-2.jsonl"), F_OK) == 0 && access(t_tmp("rs_sh.shard-2-of-2.run.json"), F_OK) == 0);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("rs_sh"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
     CHECKF(strstr(out, "over 12 tests") != NULL, "%s", out);
-    /* the merged records equal the full run's, line for line after the run header */
+    /* the merged records equal the full run's, byte for byte: one test a line, nothing else */
     a = method_slurp(t_tmp("rs_full.jsonl"), &na);
     b = method_slurp(t_tmp("rs_sh.jsonl"), &nb);
     CHECK(a && b);
-    CHECK(!strncmp(a, "{\"run\": ", 8) && !strncmp(b, "{\"run\": ", 8));
-    CHECKF(!strcmp(strchr(a, '\n'), strchr(b, '\n')), "merged shard records differ from the full run");
+    CHECK(!strncmp(a, "{\"key\": ", 8) && !strncmp(b, "{\"key\": ", 8));
+    CHECKF(!strcmp(a, b), "merged shard records differ from the full run");
     free(b);
     /* prefix reuse changes nothing: the same records with every prompt prefilled whole */
     snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np,
@@ -944,7 +945,7 @@ static int method_resume_shards(void) {
         char *x = method_slurp(t_tmp("rs_pc.tests.jsonl"), NULL), *y = method_slurp(t_tmp("rs_npc.tests.jsonl"), NULL);
         char *u = method_slurp(t_tmp("rs_pc.json"), NULL), *v = method_slurp(t_tmp("rs_npc.json"), NULL);
         CHECK(x && y && u && v);
-        CHECKF(!strcmp(strchr(x, '\n'), strchr(y, '\n')), "prefix reuse / -t 1 changed the per-test records");
+        CHECKF(!strcmp(x, y), "prefix reuse / -t 1 changed the per-test records");
         CHECKF(!strcmp(u, v), "prefix reuse / -t 1 changed the score file");
         free(x);
         free(y);
@@ -969,25 +970,24 @@ static int method_resume_shards(void) {
         free(a);
         a = method_slurp(t_tmp("rs_full.jsonl"), &na);
         b = method_slurp(t_tmp("rs_sh.jsonl"), &nb);
-        CHECKF(!strcmp(strchr(a, '\n'), strchr(b, '\n')), "resumed records differ");
+        CHECKF(!strcmp(a, b), "resumed records differ");
         free(b);
     }
     free(a);
-    /* every output carries the run record */
+    /* the CSV starts with its header row; the run record is in BASE.run.json (and the SVG) */
     a = method_slurp(t_tmp("rs_full.csv"), &na);
-    CHECKF(a && !strncmp(a, "# run: {\"program\": \"retrieval_heads\"", 36) && strstr(a, "\"model_checksum\""),
-           "csv: %.300s", a ? a : "(none)");
-    CHECK(strstr(a, "\nlength,depth,needle,response,score,mask\n"));
+    CHECKF(a && !strncmp(a, "context_length,depth_percent,needle,model_response,score,mask\n", 62), "csv: %.300s", a ? a : "(none)");
     CHECK(strstr(a, "\"the secret code is alpha bravo charlie\n\",alpha bravo charlie,100.0,none"));
     free(a);
     a = method_slurp(t_tmp("rs_full.svg"), &na);
-    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<!-- run: "));
+    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<desc>{&quot;program&quot;"));
     free(a);
     a = method_slurp(t_tmp("rs_full.run.json"), &na);
     {
         rhj v;
         CHECK(a && rhj_parse(a, na, "run", &v, NULL, 0) == RH_OK);
-        CHECK(rhj_get(&v, "command") && rhj_get(&v, "grid") && rhj_get(&v, "threads") && rhj_get(&v, "wall_s"));
+        CHECK(rhj_get(&v, "command") && rhj_get(&v, "config") && rhj_get(&v, "threads") && rhj_get(&v, "wall_s") &&
+              rhj_get(rhj_get(&v, "config"), "build") && rhj_get(rhj_get(&v, "config"), "model_checksum"));
         rhj_free(&v);
     }
     free(a);
@@ -997,15 +997,13 @@ static int method_resume_shards(void) {
 /* ---- prefix reuse, the planned order, the cost model ---- */
 
 /* A file's text with the run's clock and thread count taken out ("wall_s": N, "started_utc":
- * "...", "threads": N, also in the &quot; form of the SVG), and without its first line when
- * skip_first (a records file's run header, a CSV's run comment); NULL if unreadable. */
-static char *pr_norm(const char *path, int skip_first) {
+ * "...", "threads": N, also in the &quot; form of the SVG); NULL if unreadable. */
+static char *pr_norm(const char *path) {
     static const char *const keys[] = {"\"wall_s\": ", "&quot;wall_s&quot;: ", "\"threads\": ", "&quot;threads&quot;: ",
                                        "\"started_utc\": ", "&quot;started_utc&quot;: "};
     char *d = method_slurp(path, NULL), *w, *r;
     size_t k;
     if (!d) return NULL;
-    if (skip_first && strchr(d, '\n')) memmove(d, strchr(d, '\n') + 1, strlen(strchr(d, '\n') + 1) + 1);
     for (r = w = d; *r;) {
         for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
             if (!strncmp(r, keys[k], strlen(keys[k]))) break;
@@ -1045,8 +1043,8 @@ static int pr_same(const char *ref, const char *o, int detect, const char *what)
         int same;
         snprintf(pa, sizeof pa, "%s%s", ref, sf);
         snprintf(pb, sizeof pb, "%s%s", o, sf);
-        a = pr_norm(pa, i < 2 && !(detect && i == 1));
-        b = pr_norm(pb, i < 2 && !(detect && i == 1));
+        a = pr_norm(pa);
+        b = pr_norm(pb);
         same = a && b && !strcmp(a, b);
         if (!same) fprintf(stderr, "  %s: %s differs from %s\n", what, pb, pa);
         free(a);
@@ -1165,8 +1163,8 @@ static int method_prefix_reuse(void) {
             char a[300], b[300], *u, *w;
             snprintf(a, sizeof a, "%s%s", ref, kind == 0 ? ".tests.jsonl" : ".jsonl");
             snprintf(b, sizeof b, "%s%s", o, kind == 0 ? ".tests.jsonl" : ".jsonl");
-            u = pr_norm(a, 1);
-            w = pr_norm(b, 1);
+            u = pr_norm(a);
+            w = pr_norm(b);
             CHECKF(u && w && !strcmp(u, w), "kind %d: merged shard records differ", kind);
             free(u);
             free(w);
@@ -1275,7 +1273,8 @@ static int method_dry_run(void) {
           res.cost.peak_bytes >= res.cost.ctx.kv_bytes + res.cost.ctx.scratch_bytes + res.cost.ctx.weight_bytes);
     planned = res.cost.reuse.prefill_tokens;
     rh_experiment_result_free(&res);
-    CHECK((f = fopen(t_tmp("dry.tests.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry.json"), "rb")) == NULL);
+    CHECK((f = fopen(t_tmp("dry.tests.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry.json"), "rb")) == NULL &&
+          (f = fopen(t_tmp("dry.run.json"), "rb")) == NULL);
     x.dry_run = 0;
     CHECKF(rh_experiment_run(&x, &res, err, sizeof err) == RH_OK, "%s", err);
     CHECK(res.done.prefill_tokens == planned && res.done.decode_tokens <= res.cost.decode_tokens_max);
@@ -1335,7 +1334,8 @@ static int method_dry_run(void) {
     CHECK(t_run(cmd, out, sizeof out) == 0);
     CHECKF(strstr(out, "12 tests to run") && strstr(out, "with prefix reuse") && strstr(out, "KV cache") &&
                strstr(out, "this machine"), "%s", out);
-    CHECK((f = fopen(t_tmp("dry_cli.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry_cli.csv"), "rb")) == NULL);
+    CHECK((f = fopen(t_tmp("dry_cli.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry_cli.csv"), "rb")) == NULL &&
+          (f = fopen(t_tmp("dry_cli.run.json"), "rb")) == NULL);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --no-prefix-cache -o %s", t_bin, mp, hp,
              np, t_tmp("dry_npc"));
     CHECK(t_run(cmd, out, sizeof out) == 0 && ka_niah_mean(out) == 100.0);
@@ -1396,7 +1396,8 @@ static int method_bad_flags(void) {
              {"--max-new 0", "--max-new"},
              {"-t -1", "-t"},
              {"--threads 99999", "--threads"},
-             {"--shard 2/2", "--shard"},
+             {"--shard 3/2", "--shard"},
+             {"--shard 0/2", "--shard"},
              {"--shard 1", "--shard"},
              {"--shard 0/0", "--shard"},
              {"--span fuzzy", "--span"},
