@@ -2857,10 +2857,12 @@ static double rhm_median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* The measurement: a short prefill (n1 tokens) and a longer one (up to a chunk), each at
+/* The measurement: a short prefill (16 tokens) and a longer one (128 tokens to a chunk), each at
  * position 0, then decode steps after the longer one; repeated while the budget lasts, the
  * median of each kept.  Two prefill lengths give the per-call cost apart from the per-FLOP
- * one (a call packs every weight panel whatever its length). */
+ * one (a call packs every weight panel whatever its length).  --dry-run gives it RHM_MEASURE_S:
+ * a small model repeats it several times in a second, a 7B model does it once in about 20 s. */
+#define RHM_MEASURE_S 10.0
 int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, rh_cost_rates *out, char *err,
                     size_t errcap) {
     enum { REPS = 7, N1 = 16 };
@@ -2910,24 +2912,31 @@ int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, 
         t1[n_rep] = rh_now() - t;
         rh_ctx_rewind(c, 0);
         if (!P) {
-            /* the longer prefill takes about a quarter of the budget (a chunk at most), and as
-             * many decode steps as fit in another quarter (a step costs about a token's
-             * weights) */
-            double per_tok = t1[0] / N1;
-            P = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : n_max;
-            if (P > n_max) P = n_max;
-            /* at least 128 tokens (8 x N1): the slope between the two lengths is the FLOP rate,
-             * and a short difference drowns in the noise of a busy machine */
+            /* the longer prefill: its FLOPs take about a third of the budget, by the slope
+             * between 16 and 32 tokens (a call's fixed cost, packing every weight panel, can
+             * be most of a short prefill: seconds for a 7B model), at least 128 tokens (a short
+             * difference drowns in the noise of a busy machine) and at most a chunk */
+            double slope;
+            t = rh_now();
+            if ((rc = rh_eval(c, ids, 2 * N1, NULL, 0)) != RH_OK) goto fail;
+            slope = (rh_now() - t - t1[0]) / N1;
+            rh_ctx_rewind(c, 0);
+            if (!(slope > 0)) slope = t1[0] / N1;
+            P = budget_s / 3 / slope < n_max ? (int)(budget_s / 3 / slope) : n_max;
             if (P < 8 * N1) P = 8 * N1 < n_max ? 8 * N1 : n_max;
-            D = per_tok > 0 ? (int)(budget_s / 4 / per_tok) : 16;
-            if (D > 16) D = 16;
-            if (D < 2) D = 2;
         }
         t = rh_now();
         if ((rc = rh_eval(c, ids, P, NULL, 0)) != RH_OK) goto fail;
         t2[n_rep] = rh_now() - t;
         t = rh_now();
-        for (i = 0; i < D; i++)
+        if ((rc = rh_eval(c, ids + P, 1, logits, 0)) != RH_OK) goto fail;
+        if (!D) {
+            /* as many decode steps as fit in a sixth of the budget, 2 to 16 */
+            double step = rh_now() - t;
+            D = step > 0 && budget_s / 6 / step < 16 ? (int)(budget_s / 6 / step) : 16;
+            if (D < 2) D = 2;
+        }
+        for (i = 1; i < D; i++)
             if ((rc = rh_eval(c, ids + P + i, 1, logits, 0)) != RH_OK) goto fail;
         td[n_rep] = rh_now() - t;
         n_rep++;
@@ -3846,7 +3855,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         rh_experiment_cost *c = &res->cost;
         rh_ctx_params cp = x->ctx;
         rh_cost_rates r = unit;
-        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, 2.0, &r, msg, cap);
+        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, RHM_MEASURE_S, &r, msg, cap);
         if (!rc) rhm_plan_cost(&E, &P, &r, c);
         cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
         if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
