@@ -389,6 +389,34 @@ typedef struct {
 int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layers, int n_heads,
                          unsigned char *flags, char **label, char *err, size_t errcap);
 
+/* ---- labels of a response: what an answer that is not the expected one is (the paper's
+ * hallucination finding).  Words are ROUGE-1's tokens (lower-cased runs of [a-z0-9], Porter-stemmed);
+ * the rules, in this order:
+ *   retrieved     ROUGE-1 recall of the (best) answer > 50 % (a test niah and detect keep)
+ *   partial       recall in (0, 50 %]
+ *   degenerate    no words, or the words end in a loop: a cycle of 1-4 words repeated at least 3
+ *                 times, at least half of the words
+ *   haystack      3 consecutive words (all of them when fewer) copied from the context outside the
+ *                 needle: the content came from elsewhere in the context
+ *   hallucinated  anything else: a fluent answer with none of the answer's words, neither a loop
+ *                 nor copied from the context ---- */
+typedef enum {
+    RH_LABEL_RETRIEVED = 0,
+    RH_LABEL_PARTIAL = 1,
+    RH_LABEL_DEGENERATE = 2,
+    RH_LABEL_HAYSTACK = 3,
+    RH_LABEL_HALLUCINATED = 4,
+    RH_N_LABELS = 5
+} rh_label;
+extern const char *const rh_label_names[]; /* "retrieved", "partial", "degenerate", "haystack",
+                                              "hallucinated" */
+/* The label of response (rlen bytes).  answers: n_answers acceptable answers (the best recall
+ * counts); context: the text the model saw; needle (NULL: none): a part of the context whose
+ * words do not count as "elsewhere" (niah's needle).  Returns an rh_label, or RH_ENOMEM. */
+int rh_response_label(const char *response, size_t rlen, const char *const *answers,
+                      int n_answers, const char *context, size_t clen, const char *needle,
+                      size_t nlen);
+
 /* ---- the experiments of the paper, from C: detect (retrieval scores) and niah (the
  * needle-in-a-haystack grid, with heads masked) ---- */
 
@@ -464,6 +492,7 @@ typedef struct {
     int n_scored;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... */
     char *paths[5];         /* the files written, in the order the command line prints them */
+    int n_labels[RH_N_LABELS]; /* niah: the responses of each rh_label */
 } rh_experiment_result;
 
 /* Defaults as the command line has them: needles weights/needles.jsonl, haystack
@@ -476,8 +505,101 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res, char *e
                       size_t errcap);
 void rh_experiment_result_free(rh_experiment_result *r);
 
+/* ---- eval: any task under any mask -- generation (chain of thought, QA), multiple choice,
+ * perplexity -- as lm-evaluation-harness scores them (README.md, "Tasks under masks") ----
+ * A task file holds JSON lines, one item each, with an "id" and a "kind":
+ *   generate    "prompt", "answer" (a string or a list of acceptable strings), "metric": exact
+ *               (SQuAD-normalised), number (GSM8K: strict-match, else flexible-extract), rouge1
+ *               (recall > 50 % is correct), f1 (SQuAD token F1; exact match is correct); greedy
+ *               decoding to a stop string, EOS or max_new tokens
+ *   choice      "prompt", "choices" (at least 2), "gold" (0-based): each choice scored by the summed
+ *               log-probability of " " + choice after the prompt (acc), also divided by its length
+ *               in characters (acc_norm) and in bytes (acc_bytes)
+ *   perplexity  "text": token NLL over sliding windows (every token scored once, with at least
+ *               window - stride tokens of context)
+ * Masks (the heads of an rh_head_pick) apply, as niah's, to the positions whose predictions are
+ * generated or scored: the context before them is run unmasked unless mask_prefill. */
+typedef enum { RH_TASK_GENERATE = 0, RH_TASK_CHOICE = 1, RH_TASK_PERPLEXITY = 2 } rh_task_kind;
+typedef enum { RH_METRIC_EXACT = 0, RH_METRIC_NUMBER = 1, RH_METRIC_ROUGE1 = 2, RH_METRIC_F1 = 3 } rh_metric;
+typedef enum { RH_FORMAT_ITEMS = 0, RH_FORMAT_GSM8K = 1 } rh_task_format;
+extern const char *const rh_task_kind_names[];   /* "generate", "choice", "perplexity" */
+extern const char *const rh_metric_names[];      /* "exact", "number", "rouge1", "f1" */
+extern const char *const rh_task_format_names[]; /* "items", "gsm8k" */
+
+/* What the progress callback is told after each item. */
+typedef struct {
+    int done, total, resumed; /* items of this shard finished (earlier runs' included), in all, by earlier runs */
+    double elapsed_s, eta_s;
+    const char *id;           /* the item just run */
+    rh_task_kind kind;
+    double score;             /* its score x 100 (perplexity: NLL per token) */
+    const char *response;     /* generate: the response; otherwise "" */
+} rh_eval_progress;
+
+typedef struct {
+    const char *model;       /* .rhw file (not read with rescore) */
+    const char *task;        /* a task file (or NULL) */
+    const char *perplexity;  /* a text file, or a folder of *.txt read in name order: one
+                                perplexity item per file, its name the id (or NULL) */
+    const char *rescore;     /* an eval's BASE.jsonl: recompute its metrics, no model run */
+    rh_task_format format;   /* of task and fewshot: items, or GSM8K's own JSON lines
+                                (question, answer): prompt "Question: {question}\nAnswer:", stops
+                                "\n\nQuestion:" and "\n\n", metric number */
+    const char *fewshot;     /* a task file to draw shots from (or NULL) */
+    int shots;               /* K shots, drawn once per run (seeded by seed), prepended to every
+                                generate and choice item: "{prompt} {answer}" joined by "\n\n" */
+    uint64_t seed;           /* the shots' draw (mask.seed draws RH_PICK_RANDOM's heads) */
+    int max_new;             /* generate: tokens decoded at most (256) */
+    const char *const *stop; /* generate: stop strings (not part of the response) */
+    int n_stop;
+    int window, stride;      /* perplexity: tokens per window (0: the model's max_ctx) and new
+                                tokens per window (0: window / 2); 1 <= stride < window */
+    rh_head_pick mask;
+    rh_mask_mode mask_mode;
+    int mask_prefill;        /* 1: mask the context too */
+    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need) */
+    int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i */
+    int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
+    const char *out;         /* BASE: BASE.jsonl, BASE.csv, BASE.run.json ("eval") */
+    int argc;                /* the command line recorded in the outputs (may be 0) */
+    char **argv;
+    void (*progress)(void *user, const rh_eval_progress *p); /* after each item, or NULL */
+    void (*note)(void *user, const char *line);              /* warnings and notices, or NULL */
+    void *user;
+} rh_eval_task;
+
+/* What a run measured (over the items of this shard); rh_eval_result_free releases it. */
+typedef struct {
+    int n_items, n_resumed, n_run; /* items of this shard; finished by earlier runs; run now */
+    int running;            /* 1 when a failure came after the first item started */
+    int n_generate, n_choice, n_perplexity;
+    int n_correct;          /* generate and choice items answered correctly */
+    double accuracy;        /* 100 n_correct / (n_generate + n_choice); NAN without them */
+    double mean_score;      /* of the generate and choice items' scores (0..100) */
+    int n_number, n_strict, n_flexible; /* number items; correct by strict-match, flexible-extract */
+    int n_acc, n_acc_norm, n_acc_bytes; /* choice items correct by the sums, per character, per byte */
+    int n_stop_unmet;       /* generate items that met no stop string and ran to max_new */
+    int n_labels[RH_N_LABELS]; /* generate items of each label */
+    long n_tokens;          /* perplexity: tokens scored */
+    double nll, perplexity; /* their summed NLL (nats) and exp(nll / n_tokens) */
+    long n_copy_tokens;     /* of them, the copyable ones: they continue an earlier occurrence of
+                               their preceding bigram in the window */
+    double copy_nll;
+    char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... ("mixed" when rescored records differ) */
+    char *paths[3];         /* BASE.jsonl, BASE.csv, BASE.run.json */
+} rh_eval_result;
+
+/* Defaults as the command line has them: model weights/demo.rhw, max_new 256, seed 1, one
+ * shard, output "eval". */
+void rh_eval_task_default(rh_eval_task *t);
+/* Run it: every item (this shard's, resuming finished ones), then the outputs; or, with
+ * rescore, recompute a finished run's metrics.  Returns RH_OK or a negative code with the
+ * message in err; res (may be NULL) gets the figures. */
+int rh_eval_task_run(const rh_eval_task *t, rh_eval_result *res, char *err, size_t errcap);
+void rh_eval_result_free(rh_eval_result *r);
+
 /* The command line of the program for programs that embed it: argv[0] names the command
- * (info, generate, logits, tokenize, bench, detect, niah, report, compare), the rest are its
+ * (info, generate, logits, tokenize, bench, detect, niah, eval, report, compare), the rest are its
  * arguments.  Returns the exit status (0 ok, 1 a failure while running, 2 bad usage or bad
  * input).  Unlike the rest of the library it prints (stdout: results, stderr: progress and
  * errors), as the program does. */

@@ -20,6 +20,7 @@ static int cli_t_bad_values(const cli_option *o, char vals[4][64]) {
         snprintf(vals[n++], 64, "%s ", o->names[0]);
         break;
     case O_TEXT:
+    case O_MULTI:
         vals[n++][0] = 0; /* empty */
         break;
     case O_CUSTOM:
@@ -121,6 +122,21 @@ static int cli_options_table(void) {
     return 0;
 }
 
+/* A small task file of eval's three kinds for the known-answer model. */
+static const char *cli_t_task(void) {
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", t_tmp("cli_task.jsonl"));
+        if (method_write(path, "{\"id\": \"g\", \"kind\": \"generate\", \"prompt\": \"red blue red\", \"answer\": \"blue\", "
+                               "\"metric\": \"exact\"}\n"
+                               "{\"id\": \"c\", \"kind\": \"choice\", \"prompt\": \"red blue red\", \"choices\": [\"blue\", \"hill\"], "
+                               "\"gold\": 0}\n"
+                               "{\"id\": \"p\", \"kind\": \"perplexity\", \"text\": \"red blue red blue\"}\n"))
+            path[0] = 0;
+    }
+    return path;
+}
+
 /* A command line of command c that runs (on the known-answer model), to which a bad flag is
  * appended. */
 static int cli_t_base(const cli_command *c, const char *mp, const char *hp, const char *np, const char *sp, char *out,
@@ -131,6 +147,8 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
     else if (c->bit & C_GRID)
         snprintf(out, cap, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 -o %s", t_bin, c->name, mp, hp,
                  np, t_tmp(c->bit == C_DETECT ? "cli_d.json" : "cli_n"));
+    else if (c->bit == C_EVAL)
+        snprintf(out, cap, "%s eval %s --task %s --max-new 2 -o %s", t_bin, mp, cli_t_task(), t_tmp("cli_e"));
     else if (c->bit == C_REPORT) snprintf(out, cap, "%s report %s", t_bin, sp);
     else if (c->bit == C_COMPARE) snprintf(out, cap, "%s compare %s %s", t_bin, sp, sp);
     else if (c->bit == C_TOKENIZE) snprintf(out, cap, "%s tokenize %s abc", t_bin, mp);
@@ -141,15 +159,17 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
 /* Through the binary: each row's `bad` sample is refused with exit 2 and one line naming the
  * flag or the value; the base command lines themselves run. */
 static int cli_bad_samples(void) {
-    const char *mp, *hp, *np, *sp = t_tmp("cli_scores.json");
-    char base[2048], cmd[4096], out[8192];
+    const char *mp, *hp, *np, *sp;
+    char base[2048], cmd[4096], out[8192], spb[512];
     int i, j, rc, n = 0;
+    snprintf(spb, sizeof spb, "%s", t_tmp("cli_scores.json")); /* t_tmp's ring is reused below */
+    sp = spb;
     CHECK(ka_files(&mp, &hp, &np) == 0);
     CHECK(method_write(sp, "{\"0-0\": [0.5], \"0-1\": [0]}") == 0);
     for (j = 0; j < CLI_N_COMMANDS; j++) {
         cli_t_base(&cli_commands[j], mp, hp, np, sp, base, sizeof base);
         snprintf(cmd, sizeof cmd, "%s --quiet 2>&1 >/dev/null", base);
-        rc = t_run((cli_commands[j].bit & C_GRID) ? cmd : base, out, sizeof out);
+        rc = t_run((cli_commands[j].bit & (C_GRID | C_EVAL)) ? cmd : base, out, sizeof out);
         CHECKF(rc == 0, "`%s`: exit %d\n%s", base, rc, out);
     }
     for (i = 0; i < CLI_N_OPTIONS; i++) {
