@@ -3199,7 +3199,8 @@ int rh_response_label(const char *response, size_t rlen, const char *const *answ
 
 /* ---- SQuAD v1.1 (its official evaluate-v1.1.py): normalize_answer, exact match, token F1 ----
  * normalize_answer(s) = white_space_fix(remove_articles(remove_punc(lower(s)))):
- *   lower            str.lower(); here the ASCII letters (other bytes unchanged)
+ *   lower            str.lower(); here the letters of ASCII, Latin-1, Latin Extended-A and
+ *                    Cyrillic (rhe_lower_cp), other characters unchanged
  *   remove_punc      drop every character of string.punctuation (the 32 ASCII signs below)
  *   remove_articles  re.sub(r'\b(a|an|the)\b', ' ', text): a maximal run of word characters that
  *                    is a, an or the becomes a space; word characters [A-Za-z0-9_] and, as Python's
@@ -3217,16 +3218,41 @@ static int rhe_wordc(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
 
+/* str.lower() of a code point for the letters of Latin-1, Latin Extended-A and Cyrillic (Greek
+ * is left as it is: Python lowers a final sigma by its context); others unchanged. */
+static unsigned rhe_lower_cp(unsigned c) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 0xc0 && c <= 0xde && c != 0xd7) || (c >= 0x410 && c <= 0x42f)) return c + 32;
+    if (c >= 0x400 && c <= 0x40f) return c + 80;
+    if ((c >= 0x100 && c <= 0x137 && c % 2 == 0 && c != 0x130) || (c >= 0x139 && c <= 0x148 && c % 2 == 1) ||
+        (c >= 0x14a && c <= 0x177 && c % 2 == 0) || (c >= 0x179 && c <= 0x17e && c % 2 == 1))
+        return c + 1;
+    return c == 0x178 ? 0xff : c;
+}
+
 /* normalize_answer(s) into out (NUL-terminated, tokens separated by one space). */
 static void rhe_squad_norm(const char *s, size_t n, rhm_buf *out) {
     rhm_buf t = {0};
     size_t i, j;
     int first = 1;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (c && strchr(rhe_punct, c)) continue;
-        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-        rhm_buf_put(&t, &c, 1);
+    for (i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        int bad, k = rhm_utf8_at((const unsigned char *)s, n, i, &bad);
+        unsigned cp = k == 1 ? u[0] : k == 2 ? (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu) : 0;
+        char e[2];
+        if (k == 2 && cp < 0x800 && rhe_lower_cp(cp) != cp) { /* a 2-byte letter, lowered (still 2 bytes) */
+            cp = rhe_lower_cp(cp);
+            e[0] = (char)(0xc0 | cp >> 6);
+            e[1] = (char)(0x80 | (cp & 0x3f));
+            rhm_buf_put(&t, e, 2);
+        } else if (k == 1) {
+            if (!(u[0] && strchr(rhe_punct, (char)u[0]))) {
+                e[0] = (char)rhe_lower_cp(u[0]);
+                rhm_buf_put(&t, e, 1);
+            }
+        } else {
+            rhm_buf_put(&t, s + i, (size_t)(k ? k : bad));
+        }
+        i += (size_t)(k ? k : bad);
     }
     for (i = 0; i < t.n; i = j) { /* articles -> one space */
         for (j = i; j < t.n && rhe_wordc((unsigned char)t.p[j]); j++) {
@@ -3479,14 +3505,15 @@ static long rhe_utf8_bad(const char *s, size_t n) {
     return -1;
 }
 
-/* Take the string v (non-empty, no NUL, valid UTF-8 after its escapes) into *dst. */
+/* Take the string v (non-empty, no NUL) into *dst.  (Its line is valid UTF-8 and the JSON reader
+ * decodes escapes to UTF-8, a lone surrogate to U+FFFD, so the string is valid UTF-8.) */
 static int rhe_take_str(rhj *v, char **dst, const char *what, const char *name, int line, char *err, size_t cap) {
     if (v->type != RHJ_STR || v->len == 0) {
         set_err(err, cap, "%s:%d: %s must be a non-empty string", name, line, what);
         return RH_EFORMAT;
     }
-    if (memchr(v->str, 0, v->len) || rhe_utf8_bad(v->str, v->len) >= 0) {
-        set_err(err, cap, "%s:%d: %s holds a NUL or a \\u escape that is not UTF-8", name, line, what);
+    if (memchr(v->str, 0, v->len)) {
+        set_err(err, cap, "%s:%d: %s holds a NUL character (\\u0000)", name, line, what);
         return RH_EFORMAT;
     }
     *dst = v->str;
