@@ -2232,8 +2232,6 @@ static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_
                 X->ctx.n_ctx, maxlen + X->max_new + 1, maxlen, X->max_new);
         return RH_EINVAL;
     }
-    rc = rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
-    if (rc) return rc;
     return rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
 }
 
@@ -4236,7 +4234,7 @@ static int rhe_prefill(rhe_session *S, const int *ids, int n) {
         S->pre = q;
         S->cap_pre = n;
     }
-    memcpy(S->pre + start, ids + start, (size_t)(n - start) * sizeof *ids);
+    if (n > start) memcpy(S->pre + start, ids + start, (size_t)(n - start) * sizeof *ids);
     S->n_pre = n;
     return RH_OK;
 }
@@ -4850,13 +4848,15 @@ static void rhe_run_json(const rhe_exp *E, const rh_eval_result *r, rhm_buf *b) 
     rhm_buf_puts(b, "}}}, \"finished\": true}\n");
 }
 
-/* A CSV field of a record: a string as it is, a number as repr, true/false, null as nothing. */
-static void rhe_csv_val(rhm_buf *b, const rhj *f) {
+/* A CSV field of a record: a string as it is, a number as repr (a count or an index as an
+ * integer), true/false, null as nothing. */
+static void rhe_csv_val(rhm_buf *b, const rhj *f, int integer) {
     char num[48];
     if (!f || f->type == RHJ_NULL) return;
     if (f->type == RHJ_STR) rhm_csv_field(b, f->str, f->len);
     else if (f->type == RHJ_NUM) {
-        rhm_fmt_double(num, sizeof num, f->num);
+        if (integer) snprintf(num, sizeof num, "%.0f", f->num);
+        else rhm_fmt_double(num, sizeof num, f->num);
         rhm_buf_puts(b, num);
     } else if (f->type == RHJ_TRUE || f->type == RHJ_FALSE) rhm_buf_puts(b, f->type == RHJ_TRUE ? "true" : "false");
 }
@@ -4889,7 +4889,7 @@ static int rhe_write_outputs(const rhe_exp *E, rhm_rec *const *recs, int n, cons
     for (i = 0; i < n; i++) {
         for (c = 0; c < 11; c++) {
             if (c) rhm_buf_put(&csv, ",", 1);
-            rhe_csv_val(&csv, rhj_get(&recs[i]->v, cols[c]));
+            rhe_csv_val(&csv, rhj_get(&recs[i]->v, cols[c]), c == 4 || c == 8); /* extracted (a choice), tokens */
         }
         rhm_buf_put(&csv, "\n", 1);
     }
