@@ -167,6 +167,9 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #if defined(RH_TEST_CLI) && defined(RH_TEST_METHOD)
 #include "test_cli.c" /* after test_method.c: it uses the known-answer model */
 #endif
+#ifdef RH_TEST_RHWSPEC
+#include "test_rhwspec.c"
+#endif
 
 static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_ENGINE
@@ -186,6 +189,9 @@ static const rh_test_case *const suites[] = {
 #endif
 #if defined(RH_TEST_CLI) && defined(RH_TEST_METHOD)
     cli_tests,
+#endif
+#ifdef RH_TEST_RHWSPEC
+    rhwspec_tests,
 #endif
     NULL};
 
