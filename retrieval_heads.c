@@ -5742,6 +5742,19 @@ static int span_cmp(const void *a, const void *b) {
     return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
 }
 
+/* A metadata key, for finding duplicates by sorting (a pairwise scan is quadratic in the entries,
+ * and a file can hold millions of them). */
+typedef struct {
+    const unsigned char *k;
+    uint32_t n;
+} rhw_key;
+
+static int key_cmp(const void *a, const void *b) {
+    const rhw_key *x = (const rhw_key *)a, *y = (const rhw_key *)b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return memcmp(x->k, y->k, x->n);
+}
+
 static int meta_key_ok(const unsigned char *k, uint32_t n) {
     uint32_t i;
     if (n < 1 || n > 64) return 0;
@@ -5781,6 +5794,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                                             "tensor directory", "data region"};
     int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
     rhw_span *spans = NULL;
+    rhw_key *keys = NULL;
     float *small;
 #define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
         set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
@@ -5860,29 +5874,29 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (n < 4) BAD("metadata section truncated");
         cnt = rd_u32(p);
         if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
+        keys = (rhw_key *)malloc(sizeof *keys * (cnt ? cnt : 1));
+        if (!keys) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
         for (e = 0; e < cnt; e++) {
             uint32_t kl, vl;
-            uint64_t e2, at2, key_at;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             kl = rd_u32(p + at); at += 4;
             if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
             if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
-            key_at = at;
+            keys[e].k = p + at;
+            keys[e].n = kl;
             at += kl;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             vl = rd_u32(p + at); at += 4;
             if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
             at += vl;
-            /* duplicate keys: compare with the earlier entries */
-            for (e2 = 0, at2 = 4; e2 < e; e2++) {
-                uint32_t kl2 = rd_u32(p + at2);
-                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
-                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
-                at2 += 4 + kl2;
-                at2 += 4 + rd_u32(p + at2);
-            }
         }
         if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
+        qsort(keys, cnt, sizeof *keys, key_cmp);
+        for (e = 1; e < cnt; e++)
+            if (key_cmp(&keys[e - 1], &keys[e]) == 0)
+                BAD("metadata key '%.*s' appears twice", (int)keys[e].n, (const char *)keys[e].k);
+        free(keys);
+        keys = NULL;
         m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
     }
 
@@ -6035,7 +6049,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     free(slot_of); free(tensor_of_slot); free(spans);
     return RH_OK;
 fail:
-    free(slot_of); free(tensor_of_slot); free(spans);
+    free(slot_of); free(tensor_of_slot); free(spans); free(keys);
     return rc;
 #undef BAD
 }
