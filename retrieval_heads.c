@@ -4567,7 +4567,7 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
     t->type = (unsigned char *)malloc(n_tokens);
     t->tfl = (unsigned char *)malloc(n_tokens);
     if (!t->poff || !t->plen || !t->doff || !t->dlen || !t->score || !t->type || !t->tfl) goto oom;
-    /* pass 1: walk the token records, check them, remember where each piece lies */
+    /* pass 1: walk the token records and check them; size the pool */
     for (i = 0; i < n_tokens; i++) {
         uint32_t len;
         union { uint32_t u; float f; } sc;
@@ -4580,7 +4580,6 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         if (!tok_utf8_valid(sec + pos, len)) { rc = tok_err(err, errcap, fname, "token %lu: piece is not valid UTF-8", (unsigned long)i); goto fail; }
         t->poff[i] = (uint32_t)total; /* offset in the pool, filled below */
         t->plen[i] = len;
-        t->doff[i] = (uint32_t)pos;   /* offset in the section, for pass 2 */
         total += len;
         if (total > 0x7FFFFFFFu / 2) { rc = tok_err(err, errcap, fname, "pieces too large in total"); goto fail; }
         if (len > t->max_piece) t->max_piece = len;
@@ -4602,18 +4601,28 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         rc = tok_err(err, errcap, fname, "%lu merges need %lu bytes after the tokens, %lu remain", (unsigned long)n_merges, (unsigned long)n_merges * 12ul, (unsigned long)(n - pos));
         goto fail;
     }
-    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms */
+    /* Each merge is a distinct split of its result's piece, so valid merges are fewer than the
+     * piece bytes; refuse more before sizing the hash table for them (for 2^31 merges or more
+     * tok_pow2_above would never return).  No valid file is refused by this. */
+    if ((uint64_t)n_merges > (uint64_t)total) {
+        rc = tok_err(err, errcap, fname, "%lu merges cannot all be distinct splits of %lu piece bytes", (unsigned long)n_merges, (unsigned long)total);
+        goto fail;
+    }
+    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms; the records are
+     * walked again from the start (a section may exceed 4 GiB: no 32-bit positions kept) */
     t->pool = (char *)malloc(total * 2 + 1);
     t->vmask = tok_pow2_above(n_tokens) - 1;
     t->vhash = (int32_t *)calloc((size_t)t->vmask + 1, sizeof(int32_t));
     if (!t->pool || !t->vhash) goto oom;
     for (i = 0; i < 256; i++) t->byte_id[i] = -1;
     dpos = total;
+    pos = 28 + (size_t)pattern_len;
     for (i = 0; i < n_tokens; i++) {
         char *p = t->pool + t->poff[i];
         uint32_t len = t->plen[i], h, j;
         size_t d0 = dpos;
-        memcpy(p, sec + t->doff[i], len);
+        memcpy(p, sec + pos + 4, len);
+        pos += 4 + (size_t)len + 6;
         h = tok_hash(p, len) & t->vmask;
         while (t->vhash[h]) {
             int o = t->vhash[h] - 1;

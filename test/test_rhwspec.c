@@ -2004,6 +2004,82 @@ static int rhwspec_meta_many_keys(void) {
     return 0;
 }
 
+/* The tokenizer's second pass re-read each piece at a position kept in 32 bits: in a section over
+ * 4 GiB it copied bytes that pass 1 never checked (here: zeros, so a valid file was refused for
+ * "duplicate" pieces).  A sparse file with a 4 GiB pattern before the tokens. */
+static int rhwspec_tok_over_4gib(void) {
+    rh_config c = t_config();
+    rh_model *m = t_random_model(&c, RH_BF16, 22), *x = NULL;
+    const char *path = t_tmp("rhwspec_4gib.rhw");
+    uint64_t tok_off, pat = 0xFFFFFFFFu, tok_size, fsize; /* the longest pattern: tokens at 2^32 + 27 */
+    unsigned char hdr[28];
+    const unsigned char *sec;
+    struct stat st;
+    char err[512];
+    FILE *f;
+    int rc;
+    CHECK(m != NULL);
+    if (sizeof(off_t) < 8 || SIZE_MAX < ((uint64_t)1 << 33)) {
+        printf("  no 64-bit file offsets: skipped\n");
+        rh_model_close(m);
+        return 0;
+    }
+    sec = m->base + rd_u64(m->base + 136);
+    tok_size = 28 + pat + (rd_u64(m->base + 144) - 28);
+    tok_off = (m->size + 63) / 64 * 64;
+    fsize = tok_off + tok_size;
+    f = fopen(path, "wb");
+    CHECK(f != NULL);
+    memcpy(hdr, sec, 28);
+    wr_u32(hdr + 24, (uint32_t)pat);
+    CHECK(fwrite(m->base, 1, m->size, f) == m->size);
+    CHECK(fseeko(f, (off_t)tok_off, SEEK_SET) == 0 && fwrite(hdr, 1, 28, f) == 28);
+    CHECK(fseeko(f, (off_t)(tok_off + 28 + pat), SEEK_SET) == 0);
+    CHECK(fwrite(sec + 28, 1, (size_t)rd_u64(m->base + 144) - 28, f) == (size_t)rd_u64(m->base + 144) - 28);
+    {
+        unsigned char h[8];
+        wr_u64(h, tok_off);
+        CHECK(fseeko(f, 136, SEEK_SET) == 0 && fwrite(h, 1, 8, f) == 8);
+        wr_u64(h, tok_size);
+        CHECK(fwrite(h, 1, 8, f) == 8);
+        wr_u64(h, fsize);
+        CHECK(fseeko(f, 192, SEEK_SET) == 0 && fwrite(h, 1, 8, f) == 8);
+    }
+    CHECK(fclose(f) == 0);
+    rh_model_close(m);
+    CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == fsize);
+    if ((uint64_t)st.st_blocks * 512 > ((uint64_t)64 << 20)) {
+        remove(path);
+        printf("  %s is not sparse here: skipped\n", path);
+        return 0;
+    }
+    rc = rh_model_open(path, &x, err, sizeof err);
+    remove(path);
+    CHECKF(rc == RH_OK, "a valid file with a %llu-byte tokenizer section refused: %s", (unsigned long long)tok_size, err);
+    {
+        char b[16];
+        CHECK(rh_token_bytes(x, 0x41, b, sizeof b) == 1 && b[0] == 'A');
+        CHECK(rh_n_tokens(x) == 256);
+    }
+    rh_model_close(x);
+    return 0;
+}
+
+/* More merges than piece bytes cannot be valid; they are refused before the merge table is
+ * sized (for 2^31 merges or more its sizing loop never ended). */
+static int rhwspec_merges_bound(void) {
+    static const unsigned char sec[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 1, 0, 0, 0, 2, 0, 0, 0,
+                                        0, 0, 0, 0, 1, 0, 0, 0, 'a', 0, 0, 0, 0, 1, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    rh_tokenizer *t = NULL;
+    char err[256];
+    int rc = tok_load(&t, sec, sizeof sec, 1, "m.rhw", err, sizeof err);
+    CHECKF(rc == RH_EFORMAT && strstr(err, "2 merges cannot all be distinct splits of 1 piece bytes"), "rc %d: %s", rc, err);
+    return 0;
+}
+
 static const rh_test_case rhwspec_tests[] = {{"rhwspec/loader_and_rhw_check_agree", rhwspec_agree},
                                              {"rhwspec/meta_many_keys", rhwspec_meta_many_keys},
+                                             {"rhwspec/tok_over_4gib", rhwspec_tok_over_4gib},
+                                             {"rhwspec/merges_bound", rhwspec_merges_bound},
                                              {NULL, NULL}};
