@@ -5047,7 +5047,7 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
     t->type = (unsigned char *)malloc(n_tokens);
     t->tfl = (unsigned char *)malloc(n_tokens);
     if (!t->poff || !t->plen || !t->doff || !t->dlen || !t->score || !t->type || !t->tfl) goto oom;
-    /* pass 1: walk the token records, check them, remember where each piece lies */
+    /* pass 1: walk the token records and check them; size the pool */
     for (i = 0; i < n_tokens; i++) {
         uint32_t len;
         union { uint32_t u; float f; } sc;
@@ -5060,7 +5060,6 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         if (!tok_utf8_valid(sec + pos, len)) { rc = tok_err(err, errcap, fname, "token %lu: piece is not valid UTF-8", (unsigned long)i); goto fail; }
         t->poff[i] = (uint32_t)total; /* offset in the pool, filled below */
         t->plen[i] = len;
-        t->doff[i] = (uint32_t)pos;   /* offset in the section, for pass 2 */
         total += len;
         if (total > 0x7FFFFFFFu / 2) { rc = tok_err(err, errcap, fname, "pieces too large in total"); goto fail; }
         if (len > t->max_piece) t->max_piece = len;
@@ -5082,18 +5081,28 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         rc = tok_err(err, errcap, fname, "%lu merges need %lu bytes after the tokens, %lu remain", (unsigned long)n_merges, (unsigned long)n_merges * 12ul, (unsigned long)(n - pos));
         goto fail;
     }
-    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms */
+    /* Each merge is a distinct split of its result's piece, so valid merges are fewer than the
+     * piece bytes; refuse more before sizing the hash table for them (for 2^31 merges or more
+     * tok_pow2_above would never return).  No valid file is refused by this. */
+    if ((uint64_t)n_merges > (uint64_t)total) {
+        rc = tok_err(err, errcap, fname, "%lu merges cannot all be distinct splits of %lu piece bytes", (unsigned long)n_merges, (unsigned long)total);
+        goto fail;
+    }
+    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms; the records are
+     * walked again from the start (a section may exceed 4 GiB: no 32-bit positions kept) */
     t->pool = (char *)malloc(total * 2 + 1);
     t->vmask = tok_pow2_above(n_tokens) - 1;
     t->vhash = (int32_t *)calloc((size_t)t->vmask + 1, sizeof(int32_t));
     if (!t->pool || !t->vhash) goto oom;
     for (i = 0; i < 256; i++) t->byte_id[i] = -1;
     dpos = total;
+    pos = 28 + (size_t)pattern_len;
     for (i = 0; i < n_tokens; i++) {
         char *p = t->pool + t->poff[i];
         uint32_t len = t->plen[i], h, j;
         size_t d0 = dpos;
-        memcpy(p, sec + t->doff[i], len);
+        memcpy(p, sec + pos + 4, len);
+        pos += 4 + (size_t)len + 6;
         h = tok_hash(p, len) & t->vmask;
         while (t->vhash[h]) {
             int o = t->vhash[h] - 1;
@@ -6234,6 +6243,19 @@ static int span_cmp(const void *a, const void *b) {
     return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
 }
 
+/* A metadata key, for finding duplicates by sorting (a pairwise scan is quadratic in the entries,
+ * and a file can hold millions of them). */
+typedef struct {
+    const unsigned char *k;
+    uint32_t n;
+} rhw_key;
+
+static int key_cmp(const void *a, const void *b) {
+    const rhw_key *x = (const rhw_key *)a, *y = (const rhw_key *)b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return memcmp(x->k, y->k, x->n);
+}
+
 static int meta_key_ok(const unsigned char *k, uint32_t n) {
     uint32_t i;
     if (n < 1 || n > 64) return 0;
@@ -6273,6 +6295,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                                             "tensor directory", "data region"};
     int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
     rhw_span *spans = NULL;
+    rhw_key *keys = NULL;
     float *small;
 #define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
         set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
@@ -6352,29 +6375,29 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (n < 4) BAD("metadata section truncated");
         cnt = rd_u32(p);
         if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
+        keys = (rhw_key *)malloc(sizeof *keys * (cnt ? cnt : 1));
+        if (!keys) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
         for (e = 0; e < cnt; e++) {
             uint32_t kl, vl;
-            uint64_t e2, at2, key_at;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             kl = rd_u32(p + at); at += 4;
             if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
             if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
-            key_at = at;
+            keys[e].k = p + at;
+            keys[e].n = kl;
             at += kl;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             vl = rd_u32(p + at); at += 4;
             if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
             at += vl;
-            /* duplicate keys: compare with the earlier entries */
-            for (e2 = 0, at2 = 4; e2 < e; e2++) {
-                uint32_t kl2 = rd_u32(p + at2);
-                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
-                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
-                at2 += 4 + kl2;
-                at2 += 4 + rd_u32(p + at2);
-            }
         }
         if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
+        qsort(keys, cnt, sizeof *keys, key_cmp);
+        for (e = 1; e < cnt; e++)
+            if (key_cmp(&keys[e - 1], &keys[e]) == 0)
+                BAD("metadata key '%.*s' appears twice", (int)keys[e].n, (const char *)keys[e].k);
+        free(keys);
+        keys = NULL;
         m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
     }
 
@@ -6527,7 +6550,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     free(slot_of); free(tensor_of_slot); free(spans);
     return RH_OK;
 fail:
-    free(slot_of); free(tensor_of_slot); free(spans);
+    free(slot_of); free(tensor_of_slot); free(spans); free(keys);
     return rc;
 #undef BAD
 }

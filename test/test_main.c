@@ -170,6 +170,9 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #if defined(RH_TEST_FORWARD) && defined(RH_TEST_ENGINE) /* it uses test_engine.c's variants */
 #include "test_forward.c"
 #endif
+#ifdef RH_TEST_RHWSPEC
+#include "test_rhwspec.c"
+#endif
 
 static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_ENGINE
@@ -192,6 +195,9 @@ static const rh_test_case *const suites[] = {
 #endif
 #if defined(RH_TEST_FORWARD) && defined(RH_TEST_ENGINE)
     forward_tests,
+#endif
+#ifdef RH_TEST_RHWSPEC
+    rhwspec_tests,
 #endif
     NULL};
 
