@@ -1160,8 +1160,38 @@ int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *o
     memset(out, 0, sizeof *out);
     rc = rhj_parse(text, len, name, &root, err, errcap);
     if (rc) return rc;
+    if (root.type == RHJ_ARR) {
+        /* QRHead's form [["layer-head", score], ...]: each head one score.  Rewritten as the
+         * object form, so one reader checks both. */
+        rhm_buf o = {0};
+        rhm_buf_put(&o, "{", 1);
+        for (i = 0; i < root.n; i++) {
+            const rhj *e = &root.items[i];
+            if (e->type != RHJ_ARR || e->n != 2 || e->items[0].type != RHJ_STR || e->items[1].type != RHJ_NUM) {
+                set_err(err, errcap, "%s: item %d of the list is not [\"layer-head\", score] (QRHead's form)", name, i);
+                rhj_free(&root);
+                rhm_buf_free(&o);
+                return RH_EFORMAT;
+            }
+            rhm_buf_printf(&o, "%s", i ? ", " : "");
+            rhm_buf_json_str(&o, e->items[0].str, e->items[0].len);
+            rhm_buf_puts(&o, ": [");
+            rhm_buf_double(&o, e->items[1].num);
+            rhm_buf_puts(&o, "]");
+        }
+        rhm_buf_put(&o, "}", 1);
+        rhj_free(&root);
+        if (o.oom) {
+            rhm_buf_free(&o);
+            return RH_ENOMEM;
+        }
+        rc = rh_scores_parse(o.p, o.n, name, out, err, errcap);
+        rhm_buf_free(&o);
+        return rc;
+    }
     if (root.type != RHJ_OBJ) {
-        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]}", name);
+        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]} (or QRHead's list "
+                "[[\"layer-head\", score], ...])", name);
         rhj_free(&root);
         return RH_EFORMAT;
     }
@@ -1313,6 +1343,31 @@ static int rhm_rank_heads(const rh_scores *s, rhm_rank **out, int *n_out) {
     *out = r;
     *n_out = n;
     return RH_OK;
+}
+
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap) {
+    rhm_buf b = {0};
+    rhm_rank *r = NULL;
+    int n = 0, i, rc;
+    if (rhm_rank_heads(s, &r, &n)) return RH_ENOMEM;
+    /* as QRHead's json.dump(list of (head, score), indent=4): highest first */
+    rhm_buf_puts(&b, "[");
+    for (i = 0; i < n; i++) {
+        char t[48];
+        rhm_fmt_double(t, sizeof t, r[i].mean);
+        rhm_buf_printf(&b, "%s\n    [\n        \"%d-%d\",\n        %s\n    ]", i ? "," : "", r[i].idx / s->n_heads,
+                       r[i].idx % s->n_heads, t);
+    }
+    rhm_buf_puts(&b, n ? "\n]" : "]");
+    free(r);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        set_err(err, errcap, "%s: out of memory", path);
+        return RH_ENOMEM;
+    }
+    rc = rhm_write_atomic(path, b.p, b.n, err, errcap);
+    rhm_buf_free(&b);
+    return rc;
 }
 
 /* ============================================================================================
@@ -2294,8 +2349,8 @@ static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
         rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
                        X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
-                   X->compat_original ? "original" : "none");
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+                   X->ctx.reference ? "reference" : "fast", X->compat_original ? "original" : "none");
 }
 
 /* The run record (BASE.run.json): what made an output (program, command line, model, the
@@ -2740,7 +2795,7 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
              X->score_set, (int)X->mask_mode, X->mask_prefill);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-    snprintf(t, sizeof t, "kv=%s compat=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original);
+    snprintf(t, sizeof t, "kv=%s compat=%d ref=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original, X->ctx.reference);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
@@ -9881,7 +9936,7 @@ typedef struct {
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
-    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top, compat;
+    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top, compat, kv_heads, format;
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
@@ -9912,6 +9967,7 @@ struct cli_option {
 };
 
 static const char *const cli_compat_names[] = {"none", "original", NULL};
+static const char *const cli_format_names[] = {"published", "qrhead", NULL};
 static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
@@ -10015,6 +10071,13 @@ static const cli_option cli_options[] = {
      A_(have_mask_mode), C_NIAH, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH, NULL,
      "mask the prefill too (default: decode steps only, as the original)", NULL},
+    {"--kv-heads", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(kv_heads), 0, C_REPORT, NULL,
+     "also rank the KV heads of a grouped-query model with N KV heads per layer: the maximum and the sum of the mean "
+     "scores of the query heads each serves (HF's repeat_kv grouping)", "7"},
+    {"--format", NULL, "published|qrhead", O_ENUM, 0, 0, cli_format_names, NULL, A_(format), 0, C_REPORT, NULL,
+     "with --out: write the score file in this form (qrhead: [[\"layer-head\", mean], ...], highest first)", NULL},
+    {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_REPORT, NULL,
+     "write the score file to FILE, in --format (default published)", "/nonexistent_dir/x.json"},
     {"--svg", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(svg), 0, C_REPORT | C_COMPARE, NULL,
      "also draw the figure: the histogram of the heads' mean scores (report), A against B per head (compare)",
      "/nonexistent_dir/x.svg"},
@@ -10069,10 +10132,10 @@ static const cli_command cli_commands[] = {
     {"niah", C_NIAH, cmd_experiment, "[MODEL] [options]",     "needle-in-a-haystack grids, with heads masked",
      "The needle-in-a-haystack grid, with heads masked or not: ROUGE-1 recall x 100 of every test as\n"
      "JSON lines, CSV and an SVG heatmap; ends with \"mean score: NN.N over N tests\".", 1},
-    {"report", C_REPORT, cmd_report, "SCORES.json [--top N]",     "properties of a score file: sparsity, activation",
+    {"report", C_REPORT, cmd_report, "SCORES.json [--top N] [--kv-heads N] [--svg FILE] [--out FILE [--format F]]",     "properties of a score file: sparsity, activation",
      "The paper's properties of a score file (ours or a published one): share of heads above 0.1,\n"
      "histogram, top heads, always-active vs dynamically activated heads.", 1},
-    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N]",     "compare two score files: top-N overlap, rank correlation",
+    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N] [--svg FILE]",     "compare two score files: top-N overlap, rank correlation",
      "The top-N overlap and Spearman rank correlation of two score files.", 2},
 };
 #define CLI_N_COMMANDS ((int)(sizeof cli_commands / sizeof cli_commands[0]))
@@ -11187,8 +11250,15 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argv;
     if (a->n_pos < 1) return cli_fail(2, cmd, "expected a score file");
     if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
+    if (a->out && cli_writable(cmd, "--out", a->out)) return 2;
+    if (a->format && !a->out) return cli_fail(2, cmd, "--format: needs --out FILE");
     file = a->pos[0];
     if (rh_scores_read(file, &s, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->kv_heads && s.n_heads % a->kv_heads) {
+        int nh = s.n_heads;
+        rh_scores_free(&s);
+        return cli_fail(2, cmd, "--kv-heads: %d KV heads do not divide the %d heads per layer of %s", a->kv_heads, nh, file);
+    }
     if (rhm_rank_heads(&s, &r, &n_r)) {
         rh_scores_free(&s);
         return cli_fail(1, cmd, "out of memory");
@@ -11269,6 +11339,49 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
             return cli_fail(rc == RH_ENOMEM ? 1 : 2, cmd, "%s", rc == RH_ENOMEM ? "out of memory" : msg);
         }
         printf("wrote %s\n", a->svg);
+    }
+    if (a->kv_heads) {
+        /* KV head j of a layer serves query heads j*g .. j*g + g - 1 (repeat_kv) */
+        int g = s.n_heads / a->kv_heads, n_kv = s.n_layers * a->kv_heads, k;
+        rhm_rank *kr = (rhm_rank *)malloc((size_t)n_kv * sizeof *kr);
+        double *sum = (double *)calloc((size_t)n_kv, sizeof *sum);
+        if (!kr || !sum) {
+            free(kr);
+            free(sum);
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (k = 0; k < n_kv; k++) {
+            int l = k / a->kv_heads, j = k % a->kv_heads, q;
+            kr[k].idx = k;
+            kr[k].mean = 0;
+            for (q = j * g; q < (j + 1) * g; q++) {
+                double m = rh_scores_mean(&s, l * s.n_heads + q);
+                if (m > kr[k].mean) kr[k].mean = m;
+                sum[k] += m;
+            }
+        }
+        qsort(kr, (size_t)n_kv, sizeof *kr, rhm_rank_cmp);
+        printf("KV heads (%d per layer, %d query heads each), by the maximum over their query heads:\n", a->kv_heads, g);
+        printf("%-6s %-8s %-10s %-10s %s\n", "rank", "kv head", "max", "sum", "query heads");
+        for (k = 0; k < n_kv && k < top; k++) {
+            int l = kr[k].idx / a->kv_heads, j = kr[k].idx % a->kv_heads;
+            char hn[24];
+            snprintf(hn, sizeof hn, "%d-%d", l, j);
+            printf("%-6d %-8s %-10.4f %-10.4f %d-%d..%d-%d\n", k + 1, hn, kr[k].mean, sum[kr[k].idx], l, j * g, l, (j + 1) * g - 1);
+        }
+        free(kr);
+        free(sum);
+    }
+    if (a->out) {
+        int wrc = a->format == 1 ? rh_scores_write_qrhead(a->out, &s, msg, sizeof msg) : rh_scores_write(a->out, &s, msg, sizeof msg);
+        if (wrc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", msg);
+        }
+        printf("wrote %s (%s form)\n", a->out, cli_format_names[a->format]);
     }
     free(r);
     rh_scores_free(&s);
@@ -11391,6 +11504,28 @@ static void usage(FILE *f) {
     fprintf(f, "`retrieval_heads <command> --help` for a command's options.  MODEL defaults to " RH_DEFAULT_MODEL ".\n");
 }
 
+/* Said once on stderr when this CPU could run better kernels than the build has (a vendored
+ * `cc -O2 retrieval_heads.c` builds the scalar ones); not when the scalar kernels were asked for
+ * (-DRH_SIMD_SCALAR). */
+static void cli_kernel_notice(const char *cmd) {
+#if !defined(RH_SIMD_SCALAR) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    const char *better = NULL;
+    __builtin_cpu_init();
+#if !defined(RH_AVX512)
+    if (__builtin_cpu_supports("avx512f")) better = "AVX-512";
+#endif
+#if !defined(RH_AVX512) && !defined(RH_AVX2)
+    if (!better && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) better = "AVX2 and FMA";
+#endif
+    if (better)
+        fprintf(stderr, "retrieval_heads: %s: note: this build has the %s kernels and this CPU has %s; build with -march=native "
+                        "(`make`, or cc -O2 -march=native retrieval_heads.c -lm -lpthread) for faster runs\n",
+                cmd, RH_SIMD_NAME, better);
+#else
+    (void)cmd;
+#endif
+}
+
 int rh_cli(int argc, char **argv) {
     const cli_command *c;
     cli_args a;
@@ -11414,6 +11549,7 @@ int rh_cli(int argc, char **argv) {
         cli_help(stdout, c);
         return 0;
     }
+    if (c->bit & (C_RUNS | C_INFO)) cli_kernel_notice(c->name);
     return c->run(c->name, &a, argc, argv);
 }
 

@@ -421,12 +421,15 @@ typedef struct {
 } rh_scores;
 int rh_scores_init(rh_scores *s, int n_layers, int n_heads);
 int rh_scores_push(rh_scores *s, int head_index, double score);
-/* Read a score file (one JSON object, as published); every byte is checked. */
+/* Read a score file (one JSON object, as published; or QRHead's list form); every byte is checked. */
 int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap);
 int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
                     size_t errcap);
 /* Write the published one-line form (as Python's json.dump), atomically (temp + rename). */
 int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap);
+/* QRHead's form [["layer-head", mean score], ...], highest first, as its json.dump(indent=4)
+ * writes it (rh_scores_read reads that form too). */
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap);
 double rh_scores_mean(const rh_scores *s, int head_index);
 void rh_scores_free(rh_scores *s);
 
