@@ -100,9 +100,9 @@ DEMO_T ?= 2
 demo: $(BIN)
 	@test -f $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) is missing (see weights/README.md)" >&2; exit 1; }
 	@mkdir -p demo
-	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/scores.json
+	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/scores.json
 	$(BIN) report demo/scores.json
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/niah_none > demo/none.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/niah_none > demo/none.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
 	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"
