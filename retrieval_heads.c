@@ -7004,6 +7004,10 @@ done:
  *     within a tolerance, not bit for bit.
  * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
  * pick between these, never the thread count or the tile an element falls in.
+ *
+ * What it may call: the C library, POSIX threads and the intrinsics of the build's target;
+ * nothing above.  The utilities at its end (buffers, the JSON reader, files written atomically)
+ * are declared at the top of the file for every section.
  * ============================================================================================= */
 /* A prefetch hint for the cache line at address a (a uintptr_t: it may lie past an array's end,
  * and a prefetch never faults). */
