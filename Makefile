@@ -20,9 +20,13 @@ else
 ARCH := -march=native
 endif
 OPT ?= -O2
+# What the results of a build depend on besides its kernels: the sources and the flags.  Every
+# output records it and a run resumes only a run of the same build (rh_build()).
+SRC_HASH := $(shell cat retrieval_heads.c retrieval_heads.h | cksum | cut -d' ' -f1)
 DEFS :=
 CFLAGS ?= $(OPT) $(ARCH)
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS)
+FLAGS_HASH = $(shell echo '$(CC) $(CFLAGS) $(DEFS)' | cksum | cut -d' ' -f1)
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-$(FLAGS_HASH)"' 
 LDLIBS := -lm -lpthread
 
 SRC := retrieval_heads.c retrieval_heads.h
@@ -96,9 +100,9 @@ DEMO_T ?= 2
 demo: $(BIN)
 	@test -f $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) is missing (see weights/README.md)" >&2; exit 1; }
 	@mkdir -p demo
-	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/scores.json
+	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/scores.json
 	$(BIN) report demo/scores.json
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/niah_none > demo/none.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/niah_none > demo/none.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
 	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"

@@ -30,7 +30,8 @@
  *                        answer-span token it has just generated
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
- *   att_task             where the hooks act inside attention: top-1, the three mask modes
+ *   reference_attention  where the hooks act inside attention, in plain loops: top-1, the
+ *                        three mask modes (att_task is its tiled twin, the one that runs)
  *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
  *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
@@ -212,7 +213,7 @@ static void rhm_needles_free(rhm_needle *nd, int n) {
 }
 
 /* Needles JSONL: one object per non-blank line with non-empty strings "needle", "question" and
- * "answer" (other keys ignored). */
+ * "answer" ("real_needle" in the original's files; other keys ignored). */
 static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm_needle **out,
                              int *n_out, char *err, size_t errcap) {
     size_t pos = 0;
@@ -260,9 +261,12 @@ static int rhm_needles_parse(const char *text, size_t len, const char *name, rhm
         memset(&nd[n], 0, sizeof nd[n]);
         for (f = 0; f < 3; f++) {
             const rhj *s = rhj_get(&v, keys[f]);
+            /* the original's files name the answer "real_needle" */
+            if (f == 2 && !s) s = rhj_get(&v, "real_needle");
             char **dst = f == 0 ? &nd[n].needle : f == 1 ? &nd[n].question : &nd[n].answer;
             if (!s || s->type != RHJ_STR || s->len == 0 || memchr(s->str, 0, s->len)) {
-                set_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string", name, line, keys[f]);
+                set_err(err, errcap, "%s:%d: \"%s\" must be a non-empty string%s", name, line, keys[f],
+                        f == 2 ? " (or \"real_needle\", as the original's files have it)" : "");
                 rhj_free(&v);
                 rhm_needles_free(nd, n + 1);
                 return RH_EFORMAT;
@@ -475,13 +479,23 @@ static int rhm_sentence_end_before(const rh_model *m, const int *ids, int k) {
 
 /* Where the needle goes in a context of n_ctx tokens at depth percent (0..100): Python's
  * int(n_ctx * (depth / 100)), then back to the previous sentence end (or 0); 100 = the end. */
-static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth) {
+/* --compat original: it moves the needle back to after a period token ("." or " ." alone: the
+ * ids it lists per model family, [29889, 869] for Llama-2), not to any sentence end. */
+static int rhm_period_before(const rh_model *m, const int *ids, int k) {
+    char b[16];
+    int n;
+    if (k <= 0) return 1;
+    n = rh_token_bytes(m, ids[k - 1], b, sizeof b);
+    return (n == 1 && b[0] == '.') || (n == 2 && b[0] == ' ' && b[1] == '.');
+}
+
+static int rhm_insertion_point(const rh_model *m, const int *ctx, int n_ctx, double depth, int compat) {
     int ip;
     if (depth >= 100) return n_ctx;
     ip = (int)((double)n_ctx * (depth / 100.0));
     if (ip > n_ctx) ip = n_ctx;
     if (ip < 0) ip = 0;
-    while (ip > 0 && !rhm_sentence_end_before(m, ctx, ip)) ip--;
+    while (ip > 0 && !(compat ? rhm_period_before(m, ctx, ip) : rhm_sentence_end_before(m, ctx, ip))) ip--;
     return ip;
 }
 
@@ -496,6 +510,7 @@ typedef struct {
     const char *tmpl;      /* template with {context} and {question} */
     int span_exact;        /* --span exact */
     int span_whole_prompt; /* --span-search prompt: the original's search over the whole prompt */
+    int compat;            /* --compat original: the original's prompt construction (rhm_build_test) */
     const int *hay;        /* haystack tokens */
     int n_hay;
 } rhm_niah;
@@ -574,7 +589,7 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     }
     n_cut = room - n_needle;
     if (n_cut > N->n_hay) n_cut = N->n_hay;
-    ip = rhm_insertion_point(m, N->hay, n_cut, depth);
+    ip = rhm_insertion_point(m, N->hay, n_cut, depth, N->compat);
     ctx = (int *)malloc((size_t)(n_cut + n_needle) * sizeof *ctx);
     if (!ctx) return RH_ENOMEM;
     memcpy(ctx, N->hay, (size_t)ip * sizeof *ctx);
@@ -630,6 +645,22 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
     for (; k < t->n_ids && off[k] < (long)n1; k++) {
     }
     t->needle_hi = k;
+    if (N->compat && rh_model_config(m)->add_bos && rh_model_config(m)->bos_id >= 0) {
+        /* --compat original: its needle and its context are each tokenized with BOS and decoded
+         * back to text with "<s>" kept, so the prompt it runs has a BOS directly before the
+         * needle as well as at the start */
+        int *q = (int *)realloc(t->ids, (size_t)(t->n_ids + 1) * sizeof *q);
+        if (!q) {
+            rc = RH_ENOMEM;
+            goto done;
+        }
+        t->ids = q;
+        memmove(t->ids + t->needle_lo + 1, t->ids + t->needle_lo, (size_t)(t->n_ids - t->needle_lo) * sizeof *q);
+        t->ids[t->needle_lo] = rh_model_config(m)->bos_id;
+        t->n_ids++;
+        t->needle_lo++;
+        t->needle_hi++;
+    }
     /* the answer span: first in the needle's tokens (a margin of 2 for merges at its edges),
      * in-context form first.  ORIGINAL: it searched the whole prompt from its start, where the
      * answer's words can also stand in the haystack (--span-search prompt restores that), and
@@ -637,7 +668,8 @@ static int rhm_build_test(const rhm_niah *N, const rhm_needle *nd, const int *ne
      * tokenizers) */
     for (v = 0; v < 2 && t->span_start < 0; v++) {
         int s;
-        if (v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
+        if (N->compat && v == 0) continue; /* the original tries the answer tokenized alone only */
+        if (!N->compat && v == 1 && n_ans[1] == n_ans[0] && !memcmp(ans[0], ans[1], (size_t)n_ans[0] * sizeof(int)))
             break;
         if (N->span_whole_prompt)
             s = rh_find_span(t->ids, t->n_ids, 0, t->n_ids, ans[v], n_ans[v], N->span_exact);
@@ -1145,8 +1177,38 @@ int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *o
     memset(out, 0, sizeof *out);
     rc = rhj_parse(text, len, name, &root, err, errcap);
     if (rc) return rc;
+    if (root.type == RHJ_ARR) {
+        /* QRHead's form [["layer-head", score], ...]: each head one score.  Rewritten as the
+         * object form, so one reader checks both. */
+        rhm_buf o = {0};
+        rhm_buf_put(&o, "{", 1);
+        for (i = 0; i < root.n; i++) {
+            const rhj *e = &root.items[i];
+            if (e->type != RHJ_ARR || e->n != 2 || e->items[0].type != RHJ_STR || e->items[1].type != RHJ_NUM) {
+                set_err(err, errcap, "%s: item %d of the list is not [\"layer-head\", score] (QRHead's form)", name, i);
+                rhj_free(&root);
+                rhm_buf_free(&o);
+                return RH_EFORMAT;
+            }
+            rhm_buf_printf(&o, "%s", i ? ", " : "");
+            rhm_buf_json_str(&o, e->items[0].str, e->items[0].len);
+            rhm_buf_puts(&o, ": [");
+            rhm_buf_double(&o, e->items[1].num);
+            rhm_buf_puts(&o, "]");
+        }
+        rhm_buf_put(&o, "}", 1);
+        rhj_free(&root);
+        if (o.oom) {
+            rhm_buf_free(&o);
+            return RH_ENOMEM;
+        }
+        rc = rh_scores_parse(o.p, o.n, name, out, err, errcap);
+        rhm_buf_free(&o);
+        return rc;
+    }
     if (root.type != RHJ_OBJ) {
-        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]}", name);
+        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]} (or QRHead's list "
+                "[[\"layer-head\", score], ...])", name);
         rhj_free(&root);
         return RH_EFORMAT;
     }
@@ -1298,6 +1360,31 @@ static int rhm_rank_heads(const rh_scores *s, rhm_rank **out, int *n_out) {
     *out = r;
     *n_out = n;
     return RH_OK;
+}
+
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap) {
+    rhm_buf b = {0};
+    rhm_rank *r = NULL;
+    int n = 0, i, rc;
+    if (rhm_rank_heads(s, &r, &n)) return RH_ENOMEM;
+    /* as QRHead's json.dump(list of (head, score), indent=4): highest first */
+    rhm_buf_puts(&b, "[");
+    for (i = 0; i < n; i++) {
+        char t[48];
+        rhm_fmt_double(t, sizeof t, r[i].mean);
+        rhm_buf_printf(&b, "%s\n    [\n        \"%d-%d\",\n        %s\n    ]", i ? "," : "", r[i].idx / s->n_heads,
+                       r[i].idx % s->n_heads, t);
+    }
+    rhm_buf_puts(&b, n ? "\n]" : "]");
+    free(r);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        set_err(err, errcap, "%s: out of memory", path);
+        return RH_ENOMEM;
+    }
+    rc = rhm_write_atomic(path, b.p, b.n, err, errcap);
+    rhm_buf_free(&b);
+    return rc;
 }
 
 /* ============================================================================================
@@ -1615,6 +1702,7 @@ static int rhm_recs_add(rhm_recs *R, const char *line, size_t len, int own) {
 }
 
 static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
+    /* own: the record came from this run's own records file */
     char *data;
     size_t len, pos = 0;
     if (rhm_read_file(path, (size_t)1 << 31, &data, &len, NULL, 0)) return 0; /* absent: fine */
@@ -1632,55 +1720,76 @@ static int rhm_recs_load(rhm_recs *R, const char *path, int own) {
     return 0;
 }
 
-/* Records of every shard of this output: files named BASE.shard-*<suffix> beside BASE. */
-static void rhm_recs_load_shards(rhm_recs *R, const char *base, const char *suffix,
-                                 const char *own_path) {
+/* The records files of every shard of this output: BASE.shard-*<suffix> beside BASE, in name
+ * order (*names malloc'd, each name too). */
+static int rhm_shard_files(const char *base, const char *suffix, char ***names_out, int *n_out) {
     rhm_buf dir = {0}, pre = {0};
     const char *slash = strrchr(base, '/');
+    char **names = NULL;
+    int n = 0, cap = 0, rc = RH_OK;
     DIR *d;
     struct dirent *e;
+    *names_out = NULL;
+    *n_out = 0;
     if (slash) rhm_buf_put(&dir, base, (size_t)(slash - base) + 1);
-    else rhm_buf_puts(&dir, "./");
     rhm_buf_puts(&pre, slash ? slash + 1 : base);
     rhm_buf_puts(&pre, ".shard-");
-    d = dir.p ? opendir(dir.p) : NULL;
-    if (d) {
-        char **names = NULL;
-        int n = 0, cap = 0, i;
-        while ((e = readdir(d)) != NULL) {
-            size_t k = strlen(e->d_name), sl = strlen(suffix);
-            if (k > pre.n + sl && !strncmp(e->d_name, pre.p, pre.n) &&
-                !strcmp(e->d_name + k - sl, suffix)) {
-                if (n == cap) {
-                    int nc = cap ? cap * 2 : 8;
-                    char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
-                    if (!q) break;
-                    names = q;
-                    cap = nc;
-                }
-                names[n] = (char *)malloc(dir.n + k + 1);
-                if (!names[n]) break;
-                memcpy(names[n], dir.p, dir.n);
-                memcpy(names[n] + dir.n, e->d_name, k + 1);
-                n++;
-            }
+    if (dir.oom || pre.oom) rc = RH_ENOMEM;
+    d = rc ? NULL : opendir(dir.p ? dir.p : ".");
+    while (d && (e = readdir(d)) != NULL) {
+        size_t k = strlen(e->d_name), sl = strlen(suffix);
+        if (k <= pre.n + sl || strncmp(e->d_name, pre.p, pre.n) || strcmp(e->d_name + k - sl, suffix)) continue;
+        if (n == cap) {
+            int nc = cap ? cap * 2 : 8;
+            char **q = (char **)realloc(names, (size_t)nc * sizeof *q);
+            if (!q) { rc = RH_ENOMEM; break; }
+            names = q;
+            cap = nc;
         }
-        closedir(d);
-        if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
-        for (i = 0; i < n; i++) {
-            /* own_path is loaded first by the caller; the same file under "./" is skipped */
-            const char *nm = names[i];
-            if (!slash && !strncmp(nm, "./", 2)) nm += 2;
-            if (strcmp(nm, own_path)) rhm_recs_load(R, names[i], 0);
-            free(names[i]);
-        }
-        free(names);
+        names[n] = (char *)malloc(dir.n + k + 1);
+        if (!names[n]) { rc = RH_ENOMEM; break; }
+        if (dir.n) memcpy(names[n], dir.p, dir.n);
+        memcpy(names[n] + dir.n, e->d_name, k + 1);
+        n++;
     }
+    if (d) closedir(d);
     rhm_buf_free(&dir);
     rhm_buf_free(&pre);
+    if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
+    if (rc) {
+        while (n > 0) free(names[--n]);
+        free(names);
+        return rc;
+    }
+    *names_out = names;
+    *n_out = n;
+    return RH_OK;
 }
 
-/* ---- SVG heatmaps ---- */
+/* ---- SVG figures: every one has a viewBox and is sized to what it holds ----
+ * Text widths are estimated at RHM_EM_W of the font size per character (an upper bound for the
+ * average glyph of a sans-serif face; test/svg_check.sh measures the real widths in Chromium),
+ * and the canvas is laid out from them: titles wrap, tick labels thin out or turn, the colour
+ * bar keeps its end labels inside. */
+
+#define RHM_EM_W 0.62
+
+static double rhm_text_w(const char *s, double fs) {
+    double n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80) n++; /* characters, not bytes */
+    return n * fs * RHM_EM_W;
+}
+
+static void rhm_xml(rhm_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') rhm_buf_puts(b, "&lt;");
+        else if (*s == '>') rhm_buf_puts(b, "&gt;");
+        else if (*s == '&') rhm_buf_puts(b, "&amp;");
+        else if (*s == '"') rhm_buf_puts(b, "&quot;");
+        else rhm_buf_put(b, s, 1);
+    }
+}
 
 static void rhm_color(int palette, double t, char *out, size_t cap) {
     /* palette 0: the familiar NIAH map red -> yellow -> green (#F0496E, #EBB839, #0CD79F);
@@ -1703,74 +1812,296 @@ static void rhm_color(int palette, double t, char *out, size_t cap) {
     snprintf(out, cap, "#%02x%02x%02x", r, g, b);
 }
 
-static void rhm_xml(rhm_buf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') rhm_buf_puts(b, "&lt;");
-        else if (*s == '>') rhm_buf_puts(b, "&gt;");
-        else if (*s == '&') rhm_buf_puts(b, "&amp;");
-        else if (*s == '"') rhm_buf_puts(b, "&quot;");
-        else if (*s == '-' && s[1] == '-') rhm_buf_puts(b, "- "); /* keep comments valid */
-        else rhm_buf_put(b, s, 1);
-    }
+/* Bytes of the UTF-8 character at s (1 at a stray byte). */
+static size_t rhm_char_len(const char *s) {
+    size_t k = 1;
+    while (s[k] && ((unsigned char)s[k] & 0xc0) == 0x80) k++;
+    return k;
 }
 
-/* val: ny rows x nx columns, NAN = no data (grey); colour scale vmin..vmax. */
-static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel,
-                            const char *ylabel, int nx, int ny, char **xt, char **yt,
-                            const double *val, double vmin, double vmax, int palette,
-                            int show_values, const char *run_json) {
-    int cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
-    int left = 70, top = 50, W, H, x, y, stepx = nx > 40 ? 4 : 1, stepy = ny > 40 ? 4 : 1;
-    char col[16];
-    W = left + nx * cw + 90;
-    H = top + ny * ch + 60;
-    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
+/* The lines of text wrapped to at most maxw wide (at font size fs), at most max_lines of them (the
+ * last ending in "..." when the text is cut); lines[i] point into buf. */
+static int rhm_wrap(const char *text, double fs, double maxw, char *buf, size_t cap, char **lines, int max_lines) {
+    size_t per = maxw / (fs * RHM_EM_W) > 8 ? (size_t)(maxw / (fs * RHM_EM_W)) : 8, n = 0;
+    const char *p = text;
+    int k = 0;
+    while (k < max_lines) {
+        size_t i = 0, chars = 0, last_space = 0, take;
+        int cut;
+        while (*p == ' ') p++;
+        if (!*p) break;
+        while (p[i] && chars < per) {
+            if (p[i] == ' ') last_space = i;
+            i += rhm_char_len(p + i);
+            chars++;
+        }
+        take = !p[i] || p[i] == ' ' || !last_space ? i : last_space;
+        cut = k == max_lines - 1 && p[take];
+        if (cut) { /* the last line: as much as fits before "..." */
+            for (i = 0, chars = 0; i < take && chars + 3 < per; chars++) i += rhm_char_len(p + i);
+            take = i;
+        }
+        if (n + take + 4 > cap) break;
+        lines[k++] = buf + n;
+        memcpy(buf + n, p, take);
+        n += take;
+        if (cut) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+        }
+        buf[n++] = 0;
+        p += take;
+        if (cut) break;
+    }
+    return k;
+}
+
+static void rhm_svg_open(rhm_buf *b, double W, double H, const char *run_json) {
+    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
     if (run_json) {
-        rhm_buf_puts(b, "<!-- run: ");
-        rhm_xml(b, run_json);
-        rhm_buf_puts(b, " -->\n<desc>");
+        rhm_buf_puts(b, "<desc>");
         rhm_xml(b, run_json);
         rhm_buf_puts(b, "</desc>\n");
     }
-    rhm_buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
-    rhm_xml(b, title);
-    rhm_buf_puts(b, "</text>\n");
+    rhm_buf_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", W, H);
+}
+
+/* A wrapped title centred at x from baseline y down; returns the height it took. */
+static double rhm_svg_title(rhm_buf *b, const char *title, double x, double y, double maxw) {
+    char buf[2048], *lines[6];
+    int n = rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6), i;
+    for (i = 0; i < n; i++) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\">", x, y + 14 + i * 18.0);
+        rhm_xml(b, lines[i]);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    return n * 18.0 + 8;
+}
+
+/* The height a title takes at width maxw (as rhm_svg_title draws it). */
+static double rhm_title_h(const char *title, double maxw) {
+    char buf[2048], *lines[6];
+    return rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6) * 18.0 + 8;
+}
+
+/* A heatmap: val has ny rows x nx columns, NAN = no data (grey); colours from vmin to vmax.
+ * mark > 0: cells above it are outlined (and the legend says so); show_values: the value in
+ * each cell when it fits. */
+static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, int nx, int ny,
+                            char **xt, char **yt, const double *val, double vmin, double vmax, int palette,
+                            int show_values, double mark, const char *run_json) {
+    const double fs = 11;
+    double cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
+    double xtw = 0, ytw = 0, gw = nx * cw, gh = ny * ch, left, top, bar_h, bar_x, right, bottom, W, H, th, lab_w;
+    int x, y, stepx, stepy, rot;
+    char col[16], lo[32], hi[32], legend[96];
+    for (x = 0; x < nx; x++) if (rhm_text_w(xt[x], fs) > xtw) xtw = rhm_text_w(xt[x], fs);
+    for (y = 0; y < ny; y++) if (rhm_text_w(yt[y], fs) > ytw) ytw = rhm_text_w(yt[y], fs);
+    /* x ticks: horizontal when they fit a cell (or a few cells), else turned to vertical */
+    rot = xtw + 4 > 3 * cw;
+    stepx = rot ? (int)ceil((fs + 2) / cw) : (int)ceil((xtw + 6) / cw);
+    stepy = (int)ceil((fs + 2) / ch);
+    if (stepx < 1) stepx = 1;
+    if (stepy < 1) stepy = 1;
+    snprintf(hi, sizeof hi, "%g", vmax);
+    snprintf(lo, sizeof lo, "%g", vmin);
+    lab_w = rhm_text_w(hi, fs) > rhm_text_w(lo, fs) ? rhm_text_w(hi, fs) : rhm_text_w(lo, fs);
+    left = 10 + fs + 8 + ytw + 6;               /* y label (turned), tick labels */
+    bar_h = gh < 100 ? 100 : gh > 240 ? 240 : gh;
+    right = 18 + 14 + 6 + lab_w + 10;           /* colour bar and its end labels */
+    bottom = (rot ? xtw : fs) + 8 + fs + 12;    /* tick labels, x label */
+    legend[0] = 0;
+    if (mark > 0) snprintf(legend, sizeof legend, "outlined: mean score > %g", mark);
+    if (legend[0]) bottom += fs + 8;
+    W = left + gw + right;
+    if (W < 400) W = 400;
+    if (legend[0] && W < left + rhm_text_w(legend, fs) + 10) W = left + rhm_text_w(legend, fs) + 10;
+    if (W < rhm_text_w(xlabel, fs) + 20) W = rhm_text_w(xlabel, fs) + 20;
+    th = rhm_title_h(title, W - 20);
+    top = 6 + th;
+    H = top + (gh > bar_h ? gh : bar_h) + bottom;
+    if (H < top + rhm_text_w(ylabel, fs) + 20) H = top + rhm_text_w(ylabel, fs) + 20;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
     for (y = 0; y < ny; y++)
         for (x = 0; x < nx; x++) {
             double v = val[(size_t)y * (size_t)nx + (size_t)x];
             if (isnan(v)) snprintf(col, sizeof col, "#dddddd");
             else rhm_color(palette, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0, col, sizeof col);
-            rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">",
-                           left + x * cw, top + y * ch, cw, ch, col);
+            rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"#b0b0b0\" "
+                              "stroke-width=\"0.5\">", left + x * cw, top + y * ch, cw, ch, col);
             if (!isnan(v)) rhm_buf_printf(b, "<title>%s %s, %s %s: %.4g</title>", xlabel, xt[x], ylabel, yt[y], v);
             rhm_buf_puts(b, "</rect>\n");
-            if (show_values && !isnan(v) && cw >= 40)
-                rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
+            if (mark > 0 && !isnan(v) && v > mark)
+                rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#d62728\" "
+                                  "stroke-width=\"1.5\"/>\n", left + x * cw + 1, top + y * ch + 1, cw - 2, ch - 2);
+            if (show_values && !isnan(v) && cw >= 40 && ch >= fs + 4)
+                rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
                                left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, v);
         }
-    for (x = 0; x < nx; x += stepx)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                       left + x * cw + cw / 2, top + ny * ch + 14, xt[x]);
+    for (x = 0; x < nx; x += stepx) {
+        double cx = left + x * cw + cw / 2, ty = top + gh + 4;
+        if (rot)
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
+                           cx + 4, ty, cx + 4, ty, xt[x]);
+        else rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", cx, ty + fs, xt[x]);
+    }
     for (y = 0; y < ny; y += stepy)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 4,
-                       top + y * ch + ch / 2 + 4, yt[y]);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + nx * cw / 2, top + ny * ch + 34);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, top + y * ch + ch / 2 + 4,
+                       yt[y]);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + gw / 2,
+                   top + gh + (rot ? xtw : fs) + 8 + fs + 4);
     rhm_xml(b, xlabel);
-    rhm_buf_printf(b, "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
-                   top + ny * ch / 2, top + ny * ch / 2);
+    rhm_buf_printf(b, "</text>\n<text x=\"%.1f\" y=\"%.1f\" transform=\"rotate(-90 %.1f %.1f)\" text-anchor=\"middle\">",
+                   10 + fs, top + gh / 2, 10 + fs, top + gh / 2);
     rhm_xml(b, ylabel);
     rhm_buf_puts(b, "</text>\n");
-    /* colour bar */
+    if (legend[0]) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", left, H - 8);
+        rhm_xml(b, legend);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    /* colour bar: vmax at the top, vmin at the bottom, both labels inside the canvas */
+    bar_x = left + gw + 18;
     for (y = 0; y < 20; y++) {
         rhm_color(palette, 1.0 - y / 19.0, col, sizeof col);
-        rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n",
-                       left + nx * cw + 20, top + y * 8, 8, col);
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.2f\" width=\"14\" height=\"%.2f\" fill=\"%s\"/>\n", bar_x, top + y * bar_h / 20,
+                       bar_h / 20 + 0.5, col);
     }
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 8, vmax);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 160, vmin);
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"none\" stroke=\"#b0b0b0\" stroke-width=\"0.5\"/>\n",
+                   bar_x, top, bar_h);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + fs - 1, hi);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + bar_h, lo);
     rhm_buf_puts(b, "</svg>\n");
+}
+
+/* Axes of a chart: a box from (x0, y0) to (x1, y1) in pixels, ticks at nice steps of the data
+ * range [lo, hi] on each axis. */
+static double rhm_nice_step(double range, int want) {
+    double raw = range / (want > 0 ? want : 1), p = pow(10, floor(log10(raw > 0 ? raw : 1))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+static void rhm_svg_axes(rhm_buf *b, double x0, double y0, double x1, double y1, double xlo, double xhi, double ylo,
+                         double yhi, const char *xlabel, const char *ylabel) {
+    double s, v;
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    s = rhm_nice_step(xhi - xlo, 5);
+    for (v = ceil(xlo / s) * s; v <= xhi + 1e-9 * s; v += s) {
+        double px = x0 + (v - xlo) / (xhi - xlo) * (x1 - x0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1, px, y1 + 4, px, y1 + 16, v);
+    }
+    s = rhm_nice_step(yhi - ylo, 5);
+    for (v = ceil(ylo / s) * s; v <= yhi + 1e-9 * s; v += s) {
+        double py = y1 - (v - ylo) / (yhi - ylo) * (y1 - y0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", x0 - 4, py, x0, py, x0 - 6, py + 4, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (x0 + x1) / 2, y1 + 34);
+    rhm_xml(b, xlabel);
+    rhm_buf_printf(b, "</text>\n<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_xml(b, ylabel);
+    rhm_buf_puts(b, "</text>\n");
+}
+
+/* report: the histogram of the heads' mean scores, bins of 0.05 (the first holds exactly 0),
+ * the count above each bar, the 0.1 line that makes a retrieval head. */
+static void rhm_svg_histogram(rhm_buf *b, const char *title, const double *mean, int n, const char *run_json) {
+    int nb, i, *cnt, maxc = 1;
+    double top_v = 1.0, W = 560, H, x0 = 56, x1 = W - 20, y0, y1, bw, th;
+    for (i = 0; i < n; i++)
+        if (mean[i] > top_v) top_v = mean[i];
+    nb = 1 + (int)ceil(top_v / 0.05 - 1e-9);
+    cnt = (int *)calloc((size_t)nb, sizeof *cnt);
+    if (!cnt) return;
+    for (i = 0; i < n; i++) {
+        int k = mean[i] <= 0 ? 0 : 1 + (int)ceil(mean[i] / 0.05 - 1e-9) - 1;
+        if (k >= nb) k = nb - 1;
+        if (++cnt[k] > maxc) maxc = cnt[k];
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 14;
+    y1 = y0 + 240;
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    bw = (x1 - x0) / nb;
+    for (i = 0; i < nb; i++) {
+        double h = (double)cnt[i] / maxc * (y1 - y0), x = x0 + i * bw;
+        if (!cnt[i]) continue;
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s: %d heads</title></rect>\n",
+                       x + 0.5, y1 - h, bw - 1, h, i && (i - 1) * 0.05 >= 0.1 - 1e-12 ? "#08306b" : "#9ecae1",
+                       i == 0 ? "mean 0" : "mean in the bin", cnt[i]);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%d\">%d</text>\n", x + bw / 2, y1 - h - 3,
+                       bw >= 18 ? 10 : 8, cnt[i]);
+    }
+    {
+        double px = x0 + (1 + 0.1 / 0.05) * bw;
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\">0.1</text>\n", px, y0, px, y1, px + 3, y0 + 11);
+    }
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    for (i = 1; i <= 4; i++) {
+        double v = top_v * i / 4, px = x0 + (1 + v / 0.05) * bw;
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1 + 16, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">=0</text>\n", x0 + bw / 2, y1 + 16);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">mean retrieval score (bins of 0.05; the first: exactly 0)</text>\n",
+                   (x0 + x1) / 2, y1 + 34);
+    rhm_buf_printf(b, "<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">heads</text>\n",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_buf_puts(b, "</svg>\n");
+    free(cnt);
+}
+
+/* compare: each head's mean in A against B, the diagonal, the top retrieval heads (mean > 0.1 in A or
+ * B, at most n_label) named. */
+static void rhm_svg_scatter(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, const double *a,
+                            const double *bv, char **names, int n, int n_label, const char *run_json) {
+    double mx = 0, W = 520, H, x0 = 56, x1 = W - 24, y0, y1, th;
+    int i, k;
+    unsigned char *lab = (unsigned char *)calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!lab) return;
+    for (i = 0; i < n; i++) {
+        if (a[i] > mx) mx = a[i];
+        if (bv[i] > mx) mx = bv[i];
+    }
+    if (mx <= 0) mx = 1;
+    mx *= 1.05;
+    for (k = 0; k < n_label && k < n; k++) { /* the k-th highest max(a, b) not yet labelled */
+        int best = -1;
+        for (i = 0; i < n; i++)
+            if (!lab[i] && (best < 0 || (a[i] > bv[i] ? a[i] : bv[i]) > (a[best] > bv[best] ? a[best] : bv[best]))) best = i;
+        if (best < 0 || (a[best] <= 0.1 && bv[best] <= 0.1)) break; /* only retrieval heads are named */
+        lab[best] = 1;
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 6;
+    y1 = y0 + (x1 - x0);
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c0c0c0\" stroke-dasharray=\"4 3\"/>\n", x0, y1,
+                   x1, y0);
+    rhm_svg_axes(b, x0, y0, x1, y1, 0, mx, 0, mx, xlabel, ylabel);
+    for (i = 0; i < n; i++) {
+        double px = x0 + a[i] / mx * (x1 - x0), py = y1 - bv[i] / mx * (y1 - y0);
+        rhm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"><title>%s: %.4g, %.4g</title></circle>\n", px, py,
+                       lab[i] ? "#d62728" : "#3182bd", names[i], a[i], bv[i]);
+        if (lab[i]) {
+            /* the label right of the point, or left of it near the right edge */
+            int left_side = px + 6 + rhm_text_w(names[i], 10) > x1;
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\"%s>%s</text>\n", left_side ? px - 5 : px + 5,
+                           py - 4 < y0 + 10 ? py + 12 : py - 4, left_side ? " text-anchor=\"end\"" : "", names[i]);
+        }
+    }
+    rhm_buf_puts(b, "</svg>\n");
+    free(lab);
 }
 
 /* ---- CSV (RFC 4180 quoting) ---- */
@@ -1852,7 +2183,11 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
             return RH_ENOMEM;
         }
         if (pick->kind == RH_PICK_TOP) {
-            if (pick->k > n_r) {
+            if (n_r == 0 || r[0].mean <= 0) {
+                set_err(err, errcap, "%s: every head of %s has mean score 0: there is no retrieval head to mask", fname,
+                        pick->scores);
+                rc = RH_EINVAL;
+            } else if (pick->k > n_r) {
                 set_err(err, errcap, "%s: K = %d is more than the %d heads in %s", fname, pick->k, n_r, pick->scores);
                 rc = RH_EINVAL;
             }
@@ -1910,6 +2245,13 @@ const char *const rh_span_search_names[] = {"needle", "prompt", NULL};
 const char *const rh_depth_spacing_names[] = {"linear", "sigmoid", NULL};
 
 typedef struct {
+    char *text; /* the haystack as read */
+    size_t len;
+    int *ids;   /* its tokens, repeated as needed, enough for the longest test */
+    int n;
+} rhm_hay;
+
+typedef struct {
     rh_experiment X; /* what was asked (strings are the caller's) */
     int is_detect;
     rh_model *m;
@@ -1922,15 +2264,19 @@ typedef struct {
     rhm_needle *nd;
     int n_nd, needle_first; /* the needles used: [needle_first, needle_first + n_nd) of the file */
     char *tmpl;
-    char *hay_text;
-    size_t hay_len;
-    int *hay, n_hay;
+    rhm_hay *hays; /* one haystack, or one per needle (a folder of part1/, part2/, ...) */
+    int n_hays;
+    uint64_t hays_hash;
     int space_prefix;
     int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
     unsigned char *mask; /* niah: n_lh flags, or NULL */
     char *mask_label;    /* "none", "top-5: 1-2 0-3 ...", ... */
     uint64_t cfg_hash;
-    rhm_buf base, rec_path, svg_path, run_path, csv_path, unsharded_rec, score_path;
+    rhm_buf base, rec_path, svg_path, run_path, csv_path, score_path;
+    rhm_buf unsharded_base, unsharded_rec, unsharded_run; /* the output without --shard */
+    uint64_t needles_hash; /* of the needles used */
+    rhm_buf score_keys;    /* detect: "key", "key", ... of the tests in the score file's lists */
+    uint64_t score_fnv;    /* FNV-1a of the score file as written */
     rh_scores old;
     int have_old;
     double t0;
@@ -1957,8 +2303,11 @@ static void rhm_exp_free(rhm_exp *E) {
     free(E->n_ans1);
     rhm_needles_free(E->nd, E->n_nd);
     free(E->tmpl);
-    free(E->hay_text);
-    free(E->hay);
+    for (i = 0; E->hays && i < E->n_hays; i++) {
+        free(E->hays[i].text);
+        free(E->hays[i].ids);
+    }
+    free(E->hays);
     free(E->mask);
     free(E->mask_label);
     rhm_buf_free(&E->base);
@@ -1967,6 +2316,9 @@ static void rhm_exp_free(rhm_exp *E) {
     rhm_buf_free(&E->run_path);
     rhm_buf_free(&E->csv_path);
     rhm_buf_free(&E->unsharded_rec);
+    rhm_buf_free(&E->unsharded_base);
+    rhm_buf_free(&E->unsharded_run);
+    rhm_buf_free(&E->score_keys);
     rhm_buf_free(&E->score_path);
     if (E->have_old) rh_scores_free(&E->old);
     if (E->m) rh_model_close(E->m);
@@ -1983,8 +2335,43 @@ static void rhm_note(const rhm_exp *E, const char *fmt, ...) {
     E->X.note(E->X.user, line);
 }
 
-/* The run record: what made an output (program, model, command line, grid, seed, threads,
- * start and wall time, test counts). */
+/* The configuration of a run: the build, the model and every input and option that changes a
+ * result, each as a JSON string.  A run resumes an earlier one only when all of it agrees
+ * (rhm_config_differs); threads, paths and the shard do not change results and are not in it. */
+static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
+    const rh_experiment *X = &E->X;
+    int i;
+    char t[64];
+    rhm_buf_puts(b, "{\"build\": ");
+    rhm_buf_json_str(b, rh_build(), strlen(rh_build()));
+    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"experiment\": \"%s\", \"context_lengths\": \"", E->checksum,
+                   E->is_detect ? "detect" : "niah");
+    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? "," : "", E->lengths[i]);
+    rhm_buf_puts(b, "\", \"depth_percents\": \"");
+    for (i = 0; i < E->n_dep; i++) {
+        rhm_fmt_double(t, sizeof t, E->depths[i]);
+        rhm_buf_printf(b, "%s%s", i ? "," : "", t);
+    }
+    rhm_buf_printf(b, "\", \"needles\": \"%d..%d of %016llx\", \"haystack\": \"%016llx\", \"buffer\": \"%d\", \"template\": ",
+                   E->needle_first, E->needle_first + E->n_nd - 1, (unsigned long long)E->needles_hash,
+                   (unsigned long long)E->hays_hash, X->buffer);
+    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
+    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": \"%d\"", rh_span_rule_names[X->span],
+                   rh_span_search_names[X->span_search], X->max_new);
+    if (E->is_detect) {
+        rhm_buf_printf(b, ", \"score\": \"%s\"", X->score_set ? "set" : "repeats");
+    } else {
+        rhm_buf_puts(b, ", \"mask\": ");
+        rhm_buf_json_str(b, E->mask_label, strlen(E->mask_label));
+        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
+                       X->mask_prefill ? "prefill and decode" : "decode only");
+    }
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+                   X->ctx.reference ? "reference" : "fast", X->compat_original ? "original" : "none");
+}
+
+/* The run record (BASE.run.json): what made an output (program, command line, model, the
+ * configuration and its fingerprint, seed, threads, shard, start and wall time, test counts). */
 static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     const rh_experiment *X = &E->X;
     int i;
@@ -1995,40 +2382,79 @@ static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     }
     rhm_buf_puts(b, "], \"model\": ");
     rhm_buf_json_str(b, X->model, strlen(X->model));
-    rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"layers\": %d, \"heads\": %d",
-                   E->checksum, E->cfg->n_layers, E->cfg->n_heads);
-    rhm_buf_puts(b, ", \"grid\": {\"lengths\": [");
-    for (i = 0; i < E->n_len; i++) rhm_buf_printf(b, "%s%d", i ? ", " : "", E->lengths[i]);
-    rhm_buf_puts(b, "], \"depths\": [");
-    for (i = 0; i < E->n_dep; i++) {
-        if (i) rhm_buf_puts(b, ", ");
-        rhm_buf_double(b, E->depths[i]);
-    }
-    rhm_buf_printf(b, "], \"depth_spacing\": \"%s\", \"needles\": %d, \"needle_range\": [%d, %d], \"needles_file\": ",
-                   rh_depth_spacing_names[X->depth_spacing], E->n_nd, E->needle_first, E->needle_first + E->n_nd);
+    rhm_buf_printf(b, ", \"layers\": %d, \"heads\": %d, \"needles_file\": ", E->cfg->n_layers, E->cfg->n_heads);
     rhm_buf_json_str(b, X->needles, strlen(X->needles));
-    rhm_buf_puts(b, ", \"haystack\": ");
+    rhm_buf_puts(b, ", \"haystack_path\": ");
     rhm_buf_json_str(b, X->haystack, strlen(X->haystack));
-    rhm_buf_printf(b, ", \"buffer\": %d, \"template\": ", X->buffer);
-    rhm_buf_json_str(b, E->tmpl, strlen(E->tmpl));
-    rhm_buf_printf(b, ", \"span\": \"%s\", \"span_search\": \"%s\", \"max_new\": %d}", rh_span_rule_names[X->span],
-                   rh_span_search_names[X->span_search], X->max_new);
-    if (E->is_detect) {
-        rhm_buf_printf(b, ", \"score\": \"%s\"", X->score_set ? "set" : "repeats");
-    } else {
-        rhm_buf_puts(b, ", \"mask\": ");
-        rhm_buf_json_str(b, E->mask_label, strlen(E->mask_label));
-        rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
-                       X->mask_prefill ? "prefill and decode" : "decode only");
-    }
+    rhm_buf_printf(b, ", \"depth_spacing\": \"%s\", \"config\": ", rh_depth_spacing_names[X->depth_spacing]);
+    rhm_config_json(E, b);
+    rhm_buf_printf(b, ", \"fingerprint\": \"%016llx\"", (unsigned long long)E->cfg_hash);
     if (!E->is_detect && X->mask.kind == RH_PICK_RANDOM)
         rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)X->mask.seed);
     else rhm_buf_puts(b, ", \"seed\": null");
-    if (X->ctx.kv_dtype != RH_F32) rhm_buf_printf(b, ", \"kv_cache\": \"%s\"", rh_dtype_names[X->ctx.kv_dtype]);
     rhm_buf_printf(b, ", \"threads\": %d, \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f",
-                   E->threads, X->shard_i, X->shard_n, E->started, rh_now() - E->t0);
-    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s}",
+                   E->threads, X->shard_i + 1, X->shard_n, E->started, rh_now() - E->t0);
+    rhm_buf_printf(b, ", \"tests\": {\"grid\": %d, \"this_shard\": %d, \"resumed\": %d, \"run\": %d}, \"finished\": %s",
                    E->n_tests, E->n_mine, E->n_done_before, E->n_run, finished ? "true" : "false");
+    if (E->is_detect && E->score_keys.n) {
+        rhm_buf_printf(b, ", \"score_file_fnv\": \"%016llx\", \"score_tests\": [", (unsigned long long)E->score_fnv);
+        rhm_buf_put(b, E->score_keys.p, E->score_keys.n);
+        rhm_buf_puts(b, "]");
+    }
+    rhm_buf_puts(b, "}");
+}
+
+/* Whether the run record at path was made by another configuration: RH_OK when it agrees (or
+ * does not exist: *absent = 1), RH_EINVAL with what differs in msg ("kernels ... -> ..."). */
+static int rhm_config_differs(const rhm_exp *E, const char *path, int *absent, char *msg, size_t cap) {
+    char *data = NULL;
+    size_t len;
+    rhj old, now;
+    const rhj *oc;
+    rhm_buf b = {0}, diff = {0};
+    int i, rc = RH_OK, nd = 0;
+    *absent = 0;
+    if (rhm_read_file(path, (size_t)1 << 30, &data, &len, NULL, 0) != RH_OK) {
+        *absent = 1;
+        return RH_OK;
+    }
+    rhm_config_json(E, &b);
+    if (b.oom || rhj_parse(b.p, b.n, "config", &now, NULL, 0)) {
+        free(data);
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    if (rhj_parse(data, len, path, &old, NULL, 0) || !(oc = rhj_get(&old, "config")) || oc->type != RHJ_OBJ) {
+        set_err(msg, cap, "%s: not a run record of this version (no \"config\"); --fresh starts over, or give -o another name",
+                path);
+        if (!rhj_parse(data, len, path, &old, NULL, 0)) rhj_free(&old);
+        rc = RH_EINVAL;
+    } else {
+        for (i = 0; i < now.n && nd < 3; i++) {
+            const rhj *o = rhj_get(oc, now.keys[i]);
+            const rhj *v = &now.items[i];
+            if (o && o->type == RHJ_STR && o->len == v->len && !memcmp(o->str, v->str, v->len)) continue;
+            rhm_buf_printf(&diff, "%s%s %.60s -> %.60s", nd ? "; " : "", now.keys[i], o && o->type == RHJ_STR ? o->str : "(none)",
+                           v->str);
+            nd++;
+        }
+        for (i = 0; i < oc->n && nd < 3; i++)
+            if (!rhj_get(&now, oc->keys[i])) {
+                rhm_buf_printf(&diff, "%s%s (not in this version)", nd ? "; " : "", oc->keys[i]);
+                nd++;
+            }
+        if (nd) {
+            set_err(msg, cap, "%s was made by another configuration (%s); --fresh starts over, or give -o another name", path,
+                    diff.p ? diff.p : "?");
+            rc = RH_EINVAL;
+        }
+        rhj_free(&old);
+    }
+    rhj_free(&now);
+    rhm_buf_free(&b);
+    rhm_buf_free(&diff);
+    free(data);
+    return rc;
 }
 
 /* Test t of the grid: needle-major, then length, then depth. */
@@ -2075,7 +2501,7 @@ static int rhm_check_request(const rh_experiment *X, char *msg, size_t cap) {
         return RH_EINVAL;
     }
     if (X->shard_n < 1 || X->shard_i < 0 || X->shard_i >= X->shard_n) {
-        set_err(msg, cap, "--shard: expected i/n with 0 <= i < n, got %d/%d", X->shard_i, X->shard_n);
+        set_err(msg, cap, "--shard: expected shard_i in [0, shard_n), got %d of %d", X->shard_i, X->shard_n);
         return RH_EINVAL;
     }
     for (i = 0; X->lengths && i < X->n_lengths; i++)
@@ -2114,7 +2540,8 @@ static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t 
     } else {
         char spec[64];
         int mx = E->cfg->max_ctx;
-        snprintf(spec, sizeof spec, "%d:%d:4", mx / 4 > 1 ? mx / 4 : 1, mx);
+        /* --compat original: its 20 lengths over the range (it takes the range from -s/-e) */
+        snprintf(spec, sizeof spec, "%d:%d:%d", mx / 4 > 1 ? mx / 4 : 1, mx, X->compat_original ? 20 : 4);
         if (rhm_parse_grid("--lengths", spec, 1, 100000000, 1, 0, &v, &n, msg, cap)) return RH_EINVAL;
         E->lengths = (int *)malloc((size_t)n * sizeof *E->lengths);
         if (!E->lengths) { free(v); return RH_ENOMEM; }
@@ -2127,7 +2554,8 @@ static int rhm_setup_grid(rhm_exp *E, const rh_experiment *X, char *msg, size_t 
         E->depths = (double *)malloc((size_t)(E->n_dep > 0 ? E->n_dep : 1) * sizeof *E->depths);
         if (!E->depths) return RH_ENOMEM;
         for (i = 0; i < E->n_dep; i++) E->depths[i] = X->depths[i];
-    } else if (rhm_parse_grid("--depths", "0:100:5", 0, 100, 0, X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
+    } else if (rhm_parse_grid("--depths", X->compat_original ? "0:100:10" : "0:100:5", 0, 100, 0,
+                              X->depth_spacing == RH_DEPTHS_SIGMOID, &E->depths,
                               &E->n_dep, msg, cap)) {
         return RH_EINVAL;
     }
@@ -2171,6 +2599,42 @@ static int rhm_setup_needles(rhm_exp *E, const rh_experiment *X, char *msg, size
         E->n_nd = end - first;
         E->needle_first = first;
     }
+    E->needles_hash = RHM_FNV0;
+    for (i = 0; i < E->n_nd; i++) {
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].needle, strlen(E->nd[i].needle) + 1);
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].question, strlen(E->nd[i].question) + 1);
+        E->needles_hash = rhm_fnv(E->needles_hash, E->nd[i].answer, strlen(E->nd[i].answer) + 1);
+    }
+    return RH_OK;
+}
+
+/* The haystack: one text for every needle, or, for a folder of part1/, part2/, ... folders (the
+ * original's haystack_for_detect layout), part i + 1 for needle i of the needles file. */
+static int rhm_haystacks(rhm_exp *E, const char *path, char *msg, size_t cap) {
+    char part[4200];
+    struct stat st;
+    int i, rc, parts = 0;
+    snprintf(part, sizeof part, "%s/part1", path);
+    if (stat(part, &st) == 0 && S_ISDIR(st.st_mode)) parts = 1;
+    E->n_hays = parts ? E->n_nd : 1;
+    E->hays = (rhm_hay *)calloc((size_t)E->n_hays, sizeof *E->hays);
+    if (!E->hays) return RH_ENOMEM;
+    E->hays_hash = RHM_FNV0;
+    for (i = 0; i < E->n_hays; i++) {
+        const char *from = path;
+        if (parts) {
+            snprintf(part, sizeof part, "%s/part%d", path, E->needle_first + i + 1);
+            if (stat(part, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                set_err(msg, cap, "--haystack: %s holds part1/..., one haystack per needle, but no part%d/ for needle %d",
+                        path, E->needle_first + i + 1, E->needle_first + i);
+                return RH_EINVAL;
+            }
+            from = part;
+        }
+        rc = rhm_haystack_load(from, &E->hays[i].text, &E->hays[i].len, msg, cap);
+        if (rc) return rc;
+        E->hays_hash = rhm_fnv(E->hays_hash, E->hays[i].text, E->hays[i].len + 1);
+    }
     return RH_OK;
 }
 
@@ -2193,7 +2657,7 @@ static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_
         return RH_EINVAL;
     }
     /* haystack */
-    rc = rhm_haystack_load(X->haystack, &E->hay_text, &E->hay_len, msg, cap);
+    rc = rhm_haystacks(E, X->haystack, msg, cap);
     if (rc) return rc;
     /* needle and answer tokens */
     E->space_prefix = rhm_has_space_prefix(E->m);
@@ -2232,30 +2696,83 @@ static int rhm_setup_tokens(rhm_exp *E, const rh_experiment *X, char *msg, size_
                 X->ctx.n_ctx, maxlen + X->max_new + 1, maxlen, X->max_new);
         return RH_EINVAL;
     }
-    return rhm_haystack_tokens(E->m, E->hay_text, E->hay_len, maxlen - X->buffer, &E->hay, &E->n_hay, msg, cap);
+    for (i = 0; i < E->n_hays; i++) {
+        rc = rhm_haystack_tokens(E->m, E->hays[i].text, E->hays[i].len, maxlen - X->buffer, &E->hays[i].ids, &E->hays[i].n,
+                                 msg, cap);
+        if (rc) return rc;
+    }
+    return RH_OK;
+}
+
+/* --append: the tests the existing score file already holds, by key, as its run record lists
+ * them (when that record was written with this very file: its FNV-1a matches), so that a test
+ * is never added twice. */
+static void rhm_old_score_keys(rhm_exp *E) {
+    char *data = NULL, *sc = NULL;
+    size_t len, sl;
+    rhj v;
+    const rhj *keys, *fnv;
+    int i;
+    char want[17];
+    if (rhm_read_file(E->unsharded_run.p, (size_t)1 << 30, &data, &len, NULL, 0)) return;
+    if (rhm_read_file(E->score_path.p, (size_t)1 << 30, &sc, &sl, NULL, 0)) { free(data); return; }
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)rhm_fnv(RHM_FNV0, sc, sl));
+    free(sc);
+    if (!rhj_parse(data, len, "run", &v, NULL, 0)) {
+        keys = rhj_get(&v, "score_tests");
+        fnv = rhj_get(&v, "score_file_fnv");
+        if (keys && keys->type == RHJ_ARR && fnv && fnv->type == RHJ_STR && !strcmp(fnv->str, want))
+            for (i = 0; i < keys->n; i++)
+                if (keys->items[i].type == RHJ_STR && keys->items[i].len == 16)
+                    rhm_buf_printf(&E->score_keys, "%s\"%s\"", E->score_keys.n ? ", " : "", keys->items[i].str);
+        rhj_free(&v);
+    }
+    free(data);
 }
 
 /* The output files: BASE (detect: the score file without .json) + suffixes; a shard writes
- * BASE.shard-i-of-n.* and a later run without --shard merges them.  Checked now that they can be
+ * BASE.shard-i-of-n.* (i from 1) and a later run without --shard merges them.  Checked now that they can be
  * written (not after an hour of tests); with --append the existing score file is read. */
 static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size_t cap) {
-    size_t ol = strlen(X->out);
+    static const char *const strip[] = {".run.json", ".tests.jsonl", ".jsonl", ".csv", ".svg", ".json"};
+    const char *rs = E->is_detect ? ".tests.jsonl" : ".jsonl";
+    size_t ol = strlen(X->out), k;
+    struct stat st;
     rhm_buf t = {0};
     FILE *f;
     int rc;
-    if (E->is_detect && ol > 5 && !strcmp(X->out + ol - 5, ".json")) rhm_buf_put(&E->base, X->out, ol - 5);
-    else rhm_buf_puts(&E->base, X->out);
-    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
-    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i, X->shard_n);
-    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, E->is_detect ? ".tests.jsonl" : ".jsonl");
+    /* BASE: -o names it; a folder (or a path ending in /) gets the default name inside it; a
+     * name ending in one of the outputs' suffixes stands for its BASE */
+    int as_given = E->is_detect; /* detect: -o names the score file itself unless cut to a BASE below */
+    rhm_buf_puts(&E->base, X->out);
+    if (X->out[ol - 1] == '/' || (stat(X->out, &st) == 0 && S_ISDIR(st.st_mode))) {
+        if (X->out[ol - 1] != '/') rhm_buf_puts(&E->base, "/");
+        rhm_buf_puts(&E->base, E->is_detect ? "retrieval_scores" : "niah");
+        as_given = 0;
+    } else {
+        for (k = 0; k < sizeof strip / sizeof strip[0]; k++) {
+            size_t sl = strlen(strip[k]);
+            if (ol > sl && !strcmp(X->out + ol - sl, strip[k]) && X->out[ol - sl - 1] != '/') {
+                E->base.n = ol - sl;
+                E->base.p[E->base.n] = 0;
+                as_given = 0;
+                break;
+            }
+        }
+    }
+    rhm_buf_puts(&E->unsharded_base, E->base.p);
+    rhm_buf_printf(&E->unsharded_rec, "%s%s", E->base.p, rs);
+    rhm_buf_printf(&E->unsharded_run, "%s.run.json", E->base.p);
+    if (X->shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", X->shard_i + 1, X->shard_n);
+    rhm_buf_printf(&E->rec_path, "%s%s", E->base.p, rs);
     rhm_buf_printf(&E->svg_path, "%s.svg", E->base.p);
     rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
     rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
-    if (X->shard_n > 1) rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
-    else rhm_buf_puts(&E->score_path, X->out);
+    if (as_given && X->shard_n == 1) rhm_buf_puts(&E->score_path, X->out);
+    else rhm_buf_printf(&E->score_path, "%s.json", E->base.p);
     rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
     if (E->base.oom || E->rec_path.oom || E->svg_path.oom || E->run_path.oom || E->csv_path.oom ||
-        E->unsharded_rec.oom || E->score_path.oom || t.oom) {
+        E->unsharded_rec.oom || E->unsharded_base.oom || E->unsharded_run.oom || E->score_path.oom || t.oom) {
         rhm_buf_free(&t);
         return RH_ENOMEM;
     }
@@ -2268,15 +2785,16 @@ static int rhm_setup_outputs(rhm_exp *E, const rh_experiment *X, char *msg, size
     fclose(f);
     remove(t.p);
     rhm_buf_free(&t);
-    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(X->out, "rb")) != NULL) {
+    if (E->is_detect && X->append && X->shard_n == 1 && (f = fopen(E->score_path.p, "rb")) != NULL) {
         fclose(f);
-        if ((rc = rh_scores_read(X->out, &E->old, msg, cap)) != RH_OK) return rc;
+        if ((rc = rh_scores_read(E->score_path.p, &E->old, msg, cap)) != RH_OK) return rc;
         if (E->old.n_layers > E->cfg->n_layers || E->old.n_heads > E->cfg->n_heads) {
-            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", X->out,
+            set_err(msg, cap, "--append: %s has heads outside the model (%d layers x %d heads)", E->score_path.p,
                     E->cfg->n_layers, E->cfg->n_heads);
             return RH_EFORMAT;
         }
         E->have_old = 1;
+        rhm_old_score_keys(E);
     }
     return RH_OK;
 }
@@ -2288,16 +2806,15 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
     h = rhm_fnv(h, "rh-method-1", 12);
     h = rhm_fnv(h, E->is_detect ? "detect" : "niah", E->is_detect ? 7 : 5);
     h = rhm_fnv(h, E->checksum, 16);
-    h = rhm_fnv(h, E->hay_text, E->hay_len);
+    h = rhm_fnv(h, &E->hays_hash, sizeof E->hays_hash);
     h = rhm_fnv(h, E->tmpl, strlen(E->tmpl) + 1);
     snprintf(t, sizeof t, "%d|%d|%d|%d|%d|%d|%d", X->buffer, (int)X->span, (int)X->span_search, X->max_new,
              X->score_set, (int)X->mask_mode, X->mask_prefill);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-    if (X->ctx.kv_dtype != RH_F32) {
-        snprintf(t, sizeof t, "kv=%s", rh_dtype_names[X->ctx.kv_dtype]);
-        h = rhm_fnv(h, t, strlen(t));
-    }
+    snprintf(t, sizeof t, "kv=%s compat=%d ref=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original, X->ctx.reference);
+    h = rhm_fnv(h, t, strlen(t));
+    h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
 }
 
@@ -2341,33 +2858,21 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     return RH_OK;
 }
 
-/* Write the records file: a header line {"run": ...}, then the records of this run's tests in
- * grid order, then any other records that were in this file (other grids: never dropped). */
-static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *msg, size_t cap) {
+/* Write the records file: one line per finished test of this run, in grid order, nothing else
+ * (the provenance is in BASE.run.json). */
+static int rhm_write_records(const rhm_exp *E, rhm_recs *R, char *msg, size_t cap) {
     rhm_buf b = {0};
-    int t, i, rc;
-    unsigned char *used = (unsigned char *)calloc((size_t)(R->n > 0 ? R->n : 1), 1);
-    if (!used) return RH_ENOMEM;
-    rhm_buf_puts(&b, "{\"run\": ");
-    rhm_run_json(E, &b, finished);
-    rhm_buf_puts(&b, "}\n");
+    int t, rc;
     for (t = 0; t < E->n_tests; t++) {
         char key[17];
         rhm_rec *r;
         if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
-        r = rhm_recs_find(R, key);
-        if (!r) continue;
-        used[r - R->r] = 1;
+        if (!(r = rhm_recs_find(R, key))) continue;
         rhm_buf_puts(&b, r->line);
         rhm_buf_put(&b, "\n", 1);
     }
-    for (i = 0; i < R->n; i++)
-        if (!used[i] && R->r[i].own) {
-            rhm_buf_puts(&b, R->r[i].line);
-            rhm_buf_put(&b, "\n", 1);
-        }
-    free(used);
+    if (!b.p) rhm_buf_put(&b, "", 0);
     if (b.oom) {
         rhm_buf_free(&b);
         return RH_ENOMEM;
@@ -2377,21 +2882,62 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, int finished, char *
     return rc;
 }
 
-/* ---- plan: the finished tests of earlier runs (this output's records and every shard's) ---- */
-static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
-    int t;
+static int rhm_write_run(const rhm_exp *E, int finished, char *msg, size_t cap) {
+    rhm_buf b = {0};
+    int rc;
+    rhm_run_json(E, &b, finished);
+    rhm_buf_put(&b, "\n", 1);
+    rc = b.oom ? RH_ENOMEM : rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
+    rhm_buf_free(&b);
+    return rc;
+}
+
+/* Records of an earlier run at rec (made as run says) join R when that run's configuration is
+ * this one's.  A records file without its run record is refused (its configuration is unknown);
+ * skip_mismatch: another configuration is passed over instead of refused (--append). */
+static int rhm_resume_from(const rhm_exp *E, rhm_recs *R, const char *rec, const char *run, int skip_mismatch,
+                           char *msg, size_t cap) {
+    int absent, rc;
+    FILE *f;
+    rc = rhm_config_differs(E, run, &absent, msg, cap);
+    if (rc == RH_EINVAL && skip_mismatch) return RH_OK;
+    if (rc) return rc;
+    if (absent) {
+        if ((f = fopen(rec, "rb")) == NULL) return RH_OK;
+        fclose(f);
+        set_err(msg, cap, "%s exists without %s, so what made it is unknown; --fresh starts over, or give -o another name", rec,
+                run);
+        return RH_EINVAL;
+    }
+    return rhm_recs_load(R, rec, 1) ? RH_ENOMEM : RH_OK;
+}
+
+/* ---- plan: the finished tests of earlier runs with this configuration: this output's own, the
+ * unsharded run's (for a shard), every shard's (for the merge) ---- */
+static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo, char *msg, size_t cap) {
+    const char *suffix = E->is_detect ? ".tests.jsonl" : ".jsonl";
+    int t, rc = RH_OK, i;
     *todo = 0;
     if (!E->X.fresh) {
-        if (rhm_recs_load(R, E->rec_path.p, 1)) return RH_ENOMEM;
-        if (strcmp(E->rec_path.p, E->unsharded_rec.p) && rhm_recs_load(R, E->unsharded_rec.p, 0)) return RH_ENOMEM;
-        {
-            rhm_buf b = {0};
-            size_t ol = strlen(E->X.out);
-            if (E->is_detect && ol > 5 && !strcmp(E->X.out + ol - 5, ".json")) rhm_buf_put(&b, E->X.out, ol - 5);
-            else rhm_buf_puts(&b, E->X.out);
-            if (b.p) rhm_recs_load_shards(R, b.p, E->is_detect ? ".tests.jsonl" : ".jsonl", E->rec_path.p);
-            rhm_buf_free(&b);
+        rc = rhm_resume_from(E, R, E->rec_path.p, E->run_path.p, E->X.append, msg, cap);
+        if (!rc && E->X.shard_n > 1) rc = rhm_resume_from(E, R, E->unsharded_rec.p, E->unsharded_run.p, 0, msg, cap);
+        if (!rc) {
+            char **names = NULL;
+            int n = 0;
+            rc = rhm_shard_files(E->unsharded_base.p, suffix, &names, &n);
+            for (i = 0; i < n; i++) {
+                rhm_buf run = {0};
+                if (!rc && strcmp(names[i], E->rec_path.p)) {
+                    rhm_buf_put(&run, names[i], strlen(names[i]) - strlen(suffix));
+                    rhm_buf_puts(&run, ".run.json");
+                    rc = run.oom ? RH_ENOMEM : rhm_resume_from(E, R, names[i], run.p, 0, msg, cap);
+                }
+                rhm_buf_free(&run);
+                free(names[i]);
+            }
+            free(names);
         }
+        if (rc) return rc;
     }
     for (t = 0; t < E->n_tests; t++) {
         char key[17];
@@ -2401,7 +2947,8 @@ static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo) {
         else (*todo)++;
     }
     if (E->n_done_before) rhm_note(E, "resuming: %d of %d tests already done", E->n_done_before, E->n_mine);
-    return RH_OK;
+    /* the run record first, before any test: a killed run's records are never without one */
+    return rhm_write_run(E, 0, msg, cap);
 }
 
 /* ---- run: one test through the hooks ----
@@ -2507,12 +3054,20 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (observe && t->span_start >= 0)
             rh_retrieval_step(S->top1, E->n_lh, t->ids, t->n_ids, t->span_start, t->span_end, next, X->score_set,
                               S->hit, S->head);
-        /* ORIGINAL: it stops at a newline only and never checks EOS; here EOS stops too */
-        for (k = 0; k < cfg->n_eos; k++)
-            if (next == cfg->eos_ids[k]) stop = 1;
-        nb = rh_token_bytes(E->m, next, tb, sizeof tb);
-        if (nb > (int)sizeof tb) nb = (int)sizeof tb;
-        if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
+        if (X->compat_original) {
+            /* its test: the piece "<0x0A>" or id 144, never EOS (so a byte-level vocabulary, whose
+             * newline is another piece, always decodes max_new tokens) */
+            nb = rh_token_piece(E->m, next, tb, sizeof tb);
+            stop = next == 144 || (nb == 6 && !memcmp(tb, "<0x0A>", 6));
+        } else {
+            /* ORIGINAL: it stops at a newline only and never checks EOS; here EOS stops too, and a
+             * newline is any token whose bytes hold one */
+            for (k = 0; k < cfg->n_eos; k++)
+                if (next == cfg->eos_ids[k]) stop = 1;
+            nb = rh_token_bytes(E->m, next, tb, sizeof tb);
+            if (nb > (int)sizeof tb) nb = (int)sizeof tb;
+            if (nb > 0 && memchr(tb, '\n', (size_t)nb)) stop = 1;
+        }
         if (stop) break;
         inp = next;
     }
@@ -2612,11 +3167,12 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     N.buffer = E->X.buffer;
     N.tmpl = E->tmpl;
     N.span_exact = E->X.span == RH_SPAN_EXACT;
-    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT;
-    N.hay = E->hay;
-    N.n_hay = E->n_hay;
+    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT || E->X.compat_original;
+    N.compat = E->X.compat_original;
     rhm_test_key(E, t, key);
     rhm_test_coords(E, t, &li, &di, &ni);
+    N.hay = E->hays[E->n_hays > 1 ? ni : 0].ids;
+    N.n_hay = E->hays[E->n_hays > 1 ? ni : 0].n;
     ans[0] = E->ans0[ni];
     ans[1] = E->ans1[ni];
     n_ans[0] = E->n_ans0[ni];
@@ -2653,7 +3209,7 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     }
     recall = rh_rouge1_recall(E->nd[ni].answer, strlen(E->nd[ni].answer), resp, strlen(resp));
     /* the record line */
-    rhm_buf_printf(line, "{\"key\": \"%s\", \"test\": %d, \"length\": %d, \"depth\": ", key, t, E->lengths[li]);
+    rhm_buf_printf(line, "{\"key\": \"%s\", \"test\": %d, \"context_length\": %d, \"depth_percent\": ", key, t, E->lengths[li]);
     rhm_buf_double(line, E->depths[di]);
     rhm_buf_printf(line, ", \"needle_index\": %d, \"needle\": ", ni);
     rhm_buf_json_str(line, E->nd[ni].needle, strlen(E->nd[ni].needle));
@@ -2666,7 +3222,7 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     if (T.span_start >= 0)
         rhm_buf_printf(line, "[%d, %d], \"span_form\": \"%s\"", T.span_start, T.span_end, T.span_variant ? "alone" : "in-context");
     else rhm_buf_puts(line, "null");
-    rhm_buf_puts(line, ", \"response\": ");
+    rhm_buf_puts(line, ", \"model_response\": ");
     rhm_buf_json_str(line, resp, strlen(resp));
     rhm_buf_printf(line, ", \"generated_tokens\": %d, \"rouge1_recall\": ", n_out);
     rhm_buf_double(line, recall);
@@ -2737,6 +3293,13 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
             continue;
         }
         kept++;
+        {
+            /* --append: a test the score file holds already is not added again */
+            char q[20];
+            snprintf(q, sizeof q, "\"%s\"", key);
+            if (E->have_old && E->score_keys.p && strstr(E->score_keys.p, q)) continue;
+            rhm_buf_printf(&E->score_keys, "%s%s", E->score_keys.n ? ", " : "", q);
+        }
         for (i = 0; i < E->n_lh; i++) dense[i] = 0;
         hs = rhj_get(&rec->v, "head_scores");
         if (hs && hs->type == RHJ_OBJ)
@@ -2754,12 +3317,20 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
             }
     }
     free(dense);
-    rc = rh_scores_write(E->score_path.p, &s, msg, cap);
-    if (!rc) {
-        rhm_run_json(E, &b, 1);
-        rhm_buf_put(&b, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, b.p, b.n, msg, cap);
+    res->n_kept = kept;
+    res->n_not_kept = lost;
+    res->n_no_span = no_span;
+    if (s.n_tests[0] == 0) {
+        /* nothing to score: no file that would read as "every head scores nothing" */
+        set_err(msg, cap, "no test was kept (%d tests; a test is kept when its answer is retrieved, ROUGE-1 recall > 50 %%, and its "
+                "answer span is located: %d had no span); no score file written, the records are in %s",
+                kept + lost, no_span, E->rec_path.p);
+        rh_scores_free(&s);
+        return RH_ERANGE;
     }
+    rhm_scores_format(&s, &b);
+    rc = b.oom ? RH_ENOMEM : rhm_write_atomic(E->score_path.p, b.p, b.n, msg, cap);
+    E->score_fnv = rhm_fnv(RHM_FNV0, b.p, b.n);
     if (!rc) {
         char **xt = (char **)calloc((size_t)E->cfg->n_heads, sizeof(char *));
         char **yt = (char **)calloc((size_t)E->cfg->n_layers, sizeof(char *));
@@ -2786,7 +3357,7 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
                            s.n_tests[0]);
             rhm_run_json(E, &run, 1);
             rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt, val, 0,
-                            vmax > 1 ? vmax : 1, 1, 0, run.p);
+                            vmax > 1 ? vmax : 1, 1, 0, 0.1, run.p);
             if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
         }
         if (xt)
@@ -2805,9 +3376,6 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
         rh_scores_free(&s);
         return rc;
     }
-    res->n_kept = kept;
-    res->n_not_kept = lost;
-    res->n_no_span = no_span;
     res->appended = E->have_old;
     res->scores = s;
     return RH_OK;
@@ -2825,9 +3393,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
         goto out;
     }
     rhm_run_json(E, &run, 1);
-    rhm_buf_puts(&csv, "# run: ");
-    rhm_buf_puts(&csv, run.p ? run.p : "");
-    rhm_buf_puts(&csv, "\nlength,depth,needle,response,score,mask\n");
+    rhm_buf_puts(&csv, "context_length,depth_percent,needle,model_response,score,mask\n");
     for (t = 0; t < E->n_tests; t++) {
         char key[17], num[48];
         const rhm_rec *rec;
@@ -2837,7 +3403,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
         rec = rhm_recs_find(R, key);
         if (!rec) continue;
         sc = rhj_get(&rec->v, "score");
-        rs = rhj_get(&rec->v, "response");
+        rs = rhj_get(&rec->v, "model_response");
         if (!sc || sc->type != RHJ_NUM || !rs || rs->type != RHJ_STR) continue;
         { /* the label counts (1.4) */
             const rhj *lb = rhj_get(&rec->v, "label");
@@ -2878,13 +3444,9 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
     rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->X.model, E->mask_label,
                    n ? total / n : 0.0, n);
     rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0, 100, 0, 1,
-                    run.p);
+                    0, run.p);
     if (svg.oom) rc = RH_ENOMEM;
     if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
-    if (!rc) {
-        rhm_buf_put(&run, "\n", 1);
-        rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
-    }
     if (rc) goto out;
     res->cell_mean = val;
     res->cell_n = cnt;
@@ -2987,7 +3549,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     /* set up */
     rc = rhm_exp_setup(&E, x, msg, cap);
     /* plan */
-    if (!rc) rc = rhm_plan(&E, &R, &todo);
+    if (!rc) rc = rhm_plan(&E, &R, &todo, msg, cap);
     if (!rc) {
         S.logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *S.logits);
         S.top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *S.top1);
@@ -3012,7 +3574,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         rhm_buf_free(&line);
         if (!rc) {
             E.n_run++;
-            rc = rhm_write_records(&E, &R, 0, msg, cap);
+            rc = rhm_write_records(&E, &R, msg, cap);
         }
         if (!rc && x->progress) {
             rh_progress p;
@@ -3034,10 +3596,11 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         free(resp);
         if (rc) goto done;
     }
-    /* write: the records once more, marked finished (a merge of shards that ran nothing lands
-     * here), then the outputs */
-    rc = rhm_write_records(&E, &R, 1, msg, cap);
+    /* write: the records once more (a merge of shards that ran nothing lands here), the outputs,
+     * then the run record, marked finished */
+    rc = rhm_write_records(&E, &R, msg, cap);
     if (!rc) rc = E.is_detect ? rhm_detect_outputs(&E, &R, res, msg, cap) : rhm_niah_outputs(&E, &R, res, msg, cap);
+    if (!rc) rc = rhm_write_run(&E, 1, msg, cap);
     if (!rc) rc = rhm_result_fill(&E, res);
     if (!rc) res->running = 0;
 done:
@@ -3054,6 +3617,7 @@ done:
 }
 
 /* ---- report and compare: the paper's properties from any score file ---- */
+
 
 /* Average ranks (1-based; ties share their mean rank, as scipy.stats.rankdata). */
 static void rhm_avg_ranks(const double *x, int n, double *rank) {
@@ -3905,7 +4469,7 @@ static int rhe_check_request(const rh_eval_task *X, char *msg, size_t cap) {
         return RH_EINVAL;
     }
     if (X->shard_n < 1 || X->shard_i < 0 || X->shard_i >= X->shard_n) {
-        set_err(msg, cap, "--shard: expected i/n with 0 <= i < n, got %d/%d", X->shard_i, X->shard_n);
+        set_err(msg, cap, "--shard: expected shard_i in [0, shard_n), got %d of %d", X->shard_i, X->shard_n);
         return RH_EINVAL;
     }
     if (X->rescore && (X->mask.kind != RH_PICK_NONE || X->fewshot || X->shard_n > 1)) {
@@ -4027,7 +4591,7 @@ static int rhe_setup_outputs(rhe_exp *E, char *msg, size_t cap) {
     FILE *f;
     rhm_buf_puts(&E->base, E->X.out);
     rhm_buf_printf(&E->unsharded_rec, "%s.jsonl", E->X.out);
-    if (E->X.shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", E->X.shard_i, E->X.shard_n);
+    if (E->X.shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", E->X.shard_i + 1, E->X.shard_n);
     rhm_buf_printf(&E->rec_path, "%s.jsonl", E->base.p);
     rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
     rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
@@ -4823,7 +5387,7 @@ static void rhe_run_json(const rhe_exp *E, const rh_eval_result *r, rhm_buf *b) 
     }
     rhm_buf_puts(b, ", \"mask\": ");
     rhm_buf_json_str(b, r->mask_label ? r->mask_label : "none", strlen(r->mask_label ? r->mask_label : "none"));
-    rhm_buf_printf(b, ", \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f", X->shard_i, X->shard_n, E->started,
+    rhm_buf_printf(b, ", \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f", X->shard_i + 1, X->shard_n, E->started,
                    rh_now() - E->t0);
     rhm_buf_printf(b, ", \"items\": {\"this_shard\": %d, \"resumed\": %d, \"run\": %d, \"generate\": %d, \"choice\": %d, \"perplexity\": %d}",
                    r->n_items, r->n_resumed, r->n_run, r->n_generate, r->n_choice, r->n_perplexity);
@@ -4861,29 +5425,19 @@ static void rhe_csv_val(rhm_buf *b, const rhj *f, int integer) {
     } else if (f->type == RHJ_TRUE || f->type == RHJ_FALSE) rhm_buf_puts(b, f->type == RHJ_TRUE ? "true" : "false");
 }
 
-/* BASE.jsonl (the records in order, then the other records of this file: other settings are
- * never dropped), BASE.csv (its header row first), BASE.run.json; the figures into res. */
-static int rhe_write_outputs(const rhe_exp *E, rhm_rec *const *recs, int n, const rhm_recs *R, rh_eval_result *res,
-                             char *msg, size_t cap) {
+/* BASE.jsonl (the records in item order), BASE.csv (its header row first), BASE.run.json; the
+ * figures into res. */
+static int rhe_write_outputs(const rhe_exp *E, rhm_rec *const *recs, int n, rh_eval_result *res, char *msg, size_t cap) {
     static const char *const cols[] = {"id", "kind", "metric", "response", "extracted", "correct", "score", "label",
                                        "tokens", "nll", "mask"};
     rhm_buf jl = {0}, csv = {0}, run = {0};
-    unsigned char *used = (unsigned char *)calloc((size_t)(R->n > 0 ? R->n : 1), 1);
     int i, c, rc;
-    if (!used) return RH_ENOMEM;
     rhe_summarize(recs, n, res);
     rhm_buf_put(&jl, "", 0);
     for (i = 0; i < n; i++) {
         rhm_buf_puts(&jl, recs[i]->line);
         rhm_buf_put(&jl, "\n", 1);
-        used[recs[i] - R->r] = 1;
     }
-    for (i = 0; i < R->n; i++)
-        if (!used[i] && R->r[i].own) {
-            rhm_buf_puts(&jl, R->r[i].line);
-            rhm_buf_put(&jl, "\n", 1);
-        }
-    free(used);
     for (c = 0; c < 11; c++) rhm_buf_printf(&csv, "%s%s", c ? "," : "", cols[c]);
     rhm_buf_put(&csv, "\n", 1);
     for (i = 0; i < n; i++) {
@@ -4976,7 +5530,7 @@ static int rhe_rescore(rhe_exp *E, rhm_recs *R, rh_eval_result *res, char *msg, 
     if (!rc && !(list = (rhm_rec **)malloc((size_t)R->n * sizeof *list))) rc = RH_ENOMEM;
     for (i = 0; !rc && i < R->n; i++) list[i] = &R->r[i];
     res->n_items = res->n_resumed = n;
-    if (!rc) rc = rhe_write_outputs(E, list, n, R, res, msg, cap);
+    if (!rc) rc = rhe_write_outputs(E, list, n, res, msg, cap);
     free(list);
     return rc;
 }
@@ -5062,7 +5616,30 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
         if (rhm_recs_load(&R, E.rec_path.p, 1) ||
             (strcmp(E.rec_path.p, E.unsharded_rec.p) && rhm_recs_load(&R, E.unsharded_rec.p, 0)))
             rc = RH_ENOMEM;
-        if (!rc) rhm_recs_load_shards(&R, x->out, ".jsonl", E.rec_path.p);
+        if (!rc) { /* every shard's records */
+            char **names = NULL;
+            int n = 0, i;
+            rc = rhm_shard_files(x->out, ".jsonl", &names, &n);
+            for (i = 0; i < n; i++) {
+                if (!rc && strcmp(names[i], E.rec_path.p) && rhm_recs_load(&R, names[i], 0)) rc = RH_ENOMEM;
+                free(names[i]);
+            }
+            free(names);
+        }
+    }
+    /* the records of an output name describe one run's items (as niah's): a record of this file
+     * that no item of this run has is another configuration's */
+    for (t = 0; !rc && t < R.n; t++) {
+        int i;
+        if (!R.r[t].own) continue;
+        for (i = 0; i < E.n_it && strcmp(E.key[i], R.r[t].key); i++) {
+        }
+        if (i == E.n_it) {
+            const char *id = rhe_strf(&R.r[t].v, "id");
+            set_err(msg, cap, "%s holds item \"%.60s\" of another run (another model, mask, task file, shots or setting): "
+                              "--fresh starts over, or give -o another name", E.rec_path.p, id ? id : "?");
+            rc = RH_EINVAL;
+        }
     }
     if (!rc && !(T = (rhe_toks *)calloc((size_t)E.n_it, sizeof *T))) rc = RH_ENOMEM;
     for (t = 0; !rc && t < E.n_it; t++) {
@@ -5171,7 +5748,7 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     res->n_resumed = E.n_done_before;
     res->n_run = E.n_run;
     if (!rc && !(res->mask_label = rhm_strdup(E.mask_label))) rc = RH_ENOMEM;
-    if (!rc) rc = rhe_write_outputs(&E, list, n_list, &R, res, msg, cap);
+    if (!rc) rc = rhe_write_outputs(&E, list, n_list, res, msg, cap);
     if (!rc) res->running = 0;
 done:
     if (journal) fclose(journal);
@@ -5203,7 +5780,9 @@ done:
  *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
  *   logits = lm_head(rms(x))
  * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
- * head_dim) so one head's keys are contiguous.
+ * head_dim) so one head's keys are contiguous.  Two passes compute it: reference_forward, plain
+ * loops a token at a time (read it first), and the fast one (forward_chunk: packed GEMMs, tiled
+ * online-softmax attention on the thread pool); rh_ctx_params.reference picks one per context.
  *
  * What it may call: the weights as section 4 maps them (struct rh_model below), the kernels
  * and the thread pool of section 5 (declared below), the utilities at the top of the file.
@@ -5255,6 +5834,10 @@ static size_t dtype_size(rh_dtype t);
 /* conversions: dst[0..n) = src (dtype t) as f32, exact; a row stored in dtype t (nearest even) */
 static void k_cvt(rh_dtype t, const void *src, float *dst, int n);
 static void k_store_row(rh_dtype t, const float *src, void *dst, int n);
+/* one element: f16 / bf16 to f32 (exact), f32 to bf16 (nearest even) */
+static float k_f16_to_f32(uint16_t h);
+static float k_bf16_to_f32(uint16_t h);
+static uint16_t k_f32_to_bf16(float f);
 /* decode: w (dtype t) . x, one weight row; scores (m, n) = X W^T for f32 rows */
 static float k_dot_w(rh_dtype t, const void *w, const float *x, int n);
 static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
@@ -5309,6 +5892,8 @@ typedef struct {
 struct rh_ctx {
     const rh_model *m;
     int n_threads, n_ctx, n_past, chunk, qb; /* qb: query tokens per attention task */
+    int reference;                          /* 1: rh_eval runs reference_forward (chunk 1,
+                                               1 thread, no pool, scr, xpack) */
     rh_dtype kv_dtype;
     rh_pool *pool;
     unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
@@ -5319,12 +5904,204 @@ struct rh_ctx {
                                                packed X; RH_BF16DOT builds only, else NULL */
     float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
     rh_scratch *scr;                        /* (n_threads) */
+    double *ref_p;                          /* (n_ctx) reference_attention's scores, weights */
     int observing;
     rh_observe obs;
     unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
     rh_mask_mode mask_mode;
     char err[256];
 };
+
+/* ---- elementwise pieces (both passes) ---- */
+
+/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    float r;
+    int i;
+    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    r = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
+}
+
+/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
+static void rope_tables(const rh_ctx *c, int p0, int n) {
+    const rh_model *m = c->m;
+    int half = m->cfg.head_dim / 2, t, i;
+    for (t = 0; t < n; t++) {
+        float *cs = c->rope + (size_t)t * half * 2;
+        for (i = 0; i < half; i++) {
+            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
+            float ang = (float)(p0 + t) * m->inv_freq[i];
+            cs[2 * i] = (float)cos((double)ang);
+            cs[2 * i + 1] = (float)sin((double)ang);
+        }
+    }
+}
+static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
+    int h, i, half = hd / 2;
+    for (h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
+            v[i] = a * co - b * si;
+            v[i + half] = b * co + a * si;
+        }
+    }
+}
+
+/* ---- the reference forward pass: the model as a reader should first meet it ----
+ * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
+ * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
+ * pass below (matmul, att_task, forward_chunk), as every SIMD kernel has a scalar twin: the same
+ * function on the same context (the KV cache in the context's dtype and layout, written through
+ * the same rounding, the same hook contract, the same rewind), selected by
+ * rh_ctx_params.reference; the tests hold the fast pass to it.  Read this first.
+ *
+ * Precision: values are f32 wherever the fast pass keeps them in f32 (activations between
+ * steps, scores, the KV cache), so the two round at the same points; every sum (dot products,
+ * the softmax denominator, the weighted sum of values) runs in double, so each step here is
+ * close to one correctly rounded f32 result, and fast-minus-reference measures the fast pass's
+ * f32 accumulation alone (a few 1e-6 on the test fixtures).  Sums in f32 here too would add a
+ * second error of that size, in another order, to every comparison. */
+
+/* Element i of a row of dtype dt (weights, the KV cache), converted to f32 (exact). */
+static float ref_get(rh_dtype dt, const void *row, size_t i) {
+    if (dt == RH_F32) return ((const float *)row)[i];
+    return dt == RH_F16 ? k_f16_to_f32(((const uint16_t *)row)[i]) : k_bf16_to_f32(((const uint16_t *)row)[i]);
+}
+
+/* y (w->rows) = W x for W (rows, cols) as stored.  bf16x: x rounded to bf16 where W is bf16, as
+ * a prefill of RH_BF16DOT builds does (see reference_forward). */
+static void ref_matvec(const rh_wt *w, const float *x, float *y, int bf16x) {
+    size_t row_bytes = (size_t)w->cols * dtype_size(w->dt);
+    int r, j;
+    for (r = 0; r < w->rows; r++) {
+        const unsigned char *row = (const unsigned char *)w->p + (size_t)r * row_bytes;
+        double s = 0.0;
+        for (j = 0; j < w->cols; j++) {
+            float xj = bf16x && w->dt == RH_BF16 ? k_bf16_to_f32(k_f32_to_bf16(x[j])) : x[j];
+            s += (double)ref_get(w->dt, row, (size_t)j) * xj;
+        }
+        y[r] = (float)s;
+    }
+}
+
+/* Attention of the token at pos, every head of layer l: c->att (n_heads, head_dim) from
+ * c->q (n_heads, head_dim) and the cached keys and values of positions 0..pos (the token's own
+ * already stored).  observe: the token is the last of its rh_eval call, so the hook records. */
+static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
+    const rh_config *cf = &c->m->cfg;
+    int nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, h, j, i;
+    size_t es = dtype_size(c->kv_dtype);
+    float scale = 1.0f / sqrtf((float)hd);
+    double *p = c->ref_p; /* (pos + 1) scores, then weights */
+    for (h = 0; h < nh; h++) {
+        int hi = l * nh + h, best = 0; /* hi: the hooks' index of this head */
+        int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
+        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
+        size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
+        const float *q = c->q + (size_t)h * hd;
+        float *out = c->att + (size_t)h * hd;
+        double mx, sum = 0.0;
+        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
+        for (j = 0; j <= pos; j++) {
+            const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
+            double d = 0.0;
+            for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
+            p[j] = (float)d * scale;
+        }
+        /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
+         * every score but the token's own to -inf; zero acts on the output below */
+        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_NEG_INF) for (j = 0; j < pos; j++) p[j] = -INFINITY;
+        /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
+        mx = p[0];
+        for (j = 1; j <= pos; j++)
+            if (p[j] > mx) { mx = p[j]; best = j; }
+        for (j = 0; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        for (j = 0; j <= pos; j++) p[j] /= sum;
+        /* the observe hook (rh_set_observe): top-1, its weight, the whole row, as applied */
+        if (observe) {
+            c->obs.top1[hi] = best;
+            if (c->obs.top1_weight) c->obs.top1_weight[hi] = (float)p[best];
+            if (c->obs.rows)
+                for (j = 0; j <= pos; j++) c->obs.rows[(size_t)hi * c->obs.row_stride + j] = (float)p[j];
+        }
+        /* out (head_dim) = sum_j p_j v_j; the zero mask zeroes it (its attention, as observed, stays) */
+        for (i = 0; i < hd; i++) {
+            double o = 0.0;
+            if (mode != RH_MASK_ZERO)
+                for (j = 0; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+            out[i] = (float)o;
+        }
+    }
+}
+
+/* The token id at position pos through the model: its key and value rows appended to the cache,
+ * logits (vocab_size) written when logits is not NULL; observe as in reference_attention.
+ * bf16x: the token is part of a prefill (an rh_eval of more than one token) in an RH_BF16DOT
+ * build, whose fast pass multiplies bf16 weights by activations rounded to bf16 (the bf16
+ * dot-product GEMM, as PyTorch's bf16 matmul does); decode steps do not round. */
+static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int observe, int bf16x) {
+    const rh_model *m = c->m;
+    const rh_config *cf = &m->cfg;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int qd = nh * hd, kvd = nkv * hd, l, h, i;
+    size_t es = dtype_size(c->kv_dtype);
+    /* one row of the context's buffers: x, xb, xb2 (dim); q, att (n_heads, head_dim);
+     * k, v (n_kv_heads, head_dim); hb, hb2 (hidden_dim) */
+    float *x = c->x, *xb = c->xb, *xb2 = c->xb2, *q = c->q, *k = c->k, *v = c->v, *hb = c->hb, *hb2 = c->hb2;
+
+    /* x = the token's embedding row */
+    for (i = 0; i < dim; i++)
+        x[i] = ref_get(m->embed.dt, (const unsigned char *)m->embed.p + (size_t)id * dim * dtype_size(m->embed.dt), (size_t)i);
+    for (l = 0; l < cf->n_layers; l++) {
+        const rh_layer *L = &m->layers[l];
+        /* attention block: q, k, v projections of rmsnorm(x) */
+        rmsnorm(xb, x, L->attn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wq, xb, q, bf16x);
+        ref_matvec(&L->wk, xb, k, bf16x);
+        ref_matvec(&L->wv, xb, v, bf16x);
+        if (L->bq) { /* Qwen2: biases on q, k and v */
+            for (i = 0; i < qd; i++) q[i] += L->bq[i];
+            for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
+        }
+        /* RoPE on every head of q and k: rotate-half (dimension i with i + head_dim/2), angle
+         * pos * inv_freq[i] (linear or llama3 scaling is in the model's inv_freq) */
+        rope_tables(c, pos, 1);
+        rope_apply(q, nh, hd, c->rope);
+        rope_apply(k, nkv, hd, c->rope);
+        /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
+        for (h = 0; h < nkv; h++) {
+            size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
+            k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
+            k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
+        }
+        /* att = every head's attention over positions 0..pos (the hooks act there) */
+        reference_attention(c, l, pos, observe);
+        /* x += o_proj(att) */
+        ref_matvec(&L->wo, c->att, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+        /* MLP block: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))) */
+        rmsnorm(xb, x, L->ffn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wg, xb, hb, bf16x);
+        ref_matvec(&L->wu, xb, hb2, bf16x);
+        for (i = 0; i < hid; i++) {
+            double g = hb[i];
+            hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
+        }
+        ref_matvec(&L->wd, hb, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+    }
+    /* logits = lm_head(rmsnorm(x)); lm_head is the embedding matrix when tied */
+    if (logits) {
+        rmsnorm(xb, x, m->final_norm, dim, cf->norm_eps);
+        ref_matvec(&m->lm_head, xb, logits, bf16x);
+    }
+}
+
+/* ---- the fast forward pass: the same math, blocked for speed (read the reference first) ---- */
 
 /* ---- matmul: Y_i (m, rows_i) = X (m, k) W_i^T for up to 3 weights sharing X, one dispatch.
  * A task is one panel of RH_NB weight rows.  Prefill (packed = 1) packs the panel k-major (f16 /
@@ -5412,44 +6189,6 @@ static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, 
     pool_run(c->pool, mm_task, &J, J.first_block[3]);
 }
 
-/* ---- elementwise pieces ---- */
-
-/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    float r;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-    r = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
-}
-
-/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
-static void rope_tables(const rh_ctx *c, int p0, int n) {
-    const rh_model *m = c->m;
-    int half = m->cfg.head_dim / 2, t, i;
-    for (t = 0; t < n; t++) {
-        float *cs = c->rope + (size_t)t * half * 2;
-        for (i = 0; i < half; i++) {
-            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
-            float ang = (float)(p0 + t) * m->inv_freq[i];
-            cs[2 * i] = (float)cos((double)ang);
-            cs[2 * i + 1] = (float)sin((double)ang);
-        }
-    }
-}
-static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
-    int h, i, half = hd / 2;
-    for (h = 0; h < n_heads; h++) {
-        float *v = x + (size_t)h * hd;
-        for (i = 0; i < half; i++) {
-            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
-            v[i] = a * co - b * si;
-            v[i + half] = b * co + a * si;
-        }
-    }
-}
-
 /* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
@@ -5468,10 +6207,11 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
 }
 
 /* ---- attention ----
- * One task = one kv head x a block of query tokens; its rows are (token, query head of the
- * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
- * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * The plain version of this is reference_attention (above): read that first; this is the same
+ * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows
+ * are (token, query head of the group).  Keys are visited in blocks of RH_BK at fixed absolute
+ * positions, scores computed as a small GEMM, then online softmax (running max and denominator,
+ * output rescaled), so the n x n matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
  * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
  * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {
@@ -5687,6 +6427,7 @@ void rh_ctx_params_default(rh_ctx_params *p) {
     p->n_ctx = 0;
     p->kv_dtype = RH_F32;
     p->prefill_chunk = 0;
+    p->reference = 0;
 }
 
 void rh_ctx_free(rh_ctx *c) {
@@ -5704,6 +6445,7 @@ void rh_ctx_free(rh_ctx *c) {
     free(c->kcache); free(c->vcache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
+    free(c->ref_p);
     free(c);
 }
 
@@ -5735,7 +6477,8 @@ static double ctx_memory_available(void) {
  *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
  *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
  *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
- *             RH_BF16DOT builds), and per thread the packing and attention tiles
+ *             RH_BF16DOT builds), and per thread the packing and attention tiles; the reference
+ *             pass, chunk 1 of the first term and n_ctx doubles (its score row), no more
  *   weights   the model image (mmapped, so it is counted but not allocated here)
  * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
  * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
@@ -5746,6 +6489,7 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
     double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
     int g = cf->n_heads / cf->n_kv_heads;
     if (C > n_ctx) C = n_ctx;
+    if (p->reference) C = 1;
     if (nt <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         nt = n < 1 ? 1 : n > 256 ? 256 : (double)n;
@@ -5760,16 +6504,20 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
         return RH_ERANGE;
     }
     kv *= 2;
-    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
-                          2.0 * cf->hidden_dim + cf->head_dim) +
-                     (C + RH_MR) * kmax);
+    scratch = 4.0 * C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
+                         2.0 * cf->hidden_dim + cf->head_dim);
+    if (p->reference) {
+        scratch += 8.0 * n_ctx;
+    } else {
+        scratch += 4.0 * (C + RH_MR) * kmax;
 #if defined(RH_BF16DOT)
-    scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
+        scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
 #endif
-    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
-                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
-                        (double)RH_NR * cf->head_dim + 4 * R);
-    scratch += nt * per_thread;
+        per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
+                            RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
+                            (double)RH_NR * cf->head_dim + 4 * R);
+        scratch += nt * per_thread;
+    }
     avail = ctx_memory_available();
     if (avail > 0 && kv + scratch + weights > avail) {
         set_err(err, errcap,
@@ -5798,6 +6546,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
     if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
     if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
+    if (p->reference != 0 && p->reference != 1) { set_err(err, errcap, "reference %d is not 0 or 1", p->reference); return RH_EINVAL; }
     {
         /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
         int rc = ctx_check_memory(m, p, err, errcap);
@@ -5806,14 +6555,15 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c = (rh_ctx *)calloc(1, sizeof *c);
     if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
     c->m = m;
-    c->n_threads = p->n_threads;
+    c->reference = p->reference;
+    c->n_threads = p->reference ? 1 : p->n_threads;
     if (c->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->n_threads = n < 1 ? 1 : n > 256 ? 256 : (int)n;
     }
     c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
     c->kv_dtype = p->kv_dtype;
-    c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    c->chunk = p->reference ? 1 : p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
     if (c->chunk > c->n_ctx) c->chunk = c->n_ctx;
     g = cf->n_heads / cf->n_kv_heads;
     c->qb = RH_QROWS / g < 1 ? 1 : RH_QROWS / g;
@@ -5842,36 +6592,43 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
-    c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
+    if (c->reference) {
+        /* the plain pass uses one row of the buffers above and its score row: no packed X, no
+         * attention tiles, no threads */
+        c->ref_p = (double *)malloc(sizeof(double) * (size_t)c->n_ctx);
+        if (!c->ref_p) ok = 0;
+    } else {
+        c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
 #if defined(RH_BF16DOT)
-    /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair panel
-     * (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
-    c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
+        /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair
+         * panel (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
+        c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
 #endif
-    c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
-    if (!c->scr) ok = 0;
-    for (i = 0; ok && i < c->n_threads; i++) {
-        rh_scratch *s = &c->scr[i];
-        s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
-        s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
-        s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
-        s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
-        s->mx = (float *)xmalloc_floats((size_t)R, &ok);
-        s->sum = (float *)xmalloc_floats((size_t)R, &ok);
-        s->best = (float *)xmalloc_floats((size_t)R, &ok);
-        s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
-        if (!s->bestpos) ok = 0;
+        c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
+        if (!c->scr) ok = 0;
+        for (i = 0; ok && i < c->n_threads; i++) {
+            rh_scratch *s = &c->scr[i];
+            s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
+            s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
+            s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
+            s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
+            s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
+            s->mx = (float *)xmalloc_floats((size_t)R, &ok);
+            s->sum = (float *)xmalloc_floats((size_t)R, &ok);
+            s->best = (float *)xmalloc_floats((size_t)R, &ok);
+            s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
+            if (!s->bestpos) ok = 0;
+        }
     }
     if (!ok) {
         set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
         rh_ctx_free(c);
         return RH_ENOMEM;
     }
-    c->pool = pool_new(c->n_threads);
-    if (!c->pool) {
+    if (!c->reference) c->pool = pool_new(c->n_threads);
+    if (!c->reference && !c->pool) {
         set_err(err, errcap, "cannot start %d threads", c->n_threads);
         rh_ctx_free(c);
         return RH_ENOMEM;
@@ -5938,6 +6695,19 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
     if (c->observing && c->obs.rows && c->obs.row_stride < c->n_past + n) {
         set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
         return RH_ERANGE;
+    }
+    if (c->reference) {
+        /* one token at a time; a call of n > 1 tokens is a prefill (bf16x, see reference_forward) */
+        int bf16x = 0;
+#if defined(RH_BF16DOT)
+        bf16x = n > 1;
+#endif
+        for (i = 0; i < n; i++) {
+            float *out = !logits ? NULL : logits_all ? logits + (size_t)i * cf->vocab_size : i == n - 1 ? logits : NULL;
+            reference_forward(c, ids[i], c->n_past, out, i == n - 1 && c->observing, bf16x);
+            c->n_past++;
+        }
+        return RH_OK;
     }
     for (done = 0; done < n; done += c->chunk) {
         int nc = n - done < c->chunk ? n - done : c->chunk, last = done + nc == n;
@@ -6476,7 +7246,7 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
     t->type = (unsigned char *)malloc(n_tokens);
     t->tfl = (unsigned char *)malloc(n_tokens);
     if (!t->poff || !t->plen || !t->doff || !t->dlen || !t->score || !t->type || !t->tfl) goto oom;
-    /* pass 1: walk the token records, check them, remember where each piece lies */
+    /* pass 1: walk the token records and check them; size the pool */
     for (i = 0; i < n_tokens; i++) {
         uint32_t len;
         union { uint32_t u; float f; } sc;
@@ -6489,7 +7259,6 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         if (!tok_utf8_valid(sec + pos, len)) { rc = tok_err(err, errcap, fname, "token %lu: piece is not valid UTF-8", (unsigned long)i); goto fail; }
         t->poff[i] = (uint32_t)total; /* offset in the pool, filled below */
         t->plen[i] = len;
-        t->doff[i] = (uint32_t)pos;   /* offset in the section, for pass 2 */
         total += len;
         if (total > 0x7FFFFFFFu / 2) { rc = tok_err(err, errcap, fname, "pieces too large in total"); goto fail; }
         if (len > t->max_piece) t->max_piece = len;
@@ -6511,18 +7280,28 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         rc = tok_err(err, errcap, fname, "%lu merges need %lu bytes after the tokens, %lu remain", (unsigned long)n_merges, (unsigned long)n_merges * 12ul, (unsigned long)(n - pos));
         goto fail;
     }
-    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms */
+    /* Each merge is a distinct split of its result's piece, so valid merges are fewer than the
+     * piece bytes; refuse more before sizing the hash table for them (for 2^31 merges or more
+     * tok_pow2_above would never return).  No valid file is refused by this. */
+    if ((uint64_t)n_merges > (uint64_t)total) {
+        rc = tok_err(err, errcap, fname, "%lu merges cannot all be distinct splits of %lu piece bytes", (unsigned long)n_merges, (unsigned long)total);
+        goto fail;
+    }
+    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms; the records are
+     * walked again from the start (a section may exceed 4 GiB: no 32-bit positions kept) */
     t->pool = (char *)malloc(total * 2 + 1);
     t->vmask = tok_pow2_above(n_tokens) - 1;
     t->vhash = (int32_t *)calloc((size_t)t->vmask + 1, sizeof(int32_t));
     if (!t->pool || !t->vhash) goto oom;
     for (i = 0; i < 256; i++) t->byte_id[i] = -1;
     dpos = total;
+    pos = 28 + (size_t)pattern_len;
     for (i = 0; i < n_tokens; i++) {
         char *p = t->pool + t->poff[i];
         uint32_t len = t->plen[i], h, j;
         size_t d0 = dpos;
-        memcpy(p, sec + t->doff[i], len);
+        memcpy(p, sec + pos + 4, len);
+        pos += 4 + (size_t)len + 6;
         h = tok_hash(p, len) & t->vmask;
         while (t->vhash[h]) {
             int o = t->vhash[h] - 1;
@@ -7353,6 +8132,18 @@ int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap)
     return (int)l;
 }
 
+int rh_token_piece(const rh_model *m, int id, char *buf, size_t cap)
+{
+    const rh_tokenizer *t;
+    size_t l;
+    if (!m) return RH_EINVAL;
+    t = model_tokenizer(m);
+    if (id < 0 || id >= t->n_tokens) return RH_ERANGE;
+    l = t->plen[id];
+    if (buf) memcpy(buf, t->pool + t->poff[id], l < cap ? l : cap);
+    return (int)l;
+}
+
 /* Is id dropped under RH_DETOK_SKIP_SPECIAL?  Control pieces (SentencePiece) and tokens marked
  * special (HF added tokens with special: true). */
 static int tok_is_special(const rh_tokenizer *t, int id)
@@ -7651,6 +8442,19 @@ static int span_cmp(const void *a, const void *b) {
     return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
 }
 
+/* A metadata key, for finding duplicates by sorting (a pairwise scan is quadratic in the entries,
+ * and a file can hold millions of them). */
+typedef struct {
+    const unsigned char *k;
+    uint32_t n;
+} rhw_key;
+
+static int key_cmp(const void *a, const void *b) {
+    const rhw_key *x = (const rhw_key *)a, *y = (const rhw_key *)b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return memcmp(x->k, y->k, x->n);
+}
+
 static int meta_key_ok(const unsigned char *k, uint32_t n) {
     uint32_t i;
     if (n < 1 || n > 64) return 0;
@@ -7690,6 +8494,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                                             "tensor directory", "data region"};
     int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
     rhw_span *spans = NULL;
+    rhw_key *keys = NULL;
     float *small;
 #define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
         set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
@@ -7769,29 +8574,29 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (n < 4) BAD("metadata section truncated");
         cnt = rd_u32(p);
         if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
+        keys = (rhw_key *)malloc(sizeof *keys * (cnt ? cnt : 1));
+        if (!keys) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
         for (e = 0; e < cnt; e++) {
             uint32_t kl, vl;
-            uint64_t e2, at2, key_at;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             kl = rd_u32(p + at); at += 4;
             if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
             if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
-            key_at = at;
+            keys[e].k = p + at;
+            keys[e].n = kl;
             at += kl;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             vl = rd_u32(p + at); at += 4;
             if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
             at += vl;
-            /* duplicate keys: compare with the earlier entries */
-            for (e2 = 0, at2 = 4; e2 < e; e2++) {
-                uint32_t kl2 = rd_u32(p + at2);
-                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
-                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
-                at2 += 4 + kl2;
-                at2 += 4 + rd_u32(p + at2);
-            }
         }
         if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
+        qsort(keys, cnt, sizeof *keys, key_cmp);
+        for (e = 1; e < cnt; e++)
+            if (key_cmp(&keys[e - 1], &keys[e]) == 0)
+                BAD("metadata key '%.*s' appears twice", (int)keys[e].n, (const char *)keys[e].k);
+        free(keys);
+        keys = NULL;
         m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
     }
 
@@ -7944,7 +8749,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     free(slot_of); free(tensor_of_slot); free(spans);
     return RH_OK;
 fail:
-    free(slot_of); free(tensor_of_slot); free(spans);
+    free(slot_of); free(tensor_of_slot); free(spans); free(keys);
     return rc;
 #undef BAD
 }
@@ -8343,6 +9148,10 @@ done:
  *     within a tolerance, not bit for bit.
  * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
  * pick between these, never the thread count or the tile an element falls in.
+ *
+ * What it may call: the C library, POSIX threads and the intrinsics of the build's target;
+ * nothing above.  The utilities at its end (buffers, the JSON reader, files written atomically)
+ * are declared at the top of the file for every section.
  * ============================================================================================= */
 /* A prefetch hint for the cache line at address a (a uintptr_t: it may lie past an array's end,
  * and a prefetch never faults). */
@@ -9196,6 +10005,29 @@ static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
 #else
     k_pv_scalar(p, V, nk, d, o);
 #endif
+}
+
+/* ---- what this build is ---- */
+#if defined(RH_SOURCE_HASH)
+#define RH_BUILD_SOURCE "source " RH_SOURCE_HASH
+#else
+#define RH_BUILD_SOURCE "built " __DATE__ " " __TIME__
+#endif
+#if defined(__clang__)
+#define RH_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define RH_COMPILER "gcc " __VERSION__
+#else
+#define RH_COMPILER "a C99 compiler"
+#endif
+#if defined(__FAST_MATH__)
+#define RH_BUILD_MATH ", -ffast-math"
+#else
+#define RH_BUILD_MATH ""
+#endif
+const char *rh_kernels(void) { return RH_SIMD_NAME; }
+const char *rh_build(void) {
+    return "retrieval_heads " RH_VERSION ", kernels " RH_SIMD_NAME RH_BUILD_MATH ", " RH_COMPILER ", " RH_BUILD_SOURCE;
 }
 
 /* ---- timers: wall clock, and the CPU time of the whole process (all threads) ---- */
@@ -11244,22 +12076,22 @@ enum {
 
 /* Every value any command's options can set; each row writes one field (or two). */
 typedef struct {
-    int threads, n_ctx, kv;                        /* the model runners */
+    int threads, n_ctx, kv, reference;             /* the model runners */
     int help;
     /* info, tokenize, generate, logits, bench */
     int checksum, bos, decode, ids_out, ignore_eos;
-    const char *prompt, *ids, *out, *shape, *plist;
+    const char *prompt, *ids, *out, *shape, *plist, *svg;
     int n, dtype, have_n, have_dtype;
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
-    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top;
-    int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode;
+    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top, compat, kv_heads, format;
+    int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
     /* eval */
     const char *task, *perplexity, *rescore, *fewshot;
-    int format, shots, window, stride, have_max_new;
+    int task_format, shots, window, stride, have_max_new;
     struct {
         const char *v[16];
         int n;
@@ -11290,6 +12122,8 @@ struct cli_option {
     const char *bad;          /* a value refused after parsing (by a check or a file), for the tests */
 };
 
+static const char *const cli_compat_names[] = {"none", "original", NULL};
+static const char *const cli_format_names[] = {"published", "qrhead", NULL};
 static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
@@ -11303,6 +12137,8 @@ static const cli_option cli_options[] = {
      "KV cache precision", NULL},
     {"--ctx", NULL, "N", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(n_ctx), 0, C_RUNS, NULL,
      "KV cache capacity in tokens (default: what the command needs)", "2"},
+    {"--reference", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(reference), 0, C_RUNS, NULL,
+     "the plain reference forward pass (one thread, slow; for checking)", NULL},
     {"--checksum", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(checksum), 0, C_INFO, NULL,
      "compute the checksum of files over 1 GiB too (it reads every byte)", NULL},
     {"--bos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(bos), 0, C_TOKENIZE, NULL, "prepend BOS", NULL},
@@ -11325,17 +12161,20 @@ static const cli_option cli_options[] = {
     {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
      "prompt lengths to prefill", "12,x"},
     {"-n", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(n), A_(have_n), C_BENCH, "32", "tokens to decode", NULL},
-    {"--haystack", NULL, "PATH", O_TEXT, 0, 0, NULL, NULL, A_(haystack), 0, C_GRID, "weights/haystack",
-     "a text file, or a folder of *.txt read in name order", "/nonexistent_dir"},
-    {"--needles", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(needles), 0, C_GRID, "weights/needles.jsonl",
-     "JSON lines: needle, question, answer", "/nonexistent.jsonl"},
+    {"--haystack", NULL, "PATH", O_TEXT, 0, 0, NULL, NULL, A_(haystack), A_(have_haystack), C_GRID,
+     "haystack/ beside the model, else weights/haystack",
+     "a text file, or a folder of *.txt read in name order (or of part1/, part2/, ...: one per needle)",
+     "/nonexistent_dir"},
+    {"--needles", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(needles), A_(have_needles), C_GRID,
+     "needles.jsonl beside the model, else weights/needles.jsonl",
+     "JSON lines: needle, question, answer (or real_needle, as the original's file)", "/nonexistent.jsonl"},
     {"--n-needles", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(n_needles), 0, C_GRID, NULL,
      "use the first N needles only", "1000000"},
     {"--needle-range", NULL, "A:B", O_CUSTOM, 0, 0, NULL, cli_parse_needle_range, 0, 0, C_GRID, NULL,
      "use needles A..B-1 (0-based) only", "0:999999"},
     {"--lengths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(lengths), 0, C_GRID, "MAX_CTX/4:MAX_CTX:4",
      "context lengths in tokens (numpy.linspace, rounded; or a,b,c)", "5"},
-    {"--depths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(depths), 0, C_GRID, "0:100:5",
+    {"--depths", NULL, "MIN:MAX:N", O_TEXT, 0, 0, NULL, NULL, A_(depths), 0, C_GRID, "0:100:5; --compat original 0:100:10",
      "needle depths in percent (or a,b,c)", "0:101:3"},
     {"--depth-spacing", NULL, "linear|sigmoid", O_ENUM, 0, 0, rh_depth_spacing_names, NULL, A_(spacing), 0, C_GRID,
      "linear", "sigmoid: the original's logistic spacing of MIN:MAX:N", NULL},
@@ -11357,7 +12196,7 @@ static const cli_option cli_options[] = {
      "perplexity items: a text file, or each *.txt of a folder", "/nonexistent_dir"},
     {"--rescore", NULL, "RESULTS.jsonl", O_TEXT, 0, 0, NULL, NULL, A_(rescore), 0, C_EVAL, NULL,
      "recompute the metrics of an eval's saved responses (no model run)", "/nonexistent.jsonl"},
-    {"--format", NULL, "items|gsm8k", O_ENUM, 0, 0, rh_task_format_names, NULL, A_(format), 0, C_EVAL, "items",
+    {"--format", NULL, "items|gsm8k", O_ENUM, 0, 0, rh_task_format_names, NULL, A_(task_format), 0, C_EVAL, "items",
      "gsm8k: GSM8K's JSON lines (question, answer): prompt \"Question: {question}\\nAnswer:\", stops \\n\\nQuestion: "
      "and \\n\\n, metric number", NULL},
     {"--fewshot", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(fewshot), 0, C_EVAL, NULL,
@@ -11373,9 +12212,14 @@ static const cli_option cli_options[] = {
     {"--stride", NULL, "S", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(stride), 0, C_EVAL, "N/2",
      "perplexity: new tokens per window, each scored after >= N - S tokens", "16000000"},
     {"--shard", NULL, "i/n", O_CUSTOM, 0, 0, NULL, cli_parse_shard, 0, 0, C_GRID | C_EVAL, NULL,
-     "run every n-th test starting at i (0 <= i < n)", NULL},
+     "shard i of n (1 <= i <= n): every n-th test from the i-th; a run without --shard merges the shards",
+     "3/2"},
     {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID | C_EVAL, NULL,
      "ignore finished tests of earlier runs (default: resume)", NULL},
+    {"--compat", NULL, "original", O_ENUM, 0, 0, cli_compat_names, NULL, A_(compat), 0, C_GRID, NULL,
+     "original: the original code's prompt and decoding (BOS before the needle, the needle after a period token, the "
+     "span searched over the whole prompt, stop at <0x0A> or id 144 only, never EOS; 20 lengths, depths 0:100:10)",
+     NULL},
     {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
      "prefill every prompt whole (default: reuse the shared prefix)", NULL},
     {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID | C_EVAL, NULL, "no progress line on stderr",
@@ -11412,6 +12256,16 @@ static const cli_option cli_options[] = {
      "mask the context too (default: only the positions that generate or predict a scored token)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_LOGITS, NULL,
      "logits has no decode steps: the mask applies to every position, with or without this flag", NULL},
+    {"--kv-heads", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(kv_heads), 0, C_REPORT, NULL,
+     "also rank the KV heads of a grouped-query model with N KV heads per layer: the maximum and the sum of the mean "
+     "scores of the query heads each serves (HF's repeat_kv grouping)", "7"},
+    {"--format", NULL, "published|qrhead", O_ENUM, 0, 0, cli_format_names, NULL, A_(format), 0, C_REPORT, NULL,
+     "with --out: write the score file in this form (qrhead: [[\"layer-head\", mean], ...], highest first)", NULL},
+    {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_REPORT, NULL,
+     "write the score file to FILE, in --format (default published)", "/nonexistent_dir/x.json"},
+    {"--svg", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(svg), 0, C_REPORT | C_COMPARE, NULL,
+     "also draw the figure: the histogram of the heads' mean scores (report), A against B per head (compare)",
+     "/nonexistent_dir/x.svg"},
     {"--help", "-h", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(help), 0, ~0u, NULL, "this help", NULL},
 };
 #undef A_
@@ -11473,10 +12327,10 @@ static const cli_command cli_commands[] = {
      "summed log-probabilities), perplexity (text: sliding --window / --stride).  Writes BASE.jsonl (an\n"
      "item a line: id, response, extracted, correct, score, label; logliks; tokens, nll), BASE.csv and\n"
      "BASE.run.json; ends with \"accuracy: NN.N over N items\" (or \"perplexity: X over N tokens\").", 1},
-    {"report", C_REPORT, cmd_report, "SCORES.json [--top N]",     "properties of a score file: sparsity, activation",
+    {"report", C_REPORT, cmd_report, "SCORES.json [--top N] [--kv-heads N] [--svg FILE] [--out FILE [--format F]]",     "properties of a score file: sparsity, activation",
      "The paper's properties of a score file (ours or a published one): share of heads above 0.1,\n"
      "histogram, top heads, always-active vs dynamically activated heads.", 1},
-    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N]",     "compare two score files: top-N overlap, rank correlation",
+    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N] [--svg FILE]",     "compare two score files: top-N overlap, rank correlation",
      "The top-N overlap and Spearman rank correlation of two score files.", 2},
 };
 #define CLI_N_COMMANDS ((int)(sizeof cli_commands / sizeof cli_commands[0]))
@@ -11521,11 +12375,11 @@ static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, ch
     }
     memcpy(t, val, (size_t)(sl - val));
     t[sl - val] = 0;
-    if (!cli_int(sl + 1, 1, 100000, &sn) || !cli_int(t, 0, sn - 1, &si)) {
-        snprintf(why, cap, "expected i/n with 0 <= i < n <= 100000, got \"%.40s\"", val);
+    if (!cli_int(sl + 1, 1, 100000, &sn) || !cli_int(t, 1, sn, &si)) {
+        snprintf(why, cap, "expected i/n with 1 <= i <= n <= 100000, got \"%.40s\"", val);
         return -1;
     }
-    a->shard_i = (int)si;
+    a->shard_i = (int)si - 1;
     a->shard_n = (int)sn;
     return 0;
 }
@@ -11572,7 +12426,6 @@ static void cli_args_init(cli_args *a) {
     a->plist = "512";
     a->haystack = "weights/haystack";
     a->needles = "weights/needles.jsonl";
-    a->depths = "0:100:5";
     a->buffer = 200;
     a->max_new = 50;
     a->shard_n = 1;
@@ -11752,15 +12605,62 @@ static void cli_help(FILE *f, const cli_command *c) {
 
 /* ---- what the commands share: opening the model, a context ---- */
 
+static const char *cli_find_default(const char *model, const char *name, const char *rel, char *buf, size_t cap,
+                                    char *tried, size_t tcap);
+
 static int cli_open(const char *cmd, const char *path, rh_model **m) {
     char err[512];
+    char found[4200], tried[8600];
     if (!path) {
-        if (access(RH_DEFAULT_MODEL, F_OK) != 0)
-            return cli_fail(1, cmd, "no MODEL given and the default %s does not exist (`make demo` builds it)", RH_DEFAULT_MODEL);
-        path = RH_DEFAULT_MODEL;
+        path = cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, found, sizeof found, tried, sizeof tried);
+        if (!path)
+            return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)",
+                            RH_DEFAULT_MODEL, tried);
     }
-    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
+    /* a model that cannot be read or is malformed is bad input, found before any work: 2 */
+    if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(2, cmd, "%s", err);
     return 0;
+}
+
+/* The directory of this program (from /proc/self/exe where there is one), or "" */
+static const char *cli_program_dir(void) {
+    static char dir[4096];
+    static int done;
+    if (!done) {
+        done = 1;
+        dir[0] = 0;
+#if defined(__linux__)
+        {
+            ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+            char *sl;
+            dir[n > 0 ? n : 0] = 0;
+            sl = strrchr(dir, '/');
+            if (sl) *sl = 0;
+            else dir[0] = 0;
+        }
+#endif
+    }
+    return dir;
+}
+
+/* A default file that is found: the first of the candidates that exists, else NULL, with the
+ * places tried in `tried`.  Candidates: `name` beside the model (when model is given), then
+ * `rel` in the current directory, then `rel` beside this program. */
+static const char *cli_find_default(const char *model, const char *name, const char *rel, char *buf, size_t cap,
+                                    char *tried, size_t tcap) {
+    const char *pd = cli_program_dir(), *sl = model ? strrchr(model, '/') : NULL;
+    int k;
+    tried[0] = 0;
+    for (k = 0; k < 3; k++) {
+        if (k == 0 && !model) continue;
+        if (k == 0) snprintf(buf, cap, "%.*s%s", sl ? (int)(sl - model + 1) : 0, model, name);
+        else if (k == 1) snprintf(buf, cap, "%s", rel);
+        else if (*pd) snprintf(buf, cap, "%s/%s", pd, rel);
+        else continue;
+        if (access(buf, F_OK) == 0) return buf;
+        snprintf(tried + strlen(tried), tcap - strlen(tried), "%s%s", tried[0] ? ", " : "", buf);
+    }
+    return NULL;
 }
 
 /* The context parameters of the flags every model-running command takes. */
@@ -11769,6 +12669,7 @@ static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
     p->n_threads = a->threads;
     p->kv_dtype = (rh_dtype)a->kv;
     p->n_ctx = a->n_ctx;
+    p->reference = a->reference;
 }
 
 static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {
@@ -11950,6 +12851,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
         }
     }
     printf("kernels         %s\n", RH_SIMD_NAME);
+    printf("build           %s\n", rh_build());
     rh_model_close(m);
     return 0;
 }
@@ -12486,8 +13388,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment_result res;
     cli_progress_state st;
     double *lv = NULL, *dv = NULL;
-    int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code;
-    char msg[1024], *tmpl = NULL;
+    int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code = 0;
+    char msg[1024], *tmpl = NULL, model_buf[4200], hay_buf[4200], nd_buf[4200];
     const int detect = !strcmp(cmd, "detect");
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
@@ -12500,7 +13402,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         for (i = 0; i < n_len; i++) lengths[i] = (int)lv[i];
         free(lv);
     }
-    if (rhm_parse_grid("--depths", a->depths, 0, 100, 0, a->spacing == RH_DEPTHS_SIGMOID, &dv, &n_dep, msg, sizeof msg)) {
+    if (rhm_parse_grid("--depths", a->depths ? a->depths : a->compat == 1 ? "0:100:10" : "0:100:5", 0, 100, 0,
+                       a->spacing == RH_DEPTHS_SIGMOID, &dv, &n_dep, msg, sizeof msg)) {
         free(lengths);
         return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
     }
@@ -12509,9 +13412,26 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         free(dv);
         return cli_fail(1, cmd, "out of memory");
     }
-    x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
-    x.haystack = a->haystack;
-    x.needles = a->needles;
+    {
+        char tried[8600];
+        x.model = a->n_pos ? a->pos[0] : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, model_buf, sizeof model_buf, tried,
+                                                          sizeof tried);
+        if (!x.model) x.model = RH_DEFAULT_MODEL; /* opening it names the problem */
+        x.haystack = a->have_haystack ? a->haystack
+                                      : cli_find_default(x.model, "haystack", "weights/haystack", hay_buf, sizeof hay_buf, tried,
+                                                         sizeof tried);
+        if (!x.haystack) code = cli_fail(2, cmd, "--haystack: not given, and there is no default haystack (looked for %s)", tried);
+        x.needles = a->have_needles ? a->needles
+                                    : cli_find_default(x.model, "needles.jsonl", "weights/needles.jsonl", nd_buf, sizeof nd_buf,
+                                                       tried, sizeof tried);
+        if (!x.needles && !code) code = cli_fail(2, cmd, "--needles: not given, and there is no default needles file (looked for %s)", tried);
+        if (code) {
+            free(lengths);
+            free(dv);
+            free(tmpl);
+            return code;
+        }
+    }
     x.n_needles = a->n_needles;
     x.needle_first = a->needle_first;
     x.needle_end = a->needle_end;
@@ -12535,6 +13455,7 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.shard_n = a->shard_n;
     x.fresh = a->fresh;
     x.no_prefix_reuse = a->no_prefix_cache;
+    x.compat_original = a->compat == 1;
     if (a->out) x.out = a->out;
     x.argc = argc;
     x.argv = argv;
@@ -12551,6 +13472,11 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
     } else {
         code = 0;
+        if (x.compat_original)
+            printf("compat: original (its prompt construction and decoding; README, \"--compat original\")\n");
+        if (res.n_resumed)
+            printf("resumed: %d of %d tests were finished by an earlier run of this configuration (%s); %d run now\n",
+                   res.n_resumed, res.n_tests, res.paths[detect ? 3 : 0], res.n_run);
         if (detect) cli_print_detect(&x, &res, a->top);
         else cli_print_niah(&x, &res);
         rh_experiment_result_free(&res);
@@ -12638,7 +13564,7 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
     x.task = a->task;
     x.perplexity = a->perplexity;
     x.rescore = a->rescore;
-    x.format = (rh_task_format)a->format;
+    x.format = (rh_task_format)a->task_format;
     x.fewshot = a->fewshot;
     x.shots = a->shots;
     x.seed = a->seed;
@@ -12677,6 +13603,17 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
 
 /* ---- report and compare: the paper's properties from any score file ---- */
 
+/* Can path be written?  Found out before anything is printed. */
+static int cli_writable(const char *cmd, const char *flag, const char *path) {
+    char tmp[4200];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb"))) return cli_fail(2, cmd, "%s: cannot write %s: %s", flag, tmp, strerror(errno));
+    fclose(f);
+    remove(tmp);
+    return 0;
+}
+
 static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     const char *file;
     int top = a->top, i, n_r, present = 0, hist[4] = {0, 0, 0, 0}, always = 0, dynamic = 0, never = 0;
@@ -12687,8 +13624,16 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 1) return cli_fail(2, cmd, "expected a score file");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
+    if (a->out && cli_writable(cmd, "--out", a->out)) return 2;
+    if (a->format && !a->out) return cli_fail(2, cmd, "--format: needs --out FILE");
     file = a->pos[0];
     if (rh_scores_read(file, &s, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->kv_heads && s.n_heads % a->kv_heads) {
+        int nh = s.n_heads;
+        rh_scores_free(&s);
+        return cli_fail(2, cmd, "--kv-heads: %d KV heads do not divide the %d heads per layer of %s", a->kv_heads, nh, file);
+    }
     if (rhm_rank_heads(&s, &r, &n_r)) {
         rh_scores_free(&s);
         return cli_fail(1, cmd, "out of memory");
@@ -12745,6 +13690,74 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
         }
         printf("%s\n", always > 40 ? " ..." : "");
     }
+    if (a->svg) {
+        double *mean = (double *)malloc((size_t)(present > 0 ? present : 1) * sizeof *mean);
+        rhm_buf svg = {0}, title = {0};
+        int k = 0, rc;
+        if (!mean) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (i = 0; i < s.n_layers * s.n_heads; i++)
+            if (s.present[i]) mean[k++] = rh_scores_mean(&s, i);
+        rhm_buf_printf(&title, "%s: %d of %d heads above 0.1 (%d layers x %d heads)", file, hist[2] + hist[3], present, s.n_layers,
+                       s.n_heads);
+        rhm_svg_histogram(&svg, title.p ? title.p : "", mean, k, NULL);
+        rc = svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+        free(mean);
+        rhm_buf_free(&svg);
+        rhm_buf_free(&title);
+        if (rc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(rc == RH_ENOMEM ? 1 : 2, cmd, "%s", rc == RH_ENOMEM ? "out of memory" : msg);
+        }
+        printf("wrote %s\n", a->svg);
+    }
+    if (a->kv_heads) {
+        /* KV head j of a layer serves query heads j*g .. j*g + g - 1 (repeat_kv) */
+        int g = s.n_heads / a->kv_heads, n_kv = s.n_layers * a->kv_heads, k;
+        rhm_rank *kr = (rhm_rank *)malloc((size_t)n_kv * sizeof *kr);
+        double *sum = (double *)calloc((size_t)n_kv, sizeof *sum);
+        if (!kr || !sum) {
+            free(kr);
+            free(sum);
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (k = 0; k < n_kv; k++) {
+            int l = k / a->kv_heads, j = k % a->kv_heads, q;
+            kr[k].idx = k;
+            kr[k].mean = 0;
+            for (q = j * g; q < (j + 1) * g; q++) {
+                double m = rh_scores_mean(&s, l * s.n_heads + q);
+                if (m > kr[k].mean) kr[k].mean = m;
+                sum[k] += m;
+            }
+        }
+        qsort(kr, (size_t)n_kv, sizeof *kr, rhm_rank_cmp);
+        printf("KV heads (%d per layer, %d query heads each), by the maximum over their query heads:\n", a->kv_heads, g);
+        printf("%-6s %-8s %-10s %-10s %s\n", "rank", "kv head", "max", "sum", "query heads");
+        for (k = 0; k < n_kv && k < top; k++) {
+            int l = kr[k].idx / a->kv_heads, j = kr[k].idx % a->kv_heads;
+            char hn[24];
+            snprintf(hn, sizeof hn, "%d-%d", l, j);
+            printf("%-6d %-8s %-10.4f %-10.4f %d-%d..%d-%d\n", k + 1, hn, kr[k].mean, sum[kr[k].idx], l, j * g, l, (j + 1) * g - 1);
+        }
+        free(kr);
+        free(sum);
+    }
+    if (a->out) {
+        int wrc = a->format == 1 ? rh_scores_write_qrhead(a->out, &s, msg, sizeof msg) : rh_scores_write(a->out, &s, msg, sizeof msg);
+        if (wrc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", msg);
+        }
+        printf("wrote %s (%s form)\n", a->out, cli_format_names[a->format]);
+    }
     free(r);
     rh_scores_free(&s);
     return 0;
@@ -12759,6 +13772,7 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 2) return cli_fail(2, cmd, "expected two score files");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
     files[0] = a->pos[0];
     files[1] = a->pos[1];
     for (k = 0; k < 2; k++) {
@@ -12794,7 +13808,7 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
         }
         if (K > nr[0]) K = nr[0];
         if (K > nr[1]) K = nr[1];
-        printf("top-%d overlap:", K);
+        printf("top-%d heads in both:", K);
         for (i = 0; i < K; i++) {
             int j;
             for (j = 0; j < K; j++)
@@ -12815,6 +13829,33 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
         printf("retrieval heads in both: %d\n", both);
         if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
         else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
+        if (a->svg) {
+            char **names = (char **)calloc((size_t)(n > 0 ? n : 1), sizeof *names);
+            rhm_buf svg = {0}, title = {0};
+            int j = 0, ok = names != NULL, wrc;
+            for (i = 0; ok && i < nh; i++) {
+                if (!s[0].present[i] || !s[1].present[i]) continue;
+                if (!(names[j] = (char *)malloc(24))) ok = 0;
+                else snprintf(names[j++], 24, "%d-%d", i / s[0].n_heads, i % s[0].n_heads);
+            }
+            if (ok) {
+                if (isnan(rho)) rhm_buf_printf(&title, "mean retrieval score per head: %d heads", n);
+                else rhm_buf_printf(&title, "mean retrieval score per head: %d heads, Spearman %.3f", n, rho);
+                rhm_svg_scatter(&svg, title.p ? title.p : "", files[0], files[1], av, bv, names, n, 8, NULL);
+            }
+            wrc = !ok || svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+            for (i = 0; names && i < n; i++) free(names[i]);
+            free(names);
+            rhm_buf_free(&svg);
+            rhm_buf_free(&title);
+            if (wrc) {
+                free(av);
+                free(bv);
+                rc = cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", wrc == RH_ENOMEM ? "out of memory" : msg);
+                goto out;
+            }
+            printf("wrote %s\n", a->svg);
+        }
         free(av);
         free(bv);
     }
@@ -12836,6 +13877,28 @@ static void usage(FILE *f) {
             RH_VERSION, RH_SIMD_NAME);
     for (i = 0; i < CLI_N_COMMANDS; i++) fprintf(f, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
     fprintf(f, "`retrieval_heads <command> --help` for a command's options.  MODEL defaults to " RH_DEFAULT_MODEL ".\n");
+}
+
+/* Said once on stderr when this CPU could run better kernels than the build has (a vendored
+ * `cc -O2 retrieval_heads.c` builds the scalar ones); not when the scalar kernels were asked for
+ * (-DRH_SIMD_SCALAR). */
+static void cli_kernel_notice(const char *cmd) {
+#if !defined(RH_SIMD_SCALAR) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    const char *better = NULL;
+    __builtin_cpu_init();
+#if !defined(RH_AVX512)
+    if (__builtin_cpu_supports("avx512f")) better = "AVX-512";
+#endif
+#if !defined(RH_AVX512) && !defined(RH_AVX2)
+    if (!better && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) better = "AVX2 and FMA";
+#endif
+    if (better)
+        fprintf(stderr, "retrieval_heads: %s: note: this build has the %s kernels and this CPU has %s; build with -march=native "
+                        "(`make`, or cc -O2 -march=native retrieval_heads.c -lm -lpthread) for faster runs\n",
+                cmd, RH_SIMD_NAME, better);
+#else
+    (void)cmd;
+#endif
 }
 
 int rh_cli(int argc, char **argv) {
@@ -12861,6 +13924,7 @@ int rh_cli(int argc, char **argv) {
         cli_help(stdout, c);
         return 0;
     }
+    if (c->bit & (C_RUNS | C_INFO)) cli_kernel_notice(c->name);
     return c->run(c->name, &a, argc, argv);
 }
 

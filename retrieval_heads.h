@@ -12,56 +12,80 @@
  * THE .rhw WEIGHT FORMAT, version 1
  * ==============================================================================================
  * One file, little-endian throughout, designed to be mmapped: tensor data is used in place.
- * Every count, size and offset below is checked by the loader against the file before use.
+ * A file is valid when it meets every rule below; the loader (rh_model_open) refuses any other
+ * file with one line naming the file, the field and the problem.  test/rhw_check.py is a second
+ * reader written from this comment alone; test/test_rhwspec.c holds the two to the same verdict
+ * on thousands of mutated files.  u32/u64 are unsigned, i32 two's complement, f32 IEEE-754
+ * binary32; a..b is an inclusive range.  A field marked "ignored" may hold anything (writers
+ * write the value given); bytes that lie in no section (below) are ignored the same way.
  *
- * Header: exactly 256 bytes at offset 0 (unused bytes are zero).
+ * Header: exactly 256 bytes at offset 0; the file is at least that long.
  *
- *   off size type   field
- *     0   4  char   magic "RHWF"
- *     4   4  u32    version (1)
- *     8   4  u32    header_bytes (256)
- *    12   4  u32    reserved (0)
- *    16   4  u32    dim                 model width (hidden_size)
- *    20   4  u32    hidden_dim          SwiGLU inner width (intermediate_size)
- *    24   4  u32    n_layers
- *    28   4  u32    n_heads             query heads
- *    32   4  u32    n_kv_heads          key/value heads; n_heads % n_kv_heads == 0
- *    36   4  u32    head_dim            even; n_heads * head_dim need not equal dim
- *    40   4  u32    vocab_size          rows of the embedding and output matrices
- *    44   4  u32    max_ctx             trained context (max_position_embeddings)
- *    48   4  f32    rope_theta
- *    52   4  u32    rope_scaling        0 none, 1 linear (positions / factor),
- *                                       2 llama3 (per-frequency rescaling by wavelength)
- *    56   4  f32    rope_factor         linear and llama3: the factor (> 0); else 1
- *    60   4  f32    rope_low_freq_factor    llama3 only
- *    64   4  f32    rope_high_freq_factor   llama3 only (> low_freq_factor)
- *    68   4  u32    rope_original_max_ctx   llama3 only (original_max_position_embeddings)
- *    72   4  f32    norm_eps            RMSNorm epsilon (> 0)
- *    76   4  u32    flags               bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
- *                                       bit 1 tied_embeddings (output head = embedding matrix)
- *                                       bit 2 add_bos (prepend BOS when encoding a prompt)
- *    80   4  i32    bos_id              -1 if none
- *    84   4  u32    n_eos               0..8
- *    88  32  i32[8] eos_ids             first n_eos used (generation_config may list several)
- *   120   8  u64    meta_offset         metadata section
- *   128   8  u64    meta_size
- *   136   8  u64    tok_offset          tokenizer section
- *   144   8  u64    tok_size
- *   152   8  u64    dir_offset          tensor directory
- *   160   8  u64    dir_size
- *   168   4  u32    n_tensors
- *   172   4  u32    reserved (0)
- *   176   8  u64    data_offset         tensor data region; multiple of 64
- *   184   8  u64    data_size
- *   192   8  u64    file_size           must equal the file's size
- *   200  56         reserved (0)
+ *   off size type   field                 rule / meaning
+ *     0   4  char   magic                 "RHWF"
+ *     4   4  u32    version               1
+ *     8   4  u32    header_bytes          256
+ *    12   4  u32    reserved              0
+ *    16   4  u32    dim                   1..65536 (RHW_MAX_DIM): model width (hidden_size)
+ *    20   4  u32    hidden_dim            1..2^20 (RHW_MAX_HIDDEN): SwiGLU inner width
+ *    24   4  u32    n_layers              1..1024 (RHW_MAX_LAYERS)
+ *    28   4  u32    n_heads               1..1024 (RHW_MAX_HEADS): query heads
+ *    32   4  u32    n_kv_heads            1..n_heads and n_heads % n_kv_heads == 0
+ *    36   4  u32    head_dim              even, 2..1024 (RHW_MAX_HEAD_DIM); n_heads * head_dim
+ *                                         need not equal dim (the two limits keep it <= 2^20)
+ *    40   4  u32    vocab_size            1..2^24 (RHW_MAX_VOCAB): rows of the embedding and
+ *                                         output matrices
+ *    44   4  u32    max_ctx               1..2^24 (RHW_MAX_CTX): trained context
+ *                                         (max_position_embeddings)
+ *    48   4  f32    rope_theta            finite and > 0
+ *    52   4  u32    rope_scaling          0 none, 1 linear (positions / factor),
+ *                                         2 llama3 (per-frequency rescaling by wavelength)
+ *    56   4  f32    rope_factor           linear and llama3: finite and > 0; none: ignored
+ *                                         (written 1)
+ *    60   4  f32    rope_low_freq_factor  llama3: > 0; else ignored (written 0)
+ *    64   4  f32    rope_high_freq_factor llama3: finite and > rope_low_freq_factor; else
+ *                                         ignored (written 0)
+ *    68   4  u32    rope_original_max_ctx <= 2^31 - 1 whatever the scaling; llama3: >= 1
+ *                                         (original_max_position_embeddings); else written 0
+ *    72   4  f32    norm_eps              RMSNorm epsilon, 0 < norm_eps < 1
+ *    76   4  u32    flags                 bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
+ *                                         bit 1 tied_embeddings (output head = embedding matrix)
+ *                                         bit 2 add_bos (prepend BOS when encoding a prompt; with
+ *                                               bos_id -1 nothing is prepended)
+ *                                         bits 3-31 must be 0
+ *    80   4  i32    bos_id                -1 (none) or 0..vocab_size - 1
+ *    84   4  u32    n_eos                 0..8 (RH_MAX_EOS)
+ *    88  32  i32[8] eos_ids               the first n_eos: each 0..vocab_size - 1 (generation_
+ *                                         config may list several); the others ignored (written 0)
+ *   120   8  u64    meta_offset           metadata section
+ *   128   8  u64    meta_size             0: the file has no metadata (meta_offset ignored)
+ *   136   8  u64    tok_offset            tokenizer section
+ *   144   8  u64    tok_size              >= 1
+ *   152   8  u64    dir_offset            tensor directory
+ *   160   8  u64    dir_size              >= 1
+ *   168   4  u32    n_tensors             >= 1: entries in the directory
+ *   172   4  u32    reserved              0
+ *   176   8  u64    data_offset           tensor data region; a multiple of 64
+ *   184   8  u64    data_size             >= 1
+ *   192   8  u64    file_size             equals the file's size in bytes
+ *   200  56         reserved              every byte 0
+ * bos_id and eos_ids index the vocab_size embedding rows; they may lie past the tokenizer's
+ * n_tokens (padding rows).
  *
- * The meta, tok and dir sections and the data region lie inside [256, file_size) and do not
- * overlap one another.
+ * Sections.  The four (offset, size) pairs name byte ranges [offset, offset + size): the
+ * metadata and tokenizer sections, the tensor directory and the data region.  Each one with
+ * size >= 1 lies inside [256, file_size) (offset >= 256, offset + size <= file_size, computed
+ * without overflow), and no two of them share a byte.  They may come in any order and with gaps
+ * between them; bytes in no section (gaps, padding, a tail after the last section) are
+ * ignored.  The metadata section, the tokenizer section and the directory are each read from
+ * their first byte and must end exactly at their last: too few bytes, or any left over, is an
+ * error.  The data region holds the tensors; its bytes that no tensor covers are ignored.
  *
  * Metadata section: u32 n_entries, then n_entries times { u32 key_len; key bytes;
- *   u32 value_len; value bytes }.  Keys are 1..64 bytes of [a-z0-9_.]; values are UTF-8, not
- *   NUL-terminated.  Known keys: "name", "source", "architecture", "chat_template", "dtype".
+ *   u32 value_len; value bytes }.  Keys are 1..64 bytes, each one of a-z 0-9 _ . ; no two
+ *   entries have the same key.  Values are 0 or more bytes of any value (UTF-8 by convention,
+ *   not checked), not NUL-terminated.  Any key is allowed; known keys: "name", "source",
+ *   "architecture", "chat_template", "dtype".
  *
  * Tokenizer section:
  *   u32 kind            1 = SentencePiece-style BPE (metaspace U+2581, optional byte fallback)
@@ -86,28 +110,59 @@
  *                       bit 9 prefix only for the segment at byte 0 of the text (Metaspace
  *                             prepend_scheme "first")
  *                       bit 10 fuse_unk: consecutive unknown symbols give one unk id
- *                       other bits must be 0
+ *                       bits 11-31 must be 0, and:
+ *                         kind 2: bits 1, 2, 3 and 6 must be 0, and bit 0 needs bit 7;
+ *                         bits 8 and 9 need bit 7; bit 7 excludes bit 1
  *   u32 pretokenizer    kind 2: 1 = GPT-2 regex, 2 = Llama-3 regex, 3 = Qwen2 regex; kind 1: 0
- *   i32 unk_id          -1 if none
- *   u32 n_tokens        <= vocab_size (the embedding may have padding rows)
+ *   i32 unk_id          -1 (none) or 0..n_tokens - 1
+ *   u32 n_tokens        1..vocab_size (the embedding may have padding rows)
  *   u32 n_merges        0 for kind 1 means: merge by piece score (SentencePiece BPE semantics)
  *   u32 pattern_len, then pattern_len bytes: the pre-tokenizer regex as the source gave it
- *                       (informational; the C code implements the patterns named above)
- *   n_tokens times:     u32 len; len bytes: the piece exactly as in the source vocabulary
- *                       (kind 1 with U+2581 for spaces, "<0x0A>" for byte tokens; kind 2 in the
- *                       byte-to-unicode alphabet, e.g. "Ġthe");
+ *                       (informational, any bytes, not checked; the C code implements the
+ *                       patterns named above)
+ *   n_tokens times:     u32 len (1..65536); len bytes: the piece exactly as in the source
+ *                       vocabulary (kind 1 with U+2581 for spaces, "<0x0A>" for byte tokens;
+ *                       kind 2 in the byte-to-unicode alphabet, e.g. "Ġthe");
  *                       f32 score; u8 type (1 normal, 2 unknown, 3 control, 4 user_defined,
  *                       5 unused, 6 byte); u8 flags (bit 0 added: matched in raw text before
  *                       pre-tokenization, as HF added tokens and SentencePiece user_defined
  *                       pieces are; bit 1 lstrip; bit 2 rstrip; bit 3 single_word; bit 4
  *                       normalized; bit 5 special: dropped by decode with RH_DETOK_SKIP_SPECIAL)
- *   n_merges times:     u32 left, u32 right, u32 result (token ids; rank = index, 0 merges first;
- *                       piece(result) == piece(left) + piece(right))
+ *   n_merges times:     u32 left, u32 right, u32 result (token ids; rank = index, 0 merges first)
+ *   and nothing after the merges.
+ * Rules of the section:
+ *   - a piece is well-formed UTF-8 (as Unicode defines it: no overlong form, no surrogate
+ *     U+D800..U+DFFF, nothing above U+10FFFF, no cut-off sequence; U+0000 is allowed); no two
+ *     tokens have the same piece; the pieces' lengths add up to at most 2^30 - 1 bytes
+ *   - a score lies in [-3.0e38, 3.0e38] (f32 0x7F61B1E6; so never NaN or infinite)
+ *   - type 1..6; kind 2 has no type 6; a kind 1 type 6 piece is exactly "<0xHH>", HH two
+ *     upper-case hex digits 0-9 A-F (so each byte has at most one byte token)
+ *   - token flags: bits 6 and 7 must be 0, and bit 3 (single_word) too: it is not supported
+ *   - kind 1 with byte_fallback (bit 2): all 256 byte tokens (type 6) <0x00>..<0xFF> are present
+ *   - kind 2: for each of the 256 bytes, some token (of any type) has as its piece exactly the
+ *     byte's character: bytes 0x21-0x7E, 0xA1-0xAC and 0xAE-0xFF stand for U+0021.. (their own
+ *     value), the other 68 bytes, in increasing order, for U+0100..U+0143; UTF-8 encoded
+ *   - each merge: left, right and result < n_tokens, piece(result) == piece(left) +
+ *     piece(right); no two merges have the same (left, right) (so a valid section has fewer
+ *     merges than piece bytes: a reader may refuse more before sizing a table for them)
  *
- * Tensor directory: n_tensors times { u32 name_len (1..255); name bytes (ASCII); u32 dtype
- *   (0 f32, 1 f16, 2 bf16); u32 ndim (1..4); u64 shape[ndim]; u64 offset (absolute, multiple
- *   of 64, inside the data region); u64 nbytes (== product(shape) * sizeof(dtype)) }.
- *   Tensors do not overlap.  Names and shapes are Hugging Face's (row-major, out x in):
+ * Tensor directory: n_tensors entries one after another, { u32 name_len (1..255); name bytes;
+ *   u32 dtype (0 f32, 1 f16, 2 bf16); u32 ndim (1..4); u64 shape[ndim] (each >= 1);
+ *   u64 offset; u64 nbytes }, and nothing after them.  Rules:
+ *   - the name is one of those listed below, {i} a layer 0..n_layers - 1 in decimal without
+ *     leading zeros (so names are printable ASCII); any other name is an error, and so is a
+ *     name that appears twice
+ *   - every listed tensor is present, except: the three biases are present when qkv_bias is
+ *     set and absent when not; lm_head.weight is absent when tied_embeddings is set and present
+ *     when not
+ *   - ndim and shape are exactly as listed (the header's dims give them)
+ *   - any dtype for any tensor (norms and biases too: the loader makes f32 copies of the
+ *     vectors; the matrices are used in their dtype); one file may mix dtypes
+ *   - nbytes == product(shape) * (4 for f32, 2 for f16 and bf16)
+ *   - offset is absolute and a multiple of 64; [offset, offset + nbytes) lies inside the data
+ *     region; no two tensors share a byte; directory order and data order are free; tensor
+ *     values are not checked
+ *   Names and shapes are Hugging Face's (row-major, out x in):
  *     model.embed_tokens.weight                       [vocab_size, dim]
  *     model.layers.{i}.input_layernorm.weight         [dim]
  *     model.layers.{i}.self_attn.q_proj.weight        [n_heads * head_dim, dim]
@@ -122,7 +177,7 @@
  *     model.norm.weight                               [dim]
  *     lm_head.weight                                  [vocab_size, dim]   (absent when tied)
  *   q/k weights are in Hugging Face's rotate-half order: RoPE pairs dimension i with
- *   i + head_dim/2 of each head.  Unknown tensor names are an error.
+ *   i + head_dim/2 of each head.
  * ==============================================================================================
  */
 #ifndef RETRIEVAL_HEADS_H
@@ -224,6 +279,9 @@ int rh_detokenize(const rh_model *m, const int *ids, int n_ids, int flags, char 
  * alphabet -> bytes); returns the byte count (may exceed cap: then only cap bytes written), or
  * a negative code for an id out of range. */
 int rh_token_bytes(const rh_model *m, int id, char *buf, size_t cap);
+/* The piece of token id as the vocabulary holds it ("▁the", "<0x0A>", "Ġthe"); returns its
+ * byte count as rh_token_bytes does. */
+int rh_token_piece(const rh_model *m, int id, char *buf, size_t cap);
 int rh_n_tokens(const rh_model *m);
 
 /* Streaming decode: bytes of a multi-byte UTF-8 character split across tokens are held back
@@ -251,6 +309,13 @@ typedef struct {
     int n_ctx;         /* KV cache capacity in tokens; 0 = the model's max_ctx */
     rh_dtype kv_dtype; /* RH_F32 (default), RH_F16 or RH_BF16 */
     int prefill_chunk; /* tokens per prefill chunk; 0 = default */
+    int reference;     /* 1: the plain reference forward pass (retrieval_heads.c section 2,
+                          reference_forward) instead of the fast one: one token at a time on the
+                          calling thread, plain loops, sums in double, for reading and checking;
+                          slow.  The same KV cache (layout, dtype, rounding), hooks and rewind;
+                          n_threads and prefill_chunk do not apply.  Its logits agree with the
+                          fast path's to float rounding (within 1e-5 on the test fixtures, f32
+                          KV cache). */
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
@@ -310,6 +375,13 @@ typedef enum {
 } rh_mask_mode;
 int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode);
 
+/* The kernels this build has ("avx512+bf16", "avx2+fma+f16c", "neon", "scalar"), and what made
+ * the build: version, kernels, compiler and the source (the Makefile passes a hash of the
+ * sources as RH_SOURCE_HASH; built otherwise, the build's date and time stand for it).  Results
+ * are recorded with it, and a run resumes only a run of the same build. */
+const char *rh_kernels(void);
+const char *rh_build(void);
+
 /* Index of the largest of n floats (ties -> the smallest index). */
 int rh_argmax(const float *x, int n);
 
@@ -349,12 +421,15 @@ typedef struct {
 } rh_scores;
 int rh_scores_init(rh_scores *s, int n_layers, int n_heads);
 int rh_scores_push(rh_scores *s, int head_index, double score);
-/* Read a score file (one JSON object, as published); every byte is checked. */
+/* Read a score file (one JSON object, as published; or QRHead's list form); every byte is checked. */
 int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap);
 int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
                     size_t errcap);
 /* Write the published one-line form (as Python's json.dump), atomically (temp + rename). */
 int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap);
+/* QRHead's form [["layer-head", mean score], ...], highest first, as its json.dump(indent=4)
+ * writes it (rh_scores_read reads that form too). */
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap);
 double rh_scores_mean(const rh_scores *s, int head_index);
 void rh_scores_free(rh_scores *s);
 
@@ -463,9 +538,15 @@ typedef struct {
     rh_mask_mode mask_mode;
     int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
     rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
-    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= i < n) */
+    int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
+                               files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
     int no_prefix_reuse;    /* 1: prefill every prompt whole */
+    int compat_original;    /* 1: the original code's prompt and decoding (README, "--compat original"):
+                               BOS before the needle where the tokenizer adds one, the needle after a
+                               period token, the answer span searched over the whole prompt with the
+                               answer tokenized alone, decoding stopped by "<0x0A>" or id 144 only
+                               (never EOS), 20 lengths and depths 0:100:10 by default */
     const char *out;        /* detect: the score file (BASE.json); niah: BASE */
     int argc;               /* the command line recorded in the outputs (may be 0) */
     char **argv;
@@ -558,7 +639,8 @@ typedef struct {
     rh_mask_mode mask_mode;
     int mask_prefill;        /* 1: mask the context too */
     rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need) */
-    int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i */
+    int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
+                                files and the command line count shards from 1: shard_i + 1) */
     int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
     const char *out;         /* BASE: BASE.jsonl, BASE.csv, BASE.run.json ("eval") */
     int argc;                /* the command line recorded in the outputs (may be 0) */

@@ -194,7 +194,7 @@ static int eval_known_answer(void) {
     for (m = 0; m < 3; m++) {
         /* unmasked; the copy head 1-2 masked; another head masked */
         static const char *const mask[3] = {"", "--mask-heads 1-2", "--mask-heads 0-3"};
-        snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 4 -t 1 -q %s -o %s", t_bin, mp, eval_ka_task(),
+        snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 4 -t 1 -q --fresh %s -o %s", t_bin, mp, eval_ka_task(),
                  mask[m], t_tmp("eval_ka"));
         rc = t_run(cmd, out, sizeof out);
         CHECKF(rc == 0, "%s: exit %d\n%s", cmd, rc, out);
@@ -248,7 +248,7 @@ static int eval_logliks_logits(void) {
     CHECKF(rh_model_open(mp, &m, err, sizeof err) == RH_OK, "%s", err);
     for (mi = 0; mi < 3; mi++) {
         /* eval masks the whole run with --mask-prefill: the logits command's masking */
-        snprintf(cmd, sizeof cmd, "%s eval %s --task %s -q -t 1 --max-new 2 %s %s -o %s", t_bin, mp, eval_ka_task(), masks[mi],
+        snprintf(cmd, sizeof cmd, "%s eval %s --task %s -q -t 1 --max-new 2 --fresh %s %s -o %s", t_bin, mp, eval_ka_task(), masks[mi],
                  mi ? "--mask-prefill" : "", t_tmp("eval_ll"));
         CHECKF(t_run(cmd, out, sizeof out) == 0, "%s\n%s", cmd, out);
         for (k = 0; k < 2; k++) {
@@ -294,7 +294,7 @@ static int eval_logliks_logits(void) {
         double want = 0;
         rhj v;
         const char *prompt = "the code is delta echo . the code is";
-        snprintf(cmd, sizeof cmd, "%s eval %s --task %s -q -t 1 --max-new 2 --mask-heads 1-2 -o %s", t_bin, mp, eval_ka_task(),
+        snprintf(cmd, sizeof cmd, "%s eval %s --task %s -q -t 1 --max-new 2 --fresh --mask-heads 1-2 -o %s", t_bin, mp, eval_ka_task(),
                  t_tmp("eval_ll"));
         CHECKF(t_run(cmd, out, sizeof out) == 0, "%s\n%s", cmd, out);
         CHECK(eval_record(t_tmp("eval_ll.jsonl"), "copy3", &v) == 0);
@@ -327,7 +327,7 @@ static int eval_logliks_logits(void) {
         CHECK(rh_tokenize(m, text, strlen(text), -1, &ids, &n, err, sizeof err) == RH_OK);
         for (j = 0; j < n; j++) rhm_buf_printf(&idl, "%s%d", j ? " " : "", ids[j]);
         for (mi = 0; mi < 2; mi++) {
-            snprintf(cmd, sizeof cmd, "%s eval %s --perplexity %s -q -t 1 %s -o %s", t_bin, mp, tp,
+            snprintf(cmd, sizeof cmd, "%s eval %s --perplexity %s -q -t 1 --fresh %s -o %s", t_bin, mp, tp,
                      mi ? "--mask-heads 1-2 --mask-prefill" : "", t_tmp("eval_pp"));
             CHECKF(t_run(cmd, out, sizeof out) == 0, "%s\n%s", cmd, out);
             snprintf(cmd, sizeof cmd, "%s logits %s --ids '%s' -t 1 --out %s %s", t_bin, mp, idl.p, t_tmp("eval_pp.bin"),
@@ -515,7 +515,7 @@ static int eval_outputs_resume(void) {
     /* two shards, then a merge that runs nothing: the same records */
     for (k = 0; k < 3; k++) {
         char sh[32];
-        if (k < 2) snprintf(sh, sizeof sh, "--shard %d/2", k);
+        if (k < 2) snprintf(sh, sizeof sh, "--shard %d/2", k + 1);
         else sh[0] = 0;
         snprintf(cmd, sizeof cmd, "%s eval %s " EVAL_ARGS " %s -o %s", t_bin, mp, eval_ka_task(), t_tmp("eval_txt.txt"), sh,
                  t_tmp("eo_sh"));
@@ -542,6 +542,11 @@ static int eval_outputs_resume(void) {
     b = method_slurp(t_tmp("eo_sh.jsonl"), &nb);
     CHECKF(a && b && !strcmp(a, b), "resumed records differ (-t 1 against -t 2)");
     free(b);
+    /* another configuration under the same name is refused, not mixed in */
+    snprintf(cmd, sizeof cmd, "%s eval %s " EVAL_ARGS " --mask-heads 1-2 -o %s", t_bin, mp, eval_ka_task(), t_tmp("eval_txt.txt"),
+             t_tmp("eo_full"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "eo_full.jsonl holds item \"copy1\" of another run") && strstr(out, "--fresh"), "%d %s", rc, out);
     /* --rescore: the same records from the saved responses, no model run */
     snprintf(cmd, sizeof cmd, "%s eval --rescore %s -o %s", t_bin, t_tmp("eo_full.jsonl"), t_tmp("eo_rs"));
     rc = t_run(cmd, out, sizeof out);

@@ -931,22 +931,23 @@ static int method_resume_shards(void) {
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("rs_full"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
     /* two shards, then a merge run that computes nothing */
-    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 0/2", t_bin, mp, hp, np,
-             t_tmp("rs_sh"));
-    CHECK(t_run(cmd, out, sizeof out) == 0);
-    CHECKF(strstr(out, "over 6 tests") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 1/2", t_bin, mp, hp, np,
              t_tmp("rs_sh"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
+    CHECKF(strstr(out, "over 6 tests") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s --shard 2/2", t_bin, mp, hp, np,
+             t_tmp("rs_sh"));
+    CHECK(t_run(cmd, out, sizeof out) == 0);
+    CHECK(access(t_tmp("rs_sh.shard-1-of-2.jsonl"), F_OK) == 0 && access(t_tmp("rs_sh.shard-2-of-2.run.json"), F_OK) == 0);
     snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("rs_sh"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
     CHECKF(strstr(out, "over 12 tests") != NULL, "%s", out);
-    /* the merged records equal the full run's, line for line after the run header */
+    /* the merged records equal the full run's, byte for byte: one test a line, nothing else */
     a = method_slurp(t_tmp("rs_full.jsonl"), &na);
     b = method_slurp(t_tmp("rs_sh.jsonl"), &nb);
     CHECK(a && b);
-    CHECK(!strncmp(a, "{\"run\": ", 8) && !strncmp(b, "{\"run\": ", 8));
-    CHECKF(!strcmp(strchr(a, '\n'), strchr(b, '\n')), "merged shard records differ from the full run");
+    CHECK(!strncmp(a, "{\"key\": ", 8) && !strncmp(b, "{\"key\": ", 8));
+    CHECKF(!strcmp(a, b), "merged shard records differ from the full run");
     free(b);
     /* the shared-prefix cache changes nothing: the same records with every prompt prefilled whole */
     snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np,
@@ -959,7 +960,7 @@ static int method_resume_shards(void) {
         char *x = method_slurp(t_tmp("rs_pc.tests.jsonl"), NULL), *y = method_slurp(t_tmp("rs_npc.tests.jsonl"), NULL);
         char *u = method_slurp(t_tmp("rs_pc.json"), NULL), *v = method_slurp(t_tmp("rs_npc.json"), NULL);
         CHECK(x && y && u && v);
-        CHECKF(!strcmp(strchr(x, '\n'), strchr(y, '\n')), "prefix cache / -t 1 changed the per-test records");
+        CHECKF(!strcmp(x, y), "prefix cache / -t 1 changed the per-test records");
         CHECKF(!strcmp(u, v), "prefix cache / -t 1 changed the score file");
         free(x);
         free(y);
@@ -984,25 +985,24 @@ static int method_resume_shards(void) {
         free(a);
         a = method_slurp(t_tmp("rs_full.jsonl"), &na);
         b = method_slurp(t_tmp("rs_sh.jsonl"), &nb);
-        CHECKF(!strcmp(strchr(a, '\n'), strchr(b, '\n')), "resumed records differ");
+        CHECKF(!strcmp(a, b), "resumed records differ");
         free(b);
     }
     free(a);
-    /* every output carries the run record */
+    /* the CSV starts with its header row; the run record is in BASE.run.json (and the SVG) */
     a = method_slurp(t_tmp("rs_full.csv"), &na);
-    CHECKF(a && !strncmp(a, "# run: {\"program\": \"retrieval_heads\"", 36) && strstr(a, "\"model_checksum\""),
-           "csv: %.300s", a ? a : "(none)");
-    CHECK(strstr(a, "\nlength,depth,needle,response,score,mask\n"));
+    CHECKF(a && !strncmp(a, "context_length,depth_percent,needle,model_response,score,mask\n", 62), "csv: %.300s", a ? a : "(none)");
     CHECK(strstr(a, "\"the secret code is alpha bravo charlie\n\",alpha bravo charlie,100.0,none"));
     free(a);
     a = method_slurp(t_tmp("rs_full.svg"), &na);
-    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<!-- run: "));
+    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<desc>{&quot;program&quot;"));
     free(a);
     a = method_slurp(t_tmp("rs_full.run.json"), &na);
     {
         rhj v;
         CHECK(a && rhj_parse(a, na, "run", &v, NULL, 0) == RH_OK);
-        CHECK(rhj_get(&v, "command") && rhj_get(&v, "grid") && rhj_get(&v, "threads") && rhj_get(&v, "wall_s"));
+        CHECK(rhj_get(&v, "command") && rhj_get(&v, "config") && rhj_get(&v, "threads") && rhj_get(&v, "wall_s") &&
+              rhj_get(rhj_get(&v, "config"), "build") && rhj_get(rhj_get(&v, "config"), "model_checksum"));
         rhj_free(&v);
     }
     free(a);
@@ -1056,7 +1056,8 @@ static int method_bad_flags(void) {
              {"--max-new 0", "--max-new"},
              {"-t -1", "-t"},
              {"--threads 99999", "--threads"},
-             {"--shard 2/2", "--shard"},
+             {"--shard 3/2", "--shard"},
+             {"--shard 0/2", "--shard"},
              {"--shard 1", "--shard"},
              {"--shard 0/0", "--shard"},
              {"--span fuzzy", "--span"},
