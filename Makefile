@@ -26,8 +26,9 @@ OPT ?= -O2
 SRC_HASH := $(shell cat retrieval_heads.c retrieval_heads.h | cksum | cut -d' ' -f1)
 DEFS :=
 CFLAGS ?= $(OPT) $(ARCH)
-FLAGS_HASH = $(shell echo '$(CC) $(CFLAGS) $(DEFS)' | cksum | cut -d' ' -f1)
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-$(FLAGS_HASH)"' 
+# the build's id for a compile with flags $(1): the program and its test runner get the same one
+BUILD_ID = -DRH_SOURCE_HASH='"$(SRC_HASH)-$(shell echo '$(1)' | cksum | cut -d' ' -f1)"'
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) $(call BUILD_ID,$(CC) $(CFLAGS) $(DEFS))
 LDLIBS := -lm -lpthread
 
 SRC := retrieval_heads.c retrieval_heads.h
@@ -60,8 +61,8 @@ test: $(BIN) $(TESTBIN)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
 	mkdir -p $(O)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call BUILD_ID,$(CC) $(ASAN_FLAGS) $(ARCH) $(DEFS)) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call BUILD_ID,$(CC) $(ASAN_FLAGS) $(ARCH) $(DEFS)) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
 	$(O)/test_runner_asan --bin $(O)/retrieval_heads_asan $(T)
 
 # The NEON kernels on an x86 host: cross-compile and run the tests under qemu-aarch64
@@ -69,8 +70,8 @@ asan:
 CROSS ?= aarch64-linux-gnu-
 test-neon:
 	mkdir -p $(O)/neon
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call BUILD_ID,$(CROSS)gcc -O2 $(DEFS)) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call BUILD_ID,$(CROSS)gcc -O2 $(DEFS)) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
 	qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/test_runner \
 		--bin "qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/retrieval_heads" $(T)
 
@@ -112,9 +113,9 @@ DEMO_T ?= 2
 demo: $(BIN)
 	@test -f $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) is missing (see weights/README.md)" >&2; exit 1; }
 	@mkdir -p demo
-	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/scores.json
+	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/scores.json
 	$(BIN) report demo/scores.json
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/niah_none > demo/none.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/niah_none > demo/none.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
 	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"

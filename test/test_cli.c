@@ -20,6 +20,7 @@ static int cli_t_bad_values(const cli_option *o, char vals[4][64]) {
         snprintf(vals[n++], 64, "%s ", o->names[0]);
         break;
     case O_TEXT:
+    case O_MULTI:
         vals[n++][0] = 0; /* empty */
         break;
     case O_CUSTOM:
@@ -121,6 +122,21 @@ static int cli_options_table(void) {
     return 0;
 }
 
+/* A small task file of eval's three kinds for the known-answer model. */
+static const char *cli_t_task(void) {
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", t_tmp("cli_task.jsonl"));
+        if (method_write(path, "{\"id\": \"g\", \"kind\": \"generate\", \"prompt\": \"red blue red\", \"answer\": \"blue\", "
+                               "\"metric\": \"exact\"}\n"
+                               "{\"id\": \"c\", \"kind\": \"choice\", \"prompt\": \"red blue red\", \"choices\": [\"blue\", \"hill\"], "
+                               "\"gold\": 0}\n"
+                               "{\"id\": \"p\", \"kind\": \"perplexity\", \"text\": \"red blue red blue\"}\n"))
+            path[0] = 0;
+    }
+    return path;
+}
+
 /* A command line of command c that runs (on the known-answer model), to which a bad flag is
  * appended. */
 static int cli_t_base(const cli_command *c, const char *mp, const char *hp, const char *np, const char *sp, char *out,
@@ -131,6 +147,8 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
     else if (c->bit & C_GRID)
         snprintf(out, cap, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 --template '{context} {question}' --fresh -o %s", t_bin, c->name, mp, hp,
                  np, t_tmp(c->bit == C_DETECT ? "cli_d.json" : "cli_n"));
+    else if (c->bit == C_EVAL)
+        snprintf(out, cap, "%s eval %s --task %s --max-new 2 -o %s", t_bin, mp, cli_t_task(), t_tmp("cli_e"));
     else if (c->bit == C_REPORT) snprintf(out, cap, "%s report %s", t_bin, sp);
     else if (c->bit == C_COMPARE) snprintf(out, cap, "%s compare %s %s", t_bin, sp, sp);
     else if (c->bit == C_TOKENIZE) snprintf(out, cap, "%s tokenize %s abc", t_bin, mp);
@@ -141,15 +159,18 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
 /* Through the binary: each row's `bad` sample is refused with exit 2 and one line naming the
  * flag or the value; the base command lines themselves run. */
 static int cli_bad_samples(void) {
-    const char *mp, *hp, *np, *sp = t_tmp("cli_scores.json");
+    const char *mp, *hp, *np, *sp;
+    char spb[600];
     char base[2048], cmd[4096], out[8192];
     int i, j, rc, n = 0;
     CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(spb, sizeof spb, "%s", t_tmp("cli_scores.json")); /* t_tmp's buffers are reused */
+    sp = spb;
     CHECK(method_write(sp, "{\"0-0\": [0.5], \"0-1\": [0]}") == 0);
     for (j = 0; j < CLI_N_COMMANDS; j++) {
         cli_t_base(&cli_commands[j], mp, hp, np, sp, base, sizeof base);
         snprintf(cmd, sizeof cmd, "%s --quiet 2>&1 >/dev/null", base);
-        rc = t_run((cli_commands[j].bit & C_GRID) ? cmd : base, out, sizeof out);
+        rc = t_run((cli_commands[j].bit & (C_GRID | C_EVAL)) ? cmd : base, out, sizeof out);
         CHECKF(rc == 0, "`%s`: exit %d\n%s", base, rc, out);
     }
     for (i = 0; i < CLI_N_OPTIONS; i++) {
@@ -593,6 +614,53 @@ static int cli_svg_fit(void) {
     return 0;
 }
 
+/* ---- consumers of score files: QRHead's list form, KV heads of grouped-query models ---- */
+static int cli_consumers(void) {
+    const char *a = t_tmp("cons.json"), *q = t_tmp("cons_qr.json");
+    char cmd[2048], out[16384], err[256];
+    rh_scores s, t2;
+    int i, rc;
+    /* 2 layers x 4 heads; with 2 KV heads, KV head 1-1 serves query heads 1-2 and 1-3 */
+    CHECK(method_write(a, "{\"0-0\": [0, 0], \"0-1\": [0.5, 0.3], \"0-2\": [0, 0.02], \"0-3\": [0, 0], \"1-0\": [0.1, 0.1], "
+                          "\"1-1\": [0, 0], \"1-2\": [0.2, 0.4], \"1-3\": [0.6, 0.2]}") == 0);
+    snprintf(cmd, sizeof cmd, "%s report %s --kv-heads 2 --out %s --format qrhead", t_bin, a, q);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "KV heads (2 per layer, 2 query heads each)"), "%d %s", rc, out);
+    /* a tie keeps layer-major order, as the heads' ranking does */
+    CHECKF(strstr(out, "1      0-0      0.4000     0.4000     0-0..0-1"), "%s", out);
+    CHECKF(strstr(out, "2      1-1      0.4000     0.7000     1-2..1-3"), "%s", out);
+    /* the list form reads back with the same means, highest first in the file */
+    CHECK(rh_scores_read(a, &s, err, sizeof err) == RH_OK);
+    CHECKF(rh_scores_read(q, &t2, err, sizeof err) == RH_OK, "%s", err);
+    for (i = 0; i < 8; i++) CHECKF(fabs(rh_scores_mean(&s, i) - rh_scores_mean(&t2, i)) < 1e-15, "head %d", i);
+    rh_scores_free(&s);
+    rh_scores_free(&t2);
+    {
+        char *d = method_slurp(q, NULL);
+        CHECKF(d && !strncmp(d, "[\n    [\n        \"0-1\",\n        0.4\n    ],\n    [\n        \"1-3\",\n        0.4\n    ]", 70),
+               "%.200s", d ? d : "(none)");
+        free(d);
+    }
+    if (t_run("command -v python3", out, sizeof out) == 0) {
+        snprintf(cmd, sizeof cmd, "python3 -c \"import json,sys; d=json.load(open(sys.argv[1])); "
+                                  "print(json.dumps([tuple(x) for x in d], indent=4) == open(sys.argv[1]).read())\" %s", q);
+        CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "True"), "QRHead form is not json.dump's: %s", out);
+    }
+    /* bad list items and a --kv-heads that does not divide */
+    {
+        static const char *const bad[] = {"[[\"0-0\"]]", "[[\"0-0\", \"x\"]]", "[[1, 0.5]]", "[0.5]", "[[\"0-0\", 0.5], [\"0-0\", 1]]",
+                                          "[]"};
+        for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++)
+            CHECKF(rh_scores_parse(bad[i], strlen(bad[i]), "x", &s, err, sizeof err) != RH_OK, "accepted %s", bad[i]);
+    }
+    snprintf(cmd, sizeof cmd, "%s report %s --kv-heads 3", t_bin, a);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "--kv-heads: 3 KV heads do not divide the 4 heads"), "%d %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s report %s --format qrhead", t_bin, a);
+    CHECKF(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--format: needs --out"), "%s", out);
+    return 0;
+}
+
 static const rh_test_case cli_tests[] = {{"cli/options_table", cli_options_table},
                                          {"cli/bad_samples", cli_bad_samples},
                                          {"cli/help", cli_help_lists_rows},
@@ -600,4 +668,5 @@ static const rh_test_case cli_tests[] = {{"cli/options_table", cli_options_table
                                          {"cli/stale_results", cli_stale_results},
                                          {"cli/original_inputs", cli_original_inputs},
                                          {"cli/svg_fit", cli_svg_fit},
+                                         {"cli/consumers", cli_consumers},
                                          {NULL, NULL}};

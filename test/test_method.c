@@ -342,6 +342,9 @@ static int method_grids(void) {
  *   head 1-2, induction: q = the token's code (T), k = the previous token's code (P), both on
  *     the slow pairs: it attends to the position after an earlier occurrence of the current
  *     token.  v = T, o -> O; lm_head row of each coded token reads O.
+ *   a bigram from the weights alone: the lm_head row of "pepper" also reads the current token's
+ *     code (T) of "salt", so "salt" is followed by "pepper" with no head involved (eval's test of
+ *     an answer the model knows, which masking the copy head must not break).
  * All other heads and the MLPs are zero.  The prompt ends with the words that precede the
  * answer in the needle, so the copy head reproduces the answer and then the needle's newline.
  * With the mask at decode steps only (the default) head 0-1 is not needed (the prompt's keys were
@@ -352,11 +355,12 @@ static int method_grids(void) {
 #define KA_HD 128
 #define KA_NH 4
 #define KA_A 8.0
+#define KA_BIGRAM 1.5 /* the weight of the salt -> pepper bigram in pepper's lm_head row */
 
 static const char *const ka_words[] = {"red",   "blue",   "green", "stone",  "river", "hill",  "cloud", "bird",
                                        "tree",  "road",   "lamp",  "ship",   "moon",  "sand",  "the",   "secret",
                                        "code",  "is",     "alpha", "bravo",  "charlie", "my",  "lucky", "word",
-                                       "delta", "echo"};
+                                       "delta", "echo",  "salt",  "pepper"};
 #define KA_N_HAY_WORDS 14
 #define KA_N_WORDS ((int)(sizeof ka_words / sizeof ka_words[0]))
 
@@ -510,6 +514,17 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
                 emb[(size_t)i * KA_DIM + j] = (float)c;
                 if (hrow[i] >= 0 && i != 1) lm[(size_t)i * KA_DIM + 129 + j] = (float)c;
             }
+            /* the bigram salt -> pepper: pepper's row reads T on salt's code (a Hadamard row:
+             * orthogonal to every other coded token's) */
+            if (hrow[i] == 4 + KA_N_WORDS - 1)
+                for (j = 0; j < 64; j++) {
+                    unsigned x = (unsigned)((4 + KA_N_WORDS - 2) & j), p = 0;
+                    while (x) {
+                        p ^= x & 1;
+                        x >>= 1;
+                    }
+                    lm[(size_t)i * KA_DIM + j] = (float)(KA_BIGRAM * (p ? -1 : 1));
+                }
             emb[(size_t)i * KA_DIM + 128] = (float)KA_A;
         }
     }
