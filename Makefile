@@ -6,6 +6,7 @@
 #   make asan            the tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           prefill/decode speed on random TinyLlama-shaped weights
 #   make bench-attention prefill attention alone (8192-token prompt), 1 and 2 threads
+#   make bench-grid      a NIAH grid's tests per second with prefix reuse against without
 #   make test-neon       the tests with the NEON kernels, cross-compiled, under qemu-aarch64
 #   make test-windows    the Windows build (MinGW-w64) and its tests under Wine
 #   make test-s390x      the tests on a big-endian host (s390x, scalar kernels) under qemu-s390x,
@@ -28,13 +29,10 @@ OPT ?= -O2
 # output records it and a run resumes only a run of the same build (rh_build()).
 SRC_HASH := $(shell cat retrieval_heads.c retrieval_heads.h | cksum | cut -d' ' -f1)
 DEFS :=
-# The build id of the targets that do not use ALL_CFLAGS (asan, the cross builds): the CLI and the
-# test runner of one target must agree on it, as their outputs are compared (__DATE__ __TIME__,
-# the fallback, differs between two compilations): $(call build_id,NAME).
-build_id = -DRH_SOURCE_HASH='"$(SRC_HASH)-$(1)"'
 CFLAGS ?= $(OPT) $(ARCH)
-FLAGS_HASH = $(shell echo '$(CC) $(CFLAGS) $(DEFS)' | cksum | cut -d' ' -f1)
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) -DRH_SOURCE_HASH='"$(SRC_HASH)-$(FLAGS_HASH)"' 
+# the build's id for a compile with flags $(1): the program and its test runner get the same one
+BUILD_ID = -DRH_SOURCE_HASH='"$(SRC_HASH)-$(shell echo '$(1)' | cksum | cut -d' ' -f1)"'
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(DEFS) $(call BUILD_ID,$(CC) $(CFLAGS) $(DEFS))
 LDLIBS := -lm -lpthread
 
 SRC := retrieval_heads.c retrieval_heads.h
@@ -47,7 +45,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench bench-attention clean demo fuzz test-neon test-windows test-s390x test-slurm valgrind FORCE
+.PHONY: all test asan bench bench-attention bench-grid clean demo fuzz test-neon test-windows test-s390x test-slurm valgrind FORCE
 
 all: $(BIN)
 
@@ -67,8 +65,8 @@ test: $(BIN) $(TESTBIN)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
 	mkdir -p $(O)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call build_id,asan) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
-	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call build_id,asan) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call BUILD_ID,$(CC) $(ASAN_FLAGS) $(ARCH) $(DEFS)) -o $(O)/retrieval_heads_asan retrieval_heads.c $(LDLIBS)
+	$(CC) $(WARN) $(ASAN_FLAGS) $(ARCH) $(DEFS) $(call BUILD_ID,$(CC) $(ASAN_FLAGS) $(ARCH) $(DEFS)) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/test_runner_asan test/test_main.c $(LDLIBS)
 	$(O)/test_runner_asan --bin $(O)/retrieval_heads_asan $(T)
 
 # The NEON kernels on an x86 host: cross-compile and run the tests under qemu-aarch64
@@ -76,8 +74,8 @@ asan:
 CROSS ?= aarch64-linux-gnu-
 test-neon:
 	mkdir -p $(O)/neon
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call build_id,neon) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
-	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call build_id,neon) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call BUILD_ID,$(CROSS)gcc -O2 $(DEFS)) -o $(O)/neon/retrieval_heads retrieval_heads.c $(LDLIBS)
+	$(CROSS)gcc $(WARN) -O2 $(DEFS) $(call BUILD_ID,$(CROSS)gcc -O2 $(DEFS)) -DRH_NO_MAIN $(TEST_DEFS) -o $(O)/neon/test_runner test/test_main.c $(LDLIBS)
 	qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/test_runner \
 		--bin "qemu-aarch64 -L /usr/aarch64-linux-gnu $(O)/neon/retrieval_heads" $(T)
 
@@ -99,7 +97,7 @@ test-windows:
 # and logits, this host reads them and writes its own, s390x reads those.
 S390 ?= s390x-linux-gnu-
 QEMU_S390 ?= qemu-s390x -L /usr/s390x-linux-gnu
-S390_CFLAGS = $(WARN) -O2 $(DEFS) $(call build_id,s390x)
+S390_CFLAGS = $(WARN) -O2 $(DEFS) $(call BUILD_ID,$(S390)gcc -O2 $(DEFS))
 test-s390x: $(TESTBIN)
 	mkdir -p $(O)/s390x
 	$(S390)gcc $(S390_CFLAGS) -o $(O)/s390x/retrieval_heads retrieval_heads.c $(LDLIBS)
@@ -126,6 +124,17 @@ bench: $(BIN)
 	$(BIN) bench --shape tinyllama-1.1b --dtype f16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
 	$(BIN) bench --shape tinyllama-1.1b --dtype bf16 -p 512,2048 -n 32 -t $(BENCH_T) --kv f16
 
+# A NIAH grid with prefix reuse against every prompt prefilled whole (test/bench_grid.sh): tests per
+# second in alternated rounds, the prompt tokens kept (measured and as --dry-run plans them), the
+# dry run's time against the measured one, the two modes' outputs compared.  About 4 minutes on 2
+# Zen 5 cores (the demo grid, 300 tests a run, 6 runs).
+BENCH_GRID ?= --lengths 256:1024:3 --depths 0:100:5
+BENCH_GRID_T ?= 1
+BENCH_GRID_ROUNDS ?= 3
+bench-grid: $(BIN)
+	BIN=$(BIN) MODEL=$(DEMO_MODEL) GRID="$(BENCH_GRID)" T=$(BENCH_GRID_T) ROUNDS=$(BENCH_GRID_ROUNDS) OUT=$(O)/bench_grid \
+	  sh test/bench_grid.sh
+
 # Prefill attention alone (test/bench_attention.c): the last 512 tokens of an 8192-token
 # TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs (about 20 s).
 bench-attention:
@@ -143,9 +152,9 @@ DEMO_T ?= 2
 demo: $(BIN)
 	@test -f $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) is missing (see weights/README.md)" >&2; exit 1; }
 	@mkdir -p demo
-	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/scores.json
+	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/scores.json
 	$(BIN) report demo/scores.json
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet -o demo/niah_none > demo/none.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/niah_none > demo/none.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
 	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"

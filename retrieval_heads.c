@@ -31,7 +31,8 @@
  *                        answer-span token it has just generated
  *   rhm_generate         one test through the hooks: prefill, then greedy decode with the
  *                        observe hook on (detect) or heads masked (niah)
- *   att_task             where the hooks act inside attention: top-1, the three mask modes
+ *   reference_attention  where the hooks act inside attention, in plain loops: top-1, the
+ *                        three mask modes (att_task is its tiled twin, the one that runs)
  *   rh_experiment_run    the experiment: set up, plan the tests, run each, write the outputs
  *   cli_options          the command line's one table of flags
  * Where the code departs from the original scripts (nightdessert/Retrieval_Head), a comment
@@ -314,35 +315,18 @@ static int rhm_strcmp_pp(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The haystack text: a file, or the *.txt files of a folder read in name order (byte order of
- * the names), concatenated as they are. */
-static int rhm_haystack_load(const char *path, char **text, size_t *len, char *err,
-                             size_t errcap) {
-    struct stat st;
+/* The *.txt files of a folder (not starting with '.'), as "path/name", in byte order of the
+ * names; *names malloc'd (free each and the array). */
+static int rhm_txt_files(const char *path, char ***names_out, int *n_out, char *err, size_t errcap) {
     DIR *d;
     struct dirent *e;
     char **names = NULL;
     int n = 0, cap = 0, i, rc = RH_OK;
-    rhm_buf b = {0};
-    *text = NULL;
-    *len = 0;
-    if (stat(path, &st) != 0) {
-        set_err(err, errcap, "%s: haystack not found: %s", path, strerror(errno));
-        return RH_EIO;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rc = rhm_read_file(path, (size_t)1 << 30, text, len, err, errcap);
-        if (!rc && *len == 0) {
-            set_err(err, errcap, "%s: the haystack file is empty", path);
-            free(*text);
-            *text = NULL;
-            return RH_EFORMAT;
-        }
-        return rc;
-    }
+    *names_out = NULL;
+    *n_out = 0;
     d = opendir(path);
     if (!d) {
-        set_err(err, errcap, "%s: cannot open the haystack folder: %s", path, strerror(errno));
+        set_err(err, errcap, "%s: cannot open the folder: %s", path, strerror(errno));
         return RH_EIO;
     }
     while ((e = readdir(d)) != NULL) {
@@ -367,13 +351,47 @@ static int rhm_haystack_load(const char *path, char **text, size_t *len, char *e
         n++;
     }
     closedir(d);
-    if (!rc && n == 0) {
+    if (rc) {
+        set_err(err, errcap, "%s: out of memory", path);
+        for (i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return rc;
+    }
+    if (n) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
+    *names_out = names;
+    *n_out = n;
+    return RH_OK;
+}
+
+/* The haystack text: a file, or the *.txt files of a folder read in name order (byte order of
+ * the names), concatenated as they are. */
+static int rhm_haystack_load(const char *path, char **text, size_t *len, char *err,
+                             size_t errcap) {
+    struct stat st;
+    char **names = NULL;
+    int n = 0, i, rc = RH_OK;
+    rhm_buf b = {0};
+    *text = NULL;
+    *len = 0;
+    if (stat(path, &st) != 0) {
+        set_err(err, errcap, "%s: haystack not found: %s", path, strerror(errno));
+        return RH_EIO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        rc = rhm_read_file(path, (size_t)1 << 30, text, len, err, errcap);
+        if (!rc && *len == 0) {
+            set_err(err, errcap, "%s: the haystack file is empty", path);
+            free(*text);
+            *text = NULL;
+            return RH_EFORMAT;
+        }
+        return rc;
+    }
+    if ((rc = rhm_txt_files(path, &names, &n, err, errcap)) != RH_OK) return rc;
+    if (n == 0) {
         set_err(err, errcap, "%s: no *.txt files in the haystack folder", path);
         rc = RH_EIO;
-    } else if (rc) {
-        set_err(err, errcap, "%s: out of memory", path);
     }
-    if (!rc) qsort(names, (size_t)n, sizeof *names, rhm_strcmp_pp);
     for (i = 0; i < n && !rc; i++) {
         char *t;
         size_t tl;
@@ -1183,8 +1201,38 @@ int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *o
     memset(out, 0, sizeof *out);
     rc = rhj_parse(text, len, name, &root, err, errcap);
     if (rc) return rc;
+    if (root.type == RHJ_ARR) {
+        /* QRHead's form [["layer-head", score], ...]: each head one score.  Rewritten as the
+         * object form, so one reader checks both. */
+        rhm_buf o = {0};
+        rhm_buf_put(&o, "{", 1);
+        for (i = 0; i < root.n; i++) {
+            const rhj *e = &root.items[i];
+            if (e->type != RHJ_ARR || e->n != 2 || e->items[0].type != RHJ_STR || e->items[1].type != RHJ_NUM) {
+                set_err(err, errcap, "%s: item %d of the list is not [\"layer-head\", score] (QRHead's form)", name, i);
+                rhj_free(&root);
+                rhm_buf_free(&o);
+                return RH_EFORMAT;
+            }
+            rhm_buf_printf(&o, "%s", i ? ", " : "");
+            rhm_buf_json_str(&o, e->items[0].str, e->items[0].len);
+            rhm_buf_puts(&o, ": [");
+            rhm_buf_double(&o, e->items[1].num);
+            rhm_buf_puts(&o, "]");
+        }
+        rhm_buf_put(&o, "}", 1);
+        rhj_free(&root);
+        if (o.oom) {
+            rhm_buf_free(&o);
+            return RH_ENOMEM;
+        }
+        rc = rh_scores_parse(o.p, o.n, name, out, err, errcap);
+        rhm_buf_free(&o);
+        return rc;
+    }
     if (root.type != RHJ_OBJ) {
-        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]}", name);
+        set_err(err, errcap, "%s: not a score file: expected a JSON object {\"layer-head\": [scores]} (or QRHead's list "
+                "[[\"layer-head\", score], ...])", name);
         rhj_free(&root);
         return RH_EFORMAT;
     }
@@ -1336,6 +1384,31 @@ static int rhm_rank_heads(const rh_scores *s, rhm_rank **out, int *n_out) {
     *out = r;
     *n_out = n;
     return RH_OK;
+}
+
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap) {
+    rhm_buf b = {0};
+    rhm_rank *r = NULL;
+    int n = 0, i, rc;
+    if (rhm_rank_heads(s, &r, &n)) return RH_ENOMEM;
+    /* as QRHead's json.dump(list of (head, score), indent=4): highest first */
+    rhm_buf_puts(&b, "[");
+    for (i = 0; i < n; i++) {
+        char t[48];
+        rhm_fmt_double(t, sizeof t, r[i].mean);
+        rhm_buf_printf(&b, "%s\n    [\n        \"%d-%d\",\n        %s\n    ]", i ? "," : "", r[i].idx / s->n_heads,
+                       r[i].idx % s->n_heads, t);
+    }
+    rhm_buf_puts(&b, n ? "\n]" : "]");
+    free(r);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        set_err(err, errcap, "%s: out of memory", path);
+        return RH_ENOMEM;
+    }
+    rc = rhm_write_atomic(path, b.p, b.n, err, errcap);
+    rhm_buf_free(&b);
+    return rc;
 }
 
 /* ============================================================================================
@@ -1717,7 +1790,30 @@ static int rhm_shard_files(const char *base, const char *suffix, char ***names_o
     return RH_OK;
 }
 
-/* ---- SVG heatmaps ---- */
+/* ---- SVG figures: every one has a viewBox and is sized to what it holds ----
+ * Text widths are estimated at RHM_EM_W of the font size per character (an upper bound for the
+ * average glyph of a sans-serif face; test/svg_check.sh measures the real widths in Chromium),
+ * and the canvas is laid out from them: titles wrap, tick labels thin out or turn, the colour
+ * bar keeps its end labels inside. */
+
+#define RHM_EM_W 0.62
+
+static double rhm_text_w(const char *s, double fs) {
+    double n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80) n++; /* characters, not bytes */
+    return n * fs * RHM_EM_W;
+}
+
+static void rhm_xml(rhm_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<') rhm_buf_puts(b, "&lt;");
+        else if (*s == '>') rhm_buf_puts(b, "&gt;");
+        else if (*s == '&') rhm_buf_puts(b, "&amp;");
+        else if (*s == '"') rhm_buf_puts(b, "&quot;");
+        else rhm_buf_put(b, s, 1);
+    }
+}
 
 static void rhm_color(int palette, double t, char *out, size_t cap) {
     /* palette 0: the familiar NIAH map red -> yellow -> green (#F0496E, #EBB839, #0CD79F);
@@ -1740,74 +1836,296 @@ static void rhm_color(int palette, double t, char *out, size_t cap) {
     snprintf(out, cap, "#%02x%02x%02x", r, g, b);
 }
 
-static void rhm_xml(rhm_buf *b, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') rhm_buf_puts(b, "&lt;");
-        else if (*s == '>') rhm_buf_puts(b, "&gt;");
-        else if (*s == '&') rhm_buf_puts(b, "&amp;");
-        else if (*s == '"') rhm_buf_puts(b, "&quot;");
-        else if (*s == '-' && s[1] == '-') rhm_buf_puts(b, "- "); /* keep comments valid */
-        else rhm_buf_put(b, s, 1);
-    }
+/* Bytes of the UTF-8 character at s (1 at a stray byte). */
+static size_t rhm_char_len(const char *s) {
+    size_t k = 1;
+    while (s[k] && ((unsigned char)s[k] & 0xc0) == 0x80) k++;
+    return k;
 }
 
-/* val: ny rows x nx columns, NAN = no data (grey); colour scale vmin..vmax. */
-static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel,
-                            const char *ylabel, int nx, int ny, char **xt, char **yt,
-                            const double *val, double vmin, double vmax, int palette,
-                            int show_values, const char *run_json) {
-    int cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
-    int left = 70, top = 50, W, H, x, y, stepx = nx > 40 ? 4 : 1, stepy = ny > 40 ? 4 : 1;
-    char col[16];
-    W = left + nx * cw + 90;
-    H = top + ny * ch + 60;
-    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H);
+/* The lines of text wrapped to at most maxw wide (at font size fs), at most max_lines of them (the
+ * last ending in "..." when the text is cut); lines[i] point into buf. */
+static int rhm_wrap(const char *text, double fs, double maxw, char *buf, size_t cap, char **lines, int max_lines) {
+    size_t per = maxw / (fs * RHM_EM_W) > 8 ? (size_t)(maxw / (fs * RHM_EM_W)) : 8, n = 0;
+    const char *p = text;
+    int k = 0;
+    while (k < max_lines) {
+        size_t i = 0, chars = 0, last_space = 0, take;
+        int cut;
+        while (*p == ' ') p++;
+        if (!*p) break;
+        while (p[i] && chars < per) {
+            if (p[i] == ' ') last_space = i;
+            i += rhm_char_len(p + i);
+            chars++;
+        }
+        take = !p[i] || p[i] == ' ' || !last_space ? i : last_space;
+        cut = k == max_lines - 1 && p[take];
+        if (cut) { /* the last line: as much as fits before "..." */
+            for (i = 0, chars = 0; i < take && chars + 3 < per; chars++) i += rhm_char_len(p + i);
+            take = i;
+        }
+        if (n + take + 4 > cap) break;
+        lines[k++] = buf + n;
+        memcpy(buf + n, p, take);
+        n += take;
+        if (cut) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+        }
+        buf[n++] = 0;
+        p += take;
+        if (cut) break;
+    }
+    return k;
+}
+
+static void rhm_svg_open(rhm_buf *b, double W, double H, const char *run_json) {
+    rhm_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                      "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
     if (run_json) {
-        rhm_buf_puts(b, "<!-- run: ");
-        rhm_xml(b, run_json);
-        rhm_buf_puts(b, " -->\n<desc>");
+        rhm_buf_puts(b, "<desc>");
         rhm_xml(b, run_json);
         rhm_buf_puts(b, "</desc>\n");
     }
-    rhm_buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
-    rhm_xml(b, title);
-    rhm_buf_puts(b, "</text>\n");
+    rhm_buf_printf(b, "<rect width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", W, H);
+}
+
+/* A wrapped title centred at x from baseline y down; returns the height it took. */
+static double rhm_svg_title(rhm_buf *b, const char *title, double x, double y, double maxw) {
+    char buf[2048], *lines[6];
+    int n = rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6), i;
+    for (i = 0; i < n; i++) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" text-anchor=\"middle\">", x, y + 14 + i * 18.0);
+        rhm_xml(b, lines[i]);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    return n * 18.0 + 8;
+}
+
+/* The height a title takes at width maxw (as rhm_svg_title draws it). */
+static double rhm_title_h(const char *title, double maxw) {
+    char buf[2048], *lines[6];
+    return rhm_wrap(title, 14, maxw, buf, sizeof buf, lines, 6) * 18.0 + 8;
+}
+
+/* A heatmap: val has ny rows x nx columns, NAN = no data (grey); colours from vmin to vmax.
+ * mark > 0: cells above it are outlined (and the legend says so); show_values: the value in
+ * each cell when it fits. */
+static void rhm_svg_heatmap(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, int nx, int ny,
+                            char **xt, char **yt, const double *val, double vmin, double vmax, int palette,
+                            int show_values, double mark, const char *run_json) {
+    const double fs = 11;
+    double cw = nx > 40 ? 14 : nx > 16 ? 22 : 48, ch = ny > 40 ? 12 : ny > 16 ? 18 : 28;
+    double xtw = 0, ytw = 0, gw = nx * cw, gh = ny * ch, left, top, bar_h, bar_x, right, bottom, W, H, th, lab_w;
+    int x, y, stepx, stepy, rot;
+    char col[16], lo[32], hi[32], legend[96];
+    for (x = 0; x < nx; x++) if (rhm_text_w(xt[x], fs) > xtw) xtw = rhm_text_w(xt[x], fs);
+    for (y = 0; y < ny; y++) if (rhm_text_w(yt[y], fs) > ytw) ytw = rhm_text_w(yt[y], fs);
+    /* x ticks: horizontal when they fit a cell (or a few cells), else turned to vertical */
+    rot = xtw + 4 > 3 * cw;
+    stepx = rot ? (int)ceil((fs + 2) / cw) : (int)ceil((xtw + 6) / cw);
+    stepy = (int)ceil((fs + 2) / ch);
+    if (stepx < 1) stepx = 1;
+    if (stepy < 1) stepy = 1;
+    snprintf(hi, sizeof hi, "%g", vmax);
+    snprintf(lo, sizeof lo, "%g", vmin);
+    lab_w = rhm_text_w(hi, fs) > rhm_text_w(lo, fs) ? rhm_text_w(hi, fs) : rhm_text_w(lo, fs);
+    left = 10 + fs + 8 + ytw + 6;               /* y label (turned), tick labels */
+    bar_h = gh < 100 ? 100 : gh > 240 ? 240 : gh;
+    right = 18 + 14 + 6 + lab_w + 10;           /* colour bar and its end labels */
+    bottom = (rot ? xtw : fs) + 8 + fs + 12;    /* tick labels, x label */
+    legend[0] = 0;
+    if (mark > 0) snprintf(legend, sizeof legend, "outlined: mean score > %g", mark);
+    if (legend[0]) bottom += fs + 8;
+    W = left + gw + right;
+    if (W < 400) W = 400;
+    if (legend[0] && W < left + rhm_text_w(legend, fs) + 10) W = left + rhm_text_w(legend, fs) + 10;
+    if (W < rhm_text_w(xlabel, fs) + 20) W = rhm_text_w(xlabel, fs) + 20;
+    th = rhm_title_h(title, W - 20);
+    top = 6 + th;
+    H = top + (gh > bar_h ? gh : bar_h) + bottom;
+    if (H < top + rhm_text_w(ylabel, fs) + 20) H = top + rhm_text_w(ylabel, fs) + 20;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
     for (y = 0; y < ny; y++)
         for (x = 0; x < nx; x++) {
             double v = val[(size_t)y * (size_t)nx + (size_t)x];
             if (isnan(v)) snprintf(col, sizeof col, "#dddddd");
             else rhm_color(palette, vmax > vmin ? (v - vmin) / (vmax - vmin) : 0, col, sizeof col);
-            rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"white\" stroke-width=\"0.5\">",
-                           left + x * cw, top + y * ch, cw, ch, col);
+            rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"#b0b0b0\" "
+                              "stroke-width=\"0.5\">", left + x * cw, top + y * ch, cw, ch, col);
             if (!isnan(v)) rhm_buf_printf(b, "<title>%s %s, %s %s: %.4g</title>", xlabel, xt[x], ylabel, yt[y], v);
             rhm_buf_puts(b, "</rect>\n");
-            if (show_values && !isnan(v) && cw >= 40)
-                rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
+            if (mark > 0 && !isnan(v) && v > mark)
+                rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#d62728\" "
+                                  "stroke-width=\"1.5\"/>\n", left + x * cw + 1, top + y * ch + 1, cw - 2, ch - 2);
+            if (show_values && !isnan(v) && cw >= 40 && ch >= fs + 4)
+                rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>\n",
                                left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, v);
         }
-    for (x = 0; x < nx; x += stepx)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                       left + x * cw + cw / 2, top + ny * ch + 14, xt[x]);
+    for (x = 0; x < nx; x += stepx) {
+        double cx = left + x * cw + cw / 2, ty = top + gh + 4;
+        if (rot)
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
+                           cx + 4, ty, cx + 4, ty, xt[x]);
+        else rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", cx, ty + fs, xt[x]);
+    }
     for (y = 0; y < ny; y += stepy)
-        rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 4,
-                       top + y * ch + ch / 2 + 4, yt[y]);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + nx * cw / 2, top + ny * ch + 34);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, top + y * ch + ch / 2 + 4,
+                       yt[y]);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + gw / 2,
+                   top + gh + (rot ? xtw : fs) + 8 + fs + 4);
     rhm_xml(b, xlabel);
-    rhm_buf_printf(b, "</text>\n<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">",
-                   top + ny * ch / 2, top + ny * ch / 2);
+    rhm_buf_printf(b, "</text>\n<text x=\"%.1f\" y=\"%.1f\" transform=\"rotate(-90 %.1f %.1f)\" text-anchor=\"middle\">",
+                   10 + fs, top + gh / 2, 10 + fs, top + gh / 2);
     rhm_xml(b, ylabel);
     rhm_buf_puts(b, "</text>\n");
-    /* colour bar */
+    if (legend[0]) {
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", left, H - 8);
+        rhm_xml(b, legend);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    /* colour bar: vmax at the top, vmin at the bottom, both labels inside the canvas */
+    bar_x = left + gw + 18;
     for (y = 0; y < 20; y++) {
         rhm_color(palette, 1.0 - y / 19.0, col, sizeof col);
-        rhm_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"%d\" fill=\"%s\"/>\n",
-                       left + nx * cw + 20, top + y * 8, 8, col);
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.2f\" width=\"14\" height=\"%.2f\" fill=\"%s\"/>\n", bar_x, top + y * bar_h / 20,
+                       bar_h / 20 + 0.5, col);
     }
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 8, vmax);
-    rhm_buf_printf(b, "<text x=\"%d\" y=\"%d\">%g</text>\n", left + nx * cw + 38, top + 160, vmin);
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"none\" stroke=\"#b0b0b0\" stroke-width=\"0.5\"/>\n",
+                   bar_x, top, bar_h);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + fs - 1, hi);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", bar_x + 20, top + bar_h, lo);
     rhm_buf_puts(b, "</svg>\n");
+}
+
+/* Axes of a chart: a box from (x0, y0) to (x1, y1) in pixels, ticks at nice steps of the data
+ * range [lo, hi] on each axis. */
+static double rhm_nice_step(double range, int want) {
+    double raw = range / (want > 0 ? want : 1), p = pow(10, floor(log10(raw > 0 ? raw : 1))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+static void rhm_svg_axes(rhm_buf *b, double x0, double y0, double x1, double y1, double xlo, double xhi, double ylo,
+                         double yhi, const char *xlabel, const char *ylabel) {
+    double s, v;
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    s = rhm_nice_step(xhi - xlo, 5);
+    for (v = ceil(xlo / s) * s; v <= xhi + 1e-9 * s; v += s) {
+        double px = x0 + (v - xlo) / (xhi - xlo) * (x1 - x0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1, px, y1 + 4, px, y1 + 16, v);
+    }
+    s = rhm_nice_step(yhi - ylo, 5);
+    for (v = ceil(ylo / s) * s; v <= yhi + 1e-9 * s; v += s) {
+        double py = y1 - (v - ylo) / (yhi - ylo) * (y1 - y0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#808080\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", x0 - 4, py, x0, py, x0 - 6, py + 4, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", (x0 + x1) / 2, y1 + 34);
+    rhm_xml(b, xlabel);
+    rhm_buf_printf(b, "</text>\n<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_xml(b, ylabel);
+    rhm_buf_puts(b, "</text>\n");
+}
+
+/* report: the histogram of the heads' mean scores, bins of 0.05 (the first holds exactly 0),
+ * the count above each bar, the 0.1 line that makes a retrieval head. */
+static void rhm_svg_histogram(rhm_buf *b, const char *title, const double *mean, int n, const char *run_json) {
+    int nb, i, *cnt, maxc = 1;
+    double top_v = 1.0, W = 560, H, x0 = 56, x1 = W - 20, y0, y1, bw, th;
+    for (i = 0; i < n; i++)
+        if (mean[i] > top_v) top_v = mean[i];
+    nb = 1 + (int)ceil(top_v / 0.05 - 1e-9);
+    cnt = (int *)calloc((size_t)nb, sizeof *cnt);
+    if (!cnt) return;
+    for (i = 0; i < n; i++) {
+        int k = mean[i] <= 0 ? 0 : 1 + (int)ceil(mean[i] / 0.05 - 1e-9) - 1;
+        if (k >= nb) k = nb - 1;
+        if (++cnt[k] > maxc) maxc = cnt[k];
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 14;
+    y1 = y0 + 240;
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    bw = (x1 - x0) / nb;
+    for (i = 0; i < nb; i++) {
+        double h = (double)cnt[i] / maxc * (y1 - y0), x = x0 + i * bw;
+        if (!cnt[i]) continue;
+        rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s: %d heads</title></rect>\n",
+                       x + 0.5, y1 - h, bw - 1, h, i && (i - 1) * 0.05 >= 0.1 - 1e-12 ? "#08306b" : "#9ecae1",
+                       i == 0 ? "mean 0" : "mean in the bin", cnt[i]);
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"%d\">%d</text>\n", x + bw / 2, y1 - h - 3,
+                       bw >= 18 ? 10 : 8, cnt[i]);
+    }
+    {
+        double px = x0 + (1 + 0.1 / 0.05) * bw;
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>"
+                          "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\">0.1</text>\n", px, y0, px, y1, px + 3, y0 + 11);
+    }
+    rhm_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#808080\"/>\n", x0, y0,
+                   x1 - x0, y1 - y0);
+    for (i = 1; i <= 4; i++) {
+        double v = top_v * i / 4, px = x0 + (1 + v / 0.05) * bw;
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", px, y1 + 16, v);
+    }
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">=0</text>\n", x0 + bw / 2, y1 + 16);
+    rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">mean retrieval score (bins of 0.05; the first: exactly 0)</text>\n",
+                   (x0 + x1) / 2, y1 + 34);
+    rhm_buf_printf(b, "<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">heads</text>\n",
+                   (y0 + y1) / 2, (y0 + y1) / 2);
+    rhm_buf_puts(b, "</svg>\n");
+    free(cnt);
+}
+
+/* compare: each head's mean in A against B, the diagonal, the top retrieval heads (mean > 0.1 in A or
+ * B, at most n_label) named. */
+static void rhm_svg_scatter(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, const double *a,
+                            const double *bv, char **names, int n, int n_label, const char *run_json) {
+    double mx = 0, W = 520, H, x0 = 56, x1 = W - 24, y0, y1, th;
+    int i, k;
+    unsigned char *lab = (unsigned char *)calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!lab) return;
+    for (i = 0; i < n; i++) {
+        if (a[i] > mx) mx = a[i];
+        if (bv[i] > mx) mx = bv[i];
+    }
+    if (mx <= 0) mx = 1;
+    mx *= 1.05;
+    for (k = 0; k < n_label && k < n; k++) { /* the k-th highest max(a, b) not yet labelled */
+        int best = -1;
+        for (i = 0; i < n; i++)
+            if (!lab[i] && (best < 0 || (a[i] > bv[i] ? a[i] : bv[i]) > (a[best] > bv[best] ? a[best] : bv[best]))) best = i;
+        if (best < 0 || (a[best] <= 0.1 && bv[best] <= 0.1)) break; /* only retrieval heads are named */
+        lab[best] = 1;
+    }
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 6;
+    y1 = y0 + (x1 - x0);
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#c0c0c0\" stroke-dasharray=\"4 3\"/>\n", x0, y1,
+                   x1, y0);
+    rhm_svg_axes(b, x0, y0, x1, y1, 0, mx, 0, mx, xlabel, ylabel);
+    for (i = 0; i < n; i++) {
+        double px = x0 + a[i] / mx * (x1 - x0), py = y1 - bv[i] / mx * (y1 - y0);
+        rhm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"><title>%s: %.4g, %.4g</title></circle>\n", px, py,
+                       lab[i] ? "#d62728" : "#3182bd", names[i], a[i], bv[i]);
+        if (lab[i]) {
+            /* the label right of the point, or left of it near the right edge */
+            int left_side = px + 6 + rhm_text_w(names[i], 10) > x1;
+            rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\"%s>%s</text>\n", left_side ? px - 5 : px + 5,
+                           py - 4 < y0 + 10 ? py + 12 : py - 4, left_side ? " text-anchor=\"end\"" : "", names[i]);
+        }
+    }
+    rhm_buf_puts(b, "</svg>\n");
+    free(lab);
 }
 
 /* ---- CSV (RFC 4180 quoting) ---- */
@@ -2027,7 +2345,7 @@ static void rhm_exp_free(rhm_exp *E) {
     rhm_buf_free(&E->score_keys);
     rhm_buf_free(&E->score_path);
     if (E->have_old) rh_scores_free(&E->old);
-    if (E->m) rh_model_close(E->m);
+    if (E->m && E->m != E->X.model_handle) rh_model_close(E->m);
     memset(E, 0, sizeof *E);
 }
 
@@ -2072,8 +2390,8 @@ static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
         rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
                        X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
-                   X->compat_original ? "original" : "none");
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+                   X->ctx.reference ? "reference" : "fast", X->compat_original ? "original" : "none");
 }
 
 /* The run record (BASE.run.json): what made an output (program, command line, model, the
@@ -2518,7 +2836,7 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
              X->score_set, (int)X->mask_mode, X->mask_prefill);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
-    snprintf(t, sizeof t, "kv=%s compat=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original);
+    snprintf(t, sizeof t, "kv=%s compat=%d ref=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original, X->ctx.reference);
     h = rhm_fnv(h, t, strlen(t));
     h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
@@ -2539,8 +2857,8 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     E->threads = X->ctx.n_threads;
     if (E->threads == 0) E->threads = rh_n_cpus();
     if (rh_utc(now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    rc = rh_model_open(X->model, &E->m, msg, cap);
-    if (rc) return rc;
+    if (X->model_handle) E->m = (rh_model *)(uintptr_t)X->model_handle; /* the caller's: not closed */
+    else if ((rc = rh_model_open(X->model, &E->m, msg, cap)) != RH_OK) return rc;
     E->cfg = rh_model_config(E->m);
     E->n_lh = E->cfg->n_layers * E->cfg->n_heads;
     rh_model_checksum(E->m, E->checksum);
@@ -2585,6 +2903,327 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, char *msg, size_t ca
     return rc;
 }
 
+/* ---- what a run costs (the public cost model; see retrieval_heads.h) ----
+ * Counted from the model's shape alone; the three rates come from a timed measurement
+ * (rh_cost_measure, for --dry-run) or from the run's own tests (the progress line's ETA). */
+
+/* Matrix parameters a token goes through in prefill (the output head left out: a prefill
+ * computes no logits), and the attention FLOPs per visible position per token. */
+static void rhm_cost_shape(const rh_config *c, double *w_params, double *att_per_pos, double *kv_row_elems) {
+    double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    *w_params = ((double)c->dim * (q + 2 * kv) + q * c->dim + 3.0 * c->dim * c->hidden_dim) * c->n_layers;
+    *att_per_pos = 4.0 * q * c->n_layers;  /* QK^T and PV: 2 FLOPs each per head dimension */
+    *kv_row_elems = 2.0 * kv * c->n_layers; /* K and V of one position, all layers */
+}
+
+void rh_cost_add(const rh_model *m, const rh_cost_rates *r, int start, int end, int n_decode, rh_cost *acc) {
+    const rh_config *c;
+    double w, att, kvrow, n, calls, flops, k, bytes, wbytes;
+    int chunk;
+    if (!m || !r || !acc || start < 0 || end < start || n_decode < 0) return;
+    c = rh_model_config(m);
+    rhm_cost_shape(c, &w, &att, &kvrow);
+    chunk = r->chunk > 0 ? r->chunk : 1;
+    n = (double)end - start;
+    calls = n > 0 ? ceil(n / chunk) : 0;
+    /* token i sees positions 0..i: sum over [start, end) of (i + 1) */
+    flops = 2.0 * w * n + att * (((double)end * (end + 1) - (double)start * (start + 1)) / 2.0);
+    /* decode step j (0-based) runs at position end + j and reads the KV of end + j + 1
+     * positions, and every matrix once, the output head included */
+    k = n_decode;
+    wbytes = (w + (double)c->vocab_size * c->dim) * (rh_model_dtype(m) == RH_F32 ? 4.0 : 2.0);
+    bytes = k * wbytes + kvrow * (r->kv_dtype == RH_F32 ? 4.0 : 2.0) * (k * end + k * (k + 1) / 2.0);
+    acc->prefill_tokens += n;
+    acc->prefill_calls += calls;
+    acc->prefill_flops += flops;
+    acc->decode_tokens += k;
+    acc->decode_bytes += bytes;
+    acc->seconds += calls * r->prefill_chunk_s + flops * r->prefill_flop_s + bytes * r->decode_byte_s;
+}
+
+static int rhm_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double rhm_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, rhm_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The measurement: a short prefill (16 tokens) and a longer one (128 tokens to a chunk), each at
+ * position 0, then decode steps after the longer one; repeated while the budget lasts, the
+ * median of each kept.  Two prefill lengths give the per-call cost apart from the per-FLOP
+ * one (a call packs every weight panel whatever its length).  --dry-run gives it RHM_MEASURE_S:
+ * a small model repeats it several times in a second, a 7B model does it once in about 20 s. */
+#define RHM_MEASURE_S 10.0
+int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, rh_cost_rates *out, char *err,
+                    size_t errcap) {
+    enum { REPS = 7, N1 = 16 };
+    rh_ctx_params q;
+    rh_ctx_sizes z;
+    rh_ctx *c = NULL;
+    const rh_config *cf;
+    double t1[REPS], t2[REPS], td[REPS], t_start, t, v1, v2, vd;
+    int *ids = NULL, rc, i, n_rep = 0, P = 0, D = 0, n_max, vocab;
+    float *logits = NULL;
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    rh_cost c1, c2, cd;
+    if (!m || !out) {
+        set_err(err, errcap, "rh_cost_measure: %s is NULL", m ? "out" : "model");
+        return RH_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    if (p) q = *p;
+    else rh_ctx_params_default(&q);
+    cf = rh_model_config(m);
+    q.n_ctx = 0;
+    if ((rc = rh_ctx_sizes_of(m, &q, &z, err, errcap)) != RH_OK) return rc;
+    out->chunk = z.chunk;
+    out->kv_dtype = q.kv_dtype;
+    out->n_threads = z.n_threads;
+    if (!(budget_s > 0)) return RH_OK;
+    t_start = rh_now();
+    n_max = z.chunk > 8 * N1 ? z.chunk : 8 * N1;
+    q.n_ctx = n_max + 2 * N1 + 1;
+    q.prefill_chunk = z.chunk;
+    if ((rc = rh_ctx_new(m, &q, &c, err, errcap)) != RH_OK) return rc;
+    ids = (int *)malloc((size_t)q.n_ctx * sizeof *ids);
+    logits = (float *)malloc((size_t)cf->vocab_size * sizeof *logits);
+    if (!ids || !logits) {
+        rc = RH_ENOMEM;
+        set_err(err, errcap, "out of memory");
+        goto done;
+    }
+    vocab = cf->vocab_size < 256 ? cf->vocab_size : 256;
+    for (i = 0; i < q.n_ctx; i++) ids[i] = (int)(rhm_rand(&st) % (uint64_t)vocab);
+    /* warm up: first touches of the weights and the scratch */
+    if ((rc = rh_eval(c, ids, 8, NULL, 0)) != RH_OK) goto fail;
+    for (n_rep = 0; n_rep < REPS;) {
+        rh_ctx_rewind(c, 0);
+        t = rh_now();
+        if ((rc = rh_eval(c, ids, N1, NULL, 0)) != RH_OK) goto fail;
+        t1[n_rep] = rh_now() - t;
+        rh_ctx_rewind(c, 0);
+        if (!P) {
+            /* the longer prefill: its FLOPs take about a third of the budget, by the slope
+             * between 16 and 32 tokens (a call's fixed cost, packing every weight panel, can
+             * be most of a short prefill: seconds for a 7B model), at least 128 tokens (a short
+             * difference drowns in the noise of a busy machine) and at most a chunk */
+            double slope;
+            t = rh_now();
+            if ((rc = rh_eval(c, ids, 2 * N1, NULL, 0)) != RH_OK) goto fail;
+            slope = (rh_now() - t - t1[0]) / N1;
+            rh_ctx_rewind(c, 0);
+            if (!(slope > 0)) slope = t1[0] / N1;
+            P = budget_s / 3 / slope < n_max ? (int)(budget_s / 3 / slope) : n_max;
+            if (P < 8 * N1) P = 8 * N1 < n_max ? 8 * N1 : n_max;
+        }
+        t = rh_now();
+        if ((rc = rh_eval(c, ids, P, NULL, 0)) != RH_OK) goto fail;
+        t2[n_rep] = rh_now() - t;
+        t = rh_now();
+        if ((rc = rh_eval(c, ids + P, 1, logits, 0)) != RH_OK) goto fail;
+        if (!D) {
+            /* as many decode steps as fit in a sixth of the budget, 2 to 16 */
+            double step = rh_now() - t;
+            D = step > 0 && budget_s / 6 / step < 16 ? (int)(budget_s / 6 / step) : 16;
+            if (D < 2) D = 2;
+        }
+        for (i = 1; i < D; i++)
+            if ((rc = rh_eval(c, ids + P + i, 1, logits, 0)) != RH_OK) goto fail;
+        td[n_rep] = rh_now() - t;
+        n_rep++;
+        if (rh_now() - t_start >= budget_s) break;
+    }
+    v1 = rhm_median(t1, n_rep);
+    v2 = rhm_median(t2, n_rep);
+    vd = rhm_median(td, n_rep);
+    memset(&c1, 0, sizeof c1);
+    memset(&c2, 0, sizeof c2);
+    memset(&cd, 0, sizeof cd);
+    rh_cost_add(m, out, 0, N1, 0, &c1);
+    rh_cost_add(m, out, 0, P, 0, &c2);
+    rh_cost_add(m, out, P, P, D, &cd);
+    /* t = calls x chunk_s + flops x flop_s through the two points (one call each); a negative
+     * per-call cost (noise) falls back to FLOPs alone */
+    out->prefill_flop_s = (v2 - v1) / (c2.prefill_flops - c1.prefill_flops);
+    out->prefill_chunk_s = v1 - c1.prefill_flops * out->prefill_flop_s;
+    if (!(out->prefill_flop_s > 0) || out->prefill_chunk_s < 0) {
+        out->prefill_chunk_s = 0;
+        out->prefill_flop_s = v2 / c2.prefill_flops;
+    }
+    out->decode_byte_s = vd / cd.decode_bytes;
+    out->prefill_tokens = P;
+    out->measure_s = rh_now() - t_start;
+    rc = RH_OK;
+    goto done;
+fail:
+    set_err(err, errcap, "%s", rh_ctx_error(c));
+done:
+    free(ids);
+    free(logits);
+    rh_ctx_free(c);
+    return rc;
+}
+
+/* ---- plan: which tests, in which order, at what cost ----
+ * Which: the tests of this shard that earlier runs did not finish (this output's records and
+ * every shard's).  The order: the KV cache holds one prompt's prefix at a time, and a test
+ * keeps what its prompt shares with the prompt before it from position 0 (rhm_generate), so the
+ * tests run in the lexicographic order of their prompts' token ids: a depth-first walk of the
+ * trie of all prompts, in which every distinct prefix is prefilled exactly once -- the least
+ * any order can prefill.  For a grid that is: the shared haystack up to an insertion point is
+ * computed once for every test whose needle comes later, whatever its length or needle; tests
+ * of one needle at one insertion point (depth 0 at every length) also share the needle and the
+ * haystack after it.  Every output is written in grid order (by key), whatever the order run. */
+typedef struct {
+    int t;          /* the test's index in the grid */
+    int n_pre;      /* prompt tokens prefilled: all but the last (decode starts from it) */
+    int keep;       /* of them, kept from the test before in this order (0 without reuse) */
+    int n_dec;      /* decode steps expected: the needle's tokens + a newline, at most max_new */
+    int need;       /* KV positions the test needs: prompt + max_new + 1 */
+    const int *ids; /* its first n_pre prompt ids (in the plan's arena, while planning) */
+    rh_cost cost;   /* tokens, FLOPs and bytes as planned (the ETA's) */
+} rhm_item;
+
+typedef struct {
+    rhm_item *it;
+    int n;          /* tests to run, in run order */
+    double build_s; /* the time building their prompts took */
+    int max_need;   /* the most KV positions a test needs */
+    int longest;    /* tokens of the longest prompt */
+    int *arena;     /* every item's ids (freed once the order is made) */
+    size_t arena_n;
+} rhm_schedule;
+
+static void rhm_plan_free(rhm_schedule *P) {
+    free(P->it);
+    free(P->arena);
+    memset(P, 0, sizeof *P);
+}
+
+/* Prompt tokens a prefill of ids[0 .. n_pre) may keep of held[0 .. n_held) in the cache: the
+ * common prefix, less what leaves fewer than 2 tokens to prefill (a 1-token rh_eval is a decode
+ * step, computed by other kernels: not the bits a prefill gives). */
+static int rhm_keep(const int *held, int n_held, const int *ids, int n_pre) {
+    int k = 0, lim = n_held < n_pre ? n_held : n_pre;
+    if (n_pre < 2) return 0;
+    while (k < lim && held[k] == ids[k]) k++;
+    if (n_pre - k < 2) k = n_pre - 2;
+    return k;
+}
+
+static int rhm_item_cmp(const void *a, const void *b) {
+    const rhm_item *x = (const rhm_item *)a, *y = (const rhm_item *)b;
+    int i, n = x->n_pre < y->n_pre ? x->n_pre : y->n_pre;
+    for (i = 0; i < n; i++)
+        if (x->ids[i] != y->ids[i]) return x->ids[i] < y->ids[i] ? -1 : 1;
+    if (x->n_pre != y->n_pre) return x->n_pre < y->n_pre ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static int rhm_build_grid_test(const rhm_exp *E, int t, rhm_test *T, char *msg, size_t cap);
+
+/* Build every test to run (its prompt ids into the arena), order them, and count what each
+ * keeps from the one before. */
+static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, int todo, char *msg, size_t cap) {
+    size_t cap_ids = 0;
+    int t, k, rc;
+    double t0 = rh_now();
+    if (todo == 0) return RH_OK;
+    P->it = (rhm_item *)calloc((size_t)todo, sizeof *P->it);
+    if (!P->it) return RH_ENOMEM;
+    for (t = 0; t < E->n_tests; t++) {
+        char key[17];
+        rhm_test T;
+        rhm_item *it;
+        int li, di, ni, nd;
+        if (!rhm_mine(E, t)) continue;
+        rhm_test_key(E, t, key);
+        if (rhm_recs_find(R, key)) continue;
+        if ((rc = rhm_build_grid_test(E, t, &T, msg, cap)) != RH_OK) return rc;
+        it = &P->it[P->n++];
+        it->t = t;
+        it->n_pre = T.n_ids - 1;
+        it->need = T.n_ids + E->X.max_new + 1;
+        rhm_test_coords(E, t, &li, &di, &ni);
+        nd = E->n_needle_ids[ni] + 1;
+        it->n_dec = nd < E->X.max_new ? nd : E->X.max_new;
+        if (it->need > P->max_need) P->max_need = it->need;
+        if (T.n_ids > P->longest) P->longest = T.n_ids;
+        if (P->arena_n + (size_t)it->n_pre > cap_ids) {
+            size_t nc = cap_ids ? cap_ids * 2 : 1 << 16;
+            int *q;
+            while (nc < P->arena_n + (size_t)it->n_pre) nc *= 2;
+            if (!(q = (int *)realloc(P->arena, nc * sizeof *q))) {
+                rhm_test_free(&T);
+                return RH_ENOMEM;
+            }
+            P->arena = q;
+            cap_ids = nc;
+        }
+        memcpy(P->arena + P->arena_n, T.ids, (size_t)it->n_pre * sizeof *P->arena);
+        it->ids = NULL;
+        it->keep = (int)P->arena_n; /* the offset, until the arena stops moving */
+        P->arena_n += (size_t)it->n_pre;
+        rhm_test_free(&T);
+    }
+    P->build_s = rh_now() - t0;
+    for (k = 0; k < P->n; k++) P->it[k].ids = P->arena + P->it[k].keep;
+    switch (E->X.order) {
+    case 1: /* grid order, as built */
+        break;
+    case 2: /* grid order reversed */
+        for (k = 0; k < P->n / 2; k++) {
+            rhm_item x = P->it[k];
+            P->it[k] = P->it[P->n - 1 - k];
+            P->it[P->n - 1 - k] = x;
+        }
+        break;
+    case 3: { /* shuffled, seeded: rewinds to arbitrary points */
+        uint64_t st = 12345;
+        for (k = P->n - 1; k > 0; k--) {
+            int j = (int)(rhm_rand(&st) % (uint64_t)(k + 1));
+            rhm_item x = P->it[k];
+            P->it[k] = P->it[j];
+            P->it[j] = x;
+        }
+        break;
+    }
+    default:
+        qsort(P->it, (size_t)P->n, sizeof *P->it, rhm_item_cmp);
+    }
+    for (k = 0; k < P->n; k++)
+        P->it[k].keep = E->X.no_prefix_reuse || k == 0 ? 0
+                        : rhm_keep(P->it[k - 1].ids, P->it[k - 1].n_pre, P->it[k].ids, P->it[k].n_pre);
+    return RH_OK;
+}
+
+/* The plan's cost: with reuse (the keeps) and whole, the expected decode and its bound. */
+static void rhm_plan_cost(const rhm_exp *E, const rhm_schedule *P, const rh_cost_rates *r, rh_experiment_cost *c) {
+    int k;
+    rh_cost mx;
+    memset(&mx, 0, sizeof mx);
+    c->n_tests = P->n;
+    c->longest_prompt = P->longest;
+    c->rates = *r;
+    for (k = 0; k < P->n; k++) {
+        const rhm_item *it = &P->it[k];
+        rh_cost_add(E->m, r, it->keep, it->n_pre, it->n_dec, &c->reuse);
+        rh_cost_add(E->m, r, 0, it->n_pre, it->n_dec, &c->whole);
+        rh_cost_add(E->m, r, it->keep, it->n_pre, E->X.max_new, &mx);
+    }
+    /* the run builds each prompt again, at the plan's pace, when the rates say time at all */
+    if (r->prefill_flop_s > 0) {
+        c->build_s = P->build_s;
+        c->reuse.seconds += P->build_s;
+        c->whole.seconds += P->build_s;
+        mx.seconds += P->build_s;
+    }
+    c->decode_tokens_max = mx.decode_tokens;
+    c->seconds_max = mx.seconds;
+}
+
 static int rhm_write_run(const rhm_exp *E, int finished, char *msg, size_t cap) {
     rhm_buf b = {0};
     int rc;
@@ -2617,10 +3256,10 @@ static int rhm_resume_from(const rhm_exp *E, rhm_recs *R, const char *rec, const
 
 /* ---- plan: the finished tests of earlier runs with this configuration: this output's own, the
  * unsharded run's (for a shard), every shard's (for the merge) ---- */
-static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo, char *msg, size_t cap) {
+static int rhm_plan(rhm_exp *E, rhm_recs *R, rhm_schedule *P, char *msg, size_t cap) {
     const char *suffix = E->is_detect ? ".tests.jsonl" : ".jsonl";
-    int t, rc = RH_OK, i;
-    *todo = 0;
+    int t, rc = RH_OK, i, todo = 0;
+    memset(P, 0, sizeof *P);
     if (!E->X.fresh) {
         rc = rhm_resume_from(E, R, E->rec_path.p, E->run_path.p, E->X.append, msg, cap);
         if (!rc && E->X.shard_n > 1) rc = rhm_resume_from(E, R, E->unsharded_rec.p, E->unsharded_run.p, 0, msg, cap);
@@ -2647,34 +3286,45 @@ static int rhm_plan(rhm_exp *E, rhm_recs *R, int *todo, char *msg, size_t cap) {
         if (!rhm_mine(E, t)) continue;
         rhm_test_key(E, t, key);
         if (rhm_recs_find(R, key)) E->n_done_before++;
-        else (*todo)++;
+        else todo++;
     }
     if (E->n_done_before) rhm_note(E, "resuming: %d of %d tests already done", E->n_done_before, E->n_mine);
-    /* the run record first, before any test: a killed run's records are never without one */
-    return rhm_write_run(E, 0, msg, cap);
+    rc = rhm_plan_order(E, R, P, todo, msg, cap);
+    /* the run record first, before any test: a killed run's records are never without one (a dry
+     * run writes nothing) */
+    if (!rc && !E->X.dry_run) rc = rhm_write_run(E, 0, msg, cap);
+    return rc;
 }
 
 /* ---- run: one test through the hooks ----
- * The prompt tokens whose keys and values are in the cache from position 0 (the previous
- * test's prefill) are kept: the next test prefills only what differs.  Tests of one needle and
- * length at increasing depths share the haystack up to the earlier insertion point, so about a
- * third of the prefill of a linear depth grid is saved.  Exact: the engine computes each
- * position of a prefill the same whatever the chunk it falls in (its split-prefill test), and at
- * least 2 tokens are always prefilled so the prefill path, never the decode path, computes them. */
+ * The KV cache keeps what the test before prefilled from position 0 (rhm_prefix), and a test
+ * keeps the longest prefix its prompt shares with it (rhm_keep), rewinds the cache to there and
+ * prefills only the rest.  Exact: the keys and values of position i depend on tokens 0..i alone,
+ * and the engine computes each position of a prefill the same whatever the chunk it falls in
+ * (its split-prefill test); what it holds was computed under the same prefill mask (a mask that
+ * acts in prefill, --mask-prefill, changes every later position's keys and values, so the cache
+ * remembers whether one did). */
 typedef struct {
-    int *ids;
+    int *ids;       /* the prompt ids whose keys and values are in the cache, from position 0 */
     int n, cap;
+    int masked;     /* they were computed with the heads masked (--mask-prefill) */
+    rh_mask_mode mode;
 } rhm_prefix;
 
 /* Per-run buffers of the test loop. */
 typedef struct {
     rh_ctx *c;
+    int n_ctx;         /* the context to allocate (0: as each test needs) */
     rhm_prefix pre;
     float *logits;     /* (vocab_size) */
     int32_t *top1;     /* (n_lh) observed top-1 positions */
     double *head;      /* (n_lh) this test's retrieval score per head */
     unsigned char *hit; /* set mode: (n_lh, span length) */
     int *out;          /* (max_new) generated ids */
+    /* the last test: prompt tokens kept in the cache, prefilled, decode steps, and the time its
+     * prefill and its decode took (for the ETA; no result depends on them) */
+    int kept, prefilled, n_out;
+    double t_prefill, t_decode;
 } rhm_session;
 
 static void rhm_session_free(rhm_session *S) {
@@ -2697,8 +3347,10 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
     const rh_experiment *X = &E->X;
     rhm_prefix *pre = &S->pre;
     int need = t->n_ids + X->max_new + 1, step, inp, rc = 0, start = 0, n_pre = t->n_ids - 1;
+    int masked = E->mask && X->mask_prefill;
     const rh_config *cfg = E->cfg;
     rh_ctx *c = S->c;
+    double t0;
     *n_out = 0;
     if (X->ctx.n_ctx && X->ctx.n_ctx < need) {
         set_err(msg, cap, "--ctx: %d is smaller than the %d tokens this test needs", X->ctx.n_ctx, need);
@@ -2709,21 +3361,30 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (c) rh_ctx_free(c);
         S->c = NULL;
         pre->n = 0;
-        if (!p.n_ctx) p.n_ctx = need + need / 8;
+        if (!p.n_ctx) p.n_ctx = S->n_ctx >= need ? S->n_ctx : need + need / 8;
         rc = rh_ctx_new(E->m, &p, &S->c, msg, cap);
         if (rc) return rc;
         c = S->c;
     }
-    if (pre->n > 0 && n_pre >= 2) {
-        int lim = pre->n < n_pre ? pre->n : n_pre;
-        while (start < lim && pre->ids[start] == t->ids[start]) start++;
-        if (n_pre - start < 2) start = n_pre - 2;
+    if (X->no_prefix_reuse || pre->masked != masked || (masked && pre->mode != X->mask_mode)) pre->n = 0;
+    start = rhm_keep(pre->ids, pre->n, t->ids, n_pre);
+    /* a cache that cannot rewind to there (a KV policy that dropped positions) starts over */
+    if (rh_ctx_rewind(c, start) != RH_OK) {
+        start = 0;
+        rc = rh_ctx_rewind(c, 0);
+        if (rc) {
+            set_err(msg, cap, "%s", rh_ctx_error(c));
+            return rc;
+        }
     }
-    rh_ctx_rewind(c, start);
     pre->n = 0;
+    S->kept = start;
+    S->prefilled = n_pre > start ? n_pre - start : 0;
     rh_set_observe(c, NULL);
-    rh_set_mask(c, E->mask && X->mask_prefill ? E->mask : NULL, X->mask_mode);
+    rh_set_mask(c, masked ? E->mask : NULL, X->mask_mode);
+    t0 = rh_now();
     if (n_pre > start) rc = rh_eval(c, t->ids + start, n_pre - start, NULL, 0);
+    S->t_prefill = rh_now() - t0;
     if (!rc && n_pre > 0) {
         if (pre->cap < n_pre) {
             int *q = (int *)realloc(pre->ids, (size_t)n_pre * sizeof *q);
@@ -2735,6 +3396,8 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (pre->cap >= n_pre) {
             memcpy(pre->ids, t->ids, (size_t)n_pre * sizeof *pre->ids);
             pre->n = n_pre;
+            pre->masked = masked;
+            pre->mode = X->mask_mode;
         }
     }
     if (!rc && E->mask) rc = rh_set_mask(c, E->mask, X->mask_mode);
@@ -2747,6 +3410,7 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
     if (observe && t->span_start >= 0)
         memset(S->hit, 0, (size_t)E->n_lh * (size_t)(t->span_end - t->span_start));
     inp = t->ids[t->n_ids - 1];
+    t0 = rh_now();
     for (step = 0; !rc && step < X->max_new; step++) {
         int next, k, nb, stop = 0;
         char tb[512];
@@ -2774,6 +3438,8 @@ static int rhm_generate(rhm_session *S, const rhm_exp *E, const rhm_test *t, int
         if (stop) break;
         inp = next;
     }
+    S->t_decode = rh_now() - t0;
+    S->n_out = *n_out;
     if (rc) set_err(msg, cap, "%s", rh_ctx_error(c));
     rh_set_observe(c, NULL);
     rh_set_mask(c, NULL, X->mask_mode);
@@ -2809,14 +3475,12 @@ static int rhm_utf8_at(const unsigned char *s, size_t n, size_t i, int *bad_len)
     return 0;
 }
 
-/* The response as the original gets it: decode(skip_special_tokens=True).strip(), bytes that are
- * not UTF-8 (a byte token the model emitted alone) becoming U+FFFD as Python's decode makes them. */
-static char *rhm_response(const rh_model *m, const int *ids, int n) {
-    char *s = NULL;
-    size_t len = 0, a = 0, i = 0;
+/* s[0..len) with every maximal invalid UTF-8 subpart replaced by U+FFFD, as Python's
+ * decode(errors="replace"); malloc'd, NUL-terminated (*out_len: its length, may be NULL), or NULL
+ * when out of memory. */
+static char *rhm_utf8_clean(const char *s, size_t len, size_t *out_len) {
+    size_t i = 0;
     rhm_buf b = {0};
-    if (rh_detokenize(m, ids, n, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &s, &len, NULL, 0))
-        return NULL;
     while (i < len) {
         int bad, k = rhm_utf8_at((const unsigned char *)s, len, i, &bad);
         if (k) {
@@ -2827,19 +3491,60 @@ static char *rhm_response(const rh_model *m, const int *ids, int n) {
             i += (size_t)bad;
         }
     }
-    free(s);
     if (!b.p) rhm_buf_put(&b, "", 0);
     if (b.oom || !b.p) {
         rhm_buf_free(&b);
         return NULL;
     }
-    s = b.p;
-    len = b.n;
+    if (out_len) *out_len = b.n;
+    return b.p;
+}
+
+/* The response as the original gets it: decode(skip_special_tokens=True).strip(), bytes that are
+ * not UTF-8 (a byte token the model emitted alone) becoming U+FFFD as Python's decode makes them. */
+static char *rhm_response(const rh_model *m, const int *ids, int n) {
+    char *s = NULL, *raw = NULL;
+    size_t len = 0, a = 0;
+    int *v = (int *)malloc((size_t)(n > 0 ? n : 1) * sizeof *v), nv = 0, k, rc;
+    /* ids past the tokenizer (padding rows of the embedding, which a model can emit; random
+     * weights of a --shape) stand for no bytes */
+    if (!v) return NULL;
+    for (k = 0; k < n; k++)
+        if (ids[k] >= 0 && ids[k] < rh_n_tokens(m)) v[nv++] = ids[k];
+    rc = rh_detokenize(m, v, nv, RH_DETOK_STRIP_LEADING | RH_DETOK_SKIP_SPECIAL, &raw, &len, NULL, 0);
+    free(v);
+    if (rc) return NULL;
+    s = rhm_utf8_clean(raw, len, &len);
+    free(raw);
+    if (!s) return NULL;
     while (a < len && isspace((unsigned char)s[a])) a++;
     while (len > a && isspace((unsigned char)s[len - 1])) len--;
     memmove(s, s + a, len - a);
     s[len - a] = 0;
     return s;
+}
+
+/* Test t of the grid, built: its prompt, the needle and the answer span in it. */
+static int rhm_build_grid_test(const rhm_exp *E, int t, rhm_test *T, char *msg, size_t cap) {
+    int li, di, ni, *ans[2], n_ans[2];
+    rhm_niah N;
+    memset(&N, 0, sizeof N);
+    N.m = E->m;
+    N.space_prefix = E->space_prefix;
+    N.buffer = E->X.buffer;
+    N.tmpl = E->tmpl;
+    N.span_exact = E->X.span == RH_SPAN_EXACT;
+    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT || E->X.compat_original;
+    N.compat = E->X.compat_original;
+    rhm_test_coords(E, t, &li, &di, &ni);
+    N.hay = E->hays[E->n_hays > 1 ? ni : 0].ids;
+    N.n_hay = E->hays[E->n_hays > 1 ? ni : 0].n;
+    ans[0] = E->ans0[ni];
+    ans[1] = E->ans1[ni];
+    n_ans[0] = E->n_ans0[ni];
+    n_ans[1] = E->n_ans1[ni];
+    return rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
+                          E->depths[di], T, msg, cap);
 }
 
 /* Test t, built, run and scored: its record line in *line, its response and recall for the
@@ -2850,29 +3555,11 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
     char key[17];
     int li, di, ni, n_out = 0, i, rc;
     rhm_test T;
-    int *ans[2];
-    int n_ans[2];
     char *resp;
     double recall;
-    rhm_niah N;
-    memset(&N, 0, sizeof N);
-    N.m = E->m;
-    N.space_prefix = E->space_prefix;
-    N.buffer = E->X.buffer;
-    N.tmpl = E->tmpl;
-    N.span_exact = E->X.span == RH_SPAN_EXACT;
-    N.span_whole_prompt = E->X.span_search == RH_SPAN_IN_PROMPT || E->X.compat_original;
-    N.compat = E->X.compat_original;
     rhm_test_key(E, t, key);
     rhm_test_coords(E, t, &li, &di, &ni);
-    N.hay = E->hays[E->n_hays > 1 ? ni : 0].ids;
-    N.n_hay = E->hays[E->n_hays > 1 ? ni : 0].n;
-    ans[0] = E->ans0[ni];
-    ans[1] = E->ans1[ni];
-    n_ans[0] = E->n_ans0[ni];
-    n_ans[1] = E->n_ans1[ni];
-    rc = rhm_build_test(&N, &E->nd[ni], E->needle_ids[ni], E->n_needle_ids[ni], ans, n_ans, E->lengths[li],
-                        E->depths[di], &T, msg, cap);
+    rc = rhm_build_grid_test(E, t, &T, msg, cap);
     if (rc) return rc;
     /* ORIGINAL: a test whose span is not found scored zeros for every head; here it is reported
      * and left out of the score file */
@@ -2889,7 +3576,6 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
         }
         S->hit = nh;
     }
-    if (E->X.no_prefix_reuse) S->pre.n = 0;
     rc = rhm_generate(S, E, &T, detect, &n_out, msg, cap);
     if (rc) {
         rhm_test_free(&T);
@@ -2933,8 +3619,20 @@ static int rhm_run_test(rhm_exp *E, rhm_session *S, int t, rhm_buf *line, char *
             }
         rhm_buf_puts(line, "}");
     } else {
+        /* eval (1.4): the label of the response: retrieved, partial, degenerate, from the haystack
+         * or hallucinated */
+        const char *ans = E->nd[ni].answer;
+        int lab = rh_response_label(resp, strlen(resp), &ans, 1, T.context, strlen(T.context), E->nd[ni].needle,
+                                    strlen(E->nd[ni].needle));
+        if (lab < 0) {
+            rhm_test_free(&T);
+            free(resp);
+            set_err(msg, cap, "out of memory");
+            return RH_ENOMEM;
+        }
         rhm_buf_puts(line, ", \"mask\": ");
         rhm_buf_json_str(line, E->mask_label, strlen(E->mask_label));
+        rhm_buf_printf(line, ", \"label\": \"%s\"", rh_label_names[lab]);
     }
     rhm_buf_puts(line, "}");
     rhm_test_free(&T);
@@ -3039,7 +3737,7 @@ static int rhm_detect_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res
                            s.n_tests[0]);
             rhm_run_json(E, &run, 1);
             rhm_svg_heatmap(&svg, title.p, "head", "layer", E->cfg->n_heads, E->cfg->n_layers, xt, yt, val, 0,
-                            vmax > 1 ? vmax : 1, 1, 0, run.p);
+                            vmax > 1 ? vmax : 1, 1, 0, 0.1, run.p);
             if (!svg.oom) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
         }
         if (xt)
@@ -3087,6 +3785,11 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
         sc = rhj_get(&rec->v, "score");
         rs = rhj_get(&rec->v, "model_response");
         if (!sc || sc->type != RHJ_NUM || !rs || rs->type != RHJ_STR) continue;
+        { /* the label counts (1.4) */
+            const rhj *lb = rhj_get(&rec->v, "label");
+            int k;
+            for (k = 0; lb && lb->type == RHJ_STR && k < RH_N_LABELS; k++) res->n_labels[k] += !strcmp(lb->str, rh_label_names[k]);
+        }
         rhm_test_coords(E, t, &li, &di, &ni);
         sum[di * E->n_len + li] += sc->num;
         cnt[di * E->n_len + li]++;
@@ -3121,7 +3824,7 @@ static int rhm_niah_outputs(rhm_exp *E, rhm_recs *R, rh_experiment_result *res, 
     rhm_buf_printf(&title, "NIAH, %s, mask %s: mean score %.1f over %d tests", E->X.model, E->mask_label,
                    n ? total / n : 0.0, n);
     rhm_svg_heatmap(&svg, title.p, "context length (tokens)", "depth (%)", E->n_len, E->n_dep, xt, yt, val, 0, 100, 0, 1,
-                    run.p);
+                    0, run.p);
     if (svg.oom) rc = RH_ENOMEM;
     if (!rc) rc = rhm_write_atomic(E->svg_path.p, svg.p, svg.n, msg, cap);
     if (rc) goto out;
@@ -3210,23 +3913,85 @@ void rh_experiment_default(rh_experiment *x, rh_experiment_kind kind) {
     x->out = kind == RH_DETECT ? "retrieval_scores.json" : "niah";
 }
 
+/* The ETA's rates, fitted to the tests run so far (their prefill and decode times against their
+ * costs under unit rates): prefill by least squares on calls and FLOPs (both >= 0), decode by
+ * bytes.  The same model as --dry-run's, measured on the run itself. */
+typedef struct {
+    double cc, cf, ff, ct, ft, tp; /* sums of calls^2, calls x flops, flops^2, calls x t, flops x t, t */
+    double bytes, td;
+} rhm_eta;
+
+static void rhm_eta_add(rhm_eta *e, const rh_cost *c, double t_prefill, double t_decode) {
+    e->cc += c->prefill_calls * c->prefill_calls;
+    e->cf += c->prefill_calls * c->prefill_flops;
+    e->ff += c->prefill_flops * c->prefill_flops;
+    e->ct += c->prefill_calls * t_prefill;
+    e->ft += c->prefill_flops * t_prefill;
+    e->tp += t_prefill;
+    e->bytes += c->decode_bytes;
+    e->td += t_decode;
+}
+
+static void rhm_eta_rates(const rhm_eta *e, rh_cost_rates *r) {
+    double det = e->cc * e->ff - e->cf * e->cf;
+    r->prefill_chunk_s = r->prefill_flop_s = r->decode_byte_s = 0;
+    if (det > 1e-12 * e->cc * e->ff && det > 0) {
+        r->prefill_chunk_s = (e->ct * e->ff - e->ft * e->cf) / det;
+        r->prefill_flop_s = (e->ft * e->cc - e->ct * e->cf) / det;
+    }
+    if (r->prefill_chunk_s < 0 || !(r->prefill_flop_s > 0)) {
+        r->prefill_chunk_s = 0;
+        r->prefill_flop_s = e->ff > 0 ? e->ft / e->ff : 0;
+    }
+    r->decode_byte_s = e->bytes > 0 ? e->td / e->bytes : 0;
+}
+
 int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, char *msg, size_t cap) {
     rhm_exp E;
     rhm_recs R = {0};
     rhm_session S;
+    rhm_schedule P;
+    rhm_eta eta;
+    rh_cost_rates unit;
+    rh_cost rest;
     rh_experiment_result res_local, *res = res_out ? res_out : &res_local;
-    int rc, t, todo = 0;
+    int rc, k;
     double t_run0;
     memset(res, 0, sizeof *res);
     memset(&S, 0, sizeof S);
+    memset(&P, 0, sizeof P);
+    memset(&eta, 0, sizeof eta);
     if (!x) {
         set_err(msg, cap, "rh_experiment_run: no experiment");
         return RH_EINVAL;
     }
     /* set up */
     rc = rhm_exp_setup(&E, x, msg, cap);
-    /* plan */
-    if (!rc) rc = rhm_plan(&E, &R, &todo, msg, cap);
+    /* plan: the tests to run, their order, what they cost */
+    if (!rc) rc = rhm_plan(&E, &R, &P, msg, cap);
+    if (!rc) rc = rh_cost_measure(E.m, &x->ctx, 0, &unit, msg, cap);
+    if (!rc) {
+        rh_experiment_cost *c = &res->cost;
+        rh_ctx_params cp = x->ctx;
+        rh_cost_rates r = unit;
+        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, RHM_MEASURE_S, &r, msg, cap);
+        if (!rc) rhm_plan_cost(&E, &P, &r, c);
+        cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
+        if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
+        c->plan_bytes = (double)P.arena_n * sizeof(int) + (double)P.n * sizeof(rhm_item);
+        c->peak_bytes = c->ctx.weight_bytes + (c->ctx.kv_bytes + c->ctx.scratch_bytes > c->plan_bytes
+                                                   ? c->ctx.kv_bytes + c->ctx.scratch_bytes
+                                                   : c->plan_bytes);
+        S.n_ctx = P.max_need;
+    }
+    /* the prompts' ids were for ordering and costing: each test builds its own again */
+    free(P.arena);
+    P.arena = NULL;
+    for (k = 0; k < P.n; k++) P.it[k].ids = NULL;
+    if (!rc && x->dry_run) {
+        rc = rhm_result_fill(&E, res);
+        goto done;
+    }
     if (!rc) {
         S.logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof *S.logits);
         S.top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof *S.top1);
@@ -3235,34 +4000,55 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         if (!S.logits || !S.top1 || !S.head || !S.out) rc = RH_ENOMEM;
     }
     if (rc) goto done;
-    /* run every test of this shard not finished before; the records file is rewritten after
-     * each, so a killed run loses at most the test it was in */
+    /* run every test of this shard not finished before, in the planned order; the records file
+     * is rewritten after each (in grid order), so a killed run loses at most the test it was in */
     res->running = 1;
+    memset(&rest, 0, sizeof rest);
+    for (k = 0; k < P.n; k++) {
+        memset(&P.it[k].cost, 0, sizeof P.it[k].cost);
+        rh_cost_add(E.m, &unit, P.it[k].keep, P.it[k].n_pre, P.it[k].n_dec, &P.it[k].cost);
+        rest.prefill_calls += P.it[k].cost.prefill_calls;
+        rest.prefill_flops += P.it[k].cost.prefill_flops;
+        rest.decode_bytes += P.it[k].cost.decode_bytes;
+    }
     t_run0 = rh_now();
-    for (t = 0; t < E.n_tests; t++) {
-        char key[17], *resp = NULL;
+    for (k = 0; k < P.n; k++) {
+        char *resp = NULL;
         double recall = 0;
         rhm_buf line = {0};
-        if (!rhm_mine(&E, t)) continue;
-        rhm_test_key(&E, t, key);
-        if (rhm_recs_find(&R, key)) continue;
+        const rhm_item *it = &P.it[k];
+        int t = it->t;
+        rh_cost done;
         rc = rhm_run_test(&E, &S, t, &line, &resp, &recall, msg, cap);
         if (!rc && rhm_recs_add(&R, line.p, line.n, 1) < 0) rc = RH_ENOMEM;
         rhm_buf_free(&line);
         if (!rc) {
             E.n_run++;
+            memset(&done, 0, sizeof done);
+            rh_cost_add(E.m, &unit, S.kept, S.kept + S.prefilled, S.n_out, &done);
+            rh_cost_add(E.m, &unit, S.kept, S.kept + S.prefilled, S.n_out, &res->done);
+            rhm_eta_add(&eta, &done, S.t_prefill, S.t_decode);
             rc = rhm_write_records(&E, &R, msg, cap);
         }
+        /* what is left, as planned (the expected decode) */
+        rest.prefill_calls -= it->cost.prefill_calls;
+        rest.prefill_flops -= it->cost.prefill_flops;
+        rest.decode_bytes -= it->cost.decode_bytes;
         if (!rc && x->progress) {
             rh_progress p;
+            rh_cost_rates r = unit;
             int li, di, ni;
-            double el = rh_now() - t_run0;
+            double el = rh_now() - t_run0, other = el - eta.tp - eta.td;
+            rhm_eta_rates(&eta, &r);
             rhm_test_coords(&E, t, &li, &di, &ni);
             p.done = E.n_done_before + E.n_run;
             p.total = E.n_mine;
             p.resumed = E.n_done_before;
             p.elapsed_s = el;
-            p.eta_s = el / E.n_run * (todo - E.n_run);
+            /* the model's time for the tests left, and the time between prefill and decode
+             * (building prompts, scoring, writing records) at this run's rate per test */
+            p.eta_s = rest.prefill_calls * r.prefill_chunk_s + rest.prefill_flops * r.prefill_flop_s +
+                      rest.decode_bytes * r.decode_byte_s + (other > 0 ? other / E.n_run * (P.n - k - 1) : 0);
             p.length = E.lengths[li];
             p.depth = E.depths[di];
             p.needle = ni;
@@ -3273,6 +4059,9 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
         free(resp);
         if (rc) goto done;
     }
+    res->done.seconds = rh_now() - t_run0;
+    res->prefill_s = eta.tp;
+    res->decode_s = eta.td;
     /* write: the records once more (a merge of shards that ran nothing lands here), the outputs,
      * then the run record, marked finished */
     rc = rhm_write_records(&E, &R, msg, cap);
@@ -3282,6 +4071,7 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     if (!rc) res->running = 0;
 done:
     if (rc == RH_ENOMEM && (!msg || !msg[0])) set_err(msg, cap, "out of memory");
+    rhm_plan_free(&P);
     rhm_session_free(&S);
     rhm_recs_free(&R);
     rhm_exp_free(&E);
@@ -3294,6 +4084,7 @@ done:
 }
 
 /* ---- report and compare: the paper's properties from any score file ---- */
+
 
 /* Average ranks (1-based; ties share their mean rank, as scipy.stats.rankdata). */
 static void rhm_avg_ranks(const double *x, int n, double *rank) {
@@ -3345,6 +4136,2103 @@ static double rhm_spearman(const double *a, const double *b, int n) {
 }
 
 
+/* ============================================================================================
+ * 1.4 Tasks under masks: eval (generation, multiple choice, perplexity), labels of a response
+ * ============================================================================================
+ * The paper's second half: masking the retrieval heads wrecks what needs the context (chain of
+ * thought, extractive QA) and barely touches answers from the model's own knowledge, and masked
+ * models hallucinate rather than refuse.  rh_eval_task_run reads as rh_experiment_run: set up
+ * (items, shots, prompts, the mask), plan (the finished items of earlier runs), run each item
+ * through the mask hook, write the outputs.  The metrics are lm-evaluation-harness's and
+ * SQuAD's; each says where it comes from.  Static names here start with rhe_. */
+
+/* ---- the labels of a response (rh_label; the rules are in the header) ---- */
+
+const char *const rh_label_names[] = {"retrieved", "partial", "degenerate", "haystack", "hallucinated", NULL};
+
+/* The words of s as ROUGE-1 sees them (rhm_rouge_tokenize), each hashed (64-bit FNV-1a of the
+ * stem) for the comparisons below. */
+static int rhe_words(const char *s, size_t n, uint64_t **w, int *nw) {
+    rhm_toks t = {0};
+    int i;
+    *w = NULL;
+    *nw = 0;
+    if (rhm_rouge_tokenize(s, n, &t) ||
+        !(*w = (uint64_t *)malloc((size_t)(t.n > 0 ? t.n : 1) * sizeof **w))) {
+        rhm_toks_free(&t);
+        return RH_ENOMEM;
+    }
+    for (i = 0; i < t.n; i++) (*w)[i] = rhm_fnv(RHM_FNV0, t.tok[i], strlen(t.tok[i]));
+    *nw = t.n;
+    rhm_toks_free(&t);
+    return RH_OK;
+}
+
+/* The words end in a loop: a cycle of p <= 4 words repeated at least 3 times, covering at least
+ * half of the words. */
+static int rhe_loops(const uint64_t *w, int n) {
+    int p, i, run;
+    for (p = 1; p <= 4 && 3 * p <= n; p++) {
+        for (run = p, i = n - 1 - p; i >= 0 && w[i] == w[i + p]; i--) run++;
+        if (run >= 3 * p && 2 * run >= n) return 1;
+    }
+    return 0;
+}
+
+/* k = min(3, nr) consecutive words of r occur in c, not overlapping c[skip_a, skip_b). */
+static int rhe_copied(const uint64_t *r, int nr, const uint64_t *c, int nc, int skip_a, int skip_b) {
+    int k = nr < 3 ? nr : 3, i, j, l;
+    for (i = 0; k > 0 && i + k <= nr; i++)
+        for (j = 0; j + k <= nc; j++) {
+            if (j < skip_b && j + k > skip_a) continue;
+            for (l = 0; l < k && r[i + l] == c[j + l]; l++) {
+            }
+            if (l == k) return 1;
+        }
+    return 0;
+}
+
+int rh_response_label(const char *response, size_t rlen, const char *const *answers, int n_answers,
+                      const char *context, size_t clen, const char *needle, size_t nlen) {
+    double best = 0;
+    uint64_t *r = NULL, *c = NULL, *nd = NULL;
+    int i, nr = 0, nc = 0, nn = 0, skip = -1, label;
+    for (i = 0; i < n_answers; i++) {
+        double x = rh_rouge1_recall(answers[i], strlen(answers[i]), response, rlen);
+        if (x < 0) return RH_ENOMEM;
+        if (x > best) best = x;
+    }
+    if (rhm_retrieved(best)) return RH_LABEL_RETRIEVED;
+    if (best > 0) return RH_LABEL_PARTIAL;
+    if (rhe_words(response, rlen, &r, &nr)) return RH_ENOMEM;
+    if (nr == 0 || rhe_loops(r, nr)) {
+        free(r);
+        return RH_LABEL_DEGENERATE;
+    }
+    if (rhe_words(context ? context : "", context ? clen : 0, &c, &nc) ||
+        rhe_words(needle ? needle : "", needle ? nlen : 0, &nd, &nn)) {
+        free(r);
+        free(c);
+        free(nd);
+        return RH_ENOMEM;
+    }
+    /* the needle's words in the context: its first occurrence */
+    for (i = 0; nn > 0 && skip < 0 && i + nn <= nc; i++)
+        if (!memcmp(c + i, nd, (size_t)nn * sizeof *nd)) skip = i;
+    label = rhe_copied(r, nr, c, nc, skip, skip < 0 ? -1 : skip + nn) ? RH_LABEL_HAYSTACK : RH_LABEL_HALLUCINATED;
+    free(r);
+    free(c);
+    free(nd);
+    return label;
+}
+
+/* ---- SQuAD v1.1 (its official evaluate-v1.1.py): normalize_answer, exact match, token F1 ----
+ * normalize_answer(s) = white_space_fix(remove_articles(remove_punc(lower(s)))):
+ *   lower            str.lower(); here the letters of ASCII, Latin-1, Latin Extended-A and
+ *                    Cyrillic (rhe_lower_cp), other characters unchanged
+ *   remove_punc      drop every character of string.punctuation (the 32 ASCII signs below)
+ *   remove_articles  re.sub(r'\b(a|an|the)\b', ' ', text): a maximal run of word characters that
+ *                    is a, an or the becomes a space; word characters [A-Za-z0-9_] and, as Python's
+ *                    \w for the letters of other scripts, every byte >= 0x80
+ *   white_space_fix  ' '.join(text.split()): str.split's ASCII whitespace (\t \n \v \f \r, space
+ *                    and \x1c-\x1f); other Unicode spaces stay inside words here
+ * f1_score: common = Counter(prediction tokens) & Counter(ground-truth tokens); 0 when nothing
+ * is common, else precision = common / |prediction|, recall = common / |truth|,
+ * 2 precision recall / (precision + recall).  Several answers: the best of each
+ * (metric_max_over_ground_truths). */
+
+static const char rhe_punct[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+static int rhe_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
+static int rhe_wordc(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+
+/* str.lower() of a code point for the letters of Latin-1, Latin Extended-A and Cyrillic (Greek
+ * is left as it is: Python lowers a final sigma by its context); others unchanged. */
+static unsigned rhe_lower_cp(unsigned c) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 0xc0 && c <= 0xde && c != 0xd7) || (c >= 0x410 && c <= 0x42f)) return c + 32;
+    if (c >= 0x400 && c <= 0x40f) return c + 80;
+    if ((c >= 0x100 && c <= 0x137 && c % 2 == 0 && c != 0x130) || (c >= 0x139 && c <= 0x148 && c % 2 == 1) ||
+        (c >= 0x14a && c <= 0x177 && c % 2 == 0) || (c >= 0x179 && c <= 0x17e && c % 2 == 1))
+        return c + 1;
+    return c == 0x178 ? 0xff : c;
+}
+
+/* normalize_answer(s) into out (NUL-terminated, tokens separated by one space). */
+static void rhe_squad_norm(const char *s, size_t n, rhm_buf *out) {
+    rhm_buf t = {0};
+    size_t i, j;
+    int first = 1;
+    for (i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        int bad, k = rhm_utf8_at((const unsigned char *)s, n, i, &bad);
+        unsigned cp = k == 1 ? u[0] : k == 2 ? (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu) : 0;
+        char e[2];
+        if (k == 2 && cp < 0x800 && rhe_lower_cp(cp) != cp) { /* a 2-byte letter, lowered (still 2 bytes) */
+            cp = rhe_lower_cp(cp);
+            e[0] = (char)(0xc0 | cp >> 6);
+            e[1] = (char)(0x80 | (cp & 0x3f));
+            rhm_buf_put(&t, e, 2);
+        } else if (k == 1) {
+            if (!(u[0] && strchr(rhe_punct, (char)u[0]))) {
+                e[0] = (char)rhe_lower_cp(u[0]);
+                rhm_buf_put(&t, e, 1);
+            }
+        } else {
+            rhm_buf_put(&t, s + i, (size_t)(k ? k : bad));
+        }
+        i += (size_t)(k ? k : bad);
+    }
+    for (i = 0; i < t.n; i = j) { /* articles -> one space */
+        for (j = i; j < t.n && rhe_wordc((unsigned char)t.p[j]); j++) {
+        }
+        if (j == i) {
+            j = i + 1;
+            continue;
+        }
+        if ((j - i == 1 && t.p[i] == 'a') || (j - i == 2 && !memcmp(t.p + i, "an", 2)) ||
+            (j - i == 3 && !memcmp(t.p + i, "the", 3))) {
+            memset(t.p + i, ' ', j - i);
+        }
+    }
+    out->n = 0;
+    rhm_buf_put(out, "", 0);
+    for (i = 0; i < t.n; i = j) { /* split, join with one space */
+        while (i < t.n && rhe_space((unsigned char)t.p[i])) i++;
+        for (j = i; j < t.n && !rhe_space((unsigned char)t.p[j]); j++) {
+        }
+        if (j > i) {
+            if (!first) rhm_buf_put(out, " ", 1);
+            rhm_buf_put(out, t.p + i, j - i);
+            first = 0;
+        }
+    }
+    if (t.oom) out->oom = 1;
+    rhm_buf_free(&t);
+}
+
+/* The tokens of a normalised string (split in place at its spaces): count, in *tok (malloc'd). */
+static int rhe_split(char *s, char ***tok) {
+    int n = 0, k = 0;
+    char *p;
+    for (p = s; *p; p++) n += p == s || p[-1] == ' ';
+    *tok = (char **)malloc((size_t)(n > 0 ? n : 1) * sizeof **tok);
+    if (!*tok) return -1;
+    for (p = s; *p; p++) {
+        if (p == s || p[-1] == 0) (*tok)[k++] = p;
+        if (*p == ' ') *p = 0;
+    }
+    return k;
+}
+
+/* SQuAD exact match and F1 of a prediction against one answer; -1 when out of memory. */
+static int rhe_squad(const char *pred, size_t pn, const char *gold, size_t gn, double *f1) {
+    rhm_buf a = {0}, b = {0};
+    char **ta = NULL, **tb = NULL;
+    int na, nb, i = 0, j = 0, common = 0, em;
+    rhe_squad_norm(pred, pn, &a);
+    rhe_squad_norm(gold, gn, &b);
+    if (a.oom || b.oom || !a.p || !b.p) {
+        rhm_buf_free(&a);
+        rhm_buf_free(&b);
+        return -1;
+    }
+    em = !strcmp(a.p, b.p);
+    na = rhe_split(a.p, &ta);
+    nb = rhe_split(b.p, &tb);
+    if (na < 0 || nb < 0) {
+        free(ta);
+        free(tb);
+        rhm_buf_free(&a);
+        rhm_buf_free(&b);
+        return -1;
+    }
+    qsort(ta, (size_t)na, sizeof *ta, rhm_strcmp_pp);
+    qsort(tb, (size_t)nb, sizeof *tb, rhm_strcmp_pp);
+    while (i < na && j < nb) { /* the two sorted multisets: min of the counts */
+        int c = strcmp(ta[i], tb[j]);
+        if (c == 0) {
+            common++;
+            i++;
+            j++;
+        } else if (c < 0) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    if (common == 0) {
+        *f1 = 0;
+    } else {
+        double p = 1.0 * common / na, r = 1.0 * common / nb;
+        *f1 = (2 * p * r) / (p + r);
+    }
+    free(ta);
+    free(tb);
+    rhm_buf_free(&a);
+    rhm_buf_free(&b);
+    return em;
+}
+
+/* ---- GSM8K's answer filters and exact match, as lm-evaluation-harness has them ----
+ * lm_eval/tasks/gsm8k/gsm8k.yaml (version 3.0) and lm_eval/filters/extraction.py (RegexFilter):
+ *   strict-match      re.findall(r"#### (\-?[0-9\.\,]+)", response): the first match, .strip()
+ *   flexible-extract  re.findall(r"(-?[$0-9.,]{2,})|(-?[0-9]+)", response): the last match
+ *                     (group_select -1), its non-empty group, .strip()
+ *   no match          "[invalid]" (RegexFilter's fallback)
+ * then exact_match (lm_eval/api/metrics.py, ported from Hugging Face evaluate) with
+ * regexes_to_ignore ",", "\$", "(?s).*#### ", "\.$" (re.sub on the prediction and on the
+ * reference, in that order) and ignore_case; the reference is the whole answer (doc_to_target
+ * "{{answer}}"), so its number is what follows the last "#### ".  The scanners below are those
+ * regexes by hand, leftmost-first with Python's backtracking; the matches hold no whitespace, so
+ * .strip() changes nothing. */
+
+static int rhe_numc(char c) { return (c >= '0' && c <= '9') || c == '.' || c == ','; }
+static int rhe_flexc(char c) { return rhe_numc(c) || c == '$'; }
+static int rhe_digit(char c) { return c >= '0' && c <= '9'; }
+static size_t rhe_run(const char *s, size_t n, size_t i, int (*cls)(char)) {
+    size_t j = i;
+    while (j < n && cls(s[j])) j++;
+    return j - i;
+}
+
+/* strict-match: [*a, *b) of the first match's group; 0 when there is none. */
+static int rhe_strict(const char *s, size_t n, size_t *a, size_t *b) {
+    size_t i;
+    for (i = 0; i + 5 <= n; i++) {
+        size_t g = i + 5, r;
+        if (memcmp(s + i, "#### ", 5)) continue;
+        /* \-? greedy, then [0-9.,]+; without a number after the '-' it backtracks to no '-',
+         * where [0-9.,]+ cannot start at '-' */
+        if (g < n && s[g] == '-' && rhe_run(s, n, g + 1, rhe_numc) > 0) r = 1 + rhe_run(s, n, g + 1, rhe_numc);
+        else r = rhe_run(s, n, g, rhe_numc);
+        if (r == 0) continue;
+        *a = g;
+        *b = g + r;
+        return 1;
+    }
+    return 0;
+}
+
+/* The flexible regex's match at i: its end, or 0 when none starts there. */
+static size_t rhe_flex_at(const char *s, size_t n, size_t i) {
+    size_t r;
+    if (s[i] == '-') { /* (-?[$0-9.,]{2,}) with the '-', then (-?[0-9]+) with it */
+        if ((r = rhe_run(s, n, i + 1, rhe_flexc)) >= 2) return i + 1 + r;
+        if ((r = rhe_run(s, n, i + 1, rhe_digit)) >= 1) return i + 1 + r;
+        return 0; /* without the '-' neither class can start at '-' */
+    }
+    if ((r = rhe_run(s, n, i, rhe_flexc)) >= 2) return i + r;
+    if ((r = rhe_run(s, n, i, rhe_digit)) >= 1) return i + r;
+    return 0;
+}
+
+/* flexible-extract: [*a, *b) of the last match; 0 when there is none. */
+static int rhe_flexible(const char *s, size_t n, size_t *a, size_t *b) {
+    size_t i = 0, e;
+    int found = 0;
+    while (i < n) {
+        if ((e = rhe_flex_at(s, n, i)) > i) {
+            *a = i;
+            *b = e;
+            found = 1;
+            i = e;
+        } else {
+            i++;
+        }
+    }
+    return found;
+}
+
+/* exact_match's normalisation: drop ',' and '$', everything through the last "#### ", a final
+ * '.' (Python's $ also matches before a final newline), then lower case (ASCII). */
+static void rhe_em_norm(const char *s, size_t n, rhm_buf *out) {
+    size_t i, k = 0;
+    out->n = 0;
+    rhm_buf_put(out, "", 0);
+    for (i = 0; i < n; i++)
+        if (s[i] != ',' && s[i] != '$') rhm_buf_put(out, s + i, 1);
+    if (out->oom || !out->p) return;
+    for (i = 0; i + 5 <= out->n; i++)
+        if (!memcmp(out->p + i, "#### ", 5)) k = i + 5;
+    memmove(out->p, out->p + k, out->n - k + 1);
+    out->n -= k;
+    if (out->n >= 1 && out->p[out->n - 1] == '.') out->p[--out->n] = 0;
+    else if (out->n >= 2 && out->p[out->n - 1] == '\n' && out->p[out->n - 2] == '.') {
+        out->p[out->n - 2] = '\n';
+        out->p[--out->n] = 0;
+    }
+    for (i = 0; i < out->n; i++)
+        if (out->p[i] >= 'A' && out->p[i] <= 'Z') out->p[i] = (char)(out->p[i] - 'A' + 'a');
+}
+
+/* exact_match of an extracted answer against any reference: 1, 0, or -1 (out of memory). */
+static int rhe_em(const char *pred, const char *const *refs, int n_refs) {
+    rhm_buf a = {0}, b = {0};
+    int i, ok = 0;
+    rhe_em_norm(pred, strlen(pred), &a);
+    for (i = 0; i < n_refs && !ok && !a.oom; i++) {
+        rhe_em_norm(refs[i], strlen(refs[i]), &b);
+        if (b.oom) break;
+        ok = !strcmp(a.p, b.p);
+    }
+    i = a.oom || b.oom ? -1 : ok;
+    rhm_buf_free(&a);
+    rhm_buf_free(&b);
+    return i;
+}
+
+/* ---- task items: a task file (JSON lines), GSM8K's JSON lines, or text files ---- */
+
+const char *const rh_task_kind_names[] = {"generate", "choice", "perplexity", NULL};
+const char *const rh_metric_names[] = {"exact", "number", "rouge1", "f1", NULL};
+const char *const rh_task_format_names[] = {"items", "gsm8k", NULL};
+
+typedef struct {
+    char *id;
+    rh_task_kind kind;
+    rh_metric metric;      /* generate */
+    char *prompt;          /* generate, choice: as in the file */
+    char **answers;        /* generate */
+    int n_answers;
+    char **choices;        /* choice */
+    int n_choices, gold;
+    char *text;            /* perplexity */
+    size_t text_len;
+    int line;              /* in its file (1-based); 0 for a text file */
+} rhe_item;
+
+static void rhe_strs_free(char **v, int n) {
+    int i;
+    for (i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
+static void rhe_item_clear(rhe_item *it) {
+    free(it->id);
+    free(it->prompt);
+    rhe_strs_free(it->answers, it->n_answers);
+    rhe_strs_free(it->choices, it->n_choices);
+    free(it->text);
+    memset(it, 0, sizeof *it);
+}
+
+static void rhe_items_free(rhe_item *it, int n) {
+    int i;
+    for (i = 0; it && i < n; i++) rhe_item_clear(&it[i]);
+    free(it);
+}
+
+/* The offset of the first byte of s[0..n) that is not part of valid UTF-8, or -1. */
+static long rhe_utf8_bad(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        int bad, k = rhm_utf8_at((const unsigned char *)s, n, i, &bad);
+        if (!k) return (long)i;
+        i += (size_t)k;
+    }
+    return -1;
+}
+
+/* Take the string v (non-empty, no NUL) into *dst.  (Its line is valid UTF-8 and the JSON reader
+ * decodes escapes to UTF-8, a lone surrogate to U+FFFD, so the string is valid UTF-8.) */
+static int rhe_take_str(rhj *v, char **dst, const char *what, const char *name, int line, char *err, size_t cap) {
+    if (v->type != RHJ_STR || v->len == 0) {
+        set_err(err, cap, "%s:%d: %s must be a non-empty string", name, line, what);
+        return RH_EFORMAT;
+    }
+    if (memchr(v->str, 0, v->len)) {
+        set_err(err, cap, "%s:%d: %s holds a NUL character (\\u0000)", name, line, what);
+        return RH_EFORMAT;
+    }
+    *dst = v->str;
+    v->str = NULL;
+    return RH_OK;
+}
+
+/* A field that must be there. */
+static rhj *rhe_need(const rhj *o, const char *key, const char *name, int line, char *err, size_t cap) {
+    rhj *v = (rhj *)(uintptr_t)rhj_get(o, key);
+    if (!v) set_err(err, cap, "%s:%d: missing \"%s\"", name, line, key);
+    return v;
+}
+
+/* A string or a non-empty list of strings into *v / *n. */
+static int rhe_take_strs(rhj *v, char ***out, int *n_out, const char *what, const char *name, int line, char *err,
+                         size_t cap) {
+    int i, k = v->type == RHJ_ARR ? v->n : 1, rc = RH_OK;
+    char q[80];
+    if (v->type != RHJ_STR && (v->type != RHJ_ARR || v->n == 0)) {
+        set_err(err, cap, "%s:%d: \"%s\" must be a string or a non-empty list of strings", name, line, what);
+        return RH_EFORMAT;
+    }
+    *out = (char **)calloc((size_t)k, sizeof **out);
+    if (!*out) return RH_ENOMEM;
+    *n_out = k;
+    for (i = 0; i < k && !rc; i++) {
+        snprintf(q, sizeof q, v->type == RHJ_ARR ? "\"%s\"[%d]" : "\"%s\"", what, i);
+        rc = rhe_take_str(v->type == RHJ_ARR ? &v->items[i] : v, &(*out)[i], q, name, line, err, cap);
+    }
+    return rc;
+}
+
+/* One item from its parsed line (format items or gsm8k); index: its place among the items. */
+static int rhe_item_parse(rhj *v, rh_task_format format, int index, const char *name, int line, rhe_item *it,
+                          char *err, size_t cap) {
+    rhj *f, *g;
+    int k, rc;
+    memset(it, 0, sizeof *it);
+    it->line = line;
+    it->gold = -1;
+    if (v->type != RHJ_OBJ) {
+        set_err(err, cap, "%s:%d: expected a JSON object (an item)", name, line);
+        return RH_EFORMAT;
+    }
+    if (format == RH_FORMAT_GSM8K) {
+        /* lm-evaluation-harness gsm8k: doc_to_text "Question: {{question}}\nAnswer:", doc_to_target
+         * "{{answer}}" (the worked solution with its "#### N" line) */
+        char *q = NULL;
+        rhm_buf b = {0};
+        if (!(f = rhe_need(v, "question", name, line, err, cap)) || (rc = rhe_take_str(f, &q, "\"question\"", name, line, err, cap)))
+            return RH_EFORMAT;
+        rhm_buf_printf(&b, "Question: %s\nAnswer:", q);
+        free(q);
+        if (b.oom) return RH_ENOMEM;
+        it->prompt = b.p;
+        if (!(f = rhe_need(v, "answer", name, line, err, cap))) return RH_EFORMAT;
+        it->answers = (char **)calloc(1, sizeof(char *));
+        if (!it->answers) return RH_ENOMEM;
+        it->n_answers = 1;
+        if ((rc = rhe_take_str(f, &it->answers[0], "\"answer\"", name, line, err, cap))) return rc;
+        it->kind = RH_TASK_GENERATE;
+        it->metric = RH_METRIC_NUMBER;
+        it->id = (char *)malloc(32);
+        if (!it->id) return RH_ENOMEM;
+        snprintf(it->id, 32, "gsm8k-%d", index);
+        if ((f = (rhj *)(uintptr_t)rhj_get(v, "id")) != NULL) {
+            free(it->id);
+            it->id = NULL;
+            return rhe_take_str(f, &it->id, "\"id\"", name, line, err, cap);
+        }
+        return RH_OK;
+    }
+    if (!(f = rhe_need(v, "id", name, line, err, cap))) return RH_EFORMAT;
+    if (f->type == RHJ_NUM && f->num == floor(f->num) && fabs(f->num) < 1e15) {
+        it->id = (char *)malloc(24);
+        if (!it->id) return RH_ENOMEM;
+        snprintf(it->id, 24, "%.0f", f->num);
+    } else if ((rc = rhe_take_str(f, &it->id, "\"id\" (a string or an integer)", name, line, err, cap))) {
+        return rc;
+    }
+    if (!(f = rhe_need(v, "kind", name, line, err, cap))) return RH_EFORMAT;
+    if (f->type != RHJ_STR || (k = rh_enum_parse(rh_task_kind_names, f->str)) < 0) {
+        set_err(err, cap, "%s:%d: unknown kind %s%.40s%s (expected generate, choice or perplexity)", name, line,
+                f->type == RHJ_STR ? "\"" : "", f->type == RHJ_STR ? f->str : "(not a string)", f->type == RHJ_STR ? "\"" : "");
+        return RH_EFORMAT;
+    }
+    it->kind = (rh_task_kind)k;
+    if (it->kind == RH_TASK_PERPLEXITY) {
+        if (!(f = rhe_need(v, "text", name, line, err, cap))) return RH_EFORMAT;
+        if ((rc = rhe_take_str(f, &it->text, "\"text\"", name, line, err, cap))) return rc;
+        it->text_len = strlen(it->text);
+        return RH_OK;
+    }
+    if (!(f = rhe_need(v, "prompt", name, line, err, cap))) return RH_EFORMAT;
+    if ((rc = rhe_take_str(f, &it->prompt, "\"prompt\"", name, line, err, cap))) return rc;
+    if (it->kind == RH_TASK_GENERATE) {
+        if (!(f = rhe_need(v, "answer", name, line, err, cap))) return RH_EFORMAT;
+        if ((rc = rhe_take_strs(f, &it->answers, &it->n_answers, "answer", name, line, err, cap))) return rc;
+        if (!(f = rhe_need(v, "metric", name, line, err, cap))) return RH_EFORMAT;
+        if (f->type != RHJ_STR || (k = rh_enum_parse(rh_metric_names, f->str)) < 0) {
+            set_err(err, cap, "%s:%d: \"metric\" must be exact, number, rouge1 or f1", name, line);
+            return RH_EFORMAT;
+        }
+        it->metric = (rh_metric)k;
+        return RH_OK;
+    }
+    if (!(f = rhe_need(v, "choices", name, line, err, cap))) return RH_EFORMAT;
+    if (f->type != RHJ_ARR || f->n < 2) {
+        set_err(err, cap, "%s:%d: \"choices\" must be a list of at least 2 strings", name, line);
+        return RH_EFORMAT;
+    }
+    if ((rc = rhe_take_strs(f, &it->choices, &it->n_choices, "choices", name, line, err, cap))) return rc;
+    if (!(g = rhe_need(v, "gold", name, line, err, cap))) return RH_EFORMAT;
+    if (g->type != RHJ_NUM || g->num != floor(g->num) || g->num < 0 || g->num >= it->n_choices) {
+        set_err(err, cap, "%s:%d: \"gold\" must be the 0-based index of the right choice, 0..%d", name, line,
+                it->n_choices - 1);
+        return RH_EFORMAT;
+    }
+    it->gold = (int)g->num;
+    return RH_OK;
+}
+
+/* The items of a task file: one JSON object a non-blank line, valid UTF-8, unique ids. */
+static int rhe_items_parse(const char *text, size_t len, const char *name, rh_task_format format, rhe_item **out,
+                           int *n_out, char *err, size_t cap) {
+    size_t pos = 0;
+    int n = 0, cp = 0, line = 0, rc = RH_OK, i;
+    rhe_item *it = NULL;
+    *out = NULL;
+    *n_out = 0;
+    while (pos < len && !rc) {
+        const char *ls = text + pos;
+        const char *nl = (const char *)memchr(ls, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - ls) : len - pos, k;
+        long bad;
+        rhj v;
+        pos += ll + (nl ? 1 : 0);
+        line++;
+        for (k = 0; k < ll && (ls[k] == ' ' || ls[k] == '\t' || ls[k] == '\r'); k++) {
+        }
+        if (k == ll) continue;
+        if ((bad = rhe_utf8_bad(ls, ll)) >= 0) {
+            set_err(err, cap, "%s:%d: not valid UTF-8 (byte %ld of the line)", name, line, bad + 1);
+            rc = RH_EFORMAT;
+            break;
+        }
+        if ((rc = rhj_parse(ls, ll, name, &v, err, cap)) != RH_OK) {
+            size_t el = err ? strlen(err) : 0;
+            if (err && el + 16 < cap) snprintf(err + el, cap - el, " (line %d)", line);
+            break;
+        }
+        if (n == cp) {
+            int nc = cp ? cp * 2 : 64;
+            rhe_item *q = nc > 10000000 ? NULL : (rhe_item *)realloc(it, (size_t)nc * sizeof *q);
+            if (!q) {
+                set_err(err, cap, "%s: too many items", name);
+                rhj_free(&v);
+                rc = RH_ENOMEM;
+                break;
+            }
+            it = q;
+            cp = nc;
+        }
+        rc = rhe_item_parse(&v, format, n, name, line, &it[n], err, cap);
+        n++;
+        rhj_free(&v);
+    }
+    if (!rc && n == 0) {
+        set_err(err, cap, "%s: no items (JSON lines%s)", name,
+                format == RH_FORMAT_GSM8K ? " with question, answer" : " with id, kind and the kind's fields");
+        rc = RH_EFORMAT;
+    }
+    for (i = 1; !rc && n < 20000 && i < n; i++) { /* unique ids (quadratic: hashed below) */
+        int j;
+        for (j = 0; j < i && strcmp(it[i].id, it[j].id); j++) {
+        }
+        if (j < i) {
+            set_err(err, cap, "%s:%d: id \"%.60s\" is also the id of line %d", name, it[i].line, it[i].id, it[j].line);
+            rc = RH_EFORMAT;
+        }
+    }
+    if (!rc && n >= 20000) { /* many items: sort the ids */
+        char **ids = (char **)malloc((size_t)n * sizeof *ids);
+        if (!ids) rc = RH_ENOMEM;
+        for (i = 0; !rc && i < n; i++) ids[i] = it[i].id;
+        if (!rc) qsort(ids, (size_t)n, sizeof *ids, rhm_strcmp_pp);
+        for (i = 1; !rc && i < n; i++)
+            if (!strcmp(ids[i], ids[i - 1])) {
+                set_err(err, cap, "%s: id \"%.60s\" appears twice", name, ids[i]);
+                rc = RH_EFORMAT;
+            }
+        free(ids);
+    }
+    if (rc) {
+        rhe_items_free(it, n);
+        return rc;
+    }
+    *out = it;
+    *n_out = n;
+    return RH_OK;
+}
+
+/* Perplexity items from a text file, or from each *.txt of a folder (name order); id: the
+ * file's name. */
+static int rhe_text_items(const char *path, rhe_item **out, int *n_out, char *err, size_t cap) {
+    struct stat st;
+    char **names = NULL;
+    int n = 0, i, rc = RH_OK;
+    rhe_item *it;
+    *out = NULL;
+    *n_out = 0;
+    if (stat(path, &st) != 0) {
+        set_err(err, cap, "--perplexity: %s: %s", path, strerror(errno));
+        return RH_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if ((rc = rhm_txt_files(path, &names, &n, err, cap)) != RH_OK) return rc;
+        if (n == 0) {
+            set_err(err, cap, "--perplexity: %s: no *.txt files in the folder", path);
+            return RH_EIO;
+        }
+    } else {
+        if (!(names = (char **)malloc(sizeof *names)) || !(names[0] = rhm_strdup(path))) {
+            free(names);
+            return RH_ENOMEM;
+        }
+        n = 1;
+    }
+    it = (rhe_item *)calloc((size_t)n, sizeof *it);
+    if (!it) rc = RH_ENOMEM;
+    for (i = 0; !rc && i < n; i++) {
+        it[i].kind = RH_TASK_PERPLEXITY;
+        it[i].gold = -1;
+        if (!(it[i].id = rhm_strdup(names[i] + rh_path_dir_len(names[i])))) rc = RH_ENOMEM;
+        if (!rc) rc = rhm_read_file(names[i], (size_t)1 << 30, &it[i].text, &it[i].text_len, err, cap);
+        if (!rc && it[i].text_len == 0) {
+            set_err(err, cap, "--perplexity: %s is empty", names[i]);
+            rc = RH_EFORMAT;
+        }
+    }
+    for (i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (rc) {
+        rhe_items_free(it, n);
+        return rc;
+    }
+    *out = it;
+    *n_out = n;
+    return RH_OK;
+}
+
+/* A task file read and parsed; flag names the option in messages. */
+static int rhe_task_file(const char *flag, const char *path, rh_task_format format, rhe_item **it, int *n, char *err,
+                         size_t cap) {
+    char *txt;
+    size_t len;
+    int rc = rhm_read_file(path, (size_t)1 << 30, &txt, &len, err, cap);
+    if (rc) {
+        char t[600];
+        snprintf(t, sizeof t, "%s: %s", flag, err ? err : "");
+        set_err(err, cap, "%s", t);
+        return rc == RH_ENOMEM ? rc : RH_EIO;
+    }
+    rc = rhe_items_parse(txt, len, path, format, it, n, err, cap);
+    free(txt);
+    return rc;
+}
+
+/* ---- the run's state, set up from an rh_eval_task ---- */
+
+enum { RHE_BY_EOS = 0, RHE_BY_STOP = 1, RHE_BY_MAX = 2 };
+static const char *const rhe_stopped_names[] = {"eos", "stop", "max-new", NULL};
+#define RHE_MAX_STOPS 32
+#define RHE_MAX_TOKENS (1 << 24) /* a context's limit (the format's; rh_ctx_new refuses more) */
+
+typedef struct {
+    rh_eval_task X;        /* what was asked (strings are the caller's) */
+    rh_model *m;           /* NULL with rescore */
+    const rh_config *cfg;
+    char checksum[17];
+    rhe_item *it;          /* the items, task file first, then text files */
+    int n_it;
+    char **prompt;         /* per item: the prompt with the shots (generate, choice), or NULL */
+    char (*key)[17];       /* per item: the record key */
+    rhe_item *pool;        /* --fewshot's items */
+    int n_pool, *draw, n_draw; /* the shots drawn: K, and one more to stand in for an item that is one of them */
+    const char *stops[RHE_MAX_STOPS];
+    int n_stops;
+    int window, stride;
+    unsigned char *mask;   /* n_layers * n_heads flags, or NULL */
+    char *mask_label;
+    rhm_buf base, rec_path, unsharded_rec, csv_path, run_path;
+    double t0;
+    char started[32];
+    int threads, n_mine, n_done_before, n_run, n_notes;
+} rhe_exp;
+
+static void rhe_exp_free(rhe_exp *E) {
+    int i;
+    for (i = 0; E->prompt && i < E->n_it; i++) free(E->prompt[i]);
+    free(E->prompt);
+    free(E->key);
+    rhe_items_free(E->it, E->n_it);
+    rhe_items_free(E->pool, E->n_pool);
+    free(E->draw);
+    free(E->mask);
+    free(E->mask_label);
+    rhm_buf_free(&E->base);
+    rhm_buf_free(&E->rec_path);
+    rhm_buf_free(&E->unsharded_rec);
+    rhm_buf_free(&E->csv_path);
+    rhm_buf_free(&E->run_path);
+    if (E->m) rh_model_close(E->m);
+    memset(E, 0, sizeof *E);
+}
+
+static void rhe_note(rhe_exp *E, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    if (!E->X.note) return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    E->X.note(E->X.user, line);
+}
+
+/* How the mask acts, in words (every output that records a mask says it the same way). */
+static const char *rhe_mask_steps(int masked, int prefill) {
+    return !masked ? "unmasked" : prefill ? "prefill and decode" : "decode steps only";
+}
+
+static int rhe_is_mine(const rhe_exp *E, int t) { return t % E->X.shard_n == E->X.shard_i; }
+
+/* Checked before anything is read (a C caller fills the struct by hand). */
+static int rhe_check_request(const rh_eval_task *X, char *msg, size_t cap) {
+    int i;
+    if (!X->out || !*X->out) {
+        set_err(msg, cap, "--out: no output BASE");
+        return RH_EINVAL;
+    }
+    if ((X->task != NULL) + (X->perplexity != NULL) + (X->rescore != NULL) == 0) {
+        set_err(msg, cap, "give --task FILE, --perplexity FILE|DIR or --rescore RESULTS.jsonl");
+        return RH_EINVAL;
+    }
+    if (X->rescore && (X->task || X->perplexity)) {
+        set_err(msg, cap, "--rescore recomputes a finished run: it takes no --task or --perplexity");
+        return RH_EINVAL;
+    }
+    if (!X->rescore && !X->model) {
+        set_err(msg, cap, "no model");
+        return RH_EINVAL;
+    }
+    if ((unsigned)X->format > RH_FORMAT_GSM8K || (unsigned)X->mask_mode > RH_MASK_ZERO || (unsigned)X->ctx.kv_dtype > RH_BF16) {
+        set_err(msg, cap, "an enumeration field (format, mask_mode, kv_dtype) is out of range");
+        return RH_EINVAL;
+    }
+    if (X->max_new < 1 || X->max_new > RHE_MAX_TOKENS) {
+        set_err(msg, cap, "--max-new: %d is not in [1, %d]", X->max_new, RHE_MAX_TOKENS);
+        return RH_EINVAL;
+    }
+    if (X->n_stop < 0 || X->n_stop > RHE_MAX_STOPS - 2 || (X->n_stop && !X->stop)) {
+        set_err(msg, cap, "--stop: at most %d stop strings", RHE_MAX_STOPS - 2);
+        return RH_EINVAL;
+    }
+    for (i = 0; i < X->n_stop; i++)
+        if (!X->stop[i] || !X->stop[i][0]) {
+            set_err(msg, cap, "--stop: an empty stop string");
+            return RH_EINVAL;
+        }
+    if (X->fewshot && X->shots < 1) {
+        set_err(msg, cap, "--fewshot needs --shots K (K >= 1)");
+        return RH_EINVAL;
+    }
+    if (X->shots && !X->fewshot) {
+        set_err(msg, cap, "--shots needs --fewshot FILE (the items to draw the shots from)");
+        return RH_EINVAL;
+    }
+    if (X->shots < 0 || X->window < 0 || X->stride < 0 || X->window > RHE_MAX_TOKENS) {
+        set_err(msg, cap, "--shots, --window or --stride is negative or too large");
+        return RH_EINVAL;
+    }
+    if (X->window == 1) {
+        set_err(msg, cap, "--window: 1 token leaves nothing to predict (at least 2)");
+        return RH_EINVAL;
+    }
+    if (X->stride && X->window && X->stride >= X->window) {
+        set_err(msg, cap, "--stride: %d must be smaller than --window %d (each window scores its last STRIDE tokens with at least WINDOW - STRIDE before them)",
+                X->stride, X->window);
+        return RH_EINVAL;
+    }
+    if (X->shard_n < 1 || X->shard_i < 0 || X->shard_i >= X->shard_n) {
+        set_err(msg, cap, "--shard: expected shard_i in [0, shard_n), got %d of %d", X->shard_i, X->shard_n);
+        return RH_EINVAL;
+    }
+    if (X->rescore && (X->mask.kind != RH_PICK_NONE || X->fewshot || X->shard_n > 1)) {
+        set_err(msg, cap, "--rescore recomputes the metrics of saved responses: masks, --fewshot and --shard do not apply");
+        return RH_EINVAL;
+    }
+    return RH_OK;
+}
+
+/* The shots: K items of --fewshot drawn once (seeded partial Fisher-Yates, splitmix64), and one
+ * more where the file has it, to stand in for an item that is itself one of the K (as
+ * lm-evaluation-harness draws one more and drops the item itself). */
+static int rhe_setup_shots(rhe_exp *E, char *msg, size_t cap) {
+    const rh_eval_task *X = &E->X;
+    int *ix, i, k;
+    uint64_t st = X->seed;
+    if (!X->fewshot) return RH_OK;
+    if (rhe_task_file("--fewshot", X->fewshot, X->format, &E->pool, &E->n_pool, msg, cap)) return RH_EINVAL;
+    for (i = 0; i < E->n_pool; i++)
+        if (E->pool[i].kind == RH_TASK_PERPLEXITY) {
+            set_err(msg, cap, "--fewshot: %s:%d is a perplexity item; shots are generate or choice items", X->fewshot,
+                    E->pool[i].line);
+            return RH_EINVAL;
+        }
+    if (X->shots > E->n_pool) {
+        set_err(msg, cap, "--shots: %d is more than the %d items of %s", X->shots, E->n_pool, X->fewshot);
+        return RH_EINVAL;
+    }
+    E->n_draw = X->shots < E->n_pool ? X->shots + 1 : X->shots;
+    ix = (int *)malloc((size_t)E->n_pool * sizeof *ix);
+    E->draw = (int *)malloc((size_t)E->n_draw * sizeof *E->draw);
+    if (!ix || !E->draw) {
+        free(ix);
+        return RH_ENOMEM;
+    }
+    for (i = 0; i < E->n_pool; i++) ix[i] = i;
+    for (k = 0; k < E->n_draw; k++) {
+        int j = k + (int)(rhm_rand(&st) % (uint64_t)(E->n_pool - k)), t = ix[k];
+        ix[k] = ix[j];
+        ix[j] = t;
+        E->draw[k] = ix[k];
+    }
+    free(ix);
+    return RH_OK;
+}
+
+/* A shot as lm-evaluation-harness writes one: doc_to_text + target_delimiter " " + doc_to_target
+ * (generate: the first answer; choice: the gold choice). */
+static void rhe_put_shot(rhm_buf *b, const rhe_item *s) {
+    rhm_buf_puts(b, s->prompt);
+    rhm_buf_put(b, " ", 1);
+    rhm_buf_puts(b, s->kind == RH_TASK_GENERATE ? s->answers[0] : s->choices[s->gold]);
+}
+
+/* Item t's prompt: the shots, each followed by the fewshot_delimiter "\n\n", then its own. */
+static char *rhe_full_prompt(const rhe_exp *E, const rhe_item *it) {
+    rhm_buf b = {0};
+    int k, used = 0;
+    for (k = 0; k < E->n_draw && used < E->X.shots; k++) {
+        const rhe_item *s = &E->pool[E->draw[k]];
+        if (!strcmp(s->prompt, it->prompt)) continue; /* the item itself */
+        rhe_put_shot(&b, s);
+        rhm_buf_puts(&b, "\n\n");
+        used++;
+    }
+    rhm_buf_puts(&b, it->prompt);
+    if (b.oom) {
+        rhm_buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* The fingerprint of what decides an item's result besides the item: the model, the mask, the
+ * KV cache, and per kind the decoding (generate) or the windows (perplexity). */
+static uint64_t rhe_config_hash(const rhe_exp *E, rh_task_kind kind) {
+    const rh_eval_task *X = &E->X;
+    uint64_t h = RHM_FNV0;
+    char t[160];
+    int i;
+    h = rhm_fnv(h, "rh-eval-1", 10);
+    h = rhm_fnv(h, E->checksum, 16);
+    h = rhm_fnv(h, E->mask_label, strlen(E->mask_label) + 1);
+    snprintf(t, sizeof t, "%d|%d|%s|%d", (int)X->mask_mode, X->mask_prefill, rh_dtype_names[X->ctx.kv_dtype], (int)kind);
+    h = rhm_fnv(h, t, strlen(t) + 1);
+    if (kind == RH_TASK_GENERATE) {
+        snprintf(t, sizeof t, "max_new=%d", X->max_new);
+        h = rhm_fnv(h, t, strlen(t) + 1);
+        for (i = 0; i < E->n_stops; i++) h = rhm_fnv(h, E->stops[i], strlen(E->stops[i]) + 1);
+    } else if (kind == RH_TASK_PERPLEXITY) {
+        snprintf(t, sizeof t, "window=%d stride=%d", E->window, E->stride);
+        h = rhm_fnv(h, t, strlen(t) + 1);
+    }
+    return h;
+}
+
+/* Item t's record key: its configuration and everything of the item that enters the result. */
+static void rhe_item_key(const rhe_exp *E, int t, char out[17]) {
+    const rhe_item *it = &E->it[t];
+    uint64_t h = rhe_config_hash(E, it->kind);
+    int i;
+    h = rhm_fnv(h, it->id, strlen(it->id) + 1);
+    if (it->kind == RH_TASK_PERPLEXITY) {
+        h = rhm_fnv(h, it->text, it->text_len);
+    } else {
+        h = rhm_fnv(h, E->prompt[t], strlen(E->prompt[t]) + 1);
+        for (i = 0; i < it->n_answers; i++) h = rhm_fnv(h, it->answers[i], strlen(it->answers[i]) + 1);
+        for (i = 0; i < it->n_choices; i++) h = rhm_fnv(h, it->choices[i], strlen(it->choices[i]) + 1);
+        h = rhm_fnv(h, &it->gold, sizeof it->gold);
+        h = rhm_fnv(h, rh_metric_names[it->metric], strlen(rh_metric_names[it->metric]) + 1);
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* The output files: BASE.jsonl (a shard: BASE.shard-i-of-n.jsonl), BASE.csv, BASE.run.json;
+ * checked now that they can be written. */
+static int rhe_setup_outputs(rhe_exp *E, char *msg, size_t cap) {
+    rhm_buf t = {0};
+    FILE *f;
+    rhm_buf_puts(&E->base, E->X.out);
+    rhm_buf_printf(&E->unsharded_rec, "%s.jsonl", E->X.out);
+    if (E->X.shard_n > 1) rhm_buf_printf(&E->base, ".shard-%d-of-%d", E->X.shard_i + 1, E->X.shard_n);
+    rhm_buf_printf(&E->rec_path, "%s.jsonl", E->base.p);
+    rhm_buf_printf(&E->csv_path, "%s.csv", E->base.p);
+    rhm_buf_printf(&E->run_path, "%s.run.json", E->base.p);
+    rhm_buf_printf(&t, "%s.tmp", E->run_path.p);
+    if (E->base.oom || E->unsharded_rec.oom || E->rec_path.oom || E->csv_path.oom || E->run_path.oom || t.oom) {
+        rhm_buf_free(&t);
+        return RH_ENOMEM;
+    }
+    f = fopen(t.p, "wb");
+    if (!f) {
+        set_err(msg, cap, "--out: cannot write %s: %s", t.p, strerror(errno));
+        rhm_buf_free(&t);
+        return RH_EIO;
+    }
+    fclose(f);
+    remove(t.p);
+    rhm_buf_free(&t);
+    return RH_OK;
+}
+
+/* Set up: the model, the items (task file, text files), the shots and every prompt, the stop
+ * strings, the windows, the mask, the outputs, every item's key. */
+static int rhe_exp_setup(rhe_exp *E, const rh_eval_task *X, char *msg, size_t cap) {
+    time_t now = time(NULL);
+    struct tm tmv;
+    rhe_item *tx = NULL;
+    int n_tx = 0, i, rc;
+    memset(E, 0, sizeof *E);
+    E->X = *X;
+    E->t0 = rh_now();
+    if ((rc = rhe_check_request(X, msg, cap)) != RH_OK) return rc;
+    E->threads = X->ctx.n_threads;
+    if (E->threads == 0) E->threads = rh_n_cpus();
+    if (rh_utc(now, &tmv)) strftime(E->started, sizeof E->started, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    if ((rc = rhe_setup_outputs(E, msg, cap)) != RH_OK) return rc;
+    if (X->rescore) return RH_OK; /* the rest comes from the records */
+    if ((rc = rh_model_open(X->model, &E->m, msg, cap)) != RH_OK) return rc;
+    E->cfg = rh_model_config(E->m);
+    rh_model_checksum(E->m, E->checksum);
+    /* the items */
+    if (X->task && rhe_task_file("--task", X->task, X->format, &E->it, &E->n_it, msg, cap)) return RH_EINVAL;
+    if (X->perplexity) {
+        if ((rc = rhe_text_items(X->perplexity, &tx, &n_tx, msg, cap)) != RH_OK) return rc == RH_ENOMEM ? rc : RH_EINVAL;
+        if (E->n_it + n_tx > 10000000) {
+            rhe_items_free(tx, n_tx);
+            return RH_ENOMEM;
+        }
+        {
+            rhe_item *q = (rhe_item *)realloc(E->it, (size_t)(E->n_it + n_tx) * sizeof *q);
+            if (!q) {
+                rhe_items_free(tx, n_tx);
+                return RH_ENOMEM;
+            }
+            E->it = q;
+            memcpy(E->it + E->n_it, tx, (size_t)n_tx * sizeof *tx);
+            E->n_it += n_tx;
+            free(tx);
+        }
+    }
+    /* stop strings: the format's, then the caller's */
+    if (X->format == RH_FORMAT_GSM8K) {
+        E->stops[E->n_stops++] = "\n\nQuestion:";
+        E->stops[E->n_stops++] = "\n\n";
+    }
+    for (i = 0; i < X->n_stop; i++) E->stops[E->n_stops++] = X->stop[i];
+    /* windows */
+    E->window = X->window ? X->window : E->cfg->max_ctx;
+    if (E->window < 2) E->window = 2;
+    E->stride = X->stride ? X->stride : E->window / 2;
+    if (E->stride >= E->window) {
+        set_err(msg, cap, "--stride: %d must be smaller than the window of %d tokens", E->stride, E->window);
+        return RH_EINVAL;
+    }
+    if (E->stride < 1) E->stride = 1;
+    if (E->window > E->cfg->max_ctx)
+        rhe_note(E, "warning: --window %d exceeds the model's trained context of %d tokens", E->window, E->cfg->max_ctx);
+    /* the mask */
+    if (X->mask.kind != RH_PICK_NONE &&
+        !(E->mask = (unsigned char *)calloc((size_t)E->cfg->n_layers * (size_t)E->cfg->n_heads, 1)))
+        return RH_ENOMEM;
+    rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
+                              &E->mask_label, msg, cap);
+    if (rc) return rc;
+    /* shots and prompts, keys */
+    if ((rc = rhe_setup_shots(E, msg, cap)) != RH_OK) return rc;
+    E->prompt = (char **)calloc((size_t)E->n_it, sizeof *E->prompt);
+    E->key = (char(*)[17])calloc((size_t)E->n_it, sizeof *E->key);
+    if (!E->prompt || !E->key) return RH_ENOMEM;
+    for (i = 0; i < E->n_it; i++) {
+        if (E->it[i].kind != RH_TASK_PERPLEXITY && !(E->prompt[i] = rhe_full_prompt(E, &E->it[i]))) return RH_ENOMEM;
+        rhe_item_key(E, i, E->key[i]);
+        E->n_mine += rhe_is_mine(E, i);
+    }
+    return RH_OK;
+}
+
+/* ---- tokens of an item ----
+ * generate: the prompt (BOS as the model says); choice: lm-evaluation-harness's _encode_pair for
+ * each continuation " " + choice: trailing whitespace of the context moves to the continuation,
+ * whole = tok(context + continuation), the context's tokens tok(context), the continuation's
+ * whole[len(context tokens):] (the model reads context tokens + continuation tokens);
+ * perplexity: the text (BOS as the model says; the first token is never scored). */
+typedef struct {
+    int *ids, n;        /* generate: the prompt; choice: the context; perplexity: the text */
+    int **cont, *n_cont; /* choice: each choice's continuation */
+    int n_choices;
+} rhe_toks;
+
+static void rhe_toks_free(rhe_toks *T) {
+    int k;
+    free(T->ids);
+    for (k = 0; T->cont && k < T->n_choices; k++) free(T->cont[k]);
+    free(T->cont);
+    free(T->n_cont);
+    memset(T, 0, sizeof *T);
+}
+
+static int rhe_tokens(const rhe_exp *E, int t, rhe_toks *T, char *msg, size_t cap) {
+    const rhe_item *it = &E->it[t];
+    const char *p = E->prompt[t];
+    size_t pl, sp = 0;
+    int k, rc;
+    memset(T, 0, sizeof *T);
+    if (it->kind == RH_TASK_PERPLEXITY) return rh_tokenize(E->m, it->text, it->text_len, -1, &T->ids, &T->n, msg, cap);
+    pl = strlen(p);
+    if (it->kind == RH_TASK_GENERATE) return rh_tokenize(E->m, p, pl, -1, &T->ids, &T->n, msg, cap);
+    while (sp < pl && isspace((unsigned char)p[pl - 1 - sp])) sp++;
+    if ((rc = rh_tokenize(E->m, p, pl - sp, -1, &T->ids, &T->n, msg, cap)) != RH_OK) return rc;
+    T->n_choices = it->n_choices;
+    T->cont = (int **)calloc((size_t)it->n_choices, sizeof *T->cont);
+    T->n_cont = (int *)calloc((size_t)it->n_choices, sizeof *T->n_cont);
+    if (!T->cont || !T->n_cont) return RH_ENOMEM;
+    for (k = 0; k < it->n_choices; k++) {
+        rhm_buf b = {0};
+        int *whole = NULL, nw = 0;
+        rhm_buf_put(&b, p, pl);
+        rhm_buf_put(&b, " ", 1);
+        rhm_buf_puts(&b, it->choices[k]);
+        if (b.oom) return RH_ENOMEM;
+        rc = rh_tokenize(E->m, b.p, b.n, -1, &whole, &nw, msg, cap);
+        rhm_buf_free(&b);
+        if (rc) return rc;
+        if (nw <= T->n) {
+            free(whole);
+            set_err(msg, cap, "%s: item \"%.60s\": choice %d has no tokens after the prompt", E->X.task, it->id, k);
+            return RH_EINVAL;
+        }
+        T->n_cont[k] = nw - T->n;
+        T->cont[k] = (int *)malloc((size_t)T->n_cont[k] * sizeof(int));
+        if (!T->cont[k]) {
+            free(whole);
+            return RH_ENOMEM;
+        }
+        memcpy(T->cont[k], whole + T->n, (size_t)T->n_cont[k] * sizeof(int));
+        free(whole);
+    }
+    return RH_OK;
+}
+
+/* The tokens item t occupies in the KV cache at most. */
+static int rhe_ctx_need(const rhe_exp *E, int t, const rhe_toks *T) {
+    int k, mx = 0;
+    if (E->it[t].kind == RH_TASK_GENERATE) return T->n + E->X.max_new + 1;
+    if (E->it[t].kind == RH_TASK_PERPLEXITY) return T->n < E->window ? T->n : E->window;
+    for (k = 0; k < T->n_choices; k++)
+        if (T->n_cont[k] > mx) mx = T->n_cont[k];
+    return T->n + (mx > 1 ? mx : 2);
+}
+
+/* ---- run: an item through the mask hook ----
+ * The mask acts, as niah's, on the positions whose predictions are generated or scored: a
+ * generate item's last prompt token and decode steps, a choice item's last context token and
+ * continuation, a perplexity window's scored tokens (from the one before the first).  The
+ * context before them runs unmasked unless mask_prefill.  Context already in the cache from an
+ * earlier item is kept (a few-shot run prefills its shots once). */
+#define RHE_ROWS 64 /* logits rows per call when every row is scored */
+
+typedef struct {
+    rh_ctx *c;
+    int *pre, n_pre, cap_pre; /* ids in the cache from position 0, run with the context's mask */
+    float *rows;              /* (RHE_ROWS, vocab) */
+    const unsigned char *mask;
+    rh_mask_mode mode;
+    int mask_prefill, vocab;
+} rhe_session;
+
+/* Have ids[0..n) in the cache, run with the context's mask.  Every call runs 0 or >= 2 tokens, so
+ * every position takes the prefill path and gets the bits of one prefill of them all (the
+ * engine's chunk invariance); only n == 1 alone takes the decode path. */
+static int rhe_prefill(rhe_session *S, const int *ids, int n) {
+    int start = 0, lim = S->n_pre < n ? S->n_pre : n, rc;
+    while (start < lim && S->pre[start] == ids[start]) start++;
+    if (n - start == 1 && n >= 2) start = n - 2;
+    if ((rc = rh_ctx_rewind(S->c, start)) != RH_OK) return rc;
+    S->n_pre = start;
+    if ((rc = rh_set_mask(S->c, S->mask_prefill ? S->mask : NULL, S->mode)) != RH_OK) return rc;
+    if (n > start && (rc = rh_eval(S->c, ids + start, n - start, NULL, 0)) != RH_OK) return rc;
+    if (S->cap_pre < n) {
+        int *q = (int *)realloc(S->pre, (size_t)n * sizeof *q);
+        if (!q) return RH_ENOMEM; /* the cache is right; only the reuse is lost */
+        S->pre = q;
+        S->cap_pre = n;
+    }
+    if (n > start) memcpy(S->pre + start, ids + start, (size_t)(n - start) * sizeof *ids);
+    S->n_pre = n;
+    return RH_OK;
+}
+
+/* log softmax(x)[k] in double, summed in index order. */
+static double rhe_logprob(const float *x, int n, int k) {
+    double mx = x[0], s = 0;
+    int i;
+    for (i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    for (i = 0; i < n; i++) s += exp((double)x[i] - mx);
+    return (double)x[k] - mx - log(s);
+}
+
+/* lp[j] = log p(ids[j] | ids[0..j)) for j in [from, n), 1 <= from < n: ids[0..from-1) prefilled
+ * (rhe_prefill), then ids[from-1..n) run with the mask and every row's logits. */
+static int rhe_logprobs(rhe_session *S, const int *ids, int n, int from, double *lp) {
+    int c_end = from - 1, done, r, rc;
+    /* a context of one token would take the decode path: run it with the rows when the mask is
+     * the same on both sides */
+    if (c_end == 1 && (!S->mask || S->mask_prefill)) c_end = 0;
+    if ((rc = rhe_prefill(S, ids, c_end)) != RH_OK) return rc;
+    if ((rc = rh_set_mask(S->c, S->mask, S->mode)) != RH_OK) return rc;
+    for (done = c_end; done < n;) {
+        int k = n - done;
+        if (k > RHE_ROWS) k = n - done - RHE_ROWS == 1 ? RHE_ROWS - 1 : RHE_ROWS; /* no call of 1 token */
+        if ((rc = rh_eval(S->c, ids + done, k, S->rows, 1)) != RH_OK) return rc;
+        for (r = 0; r < k; r++) {
+            int j = done + r + 1; /* row r predicts ids[j] */
+            if (j >= from && j < n) lp[j] = rhe_logprob(S->rows + (size_t)r * (size_t)S->vocab, S->vocab, ids[j]);
+        }
+        done += k;
+    }
+    return RH_OK;
+}
+
+/* What running an item gave (and what a record keeps of it). */
+typedef struct {
+    char *response;      /* generate: UTF-8 (invalid bytes as U+FFFD), without the stop string */
+    int n_generated;     /* generate: tokens decoded (an EOS included) */
+    int stopped;         /* RHE_BY_* */
+    char *stop;          /* the stop string met, or NULL */
+    double *logliks;     /* choice: per choice */
+    int *n_cont;         /* choice: tokens of each continuation */
+    int n_choices;
+    long tokens, copy_tokens; /* perplexity: tokens scored, of them copyable */
+    double nll, copy_nll;
+    int window, stride;
+} rhe_out;
+
+static void rhe_out_free(rhe_out *o) {
+    free(o->response);
+    free(o->stop);
+    free(o->logliks);
+    free(o->n_cont);
+    memset(o, 0, sizeof *o);
+}
+
+/* The first occurrence of a stop string in b that starts at or after from - (its length - 1):
+ * its offset, and *which; -1 when none. */
+static long rhe_find_stop(const rhe_exp *E, const rhm_buf *b, size_t from, int *which) {
+    long best = -1;
+    int s;
+    for (s = 0; s < E->n_stops; s++) {
+        size_t L = strlen(E->stops[s]), i = from + 1 > L ? from + 1 - L : 0;
+        for (; i + L <= b->n && (best < 0 || (long)i < best); i++)
+            if (!memcmp(b->p + i, E->stops[s], L)) {
+                best = (long)i;
+                *which = s;
+                break;
+            }
+    }
+    return best;
+}
+
+/* generate: prefill all but the last prompt token, then greedy decoding from it with the mask,
+ * to EOS (not decoded), a stop string (cut at its start: lm-evaluation-harness's until) or
+ * max_new tokens. */
+static int rhe_generate(rhe_session *S, const rhe_exp *E, const rhe_toks *T, rhe_out *o) {
+    rhm_buf b = {0};
+    rh_decoder dec;
+    char tb[4096];
+    int step, inp, rc, which = -1, k;
+    long cut = -1;
+    float *logits = S->rows;
+    o->stopped = RHE_BY_MAX;
+    if ((rc = rhe_prefill(S, T->ids, T->n - 1)) != RH_OK) return rc;
+    if ((rc = rh_set_mask(S->c, S->mask, S->mode)) != RH_OK) return rc;
+    rh_decoder_init(&dec, E->m, RH_DETOK_SKIP_SPECIAL);
+    inp = T->ids[T->n - 1];
+    rhm_buf_put(&b, "", 0);
+    for (step = 0; step < E->X.max_new && cut < 0; step++) {
+        int next, e, is_eos = 0;
+        size_t old = b.n;
+        if ((rc = rh_eval(S->c, &inp, 1, logits, 0)) != RH_OK) break;
+        next = rh_argmax(logits, S->vocab);
+        o->n_generated++;
+        for (e = 0; e < E->cfg->n_eos; e++) is_eos |= next == E->cfg->eos_ids[e];
+        if (is_eos) {
+            o->stopped = RHE_BY_EOS;
+            break;
+        }
+        if ((k = rh_decoder_push(&dec, next, tb, sizeof tb)) < 0) {
+            rc = k;
+            break;
+        }
+        rhm_buf_put(&b, tb, (size_t)k);
+        if ((cut = rhe_find_stop(E, &b, old, &which)) >= 0) o->stopped = RHE_BY_STOP;
+        inp = next;
+    }
+    if (!rc && cut < 0) { /* bytes held back for an unfinished character */
+        size_t old = b.n;
+        if ((k = rh_decoder_flush(&dec, tb, sizeof tb)) > 0) rhm_buf_put(&b, tb, (size_t)k);
+        if ((cut = rhe_find_stop(E, &b, old, &which)) >= 0) o->stopped = RHE_BY_STOP;
+    }
+    if (!rc && b.oom) rc = RH_ENOMEM;
+    if (!rc && !(o->response = rhm_utf8_clean(b.p, cut >= 0 ? (size_t)cut : b.n, NULL))) rc = RH_ENOMEM;
+    if (!rc && cut >= 0 && !(o->stop = rhm_strdup(E->stops[which]))) rc = RH_ENOMEM;
+    rhm_buf_free(&b);
+    return rc;
+}
+
+/* choice: the summed log-probability of each continuation after the shared context. */
+static int rhe_choice(rhe_session *S, const rhe_toks *T, rhe_out *o) {
+    int k, j, rc = RH_OK, mx = 0;
+    int *seq;
+    double *lp;
+    for (k = 0; k < T->n_choices; k++)
+        if (T->n_cont[k] > mx) mx = T->n_cont[k];
+    seq = (int *)malloc((size_t)(T->n + mx) * sizeof *seq);
+    lp = (double *)malloc((size_t)(T->n + mx) * sizeof *lp);
+    o->logliks = (double *)calloc((size_t)T->n_choices, sizeof *o->logliks);
+    o->n_cont = (int *)malloc((size_t)T->n_choices * sizeof *o->n_cont);
+    if (!seq || !lp || !o->logliks || !o->n_cont) rc = RH_ENOMEM;
+    o->n_choices = T->n_choices;
+    if (!rc) memcpy(seq, T->ids, (size_t)T->n * sizeof *seq);
+    for (k = 0; !rc && k < T->n_choices; k++) {
+        memcpy(seq + T->n, T->cont[k], (size_t)T->n_cont[k] * sizeof *seq);
+        rc = rhe_logprobs(S, seq, T->n + T->n_cont[k], T->n, lp);
+        for (j = 0; !rc && j < T->n_cont[k]; j++) o->logliks[k] += lp[T->n + j];
+        o->n_cont[k] = T->n_cont[k];
+    }
+    free(seq);
+    free(lp);
+    return rc;
+}
+
+/* perplexity: the sliding windows of Hugging Face's perplexity guide (and lm-evaluation-harness's
+ * rolling loglikelihood with overlap): windows [b, min(b + window, N)) for b = 0, stride, 2
+ * stride, ... until one reaches the end; each scores the tokens after the previous window's end
+ * (the first window: all but the first token), so every token is scored once with at least
+ * window - stride tokens of context.  A scored token is copyable when the trigram it ends occurs
+ * earlier in its window (it continues an earlier occurrence of its preceding bigram). */
+static int rhe_perplexity(rhe_session *S, const rhe_exp *E, const rhe_toks *T, rhe_out *o) {
+    const int *x = T->ids;
+    int N = T->n, b, e, t, j, prev_end = 0, rc = RH_OK;
+    double *lp = (double *)malloc((size_t)E->window * sizeof *lp);
+    if (!lp) return RH_ENOMEM;
+    o->window = E->window;
+    o->stride = E->stride;
+    for (b = 0; !rc; b += E->stride) {
+        int t0;
+        e = b + E->window < N ? b + E->window : N;
+        t0 = prev_end > b + 1 ? prev_end : b + 1;
+        if (e > t0) rc = rhe_logprobs(S, x + b, e - b, t0 - b, lp);
+        for (t = t0; !rc && t < e; t++) {
+            int copy = 0;
+            for (j = b + 2; t - 2 >= b && j < t && !copy; j++)
+                copy = x[j] == x[t] && x[j - 1] == x[t - 1] && x[j - 2] == x[t - 2];
+            o->tokens++;
+            o->nll -= lp[t - b];
+            if (copy) {
+                o->copy_tokens++;
+                o->copy_nll -= lp[t - b];
+            }
+        }
+        prev_end = e;
+        if (e == N) break;
+    }
+    free(lp);
+    return rc;
+}
+
+/* ---- score: an item's metrics from what running it gave (also what --rescore recomputes) ---- */
+
+typedef struct {
+    char *extracted;   /* generate: what the metric compared (number: the filter's output; exact,
+                          f1: the normalised response; rouge1: the response) */
+    int correct;
+    double score;      /* 0..100 */
+    char *strict, *flexible; /* number: the two filters' outputs */
+    int strict_ok, flexible_ok;
+    int pred, pred_norm, pred_bytes; /* choice: the argmax of the sums, per character, per byte */
+    int label;         /* generate: an rh_label; otherwise -1 */
+} rhe_scored;
+
+static void rhe_scored_free(rhe_scored *s) {
+    free(s->extracted);
+    free(s->strict);
+    free(s->flexible);
+    memset(s, 0, sizeof *s);
+}
+
+static char *rhe_dup_n(const char *s, size_t n) {
+    char *d = (char *)malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+/* np.argmax of ll[k] / len[k] (len NULL: of ll): the first largest. */
+static int rhe_argmax_d(const double *ll, const double *len, int n) {
+    int k, best = 0;
+    for (k = 1; k < n; k++)
+        if ((len ? ll[k] / len[k] : ll[k]) > (len ? ll[best] / len[best] : ll[best])) best = k;
+    return best;
+}
+
+static int rhe_score(const rhe_item *it, const char *prompt, const rhe_out *o, rhe_scored *sc) {
+    const char *resp = o->response ? o->response : "";
+    size_t rl = strlen(resp);
+    int k, rc = RH_OK;
+    memset(sc, 0, sizeof *sc);
+    sc->label = -1;
+    if (it->kind == RH_TASK_CHOICE) {
+        double *nc = (double *)malloc((size_t)it->n_choices * sizeof *nc), *nb = (double *)malloc((size_t)it->n_choices * sizeof *nb);
+        if (!nc || !nb) {
+            free(nc);
+            free(nb);
+            return RH_ENOMEM;
+        }
+        for (k = 0; k < it->n_choices; k++) { /* lm-evaluation-harness: len(choice), len(choice.encode("utf-8")) */
+            const char *p;
+            nb[k] = (double)strlen(it->choices[k]);
+            for (nc[k] = 0, p = it->choices[k]; *p; p++) nc[k] += ((unsigned char)*p & 0xc0) != 0x80;
+        }
+        sc->pred = rhe_argmax_d(o->logliks, NULL, it->n_choices);
+        sc->pred_norm = rhe_argmax_d(o->logliks, nc, it->n_choices);
+        sc->pred_bytes = rhe_argmax_d(o->logliks, nb, it->n_choices);
+        sc->correct = sc->pred == it->gold;
+        sc->score = 100.0 * sc->correct;
+        free(nc);
+        free(nb);
+        return RH_OK;
+    }
+    if (it->kind == RH_TASK_PERPLEXITY) return RH_OK;
+    if (it->metric == RH_METRIC_NUMBER) {
+        size_t a, b;
+        int have_strict = rhe_strict(resp, rl, &a, &b);
+        const char *const *refs = (const char *const *)it->answers;
+        char **gold;
+        sc->strict = have_strict ? rhe_dup_n(resp + a, b - a) : rhm_strdup("[invalid]");
+        sc->flexible = rhe_flexible(resp, rl, &a, &b) ? rhe_dup_n(resp + a, b - a) : rhm_strdup("[invalid]");
+        if (!sc->strict || !sc->flexible) return RH_ENOMEM;
+        sc->strict_ok = rhe_em(sc->strict, refs, it->n_answers);
+        sc->flexible_ok = rhe_em(sc->flexible, refs, it->n_answers);
+        if (sc->strict_ok < 0 || sc->flexible_ok < 0) return RH_ENOMEM;
+        sc->extracted = rhm_strdup(have_strict ? sc->strict : sc->flexible);
+        sc->correct = have_strict ? sc->strict_ok : sc->flexible_ok;
+        sc->score = 100.0 * sc->correct;
+        /* the label looks for the gold number(s), not the worked solution */
+        gold = (char **)calloc((size_t)it->n_answers, sizeof *gold);
+        for (k = 0; gold && k < it->n_answers; k++) {
+            rhm_buf g = {0};
+            rhe_em_norm(it->answers[k], strlen(it->answers[k]), &g);
+            gold[k] = g.p;
+            if (!g.p) rc = RH_ENOMEM;
+        }
+        if (!gold || rc) {
+            rhe_strs_free(gold, it->n_answers);
+            return RH_ENOMEM;
+        }
+        sc->label = rh_response_label(resp, rl, (const char *const *)gold, it->n_answers, prompt, prompt ? strlen(prompt) : 0,
+                                      NULL, 0);
+        rhe_strs_free(gold, it->n_answers);
+    } else {
+        double best = 0, x;
+        rhm_buf nb = {0};
+        for (k = 0; k < it->n_answers; k++) {
+            if (it->metric == RH_METRIC_ROUGE1) {
+                if ((x = rh_rouge1_recall(it->answers[k], strlen(it->answers[k]), resp, rl)) < 0) return RH_ENOMEM;
+            } else {
+                int em = rhe_squad(resp, rl, it->answers[k], strlen(it->answers[k]), &x);
+                if (em < 0) return RH_ENOMEM;
+                sc->correct |= em;
+                if (it->metric == RH_METRIC_EXACT) x = em;
+            }
+            if (x > best) best = x;
+        }
+        if (it->metric == RH_METRIC_ROUGE1) {
+            sc->correct = rhm_retrieved(best);
+            sc->extracted = rhm_strdup(resp);
+        } else {
+            rhe_squad_norm(resp, rl, &nb);
+            sc->extracted = nb.oom ? NULL : nb.p;
+        }
+        sc->score = 100.0 * best;
+        if (!sc->extracted) return RH_ENOMEM;
+        sc->label = rh_response_label(resp, rl, (const char *const *)it->answers, it->n_answers, prompt,
+                                      prompt ? strlen(prompt) : 0, NULL, 0);
+    }
+    return sc->label < 0 ? RH_ENOMEM : RH_OK;
+}
+
+/* ---- records: one JSON line per item (the resume state and the per-item output) ---- */
+
+static void rhe_json_strs(rhm_buf *b, char *const *v, int n) {
+    int i;
+    rhm_buf_put(b, "[", 1);
+    for (i = 0; i < n; i++) {
+        if (i) rhm_buf_puts(b, ", ");
+        rhm_buf_json_str(b, v[i], strlen(v[i]));
+    }
+    rhm_buf_put(b, "]", 1);
+}
+
+static void rhe_record(rhm_buf *b, const char *key, int index, const rhe_item *it, const char *prompt, const rhe_out *o,
+                       const rhe_scored *sc, const char *mask) {
+    int k;
+    rhm_buf_printf(b, "{\"key\": \"%s\", \"index\": %d, \"id\": ", key, index);
+    rhm_buf_json_str(b, it->id, strlen(it->id));
+    rhm_buf_printf(b, ", \"kind\": \"%s\"", rh_task_kind_names[it->kind]);
+    if (it->kind == RH_TASK_PERPLEXITY) {
+        rhm_buf_printf(b, ", \"text_bytes\": %lu, \"window\": %d, \"stride\": %d, \"tokens\": %ld, \"nll\": ",
+                       (unsigned long)it->text_len, o->window, o->stride, o->tokens);
+        rhm_buf_double(b, o->nll);
+        rhm_buf_puts(b, ", \"nll_per_token\": ");
+        rhm_buf_double(b, o->tokens ? o->nll / (double)o->tokens : NAN);
+        rhm_buf_puts(b, ", \"perplexity\": ");
+        rhm_buf_double(b, o->tokens ? exp(o->nll / (double)o->tokens) : NAN);
+        rhm_buf_printf(b, ", \"copyable\": {\"tokens\": %ld, \"nll\": ", o->copy_tokens);
+        rhm_buf_double(b, o->copy_nll);
+        rhm_buf_puts(b, "}, \"response\": null, \"extracted\": null, \"correct\": null, \"score\": null, \"label\": null");
+    } else {
+        if (it->kind == RH_TASK_GENERATE) rhm_buf_printf(b, ", \"metric\": \"%s\"", rh_metric_names[it->metric]);
+        rhm_buf_puts(b, ", \"prompt\": ");
+        rhm_buf_json_str(b, prompt, strlen(prompt));
+        if (it->kind == RH_TASK_GENERATE) {
+            rhm_buf_puts(b, ", \"answer\": ");
+            rhe_json_strs(b, it->answers, it->n_answers);
+            rhm_buf_puts(b, ", \"response\": ");
+            rhm_buf_json_str(b, o->response, strlen(o->response));
+            rhm_buf_printf(b, ", \"generated_tokens\": %d, \"stopped_by\": \"%s\", \"stop\": ", o->n_generated,
+                           rhe_stopped_names[o->stopped]);
+            if (o->stop) rhm_buf_json_str(b, o->stop, strlen(o->stop));
+            else rhm_buf_puts(b, "null");
+            rhm_buf_puts(b, ", \"extracted\": ");
+            rhm_buf_json_str(b, sc->extracted, strlen(sc->extracted));
+            if (it->metric == RH_METRIC_NUMBER) {
+                rhm_buf_puts(b, ", \"strict\": {\"extracted\": ");
+                rhm_buf_json_str(b, sc->strict, strlen(sc->strict));
+                rhm_buf_printf(b, ", \"correct\": %s}, \"flexible\": {\"extracted\": ", sc->strict_ok ? "true" : "false");
+                rhm_buf_json_str(b, sc->flexible, strlen(sc->flexible));
+                rhm_buf_printf(b, ", \"correct\": %s}", sc->flexible_ok ? "true" : "false");
+            }
+        } else {
+            rhm_buf_puts(b, ", \"choices\": ");
+            rhe_json_strs(b, it->choices, it->n_choices);
+            rhm_buf_printf(b, ", \"gold\": %d, \"choice_tokens\": [", it->gold);
+            for (k = 0; k < o->n_choices; k++) rhm_buf_printf(b, "%s%d", k ? ", " : "", o->n_cont[k]);
+            rhm_buf_puts(b, "], \"logliks\": [");
+            for (k = 0; k < o->n_choices; k++) {
+                if (k) rhm_buf_puts(b, ", ");
+                rhm_buf_double(b, o->logliks[k]);
+            }
+            rhm_buf_puts(b, "], \"response\": ");
+            rhm_buf_json_str(b, it->choices[sc->pred], strlen(it->choices[sc->pred]));
+            rhm_buf_printf(b, ", \"extracted\": %d, \"pred_norm\": %d, \"pred_bytes\": %d, \"acc_norm\": %s, \"acc_bytes\": %s",
+                           sc->pred, sc->pred_norm, sc->pred_bytes, sc->pred_norm == it->gold ? "true" : "false",
+                           sc->pred_bytes == it->gold ? "true" : "false");
+        }
+        rhm_buf_printf(b, ", \"correct\": %s, \"score\": ", sc->correct ? "true" : "false");
+        rhm_buf_double(b, sc->score);
+        if (sc->label >= 0) rhm_buf_printf(b, ", \"label\": \"%s\"", rh_label_names[sc->label]);
+        else rhm_buf_puts(b, ", \"label\": null");
+    }
+    rhm_buf_puts(b, ", \"mask\": ");
+    rhm_buf_json_str(b, mask, strlen(mask));
+    rhm_buf_put(b, "}", 1);
+}
+
+/* A record read back (--rescore): the item and what running it gave.  *mask and *key point
+ * into v. */
+static int rhe_from_record(rhj *v, const char *name, int line, rhe_item *it, char **prompt, rhe_out *o,
+                           const char **mask, const char **key, char *err, size_t cap) {
+    rhj *f;
+    int k, rc;
+    memset(it, 0, sizeof *it);
+    memset(o, 0, sizeof *o);
+    *prompt = NULL;
+    it->line = line;
+    it->gold = -1;
+    if (v->type != RHJ_OBJ) {
+        set_err(err, cap, "%s:%d: expected a JSON object (a record of eval)", name, line);
+        return RH_EFORMAT;
+    }
+    f = (rhj *)(uintptr_t)rhj_get(v, "key");
+    *key = f && f->type == RHJ_STR && f->len == 16 ? f->str : NULL;
+    f = (rhj *)(uintptr_t)rhj_get(v, "mask");
+    *mask = f && f->type == RHJ_STR ? f->str : "none";
+    if (!(f = rhe_need(v, "id", name, line, err, cap)) || (rc = rhe_take_str(f, &it->id, "\"id\"", name, line, err, cap)))
+        return RH_EFORMAT;
+    if (!(f = rhe_need(v, "kind", name, line, err, cap))) return RH_EFORMAT;
+    if (f->type != RHJ_STR || (k = rh_enum_parse(rh_task_kind_names, f->str)) < 0) {
+        set_err(err, cap, "%s:%d: unknown kind (expected generate, choice or perplexity)", name, line);
+        return RH_EFORMAT;
+    }
+    it->kind = (rh_task_kind)k;
+    if (it->kind == RH_TASK_PERPLEXITY) {
+        static const char *const nums[4] = {"tokens", "nll", "window", "stride"};
+        const rhj *cp = rhj_get(v, "copyable"), *ct = cp ? rhj_get(cp, "tokens") : NULL, *cn = cp ? rhj_get(cp, "nll") : NULL;
+        double x[4];
+        for (k = 0; k < 4; k++) {
+            if (!(f = rhe_need(v, nums[k], name, line, err, cap))) return RH_EFORMAT;
+            if (f->type != RHJ_NUM) {
+                set_err(err, cap, "%s:%d: \"%s\" must be a number", name, line, nums[k]);
+                return RH_EFORMAT;
+            }
+            x[k] = f->num;
+        }
+        o->tokens = (long)x[0];
+        o->nll = x[1];
+        o->window = (int)x[2];
+        o->stride = (int)x[3];
+        o->copy_tokens = ct && ct->type == RHJ_NUM ? (long)ct->num : 0;
+        o->copy_nll = cn && cn->type == RHJ_NUM ? cn->num : 0;
+        f = (rhj *)(uintptr_t)rhj_get(v, "text_bytes");
+        it->text_len = f && f->type == RHJ_NUM ? (size_t)f->num : 0;
+        return RH_OK;
+    }
+    if (!(f = rhe_need(v, "prompt", name, line, err, cap)) || rhe_take_str(f, prompt, "\"prompt\"", name, line, err, cap))
+        return RH_EFORMAT;
+    if (!(it->prompt = rhm_strdup(*prompt))) return RH_ENOMEM;
+    if (it->kind == RH_TASK_GENERATE) {
+        if (!(f = rhe_need(v, "metric", name, line, err, cap))) return RH_EFORMAT;
+        if (f->type != RHJ_STR || (k = rh_enum_parse(rh_metric_names, f->str)) < 0) {
+            set_err(err, cap, "%s:%d: \"metric\" must be exact, number, rouge1 or f1", name, line);
+            return RH_EFORMAT;
+        }
+        it->metric = (rh_metric)k;
+        if (!(f = rhe_need(v, "answer", name, line, err, cap))) return RH_EFORMAT;
+        if ((rc = rhe_take_strs(f, &it->answers, &it->n_answers, "answer", name, line, err, cap))) return rc;
+        if (!(f = rhe_need(v, "response", name, line, err, cap))) return RH_EFORMAT;
+        if (f->type != RHJ_STR || memchr(f->str, 0, f->len)) {
+            set_err(err, cap, "%s:%d: \"response\" must be a string", name, line);
+            return RH_EFORMAT;
+        }
+        if (!(o->response = rhm_utf8_clean(f->str, f->len, NULL))) return RH_ENOMEM;
+        f = (rhj *)(uintptr_t)rhj_get(v, "generated_tokens");
+        o->n_generated = f && f->type == RHJ_NUM ? (int)f->num : 0;
+        f = (rhj *)(uintptr_t)rhj_get(v, "stopped_by");
+        k = f && f->type == RHJ_STR ? rh_enum_parse(rhe_stopped_names, f->str) : -1;
+        o->stopped = k >= 0 ? k : RHE_BY_STOP;
+        f = (rhj *)(uintptr_t)rhj_get(v, "stop");
+        if (f && f->type == RHJ_STR && !(o->stop = rhm_strdup(f->str))) return RH_ENOMEM;
+        return RH_OK;
+    }
+    if (!(f = rhe_need(v, "choices", name, line, err, cap))) return RH_EFORMAT;
+    if (f->type != RHJ_ARR || f->n < 2 || rhe_take_strs(f, &it->choices, &it->n_choices, "choices", name, line, err, cap)) {
+        if (f->type != RHJ_ARR || f->n < 2) set_err(err, cap, "%s:%d: \"choices\" must be a list of at least 2 strings", name, line);
+        return RH_EFORMAT;
+    }
+    f = (rhj *)(uintptr_t)rhj_get(v, "gold");
+    if (!f || f->type != RHJ_NUM || f->num != floor(f->num) || f->num < 0 || f->num >= it->n_choices) {
+        set_err(err, cap, "%s:%d: \"gold\" must be the 0-based index of the right choice, 0..%d", name, line, it->n_choices - 1);
+        return RH_EFORMAT;
+    }
+    it->gold = (int)f->num;
+    f = (rhj *)(uintptr_t)rhj_get(v, "logliks");
+    if (!f || f->type != RHJ_ARR || f->n != it->n_choices) {
+        set_err(err, cap, "%s:%d: \"logliks\" must be a list of one number per choice", name, line);
+        return RH_EFORMAT;
+    }
+    o->n_choices = it->n_choices;
+    o->logliks = (double *)malloc((size_t)it->n_choices * sizeof *o->logliks);
+    o->n_cont = (int *)calloc((size_t)it->n_choices, sizeof *o->n_cont);
+    if (!o->logliks || !o->n_cont) return RH_ENOMEM;
+    for (k = 0; k < it->n_choices; k++) {
+        const rhj *ct = rhj_get(v, "choice_tokens");
+        if (f->items[k].type != RHJ_NUM) {
+            set_err(err, cap, "%s:%d: \"logliks\"[%d] is not a number", name, line, k);
+            return RH_EFORMAT;
+        }
+        o->logliks[k] = f->items[k].num;
+        if (ct && ct->type == RHJ_ARR && ct->n == it->n_choices && ct->items[k].type == RHJ_NUM) o->n_cont[k] = (int)ct->items[k].num;
+    }
+    return RH_OK;
+}
+
+/* ---- write: the figures, the CSV and the run record, from the records of the items ---- */
+
+static int rhe_bool(const rhj *o, const char *key) {
+    const rhj *f = o ? rhj_get(o, key) : NULL;
+    return f && f->type == RHJ_TRUE;
+}
+static double rhe_num(const rhj *o, const char *key) {
+    const rhj *f = o ? rhj_get(o, key) : NULL;
+    return f && f->type == RHJ_NUM ? f->num : 0;
+}
+static const char *rhe_strf(const rhj *o, const char *key) {
+    const rhj *f = o ? rhj_get(o, key) : NULL;
+    return f && f->type == RHJ_STR ? f->str : NULL;
+}
+
+/* The figures of the records (in res; mask_label set by the caller). */
+static void rhe_summarize(rhm_rec *const *recs, int n, rh_eval_result *res) {
+    int i, k;
+    double score = 0;
+    for (i = 0; i < n; i++) {
+        const rhj *v = &recs[i]->v;
+        const char *kind = rhe_strf(v, "kind"), *lab = rhe_strf(v, "label"), *by = rhe_strf(v, "stopped_by");
+        if (!kind) continue;
+        if (!strcmp(kind, "perplexity")) {
+            res->n_perplexity++;
+            res->n_tokens += (long)rhe_num(v, "tokens");
+            res->nll += rhe_num(v, "nll");
+            res->n_copy_tokens += (long)rhe_num(rhj_get(v, "copyable"), "tokens");
+            res->copy_nll += rhe_num(rhj_get(v, "copyable"), "nll");
+            continue;
+        }
+        if (!strcmp(kind, "generate")) {
+            const char *metric = rhe_strf(v, "metric");
+            res->n_generate++;
+            if (metric && !strcmp(metric, "number")) {
+                res->n_number++;
+                res->n_strict += rhe_bool(rhj_get(v, "strict"), "correct");
+                res->n_flexible += rhe_bool(rhj_get(v, "flexible"), "correct");
+            }
+            for (k = 0; lab && k < RH_N_LABELS; k++) res->n_labels[k] += !strcmp(lab, rh_label_names[k]);
+            res->n_stop_unmet += by && !strcmp(by, rhe_stopped_names[RHE_BY_MAX]);
+        } else {
+            res->n_choice++;
+            res->n_acc += rhe_bool(v, "correct");
+            res->n_acc_norm += rhe_bool(v, "acc_norm");
+            res->n_acc_bytes += rhe_bool(v, "acc_bytes");
+        }
+        res->n_correct += rhe_bool(v, "correct");
+        score += rhe_num(v, "score");
+    }
+    k = res->n_generate + res->n_choice;
+    res->accuracy = k ? 100.0 * res->n_correct / k : NAN;
+    res->mean_score = k ? score / k : NAN;
+    res->perplexity = res->n_tokens ? exp(res->nll / (double)res->n_tokens) : NAN;
+}
+
+/* The run record: what made the outputs, and what they measured. */
+static void rhe_run_json(const rhe_exp *E, const rh_eval_result *r, rhm_buf *b) {
+    const rh_eval_task *X = &E->X;
+    int i;
+    long other = r->n_tokens - r->n_copy_tokens;
+    rhm_buf_puts(b, "{\"program\": \"retrieval_heads\", \"version\": \"" RH_VERSION "\", \"command\": [\"retrieval_heads\"");
+    for (i = 0; X->argv && i < X->argc; i++) {
+        rhm_buf_puts(b, ", ");
+        rhm_buf_json_str(b, X->argv[i], strlen(X->argv[i]));
+    }
+    rhm_buf_puts(b, "]");
+    if (X->rescore) {
+        rhm_buf_puts(b, ", \"rescored\": ");
+        rhm_buf_json_str(b, X->rescore, strlen(X->rescore));
+    } else {
+        rhm_buf_puts(b, ", \"model\": ");
+        rhm_buf_json_str(b, X->model, strlen(X->model));
+        rhm_buf_printf(b, ", \"model_checksum\": \"fnv1a64:%s\", \"task\": ", E->checksum);
+        if (X->task) rhm_buf_json_str(b, X->task, strlen(X->task));
+        else rhm_buf_puts(b, "null");
+        rhm_buf_puts(b, ", \"perplexity\": ");
+        if (X->perplexity) rhm_buf_json_str(b, X->perplexity, strlen(X->perplexity));
+        else rhm_buf_puts(b, "null");
+        rhm_buf_printf(b, ", \"format\": \"%s\", \"fewshot\": ", rh_task_format_names[X->format]);
+        if (X->fewshot) rhm_buf_json_str(b, X->fewshot, strlen(X->fewshot));
+        else rhm_buf_puts(b, "null");
+        rhm_buf_printf(b, ", \"shots\": %d, \"shots_seed\": %llu, \"max_new\": %d, \"stop\": [", X->shots,
+                       (unsigned long long)X->seed, X->max_new);
+        for (i = 0; i < E->n_stops; i++) {
+            if (i) rhm_buf_puts(b, ", ");
+            rhm_buf_json_str(b, E->stops[i], strlen(E->stops[i]));
+        }
+        rhm_buf_printf(b, "], \"window\": %d, \"stride\": %d, \"mask_mode\": \"%s\", \"mask_steps\": \"%s\", \"mask_seed\": ",
+                       E->window, E->stride, rh_mask_mode_names[X->mask_mode],
+                       rhe_mask_steps(X->mask.kind != RH_PICK_NONE, X->mask_prefill));
+        if (X->mask.kind == RH_PICK_RANDOM) rhm_buf_printf(b, "%llu", (unsigned long long)X->mask.seed);
+        else rhm_buf_puts(b, "null");
+        rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"threads\": %d", rh_dtype_names[X->ctx.kv_dtype], E->threads);
+    }
+    rhm_buf_puts(b, ", \"mask\": ");
+    rhm_buf_json_str(b, r->mask_label ? r->mask_label : "none", strlen(r->mask_label ? r->mask_label : "none"));
+    rhm_buf_printf(b, ", \"shard\": \"%d/%d\", \"started_utc\": \"%s\", \"wall_s\": %.3f", X->shard_i + 1, X->shard_n, E->started,
+                   rh_now() - E->t0);
+    rhm_buf_printf(b, ", \"items\": {\"this_shard\": %d, \"resumed\": %d, \"run\": %d, \"generate\": %d, \"choice\": %d, \"perplexity\": %d}",
+                   r->n_items, r->n_resumed, r->n_run, r->n_generate, r->n_choice, r->n_perplexity);
+    rhm_buf_printf(b, ", \"results\": {\"correct\": %d, \"accuracy\": ", r->n_correct);
+    rhm_buf_double(b, r->accuracy);
+    rhm_buf_puts(b, ", \"mean_score\": ");
+    rhm_buf_double(b, r->mean_score);
+    rhm_buf_printf(b, ", \"number\": {\"items\": %d, \"strict_match\": %d, \"flexible_extract\": %d}", r->n_number, r->n_strict,
+                   r->n_flexible);
+    rhm_buf_printf(b, ", \"choice\": {\"items\": %d, \"acc\": %d, \"acc_norm\": %d, \"acc_bytes\": %d}", r->n_choice, r->n_acc,
+                   r->n_acc_norm, r->n_acc_bytes);
+    rhm_buf_printf(b, ", \"stop_unmet\": %d, \"labels\": {", r->n_stop_unmet);
+    for (i = 0; i < RH_N_LABELS; i++) rhm_buf_printf(b, "%s\"%s\": %d", i ? ", " : "", rh_label_names[i], r->n_labels[i]);
+    rhm_buf_printf(b, "}, \"perplexity\": {\"tokens\": %ld, \"nll\": ", r->n_tokens);
+    rhm_buf_double(b, r->nll);
+    rhm_buf_puts(b, ", \"perplexity\": ");
+    rhm_buf_double(b, r->perplexity);
+    rhm_buf_printf(b, ", \"copyable\": {\"tokens\": %ld, \"perplexity\": ", r->n_copy_tokens);
+    rhm_buf_double(b, r->n_copy_tokens ? exp(r->copy_nll / (double)r->n_copy_tokens) : NAN);
+    rhm_buf_printf(b, "}, \"other\": {\"tokens\": %ld, \"perplexity\": ", other);
+    rhm_buf_double(b, other ? exp((r->nll - r->copy_nll) / (double)other) : NAN);
+    rhm_buf_puts(b, "}}}, \"finished\": true}\n");
+}
+
+/* A CSV field of a record: a string as it is, a number as repr (a count or an index as an
+ * integer), true/false, null as nothing. */
+static void rhe_csv_val(rhm_buf *b, const rhj *f, int integer) {
+    char num[48];
+    if (!f || f->type == RHJ_NULL) return;
+    if (f->type == RHJ_STR) rhm_csv_field(b, f->str, f->len);
+    else if (f->type == RHJ_NUM) {
+        if (integer) snprintf(num, sizeof num, "%.0f", f->num);
+        else rhm_fmt_double(num, sizeof num, f->num);
+        rhm_buf_puts(b, num);
+    } else if (f->type == RHJ_TRUE || f->type == RHJ_FALSE) rhm_buf_puts(b, f->type == RHJ_TRUE ? "true" : "false");
+}
+
+/* BASE.jsonl (the records in item order), BASE.csv (its header row first), BASE.run.json; the
+ * figures into res. */
+static int rhe_write_outputs(const rhe_exp *E, rhm_rec *const *recs, int n, rh_eval_result *res, char *msg, size_t cap) {
+    static const char *const cols[] = {"id", "kind", "metric", "response", "extracted", "correct", "score", "label",
+                                       "tokens", "nll", "mask"};
+    rhm_buf jl = {0}, csv = {0}, run = {0};
+    int i, c, rc;
+    rhe_summarize(recs, n, res);
+    rhm_buf_put(&jl, "", 0);
+    for (i = 0; i < n; i++) {
+        rhm_buf_puts(&jl, recs[i]->line);
+        rhm_buf_put(&jl, "\n", 1);
+    }
+    for (c = 0; c < 11; c++) rhm_buf_printf(&csv, "%s%s", c ? "," : "", cols[c]);
+    rhm_buf_put(&csv, "\n", 1);
+    for (i = 0; i < n; i++) {
+        for (c = 0; c < 11; c++) {
+            if (c) rhm_buf_put(&csv, ",", 1);
+            rhe_csv_val(&csv, rhj_get(&recs[i]->v, cols[c]), c == 4 || c == 8); /* extracted (a choice), tokens */
+        }
+        rhm_buf_put(&csv, "\n", 1);
+    }
+    rhe_run_json(E, res, &run);
+    if (jl.oom || csv.oom || run.oom) rc = RH_ENOMEM;
+    else rc = rhm_write_atomic(E->rec_path.p, jl.p, jl.n, msg, cap);
+    if (!rc) rc = rhm_write_atomic(E->csv_path.p, csv.p, csv.n, msg, cap);
+    if (!rc) rc = rhm_write_atomic(E->run_path.p, run.p, run.n, msg, cap);
+    rhm_buf_free(&jl);
+    rhm_buf_free(&csv);
+    rhm_buf_free(&run);
+    if (!rc && (!(res->paths[0] = rhm_strdup(E->rec_path.p)) || !(res->paths[1] = rhm_strdup(E->csv_path.p)) ||
+                !(res->paths[2] = rhm_strdup(E->run_path.p))))
+        rc = RH_ENOMEM;
+    return rc;
+}
+
+/* ---- --rescore: the metrics of saved responses, recomputed ---- */
+static int rhe_rescore(rhe_exp *E, rhm_recs *R, rh_eval_result *res, char *msg, size_t cap) {
+    const char *name = E->X.rescore;
+    char *data;
+    size_t len, pos = 0;
+    int line = 0, index = 0, rc, n = 0, i, mixed = 0;
+    rhm_rec **list = NULL;
+    if ((rc = rhm_read_file(name, (size_t)1 << 31, &data, &len, msg, cap)) != RH_OK) {
+        char t[600];
+        snprintf(t, sizeof t, "--rescore: %s", msg ? msg : "");
+        set_err(msg, cap, "%s", t);
+        return rc == RH_ENOMEM ? rc : RH_EIO;
+    }
+    while (pos < len && !rc) {
+        const char *ls = data + pos, *nl = (const char *)memchr(ls, '\n', len - pos), *mask, *key;
+        size_t ll = nl ? (size_t)(nl - ls) : len - pos, k;
+        rhe_item it;
+        rhe_out o;
+        rhe_scored sc;
+        char *prompt = NULL, kb[17];
+        rhj v;
+        rhm_buf b = {0};
+        pos += ll + (nl ? 1 : 0);
+        line++;
+        for (k = 0; k < ll && (ls[k] == ' ' || ls[k] == '\t' || ls[k] == '\r'); k++) {
+        }
+        if (k == ll) continue;
+        if ((rc = rhj_parse(ls, ll, name, &v, msg, cap)) != RH_OK) {
+            size_t el = msg ? strlen(msg) : 0;
+            if (msg && el + 16 < cap) snprintf(msg + el, cap - el, " (line %d)", line);
+            break;
+        }
+        rc = rhe_from_record(&v, name, line, &it, &prompt, &o, &mask, &key, msg, cap);
+        if (!rc) rc = rhe_score(&it, prompt, &o, &sc);
+        if (!rc) {
+            if (!key) { /* a hand-made file: the key of the line */
+                snprintf(kb, sizeof kb, "%016llx", (unsigned long long)rhm_fnv(RHM_FNV0, ls, ll));
+                key = kb;
+            }
+            if (n == 0 && !res->mask_label) res->mask_label = rhm_strdup(mask);
+            else if (res->mask_label && strcmp(res->mask_label, mask)) mixed = 1;
+            rhe_record(&b, key, index++, &it, prompt ? prompt : "", &o, &sc, mask);
+            if (b.oom) rc = RH_ENOMEM;
+            else if ((i = rhm_recs_add(R, b.p, b.n, 1)) < 0) rc = RH_ENOMEM;
+            else if (i == 0) {
+                set_err(msg, cap, "%s:%d: key %s appears twice", name, line, key);
+                rc = RH_EFORMAT;
+            }
+            rhe_scored_free(&sc);
+            n++;
+        }
+        rhm_buf_free(&b);
+        rhe_out_free(&o);
+        free(prompt);
+        rhe_item_clear(&it);
+        rhj_free(&v);
+    }
+    free(data);
+    if (!rc && n == 0) {
+        set_err(msg, cap, "--rescore: %s has no records", name);
+        rc = RH_EFORMAT;
+    }
+    if (!rc && mixed) {
+        free(res->mask_label);
+        res->mask_label = rhm_strdup("mixed");
+    }
+    if (!rc && !(list = (rhm_rec **)malloc((size_t)R->n * sizeof *list))) rc = RH_ENOMEM;
+    for (i = 0; !rc && i < R->n; i++) list[i] = &R->r[i];
+    res->n_items = res->n_resumed = n;
+    if (!rc) rc = rhe_write_outputs(E, list, n, res, msg, cap);
+    free(list);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+void rh_eval_task_default(rh_eval_task *t) {
+    memset(t, 0, sizeof *t);
+    t->model = "weights/demo.rhw";
+    t->max_new = 256;
+    t->seed = 1;
+    t->mask.seed = 1;
+    t->mask_mode = RH_MASK_UNIFORM;
+    rh_ctx_params_default(&t->ctx);
+    t->shard_n = 1;
+    t->out = "eval";
+}
+
+void rh_eval_result_free(rh_eval_result *r) {
+    int i;
+    if (!r) return;
+    free(r->mask_label);
+    for (i = 0; i < 3; i++) free(r->paths[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* Item t run and scored: its record line into line. */
+static int rhe_run_item(rhe_exp *E, rhe_session *S, int t, const rhe_toks *T, rhm_buf *line, double *score,
+                        char **resp, char *msg, size_t cap) {
+    const rhe_item *it = &E->it[t];
+    rhe_out o;
+    rhe_scored sc;
+    int rc;
+    memset(&o, 0, sizeof o);
+    memset(&sc, 0, sizeof sc);
+    if (it->kind == RH_TASK_GENERATE) rc = rhe_generate(S, E, T, &o);
+    else if (it->kind == RH_TASK_CHOICE) rc = rhe_choice(S, T, &o);
+    else rc = rhe_perplexity(S, E, T, &o);
+    if (rc) {
+        const char *ce = rh_ctx_error(S->c);
+        set_err(msg, cap, "item \"%.60s\": %s", it->id, rc == RH_ENOMEM ? "out of memory" : ce);
+    }
+    if (!rc && (rc = rhe_score(it, E->prompt[t], &o, &sc)) != RH_OK) set_err(msg, cap, "out of memory");
+    if (!rc) {
+        rhe_record(line, E->key[t], t, it, E->prompt[t] ? E->prompt[t] : "", &o, &sc, E->mask_label);
+        if (line->oom) rc = RH_ENOMEM;
+        *score = it->kind == RH_TASK_PERPLEXITY ? (o.tokens ? o.nll / (double)o.tokens : 0) : sc.score;
+        if (it->kind == RH_TASK_GENERATE && E->n_stops && o.stopped == RHE_BY_MAX && E->n_notes++ < 3)
+            rhe_note(E, "item \"%.60s\": no stop string met; ran to --max-new %d%s", it->id, E->X.max_new,
+                     E->n_notes == 3 ? " (further such items are counted in the summary)" : "");
+        *resp = rhm_strdup(o.response ? o.response : "");
+    }
+    rhe_out_free(&o);
+    rhe_scored_free(&sc);
+    return rc;
+}
+
+int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, size_t cap) {
+    rhe_exp E;
+    rhm_recs R = {0};
+    rhe_session S;
+    rhe_toks *T = NULL;
+    rh_eval_result res_local, *res = res_out ? res_out : &res_local;
+    rhm_rec **list = NULL;
+    FILE *journal = NULL;
+    int rc, t, todo = 0, need = 2, n_list = 0, warned = 0;
+    double t_run0;
+    memset(res, 0, sizeof *res);
+    memset(&S, 0, sizeof S);
+    if (msg && cap) msg[0] = 0;
+    if (!x) {
+        set_err(msg, cap, "rh_eval_task_run: no task");
+        return RH_EINVAL;
+    }
+    /* set up */
+    rc = rhe_exp_setup(&E, x, msg, cap);
+    if (!rc && x->rescore) {
+        rc = rhe_rescore(&E, &R, res, msg, cap);
+        goto done;
+    }
+    /* plan: the finished items of earlier runs (this output's records and every shard's) */
+    if (!rc && !x->fresh) {
+        if (rhm_recs_load(&R, E.rec_path.p, 1) ||
+            (strcmp(E.rec_path.p, E.unsharded_rec.p) && rhm_recs_load(&R, E.unsharded_rec.p, 0)))
+            rc = RH_ENOMEM;
+        if (!rc) { /* every shard's records */
+            char **names = NULL;
+            int n = 0, i;
+            rc = rhm_shard_files(x->out, ".jsonl", &names, &n);
+            for (i = 0; i < n; i++) {
+                if (!rc && strcmp(names[i], E.rec_path.p) && rhm_recs_load(&R, names[i], 0)) rc = RH_ENOMEM;
+                free(names[i]);
+            }
+            free(names);
+        }
+    }
+    /* the records of an output name describe one run's items (as niah's): a record of this file
+     * that no item of this run has is another configuration's */
+    for (t = 0; !rc && t < R.n; t++) {
+        int i;
+        if (!R.r[t].own) continue;
+        for (i = 0; i < E.n_it && strcmp(E.key[i], R.r[t].key); i++) {
+        }
+        if (i == E.n_it) {
+            const char *id = rhe_strf(&R.r[t].v, "id");
+            set_err(msg, cap, "%s holds item \"%.60s\" of another run (another model, mask, task file, shots or setting): "
+                              "--fresh starts over, or give -o another name", E.rec_path.p, id ? id : "?");
+            rc = RH_EINVAL;
+        }
+    }
+    if (!rc && !(T = (rhe_toks *)calloc((size_t)E.n_it, sizeof *T))) rc = RH_ENOMEM;
+    for (t = 0; !rc && t < E.n_it; t++) {
+        int done;
+        if (!rhe_is_mine(&E, t)) continue;
+        done = rhm_recs_find(&R, E.key[t]) != NULL;
+        E.n_done_before += done;
+        todo += !done;
+        /* the tokens of every item of the shard, now: each size is checked before the first item
+         * runs (a resumed run too); those of the items to run are kept */
+        if ((rc = rhe_tokens(&E, t, &T[t], msg, cap)) != RH_OK) break;
+        if (T[t].n < (E.it[t].kind == RH_TASK_PERPLEXITY ? 2 : 1)) {
+            set_err(msg, cap, "item \"%.60s\": its %s has %d tokens, nothing to predict from", E.it[t].id,
+                    E.it[t].kind == RH_TASK_PERPLEXITY ? "text" : "prompt", T[t].n);
+            rc = RH_EINVAL;
+            break;
+        }
+        if (rhe_ctx_need(&E, t, &T[t]) > need) need = rhe_ctx_need(&E, t, &T[t]);
+        if (E.it[t].kind != RH_TASK_PERPLEXITY && rhe_ctx_need(&E, t, &T[t]) > E.cfg->max_ctx && !warned++)
+            rhe_note(&E, "warning: item \"%.60s\" needs %d tokens, more than the model's trained context of %d", E.it[t].id,
+                     rhe_ctx_need(&E, t, &T[t]), E.cfg->max_ctx);
+        if (done) rhe_toks_free(&T[t]);
+    }
+    if (!rc && x->ctx.n_ctx && x->ctx.n_ctx < need) {
+        set_err(msg, cap, "--ctx: %d is smaller than the %d tokens the largest item needs", x->ctx.n_ctx, need);
+        rc = RH_EINVAL;
+    }
+    if (!rc && need > RHE_MAX_TOKENS) {
+        set_err(msg, cap, "an item needs %d tokens, more than the limit of %d", need, RHE_MAX_TOKENS);
+        rc = RH_EINVAL;
+    }
+    if (!rc && E.n_done_before) rhe_note(&E, "resuming: %d of %d items already done", E.n_done_before, E.n_mine);
+    if (!rc && todo) {
+        rh_ctx_params p = x->ctx;
+        if (!p.n_ctx) p.n_ctx = need;
+        S.vocab = E.cfg->vocab_size;
+        S.mask = E.mask;
+        S.mode = x->mask_mode;
+        S.mask_prefill = x->mask_prefill;
+        rc = rh_ctx_new(E.m, &p, &S.c, msg, cap);
+        if (!rc && !(S.rows = (float *)malloc((size_t)RHE_ROWS * (size_t)S.vocab * sizeof *S.rows))) rc = RH_ENOMEM;
+    }
+    /* the records so far, rewritten whole (a torn last line of a killed run goes), then
+     * appended to after each item: a killed run loses at most the item it was in */
+    if (!rc) {
+        rhm_buf b = {0};
+        int i;
+        rhm_buf_put(&b, "", 0);
+        for (i = 0; i < R.n; i++)
+            if (R.r[i].own) {
+                rhm_buf_puts(&b, R.r[i].line);
+                rhm_buf_put(&b, "\n", 1);
+            }
+        rc = b.oom ? RH_ENOMEM : rhm_write_atomic(E.rec_path.p, b.p, b.n, msg, cap);
+        rhm_buf_free(&b);
+        if (!rc && !(journal = fopen(E.rec_path.p, "ab"))) {
+            set_err(msg, cap, "%s: cannot write: %s", E.rec_path.p, strerror(errno));
+            rc = RH_EIO;
+        }
+    }
+    if (rc) goto done;
+    /* run every item of this shard not finished before */
+    res->running = 1;
+    t_run0 = rh_now();
+    for (t = 0; t < E.n_it; t++) {
+        rhm_buf line = {0};
+        double score = 0;
+        char *resp = NULL;
+        if (!rhe_is_mine(&E, t) || rhm_recs_find(&R, E.key[t])) continue;
+        rc = rhe_run_item(&E, &S, t, &T[t], &line, &score, &resp, msg, cap);
+        rhe_toks_free(&T[t]);
+        if (!rc && rhm_recs_add(&R, line.p, line.n, 1) < 0) rc = RH_ENOMEM;
+        if (!rc && (fwrite(line.p, 1, line.n, journal) != line.n || fputc('\n', journal) == EOF ||
+                    rh_file_sync(journal) != 0)) {
+            set_err(msg, cap, "%s: cannot write: %s", E.rec_path.p, strerror(errno));
+            rc = RH_EIO;
+        }
+        rhm_buf_free(&line);
+        if (!rc) E.n_run++;
+        if (!rc && x->progress) {
+            rh_eval_progress p;
+            double el = rh_now() - t_run0;
+            p.done = E.n_done_before + E.n_run;
+            p.total = E.n_mine;
+            p.resumed = E.n_done_before;
+            p.elapsed_s = el;
+            p.eta_s = el / E.n_run * (todo - E.n_run);
+            p.id = E.it[t].id;
+            p.kind = E.it[t].kind;
+            p.score = score;
+            p.response = resp ? resp : "";
+            x->progress(x->user, &p);
+        }
+        free(resp);
+        if (rc) goto done;
+    }
+    fclose(journal);
+    journal = NULL;
+    /* write: the records in item order, the CSV, the run record */
+    if (!(list = (rhm_rec **)malloc((size_t)(E.n_mine > 0 ? E.n_mine : 1) * sizeof *list))) rc = RH_ENOMEM;
+    for (t = 0; !rc && t < E.n_it; t++) {
+        rhm_rec *r;
+        if (rhe_is_mine(&E, t) && (r = rhm_recs_find(&R, E.key[t])) != NULL) list[n_list++] = r;
+    }
+    res->n_items = E.n_mine;
+    res->n_resumed = E.n_done_before;
+    res->n_run = E.n_run;
+    if (!rc && !(res->mask_label = rhm_strdup(E.mask_label))) rc = RH_ENOMEM;
+    if (!rc) rc = rhe_write_outputs(&E, list, n_list, res, msg, cap);
+    if (!rc) res->running = 0;
+done:
+    if (journal) fclose(journal);
+    if (rc == RH_ENOMEM && (!msg || !msg[0])) set_err(msg, cap, "out of memory");
+    for (t = 0; T && t < E.n_it; t++) rhe_toks_free(&T[t]);
+    free(T);
+    free(list);
+    if (S.c) rh_ctx_free(S.c);
+    free(S.pre);
+    free(S.rows);
+    rhm_recs_free(&R);
+    rhe_exp_free(&E);
+    if (rc || !res_out) {
+        int running = res->running;
+        rh_eval_result_free(res);
+        res->running = running;
+    }
+    return rc;
+}
+
+
 /* =============================================================================================
  * 2. THE MODEL
  *
@@ -3355,7 +6243,9 @@ static double rhm_spearman(const double *a, const double *b, int n) {
  *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
  *   logits = lm_head(rms(x))
  * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
- * head_dim) so one head's keys are contiguous.
+ * head_dim) so one head's keys are contiguous.  Two passes compute it: reference_forward, plain
+ * loops a token at a time (read it first), and the fast one (forward_chunk: packed GEMMs, tiled
+ * online-softmax attention on the thread pool); rh_ctx_params.reference picks one per context.
  *
  * What it may call: the weights as section 4 maps them (struct rh_model below), the kernels
  * and the thread pool of section 5 (declared below), the utilities at the top of the file.
@@ -3409,6 +6299,10 @@ static size_t dtype_size(rh_dtype t);
 /* conversions: dst[0..n) = src (dtype t) as f32, exact; a row stored in dtype t (nearest even) */
 static void k_cvt(rh_dtype t, const void *src, float *dst, int n);
 static void k_store_row(rh_dtype t, const float *src, void *dst, int n);
+/* one element: f16 / bf16 to f32 (exact), f32 to bf16 (nearest even) */
+static float k_f16_to_f32(uint16_t h);
+static float k_bf16_to_f32(uint16_t h);
+static uint16_t k_f32_to_bf16(float f);
 /* decode: w (dtype t) . x, one weight row; scores (m, n) = X W^T for f32 rows */
 static float k_dot_w(rh_dtype t, const void *w, const float *x, int n);
 static void k_gemm_nt(const float *X, int ldx, const float *W, int ldw, float *Y, int ldy, int m,
@@ -3463,6 +6357,8 @@ typedef struct {
 struct rh_ctx {
     const rh_model *m;
     int n_threads, n_ctx, n_past, chunk, qb; /* qb: query tokens per attention task */
+    int reference;                          /* 1: rh_eval runs reference_forward (chunk 1,
+                                               1 thread, no pool, scr, xpack) */
     rh_dtype kv_dtype;
     rh_pool *pool;
     unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
@@ -3473,12 +6369,204 @@ struct rh_ctx {
                                                packed X; RH_BF16DOT builds only, else NULL */
     float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
     rh_scratch *scr;                        /* (n_threads) */
+    double *ref_p;                          /* (n_ctx) reference_attention's scores, weights */
     int observing;
     rh_observe obs;
     unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
     rh_mask_mode mask_mode;
     char err[256];
 };
+
+/* ---- elementwise pieces (both passes) ---- */
+
+/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    float r;
+    int i;
+    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    r = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
+}
+
+/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
+static void rope_tables(const rh_ctx *c, int p0, int n) {
+    const rh_model *m = c->m;
+    int half = m->cfg.head_dim / 2, t, i;
+    for (t = 0; t < n; t++) {
+        float *cs = c->rope + (size_t)t * half * 2;
+        for (i = 0; i < half; i++) {
+            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
+            float ang = (float)(p0 + t) * m->inv_freq[i];
+            cs[2 * i] = (float)cos((double)ang);
+            cs[2 * i + 1] = (float)sin((double)ang);
+        }
+    }
+}
+static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
+    int h, i, half = hd / 2;
+    for (h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * hd;
+        for (i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
+            v[i] = a * co - b * si;
+            v[i + half] = b * co + a * si;
+        }
+    }
+}
+
+/* ---- the reference forward pass: the model as a reader should first meet it ----
+ * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
+ * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
+ * pass below (matmul, att_task, forward_chunk), as every SIMD kernel has a scalar twin: the same
+ * function on the same context (the KV cache in the context's dtype and layout, written through
+ * the same rounding, the same hook contract, the same rewind), selected by
+ * rh_ctx_params.reference; the tests hold the fast pass to it.  Read this first.
+ *
+ * Precision: values are f32 wherever the fast pass keeps them in f32 (activations between
+ * steps, scores, the KV cache), so the two round at the same points; every sum (dot products,
+ * the softmax denominator, the weighted sum of values) runs in double, so each step here is
+ * close to one correctly rounded f32 result, and fast-minus-reference measures the fast pass's
+ * f32 accumulation alone (a few 1e-6 on the test fixtures).  Sums in f32 here too would add a
+ * second error of that size, in another order, to every comparison. */
+
+/* Element i of a row of dtype dt (weights, the KV cache), converted to f32 (exact). */
+static float ref_get(rh_dtype dt, const void *row, size_t i) {
+    if (dt == RH_F32) return ((const float *)row)[i];
+    return dt == RH_F16 ? k_f16_to_f32(((const uint16_t *)row)[i]) : k_bf16_to_f32(((const uint16_t *)row)[i]);
+}
+
+/* y (w->rows) = W x for W (rows, cols) as stored.  bf16x: x rounded to bf16 where W is bf16, as
+ * a prefill of RH_BF16DOT builds does (see reference_forward). */
+static void ref_matvec(const rh_wt *w, const float *x, float *y, int bf16x) {
+    size_t row_bytes = (size_t)w->cols * dtype_size(w->dt);
+    int r, j;
+    for (r = 0; r < w->rows; r++) {
+        const unsigned char *row = (const unsigned char *)w->p + (size_t)r * row_bytes;
+        double s = 0.0;
+        for (j = 0; j < w->cols; j++) {
+            float xj = bf16x && w->dt == RH_BF16 ? k_bf16_to_f32(k_f32_to_bf16(x[j])) : x[j];
+            s += (double)ref_get(w->dt, row, (size_t)j) * xj;
+        }
+        y[r] = (float)s;
+    }
+}
+
+/* Attention of the token at pos, every head of layer l: c->att (n_heads, head_dim) from
+ * c->q (n_heads, head_dim) and the cached keys and values of positions 0..pos (the token's own
+ * already stored).  observe: the token is the last of its rh_eval call, so the hook records. */
+static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
+    const rh_config *cf = &c->m->cfg;
+    int nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, h, j, i;
+    size_t es = dtype_size(c->kv_dtype);
+    float scale = 1.0f / sqrtf((float)hd);
+    double *p = c->ref_p; /* (pos + 1) scores, then weights */
+    for (h = 0; h < nh; h++) {
+        int hi = l * nh + h, best = 0; /* hi: the hooks' index of this head */
+        int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
+        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
+        size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
+        const float *q = c->q + (size_t)h * hd;
+        float *out = c->att + (size_t)h * hd;
+        double mx, sum = 0.0;
+        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
+        for (j = 0; j <= pos; j++) {
+            const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
+            double d = 0.0;
+            for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
+            p[j] = (float)d * scale;
+        }
+        /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
+         * every score but the token's own to -inf; zero acts on the output below */
+        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_NEG_INF) for (j = 0; j < pos; j++) p[j] = -INFINITY;
+        /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
+        mx = p[0];
+        for (j = 1; j <= pos; j++)
+            if (p[j] > mx) { mx = p[j]; best = j; }
+        for (j = 0; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        for (j = 0; j <= pos; j++) p[j] /= sum;
+        /* the observe hook (rh_set_observe): top-1, its weight, the whole row, as applied */
+        if (observe) {
+            c->obs.top1[hi] = best;
+            if (c->obs.top1_weight) c->obs.top1_weight[hi] = (float)p[best];
+            if (c->obs.rows)
+                for (j = 0; j <= pos; j++) c->obs.rows[(size_t)hi * c->obs.row_stride + j] = (float)p[j];
+        }
+        /* out (head_dim) = sum_j p_j v_j; the zero mask zeroes it (its attention, as observed, stays) */
+        for (i = 0; i < hd; i++) {
+            double o = 0.0;
+            if (mode != RH_MASK_ZERO)
+                for (j = 0; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+            out[i] = (float)o;
+        }
+    }
+}
+
+/* The token id at position pos through the model: its key and value rows appended to the cache,
+ * logits (vocab_size) written when logits is not NULL; observe as in reference_attention.
+ * bf16x: the token is part of a prefill (an rh_eval of more than one token) in an RH_BF16DOT
+ * build, whose fast pass multiplies bf16 weights by activations rounded to bf16 (the bf16
+ * dot-product GEMM, as PyTorch's bf16 matmul does); decode steps do not round. */
+static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int observe, int bf16x) {
+    const rh_model *m = c->m;
+    const rh_config *cf = &m->cfg;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int qd = nh * hd, kvd = nkv * hd, l, h, i;
+    size_t es = dtype_size(c->kv_dtype);
+    /* one row of the context's buffers: x, xb, xb2 (dim); q, att (n_heads, head_dim);
+     * k, v (n_kv_heads, head_dim); hb, hb2 (hidden_dim) */
+    float *x = c->x, *xb = c->xb, *xb2 = c->xb2, *q = c->q, *k = c->k, *v = c->v, *hb = c->hb, *hb2 = c->hb2;
+
+    /* x = the token's embedding row */
+    for (i = 0; i < dim; i++)
+        x[i] = ref_get(m->embed.dt, (const unsigned char *)m->embed.p + (size_t)id * dim * dtype_size(m->embed.dt), (size_t)i);
+    for (l = 0; l < cf->n_layers; l++) {
+        const rh_layer *L = &m->layers[l];
+        /* attention block: q, k, v projections of rmsnorm(x) */
+        rmsnorm(xb, x, L->attn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wq, xb, q, bf16x);
+        ref_matvec(&L->wk, xb, k, bf16x);
+        ref_matvec(&L->wv, xb, v, bf16x);
+        if (L->bq) { /* Qwen2: biases on q, k and v */
+            for (i = 0; i < qd; i++) q[i] += L->bq[i];
+            for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
+        }
+        /* RoPE on every head of q and k: rotate-half (dimension i with i + head_dim/2), angle
+         * pos * inv_freq[i] (linear or llama3 scaling is in the model's inv_freq) */
+        rope_tables(c, pos, 1);
+        rope_apply(q, nh, hd, c->rope);
+        rope_apply(k, nkv, hd, c->rope);
+        /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
+        for (h = 0; h < nkv; h++) {
+            size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
+            k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
+            k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
+        }
+        /* att = every head's attention over positions 0..pos (the hooks act there) */
+        reference_attention(c, l, pos, observe);
+        /* x += o_proj(att) */
+        ref_matvec(&L->wo, c->att, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+        /* MLP block: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))) */
+        rmsnorm(xb, x, L->ffn_norm, dim, cf->norm_eps);
+        ref_matvec(&L->wg, xb, hb, bf16x);
+        ref_matvec(&L->wu, xb, hb2, bf16x);
+        for (i = 0; i < hid; i++) {
+            double g = hb[i];
+            hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
+        }
+        ref_matvec(&L->wd, hb, xb2, bf16x);
+        for (i = 0; i < dim; i++) x[i] += xb2[i];
+    }
+    /* logits = lm_head(rmsnorm(x)); lm_head is the embedding matrix when tied */
+    if (logits) {
+        rmsnorm(xb, x, m->final_norm, dim, cf->norm_eps);
+        ref_matvec(&m->lm_head, xb, logits, bf16x);
+    }
+}
+
+/* ---- the fast forward pass: the same math, blocked for speed (read the reference first) ---- */
 
 /* ---- matmul: Y_i (m, rows_i) = X (m, k) W_i^T for up to 3 weights sharing X, one dispatch.
  * A task is one panel of RH_NB weight rows.  Prefill (packed = 1) packs the panel k-major (f16 /
@@ -3566,44 +6654,6 @@ static void matmul(rh_ctx *c, int packed, const float *X, int m, int k, int nw, 
     pool_run(c->pool, mm_task, &J, J.first_block[3]);
 }
 
-/* ---- elementwise pieces ---- */
-
-/* out = x * rsqrt(mean(x^2) + eps) * w, as LlamaRMSNorm in f32 (sum of squares in double) */
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    float r;
-    int i;
-    for (i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
-    r = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (i = 0; i < n; i++) out[i] = w[i] * (x[i] * r);
-}
-
-/* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
-static void rope_tables(const rh_ctx *c, int p0, int n) {
-    const rh_model *m = c->m;
-    int half = m->cfg.head_dim / 2, t, i;
-    for (t = 0; t < n; t++) {
-        float *cs = c->rope + (size_t)t * half * 2;
-        for (i = 0; i < half; i++) {
-            /* as HF: the angle is an f32 product of the f32 position and inv_freq */
-            float ang = (float)(p0 + t) * m->inv_freq[i];
-            cs[2 * i] = (float)cos((double)ang);
-            cs[2 * i + 1] = (float)sin((double)ang);
-        }
-    }
-}
-static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
-    int h, i, half = hd / 2;
-    for (h = 0; h < n_heads; h++) {
-        float *v = x + (size_t)h * hd;
-        for (i = 0; i < half; i++) {
-            float a = v[i], b = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
-            v[i] = a * co - b * si;
-            v[i + half] = b * co + a * si;
-        }
-    }
-}
-
 /* V block (nk rows of hd, dtype dt, from the cache) into ceil(hd / RH_NR) panels, panel q at
  * Vp + q nk RH_NR: Vp[(q nk + j) RH_NR + c] = V[j][q RH_NR + c], zero past hd.  In row-major V a
  * panel's rows lie hd floats apart, 256 bytes for hd 64, so the 256 rows of a block fall into a
@@ -3622,10 +6672,11 @@ static void k_pack_v(rh_dtype dt, const unsigned char *V, int nk, int hd, float 
 }
 
 /* ---- attention ----
- * One task = one kv head x a block of query tokens; its rows are (token, query head of the
- * group).  Keys are visited in blocks of RH_BK at fixed absolute positions, scores computed as a
- * small GEMM, then online softmax (running max and denominator, output rescaled), so the n x n
- * matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
+ * The plain version of this is reference_attention (above): read that first; this is the same
+ * attention, hooks included, tiled.  One task = one kv head x a block of query tokens; its rows
+ * are (token, query head of the group).  Keys are visited in blocks of RH_BK at fixed absolute
+ * positions, scores computed as a small GEMM, then online softmax (running max and denominator,
+ * output rescaled), so the n x n matrix never exists.  Observe records top-1 from the same scores; mask modes change them.
  * ORIGINAL: its masking reached the attention only on the eager path of some architectures (it
  * was inert for Qwen2, Mixtral and Phi-3); here every model runs this one attention. */
 typedef struct {
@@ -3841,6 +6892,7 @@ void rh_ctx_params_default(rh_ctx_params *p) {
     p->n_ctx = 0;
     p->kv_dtype = RH_F32;
     p->prefill_chunk = 0;
+    p->reference = 0;
 }
 
 void rh_ctx_free(rh_ctx *c) {
@@ -3858,6 +6910,7 @@ void rh_ctx_free(rh_ctx *c) {
     free(c->kcache); free(c->vcache);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
+    free(c->ref_p);
     free(c);
 }
 
@@ -3872,17 +6925,39 @@ static void *xmalloc_floats(size_t n, int *ok) {
  *   KV cache  2 (K and V) x n_layers x n_kv_heads x n_ctx x head_dim x sizeof(kv_dtype)
  *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
  *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
- *             RH_BF16DOT builds), and per thread the packing and attention tiles
+ *             RH_BF16DOT builds), and per thread the packing and attention tiles; the reference
+ *             pass, chunk 1 of the first term and n_ctx doubles (its score row), no more
  *   weights   the model image (mmapped, so it is counted but not allocated here)
- * RH_ERANGE when one allocation would overflow size_t; RH_ENOMEM, with what is needed and what
- * is available, when the sum exceeds the physical memory (or RLIMIT_AS). */
-static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
-    const rh_config *cf = &m->cfg;
-    const double gib = 1024.0 * 1024.0 * 1024.0;
-    double n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx, C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
-    double kv, scratch, per_thread, kmax = cf->dim, R, nt = p->n_threads, weights = (double)m->size, avail;
-    int g = cf->n_heads / cf->n_kv_heads;
+ * rh_ctx_sizes_of returns the count (and the chunk, threads and n_ctx the context would have);
+ * ctx_check_memory refuses what does not fit: RH_ERANGE when one allocation would overflow
+ * size_t; RH_ENOMEM, with what is needed and what is available, when the sum exceeds the
+ * physical memory (or RLIMIT_AS). */
+int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err, size_t errcap) {
+    const rh_config *cf;
+    rh_ctx_params d;
+    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt;
+    int g;
+    if (!m || !out) {
+        set_err(err, errcap, "rh_ctx_sizes_of: %s is NULL", m ? "out" : "model");
+        return RH_EINVAL;
+    }
+    if (!p) {
+        rh_ctx_params_default(&d);
+        p = &d;
+    }
+    if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) {
+        set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype);
+        return RH_EINVAL;
+    }
+    cf = &m->cfg;
+    memset(out, 0, sizeof *out);
+    n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
+    C = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    kmax = cf->dim;
+    nt = p->n_threads;
+    g = cf->n_heads / cf->n_kv_heads;
     if (C > n_ctx) C = n_ctx;
+    if (p->reference) C = 1;
     if (nt <= 0) nt = rh_n_cpus();
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
@@ -3894,22 +6969,40 @@ static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err
         return RH_ERANGE;
     }
     kv *= 2;
-    scratch = 4.0 * (C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
-                          2.0 * cf->hidden_dim + cf->head_dim) +
-                     (C + RH_MR) * kmax);
+    scratch = 4.0 * C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
+                         2.0 * cf->hidden_dim + cf->head_dim);
+    if (p->reference) {
+        scratch += 8.0 * n_ctx;
+    } else {
+        scratch += 4.0 * (C + RH_MR) * kmax;
 #if defined(RH_BF16DOT)
-    scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
+        scratch += 4.0 * (C + RH_MR) * ceil(kmax / 2);
 #endif
-    per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
-                        RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
-                        (double)RH_NR * cf->head_dim + 4 * R);
-    scratch += nt * per_thread;
-    avail = rh_memory_limit();
-    if (avail > 0 && kv + scratch + weights > avail) {
+        per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
+                            RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
+                            (double)RH_NR * cf->head_dim + 4 * R);
+        scratch += nt * per_thread;
+    }
+    out->n_ctx = (int)n_ctx;
+    out->chunk = (int)C;
+    out->n_threads = (int)nt;
+    out->kv_bytes = kv;
+    out->scratch_bytes = scratch;
+    out->weight_bytes = (double)m->size;
+    out->available_bytes = rh_memory_limit();
+    return RH_OK;
+}
+
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    rh_ctx_sizes z;
+    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
+    if (rc != RH_OK) return rc;
+    if (z.available_bytes > 0 && z.kv_bytes + z.scratch_bytes + z.weight_bytes > z.available_bytes) {
         set_err(err, errcap,
-                "n_ctx %.0f: needs %.2f GiB for the KV cache of %.0f tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
                 "%.2f GiB available",
-                n_ctx, kv / gib, n_ctx, scratch / gib, weights / gib, avail / gib);
+                z.n_ctx, z.kv_bytes / gib, z.n_ctx, z.scratch_bytes / gib, z.weight_bytes / gib, z.available_bytes / gib);
         return RH_ENOMEM;
     }
     return RH_OK;
@@ -3932,6 +7025,7 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (p->n_ctx > RHW_MAX_CTX) { set_err(err, errcap, "n_ctx %d exceeds the limit of %d tokens", p->n_ctx, RHW_MAX_CTX); return RH_ERANGE; }
     if ((int)p->kv_dtype < 0 || (int)p->kv_dtype > 2) { set_err(err, errcap, "kv_dtype %d is not f32, f16 or bf16", (int)p->kv_dtype); return RH_EINVAL; }
     if (p->prefill_chunk < 0 || p->prefill_chunk > 65536) { set_err(err, errcap, "prefill_chunk %d out of range 0..65536", p->prefill_chunk); return RH_EINVAL; }
+    if (p->reference != 0 && p->reference != 1) { set_err(err, errcap, "reference %d is not 0 or 1", p->reference); return RH_EINVAL; }
     {
         /* Before allocating anything: refuse a context that cannot fit (see ctx_check_memory). */
         int rc = ctx_check_memory(m, p, err, errcap);
@@ -3940,11 +7034,12 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c = (rh_ctx *)calloc(1, sizeof *c);
     if (!c) { set_err(err, errcap, "out of memory"); return RH_ENOMEM; }
     c->m = m;
-    c->n_threads = p->n_threads;
+    c->reference = p->reference;
+    c->n_threads = p->reference ? 1 : p->n_threads;
     if (c->n_threads == 0) c->n_threads = rh_n_cpus();
     c->n_ctx = p->n_ctx ? p->n_ctx : cf->max_ctx;
     c->kv_dtype = p->kv_dtype;
-    c->chunk = p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
+    c->chunk = p->reference ? 1 : p->prefill_chunk ? p->prefill_chunk : RH_CHUNK;
     if (c->chunk > c->n_ctx) c->chunk = c->n_ctx;
     g = cf->n_heads / cf->n_kv_heads;
     c->qb = RH_QROWS / g < 1 ? 1 : RH_QROWS / g;
@@ -3973,36 +7068,43 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
-    c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
+    if (c->reference) {
+        /* the plain pass uses one row of the buffers above and its score row: no packed X, no
+         * attention tiles, no threads */
+        c->ref_p = (double *)malloc(sizeof(double) * (size_t)c->n_ctx);
+        if (!c->ref_p) ok = 0;
+    } else {
+        c->xpack = (float *)xmalloc_floats((C + RH_MR) * (size_t)kmax, &ok);
 #if defined(RH_BF16DOT)
-    /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair panel
-     * (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
-    c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
+        /* ceil(m / RH_MR) tiles of ceil(k / 2) x RH_MR words, m <= chunk, k <= kmax; a bf16-pair
+         * panel (ceil(k / 2) x RH_NR words) fits in wpack's k x RH_NR floats */
+        c->xpack16 = (uint32_t *)xmalloc_floats((C + RH_MR) * (size_t)((kmax + 1) / 2), &ok);
 #endif
-    c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
-    if (!c->scr) ok = 0;
-    for (i = 0; ok && i < c->n_threads; i++) {
-        rh_scratch *s = &c->scr[i];
-        s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
-        s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
-        s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
-        s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
-        s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
-        s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
-        s->mx = (float *)xmalloc_floats((size_t)R, &ok);
-        s->sum = (float *)xmalloc_floats((size_t)R, &ok);
-        s->best = (float *)xmalloc_floats((size_t)R, &ok);
-        s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
-        if (!s->bestpos) ok = 0;
+        c->scr = (rh_scratch *)calloc((size_t)c->n_threads, sizeof(rh_scratch));
+        if (!c->scr) ok = 0;
+        for (i = 0; ok && i < c->n_threads; i++) {
+            rh_scratch *s = &c->scr[i];
+            s->wpack = (float *)xmalloc_floats((size_t)RH_NR * kmax, &ok);
+            s->q = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->o = (float *)xmalloc_floats((size_t)R * cf->head_dim, &ok);
+            s->s = (float *)xmalloc_floats((size_t)R * RH_BK, &ok);
+            s->kf = (float *)xmalloc_floats((size_t)RH_BK * cf->head_dim, &ok);
+            s->kp = (float *)xmalloc_floats((size_t)RH_NR * cf->head_dim, &ok);
+            s->vf = (float *)xmalloc_floats((size_t)RH_BK * ((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR), &ok);
+            s->mx = (float *)xmalloc_floats((size_t)R, &ok);
+            s->sum = (float *)xmalloc_floats((size_t)R, &ok);
+            s->best = (float *)xmalloc_floats((size_t)R, &ok);
+            s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
+            if (!s->bestpos) ok = 0;
+        }
     }
     if (!ok) {
         set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
         rh_ctx_free(c);
         return RH_ENOMEM;
     }
-    c->pool = pool_new(c->n_threads);
-    if (!c->pool) {
+    if (!c->reference) c->pool = pool_new(c->n_threads);
+    if (!c->reference && !c->pool) {
         set_err(err, errcap, "cannot start %d threads", c->n_threads);
         rh_ctx_free(c);
         return RH_ENOMEM;
@@ -4069,6 +7171,19 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
     if (c->observing && c->obs.rows && c->obs.row_stride < c->n_past + n) {
         set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
         return RH_ERANGE;
+    }
+    if (c->reference) {
+        /* one token at a time; a call of n > 1 tokens is a prefill (bf16x, see reference_forward) */
+        int bf16x = 0;
+#if defined(RH_BF16DOT)
+        bf16x = n > 1;
+#endif
+        for (i = 0; i < n; i++) {
+            float *out = !logits ? NULL : logits_all ? logits + (size_t)i * cf->vocab_size : i == n - 1 ? logits : NULL;
+            reference_forward(c, ids[i], c->n_past, out, i == n - 1 && c->observing, bf16x);
+            c->n_past++;
+        }
+        return RH_OK;
     }
     for (done = 0; done < n; done += c->chunk) {
         int nc = n - done < c->chunk ? n - done : c->chunk, last = done + nc == n;
@@ -4607,7 +7722,7 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
     t->type = (unsigned char *)malloc(n_tokens);
     t->tfl = (unsigned char *)malloc(n_tokens);
     if (!t->poff || !t->plen || !t->doff || !t->dlen || !t->score || !t->type || !t->tfl) goto oom;
-    /* pass 1: walk the token records, check them, remember where each piece lies */
+    /* pass 1: walk the token records and check them; size the pool */
     for (i = 0; i < n_tokens; i++) {
         uint32_t len;
         union { uint32_t u; float f; } sc;
@@ -4620,7 +7735,6 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         if (!tok_utf8_valid(sec + pos, len)) { rc = tok_err(err, errcap, fname, "token %lu: piece is not valid UTF-8", (unsigned long)i); goto fail; }
         t->poff[i] = (uint32_t)total; /* offset in the pool, filled below */
         t->plen[i] = len;
-        t->doff[i] = (uint32_t)pos;   /* offset in the section, for pass 2 */
         total += len;
         if (total > 0x7FFFFFFFu / 2) { rc = tok_err(err, errcap, fname, "pieces too large in total"); goto fail; }
         if (len > t->max_piece) t->max_piece = len;
@@ -4642,18 +7756,28 @@ static int tok_load(rh_tokenizer **out, const unsigned char *sec, size_t n, int 
         rc = tok_err(err, errcap, fname, "%lu merges need %lu bytes after the tokens, %lu remain", (unsigned long)n_merges, (unsigned long)n_merges * 12ul, (unsigned long)(n - pos));
         goto fail;
     }
-    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms */
+    /* Each merge is a distinct split of its result's piece, so valid merges are fewer than the
+     * piece bytes; refuse more before sizing the hash table for them (for 2^31 merges or more
+     * tok_pow2_above would never return).  No valid file is refused by this. */
+    if ((uint64_t)n_merges > (uint64_t)total) {
+        rc = tok_err(err, errcap, fname, "%lu merges cannot all be distinct splits of %lu piece bytes", (unsigned long)n_merges, (unsigned long)total);
+        goto fail;
+    }
+    /* pass 2: copy the pieces into the pool, hash them, derive decoded forms; the records are
+     * walked again from the start (a section may exceed 4 GiB: no 32-bit positions kept) */
     t->pool = (char *)malloc(total * 2 + 1);
     t->vmask = tok_pow2_above(n_tokens) - 1;
     t->vhash = (int32_t *)calloc((size_t)t->vmask + 1, sizeof(int32_t));
     if (!t->pool || !t->vhash) goto oom;
     for (i = 0; i < 256; i++) t->byte_id[i] = -1;
     dpos = total;
+    pos = 28 + (size_t)pattern_len;
     for (i = 0; i < n_tokens; i++) {
         char *p = t->pool + t->poff[i];
         uint32_t len = t->plen[i], h, j;
         size_t d0 = dpos;
-        memcpy(p, sec + t->doff[i], len);
+        memcpy(p, sec + pos + 4, len);
+        pos += 4 + (size_t)len + 6;
         h = tok_hash(p, len) & t->vmask;
         while (t->vhash[h]) {
             int o = t->vhash[h] - 1;
@@ -5794,6 +8918,19 @@ static int span_cmp(const void *a, const void *b) {
     return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
 }
 
+/* A metadata key, for finding duplicates by sorting (a pairwise scan is quadratic in the entries,
+ * and a file can hold millions of them). */
+typedef struct {
+    const unsigned char *k;
+    uint32_t n;
+} rhw_key;
+
+static int key_cmp(const void *a, const void *b) {
+    const rhw_key *x = (const rhw_key *)a, *y = (const rhw_key *)b;
+    if (x->n != y->n) return x->n < y->n ? -1 : 1;
+    return memcmp(x->k, y->k, x->n);
+}
+
 static int meta_key_ok(const unsigned char *k, uint32_t n) {
     uint32_t i;
     if (n < 1 || n > 64) return 0;
@@ -5854,6 +8991,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                                             "tensor directory", "data region"};
     int *slot_of = NULL, *tensor_of_slot = NULL, n_slots, rc = RH_EFORMAT, s, j;
     rhw_span *spans = NULL;
+    rhw_key *keys = NULL;
     float *small;
 #define BAD(...) do { char m_[1024]; snprintf(m_, sizeof m_, __VA_ARGS__); \
         set_err(err, cap, "%s: %s", fn, m_); rc = RH_EFORMAT; goto fail; } while (0)
@@ -5942,29 +9080,29 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (n < 4) BAD("metadata section truncated");
         cnt = rd_u32(p);
         if (cnt > n / 8) BAD("metadata n_entries %u cannot fit in %llu bytes", cnt, (unsigned long long)n);
+        keys = (rhw_key *)malloc(sizeof *keys * (cnt ? cnt : 1));
+        if (!keys) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
         for (e = 0; e < cnt; e++) {
             uint32_t kl, vl;
-            uint64_t e2, at2, key_at;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             kl = rd_u32(p + at); at += 4;
             if (kl > n - at) BAD("metadata entry %llu: key runs past the section", (unsigned long long)e);
             if (!meta_key_ok(p + at, kl)) BAD("metadata entry %llu: key must be 1..64 bytes of [a-z0-9_.]", (unsigned long long)e);
-            key_at = at;
+            keys[e].k = p + at;
+            keys[e].n = kl;
             at += kl;
             if (n - at < 4) BAD("metadata entry %llu truncated", (unsigned long long)e);
             vl = rd_u32(p + at); at += 4;
             if (vl > n - at) BAD("metadata entry %llu: value runs past the section", (unsigned long long)e);
             at += vl;
-            /* duplicate keys: compare with the earlier entries */
-            for (e2 = 0, at2 = 4; e2 < e; e2++) {
-                uint32_t kl2 = rd_u32(p + at2);
-                if (kl2 == kl && memcmp(p + at2 + 4, p + key_at, kl) == 0)
-                    BAD("metadata key '%.*s' appears twice", (int)kl, (const char *)(p + key_at));
-                at2 += 4 + kl2;
-                at2 += 4 + rd_u32(p + at2);
-            }
         }
         if (at != n) BAD("metadata section has %llu trailing bytes", (unsigned long long)(n - at));
+        qsort(keys, cnt, sizeof *keys, key_cmp);
+        for (e = 1; e < cnt; e++)
+            if (key_cmp(&keys[e - 1], &keys[e]) == 0)
+                BAD("metadata key '%.*s' appears twice", (int)keys[e].n, (const char *)keys[e].k);
+        free(keys);
+        keys = NULL;
         m->meta = p + 4; m->meta_size = (size_t)(n - 4); m->n_meta = cnt;
     }
 
@@ -6118,7 +9256,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     free(slot_of); free(tensor_of_slot); free(spans);
     return RH_OK;
 fail:
-    free(slot_of); free(tensor_of_slot); free(spans);
+    free(slot_of); free(tensor_of_slot); free(spans); free(keys);
     return rc;
 #undef BAD
 }
@@ -6521,6 +9659,10 @@ done:
  *     within a tolerance, not bit for bit.
  * Only the caller's choice (prefill or decode) and, in RH_BF16DOT builds, the weight's dtype
  * pick between these, never the thread count or the tile an element falls in.
+ *
+ * What it may call: the C library, POSIX threads and the intrinsics of the build's target;
+ * nothing above.  The utilities at its end (buffers, the JSON reader, files written atomically)
+ * are declared at the top of the file for every section.
  * ============================================================================================= */
 /* A prefetch hint for the cache line at address a (a uintptr_t: it may lie past an array's end,
  * and a prefetch never faults). */
@@ -9633,32 +12775,40 @@ static uint32_t uni_compose(uint32_t a, uint32_t b)
 /* The commands, as bits of a row's `cmds`. */
 enum {
     C_INFO = 1 << 0, C_GENERATE = 1 << 1, C_LOGITS = 1 << 2, C_TOKENIZE = 1 << 3, C_BENCH = 1 << 4,
-    C_DETECT = 1 << 5, C_NIAH = 1 << 6, C_REPORT = 1 << 7, C_COMPARE = 1 << 8
+    C_DETECT = 1 << 5, C_NIAH = 1 << 6, C_REPORT = 1 << 7, C_COMPARE = 1 << 8, C_EVAL = 1 << 9
 };
-#define C_GRID (C_DETECT | C_NIAH)                           /* the experiments */
-#define C_RUNS (C_GENERATE | C_LOGITS | C_BENCH | C_GRID)    /* the commands that run the model */
+#define C_GRID (C_DETECT | C_NIAH)                                /* the experiments */
+#define C_RUNS (C_GENERATE | C_LOGITS | C_BENCH | C_GRID | C_EVAL) /* the commands that run the model */
+#define C_MASKED (C_NIAH | C_GENERATE | C_LOGITS | C_EVAL)        /* the commands that mask heads */
 
 /* Every value any command's options can set; each row writes one field (or two). */
 typedef struct {
-    int threads, n_ctx, kv;                        /* the model runners */
+    int threads, n_ctx, kv, reference;             /* the model runners */
     int help;
     /* info, tokenize, generate, logits, bench */
     int checksum, bos, decode, ids_out, ignore_eos;
-    const char *prompt, *ids, *out, *shape, *plist;
+    const char *prompt, *ids, *out, *shape, *plist, *svg;
     int n, dtype, have_n, have_dtype;
     /* detect, niah */
     const char *haystack, *needles, *lengths, *depths, *template_arg, *scores, *mask_heads;
     int n_needles, needle_first, needle_end, spacing, buffer, chat, span, span_search, max_new;
-    int shard_i, shard_n, fresh, no_prefix_cache, quiet, append, score_set, top, compat;
+    int shard_i, shard_n, fresh, no_prefix_reuse, dry_run, quiet, append, score_set, top, compat, kv_heads, format;
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
+    /* eval */
+    const char *task, *perplexity, *rescore, *fewshot;
+    int task_format, shots, window, stride, have_max_new;
+    struct {
+        const char *v[16];
+        int n;
+    } stop;
     /* positional arguments */
     const char *pos[4];
     int n_pos;
 } cli_args;
 
-typedef enum { O_SWITCH, O_INT, O_TEXT, O_ENUM, O_CUSTOM } cli_kind;
+typedef enum { O_SWITCH, O_INT, O_TEXT, O_ENUM, O_CUSTOM, O_MULTI } cli_kind; /* O_MULTI: text, repeatable */
 
 typedef struct cli_option cli_option;
 /* A custom value parser: 0, or -1 with what is wrong in why. */
@@ -9680,6 +12830,7 @@ struct cli_option {
 };
 
 static const char *const cli_compat_names[] = {"none", "original", NULL};
+static const char *const cli_format_names[] = {"published", "qrhead", NULL};
 static int cli_parse_shard(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_needle_range(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
 static int cli_parse_seed(const cli_option *o, const char *val, cli_args *a, char *why, size_t cap);
@@ -9693,6 +12844,8 @@ static const cli_option cli_options[] = {
      "KV cache precision", NULL},
     {"--ctx", NULL, "N", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(n_ctx), 0, C_RUNS, NULL,
      "KV cache capacity in tokens (default: what the command needs)", "2"},
+    {"--reference", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(reference), 0, C_RUNS, NULL,
+     "the plain reference forward pass (one thread, slow; for checking)", NULL},
     {"--checksum", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(checksum), 0, C_INFO, NULL,
      "compute the checksum of files over 1 GiB too (it reads every byte)", NULL},
     {"--bos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(bos), 0, C_TOKENIZE, NULL, "prepend BOS", NULL},
@@ -9710,7 +12863,7 @@ static const cli_option cli_options[] = {
      "do not stop at an end-of-sequence token", NULL},
     {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_BENCH, "tinyllama-1.1b",
      "a random-weight model of this shape (tiny, tinyllama-1.1b, llama-2-7b)", "huge"},
-    {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH,
+    {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH | C_GRID,
      "f32", "the --shape model's weight dtype", NULL},
     {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
      "prompt lengths to prefill", "12,x"},
@@ -9744,43 +12897,89 @@ static const cli_option cli_options[] = {
      "needle", "where to look for the span (prompt: the original's)", NULL},
     {"--max-new", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(max_new), 0, C_GRID, "50",
      "tokens to decode at most", NULL},
-    {"--shard", NULL, "i/n", O_CUSTOM, 0, 0, NULL, cli_parse_shard, 0, 0, C_GRID, NULL,
+    {"--task", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(task), 0, C_EVAL, NULL,
+     "JSON lines, one item each: id, kind (generate, choice, perplexity) and its fields", "/nonexistent.jsonl"},
+    {"--perplexity", NULL, "FILE|DIR", O_TEXT, 0, 0, NULL, NULL, A_(perplexity), 0, C_EVAL, NULL,
+     "perplexity items: a text file, or each *.txt of a folder", "/nonexistent_dir"},
+    {"--rescore", NULL, "RESULTS.jsonl", O_TEXT, 0, 0, NULL, NULL, A_(rescore), 0, C_EVAL, NULL,
+     "recompute the metrics of an eval's saved responses (no model run)", "/nonexistent.jsonl"},
+    {"--format", NULL, "items|gsm8k", O_ENUM, 0, 0, rh_task_format_names, NULL, A_(task_format), 0, C_EVAL, "items",
+     "gsm8k: GSM8K's JSON lines (question, answer): prompt \"Question: {question}\\nAnswer:\", stops \\n\\nQuestion: "
+     "and \\n\\n, metric number", NULL},
+    {"--fewshot", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(fewshot), 0, C_EVAL, NULL,
+     "items to draw the shots from (the same shots for every item)", "/nonexistent.jsonl"},
+    {"--shots", NULL, "K", O_INT, 1, 100000, NULL, NULL, A_(shots), 0, C_EVAL, NULL,
+     "shots drawn from --fewshot (seeded by --seed), prepended to every generate and choice item", "5"},
+    {"--max-new", NULL, "N", O_INT, 1, 100000, NULL, NULL, A_(max_new), A_(have_max_new), C_EVAL, "256",
+     "generate items: tokens to decode at most", NULL},
+    {"--stop", NULL, "STR", O_MULTI, 0, 0, NULL, NULL, A_(stop), 0, C_EVAL, NULL,
+     "generate items end at STR, not part of the response (\\n escapes; up to 16)", NULL},
+    {"--window", NULL, "N", O_INT, 2, RHW_MAX_CTX, NULL, NULL, A_(window), 0, C_EVAL, "MAX_CTX",
+     "perplexity: tokens per window", NULL},
+    {"--stride", NULL, "S", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(stride), 0, C_EVAL, "N/2",
+     "perplexity: new tokens per window, each scored after >= N - S tokens", "16000000"},
+    {"--shard", NULL, "i/n", O_CUSTOM, 0, 0, NULL, cli_parse_shard, 0, 0, C_GRID | C_EVAL, NULL,
      "shard i of n (1 <= i <= n): every n-th test from the i-th; a run without --shard merges the shards",
      "3/2"},
-    {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID, NULL,
+    {"--fresh", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(fresh), 0, C_GRID | C_EVAL, NULL,
      "ignore finished tests of earlier runs (default: resume)", NULL},
     {"--compat", NULL, "original", O_ENUM, 0, 0, cli_compat_names, NULL, A_(compat), 0, C_GRID, NULL,
      "original: the original code's prompt and decoding (BOS before the needle, the needle after a period token, the "
      "span searched over the whole prompt, stop at <0x0A> or id 144 only, never EOS; 20 lengths, depths 0:100:10)",
      NULL},
-    {"--no-prefix-cache", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_cache), 0, C_GRID, NULL,
-     "prefill every prompt whole (default: reuse the shared prefix)", NULL},
-    {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID, NULL, "no progress line on stderr",
+    {"--no-prefix-reuse", "--no-prefix-cache", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_reuse), 0, C_GRID, NULL,
+     "prefill every prompt whole (default: keep the prefix it shares with the test before in the KV cache; the"
+     " results are the same)", NULL},
+    {"--dry-run", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(dry_run), 0, C_GRID, NULL,
+     "print what the run costs (tests, tokens, memory, time on this machine from a quick measurement) and exit;"
+     " runs no test, writes nothing", NULL},
+    {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_GRID, NULL,
+     "run on random weights of this shape instead of MODEL (tiny, tinyllama-1.1b, llama-2-7b; byte tokens), to"
+     " cost or time a grid", "huge"},
+    {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID | C_EVAL, NULL, "no progress line on stderr",
      NULL},
     {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_LOGITS, NULL, "the output file", NULL},
     {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_DETECT, "retrieval_scores.json",
      "the score file; beside it FILE.run.json, FILE.svg, FILE.tests.jsonl (FILE without .json)", "/nonexistent_dir/x"},
     {"--out", "-o", "BASE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_NIAH, "niah",
      "BASE.jsonl, BASE.csv, BASE.svg, BASE.run.json", "/nonexistent_dir/x"},
+    {"--out", "-o", "BASE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_EVAL, "eval", "BASE.jsonl, BASE.csv, BASE.run.json",
+     "/nonexistent_dir/x"},
     {"--append", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(append), 0, C_DETECT, NULL,
      "add to the lists of an existing score file", NULL},
     {"--score-set", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(score_set), 0, C_DETECT, NULL,
      "the paper's set definition (each span token once)", NULL},
     {"--top", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(top), 0, C_DETECT | C_REPORT | C_COMPARE, "20",
      "rows of the ranked table (compare: the top-N overlap)", NULL},
-    {"--mask-top", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_top), 0, C_NIAH, NULL,
+    {"--mask-top", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_top), 0, C_MASKED, NULL,
      "mask the K best heads of --scores FILE", "3"},
-    {"--mask-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_random), 0, C_NIAH, NULL,
+    {"--mask-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(mask_random), 0, C_MASKED, NULL,
      "mask K random heads of mean score < 0.1 in --scores FILE (seeded by --seed)", "3"},
-    {"--mask-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(mask_heads), 0, C_NIAH, NULL,
+    {"--mask-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(mask_heads), 0, C_MASKED, NULL,
      "mask these heads", "1-1,1-1"},
-    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_NIAH, NULL,
+    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_MASKED, NULL,
      "the score file of --mask-top and --mask-random", "x.json"},
-    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_NIAH, "1", "the seed of --mask-random", NULL},
+    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_MASKED & ~C_EVAL, "1", "the seed of --mask-random", NULL},
+    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_EVAL, "1",
+     "the seed of the --fewshot draw and of --mask-random", NULL},
     {"--mask-mode", NULL, "uniform|neg-inf|zero", O_ENUM, 0, 0, rh_mask_mode_names, NULL, A_(mask_mode),
-     A_(have_mask_mode), C_NIAH, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
-    {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH, NULL,
+     A_(have_mask_mode), C_MASKED, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
+    {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH | C_GENERATE, NULL,
      "mask the prefill too (default: decode steps only, as the original)", NULL},
+    {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_EVAL, NULL,
+     "mask the context too (default: only the positions that generate or predict a scored token)", NULL},
+    {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_LOGITS, NULL,
+     "logits has no decode steps: the mask applies to every position, with or without this flag", NULL},
+    {"--kv-heads", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(kv_heads), 0, C_REPORT, NULL,
+     "also rank the KV heads of a grouped-query model with N KV heads per layer: the maximum and the sum of the mean "
+     "scores of the query heads each serves (HF's repeat_kv grouping)", "7"},
+    {"--format", NULL, "published|qrhead", O_ENUM, 0, 0, cli_format_names, NULL, A_(format), 0, C_REPORT, NULL,
+     "with --out: write the score file in this form (qrhead: [[\"layer-head\", mean], ...], highest first)", NULL},
+    {"--out", "-o", "FILE", O_TEXT, 0, 0, NULL, NULL, A_(out), 0, C_REPORT, NULL,
+     "write the score file to FILE, in --format (default published)", "/nonexistent_dir/x.json"},
+    {"--svg", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(svg), 0, C_REPORT | C_COMPARE, NULL,
+     "also draw the figure: the histogram of the heads' mean scores (report), A against B per head (compare)",
+     "/nonexistent_dir/x.svg"},
     {"--help", "-h", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(help), 0, ~0u, NULL, "this help", NULL},
 };
 #undef A_
@@ -9801,6 +13000,7 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv);
 static int cmd_tokenize(const char *cmd, cli_args *a, int argc, char **argv);
 static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv);
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv);
+static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv);
 static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv);
 static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv);
 
@@ -9808,12 +13008,14 @@ static const cli_command cli_commands[] = {
     {"info", C_INFO, cmd_info, "[MODEL] [--checksum]",     "config, metadata, checksum",
      "Print the model's config, metadata, tensor count and FNV-1a checksum (files over 1 GiB: only with\n"
      "--checksum, it reads every byte).", 1},
-    {"generate", C_GENERATE, cmd_generate, "[MODEL] (-p TEXT | --ids \"1 2 3\") [-n N] [--ids-out] [--ignore-eos]",     "greedy decoding",
-     "Greedy decoding: prints the continuation as text (or its ids with --ids-out) on stdout, speeds on\n"
-     "stderr.  Stops after N tokens or at an end-of-sequence token.", 1},
-    {"logits", C_LOGITS, cmd_logits, "[MODEL] --ids \"1 2 3\" --out FILE",     "float32 logits of every position",
+    {"generate", C_GENERATE, cmd_generate, "[MODEL] (-p TEXT | --ids \"1 2 3\") [-n N] [--ids-out] [--ignore-eos] [mask options]",     "greedy decoding (heads masked or not)",
+     "Greedy decoding: prints the continuation as text (or its ids with --ids-out) on stdout, speeds and\n"
+     "the mask on stderr.  Stops after N tokens or at an end-of-sequence token.  Masked heads act at the\n"
+     "last prompt token and the decode steps (the prompt before it runs unmasked unless --mask-prefill).", 1},
+    {"logits", C_LOGITS, cmd_logits, "[MODEL] --ids \"1 2 3\" --out FILE [mask options]",     "float32 logits of every position",
      "Write the logits of every position: n_tokens x vocab_size float32, little-endian, row i for token i\n"
-     "(written to a temporary file, then renamed).", 1},
+     "(written to a temporary file, then renamed); on stderr one line with the file and the mask.  A mask\n"
+     "applies to every position (one prefill, no decode steps).", 1},
     {"tokenize", C_TOKENIZE, cmd_tokenize, "[MODEL] [TEXT | -] [--bos] [--decode]",     "token ids (or bytes)",
      "Print the token ids of TEXT (or of stdin, for - or no TEXT) space-separated on one line; no BOS\n"
      "unless --bos.  With --decode, read ids instead and print the bytes they stand for.  With one\n"
@@ -9832,10 +13034,17 @@ static const cli_command cli_commands[] = {
     {"niah", C_NIAH, cmd_experiment, "[MODEL] [options]",     "needle-in-a-haystack grids, with heads masked",
      "The needle-in-a-haystack grid, with heads masked or not: ROUGE-1 recall x 100 of every test as\n"
      "JSON lines, CSV and an SVG heatmap; ends with \"mean score: NN.N over N tests\".", 1},
-    {"report", C_REPORT, cmd_report, "SCORES.json [--top N]",     "properties of a score file: sparsity, activation",
+    {"eval", C_EVAL, cmd_eval, "[MODEL] (--task FILE | --perplexity FILE|DIR | --rescore RESULTS.jsonl) [options]",     "tasks under masks: generation, multiple choice, perplexity",
+     "Tasks with heads masked or not, scored as lm-evaluation-harness does: --task JSON lines, an item a\n"
+     "line with an id and a kind: generate (prompt, answer, metric exact|number|rouge1|f1; greedy to a\n"
+     "--stop string, EOS or --max-new), choice (prompt, choices, gold: acc, acc_norm, acc_bytes of the\n"
+     "summed log-probabilities), perplexity (text: sliding --window / --stride).  Writes BASE.jsonl (an\n"
+     "item a line: id, response, extracted, correct, score, label; logliks; tokens, nll), BASE.csv and\n"
+     "BASE.run.json; ends with \"accuracy: NN.N over N items\" (or \"perplexity: X over N tokens\").", 1},
+    {"report", C_REPORT, cmd_report, "SCORES.json [--top N] [--kv-heads N] [--svg FILE] [--out FILE [--format F]]",     "properties of a score file: sparsity, activation",
      "The paper's properties of a score file (ours or a published one): share of heads above 0.1,\n"
      "histogram, top heads, always-active vs dynamically activated heads.", 1},
-    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N]",     "compare two score files: top-N overlap, rank correlation",
+    {"compare", C_COMPARE, cmd_compare, "A.json B.json [--top N] [--svg FILE]",     "compare two score files: top-N overlap, rank correlation",
      "The top-N overlap and Spearman rank correlation of two score files.", 2},
 };
 #define CLI_N_COMMANDS ((int)(sizeof cli_commands / sizeof cli_commands[0]))
@@ -10048,6 +13257,21 @@ static int cli_parse_raw(const cli_command *c, int argc, char **argv, cli_args *
                 return -1;
             }
             break;
+        case O_MULTI: {
+            /* the field: { const char *v[16]; int n; } as cli_args.stop */
+            const char **v = (const char **)(void *)((char *)a + o->off);
+            int *nv = (int *)(void *)((char *)a + o->off + 16 * sizeof(const char *));
+            if (!*val) {
+                snprintf(msg, cap, "%s: empty value", name);
+                return -1;
+            }
+            if (*nv >= 16) {
+                snprintf(msg, cap, "%s: given more than 16 times", name);
+                return -1;
+            }
+            v[(*nv)++] = val;
+            break;
+        }
         default:
             break;
         }
@@ -10066,8 +13290,11 @@ static void cli_help(FILE *f, const cli_command *c) {
         const cli_option *o = &cli_options[i];
         char left[80];
         if (!(o->cmds & c->bit)) continue;
-        snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
-                 o->arg ? " " : "", o->arg ? o->arg : "");
+        if (o->alias && o->alias[1] == '-') /* a long alias (an older name) after the name */
+            snprintf(left, sizeof left, "%s%s%s, %s", o->name, o->arg ? " " : "", o->arg ? o->arg : "", o->alias);
+        else
+            snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+                     o->arg ? " " : "", o->arg ? o->arg : "");
         {
             /* the help wrapped at 100 columns, the default last */
             char text[512];
@@ -10160,6 +13387,7 @@ static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
     p->n_threads = a->threads;
     p->kv_dtype = (rh_dtype)a->kv;
     p->n_ctx = a->n_ctx;
+    p->reference = a->reference;
 }
 
 static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {
@@ -10328,6 +13556,26 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     return 0;
 }
 
+/* ---- masks of generate and logits: the flags' heads resolved on the model ---- */
+static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap);
+
+/* *flags: n_layers * n_heads bytes (NULL without a mask), *label: "none", "top-3: ..."; an exit
+ * code (2: the flags name no heads of this model). */
+static int cli_mask(const char *cmd, const rh_head_pick *pick, const rh_model *m, unsigned char **flags, char **label) {
+    const rh_config *c = rh_model_config(m);
+    char err[512];
+    *flags = NULL;
+    *label = NULL;
+    if (pick->kind != RH_PICK_NONE && !(*flags = (unsigned char *)calloc((size_t)c->n_layers * (size_t)c->n_heads, 1)))
+        return cli_fail(1, cmd, "out of memory");
+    if (rh_head_pick_resolve(*flags ? pick : NULL, "--mask", c->n_layers, c->n_heads, *flags, label, err, sizeof err)) {
+        free(*flags);
+        *flags = NULL;
+        return cli_fail(2, cmd, "%s", err);
+    }
+    return 0;
+}
+
 /* ---- generate ---- */
 static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
     int i, r, n_prompt = 0, *ids = NULL, n_gen = 0, rc = 0;
@@ -10335,13 +13583,17 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *logits = NULL;
-    char why[256];
+    char why[256], *mask_label = NULL;
+    unsigned char *mask = NULL;
+    rh_head_pick pick;
     double t0, t1, t2;
     (void)argc;
     (void)argv;
     if (!a->prompt == !a->ids) return cli_fail(2, cmd, "give exactly one of -p TEXT and --ids \"1 2 3\"");
+    if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if (a->ids && (n_prompt = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
+    if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
     if (a->prompt) {
         char err[512];
         if (rh_tokenize(m, a->prompt, strlen(a->prompt), -1, &ids, &n_prompt, err, sizeof err) != RH_OK) {
@@ -10362,7 +13614,11 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
         int tok, k;
         rh_decoder_init(&dec, m, RH_DETOK_SKIP_SPECIAL);
         t0 = rh_now();
-        if (rh_eval(c, ids, n_prompt, logits, 0) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
+        /* a mask acts as niah's: from the last prompt token on, or on the whole prompt with
+         * --mask-prefill */
+        if (mask && !a->mask_prefill && n_prompt > 1 && rh_eval(c, ids, n_prompt - 1, NULL, 0) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
+        rh_set_mask(c, mask, (rh_mask_mode)a->mask_mode);
+        if (rh_eval(c, ids + rh_ctx_n_past(c), n_prompt - rh_ctx_n_past(c), logits, 0) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
         t1 = rh_now();
         for (n_gen = 0; n_gen < n; ) {
             tok = rh_argmax(logits, m->cfg.vocab_size);
@@ -10381,11 +13637,14 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
         if (!a->ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
         putchar('\n');
         t2 = rh_now();
-        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s\n",
+        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s)\n",
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
-                n_gen > 1 ? (n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0, c->n_threads, RH_SIMD_NAME);
+                n_gen > 1 ? (n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0, c->n_threads, RH_SIMD_NAME, mask_label,
+                rh_mask_mode_names[a->mask_mode], rhe_mask_steps(mask != NULL, a->mask_prefill));
     }
 done:
+    free(mask);
+    free(mask_label);
     free(logits);
     free(ids);
     rh_ctx_free(c);
@@ -10399,24 +13658,33 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *lg = NULL;
-    char why[256];
+    char why[256], *mask_label = NULL;
+    unsigned char *mask = NULL;
+    rh_head_pick pick;
     (void)argc;
     (void)argv;
     if (!a->ids) return cli_fail(2, cmd, "--ids: missing (the token ids to run)");
     if (!a->out) return cli_fail(2, cmd, "--out: missing (the output file)");
+    if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if ((n = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
+    if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
     for (i = 0; i < n; i++)
         if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, cmd, "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
     if ((rc = cli_ctx(cmd, a, m, n, &c)) != 0) goto done;
     lg = (float *)malloc(sizeof(float) * (size_t)n * (size_t)m->cfg.vocab_size);
     if (!lg) { rc = cli_fail(1, cmd, "out of memory for %d x %d logits", n, m->cfg.vocab_size); goto done; }
+    rh_set_mask(c, mask, (rh_mask_mode)a->mask_mode); /* every position: logits has no decode steps */
     if (rh_eval(c, ids, n, lg, 1) != RH_OK) { rc = cli_fail(1, cmd, "%s", rh_ctx_error(c)); goto done; }
     {
         char err[512];
         if (write_f32_file(a->out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, cmd, "%s", err);
+        else fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s)\n", a->out, n, m->cfg.vocab_size, mask_label,
+                     rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked");
     }
 done:
+    free(mask);
+    free(mask_label);
     free(lg);
     free(ids);
     rh_ctx_free(c);
@@ -10697,8 +13965,9 @@ static char *cli_unescape(const char *s) {
     return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
 }
 
-/* The mask flags, checked together (niah today): at most one way of choosing heads, --scores
- * with the two that read one, --seed with the one that draws. */
+/* The mask flags, checked together (niah, generate, logits, eval): at most one way of choosing
+ * heads, --scores with the two that read one, --seed with the one that draws (or, in eval, with
+ * --fewshot). */
 static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
     int nm = (a->mask_top > 0) + (a->mask_random > 0) + (a->mask_heads != NULL);
     memset(pick, 0, sizeof *pick);
@@ -10708,7 +13977,8 @@ static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size
         return snprintf(msg, cap, "%s needs --scores FILE", a->mask_top ? "--mask-top" : "--mask-random"), -1;
     if (a->scores && !a->mask_top && !a->mask_random)
         return snprintf(msg, cap, "--scores is used only with --mask-top or --mask-random"), -1;
-    if (a->seed_given && !a->mask_random) return snprintf(msg, cap, "--seed is used only with --mask-random"), -1;
+    if (a->seed_given && !a->mask_random && !a->fewshot)
+        return snprintf(msg, cap, "--seed is used only with --mask-random"), -1; /* eval checks its own */
     if (nm == 0 && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
         return snprintf(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)"), -1;
     if (a->mask_heads) {
@@ -10783,6 +14053,14 @@ static void cli_print_detect(const rh_experiment *x, const rh_experiment_result 
     free(r);
 }
 
+/* The labels of the responses (rh_label), one line. */
+static void cli_print_labels(const int *n) {
+    int k;
+    printf("labels:");
+    for (k = 0; k < RH_N_LABELS; k++) printf("%s %s %d", k ? "," : "", rh_label_names[k], n[k]);
+    printf("\n");
+}
+
 static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *res) {
     int li, di;
     printf("niah: %s; mask: %s (%s, %s)\n", x->model, res->mask_label, rh_mask_mode_names[x->mask_mode],
@@ -10800,8 +14078,64 @@ static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *r
         }
         printf("\n");
     }
+    cli_print_labels(res->n_labels);
     printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
     printf("mean score: %.1f over %d tests\n", res->mean, res->n_scored);
+}
+
+static double cli_pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
+
+/* A duration: 42 s, 3m05s, 2h07m. */
+static void cli_dur(char *out, size_t cap, double s) {
+    long v = (long)(s + 0.5);
+    if (s < 10) snprintf(out, cap, "%.1f s", s);
+    else if (v < 60) snprintf(out, cap, "%ld s", v);
+    else if (v < 3600) snprintf(out, cap, "%ldm%02lds", v / 60, v % 60);
+    else snprintf(out, cap, "%ldh%02ldm", v / 3600, v / 60 % 60);
+}
+
+/* Bytes in MiB or GiB. */
+static void cli_bytes(char *out, size_t cap, double b) {
+    if (b >= 1024.0 * 1024 * 1024) snprintf(out, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+    else snprintf(out, cap, "%.1f MiB", b / (1024.0 * 1024));
+}
+
+/* --dry-run: what the run costs. */
+static void cli_print_cost(const char *cmd, const rh_experiment *x, const rh_experiment_result *res) {
+    const rh_experiment_cost *c = &res->cost;
+    const rh_cost_rates *r = &c->rates;
+    char a[32], b[32], d[32], e[32], f[32], g[32];
+    printf("%s --dry-run: %s; %d tests to run (%d lengths x %d depths x needles%s%s), %d finished before\n", cmd, x->model,
+           c->n_tests, res->n_lengths, res->n_depths, x->shard_n > 1 ? ", this shard" : "", "", res->n_resumed);
+    if (!c->n_tests) return;
+    printf("  prefill    %.0f prompt tokens whole, %.0f with prefix reuse (%.1f%% kept in the KV cache); longest prompt %d\n",
+           c->whole.prefill_tokens, c->reuse.prefill_tokens,
+           cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens), c->longest_prompt);
+    printf("             %.3g TFLOP whole, %.3g with reuse\n", c->whole.prefill_flops * 1e-12, c->reuse.prefill_flops * 1e-12);
+    printf("  decode     %.0f steps expected (a needle's tokens and a newline per test), %.0f at most (--max-new %d)\n",
+           c->reuse.decode_tokens, c->decode_tokens_max, x->max_new);
+    cli_bytes(a, sizeof a, c->ctx.kv_bytes);
+    cli_bytes(b, sizeof b, c->ctx.scratch_bytes);
+    cli_bytes(d, sizeof d, c->ctx.weight_bytes);
+    cli_bytes(e, sizeof e, c->plan_bytes);
+    cli_bytes(f, sizeof f, c->peak_bytes);
+    cli_bytes(g, sizeof g, c->ctx.available_bytes);
+    printf("  memory     %s peak: KV cache %s (%d tokens, %s) + scratch %s (%d threads) + weights %s; the plan %s\n", f, a,
+           c->ctx.n_ctx, rh_dtype_names[x->ctx.kv_dtype], b, c->ctx.n_threads, d, e);
+    if (c->ctx.available_bytes > 0 && c->peak_bytes > c->ctx.available_bytes)
+        printf("             more than the %s this machine has: the run would stop before its first test\n", g);
+    else if (c->ctx.available_bytes > 0)
+        printf("             of %s on this machine\n", g);
+    printf("  this machine  prefill %.0f GFLOPS + %.1f ms per call of up to %d tokens, decode %.1f GB/s (weights and KV"
+           " cache); measured in %.1f s on %d threads (prefills of 16 and %d tokens)\n",
+           r->prefill_flop_s > 0 ? 1e-9 / r->prefill_flop_s : 0.0, r->prefill_chunk_s * 1e3, r->chunk,
+           r->decode_byte_s > 0 ? 1e-9 / r->decode_byte_s : 0.0, r->measure_s, r->n_threads, r->prefill_tokens);
+    cli_dur(a, sizeof a, c->reuse.seconds);
+    cli_dur(b, sizeof b, c->whole.seconds);
+    cli_dur(d, sizeof d, c->seconds_max);
+    printf("  time       %.1f s (%s) with prefix reuse, %.1f s (%s) whole: %.2fx; %.1f s (%s) if every test decodes"
+           " --max-new; building the prompts %.2f s of each\n", c->reuse.seconds, a, c->whole.seconds, b,
+           c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0, c->seconds_max, d, c->build_s);
 }
 
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
@@ -10812,9 +14146,16 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     int *lengths = NULL, n_len = 0, n_dep = 0, i, rc, code = 0;
     char msg[1024], *tmpl = NULL, model_buf[4200], hay_buf[4200], nd_buf[4200];
     const int detect = !strcmp(cmd, "detect");
+    rh_model *shape_model = NULL;
+    rh_config shape_cfg;
+    char shape_name[96];
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
     if (!detect && cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
+    if (a->have_dtype && !a->shape) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
+    if (a->shape && !bench_shape(a->shape, &shape_cfg))
+        return cli_fail(2, cmd, "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", a->shape);
     if (a->lengths) {
         if (rhm_parse_grid("--lengths", a->lengths, 1, 100000000, 1, 0, &lv, &n_len, msg, sizeof msg))
             return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
@@ -10853,6 +14194,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
             return code;
         }
     }
+    if (a->shape) {
+        /* the random weights (seed 1) stand for a model of the shape: the same bytes everywhere */
+        if (rh_model_random(&shape_cfg, (rh_dtype)a->dtype, 1, &shape_model, msg, sizeof msg) != RH_OK) {
+            free(lengths);
+            free(dv);
+            free(tmpl);
+            return cli_fail(1, cmd, "--shape: %s", msg);
+        }
+        snprintf(shape_name, sizeof shape_name, "random %s %s", a->shape, rh_dtype_names[a->dtype]);
+        x.model = shape_name;
+        x.model_handle = shape_model;
+    }
     x.n_needles = a->n_needles;
     x.needle_first = a->needle_first;
     x.needle_end = a->needle_end;
@@ -10875,7 +14228,8 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.shard_i = a->shard_i;
     x.shard_n = a->shard_n;
     x.fresh = a->fresh;
-    x.no_prefix_reuse = a->no_prefix_cache;
+    x.no_prefix_reuse = a->no_prefix_reuse;
+    x.dry_run = a->dry_run;
     x.compat_original = a->compat == 1;
     if (a->out) x.out = a->out;
     x.argc = argc;
@@ -10895,20 +14249,156 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
         code = 0;
         if (x.compat_original)
             printf("compat: original (its prompt construction and decoding; README, \"--compat original\")\n");
-        if (res.n_resumed)
+        if (res.n_resumed && !x.dry_run)
             printf("resumed: %d of %d tests were finished by an earlier run of this configuration (%s); %d run now\n",
                    res.n_resumed, res.n_tests, res.paths[detect ? 3 : 0], res.n_run);
-        if (detect) cli_print_detect(&x, &res, a->top);
+        if (x.dry_run) cli_print_cost(cmd, &x, &res);
+        else if (detect) cli_print_detect(&x, &res, a->top);
         else cli_print_niah(&x, &res);
+        if (!x.dry_run && !a->quiet && res.n_run) {
+            const rh_experiment_cost *c = &res.cost;
+            fprintf(stderr, "retrieval_heads: %s: prefilled %.0f of %.0f prompt tokens (%.1f%% kept in the KV cache; "
+                    "planned %.1f%%), decoded %.0f tokens; %d tests in %.2f s (prefill %.2f s, decode %.2f s)\n", cmd,
+                    res.done.prefill_tokens, c->whole.prefill_tokens,
+                    cli_pct(c->whole.prefill_tokens - res.done.prefill_tokens, c->whole.prefill_tokens),
+                    cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens),
+                    res.done.decode_tokens, res.n_run, res.done.seconds, res.prefill_s, res.decode_s);
+        }
         rh_experiment_result_free(&res);
     }
     free(lengths);
     free(dv);
     free(tmpl);
+    if (shape_model) rh_model_close(shape_model);
+    return code;
+}
+
+/* ---- eval: the flags into an rh_eval_task, the run, the printed figures ---- */
+
+static void cli_eval_progress(void *user, const rh_eval_progress *p) {
+    cli_progress_state *st = (cli_progress_state *)user;
+    char se[32], sr[32], resp[40];
+    long v[2];
+    int i, k;
+    char *outs[2];
+    v[0] = (long)(p->elapsed_s + 0.5);
+    v[1] = (long)(p->eta_s + 0.5);
+    outs[0] = se;
+    outs[1] = sr;
+    for (i = 0; i < 2; i++) {
+        if (v[i] >= 3600) snprintf(outs[i], 32, "%ldh%02ldm%02lds", v[i] / 3600, v[i] / 60 % 60, v[i] % 60);
+        else if (v[i] >= 60) snprintf(outs[i], 32, "%ldm%02lds", v[i] / 60, v[i] % 60);
+        else snprintf(outs[i], 32, "%lds", v[i]);
+    }
+    for (k = 0; k < 30 && p->response[k]; k++) resp[k] = p->response[k] == '\n' ? ' ' : p->response[k];
+    resp[k] = 0;
+    fprintf(stderr, "%s%s %d/%d (%d%%) elapsed %s ETA %s | %.30s: %s %.*g%s%s%s%s", st->tty ? "\r\033[K" : "", st->cmd, p->done,
+            p->total, (int)(100.0 * p->done / p->total), se, sr, p->id, p->kind == RH_TASK_PERPLEXITY ? "nll/token" : "score",
+            p->kind == RH_TASK_PERPLEXITY ? 4 : 3, p->score, k ? " \"" : "", resp, k ? "\"" : "", st->tty ? "" : "\n");
+    st->line_open = st->tty;
+}
+
+static void cli_print_eval(const rh_eval_task *x, const rh_eval_result *r) {
+    if (x->rescore) printf("eval --rescore %s: %d records; mask: %s\n", x->rescore, r->n_items, r->mask_label);
+    else
+        printf("eval: %s, %d items (%d generate, %d choice, %d perplexity); mask: %s (%s, %s)\n", x->model, r->n_items,
+               r->n_generate, r->n_choice, r->n_perplexity, r->mask_label, rh_mask_mode_names[x->mask_mode],
+               rhe_mask_steps(x->mask.kind != RH_PICK_NONE, x->mask_prefill));
+    if (r->n_number)
+        printf("number (lm-evaluation-harness's GSM8K filters): strict-match %.1f, flexible-extract %.1f over %d items\n",
+               100.0 * r->n_strict / r->n_number, 100.0 * r->n_flexible / r->n_number, r->n_number);
+    if (r->n_choice)
+        printf("choice: acc %.1f, acc_norm %.1f, acc_bytes %.1f over %d items\n", 100.0 * r->n_acc / r->n_choice,
+               100.0 * r->n_acc_norm / r->n_choice, 100.0 * r->n_acc_bytes / r->n_choice, r->n_choice);
+    if (r->n_generate) {
+        cli_print_labels(r->n_labels);
+        if (r->n_stop_unmet)
+            printf("%d of %d generate items met no stop string and ran to --max-new %d\n", r->n_stop_unmet, r->n_generate,
+                   x->max_new);
+    }
+    printf("wrote %s, %s, %s\n", r->paths[0], r->paths[1], r->paths[2]);
+    if (r->n_perplexity) {
+        long other = r->n_tokens - r->n_copy_tokens;
+        printf("perplexity of the copyable tokens %.4g over %ld, of the others %.4g over %ld\n",
+               r->n_copy_tokens ? exp(r->copy_nll / (double)r->n_copy_tokens) : NAN, r->n_copy_tokens,
+               other ? exp((r->nll - r->copy_nll) / (double)other) : NAN, other);
+        if (r->n_generate + r->n_choice == 0)
+            printf("perplexity: %.4f over %ld tokens\n", r->perplexity, r->n_tokens);
+        else
+            printf("perplexity: %.4f over %ld tokens (NLL %.4f per token)\n", r->perplexity, r->n_tokens,
+                   r->n_tokens ? r->nll / (double)r->n_tokens : 0.0);
+    }
+    if (r->n_generate + r->n_choice) printf("accuracy: %.1f over %d items\n", r->accuracy, r->n_generate + r->n_choice);
+}
+
+static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
+    rh_eval_task x;
+    rh_eval_result res;
+    cli_progress_state st;
+    char msg[1024], *stops[16];
+    int i, rc, code = 0;
+    rh_eval_task_default(&x);
+    if (a->seed_given && !a->mask_random && !a->fewshot)
+        return cli_fail(2, cmd, "--seed is used only with --mask-random or --fewshot");
+    if (cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    for (i = 0; i < a->stop.n; i++)
+        if (!(stops[i] = cli_unescape(a->stop.v[i]))) {
+            while (i-- > 0) free(stops[i]);
+            return cli_fail(1, cmd, "out of memory");
+        }
+    x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
+    x.task = a->task;
+    x.perplexity = a->perplexity;
+    x.rescore = a->rescore;
+    x.format = (rh_task_format)a->task_format;
+    x.fewshot = a->fewshot;
+    x.shots = a->shots;
+    x.seed = a->seed;
+    if (a->have_max_new) x.max_new = a->max_new;
+    x.stop = (const char *const *)stops;
+    x.n_stop = a->stop.n;
+    x.window = a->window;
+    x.stride = a->stride;
+    x.mask_mode = (rh_mask_mode)a->mask_mode;
+    x.mask_prefill = a->mask_prefill;
+    cli_ctx_params(a, &x.ctx);
+    x.shard_i = a->shard_i;
+    x.shard_n = a->shard_n;
+    x.fresh = a->fresh;
+    if (a->out) x.out = a->out;
+    x.argc = argc;
+    x.argv = argv;
+    st.cmd = cmd;
+    st.tty = isatty(2);
+    st.line_open = 0;
+    x.user = &st;
+    x.progress = a->quiet ? NULL : cli_eval_progress;
+    x.note = cli_note; /* notices even with --quiet: a stop string never met is worth knowing */
+    rc = rh_eval_task_run(&x, &res, msg, sizeof msg);
+    if (st.line_open) fprintf(stderr, "\n");
+    if (rc) {
+        code = res.running || rc == RH_ENOMEM ? 1 : 2;
+        cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
+    } else {
+        cli_print_eval(&x, &res);
+        rh_eval_result_free(&res);
+    }
+    for (i = 0; i < a->stop.n; i++) free(stops[i]);
     return code;
 }
 
 /* ---- report and compare: the paper's properties from any score file ---- */
+
+/* Can path be written?  Found out before anything is printed. */
+static int cli_writable(const char *cmd, const char *flag, const char *path) {
+    char tmp[4200];
+    FILE *f;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb"))) return cli_fail(2, cmd, "%s: cannot write %s: %s", flag, tmp, strerror(errno));
+    fclose(f);
+    remove(tmp);
+    return 0;
+}
 
 static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     const char *file;
@@ -10920,8 +14410,16 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 1) return cli_fail(2, cmd, "expected a score file");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
+    if (a->out && cli_writable(cmd, "--out", a->out)) return 2;
+    if (a->format && !a->out) return cli_fail(2, cmd, "--format: needs --out FILE");
     file = a->pos[0];
     if (rh_scores_read(file, &s, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (a->kv_heads && s.n_heads % a->kv_heads) {
+        int nh = s.n_heads;
+        rh_scores_free(&s);
+        return cli_fail(2, cmd, "--kv-heads: %d KV heads do not divide the %d heads per layer of %s", a->kv_heads, nh, file);
+    }
     if (rhm_rank_heads(&s, &r, &n_r)) {
         rh_scores_free(&s);
         return cli_fail(1, cmd, "out of memory");
@@ -10978,6 +14476,74 @@ static int cmd_report(const char *cmd, cli_args *a, int argc, char **argv) {
         }
         printf("%s\n", always > 40 ? " ..." : "");
     }
+    if (a->svg) {
+        double *mean = (double *)malloc((size_t)(present > 0 ? present : 1) * sizeof *mean);
+        rhm_buf svg = {0}, title = {0};
+        int k = 0, rc;
+        if (!mean) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (i = 0; i < s.n_layers * s.n_heads; i++)
+            if (s.present[i]) mean[k++] = rh_scores_mean(&s, i);
+        rhm_buf_printf(&title, "%s: %d of %d heads above 0.1 (%d layers x %d heads)", file, hist[2] + hist[3], present, s.n_layers,
+                       s.n_heads);
+        rhm_svg_histogram(&svg, title.p ? title.p : "", mean, k, NULL);
+        rc = svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+        free(mean);
+        rhm_buf_free(&svg);
+        rhm_buf_free(&title);
+        if (rc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(rc == RH_ENOMEM ? 1 : 2, cmd, "%s", rc == RH_ENOMEM ? "out of memory" : msg);
+        }
+        printf("wrote %s\n", a->svg);
+    }
+    if (a->kv_heads) {
+        /* KV head j of a layer serves query heads j*g .. j*g + g - 1 (repeat_kv) */
+        int g = s.n_heads / a->kv_heads, n_kv = s.n_layers * a->kv_heads, k;
+        rhm_rank *kr = (rhm_rank *)malloc((size_t)n_kv * sizeof *kr);
+        double *sum = (double *)calloc((size_t)n_kv, sizeof *sum);
+        if (!kr || !sum) {
+            free(kr);
+            free(sum);
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(1, cmd, "out of memory");
+        }
+        for (k = 0; k < n_kv; k++) {
+            int l = k / a->kv_heads, j = k % a->kv_heads, q;
+            kr[k].idx = k;
+            kr[k].mean = 0;
+            for (q = j * g; q < (j + 1) * g; q++) {
+                double m = rh_scores_mean(&s, l * s.n_heads + q);
+                if (m > kr[k].mean) kr[k].mean = m;
+                sum[k] += m;
+            }
+        }
+        qsort(kr, (size_t)n_kv, sizeof *kr, rhm_rank_cmp);
+        printf("KV heads (%d per layer, %d query heads each), by the maximum over their query heads:\n", a->kv_heads, g);
+        printf("%-6s %-8s %-10s %-10s %s\n", "rank", "kv head", "max", "sum", "query heads");
+        for (k = 0; k < n_kv && k < top; k++) {
+            int l = kr[k].idx / a->kv_heads, j = kr[k].idx % a->kv_heads;
+            char hn[24];
+            snprintf(hn, sizeof hn, "%d-%d", l, j);
+            printf("%-6d %-8s %-10.4f %-10.4f %d-%d..%d-%d\n", k + 1, hn, kr[k].mean, sum[kr[k].idx], l, j * g, l, (j + 1) * g - 1);
+        }
+        free(kr);
+        free(sum);
+    }
+    if (a->out) {
+        int wrc = a->format == 1 ? rh_scores_write_qrhead(a->out, &s, msg, sizeof msg) : rh_scores_write(a->out, &s, msg, sizeof msg);
+        if (wrc) {
+            free(r);
+            rh_scores_free(&s);
+            return cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", msg);
+        }
+        printf("wrote %s (%s form)\n", a->out, cli_format_names[a->format]);
+    }
     free(r);
     rh_scores_free(&s);
     return 0;
@@ -10992,6 +14558,7 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (a->n_pos < 2) return cli_fail(2, cmd, "expected two score files");
+    if (a->svg && cli_writable(cmd, "--svg", a->svg)) return 2;
     files[0] = a->pos[0];
     files[1] = a->pos[1];
     for (k = 0; k < 2; k++) {
@@ -11048,6 +14615,33 @@ static int cmd_compare(const char *cmd, cli_args *a, int argc, char **argv) {
         printf("retrieval heads in both: %d\n", both);
         if (isnan(rho)) printf("Spearman rank correlation over %d heads: undefined (constant scores)\n", n);
         else printf("Spearman rank correlation over %d heads: %.4f\n", n, rho);
+        if (a->svg) {
+            char **names = (char **)calloc((size_t)(n > 0 ? n : 1), sizeof *names);
+            rhm_buf svg = {0}, title = {0};
+            int j = 0, ok = names != NULL, wrc;
+            for (i = 0; ok && i < nh; i++) {
+                if (!s[0].present[i] || !s[1].present[i]) continue;
+                if (!(names[j] = (char *)malloc(24))) ok = 0;
+                else snprintf(names[j++], 24, "%d-%d", i / s[0].n_heads, i % s[0].n_heads);
+            }
+            if (ok) {
+                if (isnan(rho)) rhm_buf_printf(&title, "mean retrieval score per head: %d heads", n);
+                else rhm_buf_printf(&title, "mean retrieval score per head: %d heads, Spearman %.3f", n, rho);
+                rhm_svg_scatter(&svg, title.p ? title.p : "", files[0], files[1], av, bv, names, n, 8, NULL);
+            }
+            wrc = !ok || svg.oom ? RH_ENOMEM : rhm_write_atomic(a->svg, svg.p, svg.n, msg, sizeof msg);
+            for (i = 0; names && i < n; i++) free(names[i]);
+            free(names);
+            rhm_buf_free(&svg);
+            rhm_buf_free(&title);
+            if (wrc) {
+                free(av);
+                free(bv);
+                rc = cli_fail(wrc == RH_ENOMEM ? 1 : 2, cmd, "%s", wrc == RH_ENOMEM ? "out of memory" : msg);
+                goto out;
+            }
+            printf("wrote %s\n", a->svg);
+        }
         free(av);
         free(bv);
     }
@@ -11069,6 +14663,28 @@ static void usage(FILE *f) {
             RH_VERSION, RH_SIMD_NAME);
     for (i = 0; i < CLI_N_COMMANDS; i++) fprintf(f, "  %-9s %s\n", cli_commands[i].name, cli_commands[i].summary);
     fprintf(f, "`retrieval_heads <command> --help` for a command's options.  MODEL defaults to " RH_DEFAULT_MODEL ".\n");
+}
+
+/* Said once on stderr when this CPU could run better kernels than the build has (a vendored
+ * `cc -O2 retrieval_heads.c` builds the scalar ones); not when the scalar kernels were asked for
+ * (-DRH_SIMD_SCALAR). */
+static void cli_kernel_notice(const char *cmd) {
+#if !defined(RH_SIMD_SCALAR) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    const char *better = NULL;
+    __builtin_cpu_init();
+#if !defined(RH_AVX512)
+    if (__builtin_cpu_supports("avx512f")) better = "AVX-512";
+#endif
+#if !defined(RH_AVX512) && !defined(RH_AVX2)
+    if (!better && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) better = "AVX2 and FMA";
+#endif
+    if (better)
+        fprintf(stderr, "retrieval_heads: %s: note: this build has the %s kernels and this CPU has %s; build with -march=native "
+                        "(`make`, or cc -O2 -march=native retrieval_heads.c -lm -lpthread) for faster runs\n",
+                cmd, RH_SIMD_NAME, better);
+#else
+    (void)cmd;
+#endif
 }
 
 int rh_cli(int argc, char **argv) {
@@ -11094,6 +14710,7 @@ int rh_cli(int argc, char **argv) {
         cli_help(stdout, c);
         return 0;
     }
+    if (c->bit & (C_RUNS | C_INFO)) cli_kernel_notice(c->name);
     return c->run(c->name, &a, argc, argv);
 }
 

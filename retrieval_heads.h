@@ -12,56 +12,80 @@
  * THE .rhw WEIGHT FORMAT, version 1
  * ==============================================================================================
  * One file, little-endian throughout, designed to be mmapped: tensor data is used in place.
- * Every count, size and offset below is checked by the loader against the file before use.
+ * A file is valid when it meets every rule below; the loader (rh_model_open) refuses any other
+ * file with one line naming the file, the field and the problem.  test/rhw_check.py is a second
+ * reader written from this comment alone; test/test_rhwspec.c holds the two to the same verdict
+ * on thousands of mutated files.  u32/u64 are unsigned, i32 two's complement, f32 IEEE-754
+ * binary32; a..b is an inclusive range.  A field marked "ignored" may hold anything (writers
+ * write the value given); bytes that lie in no section (below) are ignored the same way.
  *
- * Header: exactly 256 bytes at offset 0 (unused bytes are zero).
+ * Header: exactly 256 bytes at offset 0; the file is at least that long.
  *
- *   off size type   field
- *     0   4  char   magic "RHWF"
- *     4   4  u32    version (1)
- *     8   4  u32    header_bytes (256)
- *    12   4  u32    reserved (0)
- *    16   4  u32    dim                 model width (hidden_size)
- *    20   4  u32    hidden_dim          SwiGLU inner width (intermediate_size)
- *    24   4  u32    n_layers
- *    28   4  u32    n_heads             query heads
- *    32   4  u32    n_kv_heads          key/value heads; n_heads % n_kv_heads == 0
- *    36   4  u32    head_dim            even; n_heads * head_dim need not equal dim
- *    40   4  u32    vocab_size          rows of the embedding and output matrices
- *    44   4  u32    max_ctx             trained context (max_position_embeddings)
- *    48   4  f32    rope_theta
- *    52   4  u32    rope_scaling        0 none, 1 linear (positions / factor),
- *                                       2 llama3 (per-frequency rescaling by wavelength)
- *    56   4  f32    rope_factor         linear and llama3: the factor (> 0); else 1
- *    60   4  f32    rope_low_freq_factor    llama3 only
- *    64   4  f32    rope_high_freq_factor   llama3 only (> low_freq_factor)
- *    68   4  u32    rope_original_max_ctx   llama3 only (original_max_position_embeddings)
- *    72   4  f32    norm_eps            RMSNorm epsilon (> 0)
- *    76   4  u32    flags               bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
- *                                       bit 1 tied_embeddings (output head = embedding matrix)
- *                                       bit 2 add_bos (prepend BOS when encoding a prompt)
- *    80   4  i32    bos_id              -1 if none
- *    84   4  u32    n_eos               0..8
- *    88  32  i32[8] eos_ids             first n_eos used (generation_config may list several)
- *   120   8  u64    meta_offset         metadata section
- *   128   8  u64    meta_size
- *   136   8  u64    tok_offset          tokenizer section
- *   144   8  u64    tok_size
- *   152   8  u64    dir_offset          tensor directory
- *   160   8  u64    dir_size
- *   168   4  u32    n_tensors
- *   172   4  u32    reserved (0)
- *   176   8  u64    data_offset         tensor data region; multiple of 64
- *   184   8  u64    data_size
- *   192   8  u64    file_size           must equal the file's size
- *   200  56         reserved (0)
+ *   off size type   field                 rule / meaning
+ *     0   4  char   magic                 "RHWF"
+ *     4   4  u32    version               1
+ *     8   4  u32    header_bytes          256
+ *    12   4  u32    reserved              0
+ *    16   4  u32    dim                   1..65536 (RHW_MAX_DIM): model width (hidden_size)
+ *    20   4  u32    hidden_dim            1..2^20 (RHW_MAX_HIDDEN): SwiGLU inner width
+ *    24   4  u32    n_layers              1..1024 (RHW_MAX_LAYERS)
+ *    28   4  u32    n_heads               1..1024 (RHW_MAX_HEADS): query heads
+ *    32   4  u32    n_kv_heads            1..n_heads and n_heads % n_kv_heads == 0
+ *    36   4  u32    head_dim              even, 2..1024 (RHW_MAX_HEAD_DIM); n_heads * head_dim
+ *                                         need not equal dim (the two limits keep it <= 2^20)
+ *    40   4  u32    vocab_size            1..2^24 (RHW_MAX_VOCAB): rows of the embedding and
+ *                                         output matrices
+ *    44   4  u32    max_ctx               1..2^24 (RHW_MAX_CTX): trained context
+ *                                         (max_position_embeddings)
+ *    48   4  f32    rope_theta            finite and > 0
+ *    52   4  u32    rope_scaling          0 none, 1 linear (positions / factor),
+ *                                         2 llama3 (per-frequency rescaling by wavelength)
+ *    56   4  f32    rope_factor           linear and llama3: finite and > 0; none: ignored
+ *                                         (written 1)
+ *    60   4  f32    rope_low_freq_factor  llama3: > 0; else ignored (written 0)
+ *    64   4  f32    rope_high_freq_factor llama3: finite and > rope_low_freq_factor; else
+ *                                         ignored (written 0)
+ *    68   4  u32    rope_original_max_ctx <= 2^31 - 1 whatever the scaling; llama3: >= 1
+ *                                         (original_max_position_embeddings); else written 0
+ *    72   4  f32    norm_eps              RMSNorm epsilon, 0 < norm_eps < 1
+ *    76   4  u32    flags                 bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
+ *                                         bit 1 tied_embeddings (output head = embedding matrix)
+ *                                         bit 2 add_bos (prepend BOS when encoding a prompt; with
+ *                                               bos_id -1 nothing is prepended)
+ *                                         bits 3-31 must be 0
+ *    80   4  i32    bos_id                -1 (none) or 0..vocab_size - 1
+ *    84   4  u32    n_eos                 0..8 (RH_MAX_EOS)
+ *    88  32  i32[8] eos_ids               the first n_eos: each 0..vocab_size - 1 (generation_
+ *                                         config may list several); the others ignored (written 0)
+ *   120   8  u64    meta_offset           metadata section
+ *   128   8  u64    meta_size             0: the file has no metadata (meta_offset ignored)
+ *   136   8  u64    tok_offset            tokenizer section
+ *   144   8  u64    tok_size              >= 1
+ *   152   8  u64    dir_offset            tensor directory
+ *   160   8  u64    dir_size              >= 1
+ *   168   4  u32    n_tensors             >= 1: entries in the directory
+ *   172   4  u32    reserved              0
+ *   176   8  u64    data_offset           tensor data region; a multiple of 64
+ *   184   8  u64    data_size             >= 1
+ *   192   8  u64    file_size             equals the file's size in bytes
+ *   200  56         reserved              every byte 0
+ * bos_id and eos_ids index the vocab_size embedding rows; they may lie past the tokenizer's
+ * n_tokens (padding rows).
  *
- * The meta, tok and dir sections and the data region lie inside [256, file_size) and do not
- * overlap one another.
+ * Sections.  The four (offset, size) pairs name byte ranges [offset, offset + size): the
+ * metadata and tokenizer sections, the tensor directory and the data region.  Each one with
+ * size >= 1 lies inside [256, file_size) (offset >= 256, offset + size <= file_size, computed
+ * without overflow), and no two of them share a byte.  They may come in any order and with gaps
+ * between them; bytes in no section (gaps, padding, a tail after the last section) are
+ * ignored.  The metadata section, the tokenizer section and the directory are each read from
+ * their first byte and must end exactly at their last: too few bytes, or any left over, is an
+ * error.  The data region holds the tensors; its bytes that no tensor covers are ignored.
  *
  * Metadata section: u32 n_entries, then n_entries times { u32 key_len; key bytes;
- *   u32 value_len; value bytes }.  Keys are 1..64 bytes of [a-z0-9_.]; values are UTF-8, not
- *   NUL-terminated.  Known keys: "name", "source", "architecture", "chat_template", "dtype".
+ *   u32 value_len; value bytes }.  Keys are 1..64 bytes, each one of a-z 0-9 _ . ; no two
+ *   entries have the same key.  Values are 0 or more bytes of any value (UTF-8 by convention,
+ *   not checked), not NUL-terminated.  Any key is allowed; known keys: "name", "source",
+ *   "architecture", "chat_template", "dtype".
  *
  * Tokenizer section:
  *   u32 kind            1 = SentencePiece-style BPE (metaspace U+2581, optional byte fallback)
@@ -86,28 +110,59 @@
  *                       bit 9 prefix only for the segment at byte 0 of the text (Metaspace
  *                             prepend_scheme "first")
  *                       bit 10 fuse_unk: consecutive unknown symbols give one unk id
- *                       other bits must be 0
+ *                       bits 11-31 must be 0, and:
+ *                         kind 2: bits 1, 2, 3 and 6 must be 0, and bit 0 needs bit 7;
+ *                         bits 8 and 9 need bit 7; bit 7 excludes bit 1
  *   u32 pretokenizer    kind 2: 1 = GPT-2 regex, 2 = Llama-3 regex, 3 = Qwen2 regex; kind 1: 0
- *   i32 unk_id          -1 if none
- *   u32 n_tokens        <= vocab_size (the embedding may have padding rows)
+ *   i32 unk_id          -1 (none) or 0..n_tokens - 1
+ *   u32 n_tokens        1..vocab_size (the embedding may have padding rows)
  *   u32 n_merges        0 for kind 1 means: merge by piece score (SentencePiece BPE semantics)
  *   u32 pattern_len, then pattern_len bytes: the pre-tokenizer regex as the source gave it
- *                       (informational; the C code implements the patterns named above)
- *   n_tokens times:     u32 len; len bytes: the piece exactly as in the source vocabulary
- *                       (kind 1 with U+2581 for spaces, "<0x0A>" for byte tokens; kind 2 in the
- *                       byte-to-unicode alphabet, e.g. "Ġthe");
+ *                       (informational, any bytes, not checked; the C code implements the
+ *                       patterns named above)
+ *   n_tokens times:     u32 len (1..65536); len bytes: the piece exactly as in the source
+ *                       vocabulary (kind 1 with U+2581 for spaces, "<0x0A>" for byte tokens;
+ *                       kind 2 in the byte-to-unicode alphabet, e.g. "Ġthe");
  *                       f32 score; u8 type (1 normal, 2 unknown, 3 control, 4 user_defined,
  *                       5 unused, 6 byte); u8 flags (bit 0 added: matched in raw text before
  *                       pre-tokenization, as HF added tokens and SentencePiece user_defined
  *                       pieces are; bit 1 lstrip; bit 2 rstrip; bit 3 single_word; bit 4
  *                       normalized; bit 5 special: dropped by decode with RH_DETOK_SKIP_SPECIAL)
- *   n_merges times:     u32 left, u32 right, u32 result (token ids; rank = index, 0 merges first;
- *                       piece(result) == piece(left) + piece(right))
+ *   n_merges times:     u32 left, u32 right, u32 result (token ids; rank = index, 0 merges first)
+ *   and nothing after the merges.
+ * Rules of the section:
+ *   - a piece is well-formed UTF-8 (as Unicode defines it: no overlong form, no surrogate
+ *     U+D800..U+DFFF, nothing above U+10FFFF, no cut-off sequence; U+0000 is allowed); no two
+ *     tokens have the same piece; the pieces' lengths add up to at most 2^30 - 1 bytes
+ *   - a score lies in [-3.0e38, 3.0e38] (f32 0x7F61B1E6; so never NaN or infinite)
+ *   - type 1..6; kind 2 has no type 6; a kind 1 type 6 piece is exactly "<0xHH>", HH two
+ *     upper-case hex digits 0-9 A-F (so each byte has at most one byte token)
+ *   - token flags: bits 6 and 7 must be 0, and bit 3 (single_word) too: it is not supported
+ *   - kind 1 with byte_fallback (bit 2): all 256 byte tokens (type 6) <0x00>..<0xFF> are present
+ *   - kind 2: for each of the 256 bytes, some token (of any type) has as its piece exactly the
+ *     byte's character: bytes 0x21-0x7E, 0xA1-0xAC and 0xAE-0xFF stand for U+0021.. (their own
+ *     value), the other 68 bytes, in increasing order, for U+0100..U+0143; UTF-8 encoded
+ *   - each merge: left, right and result < n_tokens, piece(result) == piece(left) +
+ *     piece(right); no two merges have the same (left, right) (so a valid section has fewer
+ *     merges than piece bytes: a reader may refuse more before sizing a table for them)
  *
- * Tensor directory: n_tensors times { u32 name_len (1..255); name bytes (ASCII); u32 dtype
- *   (0 f32, 1 f16, 2 bf16); u32 ndim (1..4); u64 shape[ndim]; u64 offset (absolute, multiple
- *   of 64, inside the data region); u64 nbytes (== product(shape) * sizeof(dtype)) }.
- *   Tensors do not overlap.  Names and shapes are Hugging Face's (row-major, out x in):
+ * Tensor directory: n_tensors entries one after another, { u32 name_len (1..255); name bytes;
+ *   u32 dtype (0 f32, 1 f16, 2 bf16); u32 ndim (1..4); u64 shape[ndim] (each >= 1);
+ *   u64 offset; u64 nbytes }, and nothing after them.  Rules:
+ *   - the name is one of those listed below, {i} a layer 0..n_layers - 1 in decimal without
+ *     leading zeros (so names are printable ASCII); any other name is an error, and so is a
+ *     name that appears twice
+ *   - every listed tensor is present, except: the three biases are present when qkv_bias is
+ *     set and absent when not; lm_head.weight is absent when tied_embeddings is set and present
+ *     when not
+ *   - ndim and shape are exactly as listed (the header's dims give them)
+ *   - any dtype for any tensor (norms and biases too: the loader makes f32 copies of the
+ *     vectors; the matrices are used in their dtype); one file may mix dtypes
+ *   - nbytes == product(shape) * (4 for f32, 2 for f16 and bf16)
+ *   - offset is absolute and a multiple of 64; [offset, offset + nbytes) lies inside the data
+ *     region; no two tensors share a byte; directory order and data order are free; tensor
+ *     values are not checked
+ *   Names and shapes are Hugging Face's (row-major, out x in):
  *     model.embed_tokens.weight                       [vocab_size, dim]
  *     model.layers.{i}.input_layernorm.weight         [dim]
  *     model.layers.{i}.self_attn.q_proj.weight        [n_heads * head_dim, dim]
@@ -122,7 +177,7 @@
  *     model.norm.weight                               [dim]
  *     lm_head.weight                                  [vocab_size, dim]   (absent when tied)
  *   q/k weights are in Hugging Face's rotate-half order: RoPE pairs dimension i with
- *   i + head_dim/2 of each head.  Unknown tensor names are an error.
+ *   i + head_dim/2 of each head.
  * ==============================================================================================
  */
 #ifndef RETRIEVAL_HEADS_H
@@ -255,6 +310,13 @@ typedef struct {
     int n_ctx;         /* KV cache capacity in tokens; 0 = the model's max_ctx */
     rh_dtype kv_dtype; /* RH_F32 (default), RH_F16 or RH_BF16 */
     int prefill_chunk; /* tokens per prefill chunk; 0 = default */
+    int reference;     /* 1: the plain reference forward pass (retrieval_heads.c section 2,
+                          reference_forward) instead of the fast one: one token at a time on the
+                          calling thread, plain loops, sums in double, for reading and checking;
+                          slow.  The same KV cache (layout, dtype, rounding), hooks and rewind;
+                          n_threads and prefill_chunk do not apply.  Its logits agree with the
+                          fast path's to float rounding (within 1e-5 on the test fixtures, f32
+                          KV cache). */
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
@@ -265,6 +327,17 @@ void rh_ctx_params_default(rh_ctx_params *p);
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err,
                size_t errcap);
 void rh_ctx_free(rh_ctx *c);
+/* What a context of these parameters holds, counted as rh_ctx_new's memory check counts it
+ * (before allocating anything): the KV cache, the scratch (activations, packing and attention
+ * tiles of every thread), the model's weights (mapped), and the memory available (physical
+ * memory, lowered to a finite RLIMIT_AS; 0 when unknown); with the capacity, prefill chunk and
+ * threads the context would have (defaults resolved).  A planner's view: nothing is allocated. */
+typedef struct {
+    int n_ctx, chunk, n_threads;
+    double kv_bytes, scratch_bytes, weight_bytes, available_bytes;
+} rh_ctx_sizes;
+int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err,
+                    size_t errcap);
 const char *rh_ctx_error(const rh_ctx *c);
 const rh_model *rh_ctx_model(const rh_ctx *c);
 int rh_ctx_n_past(const rh_ctx *c); /* tokens in the KV cache */
@@ -360,12 +433,15 @@ typedef struct {
 } rh_scores;
 int rh_scores_init(rh_scores *s, int n_layers, int n_heads);
 int rh_scores_push(rh_scores *s, int head_index, double score);
-/* Read a score file (one JSON object, as published); every byte is checked. */
+/* Read a score file (one JSON object, as published; or QRHead's list form); every byte is checked. */
 int rh_scores_read(const char *path, rh_scores *out, char *err, size_t errcap);
 int rh_scores_parse(const char *text, size_t len, const char *name, rh_scores *out, char *err,
                     size_t errcap);
 /* Write the published one-line form (as Python's json.dump), atomically (temp + rename). */
 int rh_scores_write(const char *path, const rh_scores *s, char *err, size_t errcap);
+/* QRHead's form [["layer-head", mean score], ...], highest first, as its json.dump(indent=4)
+ * writes it (rh_scores_read reads that form too). */
+int rh_scores_write_qrhead(const char *path, const rh_scores *s, char *err, size_t errcap);
 double rh_scores_mean(const rh_scores *s, int head_index);
 void rh_scores_free(rh_scores *s);
 
@@ -399,6 +475,73 @@ typedef struct {
  * --scores). */
 int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layers, int n_heads,
                          unsigned char *flags, char **label, char *err, size_t errcap);
+
+/* ---- what a run costs, before it starts: tokens, FLOPs, bytes and seconds ----
+ * A model of this machine's speed, measured in a second or two (rh_cost_measure), and the cost
+ * of one item under it (rh_cost_add): a prefill of the prompt positions [start, end) -- those
+ * before `start` held in the KV cache from an earlier item -- then n_decode decode steps at the
+ * positions end, end + 1, ...  Prefill time = calls x prefill_chunk_s + FLOPs x prefill_flop_s,
+ * a call being up to one prefill chunk of tokens and the FLOPs those of the weight matmuls
+ * (2 x matrix parameters per token, the output head left out) and of attention (QK^T and PV,
+ * 4 x head_dim x n_heads x n_layers per visible position); decode time = bytes read x
+ * decode_byte_s, the bytes being the weights (with the output head) and the KV cache up to the
+ * step's position.  detect and niah cost every test with it (--dry-run, and the progress line's
+ * ETA); anything that runs items of prompts (an evaluation) can cost each the same way. */
+typedef struct {
+    double prefill_chunk_s; /* seconds per prefill call (per chunk): packing the weights, ... */
+    double prefill_flop_s;  /* seconds per FLOP of prefill */
+    double decode_byte_s;   /* seconds per byte a decode step reads */
+    int chunk;              /* the context's prefill chunk (tokens), as measured */
+    rh_dtype kv_dtype;      /* the KV cache's dtype, as measured */
+    int n_threads;          /* the threads it was measured with */
+    int prefill_tokens;     /* the measurement's longest prefill, in tokens */
+    double measure_s;       /* the wall time the measurement took */
+} rh_cost_rates;
+
+typedef struct {
+    double prefill_tokens, prefill_calls, prefill_flops;
+    double decode_tokens, decode_bytes;
+    double seconds; /* under the rates */
+} rh_cost;
+
+/* Time a few short prefills and decode steps of m with the context parameters p (threads, KV
+ * dtype, chunk; n_ctx is ignored), spending about budget_s seconds (at least one of each);
+ * budget_s 0 measures nothing and leaves the three rates 0 (costs in tokens, FLOPs and bytes
+ * only).  Results vary with the machine's load, as every timing does; nothing else depends on
+ * them. */
+int rh_cost_measure(const rh_model *m, const rh_ctx_params *p, double budget_s, rh_cost_rates *out,
+                    char *err, size_t errcap);
+/* Add the cost of one item (0 <= start <= end, n_decode >= 0) to *acc. */
+void rh_cost_add(const rh_model *m, const rh_cost_rates *r, int start, int end, int n_decode,
+                 rh_cost *acc);
+
+/* ---- labels of a response: what an answer that is not the expected one is (the paper's
+ * hallucination finding).  Words are ROUGE-1's tokens (lower-cased runs of [a-z0-9], Porter-stemmed);
+ * the rules, in this order:
+ *   retrieved     ROUGE-1 recall of the (best) answer > 50 % (a test niah and detect keep)
+ *   partial       recall in (0, 50 %]
+ *   degenerate    no words, or the words end in a loop: a cycle of 1-4 words repeated at least 3
+ *                 times, at least half of the words
+ *   haystack      3 consecutive words (all of them when fewer) copied from the context outside the
+ *                 needle: the content came from elsewhere in the context
+ *   hallucinated  anything else: a fluent answer with none of the answer's words, neither a loop
+ *                 nor copied from the context ---- */
+typedef enum {
+    RH_LABEL_RETRIEVED = 0,
+    RH_LABEL_PARTIAL = 1,
+    RH_LABEL_DEGENERATE = 2,
+    RH_LABEL_HAYSTACK = 3,
+    RH_LABEL_HALLUCINATED = 4,
+    RH_N_LABELS = 5
+} rh_label;
+extern const char *const rh_label_names[]; /* "retrieved", "partial", "degenerate", "haystack",
+                                              "hallucinated" */
+/* The label of response (rlen bytes).  answers: n_answers acceptable answers (the best recall
+ * counts); context: the text the model saw; needle (NULL: none): a part of the context whose
+ * words do not count as "elsewhere" (niah's needle).  Returns an rh_label, or RH_ENOMEM. */
+int rh_response_label(const char *response, size_t rlen, const char *const *answers,
+                      int n_answers, const char *context, size_t clen, const char *needle,
+                      size_t nlen);
 
 /* ---- the experiments of the paper, from C: detect (retrieval scores) and niah (the
  * needle-in-a-haystack grid, with heads masked) ---- */
@@ -449,7 +592,15 @@ typedef struct {
     int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
-    int no_prefix_reuse;    /* 1: prefill every prompt whole */
+    int no_prefix_reuse;    /* 1: prefill every prompt whole (default: keep the prefix a test
+                               shares with what the KV cache holds from the test before) */
+    int dry_run;            /* 1: set up, plan and cost every test, measure this machine
+                               (res->cost); run no test, write no output */
+    int order;              /* the order the tests run in, for tests (outputs do not depend on
+                               it): 0 the shared-prefix order (default), 1 grid order, 2 grid
+                               order reversed, 3 shuffled (seeded) */
+    const rh_model *model_handle; /* an open model to run instead of opening `model` (which then
+                               only names it in the outputs); the caller keeps it */
     int compat_original;    /* 1: the original code's prompt and decoding (README, "--compat original"):
                                BOS before the needle where the tokenizer adds one, the needle after a
                                period token, the answer span searched over the whole prompt with the
@@ -463,8 +614,31 @@ typedef struct {
     void *user;
 } rh_experiment;
 
+/* What a run costs (rh_cost) in its planned order, and where its memory goes.  Tests that
+ * earlier runs finished are not counted.  Decode is counted at the expected length of an answer
+ * (the needle's tokens and a newline, at most max_new) and at its bound (max_new per test). */
+typedef struct {
+    int n_tests;              /* tests to run */
+    int longest_prompt;       /* tokens */
+    rh_cost reuse;            /* with prefix reuse, the expected decode */
+    rh_cost whole;            /* every prompt prefilled whole, the expected decode */
+    double decode_tokens_max; /* every test decoding max_new tokens */
+    double seconds_max;       /* the time with prefix reuse, every test decoding max_new */
+    double build_s;           /* building the prompts, as the plan took (the run builds each
+                                 again; included in the three times above) */
+    rh_ctx_sizes ctx;         /* the one context the run allocates */
+    double plan_bytes;        /* the planned prompts' ids, held while the run plans */
+    double peak_bytes;        /* KV cache + scratch + weights + plan */
+    rh_cost_rates rates;      /* this machine's, measured (dry_run, or a progress callback) */
+} rh_experiment_cost;
+
 /* What a run measured; rh_experiment_result_free releases it. */
 typedef struct {
+    rh_experiment_cost cost; /* the plan's cost (every run); the rates only when measured */
+    rh_cost done;            /* what this run did: prompt tokens prefilled (those kept in the
+                                cache not counted), decode steps, FLOPs, bytes; seconds: the
+                                wall time of its tests */
+    double prefill_s, decode_s; /* of that wall time, in prefill and in decode */
     int n_tests;            /* tests of this shard */
     int n_resumed, n_run;   /* finished by earlier runs, run now */
     int running;            /* 1 when a failure came after the first test started */
@@ -481,6 +655,7 @@ typedef struct {
     int n_scored;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... */
     char *paths[5];         /* the files written, in the order the command line prints them */
+    int n_labels[RH_N_LABELS]; /* niah: the responses of each rh_label */
 } rh_experiment_result;
 
 /* Defaults as the command line has them: needles weights/needles.jsonl, haystack
@@ -493,8 +668,102 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res, char *e
                       size_t errcap);
 void rh_experiment_result_free(rh_experiment_result *r);
 
+/* ---- eval: any task under any mask -- generation (chain of thought, QA), multiple choice,
+ * perplexity -- as lm-evaluation-harness scores them (README.md, "Tasks under masks") ----
+ * A task file holds JSON lines, one item each, with an "id" and a "kind":
+ *   generate    "prompt", "answer" (a string or a list of acceptable strings), "metric": exact
+ *               (SQuAD-normalised), number (GSM8K: strict-match, else flexible-extract), rouge1
+ *               (recall > 50 % is correct), f1 (SQuAD token F1; exact match is correct); greedy
+ *               decoding to a stop string, EOS or max_new tokens
+ *   choice      "prompt", "choices" (at least 2), "gold" (0-based): each choice scored by the summed
+ *               log-probability of " " + choice after the prompt (acc), also divided by its length
+ *               in characters (acc_norm) and in bytes (acc_bytes)
+ *   perplexity  "text": token NLL over sliding windows (every token scored once, with at least
+ *               window - stride tokens of context)
+ * Masks (the heads of an rh_head_pick) apply, as niah's, to the positions whose predictions are
+ * generated or scored: the context before them is run unmasked unless mask_prefill. */
+typedef enum { RH_TASK_GENERATE = 0, RH_TASK_CHOICE = 1, RH_TASK_PERPLEXITY = 2 } rh_task_kind;
+typedef enum { RH_METRIC_EXACT = 0, RH_METRIC_NUMBER = 1, RH_METRIC_ROUGE1 = 2, RH_METRIC_F1 = 3 } rh_metric;
+typedef enum { RH_FORMAT_ITEMS = 0, RH_FORMAT_GSM8K = 1 } rh_task_format;
+extern const char *const rh_task_kind_names[];   /* "generate", "choice", "perplexity" */
+extern const char *const rh_metric_names[];      /* "exact", "number", "rouge1", "f1" */
+extern const char *const rh_task_format_names[]; /* "items", "gsm8k" */
+
+/* What the progress callback is told after each item. */
+typedef struct {
+    int done, total, resumed; /* items of this shard finished (earlier runs' included), in all, by earlier runs */
+    double elapsed_s, eta_s;
+    const char *id;           /* the item just run */
+    rh_task_kind kind;
+    double score;             /* its score x 100 (perplexity: NLL per token) */
+    const char *response;     /* generate: the response; otherwise "" */
+} rh_eval_progress;
+
+typedef struct {
+    const char *model;       /* .rhw file (not read with rescore) */
+    const char *task;        /* a task file (or NULL) */
+    const char *perplexity;  /* a text file, or a folder of *.txt read in name order: one
+                                perplexity item per file, its name the id (or NULL) */
+    const char *rescore;     /* an eval's BASE.jsonl: recompute its metrics, no model run */
+    rh_task_format format;   /* of task and fewshot: items, or GSM8K's own JSON lines
+                                (question, answer): prompt "Question: {question}\nAnswer:", stops
+                                "\n\nQuestion:" and "\n\n", metric number */
+    const char *fewshot;     /* a task file to draw shots from (or NULL) */
+    int shots;               /* K shots, drawn once per run (seeded by seed), prepended to every
+                                generate and choice item: "{prompt} {answer}" joined by "\n\n" */
+    uint64_t seed;           /* the shots' draw (mask.seed draws RH_PICK_RANDOM's heads) */
+    int max_new;             /* generate: tokens decoded at most (256) */
+    const char *const *stop; /* generate: stop strings (not part of the response) */
+    int n_stop;
+    int window, stride;      /* perplexity: tokens per window (0: the model's max_ctx) and new
+                                tokens per window (0: window / 2); 1 <= stride < window */
+    rh_head_pick mask;
+    rh_mask_mode mask_mode;
+    int mask_prefill;        /* 1: mask the context too */
+    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need) */
+    int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
+                                files and the command line count shards from 1: shard_i + 1) */
+    int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
+    const char *out;         /* BASE: BASE.jsonl, BASE.csv, BASE.run.json ("eval") */
+    int argc;                /* the command line recorded in the outputs (may be 0) */
+    char **argv;
+    void (*progress)(void *user, const rh_eval_progress *p); /* after each item, or NULL */
+    void (*note)(void *user, const char *line);              /* warnings and notices, or NULL */
+    void *user;
+} rh_eval_task;
+
+/* What a run measured (over the items of this shard); rh_eval_result_free releases it. */
+typedef struct {
+    int n_items, n_resumed, n_run; /* items of this shard; finished by earlier runs; run now */
+    int running;            /* 1 when a failure came after the first item started */
+    int n_generate, n_choice, n_perplexity;
+    int n_correct;          /* generate and choice items answered correctly */
+    double accuracy;        /* 100 n_correct / (n_generate + n_choice); NAN without them */
+    double mean_score;      /* of the generate and choice items' scores (0..100) */
+    int n_number, n_strict, n_flexible; /* number items; correct by strict-match, flexible-extract */
+    int n_acc, n_acc_norm, n_acc_bytes; /* choice items correct by the sums, per character, per byte */
+    int n_stop_unmet;       /* generate items that met no stop string and ran to max_new */
+    int n_labels[RH_N_LABELS]; /* generate items of each label */
+    long n_tokens;          /* perplexity: tokens scored */
+    double nll, perplexity; /* their summed NLL (nats) and exp(nll / n_tokens) */
+    long n_copy_tokens;     /* of them, the copyable ones: they continue an earlier occurrence of
+                               their preceding bigram in the window */
+    double copy_nll;
+    char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... ("mixed" when rescored records differ) */
+    char *paths[3];         /* BASE.jsonl, BASE.csv, BASE.run.json */
+} rh_eval_result;
+
+/* Defaults as the command line has them: model weights/demo.rhw, max_new 256, seed 1, one
+ * shard, output "eval". */
+void rh_eval_task_default(rh_eval_task *t);
+/* Run it: every item (this shard's, resuming finished ones), then the outputs; or, with
+ * rescore, recompute a finished run's metrics.  Returns RH_OK or a negative code with the
+ * message in err; res (may be NULL) gets the figures. */
+int rh_eval_task_run(const rh_eval_task *t, rh_eval_result *res, char *err, size_t errcap);
+void rh_eval_result_free(rh_eval_result *r);
+
 /* The command line of the program for programs that embed it: argv[0] names the command
- * (info, generate, logits, tokenize, bench, detect, niah, report, compare), the rest are its
+ * (info, generate, logits, tokenize, bench, detect, niah, eval, report, compare), the rest are its
  * arguments.  Returns the exit status (0 ok, 1 a failure while running, 2 bad usage or bad
  * input).  Unlike the rest of the library it prints (stdout: results, stderr: progress and
  * errors), as the program does. */

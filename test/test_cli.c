@@ -20,6 +20,7 @@ static int cli_t_bad_values(const cli_option *o, char vals[4][64]) {
         snprintf(vals[n++], 64, "%s ", o->names[0]);
         break;
     case O_TEXT:
+    case O_MULTI:
         vals[n++][0] = 0; /* empty */
         break;
     case O_CUSTOM:
@@ -121,6 +122,21 @@ static int cli_options_table(void) {
     return 0;
 }
 
+/* A small task file of eval's three kinds for the known-answer model. */
+static const char *cli_t_task(void) {
+    static char path[512];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", t_tmp("cli_task.jsonl"));
+        if (method_write(path, "{\"id\": \"g\", \"kind\": \"generate\", \"prompt\": \"red blue red\", \"answer\": \"blue\", "
+                               "\"metric\": \"exact\"}\n"
+                               "{\"id\": \"c\", \"kind\": \"choice\", \"prompt\": \"red blue red\", \"choices\": [\"blue\", \"hill\"], "
+                               "\"gold\": 0}\n"
+                               "{\"id\": \"p\", \"kind\": \"perplexity\", \"text\": \"red blue red blue\"}\n"))
+            path[0] = 0;
+    }
+    return path;
+}
+
 /* A command line of command c that runs (on the known-answer model), to which a bad flag is
  * appended. */
 static int cli_t_base(const cli_command *c, const char *mp, const char *hp, const char *np, const char *sp, char *out,
@@ -131,6 +147,8 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
     else if (c->bit & C_GRID)
         snprintf(out, cap, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 --template '{context} {question}' --fresh -o %s", t_bin, c->name, mp, hp,
                  np, t_tmp(c->bit == C_DETECT ? "cli_d.json" : "cli_n"));
+    else if (c->bit == C_EVAL)
+        snprintf(out, cap, "%s eval %s --task %s --max-new 2 -o %s", t_bin, mp, cli_t_task(), t_tmp("cli_e"));
     else if (c->bit == C_REPORT) snprintf(out, cap, "%s report %s", t_bin, sp);
     else if (c->bit == C_COMPARE) snprintf(out, cap, "%s compare %s %s", t_bin, sp, sp);
     else if (c->bit == C_TOKENIZE) snprintf(out, cap, "%s tokenize %s abc", t_bin, mp);
@@ -141,15 +159,18 @@ static int cli_t_base(const cli_command *c, const char *mp, const char *hp, cons
 /* Through the binary: each row's `bad` sample is refused with exit 2 and one line naming the
  * flag or the value; the base command lines themselves run. */
 static int cli_bad_samples(void) {
-    const char *mp, *hp, *np, *sp = t_tmp("cli_scores.json");
+    const char *mp, *hp, *np, *sp;
+    char spb[600];
     char base[2048], cmd[4096], out[8192];
     int i, j, rc, n = 0;
     CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(spb, sizeof spb, "%s", t_tmp("cli_scores.json")); /* t_tmp's buffers are reused */
+    sp = spb;
     CHECK(method_write(sp, "{\"0-0\": [0.5], \"0-1\": [0]}") == 0);
     for (j = 0; j < CLI_N_COMMANDS; j++) {
         cli_t_base(&cli_commands[j], mp, hp, np, sp, base, sizeof base);
         snprintf(cmd, sizeof cmd, "%s --quiet 2>&1 >/dev/null", base);
-        rc = t_run((cli_commands[j].bit & C_GRID) ? cmd : base, out, sizeof out);
+        rc = t_run((cli_commands[j].bit & (C_GRID | C_EVAL)) ? cmd : base, out, sizeof out);
         CHECKF(rc == 0, "`%s`: exit %d\n%s", base, rc, out);
     }
     for (i = 0; i < CLI_N_OPTIONS; i++) {
@@ -184,7 +205,10 @@ static int cli_help_lists_rows(void) {
         for (i = 0; i < CLI_N_OPTIONS; i++) {
             const cli_option *o = &cli_options[i];
             char needle[80];
-            snprintf(needle, sizeof needle, "%s%s%s", o->alias ? ", " : "  ", o->name, o->arg ? " " : "");
+            /* a short alias comes first ("-t, --threads N"), a long one (an older name) after */
+            if (o->alias && o->alias[1] == '-')
+                snprintf(needle, sizeof needle, "  %s%s%s, %s", o->name, o->arg ? " " : "", o->arg ? o->arg : "", o->alias);
+            else snprintf(needle, sizeof needle, "%s%s%s", o->alias ? ", " : "  ", o->name, o->arg ? " " : "");
             if (o->cmds & c->bit) CHECKF(strstr(out, needle), "%s --help does not list %s:\n%s", c->name, o->name, out);
         }
     }
@@ -457,10 +481,192 @@ static int cli_original_inputs(void) {
     return 0;
 }
 
+/* ---- figures that fit (issue 23): sample SVGs at many sizes, every text inside the viewBox by
+ * the layout's own width estimate; test/svg_check.sh measures them again in Chromium (set
+ * RH_SVG_SAMPLES=DIR to keep the samples) ---- */
+
+/* Every <text> of an SVG inside its viewBox, by RHM_EM_W: 0, or 1 with what is out in why. */
+static int cli_t_svg_fits(const char *svg, char *why, size_t cap) {
+    double W, H;
+    const char *p = strstr(svg, "viewBox=\"0 0 ");
+    if (!p || sscanf(p + 13, "%lf %lf", &W, &H) != 2) return snprintf(why, cap, "no viewBox"), 1;
+    for (p = svg; (p = strstr(p, "<text ")) != NULL; p++) {
+        double x = 0, y = 0, fs = 11, w, x0, x1;
+        const char *q, *gt = strchr(p, '>'), *end = strstr(p, "</text>");
+        char text[512];
+        size_t n;
+        int rot, anchor_end, anchor_mid;
+        if (!gt || !end) return snprintf(why, cap, "unclosed <text>"), 1;
+        if ((q = strstr(p, " x=\"")) && q < gt) x = atof(q + 4);
+        if ((q = strstr(p, " y=\"")) && q < gt) y = atof(q + 4);
+        if ((q = strstr(p, "font-size=\"")) && q < gt) fs = atof(q + 11);
+        rot = (q = strstr(p, "rotate(-90")) != NULL && q < gt;
+        anchor_end = (q = strstr(p, "text-anchor=\"end\"")) != NULL && q < gt;
+        anchor_mid = (q = strstr(p, "text-anchor=\"middle\"")) != NULL && q < gt;
+        n = (size_t)(end - gt - 1) < sizeof text - 1 ? (size_t)(end - gt - 1) : sizeof text - 1;
+        memcpy(text, gt + 1, n);
+        text[n] = 0;
+        { /* an entity (&gt;) is one character */
+            char *r = text, *wp = text;
+            while (*r) {
+                char *sc = *r == '&' ? strchr(r, ';') : NULL;
+                *wp++ = *r;
+                r = sc && sc - r < 8 ? sc + 1 : r + 1;
+            }
+            *wp = 0;
+        }
+        w = rhm_text_w(text, fs);
+        x0 = anchor_end ? -w : anchor_mid ? -w / 2 : 0;
+        x1 = x0 + w;
+        if (rot) { /* rotated about (x, y): the text runs up from y */
+            if (y - x1 < -0.5 || y - x0 > H + 0.5 || x - fs < -0.5 || x > W + 0.5)
+                return snprintf(why, cap, "turned text \"%.60s\" at (%.0f, %.0f) outside %.0f x %.0f", text, x, y, W, H), 1;
+        } else if (x + x0 < -0.5 || x + x1 > W + 0.5 || y - fs < -0.5 || y + 3 > H + 0.5) {
+            return snprintf(why, cap, "text \"%.60s\" at (%.0f, %.0f), %.0f wide, outside %.0f x %.0f", text, x, y, w, W, H), 1;
+        }
+    }
+    return 0;
+}
+
+static int cli_svg_fit(void) {
+    static const int sizes[][2] = {{1, 1}, {1, 3}, {3, 1}, {3, 3}, {5, 20}, {20, 10}, {40, 40}, {64, 80}};
+    const char *keep = getenv("RH_SVG_SAMPLES");
+    char why[512], path[1024];
+    int si, i, n_checked = 0;
+    for (si = 0; si < (int)(sizeof sizes / sizeof sizes[0]); si++) {
+        int nx = sizes[si][0], ny = sizes[si][1], kind;
+        for (kind = 0; kind < 2; kind++) {
+            char **xt = (char **)calloc((size_t)nx, sizeof *xt), **yt = (char **)calloc((size_t)ny, sizeof *yt);
+            double *val = (double *)malloc((size_t)nx * ny * sizeof *val);
+            rhm_buf b = {0}, title = {0};
+            CHECK(xt && yt && val);
+            for (i = 0; i < nx; i++) {
+                xt[i] = (char *)malloc(16);
+                snprintf(xt[i], 16, "%d", kind == 0 ? 1000 + i * 2573 : i);
+            }
+            for (i = 0; i < ny; i++) {
+                yt[i] = (char *)malloc(16);
+                if (kind == 0) snprintf(yt[i], 16, "%.3f", 100.0 * i / (ny > 1 ? ny - 1 : 1));
+                else snprintf(yt[i], 16, "%d", i);
+            }
+            for (i = 0; i < nx * ny; i++) val[i] = i % 7 == 4 ? NAN : (kind == 0 ? 100.0 * (i % 11) / 10 : ((i + 5) % 13) / 12.0);
+            if (kind == 0)
+                rhm_buf_printf(&title, "NIAH, /a/rather/long/path/to/models/llama-2-7b-80k.f16.rhw, mask top-%d: %s: mean score "
+                                       "87.3 over %d tests", nx, "2-0 3-0 3-1 4-17 11-2 12-30 15-9 17-22 19-9 20-14 25-3", nx * ny);
+            else rhm_buf_printf(&title, "Retrieval scores, /models/m.rhw: 5 of %d heads > 0.1 (166 tests)", nx * ny);
+            if (kind == 0)
+                rhm_svg_heatmap(&b, title.p, "context length (tokens)", "depth (%)", nx, ny, xt, yt, val, 0, 100, 0, 1, 0, "{}");
+            else rhm_svg_heatmap(&b, title.p, "head", "layer", nx, ny, xt, yt, val, 0, 1, 1, 0, 0.1, "{}");
+            CHECK(!b.oom);
+            CHECKF(cli_t_svg_fits(b.p, why, sizeof why) == 0, "%s %dx%d: %s", kind ? "score map" : "NIAH map", nx, ny, why);
+            CHECK(strstr(b.p, "</svg>\n") && strstr(b.p, "<desc>{}</desc>"));
+            if (kind == 1) CHECK(strstr(b.p, "stroke=\"#d62728\"") && strstr(b.p, "outlined: mean score &gt; 0.1"));
+            if (keep) {
+                snprintf(path, sizeof path, "%s/%s_%dx%d.svg", keep, kind ? "scores" : "niah", nx, ny);
+                CHECK(rhm_write_atomic(path, b.p, b.n, why, sizeof why) == RH_OK);
+            }
+            n_checked++;
+            for (i = 0; i < nx; i++) free(xt[i]);
+            for (i = 0; i < ny; i++) free(yt[i]);
+            free(xt);
+            free(yt);
+            free(val);
+            rhm_buf_free(&b);
+            rhm_buf_free(&title);
+        }
+    }
+    /* the report's histogram and the compare scatter, small and large */
+    for (si = 0; si < 2; si++) {
+        int n = si ? 5120 : 4, k;
+        double *a = (double *)malloc((size_t)n * sizeof *a), *bb = (double *)malloc((size_t)n * sizeof *bb);
+        char **names = (char **)calloc((size_t)n, sizeof *names);
+        rhm_buf h = {0}, sc = {0};
+        CHECK(a && bb && names);
+        for (k = 0; k < n; k++) {
+            a[k] = k % 50 == 0 ? 0.2 + (k % 7) * 0.13 : (k % 3) * 0.01;
+            bb[k] = k % 50 == 0 ? 0.9 - (k % 5) * 0.1 : (k % 4) * 0.012;
+            names[k] = (char *)malloc(16);
+            snprintf(names[k], 16, "%d-%d", k / 64, k % 64);
+        }
+        rhm_svg_histogram(&h, "/some/long/path/to/the/scores/Mixtral-8x7B-v0.1.json: 41 of 5120 heads above 0.1 (32 "
+                              "layers x 160 heads)", a, n, NULL);
+        rhm_svg_scatter(&sc, "mean retrieval score per head: 5120 heads, Spearman 0.812", "/a/long/path/A.json",
+                        "/another/long/path/B.json", a, bb, names, n, 8, NULL);
+        CHECK(!h.oom && !sc.oom);
+        CHECKF(cli_t_svg_fits(h.p, why, sizeof why) == 0, "histogram: %s", why);
+        CHECKF(cli_t_svg_fits(sc.p, why, sizeof why) == 0, "scatter: %s", why);
+        if (keep) {
+            snprintf(path, sizeof path, "%s/histogram_%d.svg", keep, n);
+            CHECK(rhm_write_atomic(path, h.p, h.n, why, sizeof why) == RH_OK);
+            snprintf(path, sizeof path, "%s/scatter_%d.svg", keep, n);
+            CHECK(rhm_write_atomic(path, sc.p, sc.n, why, sizeof why) == RH_OK);
+        }
+        for (k = 0; k < n; k++) free(names[k]);
+        free(names);
+        free(a);
+        free(bb);
+        rhm_buf_free(&h);
+        rhm_buf_free(&sc);
+        n_checked += 2;
+    }
+    printf("  %d figures (heatmaps 1x1 to 64x80, histogram, scatter): every text inside the viewBox%s\n", n_checked,
+           keep ? " (samples kept)" : "");
+    return 0;
+}
+
+/* ---- consumers of score files: QRHead's list form, KV heads of grouped-query models ---- */
+static int cli_consumers(void) {
+    const char *a = t_tmp("cons.json"), *q = t_tmp("cons_qr.json");
+    char cmd[2048], out[16384], err[256];
+    rh_scores s, t2;
+    int i, rc;
+    /* 2 layers x 4 heads; with 2 KV heads, KV head 1-1 serves query heads 1-2 and 1-3 */
+    CHECK(method_write(a, "{\"0-0\": [0, 0], \"0-1\": [0.5, 0.3], \"0-2\": [0, 0.02], \"0-3\": [0, 0], \"1-0\": [0.1, 0.1], "
+                          "\"1-1\": [0, 0], \"1-2\": [0.2, 0.4], \"1-3\": [0.6, 0.2]}") == 0);
+    snprintf(cmd, sizeof cmd, "%s report %s --kv-heads 2 --out %s --format qrhead", t_bin, a, q);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "KV heads (2 per layer, 2 query heads each)"), "%d %s", rc, out);
+    /* a tie keeps layer-major order, as the heads' ranking does */
+    CHECKF(strstr(out, "1      0-0      0.4000     0.4000     0-0..0-1"), "%s", out);
+    CHECKF(strstr(out, "2      1-1      0.4000     0.7000     1-2..1-3"), "%s", out);
+    /* the list form reads back with the same means, highest first in the file */
+    CHECK(rh_scores_read(a, &s, err, sizeof err) == RH_OK);
+    CHECKF(rh_scores_read(q, &t2, err, sizeof err) == RH_OK, "%s", err);
+    for (i = 0; i < 8; i++) CHECKF(fabs(rh_scores_mean(&s, i) - rh_scores_mean(&t2, i)) < 1e-15, "head %d", i);
+    rh_scores_free(&s);
+    rh_scores_free(&t2);
+    {
+        char *d = method_slurp(q, NULL);
+        CHECKF(d && !strncmp(d, "[\n    [\n        \"0-1\",\n        0.4\n    ],\n    [\n        \"1-3\",\n        0.4\n    ]", 70),
+               "%.200s", d ? d : "(none)");
+        free(d);
+    }
+    if (t_run("command -v python3", out, sizeof out) == 0) {
+        snprintf(cmd, sizeof cmd, "python3 -c \"import json,sys; d=json.load(open(sys.argv[1])); "
+                                  "print(json.dumps([tuple(x) for x in d], indent=4) == open(sys.argv[1]).read())\" %s", q);
+        CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "True"), "QRHead form is not json.dump's: %s", out);
+    }
+    /* bad list items and a --kv-heads that does not divide */
+    {
+        static const char *const bad[] = {"[[\"0-0\"]]", "[[\"0-0\", \"x\"]]", "[[1, 0.5]]", "[0.5]", "[[\"0-0\", 0.5], [\"0-0\", 1]]",
+                                          "[]"};
+        for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++)
+            CHECKF(rh_scores_parse(bad[i], strlen(bad[i]), "x", &s, err, sizeof err) != RH_OK, "accepted %s", bad[i]);
+    }
+    snprintf(cmd, sizeof cmd, "%s report %s --kv-heads 3", t_bin, a);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "--kv-heads: 3 KV heads do not divide the 4 heads"), "%d %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s report %s --format qrhead", t_bin, a);
+    CHECKF(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--format: needs --out"), "%s", out);
+    return 0;
+}
+
 static const rh_test_case cli_tests[] = {{"cli/options_table", cli_options_table},
                                          {"cli/bad_samples", cli_bad_samples},
                                          {"cli/help", cli_help_lists_rows},
                                          {"cli/experiment_api", cli_experiment_api},
                                          {"cli/stale_results", cli_stale_results},
                                          {"cli/original_inputs", cli_original_inputs},
+                                         {"cli/svg_fit", cli_svg_fit},
+                                         {"cli/consumers", cli_consumers},
                                          {NULL, NULL}};

@@ -234,6 +234,15 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #if defined(RH_TEST_CLI) && defined(RH_TEST_METHOD)
 #include "test_cli.c" /* after test_method.c: it uses the known-answer model */
 #endif
+#if defined(RH_TEST_FORWARD) && defined(RH_TEST_ENGINE) /* it uses test_engine.c's variants */
+#include "test_forward.c"
+#endif
+#ifdef RH_TEST_RHWSPEC
+#include "test_rhwspec.c"
+#endif
+#if defined(RH_TEST_EVAL) && defined(RH_TEST_METHOD)
+#include "test_eval.c" /* after test_method.c: it uses the known-answer model */
+#endif
 
 static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_ENGINE
@@ -253,6 +262,15 @@ static const rh_test_case *const suites[] = {
 #endif
 #if defined(RH_TEST_CLI) && defined(RH_TEST_METHOD)
     cli_tests,
+#endif
+#if defined(RH_TEST_FORWARD) && defined(RH_TEST_ENGINE)
+    forward_tests,
+#endif
+#ifdef RH_TEST_RHWSPEC
+    rhwspec_tests,
+#endif
+#if defined(RH_TEST_EVAL) && defined(RH_TEST_METHOD)
+    eval_tests,
 #endif
     NULL};
 

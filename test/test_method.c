@@ -342,6 +342,9 @@ static int method_grids(void) {
  *   head 1-2, induction: q = the token's code (T), k = the previous token's code (P), both on
  *     the slow pairs: it attends to the position after an earlier occurrence of the current
  *     token.  v = T, o -> O; lm_head row of each coded token reads O.
+ *   a bigram from the weights alone: the lm_head row of "pepper" also reads the current token's
+ *     code (T) of "salt", so "salt" is followed by "pepper" with no head involved (eval's test of
+ *     an answer the model knows, which masking the copy head must not break).
  * All other heads and the MLPs are zero.  The prompt ends with the words that precede the
  * answer in the needle, so the copy head reproduces the answer and then the needle's newline.
  * With the mask at decode steps only (the default) head 0-1 is not needed (the prompt's keys were
@@ -352,11 +355,12 @@ static int method_grids(void) {
 #define KA_HD 128
 #define KA_NH 4
 #define KA_A 8.0
+#define KA_BIGRAM 1.5 /* the weight of the salt -> pepper bigram in pepper's lm_head row */
 
 static const char *const ka_words[] = {"red",   "blue",   "green", "stone",  "river", "hill",  "cloud", "bird",
                                        "tree",  "road",   "lamp",  "ship",   "moon",  "sand",  "the",   "secret",
                                        "code",  "is",     "alpha", "bravo",  "charlie", "my",  "lucky", "word",
-                                       "delta", "echo"};
+                                       "delta", "echo",  "salt",  "pepper"};
 #define KA_N_HAY_WORDS 14
 #define KA_N_WORDS ((int)(sizeof ka_words / sizeof ka_words[0]))
 
@@ -510,6 +514,17 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
                 emb[(size_t)i * KA_DIM + j] = (float)c;
                 if (hrow[i] >= 0 && i != 1) lm[(size_t)i * KA_DIM + 129 + j] = (float)c;
             }
+            /* the bigram salt -> pepper: pepper's row reads T on salt's code (a Hadamard row:
+             * orthogonal to every other coded token's) */
+            if (hrow[i] == 4 + KA_N_WORDS - 1)
+                for (j = 0; j < 64; j++) {
+                    unsigned x = (unsigned)((4 + KA_N_WORDS - 2) & j), p = 0;
+                    while (x) {
+                        p ^= x & 1;
+                        x >>= 1;
+                    }
+                    lm[(size_t)i * KA_DIM + j] = (float)(KA_BIGRAM * (p ? -1 : 1));
+                }
             emb[(size_t)i * KA_DIM + 128] = (float)KA_A;
         }
     }
@@ -934,19 +949,19 @@ static int method_resume_shards(void) {
     CHECK(!strncmp(a, "{\"key\": ", 8) && !strncmp(b, "{\"key\": ", 8));
     CHECKF(!strcmp(a, b), "merged shard records differ from the full run");
     free(b);
-    /* the shared-prefix cache changes nothing: the same records with every prompt prefilled whole */
+    /* prefix reuse changes nothing: the same records with every prompt prefilled whole */
     snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np,
              t_tmp("rs_pc.json"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
-    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s --no-prefix-cache -t 1", t_bin,
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s --no-prefix-reuse -t 1", t_bin,
              mp, hp, np, t_tmp("rs_npc.json"));
     CHECK(t_run(cmd, out, sizeof out) == 0);
     {
         char *x = method_slurp(t_tmp("rs_pc.tests.jsonl"), NULL), *y = method_slurp(t_tmp("rs_npc.tests.jsonl"), NULL);
         char *u = method_slurp(t_tmp("rs_pc.json"), NULL), *v = method_slurp(t_tmp("rs_npc.json"), NULL);
         CHECK(x && y && u && v);
-        CHECKF(!strcmp(x, y), "prefix cache / -t 1 changed the per-test records");
-        CHECKF(!strcmp(u, v), "prefix cache / -t 1 changed the score file");
+        CHECKF(!strcmp(x, y), "prefix reuse / -t 1 changed the per-test records");
+        CHECKF(!strcmp(u, v), "prefix reuse / -t 1 changed the score file");
         free(x);
         free(y);
         free(u);
@@ -980,7 +995,7 @@ static int method_resume_shards(void) {
     CHECK(strstr(a, "\"the secret code is alpha bravo charlie\n\",alpha bravo charlie,100.0,none"));
     free(a);
     a = method_slurp(t_tmp("rs_full.svg"), &na);
-    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<!-- run: "));
+    CHECK(a && strstr(a, "<svg") && strstr(a, "mean score 100.0 over 12 tests") && strstr(a, "<desc>{&quot;program&quot;"));
     free(a);
     a = method_slurp(t_tmp("rs_full.run.json"), &na);
     {
@@ -991,6 +1006,361 @@ static int method_resume_shards(void) {
         rhj_free(&v);
     }
     free(a);
+    return 0;
+}
+
+/* ---- prefix reuse, the planned order, the cost model ---- */
+
+/* A file's text with the run's clock and thread count taken out ("wall_s": N, "started_utc":
+ * "...", "threads": N, also in the &quot; form of the SVG); NULL if unreadable. */
+static char *pr_norm(const char *path) {
+    static const char *const keys[] = {"\"wall_s\": ", "&quot;wall_s&quot;: ", "\"threads\": ", "&quot;threads&quot;: ",
+                                       "\"started_utc\": ", "&quot;started_utc&quot;: "};
+    char *d = method_slurp(path, NULL), *w, *r;
+    size_t k;
+    if (!d) return NULL;
+    for (r = w = d; *r;) {
+        for (k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            if (!strncmp(r, keys[k], strlen(keys[k]))) break;
+        if (k == sizeof keys / sizeof keys[0]) {
+            *w++ = *r++;
+            continue;
+        }
+        r += strlen(keys[k]);
+        /* the value: a number, or a quoted string in either quoting */
+        if (*r == '"') {
+            r++;
+            while (*r && *r != '"') r++;
+            if (*r) r++;
+        } else if (!strncmp(r, "&quot;", 6)) {
+            r += 6;
+            while (*r && strncmp(r, "&quot;", 6)) r++;
+            if (*r) r += 6;
+        } else {
+            while ((*r >= '0' && *r <= '9') || *r == '.') r++;
+        }
+        memcpy(w, "X", 1);
+        w++;
+    }
+    *w = 0;
+    return d;
+}
+
+/* The outputs of one run (o: BASE) against the reference's: records, score file or CSV, SVG,
+ * run record; what differs is named. */
+static int pr_same(const char *ref, const char *o, int detect, const char *what) {
+    static const char *const sfx_d[] = {".tests.jsonl", ".json", ".svg", ".run.json"};
+    static const char *const sfx_n[] = {".jsonl", ".csv", ".svg", ".run.json"};
+    int i;
+    for (i = 0; i < 4; i++) {
+        char pa[600], pb[600], *a, *b;
+        const char *sf = detect ? sfx_d[i] : sfx_n[i];
+        int same;
+        snprintf(pa, sizeof pa, "%s%s", ref, sf);
+        snprintf(pb, sizeof pb, "%s%s", o, sf);
+        a = pr_norm(pa);
+        b = pr_norm(pb);
+        same = a && b && !strcmp(a, b);
+        if (!same) fprintf(stderr, "  %s: %s differs from %s\n", what, pb, pa);
+        free(a);
+        free(b);
+        if (!same) return 1;
+    }
+    return 0;
+}
+
+/* The ka grid through the API: 2 lengths x 4 depths x 2 needles (16 tests); kind 0 detect, 1 niah
+ * with the copy circuit's head 0-1 masked in prefill and decode, 2 niah with the copy head 1-2
+ * masked at decode steps. */
+static void pr_setup(rh_experiment *x, int kind, const char *mp, const char *hp, const char *np) {
+    static const int lengths[2] = {200, 300};
+    static const double depths[4] = {0, 40, 70, 100};
+    rh_experiment_default(x, kind == 0 ? RH_DETECT : RH_NIAH);
+    x->model = mp;
+    x->haystack = hp;
+    x->needles = np;
+    x->lengths = lengths;
+    x->n_lengths = 2;
+    x->depths = depths;
+    x->n_depths = 4;
+    x->buffer = 20;
+    x->max_new = 4;
+    x->template_text = "{context} {question}";
+    x->fresh = 1;
+    if (kind == 1) {
+        x->mask.kind = RH_PICK_HEADS;
+        x->mask.heads = "0-1";
+        x->mask_prefill = 1;
+    } else if (kind == 2) {
+        x->mask.kind = RH_PICK_HEADS;
+        x->mask.heads = "1-2";
+    }
+}
+
+static int pr_run(rh_experiment *x, const char *out, rh_experiment_result *res) {
+    char err[512];
+    x->out = out;
+    err[0] = 0;
+    CHECKF(rh_experiment_run(x, res, err, sizeof err) == RH_OK, "%s: %s", out, err);
+    return 0;
+}
+
+/* Reuse on and off, 1 and 2 threads, four test orders (the shared-prefix order, grid order,
+ * reversed, shuffled: each rewinds the cache to other points, so a cache that kept a stale
+ * position would change a record), shards, a KV cache in f16: the same records, score file,
+ * CSV, SVG and run record (the clock and the thread count aside) for detect, niah with a mask in
+ * prefill and niah with one at decode steps.  And the plan's count of tokens kept is what the
+ * run keeps. */
+static int method_prefix_reuse(void) {
+    const char *mp, *hp, *np;
+    int kind;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    for (kind = 0; kind < 3; kind++) {
+        rh_experiment x;
+        rh_experiment_result res;
+        char ref[256], o[256], out[300];
+        int v, sh;
+        double whole = 0, kept_best = -1;
+        const char *sfx = kind == 0 ? ".json" : "";
+        /* the reference: every prompt prefilled whole, grid order, 1 thread */
+        pr_setup(&x, kind, mp, hp, np);
+        x.no_prefix_reuse = 1;
+        x.order = 1;
+        x.ctx.n_threads = 1;
+        snprintf(ref, sizeof ref, "%s", t_tmp(kind == 0 ? "pr_ref_d" : kind == 1 ? "pr_ref_p" : "pr_ref_m"));
+        snprintf(out, sizeof out, "%s%s", ref, sfx);
+        CHECK(pr_run(&x, out, &res) == 0);
+        CHECK(res.n_run == 16 && res.done.prefill_tokens == res.cost.whole.prefill_tokens);
+        whole = res.cost.whole.prefill_tokens;
+        if (kind == 0) CHECKF(res.n_kept == 16, "detect kept %d of 16 tests", res.n_kept);
+        else CHECKF(res.mean < 10, "niah with a copy-circuit head masked: mean %g (the mask must act)", res.mean);
+        rh_experiment_result_free(&res);
+        /* reuse on: 1 thread in the shared-prefix order, then 2 threads in each order (kind 2,
+         * a mask at decode steps only, prefills as detect does: once) */
+        for (v = 0; v < (kind == 2 ? 1 : 5); v++) {
+            char what[64];
+            int order = v ? v - 1 : 0, th = v ? 2 : 1;
+            pr_setup(&x, kind, mp, hp, np);
+            x.order = order;
+            x.ctx.n_threads = th;
+            snprintf(o, sizeof o, "%s", t_tmp(kind == 0 ? "pr_o_d" : kind == 1 ? "pr_o_p" : "pr_o_m"));
+            snprintf(out, sizeof out, "%s%s", o, sfx);
+            CHECK(pr_run(&x, out, &res) == 0);
+            /* the plan's keeps are the run's, and the shared-prefix order keeps the most */
+            CHECKF(res.done.prefill_tokens == res.cost.reuse.prefill_tokens && res.cost.whole.prefill_tokens == whole,
+                   "order %d: prefilled %.0f, planned %.0f", order, res.done.prefill_tokens, res.cost.reuse.prefill_tokens);
+            if (order == 0) kept_best = whole - res.done.prefill_tokens;
+            else CHECKF(whole - res.done.prefill_tokens < kept_best, "order %d kept as much as the shared-prefix order", order);
+            rh_experiment_result_free(&res);
+            snprintf(what, sizeof what, "kind %d, order %d, %d thread%s", kind, order, th, th > 1 ? "s" : "");
+            CHECK(pr_same(ref, o, kind == 0, what) == 0);
+        }
+        CHECKF(kept_best > 0.4 * whole, "kind %d: the shared-prefix order kept %.0f of %.0f prompt tokens", kind, kept_best,
+               whole);
+        if (kind == 2) continue;
+        /* two shards, each reusing within itself, then the merge: the records of the whole */
+        for (sh = 0; sh <= 2; sh++) {
+            pr_setup(&x, kind, mp, hp, np);
+            x.ctx.n_threads = 2;
+            x.fresh = sh < 2;
+            x.shard_i = sh < 2 ? sh : 0;
+            x.shard_n = sh < 2 ? 2 : 1;
+            snprintf(o, sizeof o, "%s", t_tmp(kind == 0 ? "pr_sh_d" : "pr_sh_p"));
+            snprintf(out, sizeof out, "%s%s", o, sfx);
+            CHECK(pr_run(&x, out, &res) == 0);
+            CHECK(res.n_tests == (sh < 2 ? 8 : 16) && res.n_run == (sh < 2 ? 8 : 0));
+            if (sh < 2)
+                CHECK(res.done.prefill_tokens == res.cost.reuse.prefill_tokens &&
+                      res.done.prefill_tokens < res.cost.whole.prefill_tokens);
+            rh_experiment_result_free(&res);
+        }
+        {
+            char a[300], b[300], *u, *w;
+            snprintf(a, sizeof a, "%s%s", ref, kind == 0 ? ".tests.jsonl" : ".jsonl");
+            snprintf(b, sizeof b, "%s%s", o, kind == 0 ? ".tests.jsonl" : ".jsonl");
+            u = pr_norm(a);
+            w = pr_norm(b);
+            CHECKF(u && w && !strcmp(u, w), "kind %d: merged shard records differ", kind);
+            free(u);
+            free(w);
+        }
+    }
+    /* a KV cache in f16 (rounded as it is stored): reuse on and off agree there too */
+    {
+        rh_experiment x;
+        rh_experiment_result res;
+        int k;
+        for (k = 0; k < 2; k++) {
+            pr_setup(&x, 1, mp, hp, np);
+            x.ctx.kv_dtype = RH_F16;
+            x.ctx.n_threads = 2;
+            x.no_prefix_reuse = k;
+            x.order = k ? 1 : 0;
+            CHECK(pr_run(&x, t_tmp(k ? "pr_f16_w" : "pr_f16_r"), &res) == 0);
+            rh_experiment_result_free(&res);
+        }
+        CHECK(pr_same(t_tmp("pr_f16_w"), t_tmp("pr_f16_r"), 0, "kv f16") == 0);
+    }
+    return 0;
+}
+
+/* Closer than the records: the logits of each test's first decode step, with the prompt's
+ * shared prefix kept in the cache, are the bits of a whole prefill in a fresh cache -- in the
+ * shuffled order (rewinds to arbitrary points), unmasked, masked in prefill, with an f16 cache.
+ * A cache that kept one wrong token or a stale position would change them. */
+static int method_prefix_logits(void) {
+    const char *mp, *hp, *np;
+    int cfgi;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    for (cfgi = 0; cfgi < 3; cfgi++) {
+        rh_experiment x;
+        rhm_exp E;
+        rhm_recs R = {0};
+        rhm_schedule P;
+        rhm_session S[2];
+        char err[512];
+        int k, s, kept = 0, rc = 0;
+        pr_setup(&x, cfgi == 1 ? 1 : 0, mp, hp, np);
+        x.order = 3;
+        x.max_new = 1;
+        x.ctx.n_threads = 2;
+        if (cfgi == 2) x.ctx.kv_dtype = RH_F16;
+        x.out = t_tmp("pl.json");
+        if (cfgi == 1) x.out = t_tmp("pl");
+        memset(S, 0, sizeof S);
+        CHECKF(rhm_exp_setup(&E, &x, err, sizeof err) == RH_OK, "%s", err);
+        CHECKF(rhm_plan(&E, &R, &P, err, sizeof err) == RH_OK && P.n == 16, "%s", err);
+        for (s = 0; s < 2; s++) {
+            S[s].logits = (float *)malloc((size_t)E.cfg->vocab_size * sizeof(float));
+            S[s].top1 = (int32_t *)malloc((size_t)E.n_lh * sizeof(int32_t));
+            S[s].head = (double *)calloc((size_t)E.n_lh, sizeof(double));
+            S[s].out = (int *)malloc(sizeof(int));
+            S[s].n_ctx = s ? 0 : P.max_need;
+            CHECK(S[s].logits && S[s].top1 && S[s].head && S[s].out);
+        }
+        for (k = 0; k < P.n && !rc; k++) {
+            rhm_test T;
+            int n_out;
+            CHECKF(rhm_build_grid_test(&E, P.it[k].t, &T, err, sizeof err) == RH_OK, "%s", err);
+            for (s = 0; s < 2 && !rc; s++) {
+                E.X.no_prefix_reuse = s;
+                rc = rhm_generate(&S[s], &E, &T, 0, &n_out, err, sizeof err);
+            }
+            rhm_test_free(&T);
+            CHECKF(!rc, "%s", err);
+            CHECKF(S[0].kept == P.it[k].keep && S[1].kept == 0, "test %d: kept %d, planned %d", P.it[k].t, S[0].kept,
+                   P.it[k].keep);
+            kept += S[0].kept;
+            CHECKF(!memcmp(S[0].logits, S[1].logits, (size_t)E.cfg->vocab_size * sizeof(float)),
+                   "config %d, test %d (%d of its tokens kept): the logits differ from a whole prefill's", cfgi, P.it[k].t,
+                   S[0].kept);
+        }
+        CHECK(kept > 0);
+        for (s = 0; s < 2; s++) rhm_session_free(&S[s]);
+        rhm_plan_free(&P);
+        rhm_recs_free(&R);
+        rhm_exp_free(&E);
+    }
+    return 0;
+}
+
+/* --dry-run: the plan's cost without a test run or a file written; its tokens are what a run
+ * prefills and decodes; the cost formula on a shape worked by hand; the context's sizes. */
+static int method_dry_run(void) {
+    const char *mp, *hp, *np;
+    rh_experiment x;
+    rh_experiment_result res;
+    rh_model *m = NULL;
+    char err[512], cmd[4096], out[16384];
+    double planned;
+    FILE *f;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    pr_setup(&x, 0, mp, hp, np);
+    x.dry_run = 1;
+    x.ctx.n_threads = 1;
+    x.out = t_tmp("dry.json");
+    CHECKF(rh_experiment_run(&x, &res, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(res.cost.n_tests == 16 && res.n_run == 0 && res.cost.reuse.prefill_tokens < res.cost.whole.prefill_tokens);
+    CHECK(res.cost.rates.prefill_flop_s > 0 && res.cost.rates.decode_byte_s > 0 && res.cost.reuse.seconds > 0 &&
+          res.cost.reuse.seconds < res.cost.whole.seconds && res.cost.seconds_max >= res.cost.reuse.seconds);
+    CHECK(res.cost.decode_tokens_max == 16 * 4 && res.cost.reuse.decode_tokens <= res.cost.decode_tokens_max);
+    CHECK(res.cost.ctx.kv_bytes > 0 && res.cost.ctx.n_ctx == res.cost.longest_prompt + 4 + 1 &&
+          res.cost.peak_bytes >= res.cost.ctx.kv_bytes + res.cost.ctx.scratch_bytes + res.cost.ctx.weight_bytes);
+    planned = res.cost.reuse.prefill_tokens;
+    rh_experiment_result_free(&res);
+    CHECK((f = fopen(t_tmp("dry.tests.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry.json"), "rb")) == NULL &&
+          (f = fopen(t_tmp("dry.run.json"), "rb")) == NULL);
+    x.dry_run = 0;
+    CHECKF(rh_experiment_run(&x, &res, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(res.done.prefill_tokens == planned && res.done.decode_tokens <= res.cost.decode_tokens_max);
+    rh_experiment_result_free(&res);
+    /* a finished grid costs nothing more */
+    x.dry_run = 1;
+    x.fresh = 0;
+    CHECKF(rh_experiment_run(&x, &res, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(res.cost.n_tests == 0 && res.n_resumed == 16 && res.cost.reuse.seconds == 0);
+    rh_experiment_result_free(&res);
+    /* the formula on the ka shape (2 layers, dim 256, 4 heads of 128 and 4 KV heads, hidden 8):
+     * per token 2 x (q, k, v, o, gate, up, down parameters) weight FLOPs, 4 x 4 x 128 x 2 of
+     * attention per visible position; a decode step reads the matrices, the output head and
+     * the KV of every visible position */
+    CHECK(rh_model_open(mp, &m, err, sizeof err) == RH_OK);
+    {
+        const rh_config *c = rh_model_config(m);
+        rh_cost_rates r;
+        rh_cost k;
+        double w = 2.0 * (c->dim * (double)(c->n_heads * c->head_dim + 2 * c->n_kv_heads * c->head_dim) +
+                          (double)c->n_heads * c->head_dim * c->dim + 3.0 * c->dim * c->hidden_dim) * c->n_layers;
+        double kvrow = 2.0 * c->n_kv_heads * c->head_dim * c->n_layers * 4;
+        CHECK(rh_cost_measure(m, NULL, 0, &r, err, sizeof err) == RH_OK && r.prefill_flop_s == 0 && r.chunk > 0);
+        memset(&k, 0, sizeof k);
+        /* positions 10..19 (each sees i + 1 positions: 11 + ... + 20 = 155), then 3 steps at 20,
+         * 21, 22 (21 + 22 + 23 = 66 positions of KV read) */
+        rh_cost_add(m, &r, 10, 20, 3, &k);
+        CHECK(k.prefill_tokens == 10 && k.prefill_calls == 1 && k.decode_tokens == 3);
+        CHECKF(k.prefill_flops == 10 * w + 4.0 * c->n_heads * c->head_dim * c->n_layers * 155, "flops %g", k.prefill_flops);
+        CHECKF(k.decode_bytes == 3 * (w / 2 + (double)c->vocab_size * c->dim) * 4 + kvrow * 66, "bytes %g", k.decode_bytes);
+        r.chunk = 4;
+        rh_cost_add(m, &r, 10, 20, 0, &k);
+        CHECK(k.prefill_calls == 1 + 3 && k.seconds == 0);
+    }
+    /* the sizes rh_ctx_new counts: the KV cache of n_ctx tokens in its dtype */
+    {
+        rh_ctx_params p;
+        rh_ctx_sizes z;
+        const rh_config *c = rh_model_config(m);
+        rh_ctx_params_default(&p);
+        p.n_ctx = 1000;
+        p.kv_dtype = RH_F16;
+        p.n_threads = 3;
+        CHECK(rh_ctx_sizes_of(m, &p, &z, err, sizeof err) == RH_OK);
+        CHECK(z.n_ctx == 1000 && z.n_threads == 3 && z.chunk > 0 && z.chunk <= 1000 && z.scratch_bytes > 0);
+        CHECK(z.kv_bytes == 2.0 * c->n_layers * c->n_kv_heads * 1000 * c->head_dim * 2);
+        CHECK(z.weight_bytes > 0 && z.available_bytes > z.kv_bytes);
+        p.kv_dtype = (rh_dtype)7;
+        CHECK(rh_ctx_sizes_of(m, &p, &z, err, sizeof err) == RH_EINVAL && strstr(err, "kv_dtype"));
+        CHECK(rh_ctx_sizes_of(NULL, &p, &z, err, sizeof err) == RH_EINVAL);
+    }
+    rh_model_close(m);
+    /* the command line: --dry-run prints the cost and writes nothing; --no-prefix-cache is the old
+     * name of --no-prefix-reuse; --shape runs random weights of a shape; --dtype needs it */
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --dry-run -o %s", t_bin, mp, hp, np,
+             t_tmp("dry_cli"));
+    CHECK(t_run(cmd, out, sizeof out) == 0);
+    CHECKF(strstr(out, "12 tests to run") && strstr(out, "with prefix reuse") && strstr(out, "KV cache") &&
+               strstr(out, "this machine"), "%s", out);
+    CHECK((f = fopen(t_tmp("dry_cli.jsonl"), "rb")) == NULL && (f = fopen(t_tmp("dry_cli.csv"), "rb")) == NULL &&
+          (f = fopen(t_tmp("dry_cli.run.json"), "rb")) == NULL);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --no-prefix-cache -o %s", t_bin, mp, hp,
+             np, t_tmp("dry_npc"));
+    CHECK(t_run(cmd, out, sizeof out) == 0 && ka_niah_mean(out) == 100.0);
+    snprintf(cmd, sizeof cmd, "%s niah --shape tiny --haystack %s --needles %s --lengths 100 --depths 50 --buffer 20 "
+                              "--max-new 2 --quiet -t 1 --fresh -o %s", t_bin, hp, np, t_tmp("dry_shape"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "random tiny f32") && strstr(out, "over 2 tests"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --dtype bf16 --dry-run", t_bin, mp);
+    CHECKF(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--dtype"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --shape tiny --dry-run", t_bin, mp);
+    CHECKF(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--shape"), "%s", out);
     return 0;
 }
 
@@ -1126,6 +1496,9 @@ static const rh_test_case method_tests[] = {{"method/porter_nltk", method_porter
                                             {"method/known_answer", method_known_answer},
                                             {"method/known_answer_bytelevel", method_known_answer_bytelevel},
                                             {"method/resume_shards", method_resume_shards},
+                                            {"method/prefix_reuse", method_prefix_reuse},
+                                            {"method/prefix_logits", method_prefix_logits},
+                                            {"method/dry_run", method_dry_run},
                                             {"method/report_compare", method_report_compare},
                                             {"method/bad_flags", method_bad_flags},
                                             {NULL, NULL}};

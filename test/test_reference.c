@@ -18,6 +18,7 @@
  *                     the limit holds)
  *   greedy:           the 64 tokens equal the reference's (every reference step has a top-2
  *                     margin >= 0.02, recorded in reference_cases.h, far above float noise)
+ * The reference pass (rh_ctx_params.reference) is held to the same limits, logits and greedy.
  * Also: prefill in chunks of any size, and token-by-token decoding, give the logits of a single
  * prefill; any thread count gives the same bits; `retrieval_heads logits` writes the same
  * logits and `retrieval_heads generate --ids-out` prints the same greedy tokens;
@@ -94,7 +95,8 @@ static double reference_max_row_rel_diff(const float *a, const float *ref, int r
     return worst;
 }
 
-static int reference_open(const char *file, int n_threads, int chunk, rh_model **m, rh_ctx **c) {
+/* A model and a context of it: the fast pass, or with ref_pass the reference pass. */
+static int reference_open(const char *file, int n_threads, int chunk, int ref_pass, rh_model **m, rh_ctx **c) {
     char path[256], err[512];
     rh_ctx_params p;
     snprintf(path, sizeof path, REFERENCE_DIR "%s", file);
@@ -107,6 +109,7 @@ static int reference_open(const char *file, int n_threads, int chunk, rh_model *
     rh_ctx_params_default(&p);
     p.n_threads = n_threads;
     p.prefill_chunk = chunk;
+    p.reference = ref_pass;
     p.n_ctx = 128;
     if (rh_ctx_new(*m, &p, c, err, sizeof err) != RH_OK) {
         printf("  %s: %s\n", path, err);
@@ -133,12 +136,12 @@ static const reference_case *reference_case_of(const char *file) {
 
 /* All-position logits (REFERENCE_N_IDS x vocab) of the case's id sequence from one file, in
  * one rh_eval; malloc'd, or NULL (message printed). */
-static float *reference_eval_all(const char *file, int n_threads, int chunk) {
+static float *reference_eval_all(const char *file, int n_threads, int chunk, int ref_pass) {
     const reference_case *rc = reference_case_of(file);
     rh_model *m;
     rh_ctx *c;
     float *lg = NULL;
-    if (!rc || reference_open(file, n_threads, chunk, &m, &c)) return NULL;
+    if (!rc || reference_open(file, n_threads, chunk, ref_pass, &m, &c)) return NULL;
     if (rh_model_config(m)->vocab_size != rc->vocab) {
         printf("  %s: vocab_size %d, the reference has %d\n", file,
                rh_model_config(m)->vocab_size, rc->vocab);
@@ -154,70 +157,76 @@ static float *reference_eval_all(const char *file, int n_threads, int chunk) {
     return lg;
 }
 
-/* Every position's logits of every fixture file against the PyTorch reference. */
+/* Every position's logits of every fixture file against the PyTorch reference: the fast pass,
+ * then the reference pass (rh_ctx_params.reference) to the same limits. */
 static int reference_test_logits(void) {
-    int i, j, fails = 0;
-    for (i = 0; i < REFERENCE_N_CASES; i++) {
-        const reference_case *rc = &reference_cases[i];
-        float *ref = reference_load_logits(rc);
-        if (!ref) return 1;
-        for (j = 0; j < rc->n_files; j++) {
-            const reference_file *rf = &rc->files[j];
-            float *lg = reference_eval_all(rf->file, 0, 0);
-            double abs_d, rel_d;
-            int ok;
-            if (!lg) {
-                fails++;
-                continue;
+    int i, j, pass, fails = 0;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < REFERENCE_N_CASES; i++) {
+            const reference_case *rc = &reference_cases[i];
+            float *ref = reference_load_logits(rc);
+            if (!ref) return 1;
+            for (j = 0; j < rc->n_files; j++) {
+                const reference_file *rf = &rc->files[j];
+                float *lg = reference_eval_all(rf->file, 0, 0, pass);
+                double abs_d, rel_d;
+                int ok;
+                if (!lg) {
+                    fails++;
+                    continue;
+                }
+                abs_d = reference_max_abs_diff(lg, ref, (size_t)REFERENCE_N_IDS * rc->vocab);
+                rel_d = reference_max_row_rel_diff(lg, ref, REFERENCE_N_IDS, rc->vocab);
+                ok = rf->dtype == RH_F32 ? abs_d <= REFERENCE_F32_TOL : rel_d <= REFERENCE_HALF_REL_TOL;
+                printf("  %-18s %s %s pass: max|diff| %.3g, max row-relative %.3g (limit %s)\n", rf->file,
+                       ok ? "ok  " : "FAIL", pass ? "reference" : "fast     ", abs_d, rel_d,
+                       rf->dtype == RH_F32 ? "abs 1e-4" : "rel 1e-2");
+                if (!ok) fails++;
+                free(lg);
             }
-            abs_d = reference_max_abs_diff(lg, ref, (size_t)REFERENCE_N_IDS * rc->vocab);
-            rel_d = reference_max_row_rel_diff(lg, ref, REFERENCE_N_IDS, rc->vocab);
-            ok = rf->dtype == RH_F32 ? abs_d <= REFERENCE_F32_TOL : rel_d <= REFERENCE_HALF_REL_TOL;
-            printf("  %-18s %s max|diff| %.3g, max row-relative %.3g (limit %s)\n", rf->file,
-                   ok ? "ok  " : "FAIL", abs_d, rel_d,
-                   rf->dtype == RH_F32 ? "abs 1e-4" : "rel 1e-2");
-            if (!ok) fails++;
-            free(lg);
+            free(ref);
         }
-        free(ref);
     }
     return fails;
 }
 
-/* Greedy decoding: the prompt in one rh_eval, then 64 single-token steps. */
+/* Greedy decoding: the prompt in one rh_eval, then 64 single-token steps; the fast pass, then
+ * the reference pass. */
 static int reference_test_greedy(void) {
-    int i, j, fails = 0, n_files = 0;
-    for (i = 0; i < REFERENCE_N_CASES; i++) {
-        const reference_case *rc = &reference_cases[i];
-        for (j = 0; j < rc->n_files; j++, n_files++) {
-            rh_model *m;
-            rh_ctx *c;
-            float *lg = (float *)malloc((size_t)rc->vocab * sizeof(float));
-            int step, first_bad = -1, tok, rcode;
-            if (!lg || reference_open(rc->files[j].file, 0, 0, &m, &c)) {
+    int i, j, pass, fails = 0, n_files = 0;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < REFERENCE_N_CASES; i++) {
+            const reference_case *rc = &reference_cases[i];
+            for (j = 0; j < rc->n_files; j++, n_files++) {
+                rh_model *m;
+                rh_ctx *c;
+                float *lg = (float *)malloc((size_t)rc->vocab * sizeof(float));
+                int step, first_bad = -1, tok, rcode;
+                if (!lg || reference_open(rc->files[j].file, 0, 0, pass, &m, &c)) {
+                    free(lg);
+                    fails++;
+                    continue;
+                }
+                rcode = rh_eval(c, rc->prompt, REFERENCE_N_PROMPT, lg, 0);
+                for (step = 0; step < REFERENCE_N_GEN && rcode == RH_OK; step++) {
+                    tok = rh_argmax(lg, rc->vocab);
+                    if (tok != rc->gen[step] && first_bad < 0) first_bad = step;
+                    tok = rc->gen[step]; /* continue on the reference's path */
+                    rcode = rh_eval(c, &tok, 1, lg, 0);
+                }
+                if (rcode != RH_OK) printf("  %s: rh_eval: %s\n", rc->files[j].file, rh_ctx_error(c));
+                if (rcode != RH_OK || first_bad >= 0) {
+                    fails++;
+                    if (first_bad >= 0)
+                        printf("  %s, %s pass: greedy token %d differs from the reference\n",
+                               rc->files[j].file, pass ? "reference" : "fast", first_bad);
+                }
+                reference_close(m, c);
                 free(lg);
-                fails++;
-                continue;
             }
-            rcode = rh_eval(c, rc->prompt, REFERENCE_N_PROMPT, lg, 0);
-            for (step = 0; step < REFERENCE_N_GEN && rcode == RH_OK; step++) {
-                tok = rh_argmax(lg, rc->vocab);
-                if (tok != rc->gen[step] && first_bad < 0) first_bad = step;
-                tok = rc->gen[step]; /* continue on the reference's path */
-                rcode = rh_eval(c, &tok, 1, lg, 0);
-            }
-            if (rcode != RH_OK) printf("  %s: rh_eval: %s\n", rc->files[j].file, rh_ctx_error(c));
-            if (rcode != RH_OK || first_bad >= 0) {
-                fails++;
-                if (first_bad >= 0)
-                    printf("  %s: greedy token %d differs from the reference\n",
-                           rc->files[j].file, first_bad);
-            }
-            reference_close(m, c);
-            free(lg);
         }
     }
-    if (!fails) printf("  %d files x %d greedy tokens equal the reference\n", n_files, REFERENCE_N_GEN);
+    if (!fails) printf("  %d files x %d greedy tokens equal the reference, fast and reference passes\n", n_files / 2, REFERENCE_N_GEN);
     return fails;
 }
 
@@ -234,10 +243,10 @@ static int reference_test_chunked(void) {
         int i, k;
         if (!rc) return 1;
         n = (size_t)REFERENCE_N_IDS * rc->vocab;
-        base = reference_eval_all(files[fi], 1, 0);
+        base = reference_eval_all(files[fi], 1, 0, 0);
         if (!base) return 1;
         for (i = 0; i < (int)(sizeof chunks / sizeof chunks[0]); i++) {
-            lg = reference_eval_all(files[fi], 2, chunks[i]);
+            lg = reference_eval_all(files[fi], 2, chunks[i], 0);
             if (!lg || memcmp(lg, base, n * sizeof(float))) {
                 printf("  %s: prefill_chunk %d (2 threads) differs from 1 thread: max|diff| %.3g\n",
                        files[fi], chunks[i], lg ? reference_max_abs_diff(lg, base, n) : -1.0);
@@ -246,7 +255,7 @@ static int reference_test_chunked(void) {
             free(lg);
         }
         for (k = 3; k <= 4; k++) { /* 3 and 4 threads */
-            lg = reference_eval_all(files[fi], k, 5);
+            lg = reference_eval_all(files[fi], k, 5, 0);
             if (!lg || memcmp(lg, base, n * sizeof(float))) {
                 printf("  %s: %d threads differ\n", files[fi], k);
                 fails++;
@@ -261,7 +270,7 @@ static int reference_test_chunked(void) {
             for (i = 0; i < rc->n_files; i++)
                 if (!strcmp(rc->files[i].file, files[fi])) bf16 = rc->files[i].dtype == RH_BF16;
             lg = (float *)malloc(n * sizeof(float));
-            if (lg && !reference_open(files[fi], 2, 7, &m, &c)) {
+            if (lg && !reference_open(files[fi], 2, 7, 0, &m, &c)) {
                 if (rh_eval(c, rc->ids, 20, lg, 1) == RH_OK &&
                     rh_eval(c, rc->ids + 20, REFERENCE_N_IDS - 20, lg + (size_t)20 * rc->vocab, 1) ==
                         RH_OK && rh_ctx_n_past(c) == REFERENCE_N_IDS)

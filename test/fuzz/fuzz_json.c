@@ -1,5 +1,6 @@
-/* The score-file JSON reader (published {"layer-head": [...]} form) and the needles JSONL reader.
- * A score file that parses must survive a write/read round trip with the same content. */
+/* The score-file JSON reader (published {"layer-head": [...]} form), the needles JSONL reader and
+ * eval's task-file reader (both formats).  A score file that parses must survive a write/read
+ * round trip with the same content; a task file that is refused says why. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,5 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (rhm_needles_parse((const char *)data, size, "fuzz.jsonl", &nd, &n, err, sizeof err) == 0)
         rhm_needles_free(nd, n);
+    {
+        rhe_item *it = NULL;
+        int f;
+        for (f = 0; f < 2; f++) {
+            err[0] = 0;
+            if (rhe_items_parse((const char *)data, size, "fuzz-task.jsonl", (rh_task_format)f, &it, &n, err, sizeof err) == RH_OK) {
+                FUZZ_ASSERT(n > 0 && it[0].id != NULL);
+                rhe_items_free(it, n);
+            } else {
+                FUZZ_ASSERT(err[0] != 0);
+            }
+        }
+    }
     return 0;
 }
