@@ -579,12 +579,12 @@ static int forward_cli(void) {
     for (i = 0; i < 2; i++) {
         char *dst = i ? ref_out : fast_out;
         size_t len;
-        snprintf(cmd, sizeof cmd, "(%s generate %s --ids \"%s\" -n 24 --ids-out --ignore-eos %s 2>/dev/null) > %s", t_bin, model, ids_s,
+        snprintf(cmd, sizeof cmd, "sh -c '%s generate %s --ids \"%s\" -n 24 --ids-out --ignore-eos %s 2>/dev/null' > %s", t_bin, model, ids_s,
                  i ? "--reference" : "-t 2", tok_out);
         r = t_run(cmd, msg, sizeof msg);
         CHECKF(r == 0, "generate: exit %d: %s", r, msg);
         f = fopen(tok_out, "rb");
-        CHECK(f != NULL);
+        CHECKF(f != NULL, "%s: no output file %s: %s", cmd, tok_out, msg);
         len = fread(dst, 1, 511, f);
         dst[len] = 0;
         fclose(f);

@@ -2019,6 +2019,13 @@ static int rhwspec_tok_over_4gib(void) {
     FILE *f;
     int rc;
     CHECK(m != NULL);
+#ifdef _WIN32
+    /* no st_blocks to tell a sparse file from a written one: 4 GiB would be written */
+    printf("  sparse files unchecked on Windows: skipped\n");
+    rh_model_close(m);
+    (void)path, (void)tok_off, (void)pat, (void)tok_size, (void)fsize, (void)hdr, (void)sec, (void)st, (void)err, (void)f, (void)rc, (void)x;
+    return 0;
+#else
     if (sizeof(off_t) < 8 || SIZE_MAX < ((uint64_t)1 << 33)) {
         printf("  no 64-bit file offsets: skipped\n");
         rh_model_close(m);
@@ -2063,6 +2070,7 @@ static int rhwspec_tok_over_4gib(void) {
     }
     rh_model_close(x);
     return 0;
+#endif
 }
 
 /* More merges than piece bytes cannot be valid; they are refused before the merge table is
