@@ -323,6 +323,9 @@ static rel_pid rel_spawn(const char *cmd) {
     pid_t pid = fork();
     if (pid == 0) {
         char full[4200];
+        /* a runner started in the background by a shell without job control inherits SIGINT
+         * ignored, and so would the run: the SIGINT tests need its default action */
+        signal(SIGINT, SIG_DFL);
         snprintf(full, sizeof full, "exec %s >/dev/null 2>&1", cmd);
         execl("/bin/sh", "sh", "-c", full, (char *)NULL);
         _exit(127);
