@@ -4938,6 +4938,10 @@ static int rhe_check_request(const rh_eval_task *X, char *msg, size_t cap) {
         set_err(msg, cap, "--shard: expected shard_i in [0, shard_n), got %d of %d", X->shard_i, X->shard_n);
         return RH_EINVAL;
     }
+    if (X->rescore && X->dry_run) {
+        set_err(msg, cap, "--dry-run: --rescore runs no model; there is nothing to cost");
+        return RH_EINVAL;
+    }
     if (X->rescore && (X->mask.kind != RH_PICK_NONE || X->fewshot || X->shard_n > 1)) {
         set_err(msg, cap, "--rescore recomputes the metrics of saved responses: masks, --fewshot and --shard do not apply");
         return RH_EINVAL;
@@ -5242,19 +5246,50 @@ typedef struct {
     const unsigned char *mask;
     rh_mask_mode mode;
     int mask_prefill, vocab;
+    /* a dry run (rhe_dry_run): no context; the engine calls add their cost to *dry instead */
+    rh_cost *dry;
+    const rh_model *m;
+    rh_cost_rates rates;
+    int pos, whole; /* the positions the cache would hold; 1: keep nothing between prefills */
 } rhe_session;
+
+/* The session's engine calls: the context's, or in a dry run their cost under the rates (a call
+ * of one token is a decode step; rows scored in a prefill add the output head's FLOPs). */
+static int rhe_eval(rhe_session *S, const int *ids, int n, float *logits, int all) {
+    const rh_config *cf;
+    double head;
+    if (!S->dry) return rh_eval(S->c, ids, n, logits, all);
+    if (n == 1) rh_cost_add(S->m, &S->rates, S->pos, S->pos, 1, S->dry);
+    else if (n > 1) {
+        cf = rh_model_config(S->m);
+        rh_cost_add(S->m, &S->rates, S->pos, S->pos + n, 0, S->dry);
+        head = 2.0 * cf->vocab_size * cf->dim * (all ? n : logits ? 1 : 0);
+        S->dry->prefill_flops += head;
+        S->dry->seconds += head * S->rates.prefill_flop_s;
+    }
+    S->pos += n;
+    return RH_OK;
+}
+static int rhe_rewind(rhe_session *S, int n) {
+    if (!S->dry) return rh_ctx_rewind(S->c, n);
+    S->pos = n;
+    return RH_OK;
+}
+static int rhe_set_mask(rhe_session *S, const unsigned char *mask) {
+    return S->dry ? RH_OK : rh_set_mask(S->c, mask, S->mode);
+}
 
 /* Have ids[0..n) in the cache, run with the context's mask.  Every call runs 0 or >= 2 tokens, so
  * every position takes the prefill path and gets the bits of one prefill of them all (the
  * engine's chunk invariance); only n == 1 alone takes the decode path. */
 static int rhe_prefill(rhe_session *S, const int *ids, int n) {
     int start = 0, lim = S->n_pre < n ? S->n_pre : n, rc;
-    while (start < lim && S->pre[start] == ids[start]) start++;
+    while (!S->whole && start < lim && S->pre[start] == ids[start]) start++;
     if (n - start == 1 && n >= 2) start = n - 2;
-    if ((rc = rh_ctx_rewind(S->c, start)) != RH_OK) return rc;
+    if ((rc = rhe_rewind(S, start)) != RH_OK) return rc;
     S->n_pre = start;
-    if ((rc = rh_set_mask(S->c, S->mask_prefill ? S->mask : NULL, S->mode)) != RH_OK) return rc;
-    if (n > start && (rc = rh_eval(S->c, ids + start, n - start, NULL, 0)) != RH_OK) return rc;
+    if ((rc = rhe_set_mask(S, S->mask_prefill ? S->mask : NULL)) != RH_OK) return rc;
+    if (n > start && (rc = rhe_eval(S, ids + start, n - start, NULL, 0)) != RH_OK) return rc;
     if (S->cap_pre < n) {
         int *q = (int *)realloc(S->pre, (size_t)n * sizeof *q);
         if (!q) return RH_ENOMEM; /* the cache is right; only the reuse is lost */
@@ -5284,14 +5319,15 @@ static int rhe_logprobs(rhe_session *S, const int *ids, int n, int from, double 
      * the same on both sides */
     if (c_end == 1 && (!S->mask || S->mask_prefill)) c_end = 0;
     if ((rc = rhe_prefill(S, ids, c_end)) != RH_OK) return rc;
-    if ((rc = rh_set_mask(S->c, S->mask, S->mode)) != RH_OK) return rc;
+    if ((rc = rhe_set_mask(S, S->mask)) != RH_OK) return rc;
     for (done = c_end; done < n;) {
         int k = n - done;
         if (k > RHE_ROWS) k = n - done - RHE_ROWS == 1 ? RHE_ROWS - 1 : RHE_ROWS; /* no call of 1 token */
-        if ((rc = rh_eval(S->c, ids + done, k, S->rows, 1)) != RH_OK) return rc;
+        if ((rc = rhe_eval(S, ids + done, k, S->rows, 1)) != RH_OK) return rc;
         for (r = 0; r < k; r++) {
             int j = done + r + 1; /* row r predicts ids[j] */
-            if (j >= from && j < n) lp[j] = rhe_logprob(S->rows + (size_t)r * (size_t)S->vocab, S->vocab, ids[j]);
+            if (j >= from && j < n)
+                lp[j] = S->dry ? 0 : rhe_logprob(S->rows + (size_t)r * (size_t)S->vocab, S->vocab, ids[j]);
         }
         done += k;
     }
@@ -5349,9 +5385,14 @@ static int rhe_generate(rhe_session *S, const rhe_exp *E, const rhe_toks *T, rhe
     float *logits = S->rows;
     o->stopped = RHE_BY_MAX;
     if ((rc = rhe_prefill(S, T->ids, T->n - 1)) != RH_OK) return rc;
-    if ((rc = rh_set_mask(S->c, S->mask, S->mode)) != RH_OK) return rc;
-    rh_decoder_init(&dec, E->m, RH_DETOK_SKIP_SPECIAL);
+    if ((rc = rhe_set_mask(S, S->mask)) != RH_OK) return rc;
     inp = T->ids[T->n - 1];
+    if (S->dry) { /* the bound: max_new steps */
+        for (step = 0; step < E->X.max_new; step++) rhe_eval(S, &inp, 1, NULL, 0);
+        o->n_generated = E->X.max_new;
+        return RH_OK;
+    }
+    rh_decoder_init(&dec, E->m, RH_DETOK_SKIP_SPECIAL);
     rhm_buf_put(&b, "", 0);
     for (step = 0; step < E->X.max_new && cut < 0; step++) {
         int next, e, is_eos = 0;
@@ -6020,6 +6061,54 @@ void rh_eval_result_free(rh_eval_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* --dry-run: the items to run (T[t].ids kept for them) through their own control flow in a
+ * session without a context, twice (with the cache's reuse, and whole), under this machine's
+ * rates; the context the run would allocate counted, not allocated. */
+static int rhe_dry_run(rhe_exp *E, const rhm_recs *R, const rhe_toks *T, int need, rh_eval_result *res, char *msg,
+                       size_t cap) {
+    rh_eval_cost *c = &res->cost;
+    rh_ctx_params p = E->X.ctx;
+    int pass, t, rc;
+    if (!p.n_ctx) p.n_ctx = need;
+    rc = rh_ctx_sizes_of(E->m, &p, &c->ctx, msg, cap);
+    c->peak_bytes = c->ctx.kv_bytes + c->ctx.scratch_bytes + c->ctx.weight_bytes;
+    if (!rc) rc = rh_cost_measure(E->m, &E->X.ctx, RHM_MEASURE_S, &c->rates, msg, cap);
+    for (pass = 0; !rc && pass < 2; pass++) {
+        rhe_session S;
+        memset(&S, 0, sizeof S);
+        S.dry = pass ? &c->whole : &c->reuse;
+        S.whole = pass;
+        S.m = E->m;
+        S.rates = c->rates;
+        S.vocab = E->cfg->vocab_size;
+        S.mask = E->mask;
+        S.mode = E->X.mask_mode;
+        S.mask_prefill = E->X.mask_prefill;
+        for (t = 0; !rc && t < E->n_it; t++) {
+            rhe_out o;
+            const rh_task_kind k = E->it[t].kind;
+            if (!rhe_is_mine(E, t) || rhm_recs_find(R, E->key[t])) continue;
+            memset(&o, 0, sizeof o);
+            rc = k == RH_TASK_GENERATE ? rhe_generate(&S, E, &T[t], &o)
+                 : k == RH_TASK_CHOICE ? rhe_choice(&S, &T[t], &o)
+                                       : rhe_perplexity(&S, E, &T[t], &o);
+            rhe_out_free(&o);
+            if (pass) continue;
+            c->n_items++;
+            c->n_generate += k == RH_TASK_GENERATE;
+            c->n_choice += k == RH_TASK_CHOICE;
+            c->n_perplexity += k == RH_TASK_PERPLEXITY;
+            if (rhe_ctx_need(E, t, &T[t]) > c->longest) c->longest = rhe_ctx_need(E, t, &T[t]);
+        }
+        free(S.pre);
+    }
+    if (rc == RH_ENOMEM) set_err(msg, cap, "out of memory");
+    res->n_items = E->n_mine;
+    res->n_resumed = E->n_done_before;
+    if (!rc && !(res->mask_label = rhm_strdup(E->mask_label))) rc = RH_ENOMEM;
+    return rc;
+}
+
 /* Item t run and scored: its record line into line. */
 static int rhe_run_item(rhe_exp *E, rhe_session *S, int t, const rhe_toks *T, rhm_buf *line, double *score,
                         char **resp, char *msg, size_t cap) {
@@ -6133,6 +6222,10 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     if (!rc && need > RHE_MAX_TOKENS) {
         set_err(msg, cap, "an item needs %d tokens, more than the limit of %d", need, RHE_MAX_TOKENS);
         rc = RH_EINVAL;
+    }
+    if (!rc && x->dry_run) {
+        rc = rhe_dry_run(&E, &R, T, need, res, msg, cap);
+        goto done;
     }
     if (!rc && E.n_done_before) rhe_note(&E, "resuming: %d of %d items already done", E.n_done_before, E.n_mine);
     if (!rc && todo) {
@@ -12930,9 +13023,9 @@ static const cli_option cli_options[] = {
     {"--no-prefix-reuse", "--no-prefix-cache", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(no_prefix_reuse), 0, C_GRID, NULL,
      "prefill every prompt whole (default: keep the prefix it shares with the test before in the KV cache; the"
      " results are the same)", NULL},
-    {"--dry-run", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(dry_run), 0, C_GRID, NULL,
-     "print what the run costs (tests, tokens, memory, time on this machine from a quick measurement) and exit;"
-     " runs no test, writes nothing", NULL},
+    {"--dry-run", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(dry_run), 0, C_GRID | C_EVAL, NULL,
+     "print what the run costs (tests or items, tokens, memory, time on this machine from a quick measurement)"
+     " and exit; runs nothing, writes nothing", NULL},
     {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_GRID, NULL,
      "run on random weights of this shape instead of MODEL (tiny, tinyllama-1.1b, llama-2-7b; byte tokens), to"
      " cost or time a grid", "huge"},
@@ -14138,6 +14231,43 @@ static void cli_print_cost(const char *cmd, const rh_experiment *x, const rh_exp
            c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0, c->seconds_max, d, c->build_s);
 }
 
+/* eval --dry-run: what the run costs. */
+static void cli_print_eval_cost(const rh_eval_task *x, const rh_eval_result *res) {
+    const rh_eval_cost *c = &res->cost;
+    const rh_cost_rates *r = &c->rates;
+    char a[32], b[32], d[32], g[32];
+    printf("eval --dry-run: %s; %d items to run (%d generate, %d choice, %d perplexity%s), %d finished before; mask %s\n",
+           x->model, c->n_items, c->n_generate, c->n_choice, c->n_perplexity, x->shard_n > 1 ? ", this shard" : "",
+           res->n_resumed, res->mask_label ? res->mask_label : "none");
+    if (!c->n_items) return;
+    printf("  prefill    %.0f tokens whole, %.0f keeping what the cache holds from the item before (%.1f%% kept);"
+           " largest context %d tokens\n", c->whole.prefill_tokens, c->reuse.prefill_tokens,
+           cli_pct(c->whole.prefill_tokens - c->reuse.prefill_tokens, c->whole.prefill_tokens), c->longest);
+    printf("             %.3g TFLOP whole, %.3g with reuse (scored rows' output head included)\n",
+           c->whole.prefill_flops * 1e-12, c->reuse.prefill_flops * 1e-12);
+    printf("  decode     %.0f steps at most (--max-new %d per generate item; a stop string or EOS ends one sooner)\n",
+           c->reuse.decode_tokens, x->max_new);
+    cli_bytes(a, sizeof a, c->ctx.kv_bytes);
+    cli_bytes(b, sizeof b, c->ctx.scratch_bytes);
+    cli_bytes(d, sizeof d, c->ctx.weight_bytes);
+    cli_bytes(g, sizeof g, c->peak_bytes);
+    printf("  memory     %s peak: KV cache %s (%d tokens, %s) + scratch %s (%d threads) + weights %s\n", g, a, c->ctx.n_ctx,
+           rh_dtype_names[x->ctx.kv_dtype], b, c->ctx.n_threads, d);
+    cli_bytes(a, sizeof a, c->ctx.available_bytes);
+    if (c->ctx.available_bytes > 0 && c->peak_bytes > c->ctx.available_bytes)
+        printf("             more than the %s this machine has: the run would stop before its first item\n", a);
+    else if (c->ctx.available_bytes > 0)
+        printf("             of %s on this machine\n", a);
+    printf("  this machine  prefill %.0f GFLOPS + %.1f ms per call of up to %d tokens, decode %.1f GB/s (weights and KV"
+           " cache); measured in %.1f s on %d threads (prefills of 16 and %d tokens)\n",
+           r->prefill_flop_s > 0 ? 1e-9 / r->prefill_flop_s : 0.0, r->prefill_chunk_s * 1e3, r->chunk,
+           r->decode_byte_s > 0 ? 1e-9 / r->decode_byte_s : 0.0, r->measure_s, r->n_threads, r->prefill_tokens);
+    cli_dur(a, sizeof a, c->reuse.seconds);
+    cli_dur(b, sizeof b, c->whole.seconds);
+    printf("  time       at most %.1f s (%s) with reuse, %.1f s (%s) whole: %.2fx\n", c->reuse.seconds, a, c->whole.seconds,
+           b, c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0);
+}
+
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment x;
     rh_experiment_result res;
@@ -14365,6 +14495,7 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
     x.shard_i = a->shard_i;
     x.shard_n = a->shard_n;
     x.fresh = a->fresh;
+    x.dry_run = a->dry_run;
     if (a->out) x.out = a->out;
     x.argc = argc;
     x.argv = argv;
@@ -14380,7 +14511,8 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
         code = res.running || rc == RH_ENOMEM ? 1 : 2;
         cli_fail(code, cmd, "%s", msg[0] ? msg : "out of memory");
     } else {
-        cli_print_eval(&x, &res);
+        if (x.dry_run) cli_print_eval_cost(&x, &res);
+        else cli_print_eval(&x, &res);
         rh_eval_result_free(&res);
     }
     for (i = 0; i < a->stop.n; i++) free(stops[i]);

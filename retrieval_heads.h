@@ -724,6 +724,8 @@ typedef struct {
     int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                 files and the command line count shards from 1: shard_i + 1) */
     int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
+    int dry_run;             /* 1: set up, tokenize and cost every item to run (rh_eval_result's
+                                cost), measure this machine, then stop: nothing is run or written */
     const char *out;         /* BASE: BASE.jsonl, BASE.csv, BASE.run.json ("eval") */
     int argc;                /* the command line recorded in the outputs (may be 0) */
     char **argv;
@@ -732,8 +734,25 @@ typedef struct {
     void *user;
 } rh_eval_task;
 
+/* What an evaluation costs (rh_cost, under the rates measured for a dry run), counted by running
+ * the items' own control flow without the model: the context a cache already holds from the item
+ * before is kept (a few-shot run prefills its shots once; the continuations of a choice share
+ * their context), every generate item decodes max_new tokens (a bound: a stop string or EOS ends
+ * one sooner), and the prefill FLOPs include the output head of every row that is scored. */
+typedef struct {
+    int n_items;              /* items to run (not finished before) */
+    int n_generate, n_choice, n_perplexity;
+    int longest;              /* tokens: the largest context an item needs */
+    rh_cost reuse;            /* as the run goes */
+    rh_cost whole;            /* every prefill from position 0 */
+    rh_ctx_sizes ctx;         /* the one context the run allocates */
+    double peak_bytes;        /* KV cache + scratch + weights */
+    rh_cost_rates rates;      /* this machine's, measured */
+} rh_eval_cost;
+
 /* What a run measured (over the items of this shard); rh_eval_result_free releases it. */
 typedef struct {
+    rh_eval_cost cost;      /* dry_run only */
     int n_items, n_resumed, n_run; /* items of this shard; finished by earlier runs; run now */
     int running;            /* 1 when a failure came after the first item started */
     int n_generate, n_choice, n_perplexity;

@@ -737,6 +737,85 @@ static int eval_niah_labels(void) {
     return 0;
 }
 
+/* ---- eval --dry-run: the tokens counted as the items' own control flow runs them ---- */
+
+static int eval_dry_run(void) {
+    static const char *pa = "the secret code is alpha bravo charlie", *pb = "the secret code is alpha bravo charlie red blue",
+                      *pt = "red blue salt pepper stone hill the moon is bright";
+    const char *mp, *hp, *np, *stop[1] = {"\n"};
+    char cmd[4096], out[16384], err[512], task[512], base[512];
+    int *ids = NULL, na, nb, nt, *ia = NULL, i, rc;
+    rh_model *m = NULL;
+    rh_eval_task x;
+    rh_eval_result r;
+    FILE *f;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(task, sizeof task, "%s", t_tmp("eval_dry_task.jsonl")); /* t_tmp's buffer is reused */
+    CHECK((f = fopen(task, "wb")) != NULL);
+    fprintf(f, "{\"id\": \"a\", \"kind\": \"generate\", \"prompt\": \"%s\", \"answer\": \"x\", \"metric\": \"exact\"}\n", pa);
+    fprintf(f, "{\"id\": \"b\", \"kind\": \"generate\", \"prompt\": \"%s\", \"answer\": \"x\", \"metric\": \"exact\"}\n", pb);
+    fprintf(f, "{\"id\": \"t\", \"kind\": \"perplexity\", \"text\": \"%s\"}\n", pt);
+    CHECK(fclose(f) == 0);
+    /* the counts by hand: a's prompt but its last token prefilled, then b's past the prefix it
+     * shares with a's (b's prompt extends a's, token for token), then the text in one window of
+     * every row from position 0; each generate item decodes --max-new at most */
+    CHECKF(rh_model_open(mp, &m, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(rh_tokenize(m, pa, strlen(pa), -1, &ia, &na, err, sizeof err) == RH_OK);
+    CHECK(rh_tokenize(m, pb, strlen(pb), -1, &ids, &nb, err, sizeof err) == RH_OK);
+    CHECK(nb > na && na > 2);
+    for (i = 0; i < na; i++) CHECKF(ia[i] == ids[i], "b's prompt does not extend a's at token %d", i);
+    free(ids);
+    free(ia);
+    CHECK(rh_tokenize(m, pt, strlen(pt), -1, &ids, &nt, err, sizeof err) == RH_OK);
+    free(ids);
+    rh_model_close(m);
+    CHECK(nt > 2 && nt <= 64);
+    rh_eval_task_default(&x);
+    x.model = mp;
+    x.task = task;
+    x.stop = stop;
+    x.n_stop = 1;
+    x.max_new = 5;
+    x.window = 64;
+    x.ctx.n_threads = 1;
+    x.dry_run = 1;
+    x.out = t_tmp("eval_dry");
+    CHECKF(rh_eval_task_run(&x, &r, err, sizeof err) == RH_OK, "%s", err);
+    CHECKF(r.cost.n_items == 3 && r.cost.n_generate == 2 && r.cost.n_perplexity == 1 && r.n_run == 0, "%d items",
+           r.cost.n_items);
+    CHECKF(r.cost.whole.prefill_tokens == (na - 1) + (nb - 1) + nt, "whole %.0f, expected %d",
+           r.cost.whole.prefill_tokens, (na - 1) + (nb - 1) + nt);
+    CHECKF(r.cost.reuse.prefill_tokens == (na - 1) + (nb - na) + nt, "reuse %.0f, expected %d",
+           r.cost.reuse.prefill_tokens, (na - 1) + (nb - na) + nt);
+    CHECK(r.cost.reuse.decode_tokens == 10 && r.cost.whole.decode_tokens == 10);
+    CHECK(r.cost.longest == nb + 5 + 1 && r.cost.ctx.n_ctx == nb + 5 + 1);
+    CHECK(r.cost.rates.prefill_flop_s > 0 && r.cost.reuse.seconds > 0 && r.cost.whole.seconds > r.cost.reuse.seconds);
+    CHECK(r.cost.peak_bytes == r.cost.ctx.kv_bytes + r.cost.ctx.scratch_bytes + r.cost.ctx.weight_bytes);
+    rh_eval_result_free(&r);
+    CHECKF((f = fopen(t_tmp("eval_dry.jsonl"), "rb")) == NULL, "a dry run wrote its records");
+    /* a dry run after a finished run has nothing left to cost */
+    snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 5 --window 64 -q -t 1 -o %s", t_bin, mp, task,
+             t_tmp("eval_dry_r"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    snprintf(base, sizeof base, "%s", t_tmp("eval_dry_r"));
+    x.out = base;
+    CHECKF(rh_eval_task_run(&x, &r, err, sizeof err) == RH_OK, "%s", err);
+    CHECKF(r.cost.n_items == 0 && r.n_resumed == 3 && r.cost.reuse.prefill_tokens == 0, "%d items, %d resumed",
+           r.cost.n_items, r.n_resumed);
+    rh_eval_result_free(&r);
+    snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 5 --window 64 -q -t 1 -o %s --dry-run", t_bin, mp,
+             task, t_tmp("eval_dry"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "eval --dry-run: ") && strstr(out, "3 items to run (2 generate, 0 choice, 1 perplexity)") &&
+               strstr(out, "  memory ") && strstr(out, "  time "),
+           "%d %s", rc, out);
+    /* bad requests */
+    snprintf(cmd, sizeof cmd, "%s eval --rescore %s --dry-run -o %s", t_bin, t_tmp("eval_dry_r.jsonl"), t_tmp("eval_dry_x"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 2 && strstr(out, "--dry-run") && strstr(out, "--rescore"), "%d %s", rc, out);
+    return 0;
+}
+
 static const rh_test_case eval_tests[] = {{"eval/squad", eval_squad},
                                           {"eval/gsm8k_filters", eval_gsm8k_filters},
                                           {"eval/labels", eval_labels},
@@ -749,4 +828,5 @@ static const rh_test_case eval_tests[] = {{"eval/squad", eval_squad},
                                           {"eval/masks_generate_logits", eval_masks_generate_logits},
                                           {"eval/api", eval_api},
                                           {"eval/niah_labels", eval_niah_labels},
+                                          {"eval/dry_run", eval_dry_run},
                                           {NULL, NULL}};
