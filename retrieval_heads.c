@@ -10604,8 +10604,38 @@ static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
         }
         V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
     }
-    if (c0 < d)
-        for (j = 0; j < nk; j++) k_axpy(p[j], V + (size_t)j * d + c0, o + c0, d - c0);
+    if (c0 < d) {
+        /* the last d - c0 < 4 RH_VL columns, with k_axpy's operations (an FMA per lane of the whole
+         * blocks, a multiply then an add per column of the tail) but o held in registers: the tail
+         * is loaded as a whole vector, its lanes past d read the next row's columns and are never
+         * stored; the last rows, whose vector would pass the block's end, go column by column */
+        rh_v a[4];
+        float tb[RH_VL];
+        int nb = (d - c0) / RH_VL, t0 = c0 + nb * RH_VL, tail = d - t0, b, i;
+        for (b = 0; b < nb; b++) a[b] = V_LOAD(o + c0 + b * RH_VL);
+        if (tail) {
+            memset(tb, 0, sizeof tb);
+            memcpy(tb, o + t0, sizeof(float) * (size_t)tail);
+            a[nb] = V_LOAD(tb);
+        }
+        for (j = 0; j < nk; j++) {
+            const float *v = V + (size_t)j * d;
+            rh_v pj = V_SET1(p[j]);
+            for (b = 0; b < nb; b++) a[b] = V_FMA(a[b], pj, V_LOAD(v + c0 + b * RH_VL));
+            if (!tail) continue;
+            if ((size_t)j * d + t0 + RH_VL <= (size_t)nk * d) a[nb] = V_ADD(a[nb], V_MUL(pj, V_LOAD(v + t0)));
+            else {
+                V_STORE(tb, a[nb]);
+                for (i = 0; i < tail; i++) tb[i] += p[j] * v[t0 + i];
+                a[nb] = V_LOAD(tb);
+            }
+        }
+        for (b = 0; b < nb; b++) V_STORE(o + c0 + b * RH_VL, a[b]);
+        if (tail) {
+            V_STORE(tb, a[nb]);
+            memcpy(o + t0, tb, sizeof(float) * (size_t)tail);
+        }
+    }
 #else
     k_pv_scalar(p, V, nk, d, o);
 #endif

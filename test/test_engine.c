@@ -442,6 +442,27 @@ static int engine_kernels_misc(void) {
         k_pv_scalar(p, V, 7, n, os);
         for (i = 0; i < n; i++) CHECKF(engine_close(o[i], os[i], 1e-6, 1e-6), "k_pv d=%d", n);
     }
+    /* k_pv's order is k_axpy's row by row, bit for bit, whatever the width's split into whole
+     * blocks and a tail (head dims 24, 80, 96, ...); each V exactly nk d floats long, so a tail
+     * vector read past the block's end shows under ASan */
+    {
+        int d, nk;
+        for (d = 1; d <= 136; d += (d < 40 ? 1 : 8))
+            for (nk = 1; nk <= 7; nk += 3) { /* p holds 7 */
+                float *Vx = (float *)malloc(sizeof(float) * (size_t)(nk * d)), *oa = (float *)malloc(sizeof(float) * (size_t)d),
+                      *ob = (float *)malloc(sizeof(float) * (size_t)d);
+                CHECK(Vx && oa && ob);
+                for (i = 0; i < nk * d; i++) Vx[i] = engine_uniform() - 0.5f;
+                for (i = 0; i < nk; i++) p[i] = engine_uniform();
+                for (i = 0; i < d; i++) oa[i] = ob[i] = engine_uniform();
+                k_pv(p, Vx, nk, d, oa);
+                for (i = 0; i < nk; i++) k_axpy(p[i], Vx + (size_t)i * d, ob, d);
+                CHECKF(memcmp(oa, ob, sizeof(float) * (size_t)d) == 0, "k_pv d=%d nk=%d: not k_axpy's bits", d, nk);
+                free(Vx);
+                free(oa);
+                free(ob);
+            }
+    }
     return 0;
 }
 
