@@ -44,6 +44,16 @@
  * ones); -DRH_SIMD_SCALAR forces the scalar kernels whatever the target; -DRH_BF16DOT_ON and
  * -DRH_BF16DOT_OFF choose the bf16 prefill path (see RH_BF16DOT below).
  */
+/* Floating point is evaluated as written: a * b + c is a multiply and an add, never fused
+ * behind the code's back, so a kernel and its twin (and two builds of one source) give the same
+ * bits.  gcc in ISO C mode (-std=c99) already contracts nothing; clang fuses inside an expression
+ * unless told not to (the standard pragma); gcc in GNU mode (-std=gnu99) fuses unless told not
+ * to (its own pragma: it has no STDC FP_CONTRACT). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__) && !defined(__STRICT_ANSI__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
