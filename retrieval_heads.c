@@ -14505,18 +14505,26 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_eval_task x;
     rh_eval_result res;
     cli_progress_state st;
-    char msg[1024], *stops[16];
+    char msg[1024], *stops[16], model_buf[4200], tried[8600];
     int i, rc, code = 0;
     rh_eval_task_default(&x);
     if (a->seed_given && !a->mask_random && !a->fewshot)
         return cli_fail(2, cmd, "--seed is used only with --mask-random or --fewshot");
     if (cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    /* the default model beside the program as for the other commands (--rescore needs none) */
+    x.model = a->n_pos ? a->pos[0]
+                       : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, model_buf, sizeof model_buf, tried, sizeof tried);
+    if (!x.model) {
+        if (!a->rescore)
+            return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)",
+                            RH_DEFAULT_MODEL, tried);
+        x.model = RH_DEFAULT_MODEL;
+    }
     for (i = 0; i < a->stop.n; i++)
         if (!(stops[i] = cli_unescape(a->stop.v[i]))) {
             while (i-- > 0) free(stops[i]);
             return cli_fail(1, cmd, "out of memory");
         }
-    x.model = a->n_pos ? a->pos[0] : RH_DEFAULT_MODEL;
     x.task = a->task;
     x.perplexity = a->perplexity;
     x.rescore = a->rescore;

@@ -1298,6 +1298,19 @@ static int engine_cli_flags(void) {
             rc = t_run(cmd2, out, sizeof out);
             CHECKF(rc == 2 && strstr(out, "no MODEL given") && strstr(out, "weights/demo.rhw"), "no default model: exit %d: %s",
                    rc, out);
+            /* eval finds it as the others do (its task file given by its full path) */
+            if (getcwd(cwd, sizeof cwd)) {
+                snprintf(cmd2, sizeof cmd2, "cd %s && %s eval --task %s/weights/tasks/passage_qa.jsonl --dry-run -o ev_default", t_tmpdir,
+                         bin, cwd);
+                rc = t_run(cmd2, out, sizeof out);
+                if (dl && access(beside, F_OK) == 0)
+                    CHECKF(rc == 0 && strstr(out, "weights/demo.rhw"), "eval: default model from another directory: exit %d: %s", rc, out);
+                else
+                    CHECKF(rc == 2 && strstr(out, "no MODEL given"), "eval: no default model beside %s: exit %d: %s", bin, rc, out);
+                snprintf(cmd2, sizeof cmd2, "cd %s && ./lonely/rh eval --task %s/weights/tasks/passage_qa.jsonl --dry-run", t_tmpdir, cwd);
+                rc = t_run(cmd2, out, sizeof out);
+                CHECKF(rc == 2 && strstr(out, "eval: no MODEL given"), "eval: no default model: exit %d: %s", rc, out);
+            }
         }
     }
     /* --help everywhere, exit 0 */
