@@ -56,7 +56,7 @@ $(STAMP): FORCE
 $(BIN): $(SRC) $(STAMP)
 	$(CC) $(ALL_CFLAGS) -o $@ retrieval_heads.c $(LDLIBS)
 
-$(TESTBIN): $(SRC) test/test_main.c $(TEST_FILES) $(STAMP)
+$(TESTBIN): $(SRC) test/test_main.c $(TEST_FILES) test/fixtures/ref_cases.h $(STAMP)
 	$(CC) $(ALL_CFLAGS) -DRH_NO_MAIN $(TEST_DEFS) -o $@ test/test_main.c $(LDLIBS)
 
 test: $(BIN) $(TESTBIN)

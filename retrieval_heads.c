@@ -6345,6 +6345,8 @@ done:
  *   per layer:  h = x + o_proj(attn(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
  *               x = h + down(silu(gate(rms(h))) * up(rms(h)))
  *   logits = lm_head(rms(x))
+ * attn is causal; with a sliding window (Mistral v0.1, Qwen2's use_sliding_window) token i of a
+ * windowed layer sees keys i - W < j <= i only (att_lo).
  * Activations are row-major (tokens, features).  The KV cache is (layer, kv_head, position,
  * head_dim) so one head's keys are contiguous.  Two passes compute it: reference_forward, plain
  * loops a token at a time (read it first), and the fast one (forward_chunk: packed GEMMs, tiled
@@ -6518,6 +6520,16 @@ static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
     }
 }
 
+/* ---- sliding-window attention ----
+ * The first position the token at pos sees in layer l: pos - W + 1 (clamped at 0) in a windowed
+ * layer, so it attends to i - W < j <= i as Hugging Face's sliding_window_overlay (kv_idx >
+ * q_idx - sliding_window) on the causal mask; 0 elsewhere.  Both passes and both hooks act on
+ * positions lo..pos only: the softmax, top-1, the uniform mask's mean (of the visible values). */
+static int att_lo(const rh_config *cf, int l, int pos) {
+    if (!cf->sliding_window || l < cf->window_first_layer || pos < cf->sliding_window) return 0;
+    return pos - cf->sliding_window + 1;
+}
+
 /* ---- the reference forward pass: the model as a reader should first meet it ----
  * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
  * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
@@ -6564,8 +6576,9 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
     size_t es = dtype_size(c->kv_dtype);
     float scale = 1.0f / sqrtf((float)hd);
     double *p = c->ref_p; /* (pos + 1) scores, then weights */
+    int lo = att_lo(cf, l, pos); /* the window: positions lo..pos are visible */
     for (h = 0; h < nh; h++) {
-        int hi = l * nh + h, best = 0; /* hi: the hooks' index of this head */
+        int hi = l * nh + h, best = lo; /* hi: the hooks' index of this head */
         int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
         /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
         size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
@@ -6573,7 +6586,7 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
         float *out = c->att + (size_t)h * hd;
         double mx, sum = 0.0;
         /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
-        for (j = 0; j <= pos; j++) {
+        for (j = lo; j <= pos; j++) {
             const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
             double d = 0.0;
             for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
@@ -6581,26 +6594,27 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
         }
         /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
          * every score but the token's own to -inf; zero acts on the output below */
-        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) p[j] = 0.0;
-        if (mode == RH_MASK_NEG_INF) for (j = 0; j < pos; j++) p[j] = -INFINITY;
+        if (mode == RH_MASK_UNIFORM) for (j = lo; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_NEG_INF) for (j = lo; j < pos; j++) p[j] = -INFINITY;
         /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
-        mx = p[0];
-        for (j = 1; j <= pos; j++)
+        mx = p[lo];
+        for (j = lo + 1; j <= pos; j++)
             if (p[j] > mx) { mx = p[j]; best = j; }
-        for (j = 0; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
-        for (j = 0; j <= pos; j++) p[j] /= sum;
-        /* the observe hook (rh_set_observe): top-1, its weight, the whole row, as applied */
+        for (j = lo; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        for (j = lo; j <= pos; j++) p[j] /= sum;
+        /* the observe hook (rh_set_observe): top-1, its weight, the whole row, as applied (0 before
+         * the window) */
         if (observe) {
             c->obs.top1[hi] = best;
             if (c->obs.top1_weight) c->obs.top1_weight[hi] = (float)p[best];
             if (c->obs.rows)
-                for (j = 0; j <= pos; j++) c->obs.rows[(size_t)hi * c->obs.row_stride + j] = (float)p[j];
+                for (j = 0; j <= pos; j++) c->obs.rows[(size_t)hi * c->obs.row_stride + j] = j < lo ? 0.0f : (float)p[j];
         }
         /* out (head_dim) = sum_j p_j v_j; the zero mask zeroes it (its attention, as observed, stays) */
         for (i = 0; i < hd; i++) {
             double o = 0.0;
             if (mode != RH_MASK_ZERO)
-                for (j = 0; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+                for (j = lo; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
             out[i] = (float)o;
         }
     }
@@ -6797,7 +6811,7 @@ static void att_task(void *arg, int task, int thread) {
     /* pair cheap (early) and dear (late) query blocks so contiguous task ranges balance */
     int qb = (u % 2 == 0) ? u / 2 : J->n_qb - 1 - u / 2;
     int t0 = qb * c->qb, t1 = t0 + c->qb < J->n ? t0 + c->qb : J->n, R = (t1 - t0) * g, r, kb, j;
-    int last_pos = J->p0 + t1 - 1;
+    int last_pos = J->p0 + t1 - 1, lo0 = att_lo(cf, J->layer, J->p0 + t0); /* lo0: the rows' first visible key */
     size_t kvsz = dtype_size(c->kv_dtype);
     size_t head_off = ((size_t)J->layer * nkv + hk) * (size_t)c->n_ctx * hd;
     const unsigned char *kbase = c->kcache + head_off * kvsz, *vbase = c->vcache + head_off * kvsz;
@@ -6815,7 +6829,7 @@ static void att_task(void *arg, int task, int thread) {
         S->bestpos[r] = 0;
         if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
     }
-    for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
+    for (kb = lo0 / RH_BK * RH_BK; kb <= last_pos && !all_neginf; kb += RH_BK) {
         int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
         const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
         const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
@@ -6845,13 +6859,18 @@ static void att_task(void *arg, int task, int thread) {
         for (r = 0; r < R; r++) {
             int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
             int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
+            int st = att_lo(cf, J->layer, pos) - kb; /* sliding window: keys before st are not visible */
             float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
             int observed = J->obs && ti == J->n - 1, fold;
-            if (vis <= 0 || mode == RH_MASK_NEG_INF) {
+            if (st < 0) st = 0;
+            if (vis <= st || mode == RH_MASK_NEG_INF) {
                 if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
                 continue;
             }
             if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
+            if (J->pk && st) memset(s, 0, sizeof(float) * (size_t)st);
+            /* from here the row's visible keys are s[0..vis) of this block (kb moved past the window's start) */
+            s += st; vis -= st;
             /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
              * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
              * scaled max, as rounding a product by a positive constant keeps the order */
@@ -6866,10 +6885,10 @@ static void att_task(void *arg, int task, int thread) {
                 if (bm > S->best[r]) {
                     for (j = 0; j < vis && s[j] != bm; j++) {}
                     S->best[r] = bm;
-                    S->bestpos[r] = kb + j;
+                    S->bestpos[r] = kb + st + j;
                 }
                 if (c->obs.rows)
-                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb, s, sizeof(float) * vis);
+                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb + st, s, sizeof(float) * vis);
             }
             mnew = bm > S->mx[r] ? bm : S->mx[r];
             if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
@@ -6880,7 +6899,7 @@ static void att_task(void *arg, int task, int thread) {
             S->mx[r] = mnew;
             sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
             S->sum[r] += sum;
-            if (!J->pk) k_pv(s, V, vis, hd, S->o + (size_t)r * hd);
+            if (!J->pk) k_pv(s, V + (size_t)st * hd, vis, hd, S->o + (size_t)r * hd);
         }
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
@@ -6919,7 +6938,8 @@ static void att_task(void *arg, int task, int thread) {
             if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f / S->sum[r];
             if (c->obs.rows) {
                 float *row = c->obs.rows + (size_t)hi * c->obs.row_stride, inv = 1.0f / S->sum[r];
-                for (j = 0; j <= pos; j++) row[j] = expf(row[j] - S->mx[r]) * inv;
+                int lo = att_lo(cf, J->layer, pos);
+                for (j = 0; j <= pos; j++) row[j] = j < lo ? 0.0f : expf(row[j] - S->mx[r]) * inv;
             }
         }
     }
@@ -8979,6 +8999,11 @@ static int config_check(const rh_config *c, const char *fname, char *err, size_t
     for (i = 0; i < c->n_eos; i++)
         if (c->eos_ids[i] < 0 || c->eos_ids[i] >= c->vocab_size)
             CFG_BAD("eos_ids[%d] = %d out of range 0..%d", i, c->eos_ids[i], c->vocab_size - 1);
+    if (c->sliding_window < 0 || c->sliding_window > RHW_MAX_CTX)
+        CFG_BAD("sliding_window %d out of range 0..%d (0: no window)", c->sliding_window, RHW_MAX_CTX);
+    if (c->sliding_window ? c->window_first_layer < 0 || c->window_first_layer >= c->n_layers : c->window_first_layer != 0)
+        CFG_BAD("window_first_layer %d must be %s", c->window_first_layer,
+                c->sliding_window ? "a layer (below n_layers)" : "0 without a sliding_window");
     return RH_OK;
 #undef CFG_BAD
 }
@@ -9088,7 +9113,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     const char *fn = m->path;
     uint64_t fsize = m->size;
     rh_config *c = &m->cfg;
-    uint32_t flags, n_tensors, i;
+    uint32_t flags, n_tensors, i, version;
     uint64_t sec_off[4], sec_size[4], data_off, data_size, pos, dir_end, n_small = 0;
     static const char *const sec_name[4] = {"metadata section", "tokenizer section",
                                             "tensor directory", "data region"};
@@ -9101,10 +9126,12 @@ static int model_load(rh_model *m, char *err, size_t cap) {
 
     if (fsize < RHW_HEADER) BAD("truncated: %llu bytes, smaller than the 256-byte header", (unsigned long long)fsize);
     if (memcmp(b, "RHWF", 4) != 0) BAD("bad magic (not a .rhw file)");
-    if (rd_u32(b + 4) != RH_FORMAT_VERSION) BAD("unsupported format version %u (expected %d)", rd_u32(b + 4), RH_FORMAT_VERSION);
+    version = rd_u32(b + 4);
+    if (version < 1 || version > RH_FORMAT_VERSION) BAD("unsupported format version %u (expected 1..%d)", version, RH_FORMAT_VERSION);
     if (rd_u32(b + 8) != RHW_HEADER) BAD("header_bytes %u, expected 256", rd_u32(b + 8));
     if (rd_u32(b + 12) != 0 || rd_u32(b + 172) != 0) BAD("reserved header field is not zero");
-    for (i = 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero", i);
+    /* version 2's fields at 200..207 are reserved (zero) in version 1 */
+    for (i = version >= 2 ? 208 : 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero (version %u)", i, version);
     if (rd_u64(b + 192) != fsize)
         BAD("file_size field says %llu bytes but the file has %llu (truncated or padded)",
             (unsigned long long)rd_u64(b + 192), (unsigned long long)fsize);
@@ -9118,6 +9145,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (rd_u32(b + 52) > 2) BAD("unknown rope_scaling %u", rd_u32(b + 52));
         if (rd_u32(b + 68) > (uint32_t)INT_MAX) BAD("rope_original_max_ctx %u is absurd", rd_u32(b + 68));
         if (rd_u32(b + 84) > RH_MAX_EOS) BAD("n_eos %u out of range 0..%d", rd_u32(b + 84), RH_MAX_EOS);
+        if (rd_u32(b + 200) > (uint32_t)RHW_MAX_CTX) BAD("sliding_window %u out of range 0..%d", rd_u32(b + 200), RHW_MAX_CTX);
+        if (rd_u32(b + 204) > (uint32_t)INT_MAX) BAD("window_first_layer %u is absurd", rd_u32(b + 204));
     }
     memset(c, 0, sizeof *c);
     c->dim = (int)rd_u32(b + 16);
@@ -9143,6 +9172,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     c->bos_id = (int32_t)rd_u32(b + 80);
     c->n_eos = (int)rd_u32(b + 84);
     for (i = 0; i < RH_MAX_EOS; i++) c->eos_ids[i] = i < (uint32_t)c->n_eos ? (int32_t)rd_u32(b + 88 + 4 * i) : 0;
+    c->sliding_window = (int)rd_u32(b + 200);
+    c->window_first_layer = (int)rd_u32(b + 204);
     if ((rc = config_check(c, fn, err, cap)) != RH_OK) goto fail;
     rc = RH_EFORMAT;
 
@@ -9517,7 +9548,8 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     if (!pl->prefix) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
     h = pl->prefix;
     memcpy(h, "RHWF", 4);
-    wr_u32(h + 4, RH_FORMAT_VERSION);
+    /* the lowest version that holds the config: 1 unless a version 2 field is set */
+    wr_u32(h + 4, cfg->sliding_window || cfg->window_first_layer ? 2u : 1u);
     wr_u32(h + 8, RHW_HEADER);
     wr_u32(h + 16, (uint32_t)cfg->dim); wr_u32(h + 20, (uint32_t)cfg->hidden_dim);
     wr_u32(h + 24, (uint32_t)cfg->n_layers); wr_u32(h + 28, (uint32_t)cfg->n_heads);
@@ -9531,6 +9563,7 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     wr_u32(h + 76, flags);
     wr_u32(h + 80, (uint32_t)cfg->bos_id); wr_u32(h + 84, (uint32_t)cfg->n_eos);
     for (i = 0; i < cfg->n_eos; i++) wr_u32(h + 88 + 4 * i, (uint32_t)cfg->eos_ids[i]);
+    wr_u32(h + 200, (uint32_t)cfg->sliding_window); wr_u32(h + 204, (uint32_t)cfg->window_first_layer);
     wr_u64(h + 120, meta_size ? RHW_HEADER : 0); wr_u64(h + 128, meta_size);
     wr_u64(h + 136, RHW_HEADER + meta_size); wr_u64(h + 144, tok_size);
     wr_u64(h + 152, RHW_HEADER + meta_size + tok_size); wr_u64(h + 160, dir_size);
@@ -13660,6 +13693,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
         printf("rope_scaling    llama3 factor %g low_freq_factor %g high_freq_factor %g original_max_ctx %d\n", (double)c->rope_factor,
                (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor, c->rope_original_max_ctx);
     else printf("rope_scaling    none\n");
+    if (c->sliding_window) printf("sliding_window  %d from layer %d\n", c->sliding_window, c->window_first_layer);
     printf("norm_eps        %g\nqkv_bias        %d\ntied_embeddings %d\nadd_bos         %d\nbos_id          %d\neos_ids        ",
            (double)c->norm_eps, c->qkv_bias, c->tied_embeddings, c->add_bos, c->bos_id);
     for (i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);

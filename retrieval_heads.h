@@ -9,7 +9,7 @@
  * and the problem, in a caller-supplied buffer (err, errcap) or in the context (rh_ctx_error).
  *
  * ==============================================================================================
- * THE .rhw WEIGHT FORMAT, version 1
+ * THE .rhw WEIGHT FORMAT, version 2 (version 1 files still load)
  * ==============================================================================================
  * One file, little-endian throughout, designed to be mmapped: tensor data is used in place.
  * A file is valid when it meets every rule below; the loader (rh_model_open) refuses any other
@@ -23,7 +23,9 @@
  *
  *   off size type   field                 rule / meaning
  *     0   4  char   magic                 "RHWF"
- *     4   4  u32    version               1
+ *     4   4  u32    version               1 or 2 (2 adds the fields at 200..207 below; a writer
+ *                                         writes 1 when those fields are 0, so a file of a model
+ *                                         without them is byte-identical to version 1's)
  *     8   4  u32    header_bytes          256
  *    12   4  u32    reserved              0
  *    16   4  u32    dim                   1..65536 (RHW_MAX_DIM): model width (hidden_size)
@@ -68,7 +70,19 @@
  *   176   8  u64    data_offset           tensor data region; a multiple of 64
  *   184   8  u64    data_size             >= 1
  *   192   8  u64    file_size             equals the file's size in bytes
- *   200  56         reserved              every byte 0
+ *   200   4  u32    sliding_window        version 2: 0 (none) or 1..2^24 (RHW_MAX_CTX): W, the
+ *                                         keys a query sees in a windowed layer: position i
+ *                                         attends to j with i - W < j <= i (Hugging Face's
+ *                                         masking_utils sliding_window_overlay, kv_idx >
+ *                                         q_idx - sliding_window, on top of the causal mask;
+ *                                         Mistral v0.1 sliding_window, Phi-3, Qwen2 with
+ *                                         use_sliding_window); version 1: must be 0
+ *   204   4  u32    window_first_layer    version 2: the first windowed layer, layers
+ *                                         window_first_layer..n_layers - 1 use the window (Qwen2's
+ *                                         max_window_layers; 0 for Mistral and Phi-3, all layers);
+ *                                         < n_layers when sliding_window > 0, else must be 0;
+ *                                         version 1: must be 0
+ *   208  48         reserved              every byte 0
  * bos_id and eos_ids index the vocab_size embedding rows; they may lie past the tokenizer's
  * n_tokens (padding rows).
  *
@@ -191,7 +205,7 @@ extern "C" {
 #endif
 
 #define RH_VERSION "0.1.0"
-#define RH_FORMAT_VERSION 1
+#define RH_FORMAT_VERSION 2 /* the newest version; the loader reads 1 and 2 */
 #define RH_MAX_EOS 8
 
 /* Error codes (negative returns).  The message is in err / rh_ctx_error(). */
@@ -218,6 +232,9 @@ typedef struct {
     int bos_id; /* -1 if none */
     int n_eos;
     int eos_ids[RH_MAX_EOS];
+    /* sliding-window attention (format version 2): 0 none, else layers window_first_layer..
+     * attend to the window i - sliding_window < j <= i */
+    int sliding_window, window_first_layer;
 } rh_config;
 
 /* ---- model: the mapped weights and the tokenizer; read-only, shareable by many contexts ---- */

@@ -5,7 +5,7 @@ PyTorch reference logits.  Run with Debian's python3 (torch, numpy):
     /usr/bin/python3 test/gen_reference.py
 
 For each variant (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
-rope scaling) it
+rope scaling, Mistral and Qwen2 sliding-window attention) it
   1. draws seeded random weights and writes a Hugging Face checkpoint directory by hand
      (config.json, *.safetensors, tokenizer.json, tokenizer_config.json, ...) in a temp dir;
   2. exports it with weights/export.py (f32, and bf16 / f16 for some variants);
@@ -99,6 +99,18 @@ VARIANTS = [
          layers=3, heads=2, kv=2, head_dim=None, tok="spm", byte_fallback=False, theta=10000.0,
          eps=1e-6, tied=False, max_pos=256, rope={"type": "linear", "factor": 4.0}, src="f16",
          shards=1, pad_vocab=0, exports=[("f32", "f32"), ("f16", None)]),
+    # Sliding-window attention (format version 2), windows shorter than the 48-id sequence and
+    # the 72-token greedy run: Mistral v0.1 style, every layer with sliding_window 12, GQA ...
+    dict(name="swa", arch="MistralForCausalLM", model_type="mistral", dim=32, hidden=56,
+         layers=2, heads=4, kv=2, head_dim=None, tok="sp", byte_fallback=False, theta=10000.0,
+         eps=1e-5, tied=False, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0,
+         window=12, exports=[("f32", None), ("bf16", "bf16")]),
+    # ... and Qwen2 with use_sliding_window, window 7 from max_window_layers 1 (layer 0 full,
+    # layers 1 and 2 windowed).
+    dict(name="qwen2swa", arch="Qwen2ForCausalLM", model_type="qwen2", dim=40, hidden=72,
+         layers=3, heads=4, kv=2, head_dim=None, tok="qwen2", theta=1000000.0, eps=1e-6,
+         tied=True, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0, window=7,
+         window_first=1, exports=[("f32", None)]),
 ]
 
 
@@ -382,10 +394,11 @@ def write_hf_dir(d, v, W, tj, tcfg, vocab, ids):
     if v["model_type"] == "llama":
         cfg.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
     if v["model_type"] == "mistral":
-        cfg["sliding_window"] = None
+        cfg["sliding_window"] = v.get("window")
     if v["model_type"] == "qwen2":
-        cfg.update({"use_sliding_window": False, "sliding_window": 32768,
-                    "max_window_layers": 28})
+        cfg.update({"use_sliding_window": bool(v.get("window")),
+                    "sliding_window": v.get("window") or 32768,
+                    "max_window_layers": v.get("window_first", 28)})
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     if v["name"] == "llama3":  # eos may be a list (generation_config overrides config.json)
@@ -455,8 +468,13 @@ def forward(W, c, ids):
     emb = torch.cat((freqs, freqs), dim=-1)           # (T, hd)
     cos, sin = emb.cos(), emb.sin()
     causal = torch.ones(T, T, dtype=torch.bool).triu(1)
+    # sliding window (HF masking_utils.sliding_window_overlay: kv_idx > q_idx - W visible)
+    W_ = c.get("sliding_window", 0)
+    pos = torch.arange(T)
+    windowed = causal | (pos[None, :] <= pos[:, None] - W_) if W_ else causal
     for i in range(c["n_layers"]):
         p = "model.layers.%d." % i
+        mask = windowed if W_ and i >= c.get("window_first_layer", 0) else causal
         h = rms_norm(x, W[p + "input_layernorm.weight"], c["norm_eps"])
         q = h @ W[p + "self_attn.q_proj.weight"].T
         k = h @ W[p + "self_attn.k_proj.weight"].T
@@ -473,7 +491,7 @@ def forward(W, c, ids):
         k = k.repeat_interleave(nh // nkv, dim=0)      # query head j uses kv head j // n_rep
         v = v.repeat_interleave(nh // nkv, dim=0)
         s = (q @ k.transpose(1, 2)) / math.sqrt(hd)    # (nh, T, T)
-        s = s.masked_fill(causal, float("-inf"))
+        s = s.masked_fill(mask, float("-inf"))
         a = torch.softmax(s, dim=-1) @ v               # (nh, T, hd)
         a = a.transpose(0, 1).reshape(T, nh * hd)
         x = x + a @ W[p + "self_attn.o_proj.weight"].T
@@ -597,7 +615,8 @@ def main():
                      "rope_high_freq_factor": rs.get("high_freq_factor", 1.0),
                      "rope_original_max_ctx": rs.get("original_max_position_embeddings", 0),
                      "norm_eps": v["eps"], "qkv_bias": v["arch"] == "Qwen2ForCausalLM",
-                     "tied_embeddings": v["tied"]}
+                     "tied_embeddings": v["tied"], "sliding_window": v.get("window", 0),
+                     "window_first_layer": v.get("window_first", 0)}
                 g = torch.Generator().manual_seed(seed + attempt + 500)
                 # the id sequence: BOS when the model has one, then random ids below n_tok
                 seq = torch.randint(0, n_tok, (N_IDS,), generator=g).tolist()
@@ -631,7 +650,7 @@ def main():
                     assert torch.equal(got, t), "%s: %s differs after export" % (fn, name)
                 cc = info["config"]
                 for k in ("n_heads", "n_kv_heads", "head_dim", "n_layers", "rope_scaling",
-                          "qkv_bias", "tied_embeddings"):
+                          "qkv_bias", "tied_embeddings", "sliding_window", "window_first_layer"):
                     assert cc[k] == c[k], (fn, k, cc[k], c[k])
                 for k in ("rope_theta", "rope_factor", "rope_low_freq_factor",
                           "rope_high_freq_factor", "norm_eps"):
@@ -643,6 +662,15 @@ def main():
                 files.append((fn, {"f32": 0, "f16": 1, "bf16": 2}[dt], os.path.getsize(out)))
                 print("  " + line)
             logits = forward(W, c, seq)
+            extra = ""
+            if c["sliding_window"]:  # the window must matter: without it the logits differ
+                full = forward(W, dict(c, sliding_window=0), seq)
+                wd = float((logits - full).abs().max())
+                assert wd > 0.1, (v["name"], wd)
+                assert float((logits[:c["sliding_window"]] - full[:c["sliding_window"]])
+                             .abs().max()) < 1e-9  # and inside the first window it does not
+                extra = "  window %d from layer %d (max|logit change| without it %.3f)" % (
+                    c["sliding_window"], c["window_first_layer"], wd)
             lp = os.path.join(FIX, "%s.logits.bin" % v["name"])
             with open(lp, "wb") as f:
                 f.write(logits.numpy().astype("<f4").tobytes())
@@ -651,10 +679,10 @@ def main():
                               files=files, min_margin=min(margins), seed=used_seed,
                               max_abs=float(logits.abs().max())))
             summary.append("%-7s seed %d  vocab %d  max|logit| %.3f  greedy min top-2 margin "
-                           "%.4f (steps %d, all >= %.2f)  files %s"
+                           "%.4f (steps %d, all >= %.2f)  files %s%s"
                            % (v["name"], used_seed, vocab, float(logits.abs().max()),
                               min(margins), N_GEN, MIN_MARGIN,
-                              ", ".join("%s (%d B)" % (f[0], f[2]) for f in files)))
+                              ", ".join("%s (%d B)" % (f[0], f[2]) for f in files), extra))
             print(summary[-1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

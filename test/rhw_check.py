@@ -78,7 +78,7 @@ def _check_header(b, n):
     _need(n >= HDR, "file of %d bytes is shorter than the 256-byte header", n)
     _need(b[0:4] == b"RHWF", "magic %r, expected 'RHWF'", bytes(b[0:4]))
     ver, hb, r0 = struct.unpack_from("<III", b, 4)
-    _need(ver == 1, "version %d, expected 1", ver)
+    _need(ver in (1, 2), "version %d, expected 1 or 2", ver)
     _need(hb == HDR, "header_bytes %d, expected 256", hb)
     _need(r0 == 0, "reserved u32 at 12 is %d, expected 0", r0)
     names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "vocab_size",
@@ -128,8 +128,16 @@ def _check_header(b, n):
     _need(r1 == 0, "reserved u32 at 172 is %d, expected 0", r1)
     _need(dao % 64 == 0, "data_offset %d is not a multiple of 64", dao)
     _need(fs == n, "file_size %d, but the file has %d bytes", fs, n)
-    for i in range(200, HDR):
+    # version 2: sliding_window (0 none, else 1..2^24) and window_first_layer at 200, 204
+    c["sliding_window"], c["window_first_layer"] = struct.unpack_from("<II", b, 200)
+    for i in range(208 if ver == 2 else 200, HDR):
         _need(b[i] == 0, "reserved header byte %d is not 0", i)
+    sw, wl = c["sliding_window"], c["window_first_layer"]
+    _need(sw <= MAX_CTX, "sliding_window %d out of range 0..2^24", sw)
+    if sw:
+        _need(wl < c["n_layers"], "window_first_layer %d must be below n_layers", wl)
+    else:
+        _need(wl == 0, "window_first_layer %d without a sliding_window", wl)
     secs = {"meta": (mo, ms), "tok": (to, ts), "dir": (do, ds), "data": (dao, das)}
     return c, nt, secs
 

@@ -881,7 +881,11 @@ static int engine_loader_bad_files(void) {
 #define MUTATE(stmt, what, label) do { unsigned char *t = (unsigned char *)malloc(n); memcpy(t, img, n); stmt; \
         fails += engine_expect_bad(t, n, what, label); free(t); } while (0)
     MUTATE(t[0] = 'X', "bad magic", "magic");
-    MUTATE(wr_u32(t + 4, 2), "version 2", "version");
+    MUTATE(wr_u32(t + 4, 3), "version 3", "version");
+    MUTATE(wr_u32(t + 200, 4), "reserved header byte 200", "window in version 1");
+    MUTATE((wr_u32(t + 4, 2), wr_u32(t + 204, 1)), "window_first_layer", "first window layer without a window");
+    MUTATE((wr_u32(t + 4, 2), wr_u32(t + 200, (1u << 24) + 1)), "sliding_window", "window too long");
+    MUTATE((wr_u32(t + 4, 2), wr_u32(t + 200, 8), wr_u32(t + 204, 99)), "window_first_layer", "first window layer past the layers");
     MUTATE(wr_u32(t + 8, 128), "header_bytes", "header_bytes");
     MUTATE(t[230] = 1, "reserved", "reserved");
     MUTATE(wr_u32(t + 16, 0xffffffffu), "dim", "absurd dim");

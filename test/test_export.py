@@ -203,18 +203,60 @@ def main():
                     lambda c: c.update(rope_scaling={"rope_type": "llama3", "factor": 8.0}))
         t.check("llama3 rope_scaling without its keys", [d, out], 1, "rope_scaling",
                 "low_freq_factor")
+        def window_of(path):
+            cc = rhw_check.read_rhw(path)["config"]
+            return cc["sliding_window"], cc["window_first_layer"]
+
         d = variant("sw", lambda c: c.update(sliding_window=16), arch="MistralForCausalLM")
-        t.check("sliding window shorter than the context", [d, out], 1, "sliding_window", "16")
-        t.check("sliding window with --max-ctx", [d, ok_out, "--max-ctx", "16"], 0)
+        code, _, _ = t.check("sliding window shorter than the context", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Mistral sliding_window 16 stored (version 2)", window_of(ok_out) == (16, 0) and
+                 open(ok_out, "rb").read()[4] == 2)
+        for bad in (0, -4, True, "16"):
+            d = variant("sw_bad%d" % len(str(bad)) + type(bad).__name__,
+                        lambda c: c.update(sliding_window=bad), arch="MistralForCausalLM")
+            t.check("sliding_window %r" % (bad,), [d, out], 1, "sliding_window")
+        d = variant("sw_huge", lambda c: c.update(sliding_window=1 << 25), arch="MistralForCausalLM")
+        t.check("sliding_window past the format's limit", [d, out], 1, "sliding_window")
+        d = variant("sw_null", lambda c: c.update(sliding_window=None), arch="MistralForCausalLM")
+        code, _, _ = t.check("Mistral sliding_window null", [d, ok_out], 0)
+        if code == 0:
+            t.ok("no window: version 1", window_of(ok_out) == (0, 0) and
+                 open(ok_out, "rb").read()[4] == 1)
         d = variant("sw_default", arch="MistralForCausalLM",
                     mutate=lambda c: c.update(max_position_embeddings=32768))
-        t.check("Mistral default sliding_window 4096", [d, out], 1, "sliding_window", "4096")
+        code, _, _ = t.check("Mistral default sliding_window 4096", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Mistral default window 4096", window_of(ok_out) == (4096, 0))
         d = variant("qwen_sw", arch="Qwen2ForCausalLM",
-                    mutate=lambda c: c.update(use_sliding_window=True, sliding_window=32))
-        t.check("Qwen2 use_sliding_window", [d, out], 1, "sliding_window")
+                    mutate=lambda c: c.update(use_sliding_window=True, sliding_window=32,
+                                              max_window_layers=0))
+        code, _, _ = t.check("Qwen2 use_sliding_window", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Qwen2 window from max_window_layers", window_of(ok_out) == (32, 0))
+        d = variant("qwen_sw_none", arch="Qwen2ForCausalLM",
+                    mutate=lambda c: c.update(use_sliding_window=True, sliding_window=32,
+                                              max_window_layers=L))
+        code, _, _ = t.check("Qwen2 max_window_layers = num_hidden_layers", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Qwen2 no windowed layer: no window", window_of(ok_out) == (0, 0))
+        d = variant("qwen_sw_mwl", arch="Qwen2ForCausalLM",
+                    mutate=lambda c: c.update(use_sliding_window=True, sliding_window=32,
+                                              max_window_layers=-1))
+        t.check("Qwen2 max_window_layers -1", [d, out], 1, "max_window_layers")
         d = variant("qwen_sw_off", arch="Qwen2ForCausalLM",
                     mutate=lambda c: c.update(use_sliding_window=False, sliding_window=32))
         t.check("Qwen2 sliding_window unused", [d, ok_out], 0)
+        d = variant("yi", lambda c: c.update(architectures=["YiForCausalLM"], model_type="Yi"),
+                    items=lambda c: [(n.replace("input_layernorm", "ln1")
+                                      .replace("post_attention_layernorm", "ln2"), s)
+                                     for n, s in tensors(c)])
+        code, _, _ = t.check("YiForCausalLM (ln1/ln2) as Llama", [d, ok_out], 0)
+        if code == 0:
+            names = rhw_check.read_rhw(ok_out)["tensors"]
+            t.ok("Yi norms written under Llama's names",
+                 "model.layers.0.input_layernorm.weight" in names and
+                 "model.layers.0.post_attention_layernorm.weight" in names)
         d = variant("act", lambda c: c.update(hidden_act="gelu"))
         t.check("hidden_act gelu", [d, out], 1, "hidden_act", "gelu")
         d = variant("abias", lambda c: c.update(attention_bias=True))

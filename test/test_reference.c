@@ -2,8 +2,8 @@
  * test_reference.c -- the forward pass against a reference nobody on the team wrote.
  *
  * test/gen_reference.py (Debian python3 + torch) built tiny random Hugging Face checkpoints of
- * five variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
- * rope scaling), exported them with weights/export.py to test/fixtures/NAME.rhw (f32, and bf16 or
+ * seven variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
+ * rope scaling, Mistral sliding window 12 on every layer, Qwen2 window 7 from layer 1), exported them with weights/export.py to test/fixtures/NAME.rhw (f32, and bf16 or
  * f16 for each) and saved PyTorch float64 reference outputs: the logits of every position of a
  * 48-token id sequence (<name>.logits.bin, float32 LE, 48 x vocab) and 64 greedy tokens after
  * an 8-token prompt (reference_cases.h).  The weights are exactly representable in bf16 and f16, so
@@ -234,9 +234,9 @@ static int reference_test_greedy(void) {
  * change the logits. */
 static int reference_test_chunked(void) {
     static const int chunks[] = {1, 3, 16, 47, 48, 0};
-    static const char *files[] = {"qwen2.rhw", "llama3.f16.rhw", "gqa.bf16.rhw"};
+    static const char *files[] = {"qwen2.rhw", "llama3.f16.rhw", "gqa.bf16.rhw", "qwen2swa.rhw"};
     int fi, fails = 0;
-    for (fi = 0; fi < 3; fi++) {
+    for (fi = 0; fi < 4; fi++) {
         const reference_case *rc = reference_case_of(files[fi]);
         float *base, *lg;
         size_t n;

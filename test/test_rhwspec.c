@@ -518,6 +518,8 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
             if (f[i].off == 80) expect = vals[k] == 0xFFFFFFFFu || vals[k] < vocab;
             if (f[i].off == 76 && vals[k] > 7) expect = RS_REFUSED;
             if (f[i].off == 4 || f[i].off == 8 || f[i].off == 12 || f[i].off == 172) expect = RS_REFUSED;
+            /* version 2 reads bytes 200..207 as the sliding window; zero there, a version 1 file is one */
+            if (f[i].off == 4 && vals[k] == 2 && !rd_u32(img + 200) && !rd_u32(img + 204)) expect = RS_ACCEPTED;
             rhwspec_m32(x, b, expect, (uint64_t)f[i].off, vals[k], f[i].name);
         }
     }
@@ -539,6 +541,33 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
         rhwspec_begin(x, b, k <= 8 ? RS_ACCEPTED : RS_REFUSED, "n_eos = %d, eos_ids = 0..", (int)k);
         rhwspec_u32(x, 84, (uint32_t)k);
         for (i = 0; i < 8; i++) rhwspec_u32(x, 88 + 4 * (uint64_t)i, (uint32_t)i % vocab);
+        rhwspec_end(x);
+    }
+    /* version 2's window: sliding_window 0..2^24 (0 none), window_first_layer a layer (0 without a
+     * window); bytes 200..207 must be 0 in version 1 */
+    {
+        static const uint32_t ws[] = {0, 1, 2, 7, 4096, 1u << 24, (1u << 24) + 1, 0x80000000u, 0xFFFFFFFFu};
+        uint32_t nl = rd_u32(img + 24), wl[5];
+        size_t nw = 0;
+        wl[nw++] = 0; wl[nw++] = 1; wl[nw++] = nl - 1; wl[nw++] = nl; wl[nw++] = 0xFFFFFFFFu;
+        for (k = 0; k < sizeof ws / sizeof ws[0]; k++)
+            for (j = 0; j < nw; j++) {
+                int ok = ws[k] <= (1u << 24) && (ws[k] ? wl[j] < nl : wl[j] == 0);
+                if (level < 2 && j > 3) continue;
+                rhwspec_begin(x, b, ok ? RS_ACCEPTED : RS_REFUSED, "version 2, sliding_window %lu, window_first_layer %lu",
+                              (unsigned long)ws[k], (unsigned long)wl[j]);
+                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 200, ws[k]);
+                rhwspec_u32(x, 204, wl[j]);
+                rhwspec_end(x);
+            }
+        rhwspec_begin(x, b, RS_REFUSED, "version 1 with sliding_window 8");
+        rhwspec_u32(x, 4, 1);
+        rhwspec_u32(x, 200, 8);
+        rhwspec_end(x);
+        rhwspec_begin(x, b, RS_REFUSED, "version 2 with reserved byte 208 set");
+        rhwspec_u32(x, 4, 2);
+        rhwspec_u32(x, 208, 1);
         rhwspec_end(x);
     }
     /* flags: each bit */

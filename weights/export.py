@@ -9,7 +9,9 @@ rhw_tok.py beside this script), tokenizer_config.json and generation_config.json
 add_bos_token, chat_template).
 
 Supported: LlamaForCausalLM (Llama-2, Llama-3.x with rope_scaling llama3, Yi, TinyLlama),
-MistralForCausalLM, Qwen2ForCausalLM.  Anything in the config that would change the math and
+YiForCausalLM (Yi's first configs: Llama with the norms named ln1/ln2), MistralForCausalLM,
+Qwen2ForCausalLM; sliding-window attention as the config sets it (written in format version 2;
+a model without a window is written as version 1).  Anything in the config that would change the math and
 that the engine does not implement is refused with a message naming the key: it is never
 silently ignored.
 
@@ -24,6 +26,7 @@ Exit status: 0 done (a one-line summary on stdout); 1 the input is unsupported o
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -35,7 +38,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 # .rhw constants (retrieval_heads.h)
 MAGIC = b"RHWF"
-VERSION = 1
+VERSION = 1    # written when the model needs no version 2 field (then the file is as before)
+VERSION_2 = 2  # adds sliding_window and window_first_layer at header bytes 200..207
+MAX_CTX = 1 << 24
 HEADER_BYTES = 256
 ALIGN = 64
 MAX_EOS = 8
@@ -52,10 +57,14 @@ ST_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 
 CHUNK_BYTES = 64 << 20  # streaming copy/convert granularity
 
+# YiForCausalLM (Yi's first releases, remote code) is Llama's math with the two norms named
+# ln1 / ln2; they are read under either name and written under Llama's.
 ARCHS = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
-         "Qwen2ForCausalLM": "qwen2"}
+         "Qwen2ForCausalLM": "qwen2", "YiForCausalLM": "llama"}
 MODEL_TYPES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
-               "qwen2": "Qwen2ForCausalLM"}
+               "qwen2": "Qwen2ForCausalLM", "Yi": "YiForCausalLM"}
+YI_ALIASES = {"input_layernorm.weight": "ln1.weight",
+              "post_attention_layernorm.weight": "ln2.weight"}
 
 # Per-family defaults of the HF config classes, for keys a config.json may leave out.
 DEFAULTS = {
@@ -344,22 +353,31 @@ def parse_config(hf_dir, max_ctx_arg):
             fail("%s: rope_scaling type %r is not supported (only linear and llama3)"
                  % (path, rtype))
 
-    # Sliding-window attention: harmless only while the context fits in the window.
+    # Sliding-window attention (format version 2): position i attends to i - W < j <= i, as
+    # HF's masking_utils.sliding_window_overlay.  Mistral: every layer when sliding_window is
+    # set; Qwen2: with use_sliding_window, the layers from max_window_layers on (HF's
+    # layer_types: "sliding_attention" for i >= max_window_layers).
+    c["sliding_window"], c["window_first_layer"] = 0, 0
+    first = 0
     if fam == "mistral":
         sw = d.get("sliding_window")
         uses_sw = sw is not None
     elif fam == "qwen2":
         sw = d.get("sliding_window")
         uses_sw = bool(d.get("use_sliding_window")) and sw is not None
+        if uses_sw:
+            first = cfg_int(d, "max_window_layers", path, lo=0, hi=1 << 31)
+            if first >= c["n_layers"]:
+                uses_sw = False  # no layer is windowed
     else:
         sw, uses_sw = None, False
     if uses_sw:
         if isinstance(sw, bool) or not isinstance(sw, int) or sw <= 0:
-            fail("%s: sliding_window must be a positive integer, got %r" % (path, sw))
-        if sw < c["max_ctx"]:
-            fail("%s: sliding_window %d is shorter than the context %d: sliding-window "
-                 "attention is not supported (pass --max-ctx %d to limit the context to it)"
-                 % (path, sw, c["max_ctx"], sw))
+            fail("%s: sliding_window must be a positive integer (or null for none), got %r"
+                 % (path, sw))
+        if sw > MAX_CTX:
+            fail("%s: sliding_window %d exceeds the format's limit of %d" % (path, sw, MAX_CTX))
+        c["sliding_window"], c["window_first_layer"] = sw, first
     return c, cfg
 
 
@@ -534,8 +552,17 @@ def plan_tensors(c, tensors, hf_dir):
     plan = []
     exp = expected_tensors(c)
     names = set(n for n, _ in exp)
+    used = set()
     for name, shape in exp:
         t = tensors.get(name)
+        if t is None and c["arch"] == "YiForCausalLM":
+            for llama_name, yi_name in YI_ALIASES.items():
+                if name.endswith("." + llama_name):
+                    alias = name[:-len(llama_name)] + yi_name
+                    if alias in tensors:
+                        t = copy.copy(tensors[alias])
+                        t.name = name
+                        used.add(alias)
         if t is None:
             hint = ""
             if name.endswith("_proj.bias"):
@@ -551,7 +578,7 @@ def plan_tensors(c, tensors, hf_dir):
                  % (t.path, name, list(t.shape), list(shape)))
         plan.append(t)
     for name in sorted(tensors):
-        if name in names:
+        if name in names or name in used:
             continue
         if name.endswith(".rotary_emb.inv_freq"):
             continue  # a cache HF recomputes from rope_theta
@@ -634,7 +661,8 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     flags = ((FLAG_QKV_BIAS if c["qkv_bias"] else 0) | (FLAG_TIED if c["tied"] else 0) |
              (FLAG_ADD_BOS if add_bos else 0))
     eos8 = list(eos_ids) + [0] * (MAX_EOS - len(eos_ids))
-    h = struct.pack("<4sIII", MAGIC, VERSION, HEADER_BYTES, 0)
+    v2 = c["sliding_window"] or c["window_first_layer"]
+    h = struct.pack("<4sIII", MAGIC, VERSION_2 if v2 else VERSION, HEADER_BYTES, 0)
     h += struct.pack("<8I", c["dim"], c["hidden_dim"], c["n_layers"], c["n_heads"],
                      c["n_kv_heads"], c["head_dim"], c["vocab_size"], c["max_ctx"])
     h += struct.pack("<fIfffIfI", c["rope_theta"], c["rope_scaling"], c["rope_factor"],
@@ -645,6 +673,7 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     h += struct.pack("<II", n_tensors, 0)
     h += struct.pack("<3Q", data_off, data_size, fsize)
     assert len(h) == 200, len(h)
+    h += struct.pack("<II", c["sliding_window"], c["window_first_layer"])
     return h + b"\0" * (HEADER_BYTES - len(h))
 
 
