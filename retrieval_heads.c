@@ -6339,7 +6339,7 @@ done:
 /* =============================================================================================
  * 2. THE MODEL
  *
- * The math of Hugging Face's LlamaForCausalLM (also Mistral, Qwen2), in f32 whatever the
+ * The math of Hugging Face's LlamaForCausalLM (also Mistral, Qwen2, Phi-3), in f32 whatever the
  * weight dtype:
  *   x = embed[id]
  *   per layer:  h = x + o_proj(attn(rope(q_proj(rms(x))), rope(k_proj(rms(x))), v_proj(rms(x))))
@@ -6388,7 +6388,10 @@ struct rh_model {
     const float *final_norm;   /* (dim) */
     rh_layer *layers;          /* (n_layers) */
     float *f32_small;          /* f32 copies of norms and biases */
-    float *inv_freq;           /* (head_dim / 2) RoPE inverse frequencies, scaling applied */
+    float *inv_freq;           /* (R) RoPE inverse frequencies, scaling applied (longrope: the
+                                  short factors), R = rotated pairs (rope_pairs) */
+    float *inv_freq_long;      /* (R) longrope: with the long factors; else NULL */
+    const float *rope_short, *rope_long; /* (R) longrope's factor lists (f32 copies) or NULL */
     const unsigned char *meta; /* metadata section (after n_entries), validated */
     size_t meta_size;
     uint32_t n_meta;
@@ -6475,6 +6478,9 @@ struct rh_ctx {
     float *rope;                            /* (chunk, head_dim/2, 2) cos, sin */
     rh_scratch *scr;                        /* (n_threads) */
     double *ref_p;                          /* (n_ctx) reference_attention's scores, weights */
+    int *ids;                               /* (n_ctx) longrope: the cached positions' tokens, to
+                                               recompute them when the factor list changes */
+    int rope_long;                          /* longrope: the cache was computed with the long list */
     int observing;
     rh_observe obs;
     unsigned char *mask;                    /* (n_layers * n_heads) or NULL */
@@ -6495,21 +6501,33 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 }
 
 /* ---- RoPE, rotate-half: dimension i pairs with i + d/2; cos/sin per (token, i) ---- */
+/* The rotated pairs R of a head: rope_dim / 2 (partial rotary, Phi-3's partial_rotary_factor),
+ * else head_dim / 2. */
+static int rope_pairs(const rh_config *cf) { return (cf->rope_dim ? cf->rope_dim : cf->head_dim) / 2; }
+
 static void rope_tables(const rh_ctx *c, int p0, int n) {
     const rh_model *m = c->m;
-    int half = m->cfg.head_dim / 2, t, i;
+    int half = m->cfg.head_dim / 2, R = rope_pairs(&m->cfg), t, i;
+    /* longrope: the list the context uses now (rh_eval picks it), and cos, sin times the
+     * attention factor in f32 as HF's Phi3RotaryEmbedding */
+    const float *inv = c->rope_long && m->inv_freq_long ? m->inv_freq_long : m->inv_freq;
+    int scaled = m->cfg.rope_scaling == RH_ROPE_LONGROPE;
+    float af = m->cfg.rope_attn_factor;
     for (t = 0; t < n; t++) {
         float *cs = c->rope + (size_t)t * half * 2;
-        for (i = 0; i < half; i++) {
+        for (i = 0; i < R; i++) {
             /* as HF: the angle is an f32 product of the f32 position and inv_freq */
-            float ang = (float)(p0 + t) * m->inv_freq[i];
+            float ang = (float)(p0 + t) * inv[i];
             cs[2 * i] = (float)cos((double)ang);
             cs[2 * i + 1] = (float)sin((double)ang);
+            if (scaled) { cs[2 * i] *= af; cs[2 * i + 1] *= af; }
         }
     }
 }
-static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
-    int h, i, half = hd / 2;
+/* x (n_heads, hd): dimension i < half pairs with i + half, half = R (the rotated pairs); the
+ * dimensions from 2R on pass through */
+static void rope_apply(float *x, int n_heads, int hd, int half, const float *cs) {
+    int h, i;
     for (h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * hd;
         for (i = 0; i < half; i++) {
@@ -6652,8 +6670,8 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
         /* RoPE on every head of q and k: rotate-half (dimension i with i + head_dim/2), angle
          * pos * inv_freq[i] (linear or llama3 scaling is in the model's inv_freq) */
         rope_tables(c, pos, 1);
-        rope_apply(q, nh, hd, c->rope);
-        rope_apply(k, nkv, hd, c->rope);
+        rope_apply(q, nh, hd, rope_pairs(cf), c->rope);
+        rope_apply(k, nkv, hd, rope_pairs(cf), c->rope);
         /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
         for (h = 0; h < nkv; h++) {
             size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
@@ -6972,8 +6990,8 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
                 for (i = 0; i < qd; i++) q[i] += L->bq[i];
                 for (i = 0; i < kvd; i++) { k[i] += L->bk[i]; v[i] += L->bv[i]; }
             }
-            rope_apply(q, nh, hd, c->rope + (size_t)t * half * 2);
-            rope_apply(k, nkv, hd, c->rope + (size_t)t * half * 2);
+            rope_apply(q, nh, hd, rope_pairs(cf), c->rope + (size_t)t * half * 2);
+            rope_apply(k, nkv, hd, rope_pairs(cf), c->rope + (size_t)t * half * 2);
             for (h = 0; h < nkv; h++) {
                 size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)(p0 + t)) * hd * kvsz;
                 k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
@@ -7034,6 +7052,7 @@ void rh_ctx_free(rh_ctx *c) {
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
     free(c->ref_p);
+    free(c->ids);
     free(c);
 }
 
@@ -7191,6 +7210,10 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
+    if (cf->rope_scaling == RH_ROPE_LONGROPE) {
+        c->ids = (int *)malloc(sizeof(int) * (size_t)c->n_ctx);
+        if (!c->ids) ok = 0;
+    }
     if (c->reference) {
         /* the plain pass uses one row of the buffers above and its score row: no packed X, no
          * attention tiles, no threads */
@@ -7276,9 +7299,10 @@ int rh_set_mask(rh_ctx *c, const unsigned char *heads, rh_mask_mode mode) {
     return RH_OK;
 }
 
+static int eval_tokens(rh_ctx *c, const int *ids, int n, float *logits, int logits_all);
 int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
     const rh_config *cf;
-    int i, done;
+    int i;
     if (!c) return RH_EINVAL;
     cf = &c->m->cfg;
     if (!ids || n < 1) { set_err(c->err, sizeof c->err, "rh_eval: no tokens"); return RH_EINVAL; }
@@ -7295,6 +7319,32 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
         set_err(c->err, sizeof c->err, "rh_eval: observe row_stride %d < %d visible positions", c->obs.row_stride, c->n_past + n);
         return RH_ERANGE;
     }
+    if (cf->rope_scaling == RH_ROPE_LONGROPE) {
+        /* longrope: the factor list of a sequence of n_past + n tokens (HF's longrope_frequency_update:
+         * long past original_max_position_embeddings).  The cache holds what one prefill of the
+         * sequence would: when the list changes (a generation crosses the original context, HF's
+         * prepare_inputs_for_generation then drops its cache and runs the whole sequence again),
+         * the cached positions are recomputed with the new list first, without observing; the
+         * mask in effect applies to them as to any rh_eval. */
+        int want_long = c->n_past + n > cf->rope_original_max_ctx, past = c->n_past, obs = c->observing;
+        memcpy(c->ids + c->n_past, ids, sizeof(int) * (size_t)n);
+        if (want_long != c->rope_long) {
+            c->rope_long = want_long;
+            if (past > 0) {
+                c->n_past = 0;
+                c->observing = 0;
+                eval_tokens(c, c->ids, past, NULL, 0);
+                c->observing = obs;
+            }
+        }
+    }
+    return eval_tokens(c, ids, n, logits, logits_all);
+}
+
+/* rh_eval after its checks: n tokens at positions n_past.. through the selected pass. */
+static int eval_tokens(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
+    const rh_config *cf = &c->m->cfg;
+    int i, done;
     if (c->reference) {
         /* one token at a time; a call of n > 1 tokens is a prefill (bf16x, see reference_forward) */
         int bf16x = 0;
@@ -8897,7 +8947,7 @@ RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int 
 
 
 /* Tensor slots: 3 global tensors, then 12 per layer. */
-enum { SLOT_EMBED, SLOT_NORM, SLOT_HEAD, SLOT_GLOBALS };
+enum { SLOT_EMBED, SLOT_NORM, SLOT_HEAD, SLOT_ROPE_SHORT, SLOT_ROPE_LONG, SLOT_GLOBALS };
 enum {
     LT_ATTN_NORM, LT_Q, LT_K, LT_V, LT_QB, LT_KB, LT_VB, LT_O, LT_FFN_NORM, LT_GATE, LT_UP,
     LT_DOWN, LT_COUNT
@@ -8917,6 +8967,8 @@ static int tensor_slot(const char *name, int n_layers) {
     if (strcmp(name, "model.embed_tokens.weight") == 0) return SLOT_EMBED;
     if (strcmp(name, "model.norm.weight") == 0) return SLOT_NORM;
     if (strcmp(name, "lm_head.weight") == 0) return SLOT_HEAD;
+    if (strcmp(name, "rope.short_factor") == 0) return SLOT_ROPE_SHORT;
+    if (strcmp(name, "rope.long_factor") == 0) return SLOT_ROPE_LONG;
     if (strncmp(name, pre, sizeof pre - 1) != 0) return -1;
     p = name + sizeof pre - 1;
     if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
@@ -8939,6 +8991,10 @@ static int slot_shape(const rh_config *c, int slot, uint64_t shape[2]) {
         if (c->tied_embeddings) return 0;
         shape[0] = c->vocab_size; shape[1] = c->dim; return 2;
     }
+    if (slot == SLOT_ROPE_SHORT || slot == SLOT_ROPE_LONG) {
+        if (c->rope_scaling != RH_ROPE_LONGROPE) return 0;
+        shape[0] = (uint64_t)rope_pairs(c); return 1;
+    }
     switch ((slot - SLOT_GLOBALS) % LT_COUNT) {
     case LT_ATTN_NORM: case LT_FFN_NORM: shape[0] = c->dim; return 1;
     case LT_Q: shape[0] = q; shape[1] = c->dim; return 2;
@@ -8955,6 +9011,8 @@ static void slot_name(int slot, char *buf, size_t cap) {
     if (slot == SLOT_EMBED) snprintf(buf, cap, "model.embed_tokens.weight");
     else if (slot == SLOT_NORM) snprintf(buf, cap, "model.norm.weight");
     else if (slot == SLOT_HEAD) snprintf(buf, cap, "lm_head.weight");
+    else if (slot == SLOT_ROPE_SHORT) snprintf(buf, cap, "rope.short_factor");
+    else if (slot == SLOT_ROPE_LONG) snprintf(buf, cap, "rope.long_factor");
     else snprintf(buf, cap, "model.layers.%d.%s", (slot - SLOT_GLOBALS) / LT_COUNT,
                   layer_suffix[(slot - SLOT_GLOBALS) % LT_COUNT]);
 }
@@ -8982,9 +9040,17 @@ static int config_check(const rh_config *c, const char *fname, char *err, size_t
     if (c->max_ctx < 1 || c->max_ctx > RHW_MAX_CTX)
         CFG_BAD("max_ctx %d out of range 1..%d", c->max_ctx, RHW_MAX_CTX);
     if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta)) CFG_BAD("rope_theta must be > 0");
-    if ((int)c->rope_scaling < 0 || (int)c->rope_scaling > 2)
+    if ((int)c->rope_scaling < 0 || (int)c->rope_scaling > 3)
         CFG_BAD("unknown rope_scaling %d", (int)c->rope_scaling);
-    if (c->rope_scaling != RH_ROPE_NONE && (!(c->rope_factor > 0.0f) || !isfinite(c->rope_factor)))
+    if (c->rope_dim != 0 && (c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2 != 0))
+        CFG_BAD("rope_dim %d must be 0 (all of head_dim) or even and in 2..head_dim %d", c->rope_dim, c->head_dim);
+    if (c->rope_scaling == RH_ROPE_LONGROPE) {
+        if (c->rope_original_max_ctx < 1) CFG_BAD("longrope needs rope_original_max_ctx >= 1");
+        if (!(c->rope_attn_factor > 0.0f) || !isfinite(c->rope_attn_factor))
+            CFG_BAD("longrope needs a finite rope_attn_factor > 0");
+    }
+    if (c->rope_scaling != RH_ROPE_NONE && c->rope_scaling != RH_ROPE_LONGROPE &&
+        (!(c->rope_factor > 0.0f) || !isfinite(c->rope_factor)))
         CFG_BAD("rope_factor must be > 0");
     if (c->rope_scaling == RH_ROPE_LLAMA3) {
         if (!(c->rope_low_freq_factor > 0.0f) || !isfinite(c->rope_high_freq_factor) ||
@@ -9008,13 +9074,16 @@ static int config_check(const rh_config *c, const char *fname, char *err, size_t
 #undef CFG_BAD
 }
 
-/* RoPE inverse frequencies as Hugging Face computes them (ROPE_INIT_FUNCTIONS):
- * inv_freq[i] = theta^(-2i/d); linear: / factor; llama3: by wavelength (see below). */
-static void rope_inv_freq(const rh_config *c, float *out) {
-    int half = c->head_dim / 2, i;
+/* RoPE inverse frequencies as Hugging Face computes them (ROPE_INIT_FUNCTIONS), i < R:
+ * inv_freq[i] = theta^(-2i/2R); linear: / factor; llama3: by wavelength (see below); longrope:
+ * 1 / (ext[i] theta^(2i/2R)), ext the factor list given. */
+static void rope_inv_freq(const rh_config *c, const float *ext, float *out) {
+    int half = rope_pairs(c), i;
     for (i = 0; i < half; i++) {
-        float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)c->head_dim));
-        if (c->rope_scaling == RH_ROPE_LINEAR) {
+        float inv = (float)(1.0 / pow((double)c->rope_theta, (double)(2 * i) / (double)(2 * half)));
+        if (c->rope_scaling == RH_ROPE_LONGROPE) {
+            inv = (float)(1.0 / ((double)ext[i] * pow((double)c->rope_theta, (double)(2 * i) / (double)(2 * half))));
+        } else if (c->rope_scaling == RH_ROPE_LINEAR) {
             inv = inv / c->rope_factor;
         } else if (c->rope_scaling == RH_ROPE_LLAMA3) {
             /* _compute_llama3_parameters: keep high frequencies, divide low ones by the factor,
@@ -9103,6 +9172,7 @@ void rh_model_close(rh_model *m) {
     free(m->layers);
     free(m->f32_small);
     free(m->inv_freq);
+    free(m->inv_freq_long);
     free(m->path);
     free(m);
 }
@@ -9130,8 +9200,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     if (version < 1 || version > RH_FORMAT_VERSION) BAD("unsupported format version %u (expected 1..%d)", version, RH_FORMAT_VERSION);
     if (rd_u32(b + 8) != RHW_HEADER) BAD("header_bytes %u, expected 256", rd_u32(b + 8));
     if (rd_u32(b + 12) != 0 || rd_u32(b + 172) != 0) BAD("reserved header field is not zero");
-    /* version 2's fields at 200..207 are reserved (zero) in version 1 */
-    for (i = version >= 2 ? 208 : 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero (version %u)", i, version);
+    /* version 2's fields at 200..215 are reserved (zero) in version 1 */
+    for (i = version >= 2 ? 216 : 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero (version %u)", i, version);
     if (rd_u64(b + 192) != fsize)
         BAD("file_size field says %llu bytes but the file has %llu (truncated or padded)",
             (unsigned long long)rd_u64(b + 192), (unsigned long long)fsize);
@@ -9142,7 +9212,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
                                                 "n_kv_heads", "head_dim", "vocab_size", "max_ctx"};
         for (i = 0; i < 8; i++)
             if (rd_u32(b + dim_off[i]) > (uint32_t)INT_MAX) BAD("%s %u is absurd", dim_name[i], rd_u32(b + dim_off[i]));
-        if (rd_u32(b + 52) > 2) BAD("unknown rope_scaling %u", rd_u32(b + 52));
+        if (rd_u32(b + 52) > (version >= 2 ? 3u : 2u)) BAD("unknown rope_scaling %u (version %u)", rd_u32(b + 52), version);
+        if (rd_u32(b + 208) > (uint32_t)INT_MAX) BAD("rope_dim %u is absurd", rd_u32(b + 208));
         if (rd_u32(b + 68) > (uint32_t)INT_MAX) BAD("rope_original_max_ctx %u is absurd", rd_u32(b + 68));
         if (rd_u32(b + 84) > RH_MAX_EOS) BAD("n_eos %u out of range 0..%d", rd_u32(b + 84), RH_MAX_EOS);
         if (rd_u32(b + 200) > (uint32_t)RHW_MAX_CTX) BAD("sliding_window %u out of range 0..%d", rd_u32(b + 200), RHW_MAX_CTX);
@@ -9174,6 +9245,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     for (i = 0; i < RH_MAX_EOS; i++) c->eos_ids[i] = i < (uint32_t)c->n_eos ? (int32_t)rd_u32(b + 88 + 4 * i) : 0;
     c->sliding_window = (int)rd_u32(b + 200);
     c->window_first_layer = (int)rd_u32(b + 204);
+    c->rope_dim = (int)rd_u32(b + 208);
+    c->rope_attn_factor = rd_f32(b + 212);
     if ((rc = config_check(c, fn, err, cap)) != RH_OK) goto fail;
     rc = RH_EFORMAT;
 
@@ -9292,7 +9365,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (tensor_of_slot[s] >= 0) BAD("tensor '%s' appears twice", name);
         want_nd = slot_shape(c, s, want);
         if (want_nd == 0)
-            BAD("unexpected tensor '%s' (%s)", name, s == SLOT_HEAD ? "the tied_embeddings flag is set" : "the qkv_bias flag is not set");
+            BAD("unexpected tensor '%s' (%s)", name, s == SLOT_HEAD ? "the tied_embeddings flag is set" :
+                s == SLOT_ROPE_SHORT || s == SLOT_ROPE_LONG ? "rope_scaling is not longrope" : "the qkv_bias flag is not set");
         if ((int)nd != want_nd || shape[0] != want[0] || (nd == 2 && shape[1] != want[1])) {
             char got[96], exp[64];
             int gl = 0;
@@ -9366,6 +9440,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
             k_cvt_scalar(dt, rhw_tensor_host(m, rd_u64(e + 4 + nl + 8 + 8ull * ndim)), small, (int)want[0]);
         }
         if (s == SLOT_NORM) m->final_norm = small;
+        else if (s == SLOT_ROPE_SHORT) m->rope_short = small;
+        else if (s == SLOT_ROPE_LONG) m->rope_long = small;
         else {
             rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
             switch ((s - SLOT_GLOBALS) % LT_COUNT) {
@@ -9381,9 +9457,13 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     if (c->tied_embeddings) m->lm_head = m->embed;
     m->dtype = m->layers[0].wq.dt;
 
-    m->inv_freq = (float *)malloc(sizeof(float) * (size_t)(c->head_dim / 2));
-    if (!m->inv_freq) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
-    rope_inv_freq(c, m->inv_freq);
+    m->inv_freq = (float *)malloc(sizeof(float) * (size_t)rope_pairs(c));
+    if (c->rope_scaling == RH_ROPE_LONGROPE) m->inv_freq_long = (float *)malloc(sizeof(float) * (size_t)rope_pairs(c));
+    if (!m->inv_freq || (c->rope_scaling == RH_ROPE_LONGROPE && !m->inv_freq_long)) {
+        set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail;
+    }
+    rope_inv_freq(c, m->rope_short, m->inv_freq);
+    if (m->inv_freq_long) rope_inv_freq(c, m->rope_long, m->inv_freq_long);
 
     rc = tok_load(&m->tok, b + sec_off[1], (size_t)sec_size[1], c->vocab_size, fn, err, cap);
     if (rc != RH_OK) { if (rc > 0) rc = RH_EFORMAT; goto fail; }
@@ -9549,14 +9629,14 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     h = pl->prefix;
     memcpy(h, "RHWF", 4);
     /* the lowest version that holds the config: 1 unless a version 2 field is set */
-    wr_u32(h + 4, cfg->sliding_window || cfg->window_first_layer ? 2u : 1u);
+    wr_u32(h + 4, cfg->sliding_window || cfg->window_first_layer || cfg->rope_dim || cfg->rope_scaling == RH_ROPE_LONGROPE ? 2u : 1u);
     wr_u32(h + 8, RHW_HEADER);
     wr_u32(h + 16, (uint32_t)cfg->dim); wr_u32(h + 20, (uint32_t)cfg->hidden_dim);
     wr_u32(h + 24, (uint32_t)cfg->n_layers); wr_u32(h + 28, (uint32_t)cfg->n_heads);
     wr_u32(h + 32, (uint32_t)cfg->n_kv_heads); wr_u32(h + 36, (uint32_t)cfg->head_dim);
     wr_u32(h + 40, (uint32_t)cfg->vocab_size); wr_u32(h + 44, (uint32_t)cfg->max_ctx);
     wr_f32(h + 48, cfg->rope_theta); wr_u32(h + 52, (uint32_t)cfg->rope_scaling);
-    wr_f32(h + 56, cfg->rope_scaling == RH_ROPE_NONE ? 1.0f : cfg->rope_factor);
+    wr_f32(h + 56, cfg->rope_scaling == RH_ROPE_NONE || cfg->rope_scaling == RH_ROPE_LONGROPE ? 1.0f : cfg->rope_factor);
     wr_f32(h + 60, cfg->rope_low_freq_factor); wr_f32(h + 64, cfg->rope_high_freq_factor);
     wr_u32(h + 68, (uint32_t)cfg->rope_original_max_ctx); wr_f32(h + 72, cfg->norm_eps);
     flags = (cfg->qkv_bias ? RHW_FLAG_QKV_BIAS : 0) | (cfg->tied_embeddings ? RHW_FLAG_TIED : 0) | (cfg->add_bos ? RHW_FLAG_ADD_BOS : 0);
@@ -9564,6 +9644,8 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     wr_u32(h + 80, (uint32_t)cfg->bos_id); wr_u32(h + 84, (uint32_t)cfg->n_eos);
     for (i = 0; i < cfg->n_eos; i++) wr_u32(h + 88 + 4 * i, (uint32_t)cfg->eos_ids[i]);
     wr_u32(h + 200, (uint32_t)cfg->sliding_window); wr_u32(h + 204, (uint32_t)cfg->window_first_layer);
+    wr_u32(h + 208, (uint32_t)cfg->rope_dim);
+    wr_f32(h + 212, cfg->rope_scaling == RH_ROPE_LONGROPE ? cfg->rope_attn_factor : 0.0f);
     wr_u64(h + 120, meta_size ? RHW_HEADER : 0); wr_u64(h + 128, meta_size);
     wr_u64(h + 136, RHW_HEADER + meta_size); wr_u64(h + 144, tok_size);
     wr_u64(h + 152, RHW_HEADER + meta_size + tok_size); wr_u64(h + 160, dir_size);
@@ -9735,7 +9817,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
         int sl = tensor_slot(t[i].name, cfg->n_layers), lt = sl >= SLOT_GLOBALS ? (sl - SLOT_GLOBALS) % LT_COUNT : -1;
         /* norms = 1 (as initialised by HF), biases small, matrices ~ U(-1,1)/sqrt(fan_in) */
         float scale = t[i].ndim == 2 ? (sl == SLOT_EMBED ? 1.0f : (float)(1.0 / sqrt((double)t[i].shape[1]))) : 0.1f;
-        int is_norm = sl == SLOT_NORM || lt == LT_ATTN_NORM || lt == LT_FFN_NORM;
+        int is_norm = sl == SLOT_NORM || lt == LT_ATTN_NORM || lt == LT_FFN_NORM || sl == SLOT_ROPE_SHORT || sl == SLOT_ROPE_LONG;
         /* four 16-bit uniforms per 64-bit draw, rounded to the dtype 1024 at a time (k_store_row
          * rounds exactly as the scalar converters do): the 7B shape takes seconds, not minutes */
         if (is_norm) scale = 0.1f;
@@ -13692,7 +13774,10 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     else if (c->rope_scaling == RH_ROPE_LLAMA3)
         printf("rope_scaling    llama3 factor %g low_freq_factor %g high_freq_factor %g original_max_ctx %d\n", (double)c->rope_factor,
                (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor, c->rope_original_max_ctx);
+    else if (c->rope_scaling == RH_ROPE_LONGROPE)
+        printf("rope_scaling    longrope attention_factor %g original_max_ctx %d\n", (double)c->rope_attn_factor, c->rope_original_max_ctx);
     else printf("rope_scaling    none\n");
+    if (c->rope_dim) printf("rope_dim        %d of %d\n", c->rope_dim, c->head_dim);
     if (c->sliding_window) printf("sliding_window  %d from layer %d\n", c->sliding_window, c->window_first_layer);
     printf("norm_eps        %g\nqkv_bias        %d\ntied_embeddings %d\nadd_bos         %d\nbos_id          %d\neos_ids        ",
            (double)c->norm_eps, c->qkv_bias, c->tied_embeddings, c->add_bos, c->bos_id);

@@ -41,14 +41,17 @@
  *                                         (max_position_embeddings)
  *    48   4  f32    rope_theta            finite and > 0
  *    52   4  u32    rope_scaling          0 none, 1 linear (positions / factor),
- *                                         2 llama3 (per-frequency rescaling by wavelength)
- *    56   4  f32    rope_factor           linear and llama3: finite and > 0; none: ignored
- *                                         (written 1)
+ *                                         2 llama3 (per-frequency rescaling by wavelength),
+ *                                         3 longrope (version 2 only; Phi-3: per-frequency
+ *                                         factor lists, see rope.short_factor below)
+ *    56   4  f32    rope_factor           linear and llama3: finite and > 0; none and
+ *                                         longrope: ignored (written 1)
  *    60   4  f32    rope_low_freq_factor  llama3: > 0; else ignored (written 0)
  *    64   4  f32    rope_high_freq_factor llama3: finite and > rope_low_freq_factor; else
  *                                         ignored (written 0)
- *    68   4  u32    rope_original_max_ctx <= 2^31 - 1 whatever the scaling; llama3: >= 1
- *                                         (original_max_position_embeddings); else written 0
+ *    68   4  u32    rope_original_max_ctx <= 2^31 - 1 whatever the scaling; llama3 and
+ *                                         longrope: >= 1 (original_max_position_embeddings);
+ *                                         else written 0
  *    72   4  f32    norm_eps              RMSNorm epsilon, 0 < norm_eps < 1
  *    76   4  u32    flags                 bit 0 qkv_bias (q/k/v projections have biases, Qwen2)
  *                                         bit 1 tied_embeddings (output head = embedding matrix)
@@ -82,7 +85,22 @@
  *                                         max_window_layers; 0 for Mistral and Phi-3, all layers);
  *                                         < n_layers when sliding_window > 0, else must be 0;
  *                                         version 1: must be 0
- *   208  48         reserved              every byte 0
+ *   208   4  u32    rope_dim              version 2: 0 (RoPE rotates all head_dim dimensions)
+ *                                         or even, 2..head_dim: RoPE rotates dimensions
+ *                                         0..rope_dim-1 of each head, i with i + rope_dim/2, and
+ *                                         leaves the rest (HF partial_rotary_factor: rope_dim =
+ *                                         int(head_dim * factor)); version 1: must be 0
+ *   212   4  f32    rope_attn_factor      longrope: finite and > 0, cos and sin are multiplied
+ *                                         by it (HF attention_factor); else ignored (written 0)
+ *   216  40         reserved              every byte 0
+ * Call R = (rope_dim ? rope_dim : head_dim) / 2, the rotated pairs.  RoPE's inverse frequency i
+ * < R is theta^(-2i / 2R), then scaled as rope_scaling says.  longrope (Phi-3, Hugging Face's
+ * _compute_longrope_parameters): frequency i is divided by short_factor[i], or by long_factor[i]
+ * while the sequence is longer than rope_original_max_ctx: the engine picks the list by the
+ * length the sequence has after the rh_eval call (n_past + n > rope_original_max_ctx: long), and
+ * when a call changes the list it recomputes the cached positions with it first (HF drops its
+ * cache when a generation first crosses original_max_position_embeddings and runs the whole
+ * sequence again, which then uses the long factors).
  * bos_id and eos_ids index the vocab_size embedding rows; they may lie past the tokenizer's
  * n_tokens (padding rows).
  *
@@ -190,6 +208,10 @@
  *     model.layers.{i}.mlp.down_proj.weight           [dim, hidden_dim]
  *     model.norm.weight                               [dim]
  *     lm_head.weight                                  [vocab_size, dim]   (absent when tied)
+ *     rope.short_factor                               [R]    (longrope only; Phi-3's
+ *     rope.long_factor                                [R]     rope_scaling lists)
+ *   Phi-3's fused qkv_proj [q + 2 kv rows, dim] and gate_up_proj [2 hidden_dim, dim] are stored
+ *   split (weights/export.py cuts them by rows): q, k, v; gate (the first half), up.
  *   q/k weights are in Hugging Face's rotate-half order: RoPE pairs dimension i with
  *   i + head_dim/2 of each head.
  * ==============================================================================================
@@ -219,7 +241,7 @@ enum {
 };
 
 typedef enum { RH_F32 = 0, RH_F16 = 1, RH_BF16 = 2 } rh_dtype;
-typedef enum { RH_ROPE_NONE = 0, RH_ROPE_LINEAR = 1, RH_ROPE_LLAMA3 = 2 } rh_rope_scaling;
+typedef enum { RH_ROPE_NONE = 0, RH_ROPE_LINEAR = 1, RH_ROPE_LLAMA3 = 2, RH_ROPE_LONGROPE = 3 } rh_rope_scaling;
 
 typedef struct {
     int dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim, vocab_size, max_ctx;
@@ -235,6 +257,10 @@ typedef struct {
     /* sliding-window attention (format version 2): 0 none, else layers window_first_layer..
      * attend to the window i - sliding_window < j <= i */
     int sliding_window, window_first_layer;
+    /* format version 2: RoPE on the first rope_dim dimensions of a head (0: all of them);
+     * longrope's attention factor (the two factor lists are tensors, see the format) */
+    int rope_dim;
+    float rope_attn_factor;
 } rh_config;
 
 /* ---- model: the mapped weights and the tokenizer; read-only, shareable by many contexts ---- */

@@ -70,7 +70,7 @@ VARIANTS = [
     dict(name="llama2", arch="LlamaForCausalLM", model_type="llama", dim=32, hidden=80,
          layers=2, heads=2, kv=2, head_dim=None, tok="sp", byte_fallback=True, theta=10000.0,
          eps=1e-5, tied=False, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0,
-         exports=[("f32", None), ("bf16", "bf16")]),
+         masked=True, exports=[("f32", None), ("bf16", "bf16")]),
     # Mistral GQA: 4 query heads share 2 kv heads; head_dim 16 set explicitly (4 x 16 != 32);
     # a bf16 source exported as is (bf16) and to f32.
     dict(name="gqa", arch="MistralForCausalLM", model_type="mistral", dim=32, hidden=56,
@@ -104,13 +104,26 @@ VARIANTS = [
     dict(name="swa", arch="MistralForCausalLM", model_type="mistral", dim=32, hidden=56,
          layers=2, heads=4, kv=2, head_dim=None, tok="sp", byte_fallback=False, theta=10000.0,
          eps=1e-5, tied=False, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0,
-         window=12, exports=[("f32", None), ("bf16", "bf16")]),
+         window=12, masked=True, exports=[("f32", None), ("bf16", "bf16")]),
     # ... and Qwen2 with use_sliding_window, window 7 from max_window_layers 1 (layer 0 full,
     # layers 1 and 2 windowed).
     dict(name="qwen2swa", arch="Qwen2ForCausalLM", model_type="qwen2", dim=40, hidden=72,
          layers=3, heads=4, kv=2, head_dim=None, tok="qwen2", theta=1000000.0, eps=1e-6,
          tied=True, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0, window=7,
          window_first=1, exports=[("f32", None)]),
+    # Phi-3 without rope scaling: fused qkv_proj and gate_up_proj in the checkpoint (export.py
+    # cuts them), GQA, partial_rotary_factor 0.75 (12 of 16 dimensions rotated).
+    dict(name="phi3", arch="Phi3ForCausalLM", model_type="phi3", dim=32, hidden=48,
+         layers=2, heads=2, kv=1, head_dim=16, tok="sp", byte_fallback=True, theta=10000.0,
+         eps=1e-5, tied=False, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0,
+         partial=0.75, masked=True, exports=[("f32", None), ("bf16", "bf16")]),
+    # Phi-3 with longrope: original context 32 of max_position_embeddings 128 (attention factor
+    # sqrt(1 + ln 4 / ln 32)), so the 48 ids and the greedy run (8 + 64) are longer than the
+    # original context; the greedy run crosses it while decoding.
+    dict(name="phi3long", arch="Phi3ForCausalLM", model_type="phi3", dim=32, hidden=48,
+         layers=2, heads=2, kv=2, head_dim=None, tok="sp", byte_fallback=True, theta=10000.0,
+         eps=1e-5, tied=False, max_pos=128, orig_pos=32, src="f32", shards=1, pad_vocab=0,
+         rope="longrope", masked=True, exports=[("f32", None)]),
 ]
 
 
@@ -395,6 +408,13 @@ def write_hf_dir(d, v, W, tj, tcfg, vocab, ids):
         cfg.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
     if v["model_type"] == "mistral":
         cfg["sliding_window"] = v.get("window")
+    if v["model_type"] == "phi3":
+        cfg["sliding_window"] = v.get("window")
+        cfg["partial_rotary_factor"] = v.get("partial", 1.0)
+        cfg["original_max_position_embeddings"] = v.get("orig_pos", v["max_pos"])
+        if v["rope"] == "longrope":
+            cfg["rope_scaling"] = {"type": "longrope", "short_factor": v["short_factor"],
+                                   "long_factor": v["long_factor"]}
     if v["model_type"] == "qwen2":
         cfg.update({"use_sliding_window": bool(v.get("window")),
                     "sliding_window": v.get("window") or 32768,
@@ -413,6 +433,19 @@ def write_hf_dir(d, v, W, tj, tcfg, vocab, ids):
     with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
         json.dump(tcfg, f, indent=2)
     items = list(W.items())
+    if v["model_type"] == "phi3":  # HF's Phi3 checkpoints fuse q/k/v and gate/up by rows
+        fused = []
+        for name, t in items:
+            if name.endswith("self_attn.q_proj.weight"):
+                p = name[:-len("q_proj.weight")]
+                fused.append((p + "qkv_proj.weight", torch.cat(
+                    [t, W[p + "k_proj.weight"], W[p + "v_proj.weight"]], 0)))
+            elif name.endswith("mlp.gate_proj.weight"):
+                p = name[:-len("gate_proj.weight")]
+                fused.append((p + "gate_up_proj.weight", torch.cat([t, W[p + "up_proj.weight"]], 0)))
+            elif not re.search(r"(k_proj|v_proj|up_proj)\.weight$", name):
+                fused.append((name, t))
+        items = fused
     if v["shards"] == 1:
         write_safetensors(os.path.join(d, "model.safetensors"), items, v["src"])
     else:
@@ -431,11 +464,18 @@ def write_hf_dir(d, v, W, tj, tcfg, vocab, ids):
 # ------------------------------------------------------------------------------------------
 # the reference forward pass (float64, torch ops), from the model definitions
 
-def rope_inv_freq(c):
-    """inv_freq[i] = theta^(-2i/head_dim), i < head_dim/2, then the scaling variant."""
-    hd = c["head_dim"]
+def rope_inv_freq(c, T=0):
+    """inv_freq[i] = theta^(-2i/d), i < d/2, d the rotated dimensions (head_dim, or Phi-3's
+    int(head_dim * partial_rotary_factor)), then the scaling variant.  longrope (HF
+    _compute_longrope_parameters): 1 / (ext[i] theta^(2i/d)), ext the long factors when the
+    sequence (T tokens) is longer than original_max_position_embeddings, else the short ones."""
+    hd = c.get("rope_dim") or c["head_dim"]
     inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-    if c["rope_scaling"] == 1:  # linear: positions / factor == frequencies / factor
+    if c["rope_scaling"] == 3:
+        ext = c["long_factor"] if T > c["rope_original_max_ctx"] else c["short_factor"]
+        inv = 1.0 / (torch.tensor(ext, dtype=torch.float64) *
+                     c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    elif c["rope_scaling"] == 1:  # linear: positions / factor == frequencies / factor
         inv = inv / c["rope_factor"]
     elif c["rope_scaling"] == 2:  # llama3: by wavelength against the original context
         factor, lo, hi = c["rope_factor"], c["rope_low_freq_factor"], c["rope_high_freq_factor"]
@@ -459,14 +499,18 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(W, c, ids):
-    """Logits (T, vocab) float64 for token ids at positions 0..T-1."""
+def forward(W, c, ids, masked=None):
+    """Logits (T, vocab) float64 for token ids at positions 0..T-1.  masked: (layer, head) whose
+    attention is made uniform over what it sees (the paper's masking: its scores set to 0)."""
     T = len(ids)
     nh, nkv, hd = c["n_heads"], c["n_kv_heads"], c["head_dim"]
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]
-    freqs = torch.outer(torch.arange(T, dtype=torch.float64), rope_inv_freq(c))
-    emb = torch.cat((freqs, freqs), dim=-1)           # (T, hd)
+    freqs = torch.outer(torch.arange(T, dtype=torch.float64), rope_inv_freq(c, T))
+    emb = torch.cat((freqs, freqs), dim=-1)           # (T, rotated dims)
     cos, sin = emb.cos(), emb.sin()
+    if c["rope_scaling"] == 3:  # longrope: cos, sin times the attention factor
+        cos, sin = cos * c["rope_attn_factor"], sin * c["rope_attn_factor"]
+    rd = emb.shape[-1]
     causal = torch.ones(T, T, dtype=torch.bool).triu(1)
     # sliding window (HF masking_utils.sliding_window_overlay: kv_idx > q_idx - W visible)
     W_ = c.get("sliding_window", 0)
@@ -486,11 +530,14 @@ def forward(W, c, ids):
         q = q.view(T, nh, hd).transpose(0, 1)          # (nh, T, hd)
         k = k.view(T, nkv, hd).transpose(0, 1)         # (nkv, T, hd)
         v = v.view(T, nkv, hd).transpose(0, 1)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        # RoPE on the first rd dimensions (all of them but with Phi-3's partial_rotary_factor)
+        q = torch.cat([q[..., :rd] * cos + rotate_half(q[..., :rd]) * sin, q[..., rd:]], -1)
+        k = torch.cat([k[..., :rd] * cos + rotate_half(k[..., :rd]) * sin, k[..., rd:]], -1)
         k = k.repeat_interleave(nh // nkv, dim=0)      # query head j uses kv head j // n_rep
         v = v.repeat_interleave(nh // nkv, dim=0)
         s = (q @ k.transpose(1, 2)) / math.sqrt(hd)    # (nh, T, T)
+        if masked is not None and masked[0] == i:
+            s[masked[1]] = 0.0
         s = s.masked_fill(mask, float("-inf"))
         a = torch.softmax(s, dim=-1) @ v               # (nh, T, hd)
         a = a.transpose(0, 1).reshape(T, nh * hd)
@@ -602,18 +649,30 @@ def main():
                 tj, tcfg, n_tok, ids = bytelevel_tokenizer(v["tok"])
             vocab = n_tok + v["pad_vocab"]
             seed = 1000 * (VARIANTS.index(v) + 1)
+            hd0 = v["head_dim"] or v["dim"] // v["heads"]
+            rdim = int(hd0 * v.get("partial", 1.0))
+            if v["rope"] == "longrope":  # factor lists of exact f32 values (multiples of 1/8)
+                gf = torch.Generator().manual_seed(seed + 999)
+                v["short_factor"] = (1 + torch.randint(0, 8, (rdim // 2,), generator=gf) / 8.0).tolist()
+                v["long_factor"] = (1 + torch.randint(0, 64, (rdim // 2,), generator=gf) / 8.0).tolist()
             for attempt in range(100):
                 W = make_weights(v, vocab, seed + attempt)
                 hd = v["head_dim"] or v["dim"] // v["heads"]
-                rs = v["rope"] or {}
-                rtype = rs.get("rope_type", rs.get("type"))
+                rs = v["rope"] if isinstance(v["rope"], dict) else {}
+                rtype = rs.get("rope_type", rs.get("type")) if rs else v["rope"]
                 c = {"n_heads": v["heads"], "n_kv_heads": v["kv"], "head_dim": hd,
                      "n_layers": v["layers"], "rope_theta": v["theta"],
-                     "rope_scaling": {None: 0, "linear": 1, "llama3": 2}[rtype],
+                     "rope_scaling": {None: 0, "linear": 1, "llama3": 2, "longrope": 3}[rtype],
                      "rope_factor": rs.get("factor", 1.0),
                      "rope_low_freq_factor": rs.get("low_freq_factor", 1.0),
                      "rope_high_freq_factor": rs.get("high_freq_factor", 1.0),
-                     "rope_original_max_ctx": rs.get("original_max_position_embeddings", 0),
+                     "rope_original_max_ctx": rs.get("original_max_position_embeddings",
+                                                     v.get("orig_pos", 0)),
+                     "rope_dim": 0 if rdim == hd0 else rdim,
+                     "short_factor": v.get("short_factor"), "long_factor": v.get("long_factor"),
+                     "rope_attn_factor": (math.sqrt(1 + math.log(v["max_pos"] / v["orig_pos"]) /
+                                                    math.log(v["orig_pos"]))
+                                          if v["rope"] == "longrope" else 0.0),
                      "norm_eps": v["eps"], "qkv_bias": v["arch"] == "Qwen2ForCausalLM",
                      "tied_embeddings": v["tied"], "sliding_window": v.get("window", 0),
                      "window_first_layer": v.get("window_first", 0)}
@@ -650,12 +709,18 @@ def main():
                     assert torch.equal(got, t), "%s: %s differs after export" % (fn, name)
                 cc = info["config"]
                 for k in ("n_heads", "n_kv_heads", "head_dim", "n_layers", "rope_scaling",
-                          "qkv_bias", "tied_embeddings", "sliding_window", "window_first_layer"):
+                          "qkv_bias", "tied_embeddings", "sliding_window", "window_first_layer",
+                          "rope_dim"):
                     assert cc[k] == c[k], (fn, k, cc[k], c[k])
                 for k in ("rope_theta", "rope_factor", "rope_low_freq_factor",
                           "rope_high_freq_factor", "norm_eps"):
                     assert abs(cc[k] - c[k]) <= 1e-6 * abs(c[k]), (fn, k, cc[k], c[k])
                 assert cc["rope_original_max_ctx"] == c["rope_original_max_ctx"]
+                if c["rope_scaling"] == 3:
+                    assert abs(cc["rope_attn_factor"] - c["rope_attn_factor"]) < 1e-6
+                    for key in ("short_factor", "long_factor"):
+                        got = rhw_check.tensor(info, "rope." + key).tolist()
+                        assert got == c[key], (fn, key, got, c[key])
                 assert cc["vocab_size"] == vocab and cc["max_ctx"] == v["max_pos"]
                 assert cc["bos_id"] == (ids["bos"] if ids["bos"] is not None else -1)
                 assert cc["eos_ids"] == (ids["eos"] if v["name"] == "llama3" else ids["eos"][:1])
@@ -663,6 +728,14 @@ def main():
                 print("  " + line)
             logits = forward(W, c, seq)
             extra = ""
+            if c["rope_scaling"] == 3:  # the long factors must matter past the original context
+                short = forward(W, dict(c, long_factor=c["short_factor"]), seq)
+                ld = float((logits - short).abs().max())
+                assert ld > 0.1, (v["name"], ld)
+                extra = "  longrope orig %d (max|logit change| with the short factors %.3f)" % (
+                    c["rope_original_max_ctx"], ld)
+            if c["rope_dim"]:
+                extra += "  rope_dim %d of %d" % (c["rope_dim"], c["head_dim"])
             if c["sliding_window"]:  # the window must matter: without it the logits differ
                 full = forward(W, dict(c, sliding_window=0), seq)
                 wd = float((logits - full).abs().max())
@@ -671,6 +744,13 @@ def main():
                              .abs().max()) < 1e-9  # and inside the first window it does not
                 extra = "  window %d from layer %d (max|logit change| without it %.3f)" % (
                     c["sliding_window"], c["window_first_layer"], wd)
+            if v.get("masked"):  # layer 1, head 0 uniform: <name>.masked.logits.bin
+                ml = forward(W, c, seq, masked=(1, 0))
+                md = float((ml - logits).abs().max())
+                assert md > 0.01, (v["name"], md)
+                with open(os.path.join(FIX, "%s.masked.logits.bin" % v["name"]), "wb") as f:
+                    f.write(ml.numpy().astype("<f4").tobytes())
+                extra += "  head 1-0 uniform: max|logit change| %.3f" % md
             lp = os.path.join(FIX, "%s.logits.bin" % v["name"])
             with open(lp, "wb") as f:
                 f.write(logits.numpy().astype("<f4").tobytes())

@@ -104,10 +104,13 @@ def _check_header(b, n):
     _need(1 <= c["max_ctx"] <= MAX_CTX, "max_ctx %d out of range", c["max_ctx"])
     _need(_finite(c["rope_theta"]) and c["rope_theta"] > 0, "rope_theta must be finite, > 0")
     rs = c["rope_scaling"]
-    _need(rs in (0, 1, 2), "rope_scaling %d (0 none, 1 linear, 2 llama3)", rs)
-    if rs in (1, 2):
+    _need(rs in ((0, 1, 2, 3) if ver == 2 else (0, 1, 2)),
+          "rope_scaling %d (0 none, 1 linear, 2 llama3, 3 longrope in version 2)", rs)
+    if rs in (1, 2):  # longrope ignores rope_factor
         _need(_finite(c["rope_factor"]) and c["rope_factor"] > 0,
               "rope_factor must be finite, > 0")
+    if rs == 3:
+        _need(c["rope_original_max_ctx"] >= 1, "rope_original_max_ctx must be >= 1 (longrope)")
     if rs == 2:
         lo, hi = c["rope_low_freq_factor"], c["rope_high_freq_factor"]
         _need(lo > 0, "rope_low_freq_factor must be > 0")
@@ -129,9 +132,16 @@ def _check_header(b, n):
     _need(dao % 64 == 0, "data_offset %d is not a multiple of 64", dao)
     _need(fs == n, "file_size %d, but the file has %d bytes", fs, n)
     # version 2: sliding_window (0 none, else 1..2^24) and window_first_layer at 200, 204
-    c["sliding_window"], c["window_first_layer"] = struct.unpack_from("<II", b, 200)
-    for i in range(208 if ver == 2 else 200, HDR):
+    c["sliding_window"], c["window_first_layer"], c["rope_dim"] = struct.unpack_from("<III", b, 200)
+    (c["rope_attn_factor"],) = struct.unpack_from("<f", b, 212)
+    for i in range(216 if ver == 2 else 200, HDR):
         _need(b[i] == 0, "reserved header byte %d is not 0", i)
+    rd = c["rope_dim"]
+    _need(rd == 0 or (2 <= rd <= c["head_dim"] and rd % 2 == 0),
+          "rope_dim %d must be 0 or even in 2..head_dim", rd)
+    if rs == 3:
+        af = c["rope_attn_factor"]
+        _need(_finite(af) and af > 0, "rope_attn_factor %r must be finite, > 0 (longrope)", af)
     sw, wl = c["sliding_window"], c["window_first_layer"]
     _need(sw <= MAX_CTX, "sliding_window %d out of range 0..2^24", sw)
     if sw:
@@ -270,15 +280,17 @@ def _check_tok(b, o, s, vocab_size):
 
 def _listed_tensors(c):
     """name -> (shape, required); required is False for a listed tensor that must be absent."""
+    R = (c["rope_dim"] or c["head_dim"]) // 2
     return _listed(c["dim"], c["hidden_dim"], c["vocab_size"], c["n_heads"] * c["head_dim"],
                    c["n_kv_heads"] * c["head_dim"], c["n_layers"], bool(c["qkv_bias"]),
-                   bool(c["tied_embeddings"]))
+                   bool(c["tied_embeddings"]), R, c["rope_scaling"] == 3)
 
 
 @functools.lru_cache(maxsize=64)
-def _listed(D, H, V, q, kv, n_layers, bias, tied):
+def _listed(D, H, V, q, kv, n_layers, bias, tied, R, longrope):
     exp = {"model.embed_tokens.weight": ((V, D), True), "model.norm.weight": ((D,), True),
-           "lm_head.weight": ((V, D), not tied)}
+           "lm_head.weight": ((V, D), not tied),
+           "rope.short_factor": ((R,), longrope), "rope.long_factor": ((R,), longrope)}
     for i in range(n_layers):
         pre = "model.layers.%d." % i  # %d: decimal without leading zeros
         exp.update({pre + "input_layernorm.weight": ((D,), True),

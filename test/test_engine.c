@@ -566,7 +566,7 @@ static int engine_rope_llama3(void) {
     rh_config c = engine_variant_config(&engine_variants[3]);
     float inv[16];
     int i, n_keep = 0, n_div = 0, n_mid = 0;
-    rope_inv_freq(&c, inv);
+    rope_inv_freq(&c, NULL, inv);
     for (i = 0; i < 16; i++) {
         double base = 1.0 / pow(500000.0, 2.0 * i / 32.0), wl = 2 * 3.14159265358979323846 / base;
         double lw = 64.0 / 1.0, hw = 64.0 / 4.0, want;

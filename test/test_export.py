@@ -79,7 +79,27 @@ def tensors(cfg):
     t += [("model.norm.weight", [D])]
     if not cfg.get("tie_word_embeddings"):
         t += [("lm_head.weight", [V, D])]
+    if cfg["architectures"][0] == "Phi3ForCausalLM":  # fused as HF's Phi-3 stores them
+        out = []
+        for n, sh in t:
+            if n.endswith("q_proj.weight"):
+                out.append((n.replace("q_proj", "qkv_proj"), [q + 2 * kv, D]))
+            elif n.endswith("gate_proj.weight"):
+                out.append((n.replace("gate_proj", "gate_up_proj"), [2 * H, D]))
+            elif not (n.endswith("k_proj.weight") or n.endswith("v_proj.weight") or
+                      n.endswith("up_proj.weight")):
+                out.append((n, sh))
+        t = out
     return t
+
+
+def f32_tensor(info, name):
+    """An f32 tensor of a file rhw_check.read_rhw read, as a list (standard library only)."""
+    dt, shape, off, nb = info["tensors"][name]
+    assert dt == 0, (name, dt)
+    with open(info["path"], "rb") as f:
+        f.seek(off)
+        return list(struct.unpack("<%df" % (nb // 4), f.read(nb)))
 
 
 def write_safetensors(path, items, dtype="F32"):
@@ -247,6 +267,69 @@ def main():
         d = variant("qwen_sw_off", arch="Qwen2ForCausalLM",
                     mutate=lambda c: c.update(use_sliding_window=False, sliding_window=32))
         t.check("Qwen2 sliding_window unused", [d, ok_out], 0)
+        # Phi-3: fused projections, longrope, partial rotary
+        R = (D // NH) // 2
+
+        def phi3(c, **kw):
+            c.update(architectures=["Phi3ForCausalLM"], model_type="phi3",
+                     original_max_position_embeddings=16, **kw)
+
+        def lr(short=None, long_=None, **kw):
+            r = {"type": "longrope", "short_factor": [1.0] * R if short is None else short,
+                 "long_factor": [2.0] * R if long_ is None else long_}
+            r.update(kw)
+            return r
+
+        d = variant("phi3", lambda c: phi3(c))
+        code, _, _ = t.check("Phi3ForCausalLM", [d, ok_out], 0)
+        if code == 0:
+            info = rhw_check.read_rhw(ok_out)
+            t.ok("Phi-3: split q/k/v and gate/up, no factor lists",
+                 info["tensors"]["model.layers.0.self_attn.k_proj.weight"][1] == (NKV * (D // NH), D)
+                 and "model.layers.0.mlp.up_proj.weight" in info["tensors"]
+                 and "rope.short_factor" not in info["tensors"])
+        d = variant("phi3lr", lambda c: phi3(c, rope_scaling=lr()))
+        code, _, _ = t.check("Phi-3 longrope", [d, ok_out], 0)
+        if code == 0:
+            info = rhw_check.read_rhw(ok_out)
+            cc = info["config"]
+            want_af = (1 + __import__("math").log(64 / 16) / __import__("math").log(16)) ** 0.5
+            t.ok("Phi-3 longrope header and lists", cc["rope_scaling"] == 3 and
+                 cc["rope_original_max_ctx"] == 16 and abs(cc["rope_attn_factor"] - want_af) < 1e-6
+                 and f32_tensor(info, "rope.long_factor") == [2.0] * R)
+        d = variant("phi3lr_af", lambda c: phi3(c, rope_scaling=lr(attention_factor=1.5)))
+        code, _, _ = t.check("Phi-3 longrope attention_factor given", [d, ok_out], 0)
+        if code == 0:
+            t.ok("attention_factor kept", rhw_check.read_rhw(ok_out)["config"]["rope_attn_factor"] == 1.5)
+        d = variant("phi3lr_short", lambda c: phi3(c, rope_scaling=lr(short=[1.0] * (R + 1))))
+        t.check("longrope short_factor of the wrong length", [d, out], 1, "short_factor", str(R))
+        d = variant("phi3lr_long", lambda c: phi3(c, rope_scaling=lr(long_=[1.0] * (R - 1))))
+        t.check("longrope long_factor of the wrong length", [d, out], 1, "long_factor", str(R))
+        d = variant("phi3lr_neg", lambda c: phi3(c, rope_scaling=lr(long_=[-1.0] * R)))
+        t.check("longrope negative factor", [d, out], 1, "long_factor", "positive")
+        d = variant("phi3lr_none", lambda c: phi3(c, rope_scaling={"type": "longrope"}))
+        t.check("longrope without its lists", [d, out], 1, "short_factor")
+        d = variant("llama_lr", lambda c: c.update(rope_scaling=lr()))
+        t.check("longrope on Llama", [d, out], 1, "rope_scaling", "longrope")
+        d = variant("phi3_partial", lambda c: phi3(c, partial_rotary_factor=0.5))
+        code, _, _ = t.check("Phi-3 partial_rotary_factor 0.5", [d, ok_out], 0)
+        if code == 0:
+            t.ok("rope_dim stored", rhw_check.read_rhw(ok_out)["config"]["rope_dim"] == (D // NH) // 2)
+        d = variant("phi3_partial_odd", lambda c: phi3(c, partial_rotary_factor=0.3))
+        t.check("partial_rotary_factor giving odd dimensions", [d, out], 1, "partial_rotary_factor")
+        d = variant("phi3_sw0", lambda c: phi3(c, sliding_window=0))
+        t.check("Phi-3 sliding_window 0", [d, out], 1, "sliding_window")
+        d = variant("phi3_sw", lambda c: phi3(c, sliding_window=7))
+        code, _, _ = t.check("Phi-3 sliding_window 7", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Phi-3 window stored", window_of(ok_out) == (7, 0))
+        d = variant("phi3_qkv", lambda c: phi3(c), items=lambda c: [
+            (n, [s[0] + 1, s[1]] if "qkv_proj" in n else s) for n, s in tensors(c)])
+        t.check("Phi-3 qkv_proj of the wrong shape", [d, out], 1, "qkv_proj", "shape")
+        d = variant("phi3_gu", lambda c: phi3(c), items=lambda c: [
+            x for x in tensors(c) if "gate_up_proj" not in x[0]])
+        t.check("Phi-3 without gate_up_proj", [d, out], 1, "gate_up_proj", "missing")
+
         d = variant("yi", lambda c: c.update(architectures=["YiForCausalLM"], model_type="Yi"),
                     items=lambda c: [(n.replace("input_layernorm", "ln1")
                                       .replace("post_attention_layernorm", "ln2"), s)

@@ -2,8 +2,9 @@
  * test_reference.c -- the forward pass against a reference nobody on the team wrote.
  *
  * test/gen_reference.py (Debian python3 + torch) built tiny random Hugging Face checkpoints of
- * seven variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
- * rope scaling, Mistral sliding window 12 on every layer, Qwen2 window 7 from layer 1), exported them with weights/export.py to test/fixtures/NAME.rhw (f32, and bf16 or
+ * nine variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
+ * rope scaling, Mistral sliding window 12 on every layer, Qwen2 window 7 from layer 1, Phi-3
+ * with fused projections and partial rotary, Phi-3 longrope with an original context of 32), exported them with weights/export.py to test/fixtures/NAME.rhw (f32, and bf16 or
  * f16 for each) and saved PyTorch float64 reference outputs: the logits of every position of a
  * 48-token id sequence (<name>.logits.bin, float32 LE, 48 x vocab) and 64 greedy tokens after
  * an 8-token prompt (reference_cases.h).  The weights are exactly representable in bf16 and f16, so
@@ -394,7 +395,165 @@ static int reference_test_export_py(void) { return t_run_python("test/test_expor
 /* weights/train.py's bad-flag tests (its flags are checked before numpy and torch load). */
 static int reference_test_train_py(void) { return t_run_python("test/test_train.py"); }
 
+/* longrope (phi3long.rhw, original context 32): a prefill of 30 ids, then one id at a time to 48.
+ * The step that makes the sequence 33 tokens long crosses the original context: the engine
+ * recomputes the 32 cached positions with the long factors (as HF's generate drops its cache
+ * there), so from position 32 on every step's logits are the reference's, whose 48-token run uses
+ * the long factors throughout (within 1e-4, fast and reference passes, 1 and 2 threads).  The
+ * steps before the crossing use the short factors: they differ from that reference, and equal a
+ * fresh prefill of their length.  Then a rewind to 20 and 12 ids (32 tokens: short again) give
+ * the bits of a fresh 32-token prefill. */
+static int reference_test_longrope_crossing(void) {
+    const reference_case *rc = reference_case_of("phi3long.rhw");
+    float *ref, *lg, *fresh;
+    int pass, fails = 0;
+    if (!rc) { printf("  phi3long.rhw: no reference case\n"); return 1; }
+    ref = reference_load_logits(rc);
+    lg = (float *)malloc((size_t)REFERENCE_N_IDS * rc->vocab * sizeof(float));
+    fresh = (float *)malloc((size_t)REFERENCE_N_IDS * rc->vocab * sizeof(float));
+    if (!ref || !lg || !fresh) { free(ref); free(lg); free(fresh); return 1; }
+    for (pass = 0; pass < 3; pass++) {
+        rh_model *m;
+        rh_ctx *c, *c2;
+        rh_ctx_params p;
+        char err[512];
+        double after = 0, before = INFINITY, d, dfresh = 0;
+        int t, rcode;
+        size_t V = (size_t)rc->vocab;
+        if (reference_open("phi3long.rhw", pass == 2 ? 2 : 1, 0, pass == 1, &m, &c)) { fails++; continue; }
+        rcode = rh_eval(c, rc->ids, 30, lg, 1);
+        for (t = 30; t < REFERENCE_N_IDS && rcode == RH_OK; t++) rcode = rh_eval(c, rc->ids + t, 1, lg + t * V, 0);
+        if (rcode != RH_OK) { printf("  rh_eval: %s\n", rh_ctx_error(c)); fails++; reference_close(m, c); continue; }
+        for (t = 32; t < REFERENCE_N_IDS; t++) {
+            d = reference_max_abs_diff(lg + t * V, ref + t * V, V);
+            if (!(d <= after)) after = d;
+        }
+        for (t = 30; t < 32; t++) {
+            d = reference_max_abs_diff(lg + t * V, ref + t * V, V);
+            if (d < before) before = d;
+        }
+        /* the steps before the crossing: a fresh prefill of 31 and 32 tokens, the last row */
+        rh_ctx_params_default(&p);
+        p.n_threads = pass == 2 ? 2 : 1;
+        p.reference = pass == 1;
+        p.n_ctx = 128;
+        for (t = 31; t <= 32 && rh_ctx_new(m, &p, &c2, err, sizeof err) == RH_OK; t++) {
+            if (rh_eval(c2, rc->ids, t, fresh, 0) == RH_OK) {
+                d = reference_max_abs_diff(fresh, lg + (size_t)(t - 1) * V, V);
+                if (!(d <= dfresh)) dfresh = d;
+            } else dfresh = INFINITY;
+            rh_ctx_free(c2);
+        }
+        /* rewind to 20, then 12 ids: 32 tokens, short factors, the bits of the fresh prefill */
+        if (rh_ctx_rewind(c, 20) != RH_OK || rh_eval(c, rc->ids + 20, 12, lg, 0) != RH_OK ||
+            memcmp(lg, fresh, V * sizeof(float)) != 0) {
+            printf("  %s pass: rewind to 20 + 12 ids: not the bits of a fresh 32-token prefill\n", pass == 1 ? "reference" : "fast");
+            fails++;
+        }
+        printf("  %-9s pass, %d thread(s): positions 32..47 after crossing %.3g from the long reference (limit 1e-4); "
+               "30..31 before it %.3g away (short factors), %.3g from a fresh prefill\n",
+               pass == 1 ? "reference" : "fast", pass == 2 ? 2 : 1, after, before, dfresh);
+        if (!(after <= REFERENCE_F32_TOL) || !(before > 0.01) || !(dfresh <= (pass == 1 ? 0.0 : 1e-5))) fails++;
+        reference_close(m, c);
+    }
+    free(ref); free(lg); free(fresh);
+    return fails;
+}
+
+/* Masking against PyTorch: layer 1, head 0 made uniform over what it sees (the paper's masking;
+ * rh_set_mask RH_MASK_UNIFORM before the prefill), the 48 ids' logits against the reference's
+ * <name>.masked.logits.bin, which gen_reference.py computes with that head's scores set to 0:
+ * Llama-2 (the control), Mistral with a window of 12 (the mean over the window), Phi-3 and Phi-3
+ * longrope.  f32 files, fast (1 and 2 threads) and reference passes, within 1e-4. */
+static int reference_test_masked(void) {
+    static const char *files[] = {"llama2.rhw", "swa.rhw", "phi3.rhw", "phi3long.rhw"};
+    int fi, pass, fails = 0;
+    for (fi = 0; fi < 4; fi++) {
+        const reference_case *rc = reference_case_of(files[fi]);
+        char path[256];
+        float *ref, *lg;
+        if (!rc) return 1;
+        snprintf(path, sizeof path, REFERENCE_DIR "%s.masked.logits.bin", rc->name);
+        ref = reference_read_f32(path, (size_t)REFERENCE_N_IDS * rc->vocab);
+        lg = (float *)malloc((size_t)REFERENCE_N_IDS * rc->vocab * sizeof(float));
+        if (!ref || !lg) { free(ref); free(lg); return 1; }
+        for (pass = 0; pass < 3; pass++) {
+            rh_model *m;
+            rh_ctx *c;
+            static unsigned char mask[1024];
+            double d = INFINITY;
+            int nh;
+            if (reference_open(files[fi], pass == 2 ? 2 : 1, 0, pass == 1, &m, &c)) { fails++; continue; }
+            nh = rh_model_config(m)->n_heads;
+            memset(mask, 0, sizeof mask);
+            mask[1 * nh + 0] = 1;
+            if (rh_set_mask(c, mask, RH_MASK_UNIFORM) == RH_OK && rh_eval(c, rc->ids, REFERENCE_N_IDS, lg, 1) == RH_OK)
+                d = reference_max_abs_diff(lg, ref, (size_t)REFERENCE_N_IDS * rc->vocab);
+            printf("  %-13s %-9s pass, %d thread(s), head 1-0 uniform: max|diff| %.3g (limit 1e-4)\n", files[fi],
+                   pass == 1 ? "reference" : "fast", pass == 2 ? 2 : 1, d);
+            if (!(d <= REFERENCE_F32_TOL)) fails++;
+            reference_close(m, c);
+        }
+        free(ref);
+        free(lg);
+    }
+    return fails;
+}
+
+/* The loader on longrope's factor lists: phi3long.rhw with rope.short_factor (then
+ * rope.long_factor) one entry longer (shape and nbytes patched, so only the length is wrong) is
+ * refused naming the tensor and its shape; the file as it is loads. */
+static int reference_test_factor_lists(void) {
+    static const char *names[2] = {"rope.short_factor", "rope.long_factor"};
+    unsigned char *img;
+    size_t n = 0, at;
+    long sz;
+    int k, fails = 0;
+    char err[512];
+    rh_model *m = NULL;
+    FILE *f = fopen(REFERENCE_DIR "phi3long.rhw", "rb");
+    if (!f) { printf("  phi3long.rhw: cannot open\n"); return 1; }
+    fseek(f, 0, SEEK_END);
+    sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    img = (unsigned char *)malloc((size_t)sz);
+    if (img) n = fread(img, 1, (size_t)sz, f);
+    fclose(f);
+    if (!img || n != (size_t)sz) { free(img); return 1; }
+    CHECKF(rh_model_open_memory(img, n, "phi3long.rhw", &m, err, sizeof err) == RH_OK, "%s", err);
+    rh_model_close(m);
+    for (k = 0; k < 2; k++) {
+        unsigned char *t = (unsigned char *)malloc(n);
+        size_t nl = strlen(names[k]);
+        int found = 0, rc;
+        memcpy(t, img, n);
+        for (at = 256; at + 4 + nl + 8 + 24 <= n && !found; at++) {
+            uint32_t l = (uint32_t)t[at] | (uint32_t)t[at + 1] << 8 | (uint32_t)t[at + 2] << 16 | (uint32_t)t[at + 3] << 24;
+            if (l == nl && memcmp(t + at + 4, names[k], nl) == 0) {
+                unsigned char *e = t + at + 4 + nl + 8; /* shape[0], then offset and nbytes (ndim 1) */
+                uint64_t s0 = 0, nb;
+                int b;
+                for (b = 0; b < 8; b++) s0 |= (uint64_t)e[b] << (8 * b);
+                s0 += 1;
+                nb = s0 * 4;
+                for (b = 0; b < 8; b++) { e[b] = (unsigned char)(s0 >> (8 * b)); e[16 + b] = (unsigned char)(nb >> (8 * b)); }
+                found = 1;
+            }
+        }
+        rc = rh_model_open_memory(t, n, "phi3long.rhw", &m, err, sizeof err);
+        if (rc == RH_OK) rh_model_close(m);
+        printf("  %s one entry longer: %s\n", names[k], rc == RH_OK ? "accepted" : err);
+        if (!found || rc == RH_OK || !strstr(err, names[k]) || !strstr(err, "shape")) fails++;
+        free(t);
+    }
+    free(img);
+    return fails;
+}
+
 static const rh_test_case reference_tests[] = {
+    {"reference/factor_lists", reference_test_factor_lists},
+    {"reference/masked", reference_test_masked},
+    {"reference/longrope_crossing", reference_test_longrope_crossing},
     {"reference/logits", reference_test_logits},
     {"reference/greedy", reference_test_greedy},
     {"reference/chunked", reference_test_chunked},

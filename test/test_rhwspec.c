@@ -175,6 +175,8 @@ static void rhwspec_lay_parse(rhwspec_lay *L, const unsigned char *b, size_t n) 
     L->cfg.max_ctx = (int)rd_u32(b + 44);
     L->cfg.qkv_bias = (L->flags & 1) != 0;
     L->cfg.tied_embeddings = (L->flags & 2) != 0;
+    L->cfg.rope_scaling = (rh_rope_scaling)rd_u32(b + 52); /* longrope: the factor tensors' slots */
+    L->cfg.rope_dim = rd_u32(b + 4) == 2 ? (int)rd_u32(b + 208) : 0;
     L->ent = (rhwspec_ent *)calloc((size_t)L->n_tensors + 1, sizeof *L->ent);
     if (!L->ent) abort();
     for (p = (size_t)L->off[2], i = 0; i < (int)L->n_tensors; i++) {
@@ -561,13 +563,46 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
                 rhwspec_u32(x, 204, wl[j]);
                 rhwspec_end(x);
             }
+        /* rope_dim: 0 or even in 2..head_dim (a longrope base's factor lists then have the wrong
+         * length: either verdict, as long as both readers agree) */
+        {
+            uint32_t hd = rd_u32(img + 36), rds[6];
+            int lr = rd_u32(img + 52) == 3;
+            rds[0] = 0; rds[1] = 2; rds[2] = hd; rds[3] = hd + 2; rds[4] = 3; rds[5] = 0xFFFFFFFFu;
+            for (k = 0; k < 6; k++) {
+                int ok = rds[k] == 0 || (rds[k] % 2 == 0 && rds[k] >= 2 && rds[k] <= hd);
+                rhwspec_begin(x, b, lr ? RS_ANY : ok ? RS_ACCEPTED : RS_REFUSED, "version 2, rope_dim %lu", (unsigned long)rds[k]);
+                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 208, rds[k]);
+                rhwspec_end(x);
+            }
+            /* longrope without its factor tensors, or with a bad attention factor */
+            rhwspec_begin(x, b, lr ? RS_ACCEPTED : RS_REFUSED, "version 2, rope_scaling longrope, original 16");
+            rhwspec_u32(x, 4, 2);
+            rhwspec_u32(x, 52, 3);
+            rhwspec_u32(x, 68, 16);
+            rhwspec_u32(x, 212, 0x3FA00000u); /* 1.25f */
+            rhwspec_end(x);
+            for (k = 0; k < 3; k++) {
+                static const uint32_t afs[3] = {0x00000000u, 0xBF800000u, 0x7F800000u}; /* 0, -1, inf */
+                rhwspec_begin(x, b, RS_REFUSED, "longrope, rope_attn_factor bits 0x%08lx", (unsigned long)afs[k]);
+                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 212, afs[k]);
+                if (!lr) rhwspec_u32(x, 52, 3);
+                rhwspec_end(x);
+            }
+            rhwspec_begin(x, b, RS_REFUSED, "version 1, rope_scaling longrope");
+            rhwspec_u32(x, 4, 1);
+            rhwspec_u32(x, 52, 3);
+            rhwspec_end(x);
+        }
         rhwspec_begin(x, b, RS_REFUSED, "version 1 with sliding_window 8");
         rhwspec_u32(x, 4, 1);
         rhwspec_u32(x, 200, 8);
         rhwspec_end(x);
-        rhwspec_begin(x, b, RS_REFUSED, "version 2 with reserved byte 208 set");
+        rhwspec_begin(x, b, RS_REFUSED, "version 2 with reserved byte 216 set");
         rhwspec_u32(x, 4, 2);
-        rhwspec_u32(x, 208, 1);
+        rhwspec_u32(x, 216, 1);
         rhwspec_end(x);
     }
     /* flags: each bit */
@@ -629,9 +664,9 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
                 rhwspec_end(x);
             }
     }
-    /* reserved bytes */
-    for (i = 200; i < 256; i++) {
-        if (level < 2 && i != 200 && i != 227 && i != 255) continue;
+    /* reserved bytes (from 216 in version 2, whose fields fill 200..215) */
+    for (i = rd_u32(img + 4) == 2 ? 216 : 200; i < 256; i++) {
+        if (level < 2 && i != 200 && i != 216 && i != 227 && i != 255) continue;
         rhwspec_begin(x, b, RS_REFUSED, "reserved header byte %d = 1", (int)i);
         rhwspec_u8(x, i, 1);
         rhwspec_end(x);
@@ -1802,7 +1837,8 @@ static int rhwspec_agree(void) {
         {"test/fixtures/llama3.f16.rhw", RS_G_HDR | RS_G_TOK, 1, 0}, {"test/fixtures/linear.f16.rhw", RS_G_HDR, 1, 0},
         {"test/fixtures/gqa.bf16.rhw", RS_G_DIR, 1, 0}, {"test/fixtures/llama2.rhw", 0, 0, 0},
         {"test/fixtures/gqa.rhw", 0, 0, 0}, {"test/fixtures/qwen2.rhw", 0, 0, 0}, {"test/fixtures/llama3.rhw", 0, 0, 0},
-        {"test/fixtures/linear.rhw", 0, 0, 0}, {"weights/demo.rhw", 0, 0, 0}};
+        {"test/fixtures/linear.rhw", 0, 0, 0}, {"weights/demo.rhw", 0, 0, 0},
+        {"test/fixtures/phi3long.rhw", RS_G_HDR | RS_G_DIR, 1, 0}, {"test/fixtures/swa.rhw", RS_G_HDR, 1, 0}};
     static const char *const secs[] = {"gpt2_aps", "ms_always", "ms_first", "sp_bf", "sp_unk", "llama2", "llama3", "qwen3"};
     rhwspec_ctx x;
     rhwspec_lay L;

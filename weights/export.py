@@ -10,7 +10,10 @@ add_bos_token, chat_template).
 
 Supported: LlamaForCausalLM (Llama-2, Llama-3.x with rope_scaling llama3, Yi, TinyLlama),
 YiForCausalLM (Yi's first configs: Llama with the norms named ln1/ln2), MistralForCausalLM,
-Qwen2ForCausalLM; sliding-window attention as the config sets it (written in format version 2;
+Qwen2ForCausalLM, Phi3ForCausalLM (its fused qkv_proj and gate_up_proj are cut by rows into
+q/k/v_proj and gate_proj (first half)/up_proj; longrope's short_factor and long_factor are
+written as the f32 tensors rope.short_factor and rope.long_factor; partial_rotary_factor as
+rope_dim); sliding-window attention as the config sets it (written in format version 2;
 a model without a window is written as version 1).  Anything in the config that would change the math and
 that the engine does not implement is refused with a message naming the key: it is never
 silently ignored.
@@ -47,7 +50,7 @@ MAX_EOS = 8
 DT_F32, DT_F16, DT_BF16 = 0, 1, 2
 DT_NAMES = {DT_F32: "f32", DT_F16: "f16", DT_BF16: "bf16"}
 DT_SIZE = {DT_F32: 4, DT_F16: 2, DT_BF16: 2}
-ROPE_NONE, ROPE_LINEAR, ROPE_LLAMA3 = 0, 1, 2
+ROPE_NONE, ROPE_LINEAR, ROPE_LLAMA3, ROPE_LONGROPE = 0, 1, 2, 3
 FLAG_QKV_BIAS, FLAG_TIED, FLAG_ADD_BOS = 1, 2, 4
 
 # safetensors dtype strings we can carry; anything else is refused.
@@ -60,9 +63,9 @@ CHUNK_BYTES = 64 << 20  # streaming copy/convert granularity
 # YiForCausalLM (Yi's first releases, remote code) is Llama's math with the two norms named
 # ln1 / ln2; they are read under either name and written under Llama's.
 ARCHS = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
-         "Qwen2ForCausalLM": "qwen2", "YiForCausalLM": "llama"}
+         "Qwen2ForCausalLM": "qwen2", "YiForCausalLM": "llama", "Phi3ForCausalLM": "phi3"}
 MODEL_TYPES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
-               "qwen2": "Qwen2ForCausalLM", "Yi": "YiForCausalLM"}
+               "qwen2": "Qwen2ForCausalLM", "Yi": "YiForCausalLM", "phi3": "Phi3ForCausalLM"}
 YI_ALIASES = {"input_layernorm.weight": "ln1.weight",
               "post_attention_layernorm.weight": "ln2.weight"}
 
@@ -73,6 +76,9 @@ DEFAULTS = {
     "mistral": {"max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-6,
                 "rope_theta": 10000.0, "tie_word_embeddings": False, "hidden_act": "silu",
                 "sliding_window": 4096, "num_key_value_heads": 8},
+    "phi3": {"max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+             "tie_word_embeddings": False, "hidden_act": "silu", "sliding_window": None,
+             "partial_rotary_factor": 1.0, "original_max_position_embeddings": 4096},
     "qwen2": {"max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
               "tie_word_embeddings": False, "hidden_act": "silu", "use_sliding_window": False,
               "sliding_window": 4096, "num_key_value_heads": 32},
@@ -138,7 +144,7 @@ def cfg_float(cfg, key, path, default=None, positive=True):
 # safetensors: u64 LE header length, JSON header {name: {dtype, shape, data_offsets}}, data
 
 class StTensor:
-    __slots__ = ("name", "path", "st_dtype", "dtype", "shape", "offset", "nbytes")
+    __slots__ = ("name", "path", "st_dtype", "dtype", "shape", "offset", "nbytes", "data")
 
 
 def read_safetensors_header(path):
@@ -303,6 +309,8 @@ def parse_config(hf_dir, max_ctx_arg):
         # Qwen2Attention does not read the key); a stray o_proj.bias is refused as a tensor.
         if key == "attention_bias" and fam == "qwen2":
             continue
+        if key == "partial_rotary_factor" and fam == "phi3":
+            continue  # Phi-3 (Phi-4-mini) rotates part of each head: rope_dim below
         if key in cfg and cfg[key] != neutral and cfg[key] is not None:
             if key == "partial_rotary_factor" and cfg[key] == 1:
                 continue
@@ -323,9 +331,24 @@ def parse_config(hf_dir, max_ctx_arg):
         fail("--max-ctx %d exceeds max_position_embeddings %d of %s" % (max_ctx_arg, mpe, path))
     c["max_ctx"] = max_ctx_arg if max_ctx_arg is not None else mpe
 
-    # RoPE scaling: none, linear, llama3; everything else changes the math we implement.
+    # partial rotary (Phi-3): RoPE on the first int(head_dim * factor) dimensions of a head
+    c["rope_dim"] = 0
+    if fam == "phi3":
+        prf = cfg_float(d, "partial_rotary_factor", path)
+        if prf > 1:
+            fail("%s: partial_rotary_factor %r must be in (0, 1]" % (path, prf))
+        rd = int(c["head_dim"] * prf)
+        if rd < 2 or rd % 2:
+            fail("%s: partial_rotary_factor %r gives %d rotary dimensions of head_dim %d (must be "
+                 "even and >= 2)" % (path, prf, rd, c["head_dim"]))
+        c["rope_dim"] = 0 if rd == c["head_dim"] else rd
+    R = (c["rope_dim"] or c["head_dim"]) // 2
+
+    # RoPE scaling: none, linear, llama3, longrope (Phi-3); everything else changes the math we
+    # implement.
     c["rope_scaling"], c["rope_factor"] = ROPE_NONE, 1.0
     c["rope_low"], c["rope_high"], c["rope_orig"] = 1.0, 1.0, 0
+    c["rope_attn"], c["rope_short"], c["rope_long"] = 0.0, None, None
     rs = d.get("rope_scaling")
     if rs is not None:
         if not isinstance(rs, dict):
@@ -336,6 +359,39 @@ def parse_config(hf_dir, max_ctx_arg):
         elif rtype == "linear":
             c["rope_scaling"] = ROPE_LINEAR
             c["rope_factor"] = cfg_float(rs, "factor", path + ": rope_scaling")
+        elif rtype in ("longrope", "su") and fam == "phi3":
+            # HF _compute_longrope_parameters ("su" is its old name): inv_freq[i] =
+            # 1 / (ext[i] theta^(2i/2R)), ext = long_factor while the sequence is longer than
+            # original_max_position_embeddings, else short_factor; cos and sin times
+            # attention_factor, by default sqrt(1 + ln(s) / ln(orig)), s = max_position_embeddings
+            # / original_max_position_embeddings (1 when s <= 1).
+            rp = path + ": rope_scaling"
+            c["rope_scaling"] = ROPE_LONGROPE
+            for key in ("short_factor", "long_factor"):
+                v = rs.get(key)
+                if (not isinstance(v, list) or
+                        any(isinstance(x, bool) or not isinstance(x, (int, float)) or
+                            not math.isfinite(x) or x <= 0 for x in v)):
+                    fail("%s: %s must be a list of positive numbers" % (rp, key))
+                if len(v) != R:
+                    fail("%s: %s has %d entries, expected %d (rotary dimensions / 2)"
+                         % (rp, key, len(v), R))
+                c["rope_" + key.split("_")[0]] = [float(x) for x in v]
+            orig = d.get("original_max_position_embeddings", rs.get(
+                "original_max_position_embeddings"))
+            if orig is None:
+                orig = mpe
+                factor = rs.get("factor") or 1.0
+            else:
+                orig = cfg_int({"original_max_position_embeddings": orig},
+                               "original_max_position_embeddings", path)
+                factor = mpe / orig
+            af = rs.get("attention_factor")
+            if af is None:
+                af = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+            else:
+                af = cfg_float(rs, "attention_factor", rp)
+            c["rope_orig"], c["rope_attn"] = orig, af
         elif rtype == "llama3":
             if fam != "llama":
                 fail("%s: rope_scaling type llama3 is only supported for LlamaForCausalLM"
@@ -350,8 +406,8 @@ def parse_config(hf_dir, max_ctx_arg):
                 fail("%s: rope_scaling high_freq_factor %r must exceed low_freq_factor %r"
                      % (path, c["rope_high"], c["rope_low"]))
         else:
-            fail("%s: rope_scaling type %r is not supported (only linear and llama3)"
-                 % (path, rtype))
+            fail("%s: rope_scaling type %r is not supported (only linear, llama3 and, for "
+                 "Phi3ForCausalLM, longrope)" % (path, rtype))
 
     # Sliding-window attention (format version 2): position i attends to i - W < j <= i, as
     # HF's masking_utils.sliding_window_overlay.  Mistral: every layer when sliding_window is
@@ -359,7 +415,7 @@ def parse_config(hf_dir, max_ctx_arg):
     # layer_types: "sliding_attention" for i >= max_window_layers).
     c["sliding_window"], c["window_first_layer"] = 0, 0
     first = 0
-    if fam == "mistral":
+    if fam in ("mistral", "phi3"):
         sw = d.get("sliding_window")
         uses_sw = sw is not None
     elif fam == "qwen2":
@@ -545,7 +601,60 @@ def expected_tensors(c):
     out.append(("model.norm.weight", (D,)))
     if not c["tied"]:
         out.append(("lm_head.weight", (c["vocab_size"], D)))
+    if c["rope_scaling"] == ROPE_LONGROPE:
+        R = (c["rope_dim"] or c["head_dim"]) // 2
+        out.append(("rope.short_factor", (R,)))
+        out.append(("rope.long_factor", (R,)))
     return out
+
+
+def row_slice(t, name, r0, r1):
+    """Rows r0..r1-1 of a row-major 2-D tensor, as a tensor of its own (a byte range of it)."""
+    s = copy.copy(t)
+    cols = t.shape[1]
+    item = ST_ITEMSIZE[t.st_dtype]
+    s.name, s.shape = name, (r1 - r0, cols)
+    s.offset, s.nbytes = t.offset + r0 * cols * item, (r1 - r0) * cols * item
+    return s
+
+
+def phi3_split(c, tensors, used):
+    """Phi-3's fused projections, cut by rows into the tensors the format lists: qkv_proj
+    [q + 2 kv, D] into q_proj, k_proj, v_proj (HF Phi3Attention slices the output that way),
+    gate_up_proj [2 H, D] into gate_proj (the first half: HF Phi3MLP's chunk(2) gives gate
+    first) and up_proj.  Adds them to tensors; the fused names go into used."""
+    D, H = c["dim"], c["hidden_dim"]
+    q, kv = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    for i in range(c["n_layers"]):
+        p = "model.layers.%d." % i
+        for fused, want, parts in (
+                (p + "self_attn.qkv_proj.weight", (q + 2 * kv, D),
+                 [("self_attn.q_proj.weight", 0, q), ("self_attn.k_proj.weight", q, q + kv),
+                  ("self_attn.v_proj.weight", q + kv, q + 2 * kv)]),
+                (p + "mlp.gate_up_proj.weight", (2 * H, D),
+                 [("mlp.gate_proj.weight", 0, H), ("mlp.up_proj.weight", H, 2 * H)])):
+            t = tensors.get(fused)
+            if t is None:
+                fail("%s: tensor %s is missing (Phi3ForCausalLM)" % (c["hf_dir"], fused))
+            if t.shape != want:
+                fail("%s: tensor %s: shape %s, expected %s from config.json"
+                     % (t.path, fused, list(t.shape), list(want)))
+            for name, r0, r1 in parts:
+                if p + name in tensors:
+                    fail("%s: tensor %s beside the fused %s" % (tensors[p + name].path,
+                                                               p + name, fused))
+                tensors[p + name] = row_slice(t, p + name, r0, r1)
+            used.add(fused)
+
+
+def synthetic(name, values):
+    """An f32 tensor that export.py makes (longrope's factor lists), not read from a file."""
+    t = StTensor()
+    t.name, t.path, t.st_dtype, t.dtype = name, None, "F32", DT_F32
+    t.shape, t.offset = (len(values),), 0
+    t.data = struct.pack("<%df" % len(values), *values)
+    t.nbytes = len(t.data)
+    return t
 
 
 def plan_tensors(c, tensors, hf_dir):
@@ -553,6 +662,13 @@ def plan_tensors(c, tensors, hf_dir):
     exp = expected_tensors(c)
     names = set(n for n, _ in exp)
     used = set()
+    tensors = dict(tensors)
+    if c["family"] == "phi3":
+        c["hf_dir"] = hf_dir
+        phi3_split(c, tensors, used)
+    if c["rope_scaling"] == ROPE_LONGROPE:
+        tensors["rope.short_factor"] = synthetic("rope.short_factor", c["rope_short"])
+        tensors["rope.long_factor"] = synthetic("rope.long_factor", c["rope_long"])
     for name, shape in exp:
         t = tensors.get(name)
         if t is None and c["arch"] == "YiForCausalLM":
@@ -661,7 +777,8 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     flags = ((FLAG_QKV_BIAS if c["qkv_bias"] else 0) | (FLAG_TIED if c["tied"] else 0) |
              (FLAG_ADD_BOS if add_bos else 0))
     eos8 = list(eos_ids) + [0] * (MAX_EOS - len(eos_ids))
-    v2 = c["sliding_window"] or c["window_first_layer"]
+    v2 = (c["sliding_window"] or c["window_first_layer"] or c["rope_dim"] or
+          c["rope_scaling"] == ROPE_LONGROPE)
     h = struct.pack("<4sIII", MAGIC, VERSION_2 if v2 else VERSION, HEADER_BYTES, 0)
     h += struct.pack("<8I", c["dim"], c["hidden_dim"], c["n_layers"], c["n_heads"],
                      c["n_kv_heads"], c["head_dim"], c["vocab_size"], c["max_ctx"])
@@ -673,7 +790,8 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     h += struct.pack("<II", n_tensors, 0)
     h += struct.pack("<3Q", data_off, data_size, fsize)
     assert len(h) == 200, len(h)
-    h += struct.pack("<II", c["sliding_window"], c["window_first_layer"])
+    h += struct.pack("<IIIf", c["sliding_window"], c["window_first_layer"], c["rope_dim"],
+                     c["rope_attn"])
     return h + b"\0" * (HEADER_BYTES - len(h))
 
 
@@ -710,7 +828,9 @@ def export(hf_dir, out_path, dtype_arg, max_ctx_arg, name_arg):
     bos_id, eos_ids, add_bos, chat_template = special_ids(hf_dir, cfg, c["family"],
                                                           c["vocab_size"], tok_info)
 
-    out_dt = {t.name: (DT_F32 if dtype_arg == "f32" else DT_F16 if dtype_arg == "f16" else
+    # --dtype converts every tensor but longrope's factor lists (f32: they set the frequencies)
+    out_dt = {t.name: (DT_F32 if dtype_arg == "f32" or t.name.startswith("rope.") else
+                       DT_F16 if dtype_arg == "f16" else
                        DT_BF16 if dtype_arg == "bf16" else t.dtype) for t in plan}
     mat_dts = sorted(set(DT_NAMES[out_dt[t.name]] for t in plan if len(t.shape) == 2))
     name = name_arg if name_arg is not None else os.path.basename(os.path.normpath(hf_dir))
@@ -750,6 +870,9 @@ def export(hf_dir, out_path, dtype_arg, max_ctx_arg, name_arg):
             out.write(hdr + meta_b + tok + dir_b)
             for t, (o, nb) in zip(plan, offsets):
                 out.write(b"\0" * (o - out.tell()))
+                if getattr(t, "data", None) is not None:  # made here (f32, kept as is)
+                    out.write(t.data)
+                    continue
                 f = handles.get(t.path)
                 if f is None:
                     f = handles[t.path] = open(t.path, "rb")
@@ -781,7 +904,12 @@ def export(hf_dir, out_path, dtype_arg, max_ctx_arg, name_arg):
 
     n_params = sum(nb // DT_SIZE[out_dt[t.name]] for t, (o, nb) in zip(plan, offsets))
     rope = {ROPE_NONE: "", ROPE_LINEAR: " rope=linear(%g)" % c["rope_factor"],
-            ROPE_LLAMA3: " rope=llama3(%g)" % c["rope_factor"]}[c["rope_scaling"]]
+            ROPE_LLAMA3: " rope=llama3(%g)" % c["rope_factor"],
+            ROPE_LONGROPE: " rope=longrope(orig %d)" % c["rope_orig"]}[c["rope_scaling"]]
+    if c["rope_dim"]:
+        rope += " rope_dim=%d" % c["rope_dim"]
+    if c["sliding_window"]:
+        rope += " window=%d" % c["sliding_window"]
     print("%s: %s %s, %d layers, dim %d, heads %d/%d x %d, vocab %d, ctx %d%s, %s params, "
           "%s, %d tensors, %d bytes" % (out_path, c["arch"], name, c["n_layers"], c["dim"],
                                          c["n_heads"], c["n_kv_heads"], c["head_dim"],
