@@ -7113,6 +7113,7 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     kv *= 2;
     scratch = 4.0 * C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
                          2.0 * cf->hidden_dim + cf->head_dim);
+    if (cf->rope_scaling == RH_ROPE_LONGROPE) scratch += 4.0 * n_ctx; /* the cached tokens (rh_ctx.ids) */
     if (p->reference) {
         scratch += 8.0 * n_ctx;
     } else {
