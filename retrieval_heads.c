@@ -7332,10 +7332,12 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
         if (want_long != c->rope_long) {
             c->rope_long = want_long;
             if (past > 0) {
+                int rc;
                 c->n_past = 0;
                 c->observing = 0;
-                eval_tokens(c, c->ids, past, NULL, 0);
+                rc = eval_tokens(c, c->ids, past, NULL, 0);
                 c->observing = obs;
+                if (rc != RH_OK) return rc;
             }
         }
     }
