@@ -6453,6 +6453,9 @@ typedef struct {
     float *vf;              /* the converted V block: (RH_BK, head_dim) in decode; in prefill
                              * ceil(head_dim / RH_NR) panels of (RH_BK, RH_NR), see k_pack_v */
     float *kp;              /* (head_dim, RH_NR) packed K panel */
+    unsigned char *kg, *vg; /* (RH_BK, head_dim) in the cache dtype: a windowed head's K and V
+                             * rows of one key block gathered in position order (NULL without
+                             * windowed heads) */
     float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
     int *bestpos;           /* (R) */
 } rh_scratch;
@@ -6464,7 +6467,21 @@ struct rh_ctx {
                                                1 thread, no pool, scr, xpack) */
     rh_dtype kv_dtype;
     rh_pool *pool;
-    unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
+    unsigned char *kcache, *vcache;         /* per (layer, kv head) kv_slots rows of head_dim at
+                                               row kv_off; without a policy (n_layers, n_kv_heads,
+                                               n_ctx, head_dim) */
+    /* the KV policy (rh_ctx_params.kv_window): a windowed KV head stores position p in slot p
+     * when p < kv_sinks, else kv_sinks + (p - kv_sinks) % kv_window; it is windowed only where
+     * kv_sinks + kv_window < n_ctx (else it keeps every position anyway) */
+    int kv_window, kv_sinks, n_windowed;
+    int kv_hi;                              /* the highest n_past since the cache was emptied */
+    int *kv_slots;                          /* (n_layers * n_kv_heads) n_ctx, or S + W: windowed */
+    size_t *kv_off;                         /* (n_layers * n_kv_heads) first row in k/vcache */
+    unsigned char *kst, *vst;               /* (chunk, n_kv_heads, head_dim) in the cache dtype: a
+                                               chunk's rows of windowed heads while its attention
+                                               runs (a ring would drop rows earlier tokens of the
+                                               chunk still see); NULL without windowed heads */
+    double kv_bytes;
     float *x, *xb, *xb2, *q, *k, *v, *att;  /* (chunk, dim | q_dim | kv_dim) */
     float *hb, *hb2;                        /* (chunk, hidden_dim) */
     float *xpack;                           /* (chunk rounded up to RH_MR, kmax) packed X */
@@ -6518,6 +6535,41 @@ static void rope_apply(float *x, int n_heads, int hd, const float *cs) {
     }
 }
 
+/* ---- the KV policy (rh_ctx_params.kv_window): where a position's row lives, what a head sees ----
+ * lh = layer * n_kv_heads + kv head.  A windowed head keeps the sinks 0 .. S-1 and the last W
+ * positions; a query at pos sees [0, min(S, pos + 1)) and [max(S, pos + 1 - W), pos], always in
+ * increasing position order, so that where the two ranges meet (S + W covers pos) it computes
+ * exactly what a full head does. */
+static int kv_windowed(const rh_ctx *c, int lh) { return c->kv_slots[lh] < c->n_ctx; }
+static size_t kv_row(const rh_ctx *c, int lh, int pos) {
+    int S = c->kv_sinks;
+    if (!kv_windowed(c, lh) || pos < S) return c->kv_off[lh] + (size_t)pos;
+    return c->kv_off[lh] + (size_t)(S + (pos - S) % c->kv_window);
+}
+static int kv_visible(const rh_ctx *c, int lh, int pos, int j) {
+    return !kv_windowed(c, lh) || j < c->kv_sinks || j > pos - c->kv_window;
+}
+/* The positions of [lo, hi) a query at pos sees through head lh: n (0..2) ranges [a[i], b[i]),
+ * increasing, ranges that touch merged into one (a full head: [lo, min(hi, pos + 1))). */
+static int kv_ranges(const rh_ctx *c, int lh, int pos, int lo, int hi, int *a, int *b) {
+    int n = 0, S = c->kv_sinks, a1, b1, e = hi < pos + 1 ? hi : pos + 1;
+    if (!kv_windowed(c, lh)) {
+        if (e <= lo) return 0;
+        a[0] = lo;
+        b[0] = e;
+        return 1;
+    }
+    if ((S < e ? S : e) > lo) { a[0] = lo; b[0] = S < e ? S : e; n = 1; }
+    a1 = pos + 1 - c->kv_window > S ? pos + 1 - c->kv_window : S;
+    if (a1 < lo) a1 = lo;
+    b1 = e;
+    if (b1 > a1) {
+        if (n && a1 <= b[0]) b[0] = b1;
+        else { a[n] = a1; b[n] = b1; n++; }
+    }
+    return n;
+}
+
 /* ---- the reference forward pass: the model as a reader should first meet it ----
  * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
  * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
@@ -6565,27 +6617,30 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
     float scale = 1.0f / sqrtf((float)hd);
     double *p = c->ref_p; /* (pos + 1) scores, then weights */
     for (h = 0; h < nh; h++) {
-        int hi = l * nh + h, best = 0; /* hi: the hooks' index of this head */
+        int hi = l * nh + h, best = pos; /* hi: the hooks' index of this head */
         int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
-        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
-        size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
+        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); a windowed one (KV
+         * policy) sees only some positions (kv_visible), each in its slot (kv_row) */
+        int lh = l * nkv + h / (nh / nkv);
         const float *q = c->q + (size_t)h * hd;
         float *out = c->att + (size_t)h * hd;
         double mx, sum = 0.0;
-        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
+        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them; -inf
+         * (weight 0) where the head does not see position j */
         for (j = 0; j <= pos; j++) {
-            const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
+            const unsigned char *k = c->kcache + kv_row(c, lh, j) * hd * es;
             double d = 0.0;
+            if (!kv_visible(c, lh, pos, j)) { p[j] = -INFINITY; continue; }
             for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
             p[j] = (float)d * scale;
         }
         /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
          * every score but the token's own to -inf; zero acts on the output below */
-        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_UNIFORM) for (j = 0; j <= pos; j++) if (kv_visible(c, lh, pos, j)) p[j] = 0.0;
         if (mode == RH_MASK_NEG_INF) for (j = 0; j < pos; j++) p[j] = -INFINITY;
         /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
-        mx = p[0];
-        for (j = 1; j <= pos; j++)
+        mx = -INFINITY;
+        for (j = 0; j <= pos; j++)
             if (p[j] > mx) { mx = p[j]; best = j; }
         for (j = 0; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
         for (j = 0; j <= pos; j++) p[j] /= sum;
@@ -6600,7 +6655,8 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
         for (i = 0; i < hd; i++) {
             double o = 0.0;
             if (mode != RH_MASK_ZERO)
-                for (j = 0; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+                for (j = 0; j <= pos; j++)
+                    if (kv_visible(c, lh, pos, j)) o += p[j] * ref_get(c->kv_dtype, c->vcache + kv_row(c, lh, j) * hd * es, (size_t)i);
             out[i] = (float)o;
         }
     }
@@ -6640,9 +6696,10 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
         rope_tables(c, pos, 1);
         rope_apply(q, nh, hd, c->rope);
         rope_apply(k, nkv, hd, c->rope);
-        /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
+        /* k, v into the cache at (l, kv head, pos) (a windowed head's slot for pos: the position
+         * it drops is one this token no longer sees), rounded to its dtype as the fast pass does */
         for (h = 0; h < nkv; h++) {
-            size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
+            size_t at = kv_row(c, l * nkv + h, pos) * hd * es;
             k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
             k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
         }
@@ -6797,9 +6854,9 @@ static void att_task(void *arg, int task, int thread) {
     /* pair cheap (early) and dear (late) query blocks so contiguous task ranges balance */
     int qb = (u % 2 == 0) ? u / 2 : J->n_qb - 1 - u / 2;
     int t0 = qb * c->qb, t1 = t0 + c->qb < J->n ? t0 + c->qb : J->n, R = (t1 - t0) * g, r, kb, j;
-    int last_pos = J->p0 + t1 - 1;
-    size_t kvsz = dtype_size(c->kv_dtype);
-    size_t head_off = ((size_t)J->layer * nkv + hk) * (size_t)c->n_ctx * hd;
+    int last_pos = J->p0 + t1 - 1, lh = J->layer * nkv + hk, win = kv_windowed(c, lh), first_pos = J->p0 + t0;
+    size_t kvsz = dtype_size(c->kv_dtype), rowb = (size_t)hd * kvsz;
+    size_t head_off = c->kv_off[lh] * hd;
     const unsigned char *kbase = c->kcache + head_off * kvsz, *vbase = c->vcache + head_off * kvsz;
     const unsigned char *mask = c->mask ? c->mask + (size_t)J->layer * nh : NULL;
     float scale = 1.0f / sqrtf((float)hd);
@@ -6816,9 +6873,35 @@ static void att_task(void *arg, int task, int thread) {
         if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
     }
     for (kb = 0; kb <= last_pos && !all_neginf; kb += RH_BK) {
-        int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
-        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
+        /* the keys of this block any row sees: [k0, k0 + nk) (a full head: from the block start) */
+        int be = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK, k0 = kb, nk = be;
+        const unsigned char *Kc = kbase + (size_t)kb * rowb, *Vc = vbase + (size_t)kb * rowb;
         const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
+        if (win) {
+            /* the rows' sinks and windows meet this block in [0, S) and [lo, last_pos]; gather
+             * those rows in position order, from the ring (before this chunk) or the chunk's
+             * staged rows; rows of the gap between no row sees are zeros */
+            int S0 = c->kv_sinks, lo = first_pos + 1 - c->kv_window > S0 ? first_pos + 1 - c->kv_window : S0, q;
+            int b1 = kb + be < S0 ? kb + be : S0, a2 = lo > kb ? lo : kb; /* [kb, b1): sinks, [a2, kb + be): windows */
+            if (b1 <= kb && a2 >= kb + be) continue;
+            k0 = b1 > kb ? kb : a2;
+            nk = (a2 < kb + be ? kb + be : b1) - k0;
+            for (q = k0; q < k0 + nk; q++) {
+                unsigned char *kd = S->kg + (size_t)(q - k0) * rowb, *vd = S->vg + (size_t)(q - k0) * rowb;
+                if (q >= J->p0) {
+                    memcpy(kd, c->kst + ((size_t)(q - J->p0) * nkv + hk) * rowb, rowb);
+                    memcpy(vd, c->vst + ((size_t)(q - J->p0) * nkv + hk) * rowb, rowb);
+                } else if (q < c->kv_sinks || q >= lo) {
+                    memcpy(kd, kbase + (kv_row(c, lh, q) - c->kv_off[lh]) * rowb, rowb);
+                    memcpy(vd, vbase + (kv_row(c, lh, q) - c->kv_off[lh]) * rowb, rowb);
+                } else {
+                    memset(kd, 0, rowb);
+                    memset(vd, 0, rowb);
+                }
+            }
+            Kc = S->kg;
+            Vc = S->vg;
+        }
         if (J->pk) { /* V as panels for the P V product (any cache dtype); K is packed below */
             k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
             V = S->vf;
@@ -6843,33 +6926,51 @@ static void att_task(void *arg, int task, int thread) {
             k_gemm_nt(S->q, hd, K, hd, S->s, RH_BK, R, nk, hd);
         }
         for (r = 0; r < R; r++) {
-            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
-            int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
+            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti, mode = mask && mask[h] ? (int)c->mask_mode : -1;
             float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
-            int observed = J->obs && ti == J->n - 1, fold;
-            if (vis <= 0 || mode == RH_MASK_NEG_INF) {
+            int observed = J->obs && ti == J->n - 1, fold, ra[2], rb[2], nr, x;
+            /* what this row sees of the block: nr ranges [ra, rb) of s (one, [0, vis), where it
+             * sees every key up to itself) */
+            nr = mode == RH_MASK_NEG_INF ? 0 : kv_ranges(c, lh, pos, k0, k0 + nk, ra, rb);
+            for (x = 0; x < nr; x++) { ra[x] -= k0; rb[x] -= k0; }
+            if (nr == 0) {
                 if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
                 continue;
             }
-            if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
+            if (J->pk) { /* zeros where the row sees nothing */
+                if (ra[0] > 0) memset(s, 0, sizeof(float) * (size_t)ra[0]);
+                if (nr == 2) memset(s + rb[0], 0, sizeof(float) * (size_t)(ra[1] - rb[0]));
+                if (rb[nr - 1] < nk) memset(s + rb[nr - 1], 0, sizeof(float) * (size_t)(nk - rb[nr - 1]));
+            }
             /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
              * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
              * scaled max, as rounding a product by a positive constant keeps the order */
             fold = mode != RH_MASK_UNIFORM && !observed;
-            if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
-            else if (!fold) k_scale(s, scale, vis);
-            bm = k_max(s, vis);
+            bm = -INFINITY;
+            for (x = 0; x < nr; x++) {
+                float bx;
+                if (mode == RH_MASK_UNIFORM) for (j = ra[x]; j < rb[x]; j++) s[j] = 0.0f;
+                else if (!fold) k_scale(s + ra[x], scale, rb[x] - ra[x]);
+                bx = k_max(s + ra[x], rb[x] - ra[x]);
+                if (bx > bm) bm = bx;
+            }
             if (fold) bm *= scale;
             if (observed) {
                 /* top-1: the first position of the block max when it beats the earlier blocks'
                  * (the softmax needs the max anyway; only the winning block is scanned twice) */
                 if (bm > S->best[r]) {
-                    for (j = 0; j < vis && s[j] != bm; j++) {}
+                    int at = ra[0];
+                    for (x = 0; x < nr; x++) {
+                        for (j = ra[x]; j < rb[x] && s[j] != bm; j++) {}
+                        if (j < rb[x]) { at = j; break; }
+                    }
                     S->best[r] = bm;
-                    S->bestpos[r] = kb + j;
+                    S->bestpos[r] = k0 + at;
                 }
                 if (c->obs.rows)
-                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb, s, sizeof(float) * vis);
+                    for (x = 0; x < nr; x++)
+                        memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + k0 + ra[x], s + ra[x],
+                               sizeof(float) * (size_t)(rb[x] - ra[x]));
             }
             mnew = bm > S->mx[r] ? bm : S->mx[r];
             if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
@@ -6878,9 +6979,11 @@ static void att_task(void *arg, int task, int thread) {
                 k_scale(S->o + (size_t)r * hd, corr, hd);
             }
             S->mx[r] = mnew;
-            sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
-            S->sum[r] += sum;
-            if (!J->pk) k_pv(s, V, vis, hd, S->o + (size_t)r * hd);
+            for (x = 0; x < nr; x++) {
+                sum = k_exp_sum(s + ra[x], fold ? scale : 1.0f, mnew, s + ra[x], rb[x] - ra[x]);
+                S->sum[r] += sum;
+                if (!J->pk) k_pv(s + ra[x], V + (size_t)ra[x] * hd, rb[x] - ra[x], hd, S->o + (size_t)r * hd);
+            }
         }
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
@@ -6895,8 +6998,9 @@ static void att_task(void *arg, int task, int thread) {
         float *out = c->att + ((size_t)ti * nh + h) * hd;
         int observed = J->obs && ti == J->n - 1, hi = J->layer * nh + h;
         if (mode == RH_MASK_NEG_INF) {
-            /* only the token itself is visible: the output is its value vector */
-            k_cvt(c->kv_dtype, vbase + (size_t)pos * hd * kvsz, out, hd);
+            /* only the token itself is visible: the output is its value vector (a windowed
+             * head's is still in the chunk's staged rows) */
+            k_cvt(c->kv_dtype, win ? c->vst + ((size_t)ti * nkv + hk) * rowb : vbase + (size_t)pos * rowb, out, hd);
             if (observed) {
                 c->obs.top1[hi] = pos;
                 if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f;
@@ -6919,7 +7023,7 @@ static void att_task(void *arg, int task, int thread) {
             if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f / S->sum[r];
             if (c->obs.rows) {
                 float *row = c->obs.rows + (size_t)hi * c->obs.row_stride, inv = 1.0f / S->sum[r];
-                for (j = 0; j <= pos; j++) row[j] = expf(row[j] - S->mx[r]) * inv;
+                for (j = 0; j <= pos; j++) row[j] = kv_visible(c, lh, pos, j) ? expf(row[j] - S->mx[r]) * inv : 0.0f;
             }
         }
     }
@@ -6955,14 +7059,33 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
             rope_apply(q, nh, hd, c->rope + (size_t)t * half * 2);
             rope_apply(k, nkv, hd, c->rope + (size_t)t * half * 2);
             for (h = 0; h < nkv; h++) {
-                size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)(p0 + t)) * hd * kvsz;
-                k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
-                k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
+                int lh = l * nkv + h;
+                unsigned char *kd, *vd;
+                if (kv_windowed(c, lh)) { /* staged until the chunk's attention is done */
+                    kd = c->kst + ((size_t)t * nkv + h) * hd * kvsz;
+                    vd = c->vst + ((size_t)t * nkv + h) * hd * kvsz;
+                } else {
+                    kd = c->kcache + (c->kv_off[lh] + (size_t)(p0 + t)) * hd * kvsz;
+                    vd = c->vcache + (c->kv_off[lh] + (size_t)(p0 + t)) * hd * kvsz;
+                }
+                k_store_row(c->kv_dtype, k + (size_t)h * hd, kd, hd);
+                k_store_row(c->kv_dtype, v + (size_t)h * hd, vd, hd);
             }
         }
         A.c = c; A.layer = l; A.n = n; A.p0 = p0; A.obs = obs; A.pk = pk;
         A.n_qb = (n + c->qb - 1) / c->qb;
         pool_run(c->pool, att_task, &A, nkv * A.n_qb);
+        /* the windowed heads keep the chunk's sinks and last kv_window rows */
+        for (h = 0; c->n_windowed && h < nkv; h++) {
+            int lh = l * nkv + h;
+            if (!kv_windowed(c, lh)) continue;
+            for (t = 0; t < n; t++)
+                if (p0 + t < c->kv_sinks || p0 + t >= p0 + n - c->kv_window) {
+                    size_t src = ((size_t)t * nkv + h) * hd * kvsz, dst = kv_row(c, lh, p0 + t) * hd * kvsz;
+                    memcpy(c->kcache + dst, c->kst + src, (size_t)hd * kvsz);
+                    memcpy(c->vcache + dst, c->vst + src, (size_t)hd * kvsz);
+                }
+        }
         matmul(c, pk, c->att, n, qd, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
         for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
 
@@ -6996,6 +7119,40 @@ void rh_ctx_params_default(rh_ctx_params *p) {
     p->kv_dtype = RH_F32;
     p->prefill_chunk = 0;
     p->reference = 0;
+    p->kv_window = 0;
+    p->kv_sinks = 0;
+    p->kv_keep = NULL;
+}
+
+/* The KV policy of p on m for a context of n_ctx tokens: checked; per (layer, kv head) its
+ * slots (n_ctx, or S + W for a windowed head: one whose query heads kv_keep does not flag,
+ * where S + W < n_ctx) into slots (may be NULL), the heads kept full and the rows in all. */
+static int kv_policy_plan(const rh_model *m, const rh_ctx_params *p, int n_ctx, int *slots, int *n_full, double *rows,
+                          char *err, size_t errcap) {
+    const rh_config *cf = &m->cfg;
+    int nkv = cf->n_kv_heads, g = cf->n_heads / cf->n_kv_heads, lh, h;
+    if (p->kv_window < 0) { set_err(err, errcap, "kv_window %d is negative", p->kv_window); return RH_EINVAL; }
+    if (p->kv_sinks < 0) { set_err(err, errcap, "kv_sinks %d is negative", p->kv_sinks); return RH_EINVAL; }
+    if (p->kv_window == 0 && (p->kv_sinks || p->kv_keep)) {
+        set_err(err, errcap, "kv_%s without kv_window", p->kv_sinks ? "sinks" : "keep");
+        return RH_EINVAL;
+    }
+    if (p->kv_window > RHW_MAX_CTX || p->kv_sinks > RHW_MAX_CTX) {
+        set_err(err, errcap, "kv_window %d, kv_sinks %d: more than %d", p->kv_window, p->kv_sinks, RHW_MAX_CTX);
+        return RH_ERANGE;
+    }
+    *n_full = 0;
+    *rows = 0;
+    for (lh = 0; lh < cf->n_layers * nkv; lh++) {
+        int keep = p->kv_window == 0, n;
+        for (h = 0; !keep && p->kv_keep && h < g; h++)
+            if (p->kv_keep[(lh / nkv) * cf->n_heads + (lh % nkv) * g + h]) keep = 1;
+        *n_full += keep;
+        n = keep || p->kv_sinks + p->kv_window >= n_ctx ? n_ctx : p->kv_sinks + p->kv_window;
+        if (slots) slots[lh] = n;
+        *rows += n;
+    }
+    return RH_OK;
 }
 
 void rh_ctx_free(rh_ctx *c) {
@@ -7006,11 +7163,11 @@ void rh_ctx_free(rh_ctx *c) {
         for (i = 0; i < c->n_threads; i++) {
             rh_scratch *s = &c->scr[i];
             free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->kp);
-            free(s->mx); free(s->sum); free(s->best); free(s->bestpos);
+            free(s->mx); free(s->sum); free(s->best); free(s->bestpos); free(s->kg); free(s->vg);
         }
         free(c->scr);
     }
-    free(c->kcache); free(c->vcache);
+    free(c->kcache); free(c->vcache); free(c->kv_slots); free(c->kv_off); free(c->kst); free(c->vst);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
     free(c->ref_p);
@@ -7038,8 +7195,8 @@ static void *xmalloc_floats(size_t n, int *ok) {
 int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err, size_t errcap) {
     const rh_config *cf;
     rh_ctx_params d;
-    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt;
-    int g;
+    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt, rows;
+    int g, rc, n_full, windowed;
     if (!m || !out) {
         set_err(err, errcap, "rh_ctx_sizes_of: %s is NULL", m ? "out" : "model");
         return RH_EINVAL;
@@ -7065,8 +7222,15 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
     R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
+    if (n_ctx > RHW_MAX_CTX) n_ctx = RHW_MAX_CTX; /* rh_ctx_new refuses it; the count stays finite */
+    rc = kv_policy_plan(m, p, (int)n_ctx, NULL, &n_full, &rows, err, errcap);
+    if (rc != RH_OK) return rc;
     /* one of the two caches (K or V): the largest single allocation */
-    kv = (double)cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    kv = rows * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    out->kv_full_bytes = 2.0 * cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    out->kv_heads = cf->n_layers * cf->n_kv_heads;
+    out->kv_heads_full = n_full;
+    windowed = rows < (double)cf->n_layers * cf->n_kv_heads * n_ctx;
     if (kv >= (double)SIZE_MAX / 2) {
         set_err(err, errcap, "n_ctx %.0f: a KV cache of %.0f bytes overflows this platform's size_t", n_ctx, kv);
         return RH_ERANGE;
@@ -7084,6 +7248,11 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
         per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
                             RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
                             (double)RH_NR * cf->head_dim + 4 * R);
+        /* windowed heads: the chunk's staged rows, and per thread a gathered K and V block */
+        if (windowed) {
+            scratch += 2.0 * C * cf->n_kv_heads * cf->head_dim * (double)dtype_size(p->kv_dtype);
+            per_thread += 2.0 * RH_BK * cf->head_dim * (double)dtype_size(p->kv_dtype);
+        }
         scratch += nt * per_thread;
     }
     out->n_ctx = (int)n_ctx;
@@ -7096,19 +7265,28 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     return RH_OK;
 }
 
-static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+/* The verdict on counted sizes: RH_ENOMEM, with the figures, when they exceed what is available. */
+static int ctx_memory_verdict(const rh_ctx_sizes *z, char *err, size_t errcap) {
     const double gib = 1024.0 * 1024.0 * 1024.0;
-    rh_ctx_sizes z;
-    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
-    if (rc != RH_OK) return rc;
-    if (z.available_bytes > 0 && z.kv_bytes + z.scratch_bytes + z.weight_bytes > z.available_bytes) {
+    if (z->available_bytes > 0 && z->kv_bytes + z->scratch_bytes + z->weight_bytes > z->available_bytes) {
+        char pol[96] = "";
+        if (z->kv_heads_full < z->kv_heads)
+            snprintf(pol, sizeof pol, " (%d of %d KV heads full, the rest windowed)", z->kv_heads_full, z->kv_heads);
         set_err(err, errcap,
-                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens%s (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
                 "%.2f GiB available",
-                z.n_ctx, z.kv_bytes / gib, z.n_ctx, z.scratch_bytes / gib, z.weight_bytes / gib, z.available_bytes / gib);
+                z->n_ctx, z->kv_bytes / gib, z->n_ctx, pol, z->scratch_bytes / gib, z->weight_bytes / gib,
+                z->available_bytes / gib);
         return RH_ENOMEM;
     }
     return RH_OK;
+}
+
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    rh_ctx_sizes z;
+    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
+    if (rc != RH_OK) return rc;
+    return ctx_memory_verdict(&z, err, errcap);
 }
 
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err, size_t errcap) {
@@ -7151,16 +7329,45 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if (cf->n_heads * cf->head_dim > kmax) kmax = cf->n_heads * cf->head_dim;
 
-    kv_elems = (size_t)cf->n_layers * cf->n_kv_heads * (size_t)c->n_ctx * cf->head_dim;
+    /* the KV cache: per (layer, kv head) its slots (the policy's), one allocation for K, one for V */
+    c->kv_slots = (int *)malloc(sizeof(int) * (size_t)cf->n_layers * cf->n_kv_heads);
+    c->kv_off = (size_t *)malloc(sizeof(size_t) * (size_t)cf->n_layers * cf->n_kv_heads);
+    if (!c->kv_slots || !c->kv_off) {
+        set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
+        rh_ctx_free(c);
+        return RH_ENOMEM;
+    }
+    {
+        double rows;
+        int n_full, lh;
+        if ((i = kv_policy_plan(m, p, c->n_ctx, c->kv_slots, &n_full, &rows, err, errcap)) != RH_OK) {
+            rh_ctx_free(c);
+            return i;
+        }
+        c->kv_window = p->kv_window;
+        c->kv_sinks = p->kv_sinks;
+        for (kv_elems = 0, lh = 0; lh < cf->n_layers * cf->n_kv_heads; lh++) {
+            c->kv_off[lh] = kv_elems;
+            kv_elems += (size_t)c->kv_slots[lh];
+            c->n_windowed += c->kv_slots[lh] < c->n_ctx;
+        }
+    }
+    kv_elems *= (size_t)cf->head_dim;
     if (kv_elems > ((size_t)1 << 40)) {
         set_err(err, errcap, "KV cache of %d tokens is too large", c->n_ctx);
         rh_ctx_free(c);
         return RH_ENOMEM;
     }
+    c->kv_bytes = 2.0 * (double)kv_elems * (double)dtype_size(c->kv_dtype);
     c->kcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
     c->vcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
     if (!c->kcache || !c->vcache) ok = 0;
     C = (size_t)c->chunk;
+    if (c->n_windowed && !c->reference) {
+        c->kst = (unsigned char *)malloc(C * cf->n_kv_heads * cf->head_dim * dtype_size(c->kv_dtype));
+        c->vst = (unsigned char *)malloc(C * cf->n_kv_heads * cf->head_dim * dtype_size(c->kv_dtype));
+        if (!c->kst || !c->vst) ok = 0;
+    }
     c->x = (float *)xmalloc_floats(C * cf->dim, &ok);
     c->xb = (float *)xmalloc_floats(C * cf->dim, &ok);
     c->xb2 = (float *)xmalloc_floats(C * cf->dim, &ok);
@@ -7199,6 +7406,11 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
             s->best = (float *)xmalloc_floats((size_t)R, &ok);
             s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
             if (!s->bestpos) ok = 0;
+            if (c->n_windowed) {
+                s->kg = (unsigned char *)malloc((size_t)RH_BK * cf->head_dim * dtype_size(c->kv_dtype));
+                s->vg = (unsigned char *)malloc((size_t)RH_BK * cf->head_dim * dtype_size(c->kv_dtype));
+                if (!s->kg || !s->vg) ok = 0;
+            }
         }
     }
     if (!ok) {
@@ -7221,14 +7433,39 @@ const rh_model *rh_ctx_model(const rh_ctx *c) { return c ? c->m : NULL; }
 int rh_ctx_n_past(const rh_ctx *c) { return c ? c->n_past : 0; }
 int rh_ctx_n_ctx(const rh_ctx *c) { return c ? c->n_ctx : 0; }
 
+int rh_ctx_rewind_floor(const rh_ctx *c) {
+    /* a windowed head holds the sinks and positions kv_hi - W .. kv_hi - 1 (the slot of kv_hi - 1
+     * is rewritten by a rewind to it, and the W - 1 before it are all its token sees) */
+    if (!c || !c->n_windowed || c->kv_hi <= c->kv_sinks + c->kv_window) return 0;
+    return c->kv_hi - 1;
+}
+
 int rh_ctx_rewind(rh_ctx *c, int n_past) {
+    int floor;
     if (!c) return RH_EINVAL;
     if (n_past < 0 || n_past > c->n_past) {
         set_err(c->err, sizeof c->err, "rh_ctx_rewind: n_past %d out of range 0..%d", n_past, c->n_past);
         return RH_ERANGE;
     }
+    floor = rh_ctx_rewind_floor(c);
+    if (n_past > 0 && n_past < floor) {
+        set_err(c->err, sizeof c->err,
+                "rh_ctx_rewind: n_past %d is below %d: the windowed KV heads (sinks %d, window %d) no longer hold "
+                "the positions it needs",
+                n_past, floor, c->kv_sinks, c->kv_window);
+        return RH_ERANGE;
+    }
     c->n_past = n_past;
+    if (n_past == 0) c->kv_hi = 0;
     return RH_OK;
+}
+
+double rh_ctx_kv_bytes(const rh_ctx *c) { return c ? c->kv_bytes : 0.0; }
+int rh_ctx_kv_full_heads(const rh_ctx *c) {
+    int lh, n = 0;
+    if (!c) return 0;
+    for (lh = 0; lh < c->m->cfg.n_layers * c->m->cfg.n_kv_heads; lh++) n += !kv_windowed(c, lh);
+    return n;
 }
 
 int rh_set_observe(rh_ctx *c, const rh_observe *obs) {
@@ -7285,6 +7522,7 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
             float *out = !logits ? NULL : logits_all ? logits + (size_t)i * cf->vocab_size : i == n - 1 ? logits : NULL;
             reference_forward(c, ids[i], c->n_past, out, i == n - 1 && c->observing, bf16x);
             c->n_past++;
+            if (c->n_past > c->kv_hi) c->kv_hi = c->n_past;
         }
         return RH_OK;
     }
@@ -7294,6 +7532,7 @@ int rh_eval(rh_ctx *c, const int *ids, int n, float *logits, int logits_all) {
         float *out = logits_all && logits ? logits + (size_t)done * cf->vocab_size : logits;
         forward_chunk(c, ids + done, nc, c->n_past, out, lm, last && c->observing, n > 1);
         c->n_past += nc;
+        if (c->n_past > c->kv_hi) c->kv_hi = c->n_past;
     }
     return RH_OK;
 }
