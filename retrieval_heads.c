@@ -2138,6 +2138,69 @@ static void rhm_svg_scatter(rhm_buf *b, const char *title, const char *xlabel, c
     free(lab);
 }
 
+/* niah --kv-sweep: a line per series (n_s series of n_p points each: x[s * n_p + i], y[...]; NAN:
+ * no point), its name in the legend at the right; level (if not NAN): a dashed horizontal line
+ * named level_name. */
+static void rhm_svg_lines(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, int n_s,
+                          const char *const *names, const double *x, const double *y, int n_p, double level,
+                          const char *level_name, const char *run_json) {
+    static const char *const col[4] = {"#d62728", "#1f77b4", "#7f7f7f", "#2ca02c"};
+    double W = 600, H, x0 = 56, x1, y0, y1, th, xhi = 0, lw = 0, yhi = 100;
+    int s, i, k;
+    for (s = 0; s < n_s; s++)
+        if (rhm_text_w(names[s], 11) > lw) lw = rhm_text_w(names[s], 11);
+    if (level_name && rhm_text_w(level_name, 11) > lw) lw = rhm_text_w(level_name, 11);
+    x1 = W - 24 - lw - 24;
+    for (k = 0; k < n_s * n_p; k++)
+        if (!isnan(x[k]) && x[k] > xhi) xhi = x[k];
+    xhi = xhi > 0 ? xhi * 1.1 : 1;
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 6;
+    y1 = y0 + 300;
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    rhm_svg_axes(b, x0, y0, x1, y1, 0, xhi, 0, yhi, xlabel, ylabel);
+    if (!isnan(level)) {
+        double py = y1 - level / yhi * (y1 - y0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000000\" stroke-dasharray=\"5 3\"/>\n",
+                       x0, py, x1, py);
+    }
+    for (s = 0; s < n_s; s++) {
+        int started = 0;
+        rhm_buf_puts(b, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
+        rhm_buf_puts(b, col[s % 4]);
+        rhm_buf_puts(b, "\" points=\"");
+        for (i = 0; i < n_p; i++) {
+            k = s * n_p + i;
+            if (isnan(x[k]) || isnan(y[k])) continue;
+            rhm_buf_printf(b, "%s%.1f,%.1f", started ? " " : "", x0 + x[k] / xhi * (x1 - x0), y1 - y[k] / yhi * (y1 - y0));
+            started = 1;
+        }
+        rhm_buf_puts(b, "\"/>\n");
+        for (i = 0; i < n_p; i++) {
+            k = s * n_p + i;
+            if (isnan(x[k]) || isnan(y[k])) continue;
+            rhm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", x0 + x[k] / xhi * (x1 - x0),
+                           y1 - y[k] / yhi * (y1 - y0), col[s % 4]);
+            rhm_xml(b, names[s]);
+            rhm_buf_printf(b, ": %.4g, %.4g</title></circle>\n", x[k], y[k]);
+        }
+    }
+    /* the legend */
+    for (s = 0; s <= n_s; s++) {
+        double ly = y0 + 14 + s * 18.0;
+        const char *nm = s < n_s ? names[s] : level_name;
+        if (s == n_s && (isnan(level) || !level_name)) break;
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\"%s/>", x1 + 12,
+                       ly - 4, x1 + 30, ly - 4, s < n_s ? col[s % 4] : "#000000", s < n_s ? "" : " stroke-dasharray=\"5 3\"");
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", x1 + 34, ly);
+        rhm_xml(b, nm);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    rhm_buf_puts(b, "</svg>\n");
+}
+
 /* ---- CSV (RFC 4180 quoting) ---- */
 static void rhm_csv_field(rhm_buf *b, const char *s, size_t n) {
     size_t i;
@@ -2269,6 +2332,61 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
     return RH_OK;
 }
 
+/* ---- the KV policy of a run (rh_ctx_params.kv_window): the kept heads, its label, its record ---- */
+
+/* With ctx->kv_window > 0: pick's heads as n_layers * n_heads flags (*keep, NULL when pick
+ * names none) and the label "sinks S, window W, full: top-3: 2-0 ..." (else "full"). */
+static int rhm_kv_setup(const rh_head_pick *pick, const rh_ctx_params *ctx, int n_layers, int n_heads,
+                        unsigned char **keep, char **label, char *msg, size_t cap) {
+    char *hl = NULL;
+    rhm_buf b = {0};
+    int rc;
+    *keep = NULL;
+    *label = NULL;
+    if (ctx->kv_window <= 0) {
+        if (pick && pick->kind != RH_PICK_NONE) {
+            set_err(msg, cap, "--kv-keep: heads to keep full without a window (kv_window 0)");
+            return RH_EINVAL;
+        }
+        rhm_buf_puts(&b, "full");
+    } else {
+        if (pick && pick->kind != RH_PICK_NONE && !(*keep = (unsigned char *)calloc((size_t)n_layers * n_heads, 1)))
+            return RH_ENOMEM;
+        rc = rh_head_pick_resolve(*keep ? pick : NULL, "--kv-keep", n_layers, n_heads, *keep, &hl, msg, cap);
+        if (rc) {
+            free(*keep);
+            *keep = NULL;
+            return rc;
+        }
+        rhm_buf_printf(&b, "sinks %d, window %d, full: %s", ctx->kv_sinks, ctx->kv_window, hl);
+        free(hl);
+    }
+    if (b.oom) {
+        free(*keep);
+        *keep = NULL;
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    *label = b.p;
+    return RH_OK;
+}
+
+/* "kv_policy": {...} or null, "kv_cache_bytes": ..., "kv_cache_full_bytes": ... (z: the run's
+ * context as rh_ctx_sizes_of counts it; NULL: not known, null). */
+static void rhm_kv_json(rhm_buf *b, const rh_ctx_params *ctx, const char *label, const rh_ctx_sizes *z) {
+    if (ctx->kv_window > 0) {
+        rhm_buf_printf(b, ", \"kv_policy\": {\"window\": %d, \"sinks\": %d, \"label\": ", ctx->kv_window, ctx->kv_sinks);
+        rhm_buf_json_str(b, label, strlen(label));
+        if (z) rhm_buf_printf(b, ", \"kv_heads_full\": %d, \"kv_heads\": %d}", z->kv_heads_full, z->kv_heads);
+        else rhm_buf_puts(b, "}");
+    } else {
+        rhm_buf_puts(b, ", \"kv_policy\": null");
+    }
+    if (z && z->n_ctx > 0)
+        rhm_buf_printf(b, ", \"kv_cache_bytes\": %.0f, \"kv_cache_full_bytes\": %.0f", z->kv_bytes, z->kv_full_bytes);
+    else rhm_buf_puts(b, ", \"kv_cache_bytes\": null, \"kv_cache_full_bytes\": null");
+}
+
 /* ---- the experiment: its state, set up from an rh_experiment ----
  * rh_experiment_run (below) reads as the method does: set up (load and check every input),
  * plan (the tests of this shard, the finished ones of earlier runs), run each test through the
@@ -2305,6 +2423,9 @@ typedef struct {
     int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
     unsigned char *mask; /* niah: n_lh flags, or NULL */
     char *mask_label;    /* "none", "top-5: 1-2 0-3 ...", ... */
+    unsigned char *kv_keep; /* the KV policy's kept heads (n_lh flags), or NULL */
+    char *kv_label;      /* "full", "sinks 4, window 64, full: top-3: ..." */
+    rh_ctx_sizes kv_sz;  /* the run's context as counted (n_ctx 0: not planned) */
     uint64_t cfg_hash;
     rhm_buf base, rec_path, svg_path, run_path, csv_path, score_path;
     rhm_buf unsharded_base, unsharded_rec, unsharded_run; /* the output without --shard */
@@ -2344,6 +2465,8 @@ static void rhm_exp_free(rhm_exp *E) {
     free(E->hays);
     free(E->mask);
     free(E->mask_label);
+    free(E->kv_keep);
+    free(E->kv_label);
     rhm_buf_free(&E->base);
     rhm_buf_free(&E->rec_path);
     rhm_buf_free(&E->svg_path);
@@ -2400,8 +2523,15 @@ static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
         rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
                        X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"", rh_dtype_names[X->ctx.kv_dtype],
                    X->ctx.reference ? "reference" : "fast", X->compat_original ? "original" : "none");
+    /* the KV policy changes results: in the configuration only when there is one (earlier
+     * records stay valid) */
+    if (X->ctx.kv_window > 0) {
+        rhm_buf_puts(b, ", \"kv_policy\": ");
+        rhm_buf_json_str(b, E->kv_label, strlen(E->kv_label));
+    }
+    rhm_buf_puts(b, "}");
 }
 
 /* The run record (BASE.run.json): what made an output (program, command line, model, the
@@ -2423,6 +2553,7 @@ static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     rhm_buf_printf(b, ", \"depth_spacing\": \"%s\", \"config\": ", rh_depth_spacing_names[X->depth_spacing]);
     rhm_config_json(E, b);
     rhm_buf_printf(b, ", \"fingerprint\": \"%016llx\"", (unsigned long long)E->cfg_hash);
+    rhm_kv_json(b, &X->ctx, E->kv_label, E->kv_sz.n_ctx ? &E->kv_sz : NULL);
     if (!E->is_detect && X->mask.kind == RH_PICK_RANDOM)
         rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)X->mask.seed);
     else rhm_buf_puts(b, ", \"seed\": null");
@@ -2848,6 +2979,7 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
     snprintf(t, sizeof t, "kv=%s compat=%d ref=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original, X->ctx.reference);
     h = rhm_fnv(h, t, strlen(t));
+    if (X->ctx.kv_window > 0) h = rhm_fnv(h, E->kv_label, strlen(E->kv_label));
     h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
 }
@@ -2881,6 +3013,10 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
                               &E->mask_label, msg, cap);
     if (rc) return rc;
+    /* the KV policy: the kept heads into the context parameters every test's context gets */
+    rc = rhm_kv_setup(&X->kv_keep, &X->ctx, E->cfg->n_layers, E->cfg->n_heads, &E->kv_keep, &E->kv_label, msg, cap);
+    if (rc) return rc;
+    E->X.ctx.kv_keep = E->kv_keep;
     if ((rc = rhm_setup_outputs(E, X, msg, cap)) != RH_OK) return rc;
     E->cfg_hash = rhm_fingerprint(E, X);
     E->n_tests = E->n_nd * E->n_len * E->n_dep;
@@ -3879,7 +4015,8 @@ static int rhm_result_fill(const rhm_exp *E, rh_experiment_result *res) {
     res->lengths = (int *)malloc((size_t)E->n_len * sizeof *res->lengths);
     res->depths = (double *)malloc((size_t)E->n_dep * sizeof *res->depths);
     res->mask_label = rhm_strdup(E->mask_label);
-    if (!res->lengths || !res->depths || !res->mask_label) return RH_ENOMEM;
+    res->kv_label = rhm_strdup(E->kv_label);
+    if (!res->lengths || !res->depths || !res->mask_label || !res->kv_label) return RH_ENOMEM;
     memcpy(res->lengths, E->lengths, (size_t)E->n_len * sizeof *res->lengths);
     memcpy(res->depths, E->depths, (size_t)E->n_dep * sizeof *res->depths);
     {
@@ -3903,6 +4040,7 @@ void rh_experiment_result_free(rh_experiment_result *r) {
     free(r->depths);
     free(r->cell_mean);
     free(r->cell_n);
+    free(r->kv_label);
     free(r->mask_label);
     for (i = 0; i < 5; i++) free(r->paths[i]);
     memset(r, 0, sizeof *r);
@@ -3979,15 +4117,16 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     rc = rhm_exp_setup(&E, x, msg, cap);
     /* plan: the tests to run, their order, what they cost */
     if (!rc) rc = rhm_plan(&E, &R, &P, msg, cap);
-    if (!rc) rc = rh_cost_measure(E.m, &x->ctx, 0, &unit, msg, cap);
+    if (!rc) rc = rh_cost_measure(E.m, &E.X.ctx, 0, &unit, msg, cap);
     if (!rc) {
         rh_experiment_cost *c = &res->cost;
-        rh_ctx_params cp = x->ctx;
+        rh_ctx_params cp = E.X.ctx;
         rh_cost_rates r = unit;
-        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, RHM_MEASURE_S, &r, msg, cap);
+        if (x->dry_run) rc = rh_cost_measure(E.m, &E.X.ctx, RHM_MEASURE_S, &r, msg, cap);
         if (!rc) rhm_plan_cost(&E, &P, &r, c);
         cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
         if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
+        if (!rc && P.n) E.kv_sz = c->ctx;
         c->plan_bytes = (double)P.arena_n * sizeof(int) + (double)P.n * sizeof(rhm_item);
         c->peak_bytes = c->ctx.weight_bytes + (c->ctx.kv_bytes + c->ctx.scratch_bytes > c->plan_bytes
                                                    ? c->ctx.kv_bytes + c->ctx.scratch_bytes
@@ -4845,6 +4984,9 @@ typedef struct {
     int window, stride;
     unsigned char *mask;   /* n_layers * n_heads flags, or NULL */
     char *mask_label;
+    unsigned char *kv_keep; /* the KV policy's kept heads, or NULL */
+    char *kv_label;
+    rh_ctx_sizes kv_sz;    /* the run's context as counted (n_ctx 0: none allocated) */
     rhm_buf base, rec_path, unsharded_rec, csv_path, run_path;
     double t0;
     char started[32];
@@ -4861,6 +5003,8 @@ static void rhe_exp_free(rhe_exp *E) {
     free(E->draw);
     free(E->mask);
     free(E->mask_label);
+    free(E->kv_keep);
+    free(E->kv_label);
     rhm_buf_free(&E->base);
     rhm_buf_free(&E->rec_path);
     rhm_buf_free(&E->unsharded_rec);
@@ -5035,6 +5179,7 @@ static uint64_t rhe_config_hash(const rhe_exp *E, rh_task_kind kind) {
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label) + 1);
     snprintf(t, sizeof t, "%d|%d|%s|%d", (int)X->mask_mode, X->mask_prefill, rh_dtype_names[X->ctx.kv_dtype], (int)kind);
     h = rhm_fnv(h, t, strlen(t) + 1);
+    if (X->ctx.kv_window > 0) h = rhm_fnv(h, E->kv_label, strlen(E->kv_label) + 1);
     if (kind == RH_TASK_GENERATE) {
         snprintf(t, sizeof t, "max_new=%d", X->max_new);
         h = rhm_fnv(h, t, strlen(t) + 1);
@@ -5155,6 +5300,10 @@ static int rhe_exp_setup(rhe_exp *E, const rh_eval_task *X, char *msg, size_t ca
     rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
                               &E->mask_label, msg, cap);
     if (rc) return rc;
+    /* the KV policy */
+    rc = rhm_kv_setup(&X->kv_keep, &X->ctx, E->cfg->n_layers, E->cfg->n_heads, &E->kv_keep, &E->kv_label, msg, cap);
+    if (rc) return rc;
+    E->X.ctx.kv_keep = E->kv_keep;
     /* shots and prompts, keys */
     if ((rc = rhe_setup_shots(E, msg, cap)) != RH_OK) return rc;
     E->prompt = (char **)calloc((size_t)E->n_it, sizeof *E->prompt);
@@ -5296,7 +5445,11 @@ static int rhe_prefill(rhe_session *S, const int *ids, int n) {
     int start = 0, lim = S->n_pre < n ? S->n_pre : n, rc;
     while (!S->whole && start < lim && S->pre[start] == ids[start]) start++;
     if (n - start == 1 && n >= 2) start = n - 2;
-    if ((rc = rhe_rewind(S, start)) != RH_OK) return rc;
+    /* a KV policy's windows may no longer hold what a rewind to there needs: prefill whole */
+    if (rhe_rewind(S, start) != RH_OK) {
+        start = 0;
+        if ((rc = rhe_rewind(S, 0)) != RH_OK) return rc;
+    }
     S->n_pre = start;
     if ((rc = rhe_set_mask(S, S->mask_prefill ? S->mask : NULL)) != RH_OK) return rc;
     if (n > start && (rc = rhe_eval(S, ids + start, n - start, NULL, 0)) != RH_OK) return rc;
@@ -5898,6 +6051,7 @@ static void rhe_run_json(const rhe_exp *E, const rh_eval_result *r, rhm_buf *b) 
         if (X->mask.kind == RH_PICK_RANDOM) rhm_buf_printf(b, "%llu", (unsigned long long)X->mask.seed);
         else rhm_buf_puts(b, "null");
         rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"threads\": %d", rh_dtype_names[X->ctx.kv_dtype], E->threads);
+        rhm_kv_json(b, &X->ctx, E->kv_label, E->kv_sz.n_ctx ? &E->kv_sz : NULL);
     }
     rhm_buf_puts(b, ", \"mask\": ");
     rhm_buf_json_str(b, r->mask_label ? r->mask_label : "none", strlen(r->mask_label ? r->mask_label : "none"));
@@ -6066,6 +6220,7 @@ void rh_eval_task_default(rh_eval_task *t) {
 void rh_eval_result_free(rh_eval_result *r) {
     int i;
     if (!r) return;
+    free(r->kv_label);
     free(r->mask_label);
     for (i = 0; i < 3; i++) free(r->paths[i]);
     memset(r, 0, sizeof *r);
@@ -6239,13 +6394,14 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     }
     if (!rc && E.n_done_before) rhe_note(&E, "resuming: %d of %d items already done", E.n_done_before, E.n_mine);
     if (!rc && todo) {
-        rh_ctx_params p = x->ctx;
+        rh_ctx_params p = E.X.ctx;
         if (!p.n_ctx) p.n_ctx = need;
+        rc = rh_ctx_sizes_of(E.m, &p, &E.kv_sz, msg, cap);
         S.vocab = E.cfg->vocab_size;
         S.mask = E.mask;
         S.mode = x->mask_mode;
         S.mask_prefill = x->mask_prefill;
-        rc = rh_ctx_new(E.m, &p, &S.c, msg, cap);
+        if (!rc) rc = rh_ctx_new(E.m, &p, &S.c, msg, cap);
         if (!rc && !(S.rows = (float *)malloc((size_t)RHE_ROWS * (size_t)S.vocab * sizeof *S.rows))) rc = RH_ENOMEM;
     }
     /* the records so far, rewritten whole (a torn last line of a killed run goes), then
@@ -6314,6 +6470,9 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     res->n_resumed = E.n_done_before;
     res->n_run = E.n_run;
     if (!rc && !(res->mask_label = rhm_strdup(E.mask_label))) rc = RH_ENOMEM;
+    if (!rc && !(res->kv_label = rhm_strdup(E.kv_label))) rc = RH_ENOMEM;
+    res->kv_bytes = E.kv_sz.kv_bytes;
+    res->kv_full_bytes = E.kv_sz.kv_full_bytes;
     if (!rc) rc = rhe_write_outputs(&E, list, n_list, res, msg, cap);
     if (!rc) res->running = 0;
 done:
@@ -13152,6 +13311,7 @@ enum {
 #define C_GRID (C_DETECT | C_NIAH)                                /* the experiments */
 #define C_RUNS (C_GENERATE | C_LOGITS | C_BENCH | C_GRID | C_EVAL) /* the commands that run the model */
 #define C_MASKED (C_NIAH | C_GENERATE | C_LOGITS | C_EVAL)        /* the commands that mask heads */
+#define C_KVPOL (C_MASKED | C_DETECT | C_INFO)                     /* the commands that take a KV policy */
 
 /* Every value any command's options can set; each row writes one field (or two). */
 typedef struct {
@@ -13168,6 +13328,10 @@ typedef struct {
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
+    /* the KV policy (every command of C_KVPOL) */
+    int kv_keep_top, kv_keep_random, kv_window, kv_sinks, have_kv_window, have_kv_sinks;
+    const char *kv_keep_heads, *kv_sweep;
+    const unsigned char *kv_keep_flags; /* the kept heads, resolved on the model (not a flag) */
     /* eval */
     const char *task, *perplexity, *rescore, *fewshot;
     int task_format, shots, window, stride, have_max_new;
@@ -13329,11 +13493,12 @@ static const cli_option cli_options[] = {
      "mask K random heads of mean score < 0.1 in --scores FILE (seeded by --seed)", "3"},
     {"--mask-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(mask_heads), 0, C_MASKED, NULL,
      "mask these heads", "1-1,1-1"},
-    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_MASKED, NULL,
-     "the score file of --mask-top and --mask-random", "x.json"},
-    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_MASKED & ~C_EVAL, "1", "the seed of --mask-random", NULL},
+    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_MASKED | C_KVPOL, NULL,
+     "the score file of --mask-top, --mask-random, --kv-keep-top and --kv-keep-random", "x.json"},
+    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_KVPOL & ~C_EVAL, "1",
+     "the seed of --mask-random and --kv-keep-random", NULL},
     {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_EVAL, "1",
-     "the seed of the --fewshot draw and of --mask-random", NULL},
+     "the seed of the --fewshot draw, of --mask-random and of --kv-keep-random", NULL},
     {"--mask-mode", NULL, "uniform|neg-inf|zero", O_ENUM, 0, 0, rh_mask_mode_names, NULL, A_(mask_mode),
      A_(have_mask_mode), C_MASKED, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH | C_GENERATE, NULL,
@@ -13342,6 +13507,22 @@ static const cli_option cli_options[] = {
      "mask the context too (default: only the positions that generate or predict a scored token)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_LOGITS, NULL,
      "logits has no decode steps: the mask applies to every position, with or without this flag", NULL},
+    {"--kv-keep-top", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(kv_keep_top), 0, C_KVPOL, NULL,
+     "KV cache policy: keep every position for the KV heads of the K best heads of --scores FILE (a KV head is kept"
+     " when any of its query heads is), window the others (--kv-window, --kv-sinks)", "3"},
+    {"--kv-keep-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(kv_keep_random), 0, C_KVPOL, NULL,
+     "the control: keep the KV heads of K random heads of mean score < 0.1 in --scores FILE (drawn as --mask-random"
+     " draws, seeded by --seed), window the others", "3"},
+    {"--kv-keep-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(kv_keep_heads), 0, C_KVPOL, NULL,
+     "keep the KV heads of these (query) heads, window the others", "1-1,1-1"},
+    {"--kv-window", NULL, "W", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(kv_window), A_(have_kv_window), C_KVPOL, "64",
+     "a windowed KV head stores its sinks and its last W positions (alone, without --kv-keep-*: every KV head"
+     " windowed)", NULL},
+    {"--kv-sinks", NULL, "S", O_INT, 0, RHW_MAX_CTX, NULL, NULL, A_(kv_sinks), A_(have_kv_sinks), C_KVPOL, "4",
+     "a windowed KV head stores positions 0..S-1 (attention sinks) too", NULL},
+    {"--kv-sweep", NULL, "W1,W2,...", O_TEXT, 0, 0, NULL, NULL, A_(kv_sweep), 0, C_NIAH, NULL,
+     "run the grid at each window W for three policies (--kv-keep-top K's heads full; K random heads full; every"
+     " head windowed) and the full cache; draw the mean score against KV memory (BASE.kv.svg, BASE.kv.csv)", "64,x"},
     {"--kv-heads", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(kv_heads), 0, C_REPORT, NULL,
      "also rank the KV heads of a grouped-query model with N KV heads per layer: the maximum and the sum of the mean "
      "scores of the query heads each serves (HF's repeat_kv grouping)", "7"},
@@ -13760,7 +13941,15 @@ static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
     p->kv_dtype = (rh_dtype)a->kv;
     p->n_ctx = a->n_ctx;
     p->reference = a->reference;
+    if (a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks) {
+        p->kv_window = a->have_kv_window ? a->kv_window : 64;
+        p->kv_sinks = a->have_kv_sinks ? a->kv_sinks : 4;
+        p->kv_keep = a->kv_keep_flags;
+    }
 }
+
+static int cli_kv_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap);
+static int cli_kv_resolve(const char *cmd, cli_args *a, const rh_model *m, unsigned char **keep, char **label);
 
 static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {
     rh_ctx_params p;
@@ -13877,12 +14066,34 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m;
     const rh_config *c;
     int i, r;
-    char sum[17];
+    char sum[17], kv_line[1024];
     int want_sum;
     (void)argc;
     (void)argv;
+    if (a->scores && !a->kv_keep_top && !a->kv_keep_random)
+        return cli_fail(2, cmd, "--scores is used only with --kv-keep-top or --kv-keep-random");
+    if (a->seed_given && !a->kv_keep_random) return cli_fail(2, cmd, "--seed is used only with --kv-keep-random");
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) return r;
     c = rh_model_config(m);
+    kv_line[0] = 0;
+    if (a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks) {
+        /* the KV cache of a max_ctx context under the policy (f32), checked before anything prints */
+        unsigned char *keep = NULL;
+        char *label = NULL, err[512];
+        rh_ctx_params p;
+        rh_ctx_sizes z;
+        if ((r = cli_kv_resolve(cmd, a, m, &keep, &label)) != 0) {
+            rh_model_close(m);
+            return r;
+        }
+        cli_ctx_params(a, &p);
+        if (rh_ctx_sizes_of(m, &p, &z, err, sizeof err) == RH_OK)
+            snprintf(kv_line, sizeof kv_line,
+                     "kv_cache        %.0f bytes at max_ctx, f32 (%s; %d of %d KV heads full; full cache %.0f bytes, %.1f%%)\n",
+                     z.kv_bytes, label, z.kv_heads_full, z.kv_heads, z.kv_full_bytes, 100.0 * z.kv_bytes / z.kv_full_bytes);
+        free(keep);
+        free(label);
+    }
     want_sum = a->checksum || m->size < ((size_t)1 << 30);
     if (want_sum) rh_model_checksum(m, sum);
     else strcpy(sum, "(--checksum)");
@@ -13903,6 +14114,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
            (double)c->norm_eps, c->qkv_bias, c->tied_embeddings, c->add_bos, c->bos_id);
     for (i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);
     printf("\ntokens          %d\n", rh_n_tokens(m));
+    if (kv_line[0]) printf("%s", kv_line);
     {
         const unsigned char *p = m->meta;
         uint32_t k;
@@ -13955,17 +14167,19 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *logits = NULL;
-    char why[256], *mask_label = NULL;
-    unsigned char *mask = NULL;
-    rh_head_pick pick;
+    char why[256], *mask_label = NULL, *kv_label = NULL;
+    unsigned char *mask = NULL, *kv_keep = NULL;
+    rh_head_pick pick, kvp;
     double t0, t1, t2;
     (void)argc;
     (void)argv;
     if (!a->prompt == !a->ids) return cli_fail(2, cmd, "give exactly one of -p TEXT and --ids \"1 2 3\"");
     if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
+    if (cli_kv_flags(a, &kvp, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if (a->ids && (n_prompt = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
     if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
+    if ((rc = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) goto done;
     if (a->prompt) {
         char err[512];
         if (rh_tokenize(m, a->prompt, strlen(a->prompt), -1, &ids, &n_prompt, err, sizeof err) != RH_OK) {
@@ -14009,14 +14223,16 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
         if (!a->ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
         putchar('\n');
         t2 = rh_now();
-        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s)\n",
+        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s); KV cache %.0f bytes (%s)\n",
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
                 n_gen > 1 ? (n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0, c->n_threads, RH_SIMD_NAME, mask_label,
-                rh_mask_mode_names[a->mask_mode], rhe_mask_steps(mask != NULL, a->mask_prefill));
+                rh_mask_mode_names[a->mask_mode], rhe_mask_steps(mask != NULL, a->mask_prefill), rh_ctx_kv_bytes(c), kv_label);
     }
 done:
     free(mask);
     free(mask_label);
+    free(kv_keep);
+    free(kv_label);
     free(logits);
     free(ids);
     rh_ctx_free(c);
@@ -14030,17 +14246,19 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *lg = NULL;
-    char why[256], *mask_label = NULL;
-    unsigned char *mask = NULL;
-    rh_head_pick pick;
+    char why[256], *mask_label = NULL, *kv_label = NULL;
+    unsigned char *mask = NULL, *kv_keep = NULL;
+    rh_head_pick pick, kvp;
     (void)argc;
     (void)argv;
     if (!a->ids) return cli_fail(2, cmd, "--ids: missing (the token ids to run)");
     if (!a->out) return cli_fail(2, cmd, "--out: missing (the output file)");
     if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
+    if (cli_kv_flags(a, &kvp, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if ((n = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
     if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
+    if ((rc = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) goto done;
     for (i = 0; i < n; i++)
         if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, cmd, "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
     if ((rc = cli_ctx(cmd, a, m, n, &c)) != 0) goto done;
@@ -14051,12 +14269,15 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     {
         char err[512];
         if (write_f32_file(a->out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, cmd, "%s", err);
-        else fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s)\n", a->out, n, m->cfg.vocab_size, mask_label,
-                     rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked");
+        else fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s); KV cache %.0f bytes (%s)\n", a->out, n,
+                     m->cfg.vocab_size, mask_label, rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked",
+                     rh_ctx_kv_bytes(c), kv_label);
     }
 done:
     free(mask);
     free(mask_label);
+    free(kv_keep);
+    free(kv_label);
     free(lg);
     free(ids);
     rh_ctx_free(c);
@@ -14347,10 +14568,10 @@ static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size
     if (nm > 1) return snprintf(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another"), -1;
     if ((a->mask_top || a->mask_random) && !a->scores)
         return snprintf(msg, cap, "%s needs --scores FILE", a->mask_top ? "--mask-top" : "--mask-random"), -1;
-    if (a->scores && !a->mask_top && !a->mask_random)
-        return snprintf(msg, cap, "--scores is used only with --mask-top or --mask-random"), -1;
-    if (a->seed_given && !a->mask_random && !a->fewshot)
-        return snprintf(msg, cap, "--seed is used only with --mask-random"), -1; /* eval checks its own */
+    if (a->scores && !a->mask_top && !a->mask_random && !a->kv_keep_top && !a->kv_keep_random && !a->kv_sweep)
+        return snprintf(msg, cap, "--scores is used only with --mask-top, --mask-random, --kv-keep-top or --kv-keep-random"), -1;
+    if (a->seed_given && !a->mask_random && !a->kv_keep_random && !a->kv_sweep && !a->fewshot)
+        return snprintf(msg, cap, "--seed is used only with --mask-random or --kv-keep-random"), -1; /* eval checks its own */
     if (nm == 0 && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
         return snprintf(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)"), -1;
     if (a->mask_heads) {
@@ -14364,6 +14585,48 @@ static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size
         pick->k = a->mask_random;
     }
     pick->scores = a->scores;
+    return 0;
+}
+
+/* The KV policy flags, checked together as the mask flags are: at most one way of choosing the
+ * heads kept full, --scores with the two that read one, --kv-sinks with a policy. */
+static int cli_kv_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
+    int nk = (a->kv_keep_top > 0) + (a->kv_keep_random > 0) + (a->kv_keep_heads != NULL);
+    memset(pick, 0, sizeof *pick);
+    pick->seed = a->seed;
+    if (nk > 1) return snprintf(msg, cap, "--kv-keep-top, --kv-keep-random and --kv-keep-heads exclude one another"), -1;
+    if ((a->kv_keep_top || a->kv_keep_random) && !a->scores)
+        return snprintf(msg, cap, "%s needs --scores FILE", a->kv_keep_top ? "--kv-keep-top" : "--kv-keep-random"), -1;
+    if (a->have_kv_sinks && !nk && !a->have_kv_window && !a->kv_sweep)
+        return snprintf(msg, cap, "--kv-sinks needs a KV policy (--kv-window, --kv-keep-top, --kv-keep-random or --kv-keep-heads)"), -1;
+    if (a->kv_keep_heads) {
+        pick->kind = RH_PICK_HEADS;
+        pick->heads = a->kv_keep_heads;
+    } else if (a->kv_keep_top) {
+        pick->kind = RH_PICK_TOP;
+        pick->k = a->kv_keep_top;
+    } else if (a->kv_keep_random) {
+        pick->kind = RH_PICK_RANDOM;
+        pick->k = a->kv_keep_random;
+    }
+    pick->scores = a->scores;
+    return 0;
+}
+
+/* generate, logits, info: the policy's kept heads resolved on the model into a->kv_keep_flags
+ * (*keep: free it) and the policy's label; an exit code. */
+static int cli_kv_resolve(const char *cmd, cli_args *a, const rh_model *m, unsigned char **keep, char **label) {
+    rh_head_pick pick;
+    rh_ctx_params p;
+    char msg[512];
+    const rh_config *c = rh_model_config(m);
+    *keep = NULL;
+    *label = NULL;
+    if (cli_kv_flags(a, &pick, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    cli_ctx_params(a, &p);
+    if (rhm_kv_setup(&pick, &p, c->n_layers, c->n_heads, keep, label, msg, sizeof msg))
+        return cli_fail(2, cmd, "%s", msg);
+    a->kv_keep_flags = *keep;
     return 0;
 }
 
@@ -14401,6 +14664,14 @@ static void cli_note(void *user, const char *line) {
     st->line_open = 0;
 }
 
+/* The KV policy and the cache it gives, one line (nothing without a policy). */
+static void cli_print_kv(const rh_ctx_params *p, const char *label, const rh_ctx_sizes *z) {
+    if (p->kv_window <= 0 || !label) return;
+    printf("kv cache: %s; %d of %d KV heads full; %.0f bytes, %.1f%% of the full cache's %.0f (%d tokens)\n", label,
+           z->kv_heads_full, z->kv_heads, z->kv_bytes, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0,
+           z->kv_full_bytes, z->n_ctx);
+}
+
 static void cli_print_detect(const rh_experiment *x, const rh_experiment_result *res, int top) {
     const rh_scores *s = &res->scores;
     int n_lh = s->n_layers * s->n_heads, n_ret = 0, n_r = 0, shown, i;
@@ -14421,6 +14692,7 @@ static void cli_print_detect(const rh_experiment *x, const rh_experiment_result 
         printf("%-6d %-8s %-10.4f %d/%d\n", i + 1, hn, r[i].mean, fired, s->n_tests[idx]);
     }
     printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, n_lh, 100.0 * n_ret / n_lh);
+    cli_print_kv(&x->ctx, res->kv_label, &res->cost.ctx);
     printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
     free(r);
 }
@@ -14451,6 +14723,7 @@ static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *r
         printf("\n");
     }
     cli_print_labels(res->n_labels);
+    cli_print_kv(&x->ctx, res->kv_label, &res->cost.ctx);
     printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
     printf("mean score: %.1f over %d tests\n", res->mean, res->n_scored);
 }
@@ -14547,6 +14820,104 @@ static void cli_print_eval_cost(const rh_eval_task *x, const rh_eval_result *res
            b, c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0);
 }
 
+/* niah --kv-sweep: the grid with the full cache, then at each window W with the three policies
+ * (the --kv-keep-top K heads' KV heads full; K random heads' (as --kv-keep-random draws them);
+ * every KV head windowed), each run's outputs at BASE.kv-POLICY-wW; then BASE.kv.csv and
+ * BASE.kv.svg: the mean score against the KV memory (percent of the full cache). */
+static int cli_kv_sweep(const char *cmd, const cli_args *a, const rh_experiment *x0, const double *wv, int n_w) {
+    static const char *const pol_name[3] = {"top", "random", "windowed"};
+    const char *base = x0->out ? x0->out : "niah";
+    int n_runs = 1 + 3 * n_w, r, code = 0;
+    double *kx = (double *)malloc(sizeof(double) * 3 * (size_t)n_w), *ky = (double *)malloc(sizeof(double) * 3 * (size_t)n_w);
+    double full_mean = NAN, full_bytes = 0;
+    rhm_buf csv = {0}, svg = {0}, path = {0}, title = {0};
+    char msg[1024], names[3][96], *np[3];
+    if (!kx || !ky) {
+        free(kx);
+        free(ky);
+        return cli_fail(1, cmd, "out of memory");
+    }
+    rhm_buf_puts(&csv, "policy,window,sinks,kept,kv_heads_full,kv_heads,kv_cache_bytes,kv_cache_full_bytes,kv_percent,mean_score,tests\r\n");
+    for (r = 0; r < n_runs && !code; r++) {
+        rh_experiment x = *x0;
+        rh_experiment_result res;
+        int pol = r == 0 ? -1 : (r - 1) % 3, wi = r == 0 ? -1 : (r - 1) / 3, rc;
+        char out[4200];
+        const rh_ctx_sizes *z;
+        memset(&x.kv_keep, 0, sizeof x.kv_keep);
+        if (r == 0) {
+            x.ctx.kv_window = 0;
+            x.ctx.kv_sinks = 0;
+            snprintf(out, sizeof out, "%s.kv-full", base);
+        } else {
+            x.ctx.kv_window = (int)wv[wi];
+            x.ctx.kv_sinks = a->have_kv_sinks ? a->kv_sinks : 4;
+            if (pol < 2) {
+                x.kv_keep.kind = pol == 0 ? RH_PICK_TOP : RH_PICK_RANDOM;
+                x.kv_keep.k = a->kv_keep_top;
+                x.kv_keep.scores = a->scores;
+                x.kv_keep.seed = a->seed;
+            }
+            snprintf(out, sizeof out, "%s.kv-%s-w%d", base, pol_name[pol], x.ctx.kv_window);
+        }
+        x.ctx.kv_keep = NULL;
+        x.out = out;
+        msg[0] = 0;
+        rc = rh_experiment_run(&x, &res, msg, sizeof msg);
+        if (rc) {
+            code = cli_fail(res.running || rc == RH_ENOMEM ? 1 : 2, cmd, "%s", msg[0] ? msg : "out of memory");
+            break;
+        }
+        z = &res.cost.ctx;
+        printf("kv-sweep: %-8s window %-7s mean score %5.1f over %d tests; KV cache %.0f bytes, %.1f%% of the full cache (%s)\n",
+               r == 0 ? "full" : pol_name[pol], r == 0 ? "-" : (snprintf(msg, sizeof msg, "%d", x.ctx.kv_window), msg), res.mean,
+               res.n_scored, z->kv_bytes, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0, res.kv_label);
+        rhm_buf_printf(&csv, "%s,%d,%d,", r == 0 ? "full" : pol_name[pol], x.ctx.kv_window, x.ctx.kv_sinks);
+        rhm_csv_field(&csv, res.kv_label, strlen(res.kv_label));
+        rhm_buf_printf(&csv, ",%d,%d,%.0f,%.0f,", z->kv_heads_full, z->kv_heads, z->kv_bytes, z->kv_full_bytes);
+        rhm_buf_double(&csv, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0);
+        rhm_buf_puts(&csv, ",");
+        rhm_buf_double(&csv, res.mean);
+        rhm_buf_printf(&csv, ",%d\r\n", res.n_scored);
+        if (r == 0) {
+            full_mean = res.mean;
+            full_bytes = z->kv_bytes;
+        } else {
+            kx[pol * n_w + wi] = z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0;
+            ky[pol * n_w + wi] = res.mean;
+        }
+        rh_experiment_result_free(&res);
+    }
+    if (!code) {
+        snprintf(names[0], sizeof names[0], "top-%d retrieval heads full", a->kv_keep_top);
+        snprintf(names[1], sizeof names[1], "%d random heads full", a->kv_keep_top);
+        snprintf(names[2], sizeof names[2], "every head windowed");
+        np[0] = names[0];
+        np[1] = names[1];
+        np[2] = names[2];
+        rhm_buf_printf(&title, "NIAH, %s: mean score against KV cache memory (sinks %d; windows", x0->model,
+                       a->have_kv_sinks ? a->kv_sinks : 4);
+        for (r = 0; r < n_w; r++) rhm_buf_printf(&title, "%s%.0f", r ? ", " : " ", wv[r]);
+        rhm_buf_puts(&title, ")");
+        rhm_svg_lines(&svg, title.p ? title.p : "", "KV cache memory, % of the full cache", "NIAH mean score", 3,
+                      (const char *const *)np, kx, ky, n_w, full_mean, "full cache (100%)", NULL);
+        if (csv.oom || svg.oom || title.oom) code = cli_fail(1, cmd, "out of memory");
+        rhm_buf_printf(&path, "%s.kv.csv", base);
+        if (!code && rhm_write_atomic(path.p, csv.p, csv.n, msg, sizeof msg)) code = cli_fail(1, cmd, "%s", msg);
+        path.n = 0;
+        rhm_buf_printf(&path, "%s.kv.svg", base);
+        if (!code && rhm_write_atomic(path.p, svg.p, svg.n, msg, sizeof msg)) code = cli_fail(1, cmd, "%s", msg);
+        if (!code) printf("wrote %s.kv.csv, %s.kv.svg (full cache: %.0f bytes, mean score %.1f)\n", base, base, full_bytes, full_mean);
+    }
+    rhm_buf_free(&csv);
+    rhm_buf_free(&svg);
+    rhm_buf_free(&path);
+    rhm_buf_free(&title);
+    free(kx);
+    free(ky);
+    return code;
+}
+
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment x;
     rh_experiment_result res;
@@ -14558,9 +14929,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *shape_model = NULL;
     rh_config shape_cfg;
     char shape_name[96];
+    double *sweep_w = NULL;
+    int n_sweep = 0;
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
     if (!detect && cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (cli_kv_flags(a, &x.kv_keep, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (detect && a->scores && !a->kv_keep_top && !a->kv_keep_random)
+        return cli_fail(2, cmd, "--scores is used only with --kv-keep-top or --kv-keep-random");
+    if (detect && a->seed_given && !a->kv_keep_random) return cli_fail(2, cmd, "--seed is used only with --kv-keep-random");
+    if (a->kv_sweep && (!a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->dry_run))
+        return cli_fail(2, cmd, "--kv-sweep: needs --kv-keep-top K --scores FILE (K: the heads kept full), and takes no "
+                                "--kv-keep-random, --kv-keep-heads, --kv-window or --dry-run (it runs each)");
     if (a->shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
     if (a->have_dtype && !a->shape) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
     if (a->shape && !bench_shape(a->shape, &shape_cfg))
@@ -14649,6 +15029,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.user = &st;
     x.progress = a->quiet ? NULL : cli_progress;
     x.note = a->quiet ? NULL : cli_note;
+    if (a->kv_sweep) {
+        if (rhm_parse_grid("--kv-sweep", a->kv_sweep, 1, RHW_MAX_CTX, 1, 0, &sweep_w, &n_sweep, msg, sizeof msg))
+            code = cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
+        else code = cli_kv_sweep(cmd, a, &x, sweep_w, n_sweep);
+        if (st.line_open) fprintf(stderr, "\n");
+        free(sweep_w);
+        free(lengths);
+        free(dv);
+        free(tmpl);
+        if (shape_model) rh_model_close(shape_model);
+        return code;
+    }
     rc = rh_experiment_run(&x, &res, msg, sizeof msg);
     if (st.line_open) fprintf(stderr, "\n");
     if (rc) {
@@ -14725,6 +15117,9 @@ static void cli_print_eval(const rh_eval_task *x, const rh_eval_result *r) {
             printf("%d of %d generate items met no stop string and ran to --max-new %d\n", r->n_stop_unmet, r->n_generate,
                    x->max_new);
     }
+    if (x->ctx.kv_window > 0 && r->kv_label)
+        printf("kv cache: %s; %.0f bytes, %.1f%% of the full cache's %.0f\n", r->kv_label, r->kv_bytes,
+               r->kv_full_bytes > 0 ? 100.0 * r->kv_bytes / r->kv_full_bytes : 0.0, r->kv_full_bytes);
     printf("wrote %s, %s, %s\n", r->paths[0], r->paths[1], r->paths[2]);
     if (r->n_perplexity) {
         long other = r->n_tokens - r->n_copy_tokens;
@@ -14747,8 +15142,8 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
     char msg[1024], *stops[16], model_buf[4200], tried[8600];
     int i, rc, code = 0;
     rh_eval_task_default(&x);
-    if (a->seed_given && !a->mask_random && !a->fewshot)
-        return cli_fail(2, cmd, "--seed is used only with --mask-random or --fewshot");
+    if (a->seed_given && !a->mask_random && !a->kv_keep_random && !a->fewshot)
+        return cli_fail(2, cmd, "--seed is used only with --mask-random, --kv-keep-random or --fewshot");
     if (cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     /* the default model beside the program as for the other commands (--rescore needs none) */
     x.model = a->n_pos ? a->pos[0]
@@ -14759,6 +15154,7 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
                             RH_DEFAULT_MODEL, tried);
         x.model = RH_DEFAULT_MODEL;
     }
+    if (cli_kv_flags(a, &x.kv_keep, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     for (i = 0; i < a->stop.n; i++)
         if (!(stops[i] = cli_unescape(a->stop.v[i]))) {
             while (i-- > 0) free(stops[i]);

@@ -611,7 +611,10 @@ typedef struct {
     rh_head_pick mask;      /* niah: the heads to mask */
     rh_mask_mode mask_mode;
     int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
-    rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
+    rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs), the KV
+                               policy's window and sinks (kv_keep is set from kv_keep below) */
+    rh_head_pick kv_keep;   /* with ctx.kv_window > 0: the heads whose KV heads keep every
+                               position (RH_PICK_NONE: every KV head windowed) */
     int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
@@ -677,6 +680,7 @@ typedef struct {
     double mean;            /* over every test of the shard */
     int n_scored;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... */
+    char *kv_label;         /* the KV policy: "full", or "sinks 4, window 64, full: top-3: 2-0 ..." */
     char *paths[5];         /* the files written, in the order the command line prints them */
     int n_labels[RH_N_LABELS]; /* niah: the responses of each rh_label */
 } rh_experiment_result;
@@ -743,7 +747,9 @@ typedef struct {
     rh_head_pick mask;
     rh_mask_mode mask_mode;
     int mask_prefill;        /* 1: mask the context too */
-    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need) */
+    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need), the KV
+                                policy's window and sinks (kv_keep is set from kv_keep below) */
+    rh_head_pick kv_keep;    /* with ctx.kv_window > 0: the heads whose KV heads keep every position */
     int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                 files and the command line count shards from 1: shard_i + 1) */
     int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
@@ -792,6 +798,8 @@ typedef struct {
                                their preceding bigram in the window */
     double copy_nll;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... ("mixed" when rescored records differ) */
+    char *kv_label;         /* the KV policy, as rh_experiment_result's */
+    double kv_bytes, kv_full_bytes; /* the KV cache of the run's context, and without the policy */
     char *paths[3];         /* BASE.jsonl, BASE.csv, BASE.run.json */
 } rh_eval_result;
 

@@ -415,6 +415,168 @@ static int kvcache_llama2_7b(void) {
     return 0;
 }
 
+
+#if defined(RH_TEST_METHOD) && defined(RH_TEST_CLI) /* the known-answer model and files (test_method.c), cli_t_task */
+/* Through the binary: each bad combination is one line naming the flag, exit 2. */
+static int kvcache_cli_bad(void) {
+    const char *mp, *hp, *np;
+    char sp[600], sp2[600], cmd[4096], out[8192];
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"--kv-keep-top 99 --scores SP", "--kv-keep-top: K = 99 is more than the"},
+        {"--kv-keep-random 99 --scores SP", "--kv-keep-random: K = 99 is more than the"},
+        {"--kv-keep-top 1", "--kv-keep-top needs --scores FILE"},
+        {"--kv-keep-top 1 --kv-keep-heads 0-0 --scores SP", "--kv-keep-top, --kv-keep-random and --kv-keep-heads exclude one another"},
+        {"--kv-keep-heads 9-0", "--kv-keep-heads"},
+        {"--kv-keep-top 1 --scores SP2", "outside the model"},
+        {"--kv-window 0", "--kv-window"},
+        {"--kv-window -3", "--kv-window"},
+        {"--kv-sinks -1 --kv-window 8", "--kv-sinks"},
+        {"--kv-sinks 2", "--kv-sinks needs a KV policy"},
+        {"--kv-keep-top 0 --scores SP", "--kv-keep-top"},
+        {"--scores SP", "--scores is used only with"},
+        {"--kv-window 8 --seed 3", "--seed is used only with"},
+    };
+    static const char *const cmds[] = {"generate", "logits", "niah", "eval", "info", "detect"};
+    int i, j, rc, n = 0;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(sp, sizeof sp, "%s", t_tmp("kvc_scores.json"));
+    snprintf(sp2, sizeof sp2, "%s", t_tmp("kvc_scores_other.json"));
+    CHECK(method_write(sp, "{\"0-0\": [0.5], \"0-1\": [0]}") == 0);
+    CHECK(method_write(sp2, "{\"0-0\": [0.5], \"7-9\": [0.2]}") == 0);
+    for (j = 0; j < 6; j++)
+        for (i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+            char args[1400], base[2048];
+            const char *a = bad[i].args, *q;
+            size_t k = 0;
+            while (*a && k < sizeof args - 610) { /* SP / SP2: the score files */
+                if (!strncmp(a, "SP2", 3)) { k += (size_t)snprintf(args + k, sizeof args - k, "%s", sp2); a += 3; }
+                else if (!strncmp(a, "SP", 2)) { k += (size_t)snprintf(args + k, sizeof args - k, "%s", sp); a += 2; }
+                else args[k++] = *a++;
+            }
+            args[k] = 0;
+            if (j == 5 && strstr(args, "--seed") && !strstr(args, "random")) continue; /* detect: no mask flags */
+            if (j == 0) snprintf(base, sizeof base, "%s generate %s --ids '1 2 3' -n 2", t_bin, mp);
+            else if (j == 1) snprintf(base, sizeof base, "%s logits %s --ids '1 2 3' --out %s", t_bin, mp, t_tmp("kvc_l.bin"));
+            else if (j == 2 || j == 5)
+                snprintf(base, sizeof base, "%s %s %s --haystack %s --needles %s --lengths 300 --depths 50 --buffer 20 "
+                                            "--template '{context} {question}' --fresh -o %s",
+                         t_bin, cmds[j], mp, hp, np, t_tmp(j == 2 ? "kvc_n" : "kvc_d.json"));
+            else if (j == 3) snprintf(base, sizeof base, "%s eval %s --task %s --max-new 2 -o %s", t_bin, mp, cli_t_task(), t_tmp("kvc_e"));
+            else snprintf(base, sizeof base, "%s info %s", t_bin, mp);
+            snprintf(cmd, sizeof cmd, "%s %s", base, args);
+            rc = t_run(cmd, out, sizeof out);
+            q = strchr(out, '\n');
+            CHECKF(rc == 2, "`%s`: exit %d, want 2\n%s", cmd, rc, out);
+            CHECKF(strstr(out, bad[i].want) != NULL, "`%s`: the message lacks \"%s\": %s", cmd, bad[i].want, out);
+            CHECKF(!strncmp(out, "retrieval_heads: ", 17) && q && q[1] == 0, "`%s`: not one line: %s", cmd, out);
+            n++;
+        }
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s --kv-sweep 8 --kv-window 8 --kv-keep-top 1 --scores %s",
+             t_bin, mp, hp, np, sp);
+    CHECK(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--kv-sweep: needs --kv-keep-top"));
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s --kv-sweep 8,x --kv-keep-top 1 --scores %s", t_bin, mp,
+             hp, np, sp);
+    CHECK(t_run(cmd, out, sizeof out) == 2 && strstr(out, "--kv-sweep"));
+    printf("  %d bad KV policy flags over generate, logits, niah, eval, info, detect: exit 2, one line naming the flag\n", n);
+    return 0;
+}
+
+/* Through the binary: logits and generate under a policy whose windows cover the prompt are the
+ * full cache's bytes, and differ where they do not; niah records the policy and the KV bytes in
+ * its run record, and its records are the same with prefix reuse as without (reuse falls back to
+ * a whole prefill where a window has dropped what it needs); detect and eval take the policy. */
+static int kvcache_cli_runs(void) {
+    const char *mp, *hp, *np;
+    char cmd[4096], out[8192], ids[2048];
+    char *a, *b, *run;
+    size_t na = 0, nb = 0;
+    int i, k = 0;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    for (i = 0; i < 120; i++) k += snprintf(ids + k, sizeof ids - (size_t)k, "%s%d", i ? " " : "", 3 + (i * 7) % 40);
+    snprintf(cmd, sizeof cmd, "%s logits %s --ids '%s' --out %s --ctx 200", t_bin, mp, ids, t_tmp("kvc_full.bin"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s logits %s --ids '%s' --out %s --ctx 200 --kv-window 120 --kv-keep-heads 0-0", t_bin, mp, ids,
+             t_tmp("kvc_cov.bin"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "KV cache") && strstr(out, "sinks 4, window 120, full: heads-1: 0-0"),
+           "%s", out);
+    snprintf(cmd, sizeof cmd, "%s logits %s --ids '%s' --out %s --ctx 200 --kv-window 8 --kv-sinks 1", t_bin, mp, ids,
+             t_tmp("kvc_win.bin"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    a = method_slurp(t_tmp("kvc_full.bin"), &na);
+    b = method_slurp(t_tmp("kvc_cov.bin"), &nb);
+    CHECK(a && b && na == nb && na > 0 && memcmp(a, b, na) == 0);
+    free(b);
+    b = method_slurp(t_tmp("kvc_win.bin"), &nb);
+    CHECK(b && na == nb && memcmp(a, b, na) != 0);
+    free(a);
+    free(b);
+    /* niah: the policy in the run record; reuse and no reuse give the same records */
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --kv-window 250 -o %s", t_bin, mp, hp, np,
+             t_tmp("kvc_r"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "kv cache: sinks 4, window 250, full: none; 0 of "), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " --kv-window 250 --no-prefix-reuse -t 1 -o %s",
+             t_bin, mp, hp, np, t_tmp("kvc_nr"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    a = method_slurp(t_tmp("kvc_r.jsonl"), NULL);
+    b = method_slurp(t_tmp("kvc_nr.jsonl"), NULL);
+    CHECK(a && b);
+    CHECKF(!strcmp(a, b), "prefix reuse changed the records under a KV policy");
+    free(a);
+    free(b);
+    run = method_slurp(t_tmp("kvc_r.run.json"), NULL);
+    CHECK(run != NULL);
+    CHECKF(strstr(run, "\"kv_policy\": {\"window\": 250, \"sinks\": 4, \"label\": \"sinks 4, window 250, full: none\", "
+                       "\"kv_heads_full\": 0, \"kv_heads\": ") && strstr(run, "\"kv_cache_bytes\": ") &&
+               strstr(run, "\"kv_policy\": \"sinks 4, window 250, full: none\""),
+           "%s", run);
+    free(run);
+    /* detect and eval under a policy */
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " --kv-window 16 --kv-keep-heads 0-0 -o %s",
+             t_bin, mp, hp, np, t_tmp("kvc_d.json"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "kv cache: sinks 4, window 16"), "%s", out);
+    run = method_slurp(t_tmp("kvc_d.run.json"), NULL);
+    CHECK(run && strstr(run, "\"kv_heads_full\": 1"));
+    free(run);
+    snprintf(cmd, sizeof cmd, "%s eval %s --task %s --max-new 2 --kv-window 16 --fresh -o %s", t_bin, mp, cli_t_task(),
+             t_tmp("kvc_e"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0 && strstr(out, "kv cache: sinks 4, window 16"), "%s", out);
+    run = method_slurp(t_tmp("kvc_e.run.json"), NULL);
+    CHECK(run && strstr(run, "\"kv_policy\": {\"window\": 16") && strstr(run, "\"kv_cache_bytes\": "));
+    free(run);
+    return 0;
+}
+
+/* niah --kv-sweep: one full run and three policies per window; the CSV and the SVG. */
+static int kvcache_cli_sweep(void) {
+    const char *mp, *hp, *np;
+    char cmd[4096], out[16384], sp[600];
+    char *csv, *svg;
+    int lines = 0;
+    const char *q;
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    snprintf(sp, sizeof sp, "%s", t_tmp("kvc_sw_scores.json"));
+    CHECK(method_write(sp, "{\"0-0\": [0.9], \"0-1\": [0], \"1-0\": [0.01], \"1-1\": [0.02]}") == 0);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s --lengths 300 --depths 0:100:2 --buffer 20 "
+                              "--template '{context} {question}' --quiet -t 2 --kv-sweep 16,64 --kv-keep-top 1 --scores %s -o %s",
+             t_bin, mp, hp, np, sp, t_tmp("kvc_sw"));
+    CHECKF(t_run(cmd, out, sizeof out) == 0, "%s", out);
+    for (q = out; (q = strstr(q, "kv-sweep: ")) != NULL; q++) lines++;
+    CHECKF(lines == 7 && strstr(out, "wrote "), "%s", out);
+    csv = method_slurp(t_tmp("kvc_sw.kv.csv"), NULL);
+    svg = method_slurp(t_tmp("kvc_sw.kv.svg"), NULL);
+    CHECK(csv && svg);
+    CHECK(!strncmp(csv, "policy,window,sinks,kept,", 25) && strstr(csv, "\r\ntop,16,4,") && strstr(csv, "\r\nrandom,64,4,") &&
+          strstr(csv, "\r\nwindowed,64,4,") && strstr(csv, "\r\nfull,0,0,full,"));
+    CHECK(strstr(svg, "viewBox") && strstr(svg, "top-1 retrieval heads full") && strstr(svg, "every head windowed"));
+    CHECK(access(t_tmp("kvc_sw.kv-top-w16.run.json"), F_OK) == 0 && access(t_tmp("kvc_sw.kv-full.jsonl"), F_OK) == 0);
+    free(csv);
+    free(svg);
+    return 0;
+}
+#endif
+
 static const rh_test_case kvcache_tests[] = {
     {"kvcache/covered", kvcache_covered},
     {"kvcache/window", kvcache_window},
@@ -423,5 +585,10 @@ static const rh_test_case kvcache_tests[] = {
     {"kvcache/rewind", kvcache_rewind},
     {"kvcache/params", kvcache_params},
     {"kvcache/llama2_7b", kvcache_llama2_7b},
+#if defined(RH_TEST_METHOD) && defined(RH_TEST_CLI)
+    {"kvcache/cli_bad", kvcache_cli_bad},
+    {"kvcache/cli_runs", kvcache_cli_runs},
+    {"kvcache/cli_sweep", kvcache_cli_sweep},
+#endif
     {NULL, NULL},
 };
