@@ -3339,9 +3339,15 @@ static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, 
     default:
         qsort(P->it, (size_t)P->n, sizeof *P->it, rhm_item_cmp);
     }
-    for (k = 0; k < P->n; k++)
+    for (k = 0; k < P->n; k++) {
         P->it[k].keep = E->X.no_prefix_reuse || k == 0 ? 0
                         : rhm_keep(P->it[k - 1].ids, P->it[k - 1].n_pre, P->it[k].ids, P->it[k].n_pre);
+        /* a KV policy's windows hold a prefix to rewind to only while a test's tokens (its
+         * prefill and at least one decode step) stay within sinks + window: else the test
+         * prefills whole (rh_ctx_rewind_floor) */
+        if (k > 0 && E->X.ctx.kv_window > 0 && P->it[k - 1].n_pre + 1 > E->X.ctx.kv_sinks + E->X.ctx.kv_window)
+            P->it[k].keep = 0;
+    }
     return RH_OK;
 }
 
@@ -13513,12 +13519,12 @@ static const cli_option cli_options[] = {
     {"--kv-keep-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(kv_keep_random), 0, C_KVPOL, NULL,
      "the control: keep the KV heads of K random heads of mean score < 0.1 in --scores FILE (drawn as --mask-random"
      " draws, seeded by --seed), window the others", "3"},
-    {"--kv-keep-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(kv_keep_heads), 0, C_KVPOL, NULL,
+    {"--kv-keep-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(kv_keep_heads), 0, C_KVPOL | C_BENCH, NULL,
      "keep the KV heads of these (query) heads, window the others", "1-1,1-1"},
-    {"--kv-window", NULL, "W", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(kv_window), A_(have_kv_window), C_KVPOL, "64",
+    {"--kv-window", NULL, "W", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(kv_window), A_(have_kv_window), C_KVPOL | C_BENCH, "64",
      "a windowed KV head stores its sinks and its last W positions (alone, without --kv-keep-*: every KV head"
      " windowed)", NULL},
-    {"--kv-sinks", NULL, "S", O_INT, 0, RHW_MAX_CTX, NULL, NULL, A_(kv_sinks), A_(have_kv_sinks), C_KVPOL, "4",
+    {"--kv-sinks", NULL, "S", O_INT, 0, RHW_MAX_CTX, NULL, NULL, A_(kv_sinks), A_(have_kv_sinks), C_KVPOL | C_BENCH, "4",
      "a windowed KV head stores positions 0..S-1 (attention sinks) too", NULL},
     {"--kv-sweep", NULL, "W1,W2,...", O_TEXT, 0, 0, NULL, NULL, A_(kv_sweep), 0, C_NIAH, NULL,
      "run the grid at each window W for three policies (--kv-keep-top K's heads full; K random heads full; every"
@@ -14441,8 +14447,10 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_dtype dt = (rh_dtype)a->dtype;
     rh_config cfg;
     rh_model *m = NULL;
-    char err[512];
+    char err[512], *kv_label = NULL;
+    unsigned char *kv_keep = NULL;
     double peak, wbytes, first_rate = 0;
+    int kv_pol = a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks;
     (void)argc;
     (void)argv;
     if (shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
@@ -14472,10 +14480,15 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     } else {
         double t0 = rh_now();
         if (!shape) bench_shape(shape = "tinyllama-1.1b", &cfg);
-        for (i = 0; i < n_p; i++) if (plens[i] + n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + n_dec);
+        for (i = 0; i < n_p; i++) if (plens[i] + 2 * n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + 2 * n_dec);
         if (rh_model_random(&cfg, dt, 1, &m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
         fprintf(stderr, "random %s weights (%s) made in %.1f s\n", shape, dtype_name(dt), rh_now() - t0);
     }
+    if ((r = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) {
+        rh_model_close(m);
+        return r;
+    }
+    if (kv_pol) printf("KV cache policy: %s\n", kv_label);
     peak = bench_peak_gflops(rh_model_dtype(m));
     {
         rh_ctx *bc = NULL;
@@ -14505,7 +14518,8 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
         rh_observe ob;
         if (!ids || !lg || !top1) { free(ids); free(lg); free(top1); rc = cli_fail(1, cmd, "out of memory"); break; }
         for (k = 0; k < P; k++) ids[k] = (int)(rng_next(&s) % (uint64_t)(cfg.vocab_size < 256 ? cfg.vocab_size : 256));
-        if ((rc = cli_ctx(cmd, a, m, P + (int)n_dec, &c)) != 0) { free(ids); free(lg); free(top1); break; }
+        /* a policy's windows refuse the rewind before the observed steps: they then follow on */
+        if ((rc = cli_ctx(cmd, a, m, P + (int)n_dec * (kv_pol ? 2 : 1), &c)) != 0) { free(ids); free(lg); free(top1); break; }
         t0 = rh_now();
         cpu = rh_cpu_time();
         rh_eval(c, ids, P, lg, 0);
@@ -14531,6 +14545,8 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
         rh_ctx_free(c);
         free(ids); free(lg); free(top1);
     }
+    free(kv_keep);
+    free(kv_label);
     rh_model_close(m);
     return rc;
 }
@@ -14879,6 +14895,7 @@ static int cli_kv_sweep(const char *cmd, const cli_args *a, const rh_experiment 
         rhm_buf_puts(&csv, ",");
         rhm_buf_double(&csv, res.mean);
         rhm_buf_printf(&csv, ",%d\r\n", res.n_scored);
+        fflush(stdout);
         if (r == 0) {
             full_mean = res.mean;
             full_bytes = z->kv_bytes;

@@ -65,6 +65,23 @@ static float *kvc_run(const rh_model *m, const rh_ctx_params *p, const int *ids,
     return lg;
 }
 
+/* The whole file (malloc'd), or NULL. */
+static char *kvc_slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *b = NULL;
+    long len;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = (char *)malloc((size_t)len + 1)) != NULL && fread(b, 1, (size_t)len, f) == (size_t)len) {
+        *n = (size_t)len;
+    } else {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    return b;
+}
+
 static double kvc_maxdiff(const float *a, const float *b, size_t n, double *scale) {
     double d = 0, s = 0;
     size_t i;
@@ -416,6 +433,60 @@ static int kvcache_llama2_7b(void) {
 }
 
 
+/* Against an independent reference: test/gen_kvcache_reference.py's float64 PyTorch forward pass
+ * with each head's sinks-and-window mask, on the fixture models gqa.rhw and llama2.rhw (S 2, W 8,
+ * KV head 1 of layer 0 kept full; 40 ids (7 i + 3) % vocab): the fast pass (a prefill of 24, 16
+ * decode steps; 1 and 3 threads) and the reference pass within 2e-5 of max |logit|. */
+static int kvcache_torch(void) {
+    static const char *const names[2] = {"gqa", "llama2"};
+    int fi, i, T = 40;
+    for (fi = 0; fi < 2; fi++) {
+        char path[256], err[512];
+        rh_model *m = NULL;
+        float *want, *got;
+        size_t n = 0;
+        int V, k, ids[40];
+        unsigned char keep[512];
+        rh_ctx_params p;
+        snprintf(path, sizeof path, "test/fixtures/%s.rhw", names[fi]);
+        CHECKF(rh_model_open(path, &m, err, sizeof err) == RH_OK, "%s", err);
+        V = m->cfg.vocab_size;
+        snprintf(path, sizeof path, "test/fixtures/kvcache_%s.logits.bin", names[fi]);
+        want = (float *)(void *)kvc_slurp(path, &n);
+        CHECKF(want && n == sizeof(float) * (size_t)T * V, "%s: %zu bytes", path, n);
+        for (i = 0; i < T; i++) ids[i] = (7 * i + 3) % V;
+        memset(keep, 0, sizeof keep);
+        keep[1 * (m->cfg.n_heads / m->cfg.n_kv_heads)] = 1; /* layer 0, a query head of KV head 1 */
+        rh_ctx_params_default(&p);
+        p.n_ctx = 64;
+        p.kv_window = 8;
+        p.kv_sinks = 2;
+        p.kv_keep = keep;
+        for (k = 0; k < 3; k++) {
+            double d, sc;
+            rh_ctx_params q = p;
+            q.n_threads = k == 1 ? 3 : 1;
+            q.reference = k == 2;
+            got = kvc_run(m, &q, ids, T, 24, NULL, NULL);
+            CHECK(got != NULL);
+            d = kvc_maxdiff(got, want, (size_t)T * V, &sc);
+            CHECKF(d <= 2e-5 * sc, "%s, %s: max |diff| %g against PyTorch (max |logit| %g)", names[fi],
+                   k == 2 ? "reference" : "fast", d, sc);
+            if (k == 0) printf("  %-7s fast pass vs PyTorch, sinks 2 + window 8: max |diff| %.2g (max |logit| %.1f)\n", names[fi], d, sc);
+            free(got);
+        }
+        /* the window matters: the full cache is far from it */
+        p.kv_window = p.kv_sinks = 0;
+        p.kv_keep = NULL;
+        got = kvc_run(m, &p, ids, T, 24, NULL, NULL);
+        CHECK(got != NULL && kvc_maxdiff(got, want, (size_t)T * V, NULL) > 1e-2);
+        free(got);
+        free(want);
+        rh_model_close(m);
+    }
+    return 0;
+}
+
 #if defined(RH_TEST_METHOD) && defined(RH_TEST_CLI) /* the known-answer model and files (test_method.c), cli_t_task */
 /* Through the binary: each bad combination is one line naming the flag, exit 2. */
 static int kvcache_cli_bad(void) {
@@ -585,6 +656,7 @@ static const rh_test_case kvcache_tests[] = {
     {"kvcache/rewind", kvcache_rewind},
     {"kvcache/params", kvcache_params},
     {"kvcache/llama2_7b", kvcache_llama2_7b},
+    {"kvcache/torch", kvcache_torch},
 #if defined(RH_TEST_METHOD) && defined(RH_TEST_CLI)
     {"kvcache/cli_bad", kvcache_cli_bad},
     {"kvcache/cli_runs", kvcache_cli_runs},
