@@ -14229,10 +14229,12 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
         if (!a->ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
         putchar('\n');
         t2 = rh_now();
-        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s); KV cache %.0f bytes (%s)\n",
+        if (c->kv_window > 0)
+            fprintf(stderr, "KV cache %.0f bytes (%s)\n", rh_ctx_kv_bytes(c), kv_label);
+        fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s)\n",
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
                 n_gen > 1 ? (n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0, c->n_threads, RH_SIMD_NAME, mask_label,
-                rh_mask_mode_names[a->mask_mode], rhe_mask_steps(mask != NULL, a->mask_prefill), rh_ctx_kv_bytes(c), kv_label);
+                rh_mask_mode_names[a->mask_mode], rhe_mask_steps(mask != NULL, a->mask_prefill));
     }
 done:
     free(mask);
@@ -14275,9 +14277,11 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     {
         char err[512];
         if (write_f32_file(a->out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, cmd, "%s", err);
-        else fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s); KV cache %.0f bytes (%s)\n", a->out, n,
-                     m->cfg.vocab_size, mask_label, rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked",
-                     rh_ctx_kv_bytes(c), kv_label);
+        else {
+            if (c->kv_window > 0) fprintf(stderr, "logits: KV cache %.0f bytes (%s)\n", rh_ctx_kv_bytes(c), kv_label);
+            fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s)\n", a->out, n, m->cfg.vocab_size, mask_label,
+                    rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked");
+        }
     }
 done:
     free(mask);
@@ -14480,6 +14484,19 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     } else {
         double t0 = rh_now();
         if (!shape) bench_shape(shape = "tinyllama-1.1b", &cfg);
+        if (kv_pol) { /* the kept heads checked on the shape before its weights are made */
+            rh_head_pick pk;
+            rh_ctx_params pp;
+            char msg[512];
+            if (cli_kv_flags(a, &pk, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+            cli_ctx_params(a, &pp);
+            if (rhm_kv_setup(&pk, &pp, cfg.n_layers, cfg.n_heads, &kv_keep, &kv_label, msg, sizeof msg))
+                return cli_fail(2, cmd, "%s", msg);
+            free(kv_keep);
+            free(kv_label);
+            kv_keep = NULL;
+            kv_label = NULL;
+        }
         for (i = 0; i < n_p; i++) if (plens[i] + 2 * n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + 2 * n_dec);
         if (rh_model_random(&cfg, dt, 1, &m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
         fprintf(stderr, "random %s weights (%s) made in %.1f s\n", shape, dtype_name(dt), rh_now() - t0);

@@ -449,7 +449,7 @@ static int eval_bad_input(void) {
             const char *args, *needle;
         } f[] = {{"--shots 2", "--shots needs --fewshot"},
                  {"--fewshot X", "--fewshot needs --shots"},
-                 {"--seed 3", "--seed is used only with --mask-random or --fewshot"},
+                 {"--seed 3", "--seed is used only with --mask-random, --kv-keep-random or --fewshot"},
                  {"--stop ''", "--stop: empty value"},
                  {"--window 8 --stride 8", "--stride: 8 must be smaller than --window 8"},
                  {"--window 1", "--window: expected an integer in [2"},
