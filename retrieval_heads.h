@@ -320,10 +320,10 @@ typedef struct {
     /* KV cache policy (README, "A KV cache for the retrieval heads").  kv_window 0 (default):
      * every KV head keeps every position.  kv_window W > 0: a KV head is kept full (every
      * position) when kv_keep flags any of its query heads (kv_keep: n_layers * n_heads flags,
-     * index layer * n_heads + head, copied; NULL: none), and every other KV head is windowed: it
-     * stores only positions 0 .. kv_sinks-1 (attention sinks) and the last W positions, in
-     * kv_sinks + W slots (memory really not allocated; rh_ctx_sizes_of counts it), and its query
-     * heads attend to those alone, at their true positions.  Where sinks + window cover a
+     * index layer * n_heads + head, read when the context is made; NULL: none), and every other
+     * KV head is windowed: it stores only positions 0 .. kv_sinks-1 (attention sinks) and the
+     * last W positions, in kv_sinks + W slots (memory really not allocated; rh_ctx_sizes_of
+     * counts it), and its query heads attend to those alone, at their true positions.  Where sinks + window cover a
      * sequence the logits are the full cache's, bit for bit. */
     int kv_window;     /* W >= 1, or 0: no policy */
     int kv_sinks;      /* S >= 0 (with kv_window > 0) */
