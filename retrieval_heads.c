@@ -2138,6 +2138,69 @@ static void rhm_svg_scatter(rhm_buf *b, const char *title, const char *xlabel, c
     free(lab);
 }
 
+/* niah --kv-sweep: a line per series (n_s series of n_p points each: x[s * n_p + i], y[...]; NAN:
+ * no point), its name in the legend at the right; level (if not NAN): a dashed horizontal line
+ * named level_name. */
+static void rhm_svg_lines(rhm_buf *b, const char *title, const char *xlabel, const char *ylabel, int n_s,
+                          const char *const *names, const double *x, const double *y, int n_p, double level,
+                          const char *level_name, const char *run_json) {
+    static const char *const col[4] = {"#d62728", "#1f77b4", "#7f7f7f", "#2ca02c"};
+    double W = 600, H, x0 = 56, x1, y0, y1, th, xhi = 0, lw = 0, yhi = 100;
+    int s, i, k;
+    for (s = 0; s < n_s; s++)
+        if (rhm_text_w(names[s], 11) > lw) lw = rhm_text_w(names[s], 11);
+    if (level_name && rhm_text_w(level_name, 11) > lw) lw = rhm_text_w(level_name, 11);
+    x1 = W - 24 - lw - 24;
+    for (k = 0; k < n_s * n_p; k++)
+        if (!isnan(x[k]) && x[k] > xhi) xhi = x[k];
+    xhi = xhi > 0 ? xhi * 1.1 : 1;
+    th = rhm_title_h(title, W - 20);
+    y0 = 6 + th + 6;
+    y1 = y0 + 300;
+    H = y1 + 44;
+    rhm_svg_open(b, W, H, run_json);
+    rhm_svg_title(b, title, W / 2, 6, W - 20);
+    rhm_svg_axes(b, x0, y0, x1, y1, 0, xhi, 0, yhi, xlabel, ylabel);
+    if (!isnan(level)) {
+        double py = y1 - level / yhi * (y1 - y0);
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000000\" stroke-dasharray=\"5 3\"/>\n",
+                       x0, py, x1, py);
+    }
+    for (s = 0; s < n_s; s++) {
+        int started = 0;
+        rhm_buf_puts(b, "<polyline fill=\"none\" stroke-width=\"1.5\" stroke=\"");
+        rhm_buf_puts(b, col[s % 4]);
+        rhm_buf_puts(b, "\" points=\"");
+        for (i = 0; i < n_p; i++) {
+            k = s * n_p + i;
+            if (isnan(x[k]) || isnan(y[k])) continue;
+            rhm_buf_printf(b, "%s%.1f,%.1f", started ? " " : "", x0 + x[k] / xhi * (x1 - x0), y1 - y[k] / yhi * (y1 - y0));
+            started = 1;
+        }
+        rhm_buf_puts(b, "\"/>\n");
+        for (i = 0; i < n_p; i++) {
+            k = s * n_p + i;
+            if (isnan(x[k]) || isnan(y[k])) continue;
+            rhm_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>", x0 + x[k] / xhi * (x1 - x0),
+                           y1 - y[k] / yhi * (y1 - y0), col[s % 4]);
+            rhm_xml(b, names[s]);
+            rhm_buf_printf(b, ": %.4g, %.4g</title></circle>\n", x[k], y[k]);
+        }
+    }
+    /* the legend */
+    for (s = 0; s <= n_s; s++) {
+        double ly = y0 + 14 + s * 18.0;
+        const char *nm = s < n_s ? names[s] : level_name;
+        if (s == n_s && (isnan(level) || !level_name)) break;
+        rhm_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.5\"%s/>", x1 + 12,
+                       ly - 4, x1 + 30, ly - 4, s < n_s ? col[s % 4] : "#000000", s < n_s ? "" : " stroke-dasharray=\"5 3\"");
+        rhm_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", x1 + 34, ly);
+        rhm_xml(b, nm);
+        rhm_buf_puts(b, "</text>\n");
+    }
+    rhm_buf_puts(b, "</svg>\n");
+}
+
 /* ---- CSV (RFC 4180 quoting) ---- */
 static void rhm_csv_field(rhm_buf *b, const char *s, size_t n) {
     size_t i;
@@ -2269,6 +2332,61 @@ int rh_head_pick_resolve(const rh_head_pick *pick, const char *flag, int n_layer
     return RH_OK;
 }
 
+/* ---- the KV policy of a run (rh_ctx_params.kv_window): the kept heads, its label, its record ---- */
+
+/* With ctx->kv_window > 0: pick's heads as n_layers * n_heads flags (*keep, NULL when pick
+ * names none) and the label "sinks S, window W, full: top-3: 2-0 ..." (else "full"). */
+static int rhm_kv_setup(const rh_head_pick *pick, const rh_ctx_params *ctx, int n_layers, int n_heads,
+                        unsigned char **keep, char **label, char *msg, size_t cap) {
+    char *hl = NULL;
+    rhm_buf b = {0};
+    int rc;
+    *keep = NULL;
+    *label = NULL;
+    if (ctx->kv_window <= 0) {
+        if (pick && pick->kind != RH_PICK_NONE) {
+            set_err(msg, cap, "--kv-keep: heads to keep full without a window (kv_window 0)");
+            return RH_EINVAL;
+        }
+        rhm_buf_puts(&b, "full");
+    } else {
+        if (pick && pick->kind != RH_PICK_NONE && !(*keep = (unsigned char *)calloc((size_t)n_layers * n_heads, 1)))
+            return RH_ENOMEM;
+        rc = rh_head_pick_resolve(*keep ? pick : NULL, "--kv-keep", n_layers, n_heads, *keep, &hl, msg, cap);
+        if (rc) {
+            free(*keep);
+            *keep = NULL;
+            return rc;
+        }
+        rhm_buf_printf(&b, "sinks %d, window %d, full: %s", ctx->kv_sinks, ctx->kv_window, hl);
+        free(hl);
+    }
+    if (b.oom) {
+        free(*keep);
+        *keep = NULL;
+        rhm_buf_free(&b);
+        return RH_ENOMEM;
+    }
+    *label = b.p;
+    return RH_OK;
+}
+
+/* "kv_policy": {...} or null, "kv_cache_bytes": ..., "kv_cache_full_bytes": ... (z: the run's
+ * context as rh_ctx_sizes_of counts it; NULL: not known, null). */
+static void rhm_kv_json(rhm_buf *b, const rh_ctx_params *ctx, const char *label, const rh_ctx_sizes *z) {
+    if (ctx->kv_window > 0) {
+        rhm_buf_printf(b, ", \"kv_policy\": {\"window\": %d, \"sinks\": %d, \"label\": ", ctx->kv_window, ctx->kv_sinks);
+        rhm_buf_json_str(b, label, strlen(label));
+        if (z) rhm_buf_printf(b, ", \"kv_heads_full\": %d, \"kv_heads\": %d}", z->kv_heads_full, z->kv_heads);
+        else rhm_buf_puts(b, "}");
+    } else {
+        rhm_buf_puts(b, ", \"kv_policy\": null");
+    }
+    if (z && z->n_ctx > 0)
+        rhm_buf_printf(b, ", \"kv_cache_bytes\": %.0f, \"kv_cache_full_bytes\": %.0f", z->kv_bytes, z->kv_full_bytes);
+    else rhm_buf_puts(b, ", \"kv_cache_bytes\": null, \"kv_cache_full_bytes\": null");
+}
+
 /* ---- the experiment: its state, set up from an rh_experiment ----
  * rh_experiment_run (below) reads as the method does: set up (load and check every input),
  * plan (the tests of this shard, the finished ones of earlier runs), run each test through the
@@ -2305,6 +2423,9 @@ typedef struct {
     int **needle_ids, *n_needle_ids, **ans0, *n_ans0, **ans1, *n_ans1;
     unsigned char *mask; /* niah: n_lh flags, or NULL */
     char *mask_label;    /* "none", "top-5: 1-2 0-3 ...", ... */
+    unsigned char *kv_keep; /* the KV policy's kept heads (n_lh flags), or NULL */
+    char *kv_label;      /* "full", "sinks 4, window 64, full: top-3: ..." */
+    rh_ctx_sizes kv_sz;  /* the run's context as counted (n_ctx 0: not planned) */
     uint64_t cfg_hash;
     rhm_buf base, rec_path, svg_path, run_path, csv_path, score_path;
     rhm_buf unsharded_base, unsharded_rec, unsharded_run; /* the output without --shard */
@@ -2344,6 +2465,8 @@ static void rhm_exp_free(rhm_exp *E) {
     free(E->hays);
     free(E->mask);
     free(E->mask_label);
+    free(E->kv_keep);
+    free(E->kv_label);
     rhm_buf_free(&E->base);
     rhm_buf_free(&E->rec_path);
     rhm_buf_free(&E->svg_path);
@@ -2400,8 +2523,15 @@ static void rhm_config_json(const rhm_exp *E, rhm_buf *b) {
         rhm_buf_printf(b, ", \"mask_mode\": \"%s\", \"mask_steps\": \"%s\"", rh_mask_mode_names[X->mask_mode],
                        X->mask_prefill ? "prefill and decode" : "decode only");
     }
-    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"}", rh_dtype_names[X->ctx.kv_dtype],
+    rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"forward\": \"%s\", \"compat\": \"%s\"", rh_dtype_names[X->ctx.kv_dtype],
                    X->ctx.reference ? "reference" : "fast", X->compat_original ? "original" : "none");
+    /* the KV policy changes results: in the configuration only when there is one (earlier
+     * records stay valid) */
+    if (X->ctx.kv_window > 0) {
+        rhm_buf_puts(b, ", \"kv_policy\": ");
+        rhm_buf_json_str(b, E->kv_label, strlen(E->kv_label));
+    }
+    rhm_buf_puts(b, "}");
 }
 
 /* The run record (BASE.run.json): what made an output (program, command line, model, the
@@ -2423,6 +2553,7 @@ static void rhm_run_json(const rhm_exp *E, rhm_buf *b, int finished) {
     rhm_buf_printf(b, ", \"depth_spacing\": \"%s\", \"config\": ", rh_depth_spacing_names[X->depth_spacing]);
     rhm_config_json(E, b);
     rhm_buf_printf(b, ", \"fingerprint\": \"%016llx\"", (unsigned long long)E->cfg_hash);
+    rhm_kv_json(b, &X->ctx, E->kv_label, E->kv_sz.n_ctx ? &E->kv_sz : NULL);
     if (!E->is_detect && X->mask.kind == RH_PICK_RANDOM)
         rhm_buf_printf(b, ", \"seed\": %llu", (unsigned long long)X->mask.seed);
     else rhm_buf_puts(b, ", \"seed\": null");
@@ -2848,6 +2979,7 @@ static uint64_t rhm_fingerprint(const rhm_exp *E, const rh_experiment *X) {
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label));
     snprintf(t, sizeof t, "kv=%s compat=%d ref=%d", rh_dtype_names[X->ctx.kv_dtype], X->compat_original, X->ctx.reference);
     h = rhm_fnv(h, t, strlen(t));
+    if (X->ctx.kv_window > 0) h = rhm_fnv(h, E->kv_label, strlen(E->kv_label));
     h = rhm_fnv(h, rh_build(), strlen(rh_build()));
     return h;
 }
@@ -2881,6 +3013,10 @@ static int rhm_exp_setup(rhm_exp *E, const rh_experiment *X, char *msg, size_t c
     rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
                               &E->mask_label, msg, cap);
     if (rc) return rc;
+    /* the KV policy: the kept heads into the context parameters every test's context gets */
+    rc = rhm_kv_setup(&X->kv_keep, &X->ctx, E->cfg->n_layers, E->cfg->n_heads, &E->kv_keep, &E->kv_label, msg, cap);
+    if (rc) return rc;
+    E->X.ctx.kv_keep = E->kv_keep;
     if ((rc = rhm_setup_outputs(E, X, msg, cap)) != RH_OK) return rc;
     E->cfg_hash = rhm_fingerprint(E, X);
     E->n_tests = E->n_nd * E->n_len * E->n_dep;
@@ -3203,9 +3339,15 @@ static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, 
     default:
         qsort(P->it, (size_t)P->n, sizeof *P->it, rhm_item_cmp);
     }
-    for (k = 0; k < P->n; k++)
+    for (k = 0; k < P->n; k++) {
         P->it[k].keep = E->X.no_prefix_reuse || k == 0 ? 0
                         : rhm_keep(P->it[k - 1].ids, P->it[k - 1].n_pre, P->it[k].ids, P->it[k].n_pre);
+        /* a KV policy's windows hold a prefix to rewind to only while a test's tokens (its
+         * prefill and at least one decode step) stay within sinks + window: else the test
+         * prefills whole (rh_ctx_rewind_floor) */
+        if (k > 0 && E->X.ctx.kv_window > 0 && P->it[k - 1].n_pre + 1 > E->X.ctx.kv_sinks + E->X.ctx.kv_window)
+            P->it[k].keep = 0;
+    }
     return RH_OK;
 }
 
@@ -3879,7 +4021,8 @@ static int rhm_result_fill(const rhm_exp *E, rh_experiment_result *res) {
     res->lengths = (int *)malloc((size_t)E->n_len * sizeof *res->lengths);
     res->depths = (double *)malloc((size_t)E->n_dep * sizeof *res->depths);
     res->mask_label = rhm_strdup(E->mask_label);
-    if (!res->lengths || !res->depths || !res->mask_label) return RH_ENOMEM;
+    res->kv_label = rhm_strdup(E->kv_label);
+    if (!res->lengths || !res->depths || !res->mask_label || !res->kv_label) return RH_ENOMEM;
     memcpy(res->lengths, E->lengths, (size_t)E->n_len * sizeof *res->lengths);
     memcpy(res->depths, E->depths, (size_t)E->n_dep * sizeof *res->depths);
     {
@@ -3903,6 +4046,7 @@ void rh_experiment_result_free(rh_experiment_result *r) {
     free(r->depths);
     free(r->cell_mean);
     free(r->cell_n);
+    free(r->kv_label);
     free(r->mask_label);
     for (i = 0; i < 5; i++) free(r->paths[i]);
     memset(r, 0, sizeof *r);
@@ -3979,15 +4123,16 @@ int rh_experiment_run(const rh_experiment *x, rh_experiment_result *res_out, cha
     rc = rhm_exp_setup(&E, x, msg, cap);
     /* plan: the tests to run, their order, what they cost */
     if (!rc) rc = rhm_plan(&E, &R, &P, msg, cap);
-    if (!rc) rc = rh_cost_measure(E.m, &x->ctx, 0, &unit, msg, cap);
+    if (!rc) rc = rh_cost_measure(E.m, &E.X.ctx, 0, &unit, msg, cap);
     if (!rc) {
         rh_experiment_cost *c = &res->cost;
-        rh_ctx_params cp = x->ctx;
+        rh_ctx_params cp = E.X.ctx;
         rh_cost_rates r = unit;
-        if (x->dry_run) rc = rh_cost_measure(E.m, &x->ctx, RHM_MEASURE_S, &r, msg, cap);
+        if (x->dry_run) rc = rh_cost_measure(E.m, &E.X.ctx, RHM_MEASURE_S, &r, msg, cap);
         if (!rc) rhm_plan_cost(&E, &P, &r, c);
         cp.n_ctx = x->ctx.n_ctx ? x->ctx.n_ctx : P.max_need;
         if (!rc && P.n) rc = rh_ctx_sizes_of(E.m, &cp, &c->ctx, msg, cap);
+        if (!rc && P.n) E.kv_sz = c->ctx;
         c->plan_bytes = (double)P.arena_n * sizeof(int) + (double)P.n * sizeof(rhm_item);
         c->peak_bytes = c->ctx.weight_bytes + (c->ctx.kv_bytes + c->ctx.scratch_bytes > c->plan_bytes
                                                    ? c->ctx.kv_bytes + c->ctx.scratch_bytes
@@ -4845,6 +4990,9 @@ typedef struct {
     int window, stride;
     unsigned char *mask;   /* n_layers * n_heads flags, or NULL */
     char *mask_label;
+    unsigned char *kv_keep; /* the KV policy's kept heads, or NULL */
+    char *kv_label;
+    rh_ctx_sizes kv_sz;    /* the run's context as counted (n_ctx 0: none allocated) */
     rhm_buf base, rec_path, unsharded_rec, csv_path, run_path;
     double t0;
     char started[32];
@@ -4861,6 +5009,8 @@ static void rhe_exp_free(rhe_exp *E) {
     free(E->draw);
     free(E->mask);
     free(E->mask_label);
+    free(E->kv_keep);
+    free(E->kv_label);
     rhm_buf_free(&E->base);
     rhm_buf_free(&E->rec_path);
     rhm_buf_free(&E->unsharded_rec);
@@ -5035,6 +5185,7 @@ static uint64_t rhe_config_hash(const rhe_exp *E, rh_task_kind kind) {
     h = rhm_fnv(h, E->mask_label, strlen(E->mask_label) + 1);
     snprintf(t, sizeof t, "%d|%d|%s|%d", (int)X->mask_mode, X->mask_prefill, rh_dtype_names[X->ctx.kv_dtype], (int)kind);
     h = rhm_fnv(h, t, strlen(t) + 1);
+    if (X->ctx.kv_window > 0) h = rhm_fnv(h, E->kv_label, strlen(E->kv_label) + 1);
     if (kind == RH_TASK_GENERATE) {
         snprintf(t, sizeof t, "max_new=%d", X->max_new);
         h = rhm_fnv(h, t, strlen(t) + 1);
@@ -5155,6 +5306,10 @@ static int rhe_exp_setup(rhe_exp *E, const rh_eval_task *X, char *msg, size_t ca
     rc = rh_head_pick_resolve(E->mask ? &X->mask : NULL, "--mask", E->cfg->n_layers, E->cfg->n_heads, E->mask,
                               &E->mask_label, msg, cap);
     if (rc) return rc;
+    /* the KV policy */
+    rc = rhm_kv_setup(&X->kv_keep, &X->ctx, E->cfg->n_layers, E->cfg->n_heads, &E->kv_keep, &E->kv_label, msg, cap);
+    if (rc) return rc;
+    E->X.ctx.kv_keep = E->kv_keep;
     /* shots and prompts, keys */
     if ((rc = rhe_setup_shots(E, msg, cap)) != RH_OK) return rc;
     E->prompt = (char **)calloc((size_t)E->n_it, sizeof *E->prompt);
@@ -5261,6 +5416,8 @@ typedef struct {
     const rh_model *m;
     rh_cost_rates rates;
     int pos, whole; /* the positions the cache would hold; 1: keep nothing between prefills */
+    int hi, win_cover; /* under a KV policy with windowed heads: the highest pos since the cache was
+                          emptied, and sinks + window (rh_ctx_rewind_floor's rule); else win_cover 0 */
 } rhe_session;
 
 /* The session's engine calls: the context's, or in a dry run their cost under the rates (a call
@@ -5278,10 +5435,13 @@ static int rhe_eval(rhe_session *S, const int *ids, int n, float *logits, int al
         S->dry->seconds += head * S->rates.prefill_flop_s;
     }
     S->pos += n;
+    if (S->pos > S->hi) S->hi = S->pos;
     return RH_OK;
 }
 static int rhe_rewind(rhe_session *S, int n) {
     if (!S->dry) return rh_ctx_rewind(S->c, n);
+    if (S->win_cover && n > 0 && S->hi > S->win_cover && n < S->hi - 1) return RH_ERANGE;
+    if (n == 0) S->hi = 0;
     S->pos = n;
     return RH_OK;
 }
@@ -5296,7 +5456,11 @@ static int rhe_prefill(rhe_session *S, const int *ids, int n) {
     int start = 0, lim = S->n_pre < n ? S->n_pre : n, rc;
     while (!S->whole && start < lim && S->pre[start] == ids[start]) start++;
     if (n - start == 1 && n >= 2) start = n - 2;
-    if ((rc = rhe_rewind(S, start)) != RH_OK) return rc;
+    /* a KV policy's windows may no longer hold what a rewind to there needs: prefill whole */
+    if (rhe_rewind(S, start) != RH_OK) {
+        start = 0;
+        if ((rc = rhe_rewind(S, 0)) != RH_OK) return rc;
+    }
     S->n_pre = start;
     if ((rc = rhe_set_mask(S, S->mask_prefill ? S->mask : NULL)) != RH_OK) return rc;
     if (n > start && (rc = rhe_eval(S, ids + start, n - start, NULL, 0)) != RH_OK) return rc;
@@ -5898,6 +6062,7 @@ static void rhe_run_json(const rhe_exp *E, const rh_eval_result *r, rhm_buf *b) 
         if (X->mask.kind == RH_PICK_RANDOM) rhm_buf_printf(b, "%llu", (unsigned long long)X->mask.seed);
         else rhm_buf_puts(b, "null");
         rhm_buf_printf(b, ", \"kv_cache\": \"%s\", \"threads\": %d", rh_dtype_names[X->ctx.kv_dtype], E->threads);
+        rhm_kv_json(b, &X->ctx, E->kv_label, E->kv_sz.n_ctx ? &E->kv_sz : NULL);
     }
     rhm_buf_puts(b, ", \"mask\": ");
     rhm_buf_json_str(b, r->mask_label ? r->mask_label : "none", strlen(r->mask_label ? r->mask_label : "none"));
@@ -6066,6 +6231,7 @@ void rh_eval_task_default(rh_eval_task *t) {
 void rh_eval_result_free(rh_eval_result *r) {
     int i;
     if (!r) return;
+    free(r->kv_label);
     free(r->mask_label);
     for (i = 0; i < 3; i++) free(r->paths[i]);
     memset(r, 0, sizeof *r);
@@ -6094,6 +6260,7 @@ static int rhe_dry_run(rhe_exp *E, const rhm_recs *R, const rhe_toks *T, int nee
         S.mask = E->mask;
         S.mode = E->X.mask_mode;
         S.mask_prefill = E->X.mask_prefill;
+        if (p.kv_window > 0 && c->ctx.kv_heads_full < c->ctx.kv_heads) S.win_cover = p.kv_sinks + p.kv_window;
         for (t = 0; !rc && t < E->n_it; t++) {
             rhe_out o;
             const rh_task_kind k = E->it[t].kind;
@@ -6239,13 +6406,14 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     }
     if (!rc && E.n_done_before) rhe_note(&E, "resuming: %d of %d items already done", E.n_done_before, E.n_mine);
     if (!rc && todo) {
-        rh_ctx_params p = x->ctx;
+        rh_ctx_params p = E.X.ctx;
         if (!p.n_ctx) p.n_ctx = need;
+        rc = rh_ctx_sizes_of(E.m, &p, &E.kv_sz, msg, cap);
         S.vocab = E.cfg->vocab_size;
         S.mask = E.mask;
         S.mode = x->mask_mode;
         S.mask_prefill = x->mask_prefill;
-        rc = rh_ctx_new(E.m, &p, &S.c, msg, cap);
+        if (!rc) rc = rh_ctx_new(E.m, &p, &S.c, msg, cap);
         if (!rc && !(S.rows = (float *)malloc((size_t)RHE_ROWS * (size_t)S.vocab * sizeof *S.rows))) rc = RH_ENOMEM;
     }
     /* the records so far, rewritten whole (a torn last line of a killed run goes), then
@@ -6314,6 +6482,9 @@ int rh_eval_task_run(const rh_eval_task *x, rh_eval_result *res_out, char *msg, 
     res->n_resumed = E.n_done_before;
     res->n_run = E.n_run;
     if (!rc && !(res->mask_label = rhm_strdup(E.mask_label))) rc = RH_ENOMEM;
+    if (!rc && !(res->kv_label = rhm_strdup(E.kv_label))) rc = RH_ENOMEM;
+    res->kv_bytes = E.kv_sz.kv_bytes;
+    res->kv_full_bytes = E.kv_sz.kv_full_bytes;
     if (!rc) rc = rhe_write_outputs(&E, list, n_list, res, msg, cap);
     if (!rc) res->running = 0;
 done:
@@ -6458,6 +6629,9 @@ typedef struct {
     float *vf;              /* the converted V block: (RH_BK, head_dim) in decode; in prefill
                              * ceil(head_dim / RH_NR) panels of (RH_BK, RH_NR), see k_pack_v */
     float *kp;              /* (head_dim, RH_NR) packed K panel */
+    unsigned char *kg, *vg; /* (RH_BK, head_dim) in the cache dtype: a windowed head's K and V
+                             * rows of one key block gathered in position order (NULL without
+                             * windowed heads) */
     float *mx, *sum, *best; /* (R) running max, softmax denominator, best raw score */
     int *bestpos;           /* (R) */
 } rh_scratch;
@@ -6469,7 +6643,21 @@ struct rh_ctx {
                                                1 thread, no pool, scr, xpack) */
     rh_dtype kv_dtype;
     rh_pool *pool;
-    unsigned char *kcache, *vcache;         /* (n_layers, n_kv_heads, n_ctx, head_dim) */
+    unsigned char *kcache, *vcache;         /* per (layer, kv head) kv_slots rows of head_dim at
+                                               row kv_off; without a policy (n_layers, n_kv_heads,
+                                               n_ctx, head_dim) */
+    /* the KV policy (rh_ctx_params.kv_window): a windowed KV head stores position p in slot p
+     * when p < kv_sinks, else kv_sinks + (p - kv_sinks) % kv_window; it is windowed only where
+     * kv_sinks + kv_window < n_ctx (else it keeps every position anyway) */
+    int kv_window, kv_sinks, n_windowed;
+    int kv_hi;                              /* the highest n_past since the cache was emptied */
+    int *kv_slots;                          /* (n_layers * n_kv_heads) n_ctx, or S + W: windowed */
+    size_t *kv_off;                         /* (n_layers * n_kv_heads) first row in k/vcache */
+    unsigned char *kst, *vst;               /* (chunk, n_kv_heads, head_dim) in the cache dtype: a
+                                               chunk's rows of windowed heads while its attention
+                                               runs (a ring would drop rows earlier tokens of the
+                                               chunk still see); NULL without windowed heads */
+    double kv_bytes;
     float *x, *xb, *xb2, *q, *k, *v, *att;  /* (chunk, dim | q_dim | kv_dim) */
     float *hb, *hb2;                        /* (chunk, hidden_dim) */
     float *xpack;                           /* (chunk rounded up to RH_MR, kmax) packed X */
@@ -6548,6 +6736,44 @@ static int att_lo(const rh_config *cf, int l, int pos) {
     return pos - cf->sliding_window + 1;
 }
 
+/* ---- the KV policy (rh_ctx_params.kv_window): where a position's row lives, what a head sees ----
+ * lh = layer * n_kv_heads + kv head.  A windowed head keeps the sinks 0 .. S-1 and the last W
+ * positions; a query at pos sees [0, min(S, pos + 1)) and [max(S, pos + 1 - W), pos], always in
+ * increasing position order, so that where the two ranges meet (S + W covers pos) it computes
+ * exactly what a full head does. */
+static int kv_windowed(const rh_ctx *c, int lh) { return c->kv_slots[lh] < c->n_ctx; }
+static size_t kv_row(const rh_ctx *c, int lh, int pos) {
+    int S = c->kv_sinks;
+    if (!kv_windowed(c, lh) || pos < S) return c->kv_off[lh] + (size_t)pos;
+    return c->kv_off[lh] + (size_t)(S + (pos - S) % c->kv_window);
+}
+static int kv_visible(const rh_ctx *c, int lh, int pos, int j) {
+    return j >= att_lo(&c->m->cfg, lh / c->m->cfg.n_kv_heads, pos) &&
+           (!kv_windowed(c, lh) || j < c->kv_sinks || j > pos - c->kv_window);
+}
+/* The positions of [lo, hi) a query at pos sees through head lh: n (0..2) ranges [a[i], b[i]),
+ * increasing, ranges that touch merged into one (a full head: [lo, min(hi, pos + 1))); in a
+ * sliding-window layer nothing before its window (att_lo), sinks included. */
+static int kv_ranges(const rh_ctx *c, int lh, int pos, int lo, int hi, int *a, int *b) {
+    int n = 0, S = c->kv_sinks, a1, b1, e = hi < pos + 1 ? hi : pos + 1, w0 = att_lo(&c->m->cfg, lh / c->m->cfg.n_kv_heads, pos);
+    if (lo < w0) lo = w0;
+    if (!kv_windowed(c, lh)) {
+        if (e <= lo) return 0;
+        a[0] = lo;
+        b[0] = e;
+        return 1;
+    }
+    if ((S < e ? S : e) > lo) { a[0] = lo; b[0] = S < e ? S : e; n = 1; }
+    a1 = pos + 1 - c->kv_window > S ? pos + 1 - c->kv_window : S;
+    if (a1 < lo) a1 = lo;
+    b1 = e;
+    if (b1 > a1) {
+        if (n && a1 <= b[0]) b[0] = b1;
+        else { a[n] = a1; b[n] = b1; n++; }
+    }
+    return n;
+}
+
 /* ---- the reference forward pass: the model as a reader should first meet it ----
  * In the style of llama2.c's forward(): one token at a time, plain loops, one comment per step,
  * and the observe and mask hooks as plain lines beside the softmax.  It is the twin of the fast
@@ -6596,27 +6822,30 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
     double *p = c->ref_p; /* (pos + 1) scores, then weights */
     int lo = att_lo(cf, l, pos); /* the window: positions lo..pos are visible */
     for (h = 0; h < nh; h++) {
-        int hi = l * nh + h, best = lo; /* hi: the hooks' index of this head */
+        int hi = l * nh + h, best = pos; /* hi: the hooks' index of this head */
         int mode = c->mask && c->mask[hi] ? (int)c->mask_mode : -1;
-        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); its cache rows */
-        size_t kv0 = ((size_t)l * nkv + (size_t)(h / (nh / nkv))) * (size_t)c->n_ctx;
+        /* GQA: query head h reads key/value head h / (n_heads / n_kv_heads); a windowed one (KV
+         * policy) sees only some positions (kv_visible), each in its slot (kv_row) */
+        int lh = l * nkv + h / (nh / nkv);
         const float *q = c->q + (size_t)h * hd;
         float *out = c->att + (size_t)h * hd;
         double mx, sum = 0.0;
-        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them */
+        /* scores: q . k_j / sqrt(head_dim), rounded to f32 as the fast pass keeps them; -inf
+         * (weight 0) where the head does not see position j (a KV policy's windowed head) */
         for (j = lo; j <= pos; j++) {
-            const unsigned char *k = c->kcache + (kv0 + (size_t)j) * hd * es;
+            const unsigned char *k = c->kcache + kv_row(c, lh, j) * hd * es;
             double d = 0.0;
+            if (!kv_visible(c, lh, pos, j)) { p[j] = -INFINITY; continue; }
             for (i = 0; i < hd; i++) d += (double)q[i] * ref_get(c->kv_dtype, k, (size_t)i);
             p[j] = (float)d * scale;
         }
         /* the mask hook (rh_set_mask): uniform sets every score to 0 (the paper's masking), neg-inf
          * every score but the token's own to -inf; zero acts on the output below */
-        if (mode == RH_MASK_UNIFORM) for (j = lo; j <= pos; j++) p[j] = 0.0;
+        if (mode == RH_MASK_UNIFORM) for (j = lo; j <= pos; j++) if (kv_visible(c, lh, pos, j)) p[j] = 0.0;
         if (mode == RH_MASK_NEG_INF) for (j = lo; j < pos; j++) p[j] = -INFINITY;
         /* softmax; the first position of the max is the top-1 (ties -> the smallest position) */
-        mx = p[lo];
-        for (j = lo + 1; j <= pos; j++)
+        mx = -INFINITY;
+        for (j = lo; j <= pos; j++)
             if (p[j] > mx) { mx = p[j]; best = j; }
         for (j = lo; j <= pos; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
         for (j = lo; j <= pos; j++) p[j] /= sum;
@@ -6632,7 +6861,8 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
         for (i = 0; i < hd; i++) {
             double o = 0.0;
             if (mode != RH_MASK_ZERO)
-                for (j = lo; j <= pos; j++) o += p[j] * ref_get(c->kv_dtype, c->vcache + (kv0 + (size_t)j) * hd * es, (size_t)i);
+                for (j = lo; j <= pos; j++)
+                    if (kv_visible(c, lh, pos, j)) o += p[j] * ref_get(c->kv_dtype, c->vcache + kv_row(c, lh, j) * hd * es, (size_t)i);
             out[i] = (float)o;
         }
     }
@@ -6672,9 +6902,10 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
         rope_tables(c, pos, 1);
         rope_apply(q, nh, hd, rope_pairs(cf), c->rope);
         rope_apply(k, nkv, hd, rope_pairs(cf), c->rope);
-        /* k, v into the cache at (l, kv head, pos), rounded to its dtype as the fast pass does */
+        /* k, v into the cache at (l, kv head, pos) (a windowed head's slot for pos: the position
+         * it drops is one this token no longer sees), rounded to its dtype as the fast pass does */
         for (h = 0; h < nkv; h++) {
-            size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)pos) * hd * es;
+            size_t at = kv_row(c, l * nkv + h, pos) * hd * es;
             k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
             k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
         }
@@ -6829,9 +7060,10 @@ static void att_task(void *arg, int task, int thread) {
     /* pair cheap (early) and dear (late) query blocks so contiguous task ranges balance */
     int qb = (u % 2 == 0) ? u / 2 : J->n_qb - 1 - u / 2;
     int t0 = qb * c->qb, t1 = t0 + c->qb < J->n ? t0 + c->qb : J->n, R = (t1 - t0) * g, r, kb, j;
-    int last_pos = J->p0 + t1 - 1, lo0 = att_lo(cf, J->layer, J->p0 + t0); /* lo0: the rows' first visible key */
-    size_t kvsz = dtype_size(c->kv_dtype);
-    size_t head_off = ((size_t)J->layer * nkv + hk) * (size_t)c->n_ctx * hd;
+    int last_pos = J->p0 + t1 - 1, lh = J->layer * nkv + hk, win = kv_windowed(c, lh), first_pos = J->p0 + t0;
+    int lo0 = att_lo(cf, J->layer, first_pos); /* a sliding-window layer: no row sees a key before lo0 */
+    size_t kvsz = dtype_size(c->kv_dtype), rowb = (size_t)hd * kvsz;
+    size_t head_off = c->kv_off[lh] * hd;
     const unsigned char *kbase = c->kcache + head_off * kvsz, *vbase = c->vcache + head_off * kvsz;
     const unsigned char *mask = c->mask ? c->mask + (size_t)J->layer * nh : NULL;
     float scale = 1.0f / sqrtf((float)hd);
@@ -6848,9 +7080,35 @@ static void att_task(void *arg, int task, int thread) {
         if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
     }
     for (kb = lo0 / RH_BK * RH_BK; kb <= last_pos && !all_neginf; kb += RH_BK) {
-        int nk = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK;
-        const unsigned char *Kc = kbase + (size_t)kb * hd * kvsz, *Vc = vbase + (size_t)kb * hd * kvsz;
+        /* the keys of this block any row sees: [k0, k0 + nk) (a full head: from the block start) */
+        int be = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK, k0 = kb, nk = be;
+        const unsigned char *Kc = kbase + (size_t)kb * rowb, *Vc = vbase + (size_t)kb * rowb;
         const float *K = NULL, *V; /* K (f32 rows): decode only; prefill packs K from Kc */
+        if (win) {
+            /* the rows' sinks and windows meet this block in [0, S) and [lo, last_pos]; gather
+             * those rows in position order, from the ring (before this chunk) or the chunk's
+             * staged rows; rows of the gap between no row sees are zeros */
+            int S0 = c->kv_sinks, lo = first_pos + 1 - c->kv_window > S0 ? first_pos + 1 - c->kv_window : S0, q;
+            int b1 = kb + be < S0 ? kb + be : S0, a2 = lo > kb ? lo : kb; /* [kb, b1): sinks, [a2, kb + be): windows */
+            if (b1 <= kb && a2 >= kb + be) continue;
+            k0 = b1 > kb ? kb : a2;
+            nk = (a2 < kb + be ? kb + be : b1) - k0;
+            for (q = k0; q < k0 + nk; q++) {
+                unsigned char *kd = S->kg + (size_t)(q - k0) * rowb, *vd = S->vg + (size_t)(q - k0) * rowb;
+                if (q >= J->p0) {
+                    memcpy(kd, c->kst + ((size_t)(q - J->p0) * nkv + hk) * rowb, rowb);
+                    memcpy(vd, c->vst + ((size_t)(q - J->p0) * nkv + hk) * rowb, rowb);
+                } else if (q < c->kv_sinks || q >= lo) {
+                    memcpy(kd, kbase + (kv_row(c, lh, q) - c->kv_off[lh]) * rowb, rowb);
+                    memcpy(vd, vbase + (kv_row(c, lh, q) - c->kv_off[lh]) * rowb, rowb);
+                } else {
+                    memset(kd, 0, rowb);
+                    memset(vd, 0, rowb);
+                }
+            }
+            Kc = S->kg;
+            Vc = S->vg;
+        }
         if (J->pk) { /* V as panels for the P V product (any cache dtype); K is packed below */
             k_pack_v(c->kv_dtype, Vc, nk, hd, S->vf);
             V = S->vf;
@@ -6875,38 +7133,51 @@ static void att_task(void *arg, int task, int thread) {
             k_gemm_nt(S->q, hd, K, hd, S->s, RH_BK, R, nk, hd);
         }
         for (r = 0; r < R; r++) {
-            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti;
-            int vis = pos + 1 - kb < nk ? pos + 1 - kb : nk, mode = mask && mask[h] ? (int)c->mask_mode : -1;
-            int st = att_lo(cf, J->layer, pos) - kb; /* sliding window: keys before st are not visible */
+            int ti = t0 + r / g, h = hk * g + r % g, pos = J->p0 + ti, mode = mask && mask[h] ? (int)c->mask_mode : -1;
             float *s = S->s + (size_t)r * RH_BK, bm, mnew, corr, sum;
-            int observed = J->obs && ti == J->n - 1, fold;
-            if (st < 0) st = 0;
-            if (vis <= st || mode == RH_MASK_NEG_INF) {
+            int observed = J->obs && ti == J->n - 1, fold, ra[2], rb[2], nr, x;
+            /* what this row sees of the block: nr ranges [ra, rb) of s (one, [0, vis), where it
+             * sees every key up to itself) */
+            nr = mode == RH_MASK_NEG_INF ? 0 : kv_ranges(c, lh, pos, k0, k0 + nk, ra, rb);
+            for (x = 0; x < nr; x++) { ra[x] -= k0; rb[x] -= k0; }
+            if (nr == 0) {
                 if (J->pk) memset(s, 0, sizeof(float) * (size_t)nk); /* no weight in the P V product */
                 continue;
             }
-            if (J->pk && vis < nk) memset(s + vis, 0, sizeof(float) * (size_t)(nk - vis));
-            if (J->pk && st) memset(s, 0, sizeof(float) * (size_t)st);
-            /* from here the row's visible keys are s[0..vis) of this block (kb moved past the window's start) */
-            s += st; vis -= st;
+            if (J->pk) { /* zeros where the row sees nothing */
+                if (ra[0] > 0) memset(s, 0, sizeof(float) * (size_t)ra[0]);
+                if (nr == 2) memset(s + rb[0], 0, sizeof(float) * (size_t)(ra[1] - rb[0]));
+                if (rb[nr - 1] < nk) memset(s + rb[nr - 1], 0, sizeof(float) * (size_t)(nk - rb[nr - 1]));
+            }
             /* the scale 1/sqrt(d) goes into the exp pass (k_exp_sum), not a pass of its own, except
              * for observed rows, whose scaled scores are kept; the max of the scaled scores is the
              * scaled max, as rounding a product by a positive constant keeps the order */
             fold = mode != RH_MASK_UNIFORM && !observed;
-            if (mode == RH_MASK_UNIFORM) for (j = 0; j < vis; j++) s[j] = 0.0f;
-            else if (!fold) k_scale(s, scale, vis);
-            bm = k_max(s, vis);
+            bm = -INFINITY;
+            for (x = 0; x < nr; x++) {
+                float bx;
+                if (mode == RH_MASK_UNIFORM) for (j = ra[x]; j < rb[x]; j++) s[j] = 0.0f;
+                else if (!fold) k_scale(s + ra[x], scale, rb[x] - ra[x]);
+                bx = k_max(s + ra[x], rb[x] - ra[x]);
+                if (bx > bm) bm = bx;
+            }
             if (fold) bm *= scale;
             if (observed) {
                 /* top-1: the first position of the block max when it beats the earlier blocks'
                  * (the softmax needs the max anyway; only the winning block is scanned twice) */
                 if (bm > S->best[r]) {
-                    for (j = 0; j < vis && s[j] != bm; j++) {}
+                    int at = ra[0];
+                    for (x = 0; x < nr; x++) {
+                        for (j = ra[x]; j < rb[x] && s[j] != bm; j++) {}
+                        if (j < rb[x]) { at = j; break; }
+                    }
                     S->best[r] = bm;
-                    S->bestpos[r] = kb + st + j;
+                    S->bestpos[r] = k0 + at;
                 }
                 if (c->obs.rows)
-                    memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + kb + st, s, sizeof(float) * vis);
+                    for (x = 0; x < nr; x++)
+                        memcpy(c->obs.rows + (size_t)(J->layer * nh + h) * c->obs.row_stride + k0 + ra[x], s + ra[x],
+                               sizeof(float) * (size_t)(rb[x] - ra[x]));
             }
             mnew = bm > S->mx[r] ? bm : S->mx[r];
             if (mnew > S->mx[r] && S->sum[r] > 0.0f) {
@@ -6915,9 +7186,11 @@ static void att_task(void *arg, int task, int thread) {
                 k_scale(S->o + (size_t)r * hd, corr, hd);
             }
             S->mx[r] = mnew;
-            sum = k_exp_sum(s, fold ? scale : 1.0f, mnew, s, vis);
-            S->sum[r] += sum;
-            if (!J->pk) k_pv(s, V + (size_t)st * hd, vis, hd, S->o + (size_t)r * hd);
+            for (x = 0; x < nr; x++) {
+                sum = k_exp_sum(s + ra[x], fold ? scale : 1.0f, mnew, s + ra[x], rb[x] - ra[x]);
+                S->sum[r] += sum;
+                if (!J->pk) k_pv(s + ra[x], V + (size_t)ra[x] * hd, rb[x] - ra[x], hd, S->o + (size_t)r * hd);
+            }
         }
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
@@ -6932,8 +7205,9 @@ static void att_task(void *arg, int task, int thread) {
         float *out = c->att + ((size_t)ti * nh + h) * hd;
         int observed = J->obs && ti == J->n - 1, hi = J->layer * nh + h;
         if (mode == RH_MASK_NEG_INF) {
-            /* only the token itself is visible: the output is its value vector */
-            k_cvt(c->kv_dtype, vbase + (size_t)pos * hd * kvsz, out, hd);
+            /* only the token itself is visible: the output is its value vector (a windowed
+             * head's is still in the chunk's staged rows) */
+            k_cvt(c->kv_dtype, win ? c->vst + ((size_t)ti * nkv + hk) * rowb : vbase + (size_t)pos * rowb, out, hd);
             if (observed) {
                 c->obs.top1[hi] = pos;
                 if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f;
@@ -6956,8 +7230,7 @@ static void att_task(void *arg, int task, int thread) {
             if (c->obs.top1_weight) c->obs.top1_weight[hi] = 1.0f / S->sum[r];
             if (c->obs.rows) {
                 float *row = c->obs.rows + (size_t)hi * c->obs.row_stride, inv = 1.0f / S->sum[r];
-                int lo = att_lo(cf, J->layer, pos);
-                for (j = 0; j <= pos; j++) row[j] = j < lo ? 0.0f : expf(row[j] - S->mx[r]) * inv;
+                for (j = 0; j <= pos; j++) row[j] = kv_visible(c, lh, pos, j) ? expf(row[j] - S->mx[r]) * inv : 0.0f;
             }
         }
     }
@@ -6993,14 +7266,33 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
             rope_apply(q, nh, hd, rope_pairs(cf), c->rope + (size_t)t * half * 2);
             rope_apply(k, nkv, hd, rope_pairs(cf), c->rope + (size_t)t * half * 2);
             for (h = 0; h < nkv; h++) {
-                size_t at = (((size_t)l * nkv + h) * (size_t)c->n_ctx + (size_t)(p0 + t)) * hd * kvsz;
-                k_store_row(c->kv_dtype, k + (size_t)h * hd, c->kcache + at, hd);
-                k_store_row(c->kv_dtype, v + (size_t)h * hd, c->vcache + at, hd);
+                int lh = l * nkv + h;
+                unsigned char *kd, *vd;
+                if (kv_windowed(c, lh)) { /* staged until the chunk's attention is done */
+                    kd = c->kst + ((size_t)t * nkv + h) * hd * kvsz;
+                    vd = c->vst + ((size_t)t * nkv + h) * hd * kvsz;
+                } else {
+                    kd = c->kcache + (c->kv_off[lh] + (size_t)(p0 + t)) * hd * kvsz;
+                    vd = c->vcache + (c->kv_off[lh] + (size_t)(p0 + t)) * hd * kvsz;
+                }
+                k_store_row(c->kv_dtype, k + (size_t)h * hd, kd, hd);
+                k_store_row(c->kv_dtype, v + (size_t)h * hd, vd, hd);
             }
         }
         A.c = c; A.layer = l; A.n = n; A.p0 = p0; A.obs = obs; A.pk = pk;
         A.n_qb = (n + c->qb - 1) / c->qb;
         pool_run(c->pool, att_task, &A, nkv * A.n_qb);
+        /* the windowed heads keep the chunk's sinks and last kv_window rows */
+        for (h = 0; c->n_windowed && h < nkv; h++) {
+            int lh = l * nkv + h;
+            if (!kv_windowed(c, lh)) continue;
+            for (t = 0; t < n; t++)
+                if (p0 + t < c->kv_sinks || p0 + t >= p0 + n - c->kv_window) {
+                    size_t src = ((size_t)t * nkv + h) * hd * kvsz, dst = kv_row(c, lh, p0 + t) * hd * kvsz;
+                    memcpy(c->kcache + dst, c->kst + src, (size_t)hd * kvsz);
+                    memcpy(c->vcache + dst, c->vst + src, (size_t)hd * kvsz);
+                }
+        }
         matmul(c, pk, c->att, n, qd, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
         for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
 
@@ -7034,6 +7326,40 @@ void rh_ctx_params_default(rh_ctx_params *p) {
     p->kv_dtype = RH_F32;
     p->prefill_chunk = 0;
     p->reference = 0;
+    p->kv_window = 0;
+    p->kv_sinks = 0;
+    p->kv_keep = NULL;
+}
+
+/* The KV policy of p on m for a context of n_ctx tokens: checked; per (layer, kv head) its
+ * slots (n_ctx, or S + W for a windowed head: one whose query heads kv_keep does not flag,
+ * where S + W < n_ctx) into slots (may be NULL), the heads kept full and the rows in all. */
+static int kv_policy_plan(const rh_model *m, const rh_ctx_params *p, int n_ctx, int *slots, int *n_full, double *rows,
+                          char *err, size_t errcap) {
+    const rh_config *cf = &m->cfg;
+    int nkv = cf->n_kv_heads, g = cf->n_heads / cf->n_kv_heads, lh, h;
+    if (p->kv_window < 0) { set_err(err, errcap, "kv_window %d is negative", p->kv_window); return RH_EINVAL; }
+    if (p->kv_sinks < 0) { set_err(err, errcap, "kv_sinks %d is negative", p->kv_sinks); return RH_EINVAL; }
+    if (p->kv_window == 0 && (p->kv_sinks || p->kv_keep)) {
+        set_err(err, errcap, "kv_%s without kv_window", p->kv_sinks ? "sinks" : "keep");
+        return RH_EINVAL;
+    }
+    if (p->kv_window > RHW_MAX_CTX || p->kv_sinks > RHW_MAX_CTX) {
+        set_err(err, errcap, "kv_window %d, kv_sinks %d: more than %d", p->kv_window, p->kv_sinks, RHW_MAX_CTX);
+        return RH_ERANGE;
+    }
+    *n_full = 0;
+    *rows = 0;
+    for (lh = 0; lh < cf->n_layers * nkv; lh++) {
+        int keep = p->kv_window == 0, n;
+        for (h = 0; !keep && p->kv_keep && h < g; h++)
+            if (p->kv_keep[(lh / nkv) * cf->n_heads + (lh % nkv) * g + h]) keep = 1;
+        *n_full += keep;
+        n = keep || p->kv_sinks + p->kv_window >= n_ctx ? n_ctx : p->kv_sinks + p->kv_window;
+        if (slots) slots[lh] = n;
+        *rows += n;
+    }
+    return RH_OK;
 }
 
 void rh_ctx_free(rh_ctx *c) {
@@ -7044,11 +7370,11 @@ void rh_ctx_free(rh_ctx *c) {
         for (i = 0; i < c->n_threads; i++) {
             rh_scratch *s = &c->scr[i];
             free(s->wpack); free(s->q); free(s->o); free(s->s); free(s->kf); free(s->vf); free(s->kp);
-            free(s->mx); free(s->sum); free(s->best); free(s->bestpos);
+            free(s->mx); free(s->sum); free(s->best); free(s->bestpos); free(s->kg); free(s->vg);
         }
         free(c->scr);
     }
-    free(c->kcache); free(c->vcache);
+    free(c->kcache); free(c->vcache); free(c->kv_slots); free(c->kv_off); free(c->kst); free(c->vst);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
     free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
     free(c->ref_p);
@@ -7077,8 +7403,8 @@ static void *xmalloc_floats(size_t n, int *ok) {
 int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err, size_t errcap) {
     const rh_config *cf;
     rh_ctx_params d;
-    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt;
-    int g;
+    double n_ctx, C, kv, scratch, per_thread, kmax, R, nt, rows;
+    int g, rc, n_full, windowed;
     if (!m || !out) {
         set_err(err, errcap, "rh_ctx_sizes_of: %s is NULL", m ? "out" : "model");
         return RH_EINVAL;
@@ -7104,8 +7430,15 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if ((double)cf->n_heads * cf->head_dim > kmax) kmax = (double)cf->n_heads * cf->head_dim;
     R = (double)(RH_QROWS / g < 1 ? 1 : RH_QROWS / g) * g;
+    if (n_ctx > RHW_MAX_CTX) n_ctx = RHW_MAX_CTX; /* rh_ctx_new refuses it; the count stays finite */
+    rc = kv_policy_plan(m, p, (int)n_ctx, NULL, &n_full, &rows, err, errcap);
+    if (rc != RH_OK) return rc;
     /* one of the two caches (K or V): the largest single allocation */
-    kv = (double)cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    kv = rows * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    out->kv_full_bytes = 2.0 * cf->n_layers * cf->n_kv_heads * n_ctx * cf->head_dim * (double)dtype_size(p->kv_dtype);
+    out->kv_heads = cf->n_layers * cf->n_kv_heads;
+    out->kv_heads_full = n_full;
+    windowed = rows < (double)cf->n_layers * cf->n_kv_heads * n_ctx;
     if (kv >= (double)SIZE_MAX / 2) {
         set_err(err, errcap, "n_ctx %.0f: a KV cache of %.0f bytes overflows this platform's size_t", n_ctx, kv);
         return RH_ERANGE;
@@ -7124,6 +7457,11 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
         per_thread = 4.0 * ((double)RH_NR * kmax + 2 * R * cf->head_dim + R * RH_BK +
                             RH_BK * (cf->head_dim + (double)((cf->head_dim + RH_NR - 1) / RH_NR * RH_NR)) +
                             (double)RH_NR * cf->head_dim + 4 * R);
+        /* windowed heads: the chunk's staged rows, and per thread a gathered K and V block */
+        if (windowed) {
+            scratch += 2.0 * C * cf->n_kv_heads * cf->head_dim * (double)dtype_size(p->kv_dtype);
+            per_thread += 2.0 * RH_BK * cf->head_dim * (double)dtype_size(p->kv_dtype);
+        }
         scratch += nt * per_thread;
     }
     out->n_ctx = (int)n_ctx;
@@ -7136,19 +7474,28 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     return RH_OK;
 }
 
-static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+/* The verdict on counted sizes: RH_ENOMEM, with the figures, when they exceed what is available. */
+static int ctx_memory_verdict(const rh_ctx_sizes *z, char *err, size_t errcap) {
     const double gib = 1024.0 * 1024.0 * 1024.0;
-    rh_ctx_sizes z;
-    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
-    if (rc != RH_OK) return rc;
-    if (z.available_bytes > 0 && z.kv_bytes + z.scratch_bytes + z.weight_bytes > z.available_bytes) {
+    if (z->available_bytes > 0 && z->kv_bytes + z->scratch_bytes + z->weight_bytes > z->available_bytes) {
+        char pol[96] = "";
+        if (z->kv_heads_full < z->kv_heads)
+            snprintf(pol, sizeof pol, " (%d of %d KV heads full, the rest windowed)", z->kv_heads_full, z->kv_heads);
         set_err(err, errcap,
-                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
+                "n_ctx %d: needs %.2f GiB for the KV cache of %d tokens%s (+ %.2f GiB scratch, %.2f GiB weights mmapped), "
                 "%.2f GiB available",
-                z.n_ctx, z.kv_bytes / gib, z.n_ctx, z.scratch_bytes / gib, z.weight_bytes / gib, z.available_bytes / gib);
+                z->n_ctx, z->kv_bytes / gib, z->n_ctx, pol, z->scratch_bytes / gib, z->weight_bytes / gib,
+                z->available_bytes / gib);
         return RH_ENOMEM;
     }
     return RH_OK;
+}
+
+static int ctx_check_memory(const rh_model *m, const rh_ctx_params *p, char *err, size_t errcap) {
+    rh_ctx_sizes z;
+    int rc = rh_ctx_sizes_of(m, p, &z, err, errcap);
+    if (rc != RH_OK) return rc;
+    return ctx_memory_verdict(&z, err, errcap);
 }
 
 int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *err, size_t errcap) {
@@ -7191,16 +7538,45 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     if (cf->hidden_dim > kmax) kmax = cf->hidden_dim;
     if (cf->n_heads * cf->head_dim > kmax) kmax = cf->n_heads * cf->head_dim;
 
-    kv_elems = (size_t)cf->n_layers * cf->n_kv_heads * (size_t)c->n_ctx * cf->head_dim;
+    /* the KV cache: per (layer, kv head) its slots (the policy's), one allocation for K, one for V */
+    c->kv_slots = (int *)malloc(sizeof(int) * (size_t)cf->n_layers * cf->n_kv_heads);
+    c->kv_off = (size_t *)malloc(sizeof(size_t) * (size_t)cf->n_layers * cf->n_kv_heads);
+    if (!c->kv_slots || !c->kv_off) {
+        set_err(err, errcap, "out of memory allocating a context of %d tokens", c->n_ctx);
+        rh_ctx_free(c);
+        return RH_ENOMEM;
+    }
+    {
+        double rows;
+        int n_full, lh;
+        if ((i = kv_policy_plan(m, p, c->n_ctx, c->kv_slots, &n_full, &rows, err, errcap)) != RH_OK) {
+            rh_ctx_free(c);
+            return i;
+        }
+        c->kv_window = p->kv_window;
+        c->kv_sinks = p->kv_sinks;
+        for (kv_elems = 0, lh = 0; lh < cf->n_layers * cf->n_kv_heads; lh++) {
+            c->kv_off[lh] = kv_elems;
+            kv_elems += (size_t)c->kv_slots[lh];
+            c->n_windowed += c->kv_slots[lh] < c->n_ctx;
+        }
+    }
+    kv_elems *= (size_t)cf->head_dim;
     if (kv_elems > ((size_t)1 << 40)) {
         set_err(err, errcap, "KV cache of %d tokens is too large", c->n_ctx);
         rh_ctx_free(c);
         return RH_ENOMEM;
     }
+    c->kv_bytes = 2.0 * (double)kv_elems * (double)dtype_size(c->kv_dtype);
     c->kcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
     c->vcache = (unsigned char *)malloc(kv_elems * dtype_size(c->kv_dtype));
     if (!c->kcache || !c->vcache) ok = 0;
     C = (size_t)c->chunk;
+    if (c->n_windowed && !c->reference) {
+        c->kst = (unsigned char *)malloc(C * cf->n_kv_heads * cf->head_dim * dtype_size(c->kv_dtype));
+        c->vst = (unsigned char *)malloc(C * cf->n_kv_heads * cf->head_dim * dtype_size(c->kv_dtype));
+        if (!c->kst || !c->vst) ok = 0;
+    }
     c->x = (float *)xmalloc_floats(C * cf->dim, &ok);
     c->xb = (float *)xmalloc_floats(C * cf->dim, &ok);
     c->xb2 = (float *)xmalloc_floats(C * cf->dim, &ok);
@@ -7243,6 +7619,11 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
             s->best = (float *)xmalloc_floats((size_t)R, &ok);
             s->bestpos = (int *)malloc(sizeof(int) * (size_t)R);
             if (!s->bestpos) ok = 0;
+            if (c->n_windowed) {
+                s->kg = (unsigned char *)malloc((size_t)RH_BK * cf->head_dim * dtype_size(c->kv_dtype));
+                s->vg = (unsigned char *)malloc((size_t)RH_BK * cf->head_dim * dtype_size(c->kv_dtype));
+                if (!s->kg || !s->vg) ok = 0;
+            }
         }
     }
     if (!ok) {
@@ -7265,14 +7646,39 @@ const rh_model *rh_ctx_model(const rh_ctx *c) { return c ? c->m : NULL; }
 int rh_ctx_n_past(const rh_ctx *c) { return c ? c->n_past : 0; }
 int rh_ctx_n_ctx(const rh_ctx *c) { return c ? c->n_ctx : 0; }
 
+int rh_ctx_rewind_floor(const rh_ctx *c) {
+    /* a windowed head holds the sinks and positions kv_hi - W .. kv_hi - 1 (the slot of kv_hi - 1
+     * is rewritten by a rewind to it, and the W - 1 before it are all its token sees) */
+    if (!c || !c->n_windowed || c->kv_hi <= c->kv_sinks + c->kv_window) return 0;
+    return c->kv_hi - 1;
+}
+
 int rh_ctx_rewind(rh_ctx *c, int n_past) {
+    int floor;
     if (!c) return RH_EINVAL;
     if (n_past < 0 || n_past > c->n_past) {
         set_err(c->err, sizeof c->err, "rh_ctx_rewind: n_past %d out of range 0..%d", n_past, c->n_past);
         return RH_ERANGE;
     }
+    floor = rh_ctx_rewind_floor(c);
+    if (n_past > 0 && n_past < floor) {
+        set_err(c->err, sizeof c->err,
+                "rh_ctx_rewind: n_past %d is below %d: the windowed KV heads (sinks %d, window %d) no longer hold "
+                "the positions it needs",
+                n_past, floor, c->kv_sinks, c->kv_window);
+        return RH_ERANGE;
+    }
     c->n_past = n_past;
+    if (n_past == 0) c->kv_hi = 0;
     return RH_OK;
+}
+
+double rh_ctx_kv_bytes(const rh_ctx *c) { return c ? c->kv_bytes : 0.0; }
+int rh_ctx_kv_full_heads(const rh_ctx *c) {
+    int lh, n = 0;
+    if (!c) return 0;
+    for (lh = 0; lh < c->m->cfg.n_layers * c->m->cfg.n_kv_heads; lh++) n += !kv_windowed(c, lh);
+    return n;
 }
 
 int rh_set_observe(rh_ctx *c, const rh_observe *obs) {
@@ -7358,6 +7764,7 @@ static int eval_tokens(rh_ctx *c, const int *ids, int n, float *logits, int logi
             float *out = !logits ? NULL : logits_all ? logits + (size_t)i * cf->vocab_size : i == n - 1 ? logits : NULL;
             reference_forward(c, ids[i], c->n_past, out, i == n - 1 && c->observing, bf16x);
             c->n_past++;
+            if (c->n_past > c->kv_hi) c->kv_hi = c->n_past;
         }
         return RH_OK;
     }
@@ -7367,6 +7774,7 @@ static int eval_tokens(rh_ctx *c, const int *ids, int n, float *logits, int logi
         float *out = logits_all && logits ? logits + (size_t)done * cf->vocab_size : logits;
         forward_chunk(c, ids + done, nc, c->n_past, out, lm, last && c->observing, n > 1);
         c->n_past += nc;
+        if (c->n_past > c->kv_hi) c->kv_hi = c->n_past;
     }
     return RH_OK;
 }
@@ -13031,6 +13439,7 @@ enum {
 #define C_GRID (C_DETECT | C_NIAH)                                /* the experiments */
 #define C_RUNS (C_GENERATE | C_LOGITS | C_BENCH | C_GRID | C_EVAL) /* the commands that run the model */
 #define C_MASKED (C_NIAH | C_GENERATE | C_LOGITS | C_EVAL)        /* the commands that mask heads */
+#define C_KVPOL (C_MASKED | C_DETECT | C_INFO)                     /* the commands that take a KV policy */
 
 /* Every value any command's options can set; each row writes one field (or two). */
 typedef struct {
@@ -13047,6 +13456,10 @@ typedef struct {
     int mask_top, mask_random, mask_mode, mask_prefill, have_mask_mode, have_haystack, have_needles;
     uint64_t seed;
     int seed_given;
+    /* the KV policy (every command of C_KVPOL) */
+    int kv_keep_top, kv_keep_random, kv_window, kv_sinks, have_kv_window, have_kv_sinks;
+    const char *kv_keep_heads, *kv_sweep;
+    const unsigned char *kv_keep_flags; /* the kept heads, resolved on the model (not a flag) */
     /* eval */
     const char *task, *perplexity, *rescore, *fewshot;
     int task_format, shots, window, stride, have_max_new;
@@ -13208,11 +13621,12 @@ static const cli_option cli_options[] = {
      "mask K random heads of mean score < 0.1 in --scores FILE (seeded by --seed)", "3"},
     {"--mask-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(mask_heads), 0, C_MASKED, NULL,
      "mask these heads", "1-1,1-1"},
-    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_MASKED, NULL,
-     "the score file of --mask-top and --mask-random", "x.json"},
-    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_MASKED & ~C_EVAL, "1", "the seed of --mask-random", NULL},
+    {"--scores", NULL, "FILE", O_TEXT, 0, 0, NULL, NULL, A_(scores), 0, C_MASKED | C_KVPOL, NULL,
+     "the score file of --mask-top, --mask-random, --kv-keep-top and --kv-keep-random", "x.json"},
+    {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_KVPOL & ~C_EVAL, "1",
+     "the seed of --mask-random and --kv-keep-random", NULL},
     {"--seed", NULL, "S", O_CUSTOM, 0, 0, NULL, cli_parse_seed, 0, 0, C_EVAL, "1",
-     "the seed of the --fewshot draw and of --mask-random", NULL},
+     "the seed of the --fewshot draw, of --mask-random and of --kv-keep-random", NULL},
     {"--mask-mode", NULL, "uniform|neg-inf|zero", O_ENUM, 0, 0, rh_mask_mode_names, NULL, A_(mask_mode),
      A_(have_mask_mode), C_MASKED, "uniform", "how a masked head attends (uniform: the paper's)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_NIAH | C_GENERATE, NULL,
@@ -13221,6 +13635,22 @@ static const cli_option cli_options[] = {
      "mask the context too (default: only the positions that generate or predict a scored token)", NULL},
     {"--mask-prefill", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(mask_prefill), 0, C_LOGITS, NULL,
      "logits has no decode steps: the mask applies to every position, with or without this flag", NULL},
+    {"--kv-keep-top", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(kv_keep_top), 0, C_KVPOL, NULL,
+     "KV cache policy: keep every position for the KV heads of the K best heads of --scores FILE (a KV head is kept"
+     " when any of its query heads is), window the others (--kv-window, --kv-sinks)", "3"},
+    {"--kv-keep-random", NULL, "K", O_INT, 1, 10000000, NULL, NULL, A_(kv_keep_random), 0, C_KVPOL, NULL,
+     "the control: keep the KV heads of K random heads of mean score < 0.1 in --scores FILE (drawn as --mask-random"
+     " draws, seeded by --seed), window the others", "3"},
+    {"--kv-keep-heads", NULL, "L-H,L-H", O_TEXT, 0, 0, NULL, NULL, A_(kv_keep_heads), 0, C_KVPOL | C_BENCH, NULL,
+     "keep the KV heads of these (query) heads, window the others", "1-1,1-1"},
+    {"--kv-window", NULL, "W", O_INT, 1, RHW_MAX_CTX, NULL, NULL, A_(kv_window), A_(have_kv_window), C_KVPOL | C_BENCH, "64",
+     "a windowed KV head stores its sinks and its last W positions (alone, without --kv-keep-*: every KV head"
+     " windowed)", NULL},
+    {"--kv-sinks", NULL, "S", O_INT, 0, RHW_MAX_CTX, NULL, NULL, A_(kv_sinks), A_(have_kv_sinks), C_KVPOL | C_BENCH, "4",
+     "a windowed KV head stores positions 0..S-1 (attention sinks) too", NULL},
+    {"--kv-sweep", NULL, "W1,W2,...", O_TEXT, 0, 0, NULL, NULL, A_(kv_sweep), 0, C_NIAH, NULL,
+     "run the grid at each window W for three policies (--kv-keep-top K's heads full; K random heads full; every"
+     " head windowed) and the full cache; draw the mean score against KV memory (BASE.kv.svg, BASE.kv.csv)", "64,x"},
     {"--kv-heads", NULL, "N", O_INT, 1, 1000000, NULL, NULL, A_(kv_heads), 0, C_REPORT, NULL,
      "also rank the KV heads of a grouped-query model with N KV heads per layer: the maximum and the sum of the mean "
      "scores of the query heads each serves (HF's repeat_kv grouping)", "7"},
@@ -13639,7 +14069,15 @@ static void cli_ctx_params(const cli_args *a, rh_ctx_params *p) {
     p->kv_dtype = (rh_dtype)a->kv;
     p->n_ctx = a->n_ctx;
     p->reference = a->reference;
+    if (a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks) {
+        p->kv_window = a->have_kv_window ? a->kv_window : 64;
+        p->kv_sinks = a->have_kv_sinks ? a->kv_sinks : 4;
+        p->kv_keep = a->kv_keep_flags;
+    }
 }
+
+static int cli_kv_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap);
+static int cli_kv_resolve(const char *cmd, cli_args *a, const rh_model *m, unsigned char **keep, char **label);
 
 static int cli_ctx(const char *cmd, const cli_args *a, const rh_model *m, int need, rh_ctx **c) {
     rh_ctx_params p;
@@ -13756,12 +14194,34 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m;
     const rh_config *c;
     int i, r;
-    char sum[17];
+    char sum[17], kv_line[1024];
     int want_sum;
     (void)argc;
     (void)argv;
+    if (a->scores && !a->kv_keep_top && !a->kv_keep_random)
+        return cli_fail(2, cmd, "--scores is used only with --kv-keep-top or --kv-keep-random");
+    if (a->seed_given && !a->kv_keep_random) return cli_fail(2, cmd, "--seed is used only with --kv-keep-random");
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) return r;
     c = rh_model_config(m);
+    kv_line[0] = 0;
+    if (a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks) {
+        /* the KV cache of a max_ctx context under the policy (f32), checked before anything prints */
+        unsigned char *keep = NULL;
+        char *label = NULL, err[512];
+        rh_ctx_params p;
+        rh_ctx_sizes z;
+        if ((r = cli_kv_resolve(cmd, a, m, &keep, &label)) != 0) {
+            rh_model_close(m);
+            return r;
+        }
+        cli_ctx_params(a, &p);
+        if (rh_ctx_sizes_of(m, &p, &z, err, sizeof err) == RH_OK)
+            snprintf(kv_line, sizeof kv_line,
+                     "kv_cache        %.0f bytes at max_ctx, f32 (%s; %d of %d KV heads full; full cache %.0f bytes, %.1f%%)\n",
+                     z.kv_bytes, label, z.kv_heads_full, z.kv_heads, z.kv_full_bytes, 100.0 * z.kv_bytes / z.kv_full_bytes);
+        free(keep);
+        free(label);
+    }
     want_sum = a->checksum || m->size < ((size_t)1 << 30);
     if (want_sum) rh_model_checksum(m, sum);
     else strcpy(sum, "(--checksum)");
@@ -13786,6 +14246,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
            (double)c->norm_eps, c->qkv_bias, c->tied_embeddings, c->add_bos, c->bos_id);
     for (i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);
     printf("\ntokens          %d\n", rh_n_tokens(m));
+    if (kv_line[0]) printf("%s", kv_line);
     {
         const unsigned char *p = m->meta;
         uint32_t k;
@@ -13838,17 +14299,19 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *logits = NULL;
-    char why[256], *mask_label = NULL;
-    unsigned char *mask = NULL;
-    rh_head_pick pick;
+    char why[256], *mask_label = NULL, *kv_label = NULL;
+    unsigned char *mask = NULL, *kv_keep = NULL;
+    rh_head_pick pick, kvp;
     double t0, t1, t2;
     (void)argc;
     (void)argv;
     if (!a->prompt == !a->ids) return cli_fail(2, cmd, "give exactly one of -p TEXT and --ids \"1 2 3\"");
     if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
+    if (cli_kv_flags(a, &kvp, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if (a->ids && (n_prompt = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
     if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
+    if ((rc = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) goto done;
     if (a->prompt) {
         char err[512];
         if (rh_tokenize(m, a->prompt, strlen(a->prompt), -1, &ids, &n_prompt, err, sizeof err) != RH_OK) {
@@ -13892,6 +14355,8 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
         if (!a->ids_out && (k = rh_decoder_flush(&dec, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)k, stdout);
         putchar('\n');
         t2 = rh_now();
+        if (c->kv_window > 0)
+            fprintf(stderr, "KV cache %.0f bytes (%s)\n", rh_ctx_kv_bytes(c), kv_label);
         fprintf(stderr, "prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.2f tok/s); %d threads, kernels %s; mask %s (%s, %s)\n",
                 n_prompt, t1 - t0, n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
                 n_gen > 1 ? (n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0, c->n_threads, RH_SIMD_NAME, mask_label,
@@ -13900,6 +14365,8 @@ static int cmd_generate(const char *cmd, cli_args *a, int argc, char **argv) {
 done:
     free(mask);
     free(mask_label);
+    free(kv_keep);
+    free(kv_label);
     free(logits);
     free(ids);
     rh_ctx_free(c);
@@ -13913,17 +14380,19 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *m = NULL;
     rh_ctx *c = NULL;
     float *lg = NULL;
-    char why[256], *mask_label = NULL;
-    unsigned char *mask = NULL;
-    rh_head_pick pick;
+    char why[256], *mask_label = NULL, *kv_label = NULL;
+    unsigned char *mask = NULL, *kv_keep = NULL;
+    rh_head_pick pick, kvp;
     (void)argc;
     (void)argv;
     if (!a->ids) return cli_fail(2, cmd, "--ids: missing (the token ids to run)");
     if (!a->out) return cli_fail(2, cmd, "--out: missing (the output file)");
     if (cli_mask_flags(a, &pick, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
+    if (cli_kv_flags(a, &kvp, why, sizeof why)) return cli_fail(2, cmd, "%s", why);
     if ((n = cli_ids(a->ids, &ids, why, sizeof why)) < 0) return cli_fail(2, cmd, "--ids: %s", why);
     if ((r = cli_open(cmd, a->n_pos ? a->pos[0] : NULL, &m)) != 0) { free(ids); return r; }
     if ((rc = cli_mask(cmd, &pick, m, &mask, &mask_label)) != 0) goto done;
+    if ((rc = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) goto done;
     for (i = 0; i < n; i++)
         if (ids[i] >= m->cfg.vocab_size) { rc = cli_fail(2, cmd, "--ids: id %d out of range 0..%d", ids[i], m->cfg.vocab_size - 1); goto done; }
     if ((rc = cli_ctx(cmd, a, m, n, &c)) != 0) goto done;
@@ -13934,12 +14403,17 @@ static int cmd_logits(const char *cmd, cli_args *a, int argc, char **argv) {
     {
         char err[512];
         if (write_f32_file(a->out, lg, (size_t)n * m->cfg.vocab_size, err, sizeof err) != RH_OK) rc = cli_fail(1, cmd, "%s", err);
-        else fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s)\n", a->out, n, m->cfg.vocab_size, mask_label,
-                     rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked");
+        else {
+            if (c->kv_window > 0) fprintf(stderr, "logits: KV cache %.0f bytes (%s)\n", rh_ctx_kv_bytes(c), kv_label);
+            fprintf(stderr, "logits: wrote %s: %d x %d float32; mask %s (%s, %s)\n", a->out, n, m->cfg.vocab_size, mask_label,
+                    rh_mask_mode_names[a->mask_mode], mask ? "every position" : "unmasked");
+        }
     }
 done:
     free(mask);
     free(mask_label);
+    free(kv_keep);
+    free(kv_label);
     free(lg);
     free(ids);
     rh_ctx_free(c);
@@ -14103,8 +14577,10 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_dtype dt = (rh_dtype)a->dtype;
     rh_config cfg;
     rh_model *m = NULL;
-    char err[512];
+    char err[512], *kv_label = NULL;
+    unsigned char *kv_keep = NULL;
     double peak, wbytes, first_rate = 0;
+    int kv_pol = a->kv_keep_heads || a->have_kv_window || a->have_kv_sinks;
     (void)argc;
     (void)argv;
     if (shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
@@ -14134,10 +14610,28 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     } else {
         double t0 = rh_now();
         if (!shape) bench_shape(shape = "tinyllama-1.1b", &cfg);
-        for (i = 0; i < n_p; i++) if (plens[i] + n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + n_dec);
+        if (kv_pol) { /* the kept heads checked on the shape before its weights are made */
+            rh_head_pick pk;
+            rh_ctx_params pp;
+            char msg[512];
+            if (cli_kv_flags(a, &pk, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+            cli_ctx_params(a, &pp);
+            if (rhm_kv_setup(&pk, &pp, cfg.n_layers, cfg.n_heads, &kv_keep, &kv_label, msg, sizeof msg))
+                return cli_fail(2, cmd, "%s", msg);
+            free(kv_keep);
+            free(kv_label);
+            kv_keep = NULL;
+            kv_label = NULL;
+        }
+        for (i = 0; i < n_p; i++) if (plens[i] + 2 * n_dec > cfg.max_ctx) cfg.max_ctx = (int)(plens[i] + 2 * n_dec);
         if (rh_model_random(&cfg, dt, 1, &m, err, sizeof err) != RH_OK) return cli_fail(1, cmd, "%s", err);
         fprintf(stderr, "random %s weights (%s) made in %.1f s\n", shape, dtype_name(dt), rh_now() - t0);
     }
+    if ((r = cli_kv_resolve(cmd, a, m, &kv_keep, &kv_label)) != 0) {
+        rh_model_close(m);
+        return r;
+    }
+    if (kv_pol) printf("KV cache policy: %s\n", kv_label);
     peak = bench_peak_gflops(rh_model_dtype(m));
     {
         rh_ctx *bc = NULL;
@@ -14167,7 +14661,8 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
         rh_observe ob;
         if (!ids || !lg || !top1) { free(ids); free(lg); free(top1); rc = cli_fail(1, cmd, "out of memory"); break; }
         for (k = 0; k < P; k++) ids[k] = (int)(rng_next(&s) % (uint64_t)(cfg.vocab_size < 256 ? cfg.vocab_size : 256));
-        if ((rc = cli_ctx(cmd, a, m, P + (int)n_dec, &c)) != 0) { free(ids); free(lg); free(top1); break; }
+        /* a policy's windows refuse the rewind before the observed steps: they then follow on */
+        if ((rc = cli_ctx(cmd, a, m, P + (int)n_dec * (kv_pol ? 2 : 1), &c)) != 0) { free(ids); free(lg); free(top1); break; }
         t0 = rh_now();
         cpu = rh_cpu_time();
         rh_eval(c, ids, P, lg, 0);
@@ -14193,6 +14688,8 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
         rh_ctx_free(c);
         free(ids); free(lg); free(top1);
     }
+    free(kv_keep);
+    free(kv_label);
     rh_model_close(m);
     return rc;
 }
@@ -14230,10 +14727,10 @@ static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size
     if (nm > 1) return snprintf(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another"), -1;
     if ((a->mask_top || a->mask_random) && !a->scores)
         return snprintf(msg, cap, "%s needs --scores FILE", a->mask_top ? "--mask-top" : "--mask-random"), -1;
-    if (a->scores && !a->mask_top && !a->mask_random)
-        return snprintf(msg, cap, "--scores is used only with --mask-top or --mask-random"), -1;
-    if (a->seed_given && !a->mask_random && !a->fewshot)
-        return snprintf(msg, cap, "--seed is used only with --mask-random"), -1; /* eval checks its own */
+    if (a->scores && !a->mask_top && !a->mask_random && !a->kv_keep_top && !a->kv_keep_random && !a->kv_sweep)
+        return snprintf(msg, cap, "--scores is used only with --mask-top, --mask-random, --kv-keep-top or --kv-keep-random"), -1;
+    if (a->seed_given && !a->mask_random && !a->kv_keep_random && !a->kv_sweep && !a->fewshot)
+        return snprintf(msg, cap, "--seed is used only with --mask-random or --kv-keep-random"), -1; /* eval checks its own */
     if (nm == 0 && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
         return snprintf(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)"), -1;
     if (a->mask_heads) {
@@ -14247,6 +14744,48 @@ static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size
         pick->k = a->mask_random;
     }
     pick->scores = a->scores;
+    return 0;
+}
+
+/* The KV policy flags, checked together as the mask flags are: at most one way of choosing the
+ * heads kept full, --scores with the two that read one, --kv-sinks with a policy. */
+static int cli_kv_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
+    int nk = (a->kv_keep_top > 0) + (a->kv_keep_random > 0) + (a->kv_keep_heads != NULL);
+    memset(pick, 0, sizeof *pick);
+    pick->seed = a->seed;
+    if (nk > 1) return snprintf(msg, cap, "--kv-keep-top, --kv-keep-random and --kv-keep-heads exclude one another"), -1;
+    if ((a->kv_keep_top || a->kv_keep_random) && !a->scores)
+        return snprintf(msg, cap, "%s needs --scores FILE", a->kv_keep_top ? "--kv-keep-top" : "--kv-keep-random"), -1;
+    if (a->have_kv_sinks && !nk && !a->have_kv_window && !a->kv_sweep)
+        return snprintf(msg, cap, "--kv-sinks needs a KV policy (--kv-window, --kv-keep-top, --kv-keep-random or --kv-keep-heads)"), -1;
+    if (a->kv_keep_heads) {
+        pick->kind = RH_PICK_HEADS;
+        pick->heads = a->kv_keep_heads;
+    } else if (a->kv_keep_top) {
+        pick->kind = RH_PICK_TOP;
+        pick->k = a->kv_keep_top;
+    } else if (a->kv_keep_random) {
+        pick->kind = RH_PICK_RANDOM;
+        pick->k = a->kv_keep_random;
+    }
+    pick->scores = a->scores;
+    return 0;
+}
+
+/* generate, logits, info: the policy's kept heads resolved on the model into a->kv_keep_flags
+ * (*keep: free it) and the policy's label; an exit code. */
+static int cli_kv_resolve(const char *cmd, cli_args *a, const rh_model *m, unsigned char **keep, char **label) {
+    rh_head_pick pick;
+    rh_ctx_params p;
+    char msg[512];
+    const rh_config *c = rh_model_config(m);
+    *keep = NULL;
+    *label = NULL;
+    if (cli_kv_flags(a, &pick, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    cli_ctx_params(a, &p);
+    if (rhm_kv_setup(&pick, &p, c->n_layers, c->n_heads, keep, label, msg, sizeof msg))
+        return cli_fail(2, cmd, "%s", msg);
+    a->kv_keep_flags = *keep;
     return 0;
 }
 
@@ -14284,6 +14823,14 @@ static void cli_note(void *user, const char *line) {
     st->line_open = 0;
 }
 
+/* The KV policy and the cache it gives, one line (nothing without a policy). */
+static void cli_print_kv(const rh_ctx_params *p, const char *label, const rh_ctx_sizes *z) {
+    if (p->kv_window <= 0 || !label) return;
+    printf("kv cache: %s; %d of %d KV heads full; %.0f bytes, %.1f%% of the full cache's %.0f (%d tokens)\n", label,
+           z->kv_heads_full, z->kv_heads, z->kv_bytes, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0,
+           z->kv_full_bytes, z->n_ctx);
+}
+
 static void cli_print_detect(const rh_experiment *x, const rh_experiment_result *res, int top) {
     const rh_scores *s = &res->scores;
     int n_lh = s->n_layers * s->n_heads, n_ret = 0, n_r = 0, shown, i;
@@ -14304,6 +14851,7 @@ static void cli_print_detect(const rh_experiment *x, const rh_experiment_result 
         printf("%-6d %-8s %-10.4f %d/%d\n", i + 1, hn, r[i].mean, fired, s->n_tests[idx]);
     }
     printf("share of heads with mean > 0.1: %d/%d (%.1f%%)\n", n_ret, n_lh, 100.0 * n_ret / n_lh);
+    cli_print_kv(&x->ctx, res->kv_label, &res->cost.ctx);
     printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
     free(r);
 }
@@ -14334,6 +14882,7 @@ static void cli_print_niah(const rh_experiment *x, const rh_experiment_result *r
         printf("\n");
     }
     cli_print_labels(res->n_labels);
+    cli_print_kv(&x->ctx, res->kv_label, &res->cost.ctx);
     printf("wrote %s, %s, %s, %s\n", res->paths[0], res->paths[1], res->paths[2], res->paths[3]);
     printf("mean score: %.1f over %d tests\n", res->mean, res->n_scored);
 }
@@ -14430,6 +14979,105 @@ static void cli_print_eval_cost(const rh_eval_task *x, const rh_eval_result *res
            b, c->reuse.seconds > 0 ? c->whole.seconds / c->reuse.seconds : 0.0);
 }
 
+/* niah --kv-sweep: the grid with the full cache, then at each window W with the three policies
+ * (the --kv-keep-top K heads' KV heads full; K random heads' (as --kv-keep-random draws them);
+ * every KV head windowed), each run's outputs at BASE.kv-POLICY-wW; then BASE.kv.csv and
+ * BASE.kv.svg: the mean score against the KV memory (percent of the full cache). */
+static int cli_kv_sweep(const char *cmd, const cli_args *a, const rh_experiment *x0, const double *wv, int n_w) {
+    static const char *const pol_name[3] = {"top", "random", "windowed"};
+    const char *base = x0->out ? x0->out : "niah";
+    int n_runs = 1 + 3 * n_w, r, code = 0;
+    double *kx = (double *)malloc(sizeof(double) * 3 * (size_t)n_w), *ky = (double *)malloc(sizeof(double) * 3 * (size_t)n_w);
+    double full_mean = NAN, full_bytes = 0;
+    rhm_buf csv = {0}, svg = {0}, path = {0}, title = {0};
+    char msg[1024], names[3][96], *np[3];
+    if (!kx || !ky) {
+        free(kx);
+        free(ky);
+        return cli_fail(1, cmd, "out of memory");
+    }
+    rhm_buf_puts(&csv, "policy,window,sinks,kept,kv_heads_full,kv_heads,kv_cache_bytes,kv_cache_full_bytes,kv_percent,mean_score,tests\r\n");
+    for (r = 0; r < n_runs && !code; r++) {
+        rh_experiment x = *x0;
+        rh_experiment_result res;
+        int pol = r == 0 ? -1 : (r - 1) % 3, wi = r == 0 ? -1 : (r - 1) / 3, rc;
+        char out[4200];
+        const rh_ctx_sizes *z;
+        memset(&x.kv_keep, 0, sizeof x.kv_keep);
+        if (r == 0) {
+            x.ctx.kv_window = 0;
+            x.ctx.kv_sinks = 0;
+            snprintf(out, sizeof out, "%s.kv-full", base);
+        } else {
+            x.ctx.kv_window = (int)wv[wi];
+            x.ctx.kv_sinks = a->have_kv_sinks ? a->kv_sinks : 4;
+            if (pol < 2) {
+                x.kv_keep.kind = pol == 0 ? RH_PICK_TOP : RH_PICK_RANDOM;
+                x.kv_keep.k = a->kv_keep_top;
+                x.kv_keep.scores = a->scores;
+                x.kv_keep.seed = a->seed;
+            }
+            snprintf(out, sizeof out, "%s.kv-%s-w%d", base, pol_name[pol], x.ctx.kv_window);
+        }
+        x.ctx.kv_keep = NULL;
+        x.out = out;
+        msg[0] = 0;
+        rc = rh_experiment_run(&x, &res, msg, sizeof msg);
+        if (rc) {
+            code = cli_fail(res.running || rc == RH_ENOMEM ? 1 : 2, cmd, "%s", msg[0] ? msg : "out of memory");
+            break;
+        }
+        z = &res.cost.ctx;
+        printf("kv-sweep: %-8s window %-7s mean score %5.1f over %d tests; KV cache %.0f bytes, %.1f%% of the full cache (%s)\n",
+               r == 0 ? "full" : pol_name[pol], r == 0 ? "-" : (snprintf(msg, sizeof msg, "%d", x.ctx.kv_window), msg), res.mean,
+               res.n_scored, z->kv_bytes, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0, res.kv_label);
+        rhm_buf_printf(&csv, "%s,%d,%d,", r == 0 ? "full" : pol_name[pol], x.ctx.kv_window, x.ctx.kv_sinks);
+        rhm_csv_field(&csv, res.kv_label, strlen(res.kv_label));
+        rhm_buf_printf(&csv, ",%d,%d,%.0f,%.0f,", z->kv_heads_full, z->kv_heads, z->kv_bytes, z->kv_full_bytes);
+        rhm_buf_double(&csv, z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0);
+        rhm_buf_puts(&csv, ",");
+        rhm_buf_double(&csv, res.mean);
+        rhm_buf_printf(&csv, ",%d\r\n", res.n_scored);
+        fflush(stdout);
+        if (r == 0) {
+            full_mean = res.mean;
+            full_bytes = z->kv_bytes;
+        } else {
+            kx[pol * n_w + wi] = z->kv_full_bytes > 0 ? 100.0 * z->kv_bytes / z->kv_full_bytes : 0.0;
+            ky[pol * n_w + wi] = res.mean;
+        }
+        rh_experiment_result_free(&res);
+    }
+    if (!code) {
+        snprintf(names[0], sizeof names[0], "top-%d retrieval heads full", a->kv_keep_top);
+        snprintf(names[1], sizeof names[1], "%d random heads full", a->kv_keep_top);
+        snprintf(names[2], sizeof names[2], "every head windowed");
+        np[0] = names[0];
+        np[1] = names[1];
+        np[2] = names[2];
+        rhm_buf_printf(&title, "NIAH, %s: mean score against KV cache memory (sinks %d; windows", x0->model,
+                       a->have_kv_sinks ? a->kv_sinks : 4);
+        for (r = 0; r < n_w; r++) rhm_buf_printf(&title, "%s%.0f", r ? ", " : " ", wv[r]);
+        rhm_buf_puts(&title, ")");
+        rhm_svg_lines(&svg, title.p ? title.p : "", "KV cache memory, % of the full cache", "NIAH mean score", 3,
+                      (const char *const *)np, kx, ky, n_w, full_mean, "full cache (100%)", NULL);
+        if (csv.oom || svg.oom || title.oom) code = cli_fail(1, cmd, "out of memory");
+        rhm_buf_printf(&path, "%s.kv.csv", base);
+        if (!code && rhm_write_atomic(path.p, csv.p, csv.n, msg, sizeof msg)) code = cli_fail(1, cmd, "%s", msg);
+        path.n = 0;
+        rhm_buf_printf(&path, "%s.kv.svg", base);
+        if (!code && rhm_write_atomic(path.p, svg.p, svg.n, msg, sizeof msg)) code = cli_fail(1, cmd, "%s", msg);
+        if (!code) printf("wrote %s.kv.csv, %s.kv.svg (full cache: %.0f bytes, mean score %.1f)\n", base, base, full_bytes, full_mean);
+    }
+    rhm_buf_free(&csv);
+    rhm_buf_free(&svg);
+    rhm_buf_free(&path);
+    rhm_buf_free(&title);
+    free(kx);
+    free(ky);
+    return code;
+}
+
 static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_experiment x;
     rh_experiment_result res;
@@ -14441,9 +15089,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     rh_model *shape_model = NULL;
     rh_config shape_cfg;
     char shape_name[96];
+    double *sweep_w = NULL;
+    int n_sweep = 0;
     rh_experiment_default(&x, detect ? RH_DETECT : RH_NIAH);
     msg[0] = 0;
     if (!detect && cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (cli_kv_flags(a, &x.kv_keep, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
+    if (detect && a->scores && !a->kv_keep_top && !a->kv_keep_random)
+        return cli_fail(2, cmd, "--scores is used only with --kv-keep-top or --kv-keep-random");
+    if (detect && a->seed_given && !a->kv_keep_random) return cli_fail(2, cmd, "--seed is used only with --kv-keep-random");
+    if (a->kv_sweep && (!a->kv_keep_top || a->kv_keep_random || a->kv_keep_heads || a->have_kv_window || a->dry_run))
+        return cli_fail(2, cmd, "--kv-sweep: needs --kv-keep-top K --scores FILE (K: the heads kept full), and takes no "
+                                "--kv-keep-random, --kv-keep-heads, --kv-window or --dry-run (it runs each)");
     if (a->shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
     if (a->have_dtype && !a->shape) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
     if (a->shape && !bench_shape(a->shape, &shape_cfg))
@@ -14532,6 +15189,18 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     x.user = &st;
     x.progress = a->quiet ? NULL : cli_progress;
     x.note = a->quiet ? NULL : cli_note;
+    if (a->kv_sweep) {
+        if (rhm_parse_grid("--kv-sweep", a->kv_sweep, 1, RHW_MAX_CTX, 1, 0, &sweep_w, &n_sweep, msg, sizeof msg))
+            code = cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");
+        else code = cli_kv_sweep(cmd, a, &x, sweep_w, n_sweep);
+        if (st.line_open) fprintf(stderr, "\n");
+        free(sweep_w);
+        free(lengths);
+        free(dv);
+        free(tmpl);
+        if (shape_model) rh_model_close(shape_model);
+        return code;
+    }
     rc = rh_experiment_run(&x, &res, msg, sizeof msg);
     if (st.line_open) fprintf(stderr, "\n");
     if (rc) {
@@ -14608,6 +15277,9 @@ static void cli_print_eval(const rh_eval_task *x, const rh_eval_result *r) {
             printf("%d of %d generate items met no stop string and ran to --max-new %d\n", r->n_stop_unmet, r->n_generate,
                    x->max_new);
     }
+    if (x->ctx.kv_window > 0 && r->kv_label)
+        printf("kv cache: %s; %.0f bytes, %.1f%% of the full cache's %.0f\n", r->kv_label, r->kv_bytes,
+               r->kv_full_bytes > 0 ? 100.0 * r->kv_bytes / r->kv_full_bytes : 0.0, r->kv_full_bytes);
     printf("wrote %s, %s, %s\n", r->paths[0], r->paths[1], r->paths[2]);
     if (r->n_perplexity) {
         long other = r->n_tokens - r->n_copy_tokens;
@@ -14630,8 +15302,8 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
     char msg[1024], *stops[16], model_buf[4200], tried[8600];
     int i, rc, code = 0;
     rh_eval_task_default(&x);
-    if (a->seed_given && !a->mask_random && !a->fewshot)
-        return cli_fail(2, cmd, "--seed is used only with --mask-random or --fewshot");
+    if (a->seed_given && !a->mask_random && !a->kv_keep_random && !a->fewshot)
+        return cli_fail(2, cmd, "--seed is used only with --mask-random, --kv-keep-random or --fewshot");
     if (cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     /* the default model beside the program as for the other commands (--rescore needs none) */
     x.model = a->n_pos ? a->pos[0]
@@ -14642,6 +15314,7 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
                             RH_DEFAULT_MODEL, tried);
         x.model = RH_DEFAULT_MODEL;
     }
+    if (cli_kv_flags(a, &x.kv_keep, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     for (i = 0; i < a->stop.n; i++)
         if (!(stops[i] = cli_unescape(a->stop.v[i]))) {
             while (i-- > 0) free(stops[i]);

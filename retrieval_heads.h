@@ -360,6 +360,17 @@ typedef struct {
                           n_threads and prefill_chunk do not apply.  Its logits agree with the
                           fast path's to float rounding (within 1e-5 on the test fixtures, f32
                           KV cache). */
+    /* KV cache policy (README, "A KV cache for the retrieval heads").  kv_window 0 (default):
+     * every KV head keeps every position.  kv_window W > 0: a KV head is kept full (every
+     * position) when kv_keep flags any of its query heads (kv_keep: n_layers * n_heads flags,
+     * index layer * n_heads + head, read when the context is made; NULL: none), and every other
+     * KV head is windowed: it stores only positions 0 .. kv_sinks-1 (attention sinks) and the
+     * last W positions, in kv_sinks + W slots (memory really not allocated; rh_ctx_sizes_of
+     * counts it), and its query heads attend to those alone, at their true positions.  Where sinks + window cover a
+     * sequence the logits are the full cache's, bit for bit. */
+    int kv_window;     /* W >= 1, or 0: no policy */
+    int kv_sinks;      /* S >= 0 (with kv_window > 0) */
+    const unsigned char *kv_keep;
 } rh_ctx_params;
 
 void rh_ctx_params_default(rh_ctx_params *p);
@@ -378,6 +389,8 @@ void rh_ctx_free(rh_ctx *c);
 typedef struct {
     int n_ctx, chunk, n_threads;
     double kv_bytes, scratch_bytes, weight_bytes, available_bytes;
+    double kv_full_bytes;      /* the KV cache without the policy (every head full) */
+    int kv_heads, kv_heads_full; /* n_layers * n_kv_heads, and of them those kept full */
 } rh_ctx_sizes;
 int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out, char *err,
                     size_t errcap);
@@ -385,8 +398,18 @@ const char *rh_ctx_error(const rh_ctx *c);
 const rh_model *rh_ctx_model(const rh_ctx *c);
 int rh_ctx_n_past(const rh_ctx *c); /* tokens in the KV cache */
 int rh_ctx_n_ctx(const rh_ctx *c);  /* capacity */
-/* Forget cache positions >= n_past (0 empties it), e.g. to reuse a shared prompt prefix. */
+/* Forget cache positions >= n_past (0 empties it), e.g. to reuse a shared prompt prefix.
+ * Under a KV policy with windowed heads a rewind may need positions a window has dropped:
+ * n_past below rh_ctx_rewind_floor (other than 0) is refused with RH_ERANGE. */
 int rh_ctx_rewind(rh_ctx *c, int n_past);
+/* The lowest n_past > 0 that rh_ctx_rewind accepts now (0 accepts any): 0 while every window
+ * still holds all it was given (no policy, or no more than kv_sinks + kv_window positions
+ * evaluated since the cache was last emptied), else the highest position evaluated so far. */
+int rh_ctx_rewind_floor(const rh_ctx *c);
+/* KV cache bytes (K and V) the context holds, and its KV heads kept full (of n_layers *
+ * n_kv_heads; all of them without a policy). */
+double rh_ctx_kv_bytes(const rh_ctx *c);
+int rh_ctx_kv_full_heads(const rh_ctx *c);
 
 /* Run the model on n tokens at positions n_past .. n_past+n-1 (prefill in chunks when n > 1),
  * appending them to the KV cache.  logits: NULL; or vocab_size floats for the last token; or,
@@ -631,7 +654,10 @@ typedef struct {
     rh_head_pick mask;      /* niah: the heads to mask */
     rh_mask_mode mask_mode;
     int mask_prefill;       /* 1: mask the prefill too (default: decode steps only) */
-    rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs) */
+    rh_ctx_params ctx;      /* threads, KV cache dtype, capacity (0: as each test needs), the KV
+                               policy's window and sinks (kv_keep is set from kv_keep below) */
+    rh_head_pick kv_keep;   /* with ctx.kv_window > 0: the heads whose KV heads keep every
+                               position (RH_PICK_NONE: every KV head windowed) */
     int shard_i, shard_n;   /* run the tests t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                files and the command line count shards from 1: shard_i + 1) */
     int fresh;              /* 1: ignore finished tests of earlier runs (default: resume) */
@@ -697,6 +723,7 @@ typedef struct {
     double mean;            /* over every test of the shard */
     int n_scored;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... */
+    char *kv_label;         /* the KV policy: "full", or "sinks 4, window 64, full: top-3: 2-0 ..." */
     char *paths[5];         /* the files written, in the order the command line prints them */
     int n_labels[RH_N_LABELS]; /* niah: the responses of each rh_label */
 } rh_experiment_result;
@@ -763,7 +790,9 @@ typedef struct {
     rh_head_pick mask;
     rh_mask_mode mask_mode;
     int mask_prefill;        /* 1: mask the context too */
-    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need) */
+    rh_ctx_params ctx;       /* threads, KV cache dtype, capacity (0: what the items need), the KV
+                                policy's window and sinks (kv_keep is set from kv_keep below) */
+    rh_head_pick kv_keep;    /* with ctx.kv_window > 0: the heads whose KV heads keep every position */
     int shard_i, shard_n;    /* run the items t with t % shard_n == shard_i (0 <= shard_i < shard_n; the
                                 files and the command line count shards from 1: shard_i + 1) */
     int fresh;               /* 1: ignore finished items of earlier runs (default: resume) */
@@ -812,6 +841,8 @@ typedef struct {
                                their preceding bigram in the window */
     double copy_nll;
     char *mask_label;       /* "none", "top-3: 2-0 3-0 3-1", ... ("mixed" when rescored records differ) */
+    char *kv_label;         /* the KV policy, as rh_experiment_result's */
+    double kv_bytes, kv_full_bytes; /* the KV cache of the run's context, and without the policy */
     char *paths[3];         /* BASE.jsonl, BASE.csv, BASE.run.json */
 } rh_eval_result;
 

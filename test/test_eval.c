@@ -449,7 +449,7 @@ static int eval_bad_input(void) {
             const char *args, *needle;
         } f[] = {{"--shots 2", "--shots needs --fewshot"},
                  {"--fewshot X", "--fewshot needs --shots"},
-                 {"--seed 3", "--seed is used only with --mask-random or --fewshot"},
+                 {"--seed 3", "--seed is used only with --mask-random, --kv-keep-random or --fewshot"},
                  {"--stop ''", "--stop: empty value"},
                  {"--window 8 --stride 8", "--stride: 8 must be smaller than --window 8"},
                  {"--window 1", "--window: expected an integer in [2"},
@@ -792,6 +792,21 @@ static int eval_dry_run(void) {
     CHECK(r.cost.rates.prefill_flop_s > 0 && r.cost.reuse.seconds > 0 && r.cost.whole.seconds > r.cost.reuse.seconds);
     CHECK(r.cost.peak_bytes == r.cost.ctx.kv_bytes + r.cost.ctx.scratch_bytes + r.cost.ctx.weight_bytes);
     rh_eval_result_free(&r);
+    /* under a KV policy whose windows drop what b's rewind to a's prompt needs, b is costed whole
+     * (as the run does: rh_ctx_rewind_floor); a window covering everything keeps the reuse */
+    x.ctx.kv_window = 2;
+    x.ctx.kv_sinks = 1;
+    CHECKF(rh_eval_task_run(&x, &r, err, sizeof err) == RH_OK, "%s", err);
+    CHECKF(r.cost.reuse.prefill_tokens == (na - 1) + (nb - 1) + nt && r.cost.ctx.kv_bytes < r.cost.ctx.kv_full_bytes,
+           "windowed: reuse %.0f, expected %d", r.cost.reuse.prefill_tokens, (na - 1) + (nb - 1) + nt);
+    rh_eval_result_free(&r);
+    x.ctx.kv_window = 1000;
+    CHECKF(rh_eval_task_run(&x, &r, err, sizeof err) == RH_OK, "%s", err);
+    CHECKF(r.cost.reuse.prefill_tokens == (na - 1) + (nb - na) + nt, "a window over everything: reuse %.0f, expected %d",
+           r.cost.reuse.prefill_tokens, (na - 1) + (nb - na) + nt);
+    rh_eval_result_free(&r);
+    x.ctx.kv_window = 0;
+    x.ctx.kv_sinks = 0;
     CHECKF((f = fopen(t_tmp("eval_dry.jsonl"), "rb")) == NULL, "a dry run wrote its records");
     /* a dry run after a finished run has nothing left to cost */
     snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 5 --window 64 -q -t 1 -o %s", t_bin, mp, task,

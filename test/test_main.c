@@ -243,6 +243,9 @@ static const char *t_write_model(const rh_model *m, const char *name) {
 #if defined(RH_TEST_EVAL) && defined(RH_TEST_METHOD)
 #include "test_eval.c" /* after test_method.c: it uses the known-answer model */
 #endif
+#ifdef RH_TEST_KVCACHE
+#include "test_kvcache.c"
+#endif
 
 static const rh_test_case *const suites[] = {
 #ifdef RH_TEST_ENGINE
@@ -271,6 +274,9 @@ static const rh_test_case *const suites[] = {
 #endif
 #if defined(RH_TEST_EVAL) && defined(RH_TEST_METHOD)
     eval_tests,
+#endif
+#ifdef RH_TEST_KVCACHE
+    kvcache_tests,
 #endif
     NULL};
 
