@@ -23,7 +23,7 @@
  *
  *   off size type   field                 rule / meaning
  *     0   4  char   magic                 "RHWF"
- *     4   4  u32    version               1 or 2 (2 adds the fields at 200..207 below; a writer
+ *     4   4  u32    version               1 or 2 (2 adds the fields at 200..215 below; a writer
  *                                         writes 1 when those fields are 0, so a file of a model
  *                                         without them is byte-identical to version 1's)
  *     8   4  u32    header_bytes          256
@@ -366,7 +366,8 @@ typedef struct {
      * index layer * n_heads + head, read when the context is made; NULL: none), and every other
      * KV head is windowed: it stores only positions 0 .. kv_sinks-1 (attention sinks) and the
      * last W positions, in kv_sinks + W slots (memory really not allocated; rh_ctx_sizes_of
-     * counts it), and its query heads attend to those alone, at their true positions.  Where sinks + window cover a
+     * counts it), and its query heads attend to those alone, at their true positions (in a
+     * sliding-window layer, inside the layer's window only).  Where sinks + window cover a
      * sequence the logits are the full cache's, bit for bit. */
     int kv_window;     /* W >= 1, or 0: no policy */
     int kv_sinks;      /* S >= 0 (with kv_window > 0) */
