@@ -7,7 +7,7 @@
 # against a one-process run: the score file, the per-test records and the CSV byte for byte, the
 # SVGs but for the lines that describe the run (their run comment and <desc>), and the .run.json
 # without the fields that describe the run (command, threads, shard, start, wall time, tests
-# resumed/run).  Then it kills one shard mid-run, reruns the array, and checks the shard
+# resumed/run, the KV bytes of the context it allocated).  Then it kills one shard mid-run, reruns the array, and checks the shard
 # resumed (its rerun says "resuming") and the merge gives the same bytes again.  Every daemon it
 # started is stopped on exit, whatever happened.
 #
@@ -157,7 +157,7 @@ compare() { # the outputs in $D/out equal those in $D/one
     python3 - "$D/one" "$D/out" <<'EOF'
 import json, sys
 a, b = sys.argv[1], sys.argv[2]
-RUN = ("command", "threads", "shard", "started_utc", "wall_s", "tests")
+RUN = ("command", "threads", "shard", "started_utc", "wall_s", "tests", "kv_cache_bytes", "kv_cache_full_bytes")
 def rd(p):
     with open(p, "rb") as f:
         return f.read()
