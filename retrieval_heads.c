@@ -3057,7 +3057,9 @@ static int rhm_write_records(const rhm_exp *E, rhm_recs *R, char *msg, size_t ca
  * computes no logits), and the attention FLOPs per visible position per token. */
 static void rhm_cost_shape(const rh_config *c, double *w_params, double *att_per_pos, double *kv_row_elems) {
     double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
-    *w_params = ((double)c->dim * (q + 2 * kv) + q * c->dim + 3.0 * c->dim * c->hidden_dim) * c->n_layers;
+    /* a mixture of experts: the router and the n_experts_used experts a token goes through */
+    double mlp = 3.0 * c->dim * c->hidden_dim * (c->n_experts ? c->n_experts_used : 1) + (double)c->dim * c->n_experts;
+    *w_params = ((double)c->dim * (q + 2 * kv) + q * c->dim + mlp) * c->n_layers;
     *att_per_pos = 4.0 * q * c->n_layers;  /* QK^T and PV: 2 FLOPs each per head dimension */
     *kv_row_elems = 2.0 * kv * c->n_layers; /* K and V of one position, all layers */
 }
@@ -6530,6 +6532,7 @@ done:
 /* ---- the model in memory, as the .rhw loader (section 4) fills it ---- */
 
 #define RHW_MAX_CTX (1 << 24) /* the format's limit on max_ctx, and so on a context */
+#define RHW_MAX_EXPERTS 256  /* the format's limit on n_experts (a mixture's routing tables) */
 
 typedef struct rh_tokenizer rh_tokenizer; /* section 3 */
 
@@ -6543,7 +6546,10 @@ typedef struct {
 typedef struct {
     const float *attn_norm, *ffn_norm; /* (dim) */
     const float *bq, *bk, *bv;         /* (rows of q/k/v) or NULL */
-    rh_wt wq, wk, wv, wo, wg, wu, wd;
+    rh_wt wq, wk, wv, wo, wg, wu, wd;  /* wg, wu, wd: a dense MLP's (absent in a mixture) */
+    rh_wt wr;                          /* a mixture of experts: the router (n_experts, dim) */
+    rh_wt *we;                         /* and (n_experts, 3): expert e's gate, up and down at
+                                          we[3 e], we[3 e + 1], we[3 e + 2]; else NULL */
 } rh_layer;
 
 struct rh_model {
@@ -6558,6 +6564,7 @@ struct rh_model {
     rh_wt embed, lm_head;      /* lm_head == embed when tied */
     const float *final_norm;   /* (dim) */
     rh_layer *layers;          /* (n_layers) */
+    rh_wt *experts;            /* (n_layers, n_experts, 3): what the layers' we point into */
     float *f32_small;          /* f32 copies of norms and biases */
     float *inv_freq;           /* (R) RoPE inverse frequencies, scaling applied (longrope: the
                                   short factors), R = rotated pairs (rope_pairs) */
@@ -6660,6 +6667,12 @@ struct rh_ctx {
     double kv_bytes;
     float *x, *xb, *xb2, *q, *k, *v, *att;  /* (chunk, dim | q_dim | kv_dim) */
     float *hb, *hb2;                        /* (chunk, hidden_dim) */
+    /* a mixture of experts (n_experts): the rows routed to one expert and the sum of the
+     * experts' outputs (chunk, dim), router logits (chunk, n_experts), each token's chosen
+     * experts (increasing) and their weights (chunk, n_experts_used), the routed rows' (token,
+     * choice) indices (chunk); NULL in a dense model */
+    float *moe_x, *moe_y, *moe_r, *moe_w;
+    int *moe_sel, *moe_tok;
     float *xpack;                           /* (chunk rounded up to RH_MR, kmax) packed X */
     uint32_t *xpack16;                      /* (chunk rounded up to RH_MR, ceil(kmax / 2)) bf16-pair
                                                packed X; RH_BF16DOT builds only, else NULL */
@@ -6868,6 +6881,33 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
     }
 }
 
+
+/* ---- a mixture of experts' routing (both passes): as HF's MixtralSparseMoeBlock ----
+ * r: one token's router logits (E).  p = softmax(r) in f32 (the sum in double, as every
+ * reduction here that is not a kernel's); the K largest p, of equal p the lower expert index
+ * (torch.topk leaves ties unspecified); their weights p / (their sum, added largest first, as
+ * topk returns them).  Out: sel (K) the chosen experts in increasing index, the order both
+ * passes add their outputs in (HF's index_add_ over experts in increasing index), w (K) their
+ * weights. */
+static void moe_route(const float *r, int E, int K, int *sel, float *w) {
+    float mx = r[0], p[RHW_MAX_EXPERTS], top[RHW_MAX_EXPERTS];
+    double sum = 0.0, tsum = 0.0;
+    unsigned char taken[RHW_MAX_EXPERTS];
+    int e, j, i;
+    for (e = 1; e < E; e++) if (r[e] > mx) mx = r[e];
+    for (e = 0; e < E; e++) { p[e] = expf(r[e] - mx); sum += p[e]; taken[e] = 0; }
+    for (e = 0; e < E; e++) p[e] = (float)(p[e] / sum);
+    for (j = 0; j < K; j++) { /* the j-th largest */
+        int best = -1;
+        for (e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+        taken[best] = 1;
+        top[j] = p[best];
+        tsum += top[j];
+    }
+    for (e = 0, i = 0; e < E; e++)
+        if (taken[e]) { sel[i] = e; w[i] = (float)(p[e] / tsum); i++; }
+}
 /* The token id at position pos through the model: its key and value rows appended to the cache,
  * logits (vocab_size) written when logits is not NULL; observe as in reference_attention.
  * bf16x: the token is part of a prefill (an rh_eval of more than one token) in an RH_BF16DOT
@@ -6914,8 +6954,29 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
         /* x += o_proj(att) */
         ref_matvec(&L->wo, c->att, xb2, bf16x);
         for (i = 0; i < dim; i++) x[i] += xb2[i];
-        /* MLP block: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))) */
+        /* MLP block: x += down(silu(gate(rmsnorm(x))) * up(rmsnorm(x))); in a mixture of
+         * experts, x += the chosen experts' MLPs, each times its routing weight */
         rmsnorm(xb, x, L->ffn_norm, dim, cf->norm_eps);
+        if (L->we) {
+            int j, e, K = cf->n_experts_used;
+            float *acc = c->moe_y;
+            ref_matvec(&L->wr, xb, c->moe_r, bf16x);
+            moe_route(c->moe_r, cf->n_experts, K, c->moe_sel, c->moe_w);
+            for (i = 0; i < dim; i++) acc[i] = 0.0f;
+            for (j = 0; j < K; j++) { /* in increasing expert order, as the fast pass adds them */
+                e = c->moe_sel[j];
+                ref_matvec(&L->we[3 * e], xb, hb, bf16x);
+                ref_matvec(&L->we[3 * e + 1], xb, hb2, bf16x);
+                for (i = 0; i < hid; i++) {
+                    double g = hb[i];
+                    hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
+                }
+                ref_matvec(&L->we[3 * e + 2], hb, xb2, bf16x);
+                for (i = 0; i < dim; i++) acc[i] += c->moe_w[j] * xb2[i];
+            }
+            for (i = 0; i < dim; i++) x[i] += acc[i];
+            continue;
+        }
         ref_matvec(&L->wg, xb, hb, bf16x);
         ref_matvec(&L->wu, xb, hb2, bf16x);
         for (i = 0; i < hid; i++) {
@@ -7236,6 +7297,41 @@ static void att_task(void *arg, int task, int thread) {
     }
 }
 
+/* ---- a mixture of experts' MLP on the chunk's n normalised rows xb: x += for each token the
+ * weighted sum of its chosen experts' outputs.  The tokens routed to an expert are gathered and
+ * run through its weights as one GEMM (prefill: each expert's weights are packed once per
+ * chunk) or, in decode, as dot products of the chosen experts' rows only; an expert no token
+ * chose is not read.  A token's output does not depend on which tokens share its expert: each
+ * output element is one chain over k whatever the rows beside it (section 5), and a token adds
+ * its experts' outputs in increasing expert order, as reference_forward does. ---- */
+static void moe_mlp(rh_ctx *c, const rh_layer *L, int n, int pk) {
+    const rh_config *cf = &c->m->cfg;
+    int dim = cf->dim, hid = cf->hidden_dim, E = cf->n_experts, K = cf->n_experts_used, t, j, e, i, d;
+    matmul(c, pk, c->xb, n, dim, 1, &L->wr, c->moe_r, NULL, NULL, NULL, NULL);
+    for (t = 0; t < n; t++) moe_route(c->moe_r + (size_t)t * E, E, K, c->moe_sel + (size_t)t * K, c->moe_w + (size_t)t * K);
+    memset(c->moe_y, 0, sizeof(float) * (size_t)n * dim);
+    for (e = 0; e < E; e++) {
+        int ne = 0;
+        for (t = 0; t < n; t++)
+            for (j = 0; j < K; j++)
+                if (c->moe_sel[(size_t)t * K + j] == e) {
+                    c->moe_tok[ne] = t * K + j;
+                    memcpy(c->moe_x + (size_t)ne * dim, c->xb + (size_t)t * dim, sizeof(float) * (size_t)dim);
+                    ne++;
+                }
+        if (!ne) continue;
+        matmul(c, pk, c->moe_x, ne, dim, 2, &L->we[3 * e], c->hb, &L->we[3 * e + 1], c->hb2, NULL, NULL);
+        for (i = 0; i < ne; i++) k_silu_mul(c->hb + (size_t)i * hid, c->hb2 + (size_t)i * hid, hid);
+        matmul(c, pk, c->hb, ne, hid, 1, &L->we[3 * e + 2], c->xb2, NULL, NULL, NULL, NULL);
+        for (i = 0; i < ne; i++) {
+            float w = c->moe_w[c->moe_tok[i]], *y = c->moe_y + (size_t)(c->moe_tok[i] / K) * dim;
+            const float *o = c->xb2 + (size_t)i * dim;
+            for (d = 0; d < dim; d++) y[d] += w * o[d];
+        }
+    }
+    for (i = 0; i < n * dim; i++) c->x[i] += c->moe_y[i];
+}
+
 /* ---- one chunk of n tokens at positions p0.. through all layers ----
  * lm: 0 no logits, 1 logits of the last token into out, 2 logits of every token (n, vocab). */
 static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, int lm, int obs, int pk) {
@@ -7298,6 +7394,10 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
 
         /* MLP block: hb, hb2 (n, hid) */
         for (t = 0; t < n; t++) rmsnorm(c->xb + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm, dim, cf->norm_eps);
+        if (L->we) {
+            moe_mlp(c, L, n, pk);
+            continue;
+        }
         matmul(c, pk, c->xb, n, dim, 2, &L->wg, c->hb, &L->wu, c->hb2, NULL, NULL);
         /* row by row: which columns fall in the kernel's vector body and which in its scalar tail
          * (the two differ in the last bits) must not depend on the chunk's token count */
@@ -7376,7 +7476,8 @@ void rh_ctx_free(rh_ctx *c) {
     }
     free(c->kcache); free(c->vcache); free(c->kv_slots); free(c->kv_off); free(c->kst); free(c->vst);
     free(c->x); free(c->xb); free(c->xb2); free(c->q); free(c->k); free(c->v); free(c->att);
-    free(c->hb); free(c->hb2); free(c->rope); free(c->mask); free(c->xpack); free(c->xpack16);
+    free(c->hb); free(c->hb2); free(c->rope);
+    free(c->moe_x); free(c->moe_y); free(c->moe_r); free(c->moe_w); free(c->moe_sel); free(c->moe_tok); free(c->mask); free(c->xpack); free(c->xpack16);
     free(c->ref_p);
     free(c->ids);
     free(c);
@@ -7394,8 +7495,11 @@ static void *xmalloc_floats(size_t n, int *ok) {
  *   scratch   chunk x (3 dim + 2 n_heads head_dim + 2 n_kv_heads head_dim + 2 hidden + head_dim)
  *             + (chunk + MR) x kmax floats (+ (chunk + MR) x ceil(kmax / 2) words of bf16 pairs in
  *             RH_BF16DOT builds), and per thread the packing and attention tiles; the reference
- *             pass, chunk 1 of the first term and n_ctx doubles (its score row), no more
- *   weights   the model image (mmapped, so it is counted but not allocated here)
+ *             pass, chunk 1 of the first term and n_ctx doubles (its score row), no more; a
+ *             mixture of experts, chunk x (2 dim + n_experts + 2 n_experts_used + 1) more
+ *   weights   the model image (mmapped, so it is counted but not allocated here); in a mixture
+ *             every expert counts, though a decode step reads n_experts_used of them: a prompt
+ *             routes its tokens across the experts and the pages it read stay resident
  * rh_ctx_sizes_of returns the count (and the chunk, threads and n_ctx the context would have);
  * ctx_check_memory refuses what does not fit: RH_ERANGE when one allocation would overflow
  * size_t; RH_ENOMEM, with what is needed and what is available, when the sum exceeds the
@@ -7447,6 +7551,7 @@ int rh_ctx_sizes_of(const rh_model *m, const rh_ctx_params *p, rh_ctx_sizes *out
     scratch = 4.0 * C * (3.0 * cf->dim + 2.0 * cf->n_heads * cf->head_dim + 2.0 * cf->n_kv_heads * cf->head_dim +
                          2.0 * cf->hidden_dim + cf->head_dim);
     if (cf->rope_scaling == RH_ROPE_LONGROPE) scratch += 4.0 * n_ctx; /* the cached tokens (rh_ctx.ids) */
+    if (cf->n_experts) scratch += 4.0 * C * (2.0 * cf->dim + cf->n_experts + 2.0 * cf->n_experts_used + 1.0);
     if (p->reference) {
         scratch += 8.0 * n_ctx;
     } else {
@@ -7586,6 +7691,15 @@ int rh_ctx_new(const rh_model *m, const rh_ctx_params *p, rh_ctx **out, char *er
     c->v = (float *)xmalloc_floats(C * cf->n_kv_heads * cf->head_dim, &ok);
     c->hb = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
     c->hb2 = (float *)xmalloc_floats(C * cf->hidden_dim, &ok);
+    if (cf->n_experts) {
+        c->moe_x = (float *)xmalloc_floats(C * cf->dim, &ok);
+        c->moe_y = (float *)xmalloc_floats(C * cf->dim, &ok);
+        c->moe_r = (float *)xmalloc_floats(C * cf->n_experts, &ok);
+        c->moe_w = (float *)xmalloc_floats(C * cf->n_experts_used, &ok);
+        c->moe_sel = (int *)malloc(sizeof(int) * C * (size_t)cf->n_experts_used);
+        c->moe_tok = (int *)malloc(sizeof(int) * C);
+        if (!c->moe_sel || !c->moe_tok) ok = 0;
+    }
     c->rope = (float *)xmalloc_floats(C * cf->head_dim, &ok);
     if (cf->rope_scaling == RH_ROPE_LONGROPE) {
         c->ids = (int *)malloc(sizeof(int) * (size_t)c->n_ctx);
@@ -9357,23 +9471,44 @@ RH_UNUSED static void k_cvt_scalar(rh_dtype t, const void *src, float *dst, int 
 
 
 
-/* Tensor slots: 3 global tensors, then 12 per layer. */
+/* Tensor slots: the global tensors, then per layer its LT_COUNT dense slots and, in a mixture
+ * of experts, the router (LT_ROUTER) and three per expert e (LT_EXPERT + 3 e + part, part 0 the
+ * gate w1, 1 the up w3, 2 the down w2); layer_slots of them in all. */
 enum { SLOT_EMBED, SLOT_NORM, SLOT_HEAD, SLOT_ROPE_SHORT, SLOT_ROPE_LONG, SLOT_GLOBALS };
 enum {
     LT_ATTN_NORM, LT_Q, LT_K, LT_V, LT_QB, LT_KB, LT_VB, LT_O, LT_FFN_NORM, LT_GATE, LT_UP,
-    LT_DOWN, LT_COUNT
+    LT_DOWN, LT_COUNT, LT_ROUTER = LT_COUNT, LT_EXPERT
 };
 static const char *const layer_suffix[LT_COUNT] = {
     "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
     "self_attn.v_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.bias",
     "self_attn.v_proj.bias", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
     "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+static const char moe_router[] = "block_sparse_moe.gate.weight", moe_experts[] = "block_sparse_moe.experts.";
+static const char *const expert_suffix[3] = {"w1.weight", "w3.weight", "w2.weight"}; /* gate, up, down */
+
+static int layer_slots(const rh_config *c) { return LT_COUNT + (c->n_experts ? 1 + 3 * c->n_experts : 0); }
+static int slot_layer(const rh_config *c, int s) { return (s - SLOT_GLOBALS) / layer_slots(c); }
+static int slot_kind(const rh_config *c, int s) { return (s - SLOT_GLOBALS) % layer_slots(c); }
+
+/* A decimal number below lim without leading zeros at *p (advanced past it), or -1. */
+static long name_index(const char **p, long lim) {
+    long v = 0;
+    const char *q = *p;
+    if (*q < '0' || *q > '9' || (q[0] == '0' && q[1] >= '0' && q[1] <= '9')) return -1;
+    while (*q >= '0' && *q <= '9') {
+        v = v * 10 + (*q++ - '0');
+        if (v >= lim) return -1;
+    }
+    *p = q;
+    return v;
+}
 
 /* Map a tensor name to its slot, or -1. */
-static int tensor_slot(const char *name, int n_layers) {
+static int tensor_slot(const char *name, const rh_config *c) {
     static const char pre[] = "model.layers.";
     const char *p;
-    long layer = 0;
+    long layer, e;
     int i;
     if (strcmp(name, "model.embed_tokens.weight") == 0) return SLOT_EMBED;
     if (strcmp(name, "model.norm.weight") == 0) return SLOT_NORM;
@@ -9382,14 +9517,16 @@ static int tensor_slot(const char *name, int n_layers) {
     if (strcmp(name, "rope.long_factor") == 0) return SLOT_ROPE_LONG;
     if (strncmp(name, pre, sizeof pre - 1) != 0) return -1;
     p = name + sizeof pre - 1;
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
-    while (*p >= '0' && *p <= '9') {
-        layer = layer * 10 + (*p++ - '0');
-        if (layer >= n_layers) return -1;
-    }
-    if (*p++ != '.') return -1;
+    if ((layer = name_index(&p, c->n_layers)) < 0 || *p++ != '.') return -1;
     for (i = 0; i < LT_COUNT; i++)
-        if (strcmp(p, layer_suffix[i]) == 0) return SLOT_GLOBALS + (int)layer * LT_COUNT + i;
+        if (strcmp(p, layer_suffix[i]) == 0) return SLOT_GLOBALS + (int)layer * layer_slots(c) + i;
+    if (!c->n_experts) return -1;
+    if (strcmp(p, moe_router) == 0) return SLOT_GLOBALS + (int)layer * layer_slots(c) + LT_ROUTER;
+    if (strncmp(p, moe_experts, sizeof moe_experts - 1) != 0) return -1;
+    p += sizeof moe_experts - 1;
+    if ((e = name_index(&p, c->n_experts)) < 0 || *p++ != '.') return -1;
+    for (i = 0; i < 3; i++)
+        if (strcmp(p, expert_suffix[i]) == 0) return SLOT_GLOBALS + (int)layer * layer_slots(c) + LT_EXPERT + 3 * (int)e + i;
     return -1;
 }
 
@@ -9406,26 +9543,37 @@ static int slot_shape(const rh_config *c, int slot, uint64_t shape[2]) {
         if (c->rope_scaling != RH_ROPE_LONGROPE) return 0;
         shape[0] = (uint64_t)rope_pairs(c); return 1;
     }
-    switch ((slot - SLOT_GLOBALS) % LT_COUNT) {
+    if (slot_kind(c, slot) == LT_ROUTER) { shape[0] = (uint64_t)c->n_experts; shape[1] = c->dim; return 2; }
+    if (slot_kind(c, slot) >= LT_EXPERT) {
+        int part = (slot_kind(c, slot) - LT_EXPERT) % 3;
+        shape[0] = part == 2 ? (uint64_t)c->dim : (uint64_t)c->hidden_dim;
+        shape[1] = part == 2 ? (uint64_t)c->hidden_dim : (uint64_t)c->dim;
+        return 2;
+    }
+    switch (slot_kind(c, slot)) {
     case LT_ATTN_NORM: case LT_FFN_NORM: shape[0] = c->dim; return 1;
     case LT_Q: shape[0] = q; shape[1] = c->dim; return 2;
     case LT_K: case LT_V: shape[0] = kv; shape[1] = c->dim; return 2;
     case LT_QB: if (!c->qkv_bias) return 0; shape[0] = q; return 1;
     case LT_KB: case LT_VB: if (!c->qkv_bias) return 0; shape[0] = kv; return 1;
     case LT_O: shape[0] = c->dim; shape[1] = q; return 2;
-    case LT_GATE: case LT_UP: shape[0] = c->hidden_dim; shape[1] = c->dim; return 2;
-    default: shape[0] = c->dim; shape[1] = c->hidden_dim; return 2; /* LT_DOWN */
+    case LT_GATE: case LT_UP: if (c->n_experts) return 0; shape[0] = c->hidden_dim; shape[1] = c->dim; return 2;
+    default: if (c->n_experts) return 0; shape[0] = c->dim; shape[1] = c->hidden_dim; return 2; /* LT_DOWN */
     }
 }
 
-static void slot_name(int slot, char *buf, size_t cap) {
+static void slot_name(const rh_config *c, int slot, char *buf, size_t cap) {
     if (slot == SLOT_EMBED) snprintf(buf, cap, "model.embed_tokens.weight");
     else if (slot == SLOT_NORM) snprintf(buf, cap, "model.norm.weight");
     else if (slot == SLOT_HEAD) snprintf(buf, cap, "lm_head.weight");
     else if (slot == SLOT_ROPE_SHORT) snprintf(buf, cap, "rope.short_factor");
     else if (slot == SLOT_ROPE_LONG) snprintf(buf, cap, "rope.long_factor");
-    else snprintf(buf, cap, "model.layers.%d.%s", (slot - SLOT_GLOBALS) / LT_COUNT,
-                  layer_suffix[(slot - SLOT_GLOBALS) % LT_COUNT]);
+    else if (slot_kind(c, slot) < LT_COUNT)
+        snprintf(buf, cap, "model.layers.%d.%s", slot_layer(c, slot), layer_suffix[slot_kind(c, slot)]);
+    else if (slot_kind(c, slot) == LT_ROUTER) snprintf(buf, cap, "model.layers.%d.%s", slot_layer(c, slot), moe_router);
+    else
+        snprintf(buf, cap, "model.layers.%d.%s%d.%s", slot_layer(c, slot), moe_experts, (slot_kind(c, slot) - LT_EXPERT) / 3,
+                 expert_suffix[(slot_kind(c, slot) - LT_EXPERT) % 3]);
 }
 
 /* Check the config (from a header or a caller) against the format's limits. */
@@ -9481,6 +9629,12 @@ static int config_check(const rh_config *c, const char *fname, char *err, size_t
     if (c->sliding_window ? c->window_first_layer < 0 || c->window_first_layer >= c->n_layers : c->window_first_layer != 0)
         CFG_BAD("window_first_layer %d must be %s", c->window_first_layer,
                 c->sliding_window ? "a layer (below n_layers)" : "0 without a sliding_window");
+    if (c->n_experts < 0 || c->n_experts > RHW_MAX_EXPERTS)
+        CFG_BAD("n_experts %d out of range 0..%d (0: a dense MLP)", c->n_experts, RHW_MAX_EXPERTS);
+    if (c->n_experts && (c->n_experts_used < 1 || c->n_experts_used > c->n_experts))
+        CFG_BAD("n_experts_used %d (experts per token) must be in 1..n_experts %d", c->n_experts_used, c->n_experts);
+    if (!c->n_experts && c->n_experts_used != 0)
+        CFG_BAD("n_experts_used %d must be 0 without n_experts", c->n_experts_used);
     return RH_OK;
 #undef CFG_BAD
 }
@@ -9581,6 +9735,7 @@ void rh_model_close(rh_model *m) {
     }
     rh_aligned_free(m->host_data);
     free(m->layers);
+    free(m->experts);
     free(m->f32_small);
     free(m->inv_freq);
     free(m->inv_freq_long);
@@ -9611,8 +9766,9 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     if (version < 1 || version > RH_FORMAT_VERSION) BAD("unsupported format version %u (expected 1..%d)", version, RH_FORMAT_VERSION);
     if (rd_u32(b + 8) != RHW_HEADER) BAD("header_bytes %u, expected 256", rd_u32(b + 8));
     if (rd_u32(b + 12) != 0 || rd_u32(b + 172) != 0) BAD("reserved header field is not zero");
-    /* version 2's fields at 200..215 are reserved (zero) in version 1 */
-    for (i = version >= 2 ? 216 : 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero (version %u)", i, version);
+    /* version 2's fields at 200..215 are reserved (zero) in version 1, version 3's at 216..223
+     * in versions 1 and 2 */
+    for (i = version >= 3 ? 224 : version >= 2 ? 216 : 200; i < RHW_HEADER; i++) if (b[i]) BAD("reserved header byte %u is not zero (version %u)", i, version);
     if (rd_u64(b + 192) != fsize)
         BAD("file_size field says %llu bytes but the file has %llu (truncated or padded)",
             (unsigned long long)rd_u64(b + 192), (unsigned long long)fsize);
@@ -9629,6 +9785,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (rd_u32(b + 84) > RH_MAX_EOS) BAD("n_eos %u out of range 0..%d", rd_u32(b + 84), RH_MAX_EOS);
         if (rd_u32(b + 200) > (uint32_t)RHW_MAX_CTX) BAD("sliding_window %u out of range 0..%d", rd_u32(b + 200), RHW_MAX_CTX);
         if (rd_u32(b + 204) > (uint32_t)INT_MAX) BAD("window_first_layer %u is absurd", rd_u32(b + 204));
+        if (rd_u32(b + 216) > RHW_MAX_EXPERTS) BAD("n_experts %u out of range 0..%d", rd_u32(b + 216), RHW_MAX_EXPERTS);
+        if (rd_u32(b + 220) > RHW_MAX_EXPERTS) BAD("n_experts_used %u out of range 0..%d", rd_u32(b + 220), RHW_MAX_EXPERTS);
     }
     memset(c, 0, sizeof *c);
     c->dim = (int)rd_u32(b + 16);
@@ -9658,6 +9816,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     c->window_first_layer = (int)rd_u32(b + 204);
     c->rope_dim = (int)rd_u32(b + 208);
     c->rope_attn_factor = rd_f32(b + 212);
+    c->n_experts = (int)rd_u32(b + 216);
+    c->n_experts_used = (int)rd_u32(b + 220);
     if ((rc = config_check(c, fn, err, cap)) != RH_OK) goto fail;
     rc = RH_EFORMAT;
 
@@ -9728,7 +9888,11 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     n_tensors = rd_u32(b + 168);
     if (n_tensors == 0) BAD("no tensors");
     if (n_tensors > sec_size[2] / 33) BAD("n_tensors %u cannot fit in a %llu-byte directory", n_tensors, (unsigned long long)sec_size[2]);
-    n_slots = SLOT_GLOBALS + c->n_layers * LT_COUNT;
+    n_slots = SLOT_GLOBALS + c->n_layers * layer_slots(c);
+    if (c->n_experts) {
+        m->experts = (rh_wt *)calloc((size_t)c->n_layers * (size_t)c->n_experts * 3, sizeof(rh_wt));
+        if (!m->experts) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
+    }
     slot_of = (int *)malloc(sizeof(int) * n_tensors);
     tensor_of_slot = (int *)malloc(sizeof(int) * (size_t)n_slots);
     spans = (rhw_span *)malloc(sizeof(rhw_span) * n_tensors);
@@ -9771,13 +9935,15 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         if (off < data_off || off > data_off + data_size || nbytes > data_off + data_size - off)
             BAD("tensor '%s': [%llu, +%llu) lies outside the data region [%llu, +%llu)", name, (unsigned long long)off,
                 (unsigned long long)nbytes, (unsigned long long)data_off, (unsigned long long)data_size);
-        s = tensor_slot(name, c->n_layers);
+        s = tensor_slot(name, c);
         if (s < 0) BAD("unknown tensor '%s'", name);
         if (tensor_of_slot[s] >= 0) BAD("tensor '%s' appears twice", name);
         want_nd = slot_shape(c, s, want);
         if (want_nd == 0)
             BAD("unexpected tensor '%s' (%s)", name, s == SLOT_HEAD ? "the tied_embeddings flag is set" :
-                s == SLOT_ROPE_SHORT || s == SLOT_ROPE_LONG ? "rope_scaling is not longrope" : "the qkv_bias flag is not set");
+                s == SLOT_ROPE_SHORT || s == SLOT_ROPE_LONG ? "rope_scaling is not longrope" :
+                slot_kind(c, s) >= LT_GATE && slot_kind(c, s) <= LT_DOWN ? "n_experts is set: the MLP is a mixture of experts" :
+                "the qkv_bias flag is not set");
         if ((int)nd != want_nd || shape[0] != want[0] || (nd == 2 && shape[1] != want[1])) {
             char got[96], exp[64];
             int gl = 0;
@@ -9798,8 +9964,12 @@ static int model_load(rh_model *m, char *err, size_t cap) {
             if (s == SLOT_EMBED) m->embed = w;
             else if (s == SLOT_HEAD) m->lm_head = w;
             else if (s >= SLOT_GLOBALS) {
-                rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
-                switch ((s - SLOT_GLOBALS) % LT_COUNT) {
+                rh_layer *L = &m->layers[slot_layer(c, s)];
+                int kind = slot_kind(c, s);
+                if (c->n_experts) L->we = m->experts + (size_t)slot_layer(c, s) * (size_t)c->n_experts * 3;
+                if (kind >= LT_EXPERT) L->we[kind - LT_EXPERT] = w;
+                switch (kind) {
+                case LT_ROUTER: L->wr = w; break;
                 case LT_Q: L->wq = w; break;
                 case LT_K: L->wk = w; break;
                 case LT_V: L->wv = w; break;
@@ -9817,7 +9987,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         uint64_t want[2];
         if (tensor_of_slot[s] < 0 && slot_shape(c, s, want) != 0) {
             char nm[128];
-            slot_name(s, nm, sizeof nm);
+            slot_name(c, s, nm, sizeof nm);
             BAD("missing tensor '%s'", nm);
         }
     }
@@ -9825,8 +9995,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     for (i = 1; i < n_tensors; i++)
         if (spans[i].off < spans[i - 1].end) {
             char a[128], bb[128];
-            slot_name(slot_of[spans[i - 1].idx], a, sizeof a);
-            slot_name(slot_of[spans[i].idx], bb, sizeof bb);
+            slot_name(c, slot_of[spans[i - 1].idx], a, sizeof a);
+            slot_name(c, slot_of[spans[i].idx], bb, sizeof bb);
             BAD("tensors '%s' and '%s' overlap", a, bb);
         }
     m->n_tensors = (int)n_tensors;
@@ -9854,8 +10024,8 @@ static int model_load(rh_model *m, char *err, size_t cap) {
         else if (s == SLOT_ROPE_SHORT) m->rope_short = small;
         else if (s == SLOT_ROPE_LONG) m->rope_long = small;
         else {
-            rh_layer *L = &m->layers[(s - SLOT_GLOBALS) / LT_COUNT];
-            switch ((s - SLOT_GLOBALS) % LT_COUNT) {
+            rh_layer *L = &m->layers[slot_layer(c, s)];
+            switch (slot_kind(c, s)) {
             case LT_ATTN_NORM: L->attn_norm = small; break;
             case LT_FFN_NORM: L->ffn_norm = small; break;
             case LT_QB: L->bq = small; break;
@@ -10039,8 +10209,8 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     if (!pl->prefix) { plan_free(pl); set_err(err, cap, "%s: out of memory", fn); return RH_ENOMEM; }
     h = pl->prefix;
     memcpy(h, "RHWF", 4);
-    /* the lowest version that holds the config: 1 unless a version 2 field is set */
-    wr_u32(h + 4, cfg->sliding_window || cfg->window_first_layer || cfg->rope_dim || cfg->rope_scaling == RH_ROPE_LONGROPE ? 2u : 1u);
+    /* the lowest version that holds the config: 1 unless a version 2 or 3 field is set */
+    wr_u32(h + 4, cfg->n_experts ? 3u : cfg->sliding_window || cfg->window_first_layer || cfg->rope_dim || cfg->rope_scaling == RH_ROPE_LONGROPE ? 2u : 1u);
     wr_u32(h + 8, RHW_HEADER);
     wr_u32(h + 16, (uint32_t)cfg->dim); wr_u32(h + 20, (uint32_t)cfg->hidden_dim);
     wr_u32(h + 24, (uint32_t)cfg->n_layers); wr_u32(h + 28, (uint32_t)cfg->n_heads);
@@ -10057,6 +10227,7 @@ static int plan_make(rhw_plan *pl, const rh_config *cfg, const char *const *meta
     wr_u32(h + 200, (uint32_t)cfg->sliding_window); wr_u32(h + 204, (uint32_t)cfg->window_first_layer);
     wr_u32(h + 208, (uint32_t)cfg->rope_dim);
     wr_f32(h + 212, cfg->rope_scaling == RH_ROPE_LONGROPE ? cfg->rope_attn_factor : 0.0f);
+    wr_u32(h + 216, (uint32_t)cfg->n_experts); wr_u32(h + 220, (uint32_t)cfg->n_experts_used);
     wr_u64(h + 120, meta_size ? RHW_HEADER : 0); wr_u64(h + 128, meta_size);
     wr_u64(h + 136, RHW_HEADER + meta_size); wr_u64(h + 144, tok_size);
     wr_u64(h + 152, RHW_HEADER + meta_size + tok_size); wr_u64(h + 160, dir_size);
@@ -10197,7 +10368,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
     if ((int)dtype < 0 || (int)dtype > 2) { set_err(err, errcap, "rh_model_random: bad dtype %d", (int)dtype); return RH_EINVAL; }
     if (config_check(cfg, fn, err, errcap) != RH_OK) return RH_EINVAL;
     if (cfg->vocab_size < 256) { set_err(err, errcap, "%s: vocab_size %d < 256 byte tokens", fn, cfg->vocab_size); return RH_EINVAL; }
-    n_slots = SLOT_GLOBALS + cfg->n_layers * LT_COUNT;
+    n_slots = SLOT_GLOBALS + cfg->n_layers * layer_slots(cfg);
     t = (rh_tensor_in *)calloc((size_t)n_slots, sizeof *t);
     names = (char (*)[96])calloc((size_t)n_slots, sizeof *names);
     tok = random_tok_section(&tok_size);
@@ -10206,7 +10377,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
         uint64_t shape[2];
         int nd = slot_shape(cfg, slot, shape);
         if (!nd) continue;
-        slot_name(slot, names[n], sizeof names[n]);
+        slot_name(cfg, slot, names[n], sizeof names[n]);
         t[n].name = names[n];
         t[n].dtype = nd == 1 ? RH_F32 : dtype;
         t[n].ndim = nd;
@@ -10225,7 +10396,7 @@ int rh_model_random(const rh_config *cfg, rh_dtype dtype, uint64_t seed, rh_mode
     for (i = 0; i < n; i++) {
         uint64_t cnt = pl.nbytes[i] / dtype_size(t[i].dtype), e;
         unsigned char *d = img + pl.offsets[i];
-        int sl = tensor_slot(t[i].name, cfg->n_layers), lt = sl >= SLOT_GLOBALS ? (sl - SLOT_GLOBALS) % LT_COUNT : -1;
+        int sl = tensor_slot(t[i].name, cfg), lt = sl >= SLOT_GLOBALS ? slot_kind(cfg, sl) : -1;
         /* norms = 1 (as initialised by HF), biases small, matrices ~ U(-1,1)/sqrt(fan_in) */
         float scale = t[i].ndim == 2 ? (sl == SLOT_EMBED ? 1.0f : (float)(1.0 / sqrt((double)t[i].shape[1]))) : 0.1f;
         int is_norm = sl == SLOT_NORM || lt == LT_ATTN_NORM || lt == LT_FFN_NORM || sl == SLOT_ROPE_SHORT || sl == SLOT_ROPE_LONG;
@@ -13429,6 +13600,9 @@ static uint32_t uni_compose(uint32_t a, uint32_t b)
  * What it may call: anything above.  main() itself is left out when RH_NO_MAIN is defined.
  * ============================================================================================= */
 
+/* the shapes of `bench --shape` and `niah/detect --shape` (bench_shape) */
+#define BENCH_SHAPES "tiny, tinyllama-1.1b, llama-2-7b, mixtral-mini or mixtral-mini-dense"
+
 #define RH_DEFAULT_MODEL "weights/demo.rhw"
 
 /* The commands, as bits of a row's `cmds`. */
@@ -13526,7 +13700,7 @@ static const cli_option cli_options[] = {
     {"--ignore-eos", NULL, NULL, O_SWITCH, 0, 0, NULL, NULL, A_(ignore_eos), 0, C_GENERATE, NULL,
      "do not stop at an end-of-sequence token", NULL},
     {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_BENCH, "tinyllama-1.1b",
-     "a random-weight model of this shape (tiny, tinyllama-1.1b, llama-2-7b)", "huge"},
+     "a random-weight model of this shape (" BENCH_SHAPES ")", "huge"},
     {"--dtype", NULL, "f32|f16|bf16", O_ENUM, 0, 0, rh_dtype_names, NULL, A_(dtype), A_(have_dtype), C_BENCH | C_GRID,
      "f32", "the --shape model's weight dtype", NULL},
     {"-p", NULL, "512,2048", O_TEXT, 0, 0, NULL, NULL, A_(plist), 0, C_BENCH, "512",
@@ -13598,7 +13772,7 @@ static const cli_option cli_options[] = {
      "print what the run costs (tests or items, tokens, memory, time on this machine from a quick measurement)"
      " and exit; runs nothing, writes nothing", NULL},
     {"--shape", NULL, "NAME", O_TEXT, 0, 0, NULL, NULL, A_(shape), 0, C_GRID, NULL,
-     "run on random weights of this shape instead of MODEL (tiny, tinyllama-1.1b, llama-2-7b; byte tokens), to"
+     "run on random weights of this shape instead of MODEL (" BENCH_SHAPES "; byte tokens), to"
      " cost or time a grid", "huge"},
     {"--quiet", "-q", NULL, O_SWITCH, 0, 0, NULL, NULL, A_(quiet), 0, C_GRID | C_EVAL, NULL, "no progress line on stderr",
      NULL},
@@ -14113,6 +14287,14 @@ RH_UNUSED static int bench_shape(const char *name, rh_config *c) {
     } else if (strcmp(name, "llama-2-7b") == 0) {
         c->dim = 4096; c->hidden_dim = 11008; c->n_layers = 32; c->n_heads = 32; c->n_kv_heads = 32; c->head_dim = 128;
         c->vocab_size = 32000; c->max_ctx = 4096;
+    } else if (strcmp(name, "mixtral-mini") == 0 || strcmp(name, "mixtral-mini-dense") == 0) {
+        /* Mixtral-8x7B's proportions (8 experts, 2 a token, hidden 3.5 dim, 4 query heads a KV
+         * head of 128) at a quarter of its width and layers; -dense: one MLP as wide as the two
+         * experts a token uses, the same matmul work a token */
+        c->dim = 1024; c->hidden_dim = 3584; c->n_layers = 8; c->n_heads = 8; c->n_kv_heads = 2; c->head_dim = 128;
+        c->vocab_size = 32000; c->max_ctx = 4096; c->rope_theta = 1e6f;
+        if (name[12]) c->hidden_dim *= 2;
+        else { c->n_experts = 8; c->n_experts_used = 2; }
     } else {
         return 0;
     }
@@ -14242,6 +14424,7 @@ static int cmd_info(const char *cmd, cli_args *a, int argc, char **argv) {
     else printf("rope_scaling    none\n");
     if (c->rope_dim) printf("rope_dim        %d of %d\n", c->rope_dim, c->head_dim);
     if (c->sliding_window) printf("sliding_window  %d from layer %d\n", c->sliding_window, c->window_first_layer);
+    if (c->n_experts) printf("n_experts       %d (%d a token)\n", c->n_experts, c->n_experts_used);
     printf("norm_eps        %g\nqkv_bias        %d\ntied_embeddings %d\nadd_bos         %d\nbos_id          %d\neos_ids        ",
            (double)c->norm_eps, c->qkv_bias, c->tied_embeddings, c->add_bos, c->bos_id);
     for (i = 0; i < c->n_eos; i++) printf(" %d", c->eos_ids[i]);
@@ -14476,7 +14659,8 @@ done:
 /* Multiply-adds x2 of the weight matmuls per token (logits only for the last). */
 static double bench_matmul_flops(const rh_config *c) {
     double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
-    double per_layer = (double)c->dim * (q + 2 * kv) + q * c->dim + 3.0 * c->dim * c->hidden_dim;
+    double mlp = 3.0 * c->dim * c->hidden_dim * (c->n_experts ? c->n_experts_used : 1) + (double)c->dim * c->n_experts;
+    double per_layer = (double)c->dim * (q + 2 * kv) + q * c->dim + mlp;
     return 2.0 * per_layer * c->n_layers;
 }
 
@@ -14584,7 +14768,7 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
     (void)argc;
     (void)argv;
     if (shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
-    if (shape && !bench_shape(shape, &cfg)) return cli_fail(2, cmd, "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", shape);
+    if (shape && !bench_shape(shape, &cfg)) return cli_fail(2, cmd, "--shape: '%s' is not " BENCH_SHAPES, shape);
     if (a->have_dtype && a->n_pos) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
     {
         const char *s = a->plist;
@@ -14645,8 +14829,16 @@ static int cmd_bench(const char *cmd, cli_args *a, int argc, char **argv) {
         }
     }
     /* bytes of weights a decode step reads: every matrix but the embedding (one row of it),
-     * which is read whole when it doubles as the output head */
+     * which is read whole when it doubles as the output head; of a mixture's experts, the
+     * n_experts_used a token is routed to */
     wbytes = (double)m->size - (m->cfg.tied_embeddings ? 0.0 : (double)m->embed.rows * m->embed.cols * dtype_size(m->embed.dt));
+    if (m->cfg.n_experts)
+        for (i = 0; i < m->cfg.n_layers; i++) {
+            const rh_wt *we = m->layers[i].we;
+            double one = 0;
+            for (r = 0; r < 3; r++) one += (double)we[r].rows * we[r].cols * dtype_size(we[r].dt);
+            wbytes -= one * (m->cfg.n_experts - m->cfg.n_experts_used);
+        }
     printf("model %s, %s weights, kv %s, kernels %s; micro-kernel peak %.1f GFLOPS per thread (in L1)\n",
            a->n_pos ? rh_model_path(m) : shape, dtype_name(rh_model_dtype(m)), dtype_name((rh_dtype)a->kv), RH_SIMD_NAME, peak);
     printf("%8s %8s %12s %8s %7s %9s %8s %10s %12s %9s %12s %9s\n", "prompt", "threads", "prefill t/s", "GFLOPS", "%peak", "GF/cpu-s",
@@ -15104,7 +15296,7 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     if (a->shape && a->n_pos) return cli_fail(2, cmd, "--shape: give a MODEL or a --shape, not both");
     if (a->have_dtype && !a->shape) return cli_fail(2, cmd, "--dtype: applies to --shape models only (a file keeps its dtype)");
     if (a->shape && !bench_shape(a->shape, &shape_cfg))
-        return cli_fail(2, cmd, "--shape: '%s' is not tiny, tinyllama-1.1b or llama-2-7b", a->shape);
+        return cli_fail(2, cmd, "--shape: '%s' is not " BENCH_SHAPES, a->shape);
     if (a->lengths) {
         if (rhm_parse_grid("--lengths", a->lengths, 1, 100000000, 1, 0, &lv, &n_len, msg, sizeof msg))
             return cli_fail(2, cmd, "%s", msg[0] ? msg : "out of memory");

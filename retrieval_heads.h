@@ -9,7 +9,7 @@
  * and the problem, in a caller-supplied buffer (err, errcap) or in the context (rh_ctx_error).
  *
  * ==============================================================================================
- * THE .rhw WEIGHT FORMAT, version 2 (version 1 files still load)
+ * THE .rhw WEIGHT FORMAT, version 3 (version 1 and 2 files still load)
  * ==============================================================================================
  * One file, little-endian throughout, designed to be mmapped: tensor data is used in place.
  * A file is valid when it meets every rule below; the loader (rh_model_open) refuses any other
@@ -23,9 +23,11 @@
  *
  *   off size type   field                 rule / meaning
  *     0   4  char   magic                 "RHWF"
- *     4   4  u32    version               1 or 2 (2 adds the fields at 200..215 below; a writer
- *                                         writes 1 when those fields are 0, so a file of a model
- *                                         without them is byte-identical to version 1's)
+ *     4   4  u32    version               1, 2 or 3 (2 adds the fields at 200..215 below, 3
+ *                                         the mixture of experts at 216..223; a writer writes
+ *                                         the lowest version whose fields the model needs, so a
+ *                                         file of a model without them is byte-identical to the
+ *                                         older version's)
  *     8   4  u32    header_bytes          256
  *    12   4  u32    reserved              0
  *    16   4  u32    dim                   1..65536 (RHW_MAX_DIM): model width (hidden_size)
@@ -92,7 +94,14 @@
  *                                         int(head_dim * factor)); version 1: must be 0
  *   212   4  f32    rope_attn_factor      longrope: finite and > 0, cos and sin are multiplied
  *                                         by it (HF attention_factor); else ignored (written 0)
- *   216  40         reserved              every byte 0
+ *   216   4  u32    n_experts             version 3: 0 (a dense SwiGLU MLP in every layer) or
+ *                                         1..256 (RHW_MAX_EXPERTS): every layer's MLP is a sparse
+ *                                         mixture of that many SwiGLU experts of width hidden_dim
+ *                                         (Mixtral's num_local_experts); versions 1 and 2: 0
+ *   220   4  u32    n_experts_used        version 3: with n_experts, 1..n_experts: the experts
+ *                                         each token is routed to (num_experts_per_tok); without,
+ *                                         0; versions 1 and 2: 0
+ *   224  32         reserved              every byte 0
  * Call R = (rope_dim ? rope_dim : head_dim) / 2, the rotated pairs.  RoPE's inverse frequency i
  * < R is theta^(-2i / 2R), then scaled as rope_scaling says.  longrope (Phi-3, Hugging Face's
  * _compute_longrope_parameters): frequency i is divided by short_factor[i], or by long_factor[i]
@@ -101,6 +110,11 @@
  * when a call changes the list it recomputes the cached positions with it first (HF drops its
  * cache when a generation first crosses original_max_position_embeddings and runs the whole
  * sequence again, which then uses the long factors).
+ * Mixture of experts (Mixtral, HF MixtralSparseMoeBlock): with h = rmsnorm(x) the MLP's input,
+ * the router's logits r = gate h (n_experts of them), p = softmax(r) over all experts, the
+ * n_experts_used largest p chosen (of equal p, the lower expert index), their weights
+ * w = p / (the sum of the chosen p), and the MLP's output sum over the chosen experts e, in
+ * increasing e, of w_e down_e(silu(gate_e h) * up_e h).
  * bos_id and eos_ids index the vocab_size embedding rows; they may lie past the tokenizer's
  * n_tokens (padding rows).
  *
@@ -186,7 +200,8 @@
  *     name that appears twice
  *   - every listed tensor is present, except: the three biases are present when qkv_bias is
  *     set and absent when not; lm_head.weight is absent when tied_embeddings is set and present
- *     when not
+ *     when not; with n_experts the three mlp.* tensors of a layer are absent and its router
+ *     and experts present, without n_experts the reverse
  *   - ndim and shape are exactly as listed (the header's dims give them)
  *   - any dtype for any tensor (norms and biases too: the loader makes f32 copies of the
  *     vectors; the matrices are used in their dtype); one file may mix dtypes
@@ -206,6 +221,13 @@
  *     model.layers.{i}.mlp.gate_proj.weight           [hidden_dim, dim]
  *     model.layers.{i}.mlp.up_proj.weight             [hidden_dim, dim]
  *     model.layers.{i}.mlp.down_proj.weight           [dim, hidden_dim]
+ *     model.layers.{i}.block_sparse_moe.gate.weight   [n_experts, dim]   (n_experts only: the
+ *                                                                          router)
+ *     model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight [hidden_dim, dim]  (expert e,
+ *     model.layers.{i}.block_sparse_moe.experts.{e}.w3.weight [hidden_dim, dim]   0..n_experts-1
+ *     model.layers.{i}.block_sparse_moe.experts.{e}.w2.weight [dim, hidden_dim]   in decimal
+ *                                                     without leading zeros: w1 gate, w3 up,
+ *                                                     w2 down, Mixtral's checkpoint names)
  *     model.norm.weight                               [dim]
  *     lm_head.weight                                  [vocab_size, dim]   (absent when tied)
  *     rope.short_factor                               [R]    (longrope only; Phi-3's
@@ -227,7 +249,7 @@ extern "C" {
 #endif
 
 #define RH_VERSION "0.1.0"
-#define RH_FORMAT_VERSION 2 /* the newest version; the loader reads 1 and 2 */
+#define RH_FORMAT_VERSION 3 /* the newest version; the loader reads 1, 2 and 3 */
 #define RH_MAX_EOS 8
 
 /* Error codes (negative returns).  The message is in err / rh_ctx_error(). */
@@ -261,6 +283,9 @@ typedef struct {
      * longrope's attention factor (the two factor lists are tensors, see the format) */
     int rope_dim;
     float rope_attn_factor;
+    /* format version 3: a mixture of n_experts SwiGLU experts (hidden_dim wide) in every
+     * layer's MLP, n_experts_used of them per token (0, 0: a dense MLP) */
+    int n_experts, n_experts_used;
 } rh_config;
 
 /* ---- model: the mapped weights and the tokenizer; read-only, shareable by many contexts ---- */

@@ -5,13 +5,14 @@ PyTorch reference logits.  Run with Debian's python3 (torch, numpy):
     /usr/bin/python3 test/gen_reference.py
 
 For each variant (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
-rope scaling, Mistral and Qwen2 sliding-window attention) it
+rope scaling, Mistral and Qwen2 sliding-window attention, Phi-3 with and without longrope, Mixtral's
+mixture of experts) it
   1. draws seeded random weights and writes a Hugging Face checkpoint directory by hand
      (config.json, *.safetensors, tokenizer.json, tokenizer_config.json, ...) in a temp dir;
   2. exports it with weights/export.py (f32, and bf16 / f16 for some variants);
   3. runs a reference forward pass written here from the model definitions (Hugging Face
-     modeling_llama / modeling_mistral / modeling_qwen2 semantics) with torch's own ops in
-     float64, from the weights as stored;
+     modeling_llama / modeling_mistral / modeling_qwen2 / modeling_phi3 / modeling_mixtral
+     semantics) with torch's own ops in float64, from the weights as stored;
   4. writes test/fixtures/<variant>.logits.bin (float32 LE, N_IDS x vocab: the logits of every
      position of a fixed id sequence), the greedy continuation of a short prompt, and
      test/fixtures/ref_cases.h (ids, greedy tokens, file names) for test/test_reference.c.
@@ -24,7 +25,15 @@ checked separately here against torch's own conversions (check_conversions).
 
 Greedy decoding must not hinge on float noise: each step's top-2 logit margin of the reference
 is recorded, and a variant's seed is advanced (deterministically) until every one of its 64
-greedy steps has a margin >= MIN_MARGIN.  Everything is seeded: rerunning gives the same bytes.
+greedy steps has a margin >= MIN_MARGIN.  A mixture of experts' routing must not hinge on it
+either: the seed also advances until, at every position and layer of the id sequence and of the
+greedy run, the router logit of the last expert chosen exceeds the next one's by at least
+MIN_ROUTE_MARGIN (the smallest such margin is reported), and, for a variant with a bf16 export,
+until every position and layer routes alike when each matmul's input rows are rounded to bf16
+where the engine's bf16 prefill rounds them (RH_BF16DOT builds and PyTorch's bf16 matmul: a
+prefill's rows, not a decode step's).  Routing is discontinuous: without that check a bf16 run
+may pick another expert and rightly give other logits.  Everything is seeded: rerunning gives
+the same bytes.
 """
 
 import json
@@ -51,6 +60,7 @@ N_IDS = 48       # positions of the all-logits check
 N_PROMPT = 8     # greedy prompt length
 N_GEN = 64       # greedy steps
 MIN_MARGIN = 0.02  # top-2 logit margin every greedy step must have (engine error ~1e-5)
+MIN_ROUTE_MARGIN = 1e-3  # router logit margin at the top-k boundary (engine error ~1e-6)
 
 TRAIN_TEXT = (
     "The quick brown fox jumps over the lazy dog. A retrieval head copies the needle from "
@@ -124,6 +134,13 @@ VARIANTS = [
          layers=2, heads=2, kv=2, head_dim=None, tok="sp", byte_fallback=True, theta=10000.0,
          eps=1e-5, tied=False, max_pos=128, orig_pos=32, src="f32", shards=1, pad_vocab=0,
          rope="longrope", masked=True, exports=[("f32", None)]),
+    # Mixtral: a sparse mixture of 8 SwiGLU experts (width 40), 2 a token, in both layers;
+    # router weights scaled (std 2 / sqrt(dim)) so that the chosen pair changes from token to
+    # token; GQA; a bf16 export of the same numbers.
+    dict(name="mixtral", arch="MixtralForCausalLM", model_type="mixtral", dim=32, hidden=40,
+         layers=2, heads=4, kv=2, head_dim=None, tok="sp", byte_fallback=True, theta=1000000.0,
+         eps=1e-5, tied=False, max_pos=256, rope=None, src="f32", shards=1, pad_vocab=0,
+         experts=8, top_k=2, masked=True, exports=[("f32", None), ("bf16", "bf16")]),
 ]
 
 
@@ -342,6 +359,14 @@ def make_weights(v, vocab, seed):
             W[p + "self_attn.v_proj.bias"] = rnd(kv, std=0.2)
         W[p + "self_attn.o_proj.weight"] = rnd(D, q, std=1.0 / math.sqrt(q))
         W[p + "post_attention_layernorm.weight"] = rnd(D, std=0.1, mean=1.0)
+        if v.get("experts"):  # Mixtral's checkpoint names: w1 gate, w3 up, w2 down
+            W[p + "block_sparse_moe.gate.weight"] = rnd(v["experts"], D, std=2.0 / math.sqrt(D))
+            for e in range(v["experts"]):
+                ex = p + "block_sparse_moe.experts.%d." % e
+                W[ex + "w1.weight"] = rnd(H, D, std=1.0 / math.sqrt(D))
+                W[ex + "w3.weight"] = rnd(H, D, std=1.0 / math.sqrt(D))
+                W[ex + "w2.weight"] = rnd(D, H, std=1.0 / math.sqrt(H))
+            continue
         W[p + "mlp.gate_proj.weight"] = rnd(H, D, std=1.0 / math.sqrt(D))
         W[p + "mlp.up_proj.weight"] = rnd(H, D, std=1.0 / math.sqrt(D))
         W[p + "mlp.down_proj.weight"] = rnd(D, H, std=1.0 / math.sqrt(H))
@@ -406,8 +431,12 @@ def write_hf_dir(d, v, W, tj, tcfg, vocab, ids):
         cfg["head_dim"] = v["head_dim"]
     if v["model_type"] == "llama":
         cfg.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
-    if v["model_type"] == "mistral":
+    if v["model_type"] in ("mistral", "mixtral"):
         cfg["sliding_window"] = v.get("window")
+    if v["model_type"] == "mixtral":
+        cfg.update({"num_local_experts": v["experts"], "num_experts_per_tok": v["top_k"],
+                    "router_aux_loss_coef": 0.02, "output_router_logits": False,
+                    "router_jitter_noise": 0.0})
     if v["model_type"] == "phi3":
         cfg["sliding_window"] = v.get("window")
         cfg["partial_rotary_factor"] = v.get("partial", 1.0)
@@ -499,9 +528,53 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(W, c, ids, masked=None):
+def bf16_rows(a, n, rows=None):
+    """a with its first n rows (or, given rows, the rows whose index in the sequence is < n)
+    rounded to bf16 through f32, as the engine rounds a prefill's f32 activations."""
+    if not n:
+        return a
+    sel = torch.arange(a.shape[0]) < n if rows is None else rows < n
+    a = a.clone()
+    a[sel] = a[sel].float().bfloat16().double()
+    return a
+
+
+def moe(W, p, c, h, stats, nr=0):
+    """HF MixtralSparseMoeBlock on h (T, D): router logits, softmax over all experts, the top_k
+    largest, renormalised over them; each chosen expert's SwiGLU MLP times its weight, added
+    into zeros expert by expert (index_add_).  stats: the smallest router-logit margin between
+    the last chosen expert and the next, the distinct chosen sets and every position's set in
+    order.  nr: the first nr rows' matmul inputs are rounded to bf16 (see bf16_rows)."""
+    h = bf16_rows(h, nr)
+    r = h @ W[p + "block_sparse_moe.gate.weight"].T          # (T, E)
+    pr = torch.softmax(r, dim=-1)
+    topw, topi = torch.topk(pr, c["top_k"], dim=-1)
+    topw = topw / topw.sum(dim=-1, keepdim=True)
+    out = torch.zeros_like(h)
+    for e in range(c["n_experts"]):
+        tok, slot = torch.where(topi == e)
+        if len(tok) == 0:
+            continue
+        ex = p + "block_sparse_moe.experts.%d." % e
+        he = h[tok]
+        g = torch.nn.functional.silu(he @ W[ex + "w1.weight"].T) * (he @ W[ex + "w3.weight"].T)
+        y = bf16_rows(g, nr, tok) @ W[ex + "w2.weight"].T
+        out.index_add_(0, tok, y * topw[tok, slot, None])
+    if stats is not None:
+        rs = torch.sort(r, dim=-1, descending=True).values
+        gap = float((rs[:, c["top_k"] - 1] - rs[:, c["top_k"]]).min())
+        stats["route_margin"] = min(stats.get("route_margin", float("inf")), gap)
+        sets = [tuple(sorted(row)) for row in topi.tolist()]
+        stats.setdefault("choices", set()).update(sets)
+        stats.setdefault("routes", []).extend(sets)
+    return out
+
+
+def forward(W, c, ids, masked=None, stats=None, nr=0):
     """Logits (T, vocab) float64 for token ids at positions 0..T-1.  masked: (layer, head) whose
-    attention is made uniform over what it sees (the paper's masking: its scores set to 0)."""
+    attention is made uniform over what it sees (the paper's masking: its scores set to 0).
+    stats: a dict that a mixture of experts records its routing in.  nr: the matmul inputs of
+    the first nr positions are rounded to bf16, as a bf16 prefill of them rounds (bf16_rows)."""
     T = len(ids)
     nh, nkv, hd = c["n_heads"], c["n_kv_heads"], c["head_dim"]
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]
@@ -519,7 +592,7 @@ def forward(W, c, ids, masked=None):
     for i in range(c["n_layers"]):
         p = "model.layers.%d." % i
         mask = windowed if W_ and i >= c.get("window_first_layer", 0) else causal
-        h = rms_norm(x, W[p + "input_layernorm.weight"], c["norm_eps"])
+        h = bf16_rows(rms_norm(x, W[p + "input_layernorm.weight"], c["norm_eps"]), nr)
         q = h @ W[p + "self_attn.q_proj.weight"].T
         k = h @ W[p + "self_attn.k_proj.weight"].T
         v = h @ W[p + "self_attn.v_proj.weight"].T
@@ -541,12 +614,16 @@ def forward(W, c, ids, masked=None):
         s = s.masked_fill(mask, float("-inf"))
         a = torch.softmax(s, dim=-1) @ v               # (nh, T, hd)
         a = a.transpose(0, 1).reshape(T, nh * hd)
-        x = x + a @ W[p + "self_attn.o_proj.weight"].T
+        x = x + bf16_rows(a, nr) @ W[p + "self_attn.o_proj.weight"].T
         h = rms_norm(x, W[p + "post_attention_layernorm.weight"], c["norm_eps"])
+        if c.get("n_experts"):
+            x = x + moe(W, p, c, h, stats, nr)
+            continue
+        h = bf16_rows(h, nr)
         g = torch.nn.functional.silu(h @ W[p + "mlp.gate_proj.weight"].T)
         u = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (g * u) @ W[p + "mlp.down_proj.weight"].T
-    x = rms_norm(x, W["model.norm.weight"], c["norm_eps"])
+        x = x + bf16_rows(g * u, nr) @ W[p + "mlp.down_proj.weight"].T
+    x = bf16_rows(rms_norm(x, W["model.norm.weight"], c["norm_eps"]), nr)
     head = W["model.embed_tokens.weight"] if c["tied_embeddings"] else W["lm_head.weight"]
     return x @ head.T
 
@@ -655,7 +732,7 @@ def main():
                 gf = torch.Generator().manual_seed(seed + 999)
                 v["short_factor"] = (1 + torch.randint(0, 8, (rdim // 2,), generator=gf) / 8.0).tolist()
                 v["long_factor"] = (1 + torch.randint(0, 64, (rdim // 2,), generator=gf) / 8.0).tolist()
-            for attempt in range(100):
+            for attempt in range(1000 if v.get("experts") else 100):
                 W = make_weights(v, vocab, seed + attempt)
                 hd = v["head_dim"] or v["dim"] // v["heads"]
                 rs = v["rope"] if isinstance(v["rope"], dict) else {}
@@ -675,7 +752,9 @@ def main():
                                           if v["rope"] == "longrope" else 0.0),
                      "norm_eps": v["eps"], "qkv_bias": v["arch"] == "Qwen2ForCausalLM",
                      "tied_embeddings": v["tied"], "sliding_window": v.get("window", 0),
-                     "window_first_layer": v.get("window_first", 0)}
+                     "window_first_layer": v.get("window_first", 0),
+                     "n_experts": v.get("experts", 0), "n_experts_used": v.get("top_k", 0),
+                     "top_k": v.get("top_k", 0)}
                 g = torch.Generator().manual_seed(seed + attempt + 500)
                 # the id sequence: BOS when the model has one, then random ids below n_tok
                 seq = torch.randint(0, n_tok, (N_IDS,), generator=g).tolist()
@@ -683,7 +762,18 @@ def main():
                     seq[0] = ids["bos"]
                 prompt = seq[:N_PROMPT]
                 gen, margins = greedy(W, c, prompt, N_GEN)
-                if min(margins) >= MIN_MARGIN:
+                route, same_bf16 = {}, True
+                if c["n_experts"]:  # every routing decision the checks make: both sequences
+                    forward(W, c, seq, stats=route)
+                    forward(W, c, prompt + gen[:-1], stats=route)
+                    if any(dt == "bf16" for dt, _ in v["exports"]):
+                        # as a bf16 prefill of seq, and of the prompt before decoding, route
+                        rb = {}
+                        forward(W, c, seq, stats=rb, nr=len(seq))
+                        forward(W, c, prompt + gen[:-1], stats=rb, nr=len(prompt))
+                        same_bf16 = rb["routes"] == route["routes"]
+                if (min(margins) >= MIN_MARGIN and same_bf16 and
+                        route.get("route_margin", 1.0) >= MIN_ROUTE_MARGIN):
                     break
             else:
                 sys.exit("%s: no seed gives clear greedy margins" % v["name"])
@@ -710,7 +800,7 @@ def main():
                 cc = info["config"]
                 for k in ("n_heads", "n_kv_heads", "head_dim", "n_layers", "rope_scaling",
                           "qkv_bias", "tied_embeddings", "sliding_window", "window_first_layer",
-                          "rope_dim"):
+                          "rope_dim", "n_experts", "n_experts_used"):
                     assert cc[k] == c[k], (fn, k, cc[k], c[k])
                 for k in ("rope_theta", "rope_factor", "rope_low_freq_factor",
                           "rope_high_freq_factor", "norm_eps"):
@@ -736,6 +826,13 @@ def main():
                     c["rope_original_max_ctx"], ld)
             if c["rope_dim"]:
                 extra += "  rope_dim %d of %d" % (c["rope_dim"], c["head_dim"])
+            if c["n_experts"]:  # routing must vary: many distinct expert pairs
+                assert len(route["choices"]) >= c["n_experts"], route["choices"]
+                extra += ("  %d experts, top-%d: %d distinct expert sets, smallest router margin "
+                          "%.4f (>= %g)" % (c["n_experts"], c["top_k"], len(route["choices"]),
+                                            route["route_margin"], MIN_ROUTE_MARGIN))
+                if any(dt == "bf16" for dt, _ in v["exports"]):
+                    extra += ", routes alike with bf16-rounded prefill inputs"
             if c["sliding_window"]:  # the window must matter: without it the logits differ
                 full = forward(W, dict(c, sliding_window=0), seq)
                 wd = float((logits - full).abs().max())

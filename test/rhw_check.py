@@ -78,7 +78,7 @@ def _check_header(b, n):
     _need(n >= HDR, "file of %d bytes is shorter than the 256-byte header", n)
     _need(b[0:4] == b"RHWF", "magic %r, expected 'RHWF'", bytes(b[0:4]))
     ver, hb, r0 = struct.unpack_from("<III", b, 4)
-    _need(ver in (1, 2), "version %d, expected 1 or 2", ver)
+    _need(ver in (1, 2, 3), "version %d, expected 1, 2 or 3", ver)
     _need(hb == HDR, "header_bytes %d, expected 256", hb)
     _need(r0 == 0, "reserved u32 at 12 is %d, expected 0", r0)
     names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "vocab_size",
@@ -104,8 +104,8 @@ def _check_header(b, n):
     _need(1 <= c["max_ctx"] <= MAX_CTX, "max_ctx %d out of range", c["max_ctx"])
     _need(_finite(c["rope_theta"]) and c["rope_theta"] > 0, "rope_theta must be finite, > 0")
     rs = c["rope_scaling"]
-    _need(rs in ((0, 1, 2, 3) if ver == 2 else (0, 1, 2)),
-          "rope_scaling %d (0 none, 1 linear, 2 llama3, 3 longrope in version 2)", rs)
+    _need(rs in ((0, 1, 2, 3) if ver >= 2 else (0, 1, 2)),
+          "rope_scaling %d (0 none, 1 linear, 2 llama3, 3 longrope from version 2)", rs)
     if rs in (1, 2):  # longrope ignores rope_factor
         _need(_finite(c["rope_factor"]) and c["rope_factor"] > 0,
               "rope_factor must be finite, > 0")
@@ -134,8 +134,16 @@ def _check_header(b, n):
     # version 2: sliding_window (0 none, else 1..2^24) and window_first_layer at 200, 204
     c["sliding_window"], c["window_first_layer"], c["rope_dim"] = struct.unpack_from("<III", b, 200)
     (c["rope_attn_factor"],) = struct.unpack_from("<f", b, 212)
-    for i in range(216 if ver == 2 else 200, HDR):
+    # version 3: n_experts (0, or 1..256) and n_experts_used (1..n_experts; 0 without) at 216
+    c["n_experts"], c["n_experts_used"] = struct.unpack_from("<II", b, 216)
+    for i in range({1: 200, 2: 216, 3: 224}[ver], HDR):
         _need(b[i] == 0, "reserved header byte %d is not 0", i)
+    ne, nu = c["n_experts"], c["n_experts_used"]
+    _need(ne <= 256, "n_experts %d out of range 0..256", ne)
+    if ne:
+        _need(1 <= nu <= ne, "n_experts_used %d not in 1..n_experts %d", nu, ne)
+    else:
+        _need(nu == 0, "n_experts_used %d without n_experts", nu)
     rd = c["rope_dim"]
     _need(rd == 0 or (2 <= rd <= c["head_dim"] and rd % 2 == 0),
           "rope_dim %d must be 0 or even in 2..head_dim", rd)
@@ -283,11 +291,11 @@ def _listed_tensors(c):
     R = (c["rope_dim"] or c["head_dim"]) // 2
     return _listed(c["dim"], c["hidden_dim"], c["vocab_size"], c["n_heads"] * c["head_dim"],
                    c["n_kv_heads"] * c["head_dim"], c["n_layers"], bool(c["qkv_bias"]),
-                   bool(c["tied_embeddings"]), R, c["rope_scaling"] == 3)
+                   bool(c["tied_embeddings"]), R, c["rope_scaling"] == 3, c["n_experts"])
 
 
 @functools.lru_cache(maxsize=64)
-def _listed(D, H, V, q, kv, n_layers, bias, tied, R, longrope):
+def _listed(D, H, V, q, kv, n_layers, bias, tied, R, longrope, n_experts=0):
     exp = {"model.embed_tokens.weight": ((V, D), True), "model.norm.weight": ((D,), True),
            "lm_head.weight": ((V, D), not tied),
            "rope.short_factor": ((R,), longrope), "rope.long_factor": ((R,), longrope)}
@@ -302,9 +310,16 @@ def _listed(D, H, V, q, kv, n_layers, bias, tied, R, longrope):
                     pre + "self_attn.v_proj.bias": ((kv,), bias),
                     pre + "self_attn.o_proj.weight": ((D, q), True),
                     pre + "post_attention_layernorm.weight": ((D,), True),
-                    pre + "mlp.gate_proj.weight": ((H, D), True),
-                    pre + "mlp.up_proj.weight": ((H, D), True),
-                    pre + "mlp.down_proj.weight": ((D, H), True)})
+                    pre + "mlp.gate_proj.weight": ((H, D), not n_experts),
+                    pre + "mlp.up_proj.weight": ((H, D), not n_experts),
+                    pre + "mlp.down_proj.weight": ((D, H), not n_experts)})
+        if n_experts:  # a mixture: the router, and each expert's w1 (gate), w3 (up), w2 (down)
+            exp[pre + "block_sparse_moe.gate.weight"] = ((n_experts, D), True)
+            for e in range(n_experts):
+                ex = pre + "block_sparse_moe.experts.%d." % e
+                exp[ex + "w1.weight"] = ((H, D), True)
+                exp[ex + "w3.weight"] = ((H, D), True)
+                exp[ex + "w2.weight"] = ((D, H), True)
     return exp
 
 
@@ -335,7 +350,8 @@ def _check_dir(b, o, s, nt, c, data):
         p += 16
         _need(all(d >= 1 for d in shape), "tensor %s: a dimension is 0", name)
         want, required = listed[name]
-        _need(required, "tensor %s must be absent (qkv_bias / tied_embeddings)", name)
+        _need(required, "tensor %s must be absent (qkv_bias / tied_embeddings / n_experts)",
+              name)
         _need(shape == want, "tensor %s: shape %s, expected %s", name, shape, want)
         cnt = 1
         for d in shape:

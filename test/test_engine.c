@@ -881,7 +881,7 @@ static int engine_loader_bad_files(void) {
 #define MUTATE(stmt, what, label) do { unsigned char *t = (unsigned char *)malloc(n); memcpy(t, img, n); stmt; \
         fails += engine_expect_bad(t, n, what, label); free(t); } while (0)
     MUTATE(t[0] = 'X', "bad magic", "magic");
-    MUTATE(wr_u32(t + 4, 3), "version 3", "version");
+    MUTATE(wr_u32(t + 4, 4), "version 4", "version");
     MUTATE(wr_u32(t + 200, 4), "reserved header byte 200", "window in version 1");
     MUTATE((wr_u32(t + 4, 2), wr_u32(t + 204, 1)), "window_first_layer", "first window layer without a window");
     MUTATE((wr_u32(t + 4, 2), wr_u32(t + 200, (1u << 24) + 1)), "sliding_window", "window too long");
@@ -970,6 +970,55 @@ static int engine_loader_bad_files(void) {
 /* Random damage to the header, metadata, tokenizer section and directory: every image is either
  * accepted or refused with a message naming the file; never a crash or an out-of-bounds read
  * (run under `make asan` to see the latter). */
+/* Directory entry of the tensor called name (the image must hold it). */
+static size_t engine_dir_find(const unsigned char *img, const char *name) {
+    int i, n = (int)rd_u32(img + 168);
+    for (i = 0; i < n; i++) {
+        size_t e = engine_dir_entry(img, i);
+        if (rd_u32(img + e) == strlen(name) && memcmp(img + e + 4, name, strlen(name)) == 0) return e;
+    }
+    return 0;
+}
+
+/* A mixture of experts' header fields and tensors, damaged: each refused, naming the problem. */
+static int engine_moe_bad_files(void) {
+    rh_model *m = NULL;
+    char err[512];
+    unsigned char *img;
+    size_t n, er, ee;
+    int fails = 0;
+    CHECKF(rh_model_open("test/fixtures/mixtral.rhw", &m, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(m->cfg.n_experts == 8 && m->cfg.n_experts_used == 2 && rd_u32((const unsigned char *)m->base + 4) == 3);
+    n = m->size;
+    img = (unsigned char *)malloc(n);
+    CHECK(img != NULL);
+    memcpy(img, m->base, n);
+    rh_model_close(m);
+    er = engine_dir_find(img, "model.layers.1.block_sparse_moe.gate.weight");
+    ee = engine_dir_find(img, "model.layers.0.block_sparse_moe.experts.3.w2.weight");
+    CHECK(er && ee);
+#define MUTATE(stmt, what, label) do { unsigned char *t = (unsigned char *)malloc(n); memcpy(t, img, n); stmt; \
+        fails += engine_expect_bad(t, n, what, label); free(t); } while (0)
+    MUTATE(wr_u32(t + 216, 257), "n_experts 257 out of range 0..256", "too many experts");
+    MUTATE(wr_u32(t + 216, 0xFFFFFFFFu), "n_experts 4294967295 out of range", "n_experts -1");
+    MUTATE(wr_u32(t + 220, 9), "n_experts_used 9 (experts per token) must be in 1..n_experts 8", "top-k above the experts");
+    MUTATE(wr_u32(t + 220, 0), "n_experts_used 0 (experts per token) must be in 1..n_experts 8", "top-k 0");
+    MUTATE(wr_u32(t + 216, 0), "n_experts_used 2 must be 0 without n_experts", "top-k without experts");
+    MUTATE((wr_u32(t + 216, 0), wr_u32(t + 220, 0)), "unknown tensor 'model.layers.0.block_sparse_moe.gate.weight'", "a dense header over experts");
+    MUTATE(wr_u32(t + 216, 7), "tensor 'model.layers.0.block_sparse_moe.gate.weight' has shape [8, 32], expected [7, 32]", "fewer experts than tensors");
+    MUTATE(wr_u32(t + 216, 9), "tensor 'model.layers.0.block_sparse_moe.gate.weight' has shape [8, 32], expected [9, 32]", "more experts than tensors");
+    MUTATE(wr_u32(t + 4, 2), "reserved", "expert fields in version 2");
+    /* the router with 7 rows (nbytes to match), an expert's down projection transposed */
+    MUTATE((wr_u64(t + er + 4 + rd_u32(t + er) + 8, 7), wr_u64(t + engine_entry_offset_field(t, er) + 8, 7 * 32 * 4)),
+           "tensor 'model.layers.1.block_sparse_moe.gate.weight' has shape [7, 32], expected [8, 32]", "router rows");
+    MUTATE((wr_u64(t + ee + 4 + rd_u32(t + ee) + 8, 40), wr_u64(t + ee + 4 + rd_u32(t + ee) + 16, 32)),
+           "tensor 'model.layers.0.block_sparse_moe.experts.3.w2.weight' has shape [40, 32], expected [32, 40]", "expert transposed");
+#undef MUTATE
+    free(img);
+    CHECKF(fails == 0, "%d bad mixture files not rejected as expected", fails);
+    return 0;
+}
+
 static int engine_loader_fuzz(void) {
     rh_config c = t_config();
     rh_model *m = t_random_model(&c, RH_BF16, 6), *x = NULL;
@@ -1023,12 +1072,12 @@ static int engine_loader_fuzz(void) {
 static int engine_tensors_of(const rh_model *m, rh_tensor_in *t, char (*names)[96]) {
     const rh_config *c = &m->cfg;
     int n = 0, slot, i;
-    for (slot = 0; slot < SLOT_GLOBALS + c->n_layers * LT_COUNT && n < 64; slot++) {
+    for (slot = 0; slot < SLOT_GLOBALS + c->n_layers * layer_slots(c) && n < 64; slot++) {
         uint64_t shape[2];
         int nd = slot_shape(c, slot, shape), found = 0;
         size_t e;
         if (!nd) continue;
-        slot_name(slot, names[n], 96);
+        slot_name(c, slot, names[n], 96);
         for (i = 0; i < m->n_tensors; i++) {
             e = engine_dir_entry(m->base, i);
             if (rd_u32(m->base + e) == strlen(names[n]) && memcmp(m->base + e + 4, names[n], strlen(names[n])) == 0) {
@@ -1418,6 +1467,7 @@ static const rh_test_case engine_tests[] = {
     {"engine/observe", engine_observe},
     {"engine/api_errors", engine_api_errors},
     {"engine/loader_bad_files", engine_loader_bad_files},
+    {"engine/moe_bad_files", engine_moe_bad_files},
     {"engine/loader_fuzz", engine_loader_fuzz},
     {"engine/rhw_write", engine_rhw_write},
     {"engine/cross_host_rhw", engine_cross_host_rhw},

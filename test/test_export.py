@@ -73,9 +73,15 @@ def tensors(cfg):
         if cfg["architectures"][0] == "Qwen2ForCausalLM":
             t += [(p + "self_attn.q_proj.bias", [q]), (p + "self_attn.k_proj.bias", [kv]),
                   (p + "self_attn.v_proj.bias", [kv])]
-        t += [(p + "self_attn.o_proj.weight", [D, q]),
-              (p + "post_attention_layernorm.weight", [D]), (p + "mlp.gate_proj.weight", [H, D]),
-              (p + "mlp.up_proj.weight", [H, D]), (p + "mlp.down_proj.weight", [D, H])]
+        t += [(p + "self_attn.o_proj.weight", [D, q]), (p + "post_attention_layernorm.weight", [D])]
+        if cfg["architectures"][0] == "MixtralForCausalLM":  # the router and each expert
+            t += [(p + "block_sparse_moe.gate.weight", [cfg["num_local_experts"], D])]
+            for e in range(cfg["num_local_experts"]):
+                x = p + "block_sparse_moe.experts.%d." % e
+                t += [(x + "w1.weight", [H, D]), (x + "w3.weight", [H, D]), (x + "w2.weight", [D, H])]
+        else:
+            t += [(p + "mlp.gate_proj.weight", [H, D]), (p + "mlp.up_proj.weight", [H, D]),
+                  (p + "mlp.down_proj.weight", [D, H])]
     t += [("model.norm.weight", [D])]
     if not cfg.get("tie_word_embeddings"):
         t += [("lm_head.weight", [V, D])]
@@ -329,6 +335,54 @@ def main():
         d = variant("phi3_gu", lambda c: phi3(c), items=lambda c: [
             x for x in tensors(c) if "gate_up_proj" not in x[0]])
         t.check("Phi-3 without gate_up_proj", [d, out], 1, "gate_up_proj", "missing")
+
+        # Mixtral: a sparse mixture of experts (version 3)
+        def mixtral(c, **kw):
+            c.update(architectures=["MixtralForCausalLM"], model_type="mixtral",
+                     num_local_experts=4, num_experts_per_tok=2, sliding_window=None,
+                     router_jitter_noise=0.0, output_router_logits=False)
+            c.update(kw)
+
+        d = variant("mixtral", lambda c: mixtral(c))
+        code, _, _ = t.check("MixtralForCausalLM", [d, ok_out], 0)
+        if code == 0:
+            info = rhw_check.read_rhw(ok_out)
+            cc = info["config"]
+            t.ok("Mixtral: version 3, 4 experts, top-2, router and experts, no dense MLP",
+                 open(ok_out, "rb").read()[4] == 3 and cc["n_experts"] == 4 and
+                 cc["n_experts_used"] == 2 and
+                 info["tensors"]["model.layers.0.block_sparse_moe.gate.weight"][1] == (4, D) and
+                 info["tensors"]["model.layers.0.block_sparse_moe.experts.3.w2.weight"][1] == (D, H)
+                 and "model.layers.0.mlp.up_proj.weight" not in info["tensors"])
+        for k, bad in (("num_experts_per_tok", 5), ("num_experts_per_tok", 0),
+                       ("num_local_experts", 257), ("num_local_experts", 0),
+                       ("num_experts_per_tok", 1.5)):
+            d = variant("mixtral_%s_%s" % (k, str(bad).replace(".", "_")),
+                        lambda c: mixtral(c, **{k: bad}) if k != "num_local_experts" else
+                        mixtral(c, num_local_experts=bad, num_experts_per_tok=1),
+                        items=lambda c: tensors(dict(c, num_local_experts=4)))
+            t.check("Mixtral %s %r" % (k, bad), [d, out], 1, k)
+        d = variant("mixtral_topk", lambda c: mixtral(c, num_experts_per_tok=5))
+        t.check("Mixtral num_experts_per_tok above the experts", [d, out], 1,
+                "num_experts_per_tok 5 exceeds num_local_experts 4")
+        d = variant("mixtral_router", lambda c: mixtral(c), items=lambda c: [
+            (n, [3, s[1]] if n.endswith("gate.weight") else s) for n, s in tensors(c)])
+        t.check("Mixtral router of the wrong shape", [d, out], 1, "block_sparse_moe.gate.weight",
+                "shape")
+        d = variant("mixtral_missing", lambda c: mixtral(c), items=lambda c: [
+            x for x in tensors(c) if "experts.3.w2" not in x[0]])
+        t.check("Mixtral without an expert's w2", [d, out], 1, "experts.3.w2.weight", "missing")
+        d = variant("mixtral_dense", lambda c: mixtral(c), items=lambda c: tensors(
+            dict(c, architectures=["LlamaForCausalLM"])))
+        t.check("Mixtral with a dense MLP's tensors", [d, out], 1, "block_sparse_moe")
+        d = variant("mixtral_sw", lambda c: mixtral(c, sliding_window=16))
+        code, _, _ = t.check("Mixtral sliding_window 16", [d, ok_out], 0)
+        if code == 0:
+            t.ok("Mixtral window stored beside the experts", window_of(ok_out) == (16, 0) and
+                 rhw_check.read_rhw(ok_out)["config"]["n_experts"] == 4)
+        for moe in ("Qwen2MoeForCausalLM", "Qwen3MoeForCausalLM", "DeepseekV3ForCausalLM"):
+            d = variant(moe.lower(), lambda c: c.update(architectures=[moe]))
+            t.check("%s refused by name" % moe, [d, out], 1, moe, "not supported")
 
         d = variant("yi", lambda c: c.update(architectures=["YiForCausalLM"], model_type="Yi"),
                     items=lambda c: [(n.replace("input_layernorm", "ln1")

@@ -429,9 +429,10 @@ static float *forward_logits(const rh_model *m, const rh_ctx_params *p, const in
  * builds excepted: they do not round activations, a prefill does), and after a rewind; it holds
  * no pool and one thread; its arguments are checked as a fast context's are. */
 static int forward_reference_alone(void) {
-    static const char *const files[] = {"test/fixtures/qwen2.rhw", "test/fixtures/gqa.bf16.rhw", "test/fixtures/llama3.f16.rhw"};
+    static const char *const files[] = {"test/fixtures/qwen2.rhw", "test/fixtures/gqa.bf16.rhw", "test/fixtures/llama3.f16.rhw",
+                                        "test/fixtures/mixtral.rhw"};
     int fi, ids[48], i;
-    for (fi = 0; fi < 3; fi++) {
+    for (fi = 0; fi < (int)(sizeof files / sizeof files[0]); fi++) {
         rh_model *m = NULL;
         rh_ctx_params p;
         char err[512];

@@ -235,9 +235,10 @@ static int reference_test_greedy(void) {
  * change the logits. */
 static int reference_test_chunked(void) {
     static const int chunks[] = {1, 3, 16, 47, 48, 0};
-    static const char *files[] = {"qwen2.rhw", "llama3.f16.rhw", "gqa.bf16.rhw", "qwen2swa.rhw"};
+    static const char *files[] = {"qwen2.rhw", "llama3.f16.rhw", "gqa.bf16.rhw", "qwen2swa.rhw",
+                                  "mixtral.rhw", "mixtral.bf16.rhw"};
     int fi, fails = 0;
-    for (fi = 0; fi < 4; fi++) {
+    for (fi = 0; fi < (int)(sizeof files / sizeof files[0]); fi++) {
         const reference_case *rc = reference_case_of(files[fi]);
         float *base, *lg;
         size_t n;
@@ -463,12 +464,12 @@ static int reference_test_longrope_crossing(void) {
 /* Masking against PyTorch: layer 1, head 0 made uniform over what it sees (the paper's masking;
  * rh_set_mask RH_MASK_UNIFORM before the prefill), the 48 ids' logits against the reference's
  * <name>.masked.logits.bin, which gen_reference.py computes with that head's scores set to 0:
- * Llama-2 (the control), Mistral with a window of 12 (the mean over the window), Phi-3 and Phi-3
- * longrope.  f32 files, fast (1 and 2 threads) and reference passes, within 1e-4. */
+ * Llama-2 (the control), Mistral with a window of 12 (the mean over the window), Phi-3, Phi-3
+ * longrope and Mixtral.  f32 files, fast (1 and 2 threads) and reference passes, within 1e-4. */
 static int reference_test_masked(void) {
-    static const char *files[] = {"llama2.rhw", "swa.rhw", "phi3.rhw", "phi3long.rhw"};
+    static const char *files[] = {"llama2.rhw", "swa.rhw", "phi3.rhw", "phi3long.rhw", "mixtral.rhw"};
     int fi, pass, fails = 0;
-    for (fi = 0; fi < 4; fi++) {
+    for (fi = 0; fi < (int)(sizeof files / sizeof files[0]); fi++) {
         const reference_case *rc = reference_case_of(files[fi]);
         char path[256];
         float *ref, *lg;

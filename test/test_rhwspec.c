@@ -176,7 +176,9 @@ static void rhwspec_lay_parse(rhwspec_lay *L, const unsigned char *b, size_t n) 
     L->cfg.qkv_bias = (L->flags & 1) != 0;
     L->cfg.tied_embeddings = (L->flags & 2) != 0;
     L->cfg.rope_scaling = (rh_rope_scaling)rd_u32(b + 52); /* longrope: the factor tensors' slots */
-    L->cfg.rope_dim = rd_u32(b + 4) == 2 ? (int)rd_u32(b + 208) : 0;
+    L->cfg.rope_dim = rd_u32(b + 4) >= 2 ? (int)rd_u32(b + 208) : 0;
+    L->cfg.n_experts = rd_u32(b + 4) >= 3 ? (int)rd_u32(b + 216) : 0; /* the expert tensors' slots */
+    L->cfg.n_experts_used = rd_u32(b + 4) >= 3 ? (int)rd_u32(b + 220) : 0;
     L->ent = (rhwspec_ent *)calloc((size_t)L->n_tensors + 1, sizeof *L->ent);
     if (!L->ent) abort();
     for (p = (size_t)L->off[2], i = 0; i < (int)L->n_tensors; i++) {
@@ -520,8 +522,13 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
             if (f[i].off == 80) expect = vals[k] == 0xFFFFFFFFu || vals[k] < vocab;
             if (f[i].off == 76 && vals[k] > 7) expect = RS_REFUSED;
             if (f[i].off == 4 || f[i].off == 8 || f[i].off == 12 || f[i].off == 172) expect = RS_REFUSED;
-            /* version 2 reads bytes 200..207 as the sliding window; zero there, a version 1 file is one */
-            if (f[i].off == 4 && vals[k] == 2 && !rd_u32(img + 200) && !rd_u32(img + 204)) expect = RS_ACCEPTED;
+            /* version 2 reads bytes 200..215 (the window and rope fields), version 3 also 216..223
+             * (the experts): a file of an earlier version, with zeros there, is one of a later */
+            if (f[i].off == 4 && (vals[k] == 2 || vals[k] == 3) && rd_u32(img + 4) < vals[k] &&
+                (rd_u32(img + 4) == 2 || (!rd_u32(img + 200) && !rd_u32(img + 204))))
+                expect = RS_ACCEPTED;
+            if (f[i].off == 4 && vals[k] == 2 && rd_u32(img + 4) == 3 && !rd_u32(img + 216) && !rd_u32(img + 220))
+                expect = RS_ACCEPTED;
             rhwspec_m32(x, b, expect, (uint64_t)f[i].off, vals[k], f[i].name);
         }
     }
@@ -546,8 +553,10 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
         rhwspec_end(x);
     }
     /* version 2's window: sliding_window 0..2^24 (0 none), window_first_layer a layer (0 without a
-     * window); bytes 200..207 must be 0 in version 1 */
+     * window); bytes 200..207 must be 0 in version 1.  v2: the version these mutations write, 2
+     * or a version 3 base's own (whose expert fields version 2 does not have) */
     {
+        const uint32_t v2 = rd_u32(img + 4) == 3 ? 3 : 2;
         static const uint32_t ws[] = {0, 1, 2, 7, 4096, 1u << 24, (1u << 24) + 1, 0x80000000u, 0xFFFFFFFFu};
         uint32_t nl = rd_u32(img + 24), wl[5];
         size_t nw = 0;
@@ -558,7 +567,7 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
                 if (level < 2 && j > 3) continue;
                 rhwspec_begin(x, b, ok ? RS_ACCEPTED : RS_REFUSED, "version 2, sliding_window %lu, window_first_layer %lu",
                               (unsigned long)ws[k], (unsigned long)wl[j]);
-                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 4, v2);
                 rhwspec_u32(x, 200, ws[k]);
                 rhwspec_u32(x, 204, wl[j]);
                 rhwspec_end(x);
@@ -572,13 +581,13 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
             for (k = 0; k < 6; k++) {
                 int ok = rds[k] == 0 || (rds[k] % 2 == 0 && rds[k] >= 2 && rds[k] <= hd);
                 rhwspec_begin(x, b, lr ? RS_ANY : ok ? RS_ACCEPTED : RS_REFUSED, "version 2, rope_dim %lu", (unsigned long)rds[k]);
-                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 4, v2);
                 rhwspec_u32(x, 208, rds[k]);
                 rhwspec_end(x);
             }
             /* longrope without its factor tensors, or with a bad attention factor */
             rhwspec_begin(x, b, lr ? RS_ACCEPTED : RS_REFUSED, "version 2, rope_scaling longrope, original 16");
-            rhwspec_u32(x, 4, 2);
+            rhwspec_u32(x, 4, v2);
             rhwspec_u32(x, 52, 3);
             rhwspec_u32(x, 68, 16);
             rhwspec_u32(x, 212, 0x3FA00000u); /* 1.25f */
@@ -586,7 +595,7 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
             for (k = 0; k < 3; k++) {
                 static const uint32_t afs[3] = {0x00000000u, 0xBF800000u, 0x7F800000u}; /* 0, -1, inf */
                 rhwspec_begin(x, b, RS_REFUSED, "longrope, rope_attn_factor bits 0x%08lx", (unsigned long)afs[k]);
-                rhwspec_u32(x, 4, 2);
+                rhwspec_u32(x, 4, v2);
                 rhwspec_u32(x, 212, afs[k]);
                 if (!lr) rhwspec_u32(x, 52, 3);
                 rhwspec_end(x);
@@ -664,9 +673,27 @@ static void rhwspec_header(rhwspec_ctx *x, int b, const rhwspec_lay *L, int leve
                 rhwspec_end(x);
             }
     }
-    /* reserved bytes (from 216 in version 2, whose fields fill 200..215) */
-    for (i = rd_u32(img + 4) == 2 ? 216 : 200; i < 256; i++) {
-        if (level < 2 && i != 200 && i != 216 && i != 227 && i != 255) continue;
+    /* version 3's experts: n_experts 0..256 (0 a dense MLP), n_experts_used 1..n_experts (0
+     * without); a base without experts then lacks the router and the experts (refused) unless
+     * both are 0, a mixture base accepts any n_experts_used in range */
+    {
+        static const uint32_t es[] = {0, 1, 2, 7, 8, 9, 256, 257, 0x80000000u, 0xFFFFFFFFu};
+        uint32_t ne = rd_u32(img + 4) == 3 ? rd_u32(img + 216) : 0;
+        for (k = 0; k < sizeof es / sizeof es[0]; k++)
+            for (j = 0; j < sizeof es / sizeof es[0]; j++) {
+                int ok = es[k] == ne && (ne ? es[j] >= 1 && es[j] <= ne : es[j] == 0);
+                if (level < 2 && es[k] != ne && j > 2) continue;
+                rhwspec_begin(x, b, ok ? RS_ACCEPTED : RS_REFUSED, "version 3, n_experts %lu, n_experts_used %lu",
+                              (unsigned long)es[k], (unsigned long)es[j]);
+                rhwspec_u32(x, 4, 3);
+                rhwspec_u32(x, 216, es[k]);
+                rhwspec_u32(x, 220, es[j]);
+                rhwspec_end(x);
+            }
+    }
+    /* reserved bytes (from 216 in version 2, whose fields fill 200..215; from 224 in version 3) */
+    for (i = rd_u32(img + 4) == 3 ? 224 : rd_u32(img + 4) == 2 ? 216 : 200; i < 256; i++) {
+        if (level < 2 && i != 200 && i != 216 && i != 224 && i != 227 && i != 255) continue;
         rhwspec_begin(x, b, RS_REFUSED, "reserved header byte %d = 1", (int)i);
         rhwspec_u8(x, i, 1);
         rhwspec_end(x);
@@ -895,7 +922,7 @@ static void rhwspec_reconfig(rhwspec_ctx *x, const rhwspec_lay *L, const rh_conf
     for (i = 0; i < L->n_ent; i++) {
         const rhwspec_ent *e = &L->ent[i];
         uint64_t sh[2];
-        int slot = tensor_slot(e->name, L->cfg.n_layers), nd;
+        int slot = tensor_slot(e->name, &L->cfg), nd;
         if (slot < 0) abort();
         nd = slot_shape(c, slot, sh);
         if (nd != (int)e->nd) abort();
@@ -1708,7 +1735,7 @@ static unsigned char *rhwspec_read(const char *path, size_t *n) {
  * region, so a consistent config change may grow it a little.  Layout: header, tok, dir, data. */
 static unsigned char *rhwspec_build(const rh_config *c, rh_dtype dt, const unsigned char *tok, size_t tok_n, uint64_t slack,
                                     size_t *n_out) {
-    int n_slots = SLOT_GLOBALS + c->n_layers * LT_COUNT, s, n = 0, i;
+    int n_slots = SLOT_GLOBALS + c->n_layers * layer_slots(c), s, n = 0, i;
     rhwspec_ent *es = (rhwspec_ent *)calloc((size_t)n_slots, sizeof *es);
     rhwspec_buf dir = {0};
     uint64_t data_off, at;
@@ -1720,7 +1747,7 @@ static unsigned char *rhwspec_build(const rh_config *c, rh_dtype dt, const unsig
         char nm[128];
         int nd = slot_shape(c, s, sh);
         if (!nd) continue;
-        slot_name(s, nm, sizeof nm);
+        slot_name(c, s, nm, sizeof nm);
         rhwspec_ent_set(&es[n++], nm, (uint32_t)dt, nd, sh[0], nd == 2 ? sh[1] : 0, 0);
     }
     rhwspec_ser_dir(&dir, es, n); /* for its size */
@@ -1838,7 +1865,8 @@ static int rhwspec_agree(void) {
         {"test/fixtures/gqa.bf16.rhw", RS_G_DIR, 1, 0}, {"test/fixtures/llama2.rhw", 0, 0, 0},
         {"test/fixtures/gqa.rhw", 0, 0, 0}, {"test/fixtures/qwen2.rhw", 0, 0, 0}, {"test/fixtures/llama3.rhw", 0, 0, 0},
         {"test/fixtures/linear.rhw", 0, 0, 0}, {"weights/demo.rhw", 0, 0, 0},
-        {"test/fixtures/phi3long.rhw", RS_G_HDR | RS_G_DIR, 1, 0}, {"test/fixtures/swa.rhw", RS_G_HDR, 1, 0}};
+        {"test/fixtures/phi3long.rhw", RS_G_HDR | RS_G_DIR, 1, 0}, {"test/fixtures/swa.rhw", RS_G_HDR, 1, 0},
+        {"test/fixtures/mixtral.bf16.rhw", RS_G_HDR | RS_G_DIR, 1, 0}};
     static const char *const secs[] = {"gpt2_aps", "ms_always", "ms_first", "sp_bf", "sp_unk", "llama2", "llama3", "qwen3"};
     rhwspec_ctx x;
     rhwspec_lay L;

@@ -13,8 +13,10 @@ YiForCausalLM (Yi's first configs: Llama with the norms named ln1/ln2), MistralF
 Qwen2ForCausalLM, Phi3ForCausalLM (its fused qkv_proj and gate_up_proj are cut by rows into
 q/k/v_proj and gate_proj (first half)/up_proj; longrope's short_factor and long_factor are
 written as the f32 tensors rope.short_factor and rope.long_factor; partial_rotary_factor as
-rope_dim); sliding-window attention as the config sets it (written in format version 2;
-a model without a window is written as version 1).  Anything in the config that would change the math and
+rope_dim), MixtralForCausalLM (a sparse mixture of experts in every layer: the router
+block_sparse_moe.gate and the experts' w1/w3/w2, written in format version 3);
+sliding-window attention as the config sets it (written in format version 2; a model without a
+window, a partial rotary or longrope is written as version 1).  Anything in the config that would change the math and
 that the engine does not implement is refused with a message naming the key: it is never
 silently ignored.
 
@@ -43,6 +45,8 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 MAGIC = b"RHWF"
 VERSION = 1    # written when the model needs no version 2 field (then the file is as before)
 VERSION_2 = 2  # adds sliding_window and window_first_layer at header bytes 200..207
+VERSION_3 = 3  # adds n_experts and n_experts_used at 216..223 (a mixture of experts)
+MAX_EXPERTS = 256
 MAX_CTX = 1 << 24
 HEADER_BYTES = 256
 ALIGN = 64
@@ -63,9 +67,20 @@ CHUNK_BYTES = 64 << 20  # streaming copy/convert granularity
 # YiForCausalLM (Yi's first releases, remote code) is Llama's math with the two norms named
 # ln1 / ln2; they are read under either name and written under Llama's.
 ARCHS = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
-         "Qwen2ForCausalLM": "qwen2", "YiForCausalLM": "llama", "Phi3ForCausalLM": "phi3"}
+         "Qwen2ForCausalLM": "qwen2", "YiForCausalLM": "llama", "Phi3ForCausalLM": "phi3",
+         "MixtralForCausalLM": "mixtral"}
 MODEL_TYPES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
-               "qwen2": "Qwen2ForCausalLM", "Yi": "YiForCausalLM", "phi3": "Phi3ForCausalLM"}
+               "qwen2": "Qwen2ForCausalLM", "Yi": "YiForCausalLM", "phi3": "Phi3ForCausalLM",
+               "mixtral": "MixtralForCausalLM"}
+# Mixtures of experts refused by name, with what they would need.
+UNSUPPORTED = {
+    "Qwen2MoeForCausalLM": "a shared expert with its sigmoid gate beside the routed experts, and "
+                           "norm_topk_prob, are not implemented (MixtralForCausalLM is)",
+    "Qwen3MoeForCausalLM": "q/k norms and norm_topk_prob are not implemented (MixtralForCausalLM "
+                           "is)",
+    "DeepseekV2ForCausalLM": "multi-head latent attention and shared experts are not implemented",
+    "DeepseekV3ForCausalLM": "multi-head latent attention and shared experts are not implemented",
+}
 YI_ALIASES = {"input_layernorm.weight": "ln1.weight",
               "post_attention_layernorm.weight": "ln2.weight"}
 
@@ -82,6 +97,9 @@ DEFAULTS = {
     "qwen2": {"max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
               "tie_word_embeddings": False, "hidden_act": "silu", "use_sliding_window": False,
               "sliding_window": 4096, "num_key_value_heads": 32},
+    "mixtral": {"max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-5, "rope_theta": 1e6,
+                "tie_word_embeddings": False, "hidden_act": "silu", "sliding_window": None,
+                "num_key_value_heads": 8, "num_local_experts": 8, "num_experts_per_tok": 2},
 }
 
 # Config keys of related families that change the math; present with a non-neutral value in
@@ -272,6 +290,8 @@ def parse_config(hf_dir, max_ctx_arg):
     if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
         fail("%s: architectures must list exactly one architecture, got %r" % (path, archs))
     arch = archs[0]
+    if arch in UNSUPPORTED:
+        fail("%s: architectures: %s is not supported: %s" % (path, arch, UNSUPPORTED[arch]))
     if arch not in ARCHS:
         fail("%s: architectures: %s is not supported (supported: %s)"
              % (path, arch, ", ".join(sorted(ARCHS))))
@@ -325,6 +345,17 @@ def parse_config(hf_dir, max_ctx_arg):
         fail("%s: tie_word_embeddings must be true or false, got %r" % (path, tied))
     c["tied"] = tied
     c["qkv_bias"] = fam == "qwen2"
+
+    # a sparse mixture of experts (HF MixtralSparseMoeBlock): softmax over num_local_experts
+    # router logits, the num_experts_per_tok largest, renormalised; router_jitter_noise acts
+    # only in training, the aux-loss keys too
+    c["n_experts"], c["n_experts_used"] = 0, 0
+    if fam == "mixtral":
+        c["n_experts"] = cfg_int(d, "num_local_experts", path, hi=MAX_EXPERTS)
+        c["n_experts_used"] = cfg_int(d, "num_experts_per_tok", path, hi=1 << 31)
+        if c["n_experts_used"] > c["n_experts"]:
+            fail("%s: num_experts_per_tok %d exceeds num_local_experts %d"
+                 % (path, c["n_experts_used"], c["n_experts"]))
 
     mpe = cfg_int(d, "max_position_embeddings", path)
     if max_ctx_arg is not None and max_ctx_arg > mpe:
@@ -415,7 +446,7 @@ def parse_config(hf_dir, max_ctx_arg):
     # layer_types: "sliding_attention" for i >= max_window_layers).
     c["sliding_window"], c["window_first_layer"] = 0, 0
     first = 0
-    if fam in ("mistral", "phi3"):
+    if fam in ("mistral", "phi3", "mixtral"):
         sw = d.get("sliding_window")
         uses_sw = sw is not None
     elif fam == "qwen2":
@@ -595,6 +626,14 @@ def expected_tensors(c):
             out.append((p + "self_attn.v_proj.bias", (kv,)))
         out.append((p + "self_attn.o_proj.weight", (D, q)))
         out.append((p + "post_attention_layernorm.weight", (D,)))
+        if c["n_experts"]:
+            out.append((p + "block_sparse_moe.gate.weight", (c["n_experts"], D)))
+            for e in range(c["n_experts"]):
+                q_ = p + "block_sparse_moe.experts.%d." % e
+                out.append((q_ + "w1.weight", (H, D)))
+                out.append((q_ + "w3.weight", (H, D)))
+                out.append((q_ + "w2.weight", (D, H)))
+            continue
         out.append((p + "mlp.gate_proj.weight", (H, D)))
         out.append((p + "mlp.up_proj.weight", (H, D)))
         out.append((p + "mlp.down_proj.weight", (D, H)))
@@ -779,7 +818,8 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     eos8 = list(eos_ids) + [0] * (MAX_EOS - len(eos_ids))
     v2 = (c["sliding_window"] or c["window_first_layer"] or c["rope_dim"] or
           c["rope_scaling"] == ROPE_LONGROPE)
-    h = struct.pack("<4sIII", MAGIC, VERSION_2 if v2 else VERSION, HEADER_BYTES, 0)
+    version = VERSION_3 if c["n_experts"] else VERSION_2 if v2 else VERSION
+    h = struct.pack("<4sIII", MAGIC, version, HEADER_BYTES, 0)
     h += struct.pack("<8I", c["dim"], c["hidden_dim"], c["n_layers"], c["n_heads"],
                      c["n_kv_heads"], c["head_dim"], c["vocab_size"], c["max_ctx"])
     h += struct.pack("<fIfffIfI", c["rope_theta"], c["rope_scaling"], c["rope_factor"],
@@ -792,6 +832,7 @@ def header_bytes(c, bos_id, eos_ids, add_bos, sections, n_tensors, data_off, dat
     assert len(h) == 200, len(h)
     h += struct.pack("<IIIf", c["sliding_window"], c["window_first_layer"], c["rope_dim"],
                      c["rope_attn"])
+    h += struct.pack("<II", c["n_experts"], c["n_experts_used"])
     return h + b"\0" * (HEADER_BYTES - len(h))
 
 
@@ -910,6 +951,8 @@ def export(hf_dir, out_path, dtype_arg, max_ctx_arg, name_arg):
         rope += " rope_dim=%d" % c["rope_dim"]
     if c["sliding_window"]:
         rope += " window=%d" % c["sliding_window"]
+    if c["n_experts"]:
+        rope += " experts=%d/%d" % (c["n_experts_used"], c["n_experts"])
     print("%s: %s %s, %d layers, dim %d, heads %d/%d x %d, vocab %d, ctx %d%s, %s params, "
           "%s, %d tensors, %d bytes" % (out_path, c["arch"], name, c["n_layers"], c["dim"],
                                          c["n_heads"], c["n_kv_heads"], c["head_dim"],
