@@ -390,27 +390,34 @@ static void ka_piece(rhm_buf *b, const char *s, float score, int type, int flags
 
 /* Build the model file.  kind 1: the SentencePiece-kind tokenizer above; kind 2: a byte-level
  * one (GPT-2 alphabet and pre-split, no prefix space) whose merges build "Ġword" only, so a
- * word alone ("alpha", no preceding space) tokenizes differently from in running text.
+ * word alone ("alpha", no preceding space) tokenizes differently from in running text; kind 3:
+ * kind 1 with each MLP a mixture of KA_EXPERTS experts, top-2 (as Mixtral): pseudo-random
+ * router, gate and up; the down projections zero in layer 0 and, in layer 1, writing only
+ * dimensions 193..255, which nothing reads but the final norm (a positive factor on every
+ * logit of a position).  The routing then varies from token to token and the experts' sums
+ * are really computed, yet every argmax, attention and so every result is kind 1's.
  * chat: a chat_template metadata value, or NULL. */
+#define KA_EXPERTS 4
 static int ka_build(const char *path, int kind, const char *chat, char *err, size_t errcap) {
     char pieces[400][40];
-    int n_pieces = 0, i, j, rc, V, n_merges = 0;
+    int n_pieces = 0, i, j, rc, V, n_merges = 0, moe = kind == 3, e;
     rhm_buf tok = {0}, merges = {0};
     int hrow[512];
-    float *emb, *lm, *wq[2], *wk[2], *wv[2], *wo[2], *ones, *mlp_g, *mlp_d;
+    float *emb, *lm, *wq[2], *wk[2], *wv[2], *wo[2], *ones, *mlp_g, *mlp_d, *router = NULL, *ex[2][3] = {{NULL}};
     rh_config cfg;
-    rh_tensor_in T[32];
+    rh_tensor_in T[64];
     int nt = 0;
-    char names[32][80];
+    char names[64][80];
     double rms0 = sqrt((64.0 + KA_A * KA_A) / KA_DIM), rms1 = sqrt((64.0 * 3) / KA_DIM);
     double xc0 = KA_A / rms0, A = 20, B = 20, Q = 2.5, K = 2.5;
     const char *meta[5];
-    const char *sp = kind == 1 ? "\xe2\x96\x81" : "\xc4\xa0"; /* ▁ or Ġ */
+    const char *sp = kind != 2 ? "\xe2\x96\x81" : "\xc4\xa0"; /* ▁ or Ġ */
     meta[0] = "name";
     meta[1] = "known-answer induction model (test/test_method.c)";
     meta[2] = chat ? "chat_template" : NULL;
     meta[3] = chat;
     meta[4] = NULL;
+    if (moe) kind = 1; /* the tokenizer of kind 1 */
     if (kind == 1) {
         /* pieces: single characters, then word prefixes (deduplicated) */
         const char *singles = "abcdefghijklmnopqrstuvwxyz.";
@@ -495,6 +502,21 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
         wo[i] = (float *)calloc((size_t)KA_DIM * KA_NH * KA_HD, sizeof(float));
     }
     for (i = 0; i < KA_DIM; i++) ones[i] = 1;
+    if (moe) {
+        uint64_t st = 5;
+        size_t k, n = (size_t)8 * KA_DIM;
+        router = (float *)malloc(sizeof(float) * KA_EXPERTS * KA_DIM);
+        for (k = 0; k < (size_t)KA_EXPERTS * KA_DIM; k++) router[k] = (float)((int)(rhm_rand(&st) % 17) - 8) / 8.0f;
+        for (i = 0; i < 2; i++)
+            for (j = 0; j < 3; j++) {
+                ex[i][j] = (float *)calloc(KA_EXPERTS * n, sizeof(float));
+                for (k = 0; k < KA_EXPERTS * n && (j < 2 || i == 1); k++) {
+                    size_t row = (k % n) / (j < 2 ? KA_DIM : 8); /* w2 is (KA_DIM, 8): dims 193.. only */
+                    if (j == 2 && row < 193) continue;
+                    ex[i][j][k] = (float)((int)(rhm_rand(&st) % 9) - 4) / 16.0f;
+                }
+            }
+    }
     {
         uint64_t st = 99;
         for (i = 0; i < V; i++) {
@@ -562,6 +584,7 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
     cfg.bos_id = 1;
     cfg.n_eos = 1;
     cfg.eos_ids[0] = 2;
+    if (moe) { cfg.n_experts = KA_EXPERTS; cfg.n_experts_used = 2; }
 #define KA_T(nm, p, d0, d1)                                          \
     do {                                                             \
         snprintf(names[nt], sizeof names[nt], "%s", nm);             \
@@ -588,6 +611,19 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
         KA_T(b, wo[i], KA_DIM, KA_NH * KA_HD);
         snprintf(b, sizeof b, "model.layers.%d.post_attention_layernorm.weight", i);
         KA_T(b, ones, KA_DIM, 0);
+        if (moe) {
+            snprintf(b, sizeof b, "model.layers.%d.block_sparse_moe.gate.weight", i);
+            KA_T(b, router, KA_EXPERTS, KA_DIM);
+            for (e = 0; e < KA_EXPERTS; e++) {
+                snprintf(b, sizeof b, "model.layers.%d.block_sparse_moe.experts.%d.w1.weight", i, e);
+                KA_T(b, ex[i][0] + (size_t)e * 8 * KA_DIM, 8, KA_DIM);
+                snprintf(b, sizeof b, "model.layers.%d.block_sparse_moe.experts.%d.w3.weight", i, e);
+                KA_T(b, ex[i][1] + (size_t)e * 8 * KA_DIM, 8, KA_DIM);
+                snprintf(b, sizeof b, "model.layers.%d.block_sparse_moe.experts.%d.w2.weight", i, e);
+                KA_T(b, ex[i][2] + (size_t)e * 8 * KA_DIM, KA_DIM, 8);
+            }
+            continue;
+        }
         snprintf(b, sizeof b, "model.layers.%d.mlp.gate_proj.weight", i);
         KA_T(b, mlp_g, 8, KA_DIM);
         snprintf(b, sizeof b, "model.layers.%d.mlp.up_proj.weight", i);
@@ -604,7 +640,9 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
     free(ones);
     free(mlp_g);
     free(mlp_d);
+    free(router);
     for (i = 0; i < 2; i++) {
+        for (j = 0; j < 3; j++) free(ex[i][j]);
         free(wq[i]);
         free(wk[i]);
         free(wv[i]);
@@ -617,8 +655,8 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
 /* The models (kind 1 and 2), the haystack (sentences of 3..7 haystack words ending in '.',
  * deterministic) and two needles, written once into the temporary directory. */
 static int ka_files_kind(int kind, const char **model, const char **hay, const char **needles) {
-    static char mp[3][512], hp[512], np[512];
-    static int done[3], hay_done;
+    static char mp[4][512], hp[512], np[512];
+    static int done[4], hay_done;
     char err[512];
     rhm_buf b = {0};
     uint64_t st = 7;
@@ -643,7 +681,7 @@ static int ka_files_kind(int kind, const char **model, const char **hay, const c
         hay_done = 1;
     }
     if (!done[kind]) {
-        snprintf(mp[kind], sizeof mp[kind], "%s", t_tmp(kind == 1 ? "ka.rhw" : "ka_bl.rhw"));
+        snprintf(mp[kind], sizeof mp[kind], "%s", t_tmp(kind == 1 ? "ka.rhw" : kind == 2 ? "ka_bl.rhw" : "ka_moe.rhw"));
         if (ka_build(mp[kind], kind, NULL, err, sizeof err)) {
             fprintf(stderr, "  ka_build: %s\n", err);
             return -1;
@@ -916,6 +954,55 @@ static int method_known_answer(void) {
     rc = t_run(cmd, out, sizeof out);
     CHECKF(rc == 0 && ka_niah_mean(out) < 10 && strstr(out, "prefill and decode"), "mask-prefill 0-1: exit %d\n%s", rc,
            out);
+    return 0;
+}
+
+/* The method on a mixture of experts: the known-answer model with Mixtral's MLPs (kind 3)
+ * routes its tokens to varying experts, and detect and niah give kind 1's results: the same
+ * score file byte for byte, the copy head 1-2 found, masking it breaks retrieval. */
+static int method_known_answer_moe(void) {
+    const char *mp, *hp, *np;
+    char cmd[4096], out[16384], s1[512], s3[512], err[512];
+    char *a, *b;
+    size_t na, nb;
+    int rc, ids[64], i, j, distinct = 0, seen[KA_EXPERTS * KA_EXPERTS] = {0};
+    rh_model *m = NULL;
+    rh_ctx *c = NULL;
+    rh_ctx_params p;
+    CHECK(ka_detect(1, "", s1, sizeof s1) == 0);
+    CHECK(ka_detect(3, "", s3, sizeof s3) == 0);
+    a = method_slurp(s1, &na);
+    b = method_slurp(s3, &nb);
+    CHECKF(a && b && na == nb && !memcmp(a, b, na), "the mixture's score file differs from the dense model's");
+    free(a);
+    free(b);
+    CHECK(ka_files_kind(3, &mp, &hp, &np) == 0);
+    /* the routing varies: the prefill's last layer sends 64 tokens to several expert pairs */
+    CHECKF(rh_model_open(mp, &m, err, sizeof err) == RH_OK, "%s", err);
+    CHECK(m->cfg.n_experts == KA_EXPERTS && m->cfg.n_experts_used == 2);
+    rh_ctx_params_default(&p);
+    p.n_ctx = 64;
+    p.n_threads = 1;
+    CHECKF(rh_ctx_new(m, &p, &c, err, sizeof err) == RH_OK, "%s", err);
+    for (i = 0; i < 64; i++) ids[i] = 3 + 256 + (i * 7) % 60;
+    CHECK(rh_eval(c, ids, 64, NULL, 0) == RH_OK);
+    for (i = 0; i < 64; i++) {
+        int e0 = c->moe_sel[2 * i], e1 = c->moe_sel[2 * i + 1];
+        CHECK(e0 >= 0 && e0 < e1 && e1 < KA_EXPERTS);
+        if (!seen[e0 * KA_EXPERTS + e1]++) distinct++;
+    }
+    rh_ctx_free(c);
+    rh_model_close(m);
+    CHECKF(distinct >= 4, "64 tokens went to %d expert pairs only", distinct);
+    for (j = 0; j < 2; j++) {
+        snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s%s", t_bin, mp, hp, np,
+                 t_tmp(j ? "ka_moe_m" : "ka_moe_n"), j ? " --mask-heads 1-2" : "");
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0 && (j ? ka_niah_mean(out) < 10 : ka_niah_mean(out) == 100.0), "niah%s on the mixture: exit %d\n%s",
+               j ? " --mask-heads 1-2" : "", rc, out);
+    }
+    printf("  mixture of %d experts, top-2: %d expert pairs over 64 tokens; detect's scores are the dense model's byte for "
+           "byte; niah 100, with 1-2 masked < 10\n", KA_EXPERTS, distinct);
     return 0;
 }
 
@@ -1389,6 +1476,15 @@ static int method_report_compare(void) {
     snprintf(cmd, sizeof cmd, "%s report test/method/published_excerpt.json", t_bin);
     rc = t_run(cmd, out, sizeof out);
     CHECKF(rc == 0 && strstr(out, "19-9"), "report on the published excerpt: %d\n%s", rc, out);
+    /* the published Mixtral-8x7B file (three of its heads, 32 x 32, mixed ints and floats) */
+    snprintf(cmd, sizeof cmd, "%s report test/method/published_mixtral_excerpt.json", t_bin);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "32 layers x 32 heads, 3 heads present, 390 tests per head") &&
+           strstr(out, "1      12-7     0.9455       390/390    always"), "report on the Mixtral excerpt: %d\n%s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s compare test/method/published_mixtral_excerpt.json test/method/published_excerpt.json", t_bin);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "(32 x 32), B = test/method/published_excerpt.json (20 x 10)") &&
+           strstr(out, "the shapes differ"), "compare Mixtral with Mistral: %d\n%s", rc, out);
     return 0;
 }
 
@@ -1495,6 +1591,7 @@ static const rh_test_case method_tests[] = {{"method/porter_nltk", method_porter
                                             {"method/response_text", method_response_text},
                                             {"method/known_answer", method_known_answer},
                                             {"method/known_answer_bytelevel", method_known_answer_bytelevel},
+                                            {"method/known_answer_moe", method_known_answer_moe},
                                             {"method/resume_shards", method_resume_shards},
                                             {"method/prefix_reuse", method_prefix_reuse},
                                             {"method/prefix_logits", method_prefix_logits},
