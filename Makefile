@@ -45,7 +45,7 @@ TESTBIN := $(O)/test_runner
 # Rebuild when the compiler or flags change (SIMD=, CC=), not only when sources do.
 STAMP := $(O)/.rh_build_flags
 
-.PHONY: all test asan bench bench-attention bench-grid clean demo fuzz test-neon test-windows test-s390x test-slurm valgrind FORCE
+.PHONY: all test asan bench bench-attention bench-grid bench-moe clean demo fuzz test-neon test-windows test-s390x test-slurm valgrind FORCE
 
 all: $(BIN)
 
@@ -138,6 +138,13 @@ BENCH_GRID_ROUNDS ?= 3
 bench-grid: $(BIN)
 	BIN=$(BIN) MODEL=$(DEMO_MODEL) GRID="$(BENCH_GRID)" T=$(BENCH_GRID_T) ROUNDS=$(BENCH_GRID_ROUNDS) OUT=$(O)/bench_grid \
 	  sh test/bench_grid.sh
+
+# What routing costs (test/bench_moe.sh): the mixtral-mini shape (8 experts, 2 a token) against
+# mixtral-mini-dense (the same matmul work a token), bf16, alternated rounds, median tok/s and
+# ratios.  About 2 minutes on 2 Zen 5 cores.
+BENCH_MOE_ROUNDS ?= 3
+bench-moe: $(BIN)
+	BIN=$(BIN) T=$(BENCH_T) ROUNDS=$(BENCH_MOE_ROUNDS) OUT=$(O)/bench_moe sh test/bench_moe.sh
 
 # Prefill attention alone (test/bench_attention.c): the last 512 tokens of an 8192-token
 # TinyLlama-shaped prompt, 1 and 2 threads, median and best GFLOPS of 15 runs; then that prefill
