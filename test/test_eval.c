@@ -208,6 +208,16 @@ static int eval_known_answer(void) {
         }
         CHECKF(eval_accuracy(out) == (m == 1 ? 50.0 : 100.0), "mask \"%s\": %s", mask[m], out);
     }
+    /* the same with Mixtral's MLPs (kind 3): copy items need head 1-2, the bigram items do not */
+    CHECK(ka_files_kind(3, &mp, &hp, &np) == 0);
+    for (m = 0; m < 2; m++) {
+        snprintf(cmd, sizeof cmd, "%s eval %s --task %s --stop '\\n' --max-new 4 -t 2 -q --fresh %s -o %s", t_bin, mp, eval_ka_task(),
+                 m ? "--mask-heads 1-2" : "", t_tmp("eval_ka_moe"));
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0 && eval_accuracy(out) == (m ? 50.0 : 100.0), "mixture of experts, %s: exit %d\n%s",
+               m ? "1-2 masked" : "unmasked", rc, out);
+    }
+    CHECK(ka_files(&mp, &hp, &np) == 0);
     /* --mask-top 1 of the detected scores is the copy head */
     {
         char scores[512];

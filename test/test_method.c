@@ -395,12 +395,14 @@ static void ka_piece(rhm_buf *b, const char *s, float score, int type, int flags
  * router, gate and up; the down projections zero in layer 0 and, in layer 1, writing only
  * dimensions 193..255, which nothing reads but the final norm (a positive factor on every
  * logit of a position).  The routing then varies from token to token and the experts' sums
- * are really computed, yet every argmax, attention and so every result is kind 1's.
+ * are really computed, yet every argmax, attention and so every result is kind 1's; kind 4:
+ * kind 1 with a sliding window of KA_WINDOW tokens in every layer (as Mistral-7B-v0.1's).
  * chat: a chat_template metadata value, or NULL. */
+#define KA_WINDOW 64
 #define KA_EXPERTS 4
 static int ka_build(const char *path, int kind, const char *chat, char *err, size_t errcap) {
     char pieces[400][40];
-    int n_pieces = 0, i, j, rc, V, n_merges = 0, moe = kind == 3, e;
+    int n_pieces = 0, i, j, rc, V, n_merges = 0, moe = kind == 3, swa = kind == 4, e;
     rhm_buf tok = {0}, merges = {0};
     int hrow[512];
     float *emb, *lm, *wq[2], *wk[2], *wv[2], *wo[2], *ones, *mlp_g, *mlp_d, *router = NULL, *ex[2][3] = {{NULL}};
@@ -417,7 +419,7 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
     meta[2] = chat ? "chat_template" : NULL;
     meta[3] = chat;
     meta[4] = NULL;
-    if (moe) kind = 1; /* the tokenizer of kind 1 */
+    if (moe || swa) kind = 1; /* the tokenizer of kind 1 */
     if (kind == 1) {
         /* pieces: single characters, then word prefixes (deduplicated) */
         const char *singles = "abcdefghijklmnopqrstuvwxyz.";
@@ -585,6 +587,7 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
     cfg.n_eos = 1;
     cfg.eos_ids[0] = 2;
     if (moe) { cfg.n_experts = KA_EXPERTS; cfg.n_experts_used = 2; }
+    if (swa) cfg.sliding_window = KA_WINDOW;
 #define KA_T(nm, p, d0, d1)                                          \
     do {                                                             \
         snprintf(names[nt], sizeof names[nt], "%s", nm);             \
@@ -655,8 +658,8 @@ static int ka_build(const char *path, int kind, const char *chat, char *err, siz
 /* The models (kind 1 and 2), the haystack (sentences of 3..7 haystack words ending in '.',
  * deterministic) and two needles, written once into the temporary directory. */
 static int ka_files_kind(int kind, const char **model, const char **hay, const char **needles) {
-    static char mp[4][512], hp[512], np[512];
-    static int done[4], hay_done;
+    static char mp[5][512], hp[512], np[512];
+    static int done[5], hay_done;
     char err[512];
     rhm_buf b = {0};
     uint64_t st = 7;
@@ -681,7 +684,7 @@ static int ka_files_kind(int kind, const char **model, const char **hay, const c
         hay_done = 1;
     }
     if (!done[kind]) {
-        snprintf(mp[kind], sizeof mp[kind], "%s", t_tmp(kind == 1 ? "ka.rhw" : kind == 2 ? "ka_bl.rhw" : "ka_moe.rhw"));
+        snprintf(mp[kind], sizeof mp[kind], "%s", t_tmp(kind == 1 ? "ka.rhw" : kind == 2 ? "ka_bl.rhw" : kind == 3 ? "ka_moe.rhw" : "ka_swa.rhw"));
         if (ka_build(mp[kind], kind, NULL, err, sizeof err)) {
             fprintf(stderr, "  ka_build: %s\n", err);
             return -1;
@@ -1003,6 +1006,99 @@ static int method_known_answer_moe(void) {
     }
     printf("  mixture of %d experts, top-2: %d expert pairs over 64 tokens; detect's scores are the dense model's byte for "
            "byte; niah 100, with 1-2 masked < 10\n", KA_EXPERTS, distinct);
+    return 0;
+}
+
+/* The method under a sliding window: the known-answer model with a window of KA_WINDOW tokens
+ * (kind 4) retrieves a needle the copy head can see and no other.  A test whose whole needle
+ * stays in the window of the prompt's last position and of the answer's steps scores 100; one
+ * whose needle ends a window or more before the prompt's end scores 0; and detect, over the
+ * tests it keeps (the visible needles), still ranks the copy head first. */
+static int method_known_answer_window(void) {
+    const char *mp, *hp, *np;
+    char cmd[4096], out[16384], err[256], rec[512], sc[512];
+    char *d;
+    size_t n, pos = 0;
+    int rc, seen = 0, inside = 0, outside = 0, n_r;
+    rh_scores s;
+    rhm_rank *r = NULL;
+    snprintf(rec, sizeof rec, "%s", t_tmp("ka_swa_n.jsonl")); /* t_tmp's buffers are reused */
+    snprintf(sc, sizeof sc, "%s", t_tmp("ka_swa_s.json"));
+    CHECK(ka_files_kind(4, &mp, &hp, &np) == 0);
+    snprintf(cmd, sizeof cmd, "%s niah %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, t_tmp("ka_swa_n"));
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0, "niah on the windowed model: exit %d\n%s", rc, out);
+    d = method_slurp(rec, &n);
+    CHECK(d != NULL);
+    while (pos < n) {
+        char *nl = memchr(d + pos, '\n', n - pos);
+        size_t ll = nl ? (size_t)(nl - (d + pos)) : n - pos;
+        rhj v;
+        const rhj *nt, *pt, *sf;
+        if (ll && rhj_parse(d + pos, ll, rec, &v, NULL, 0) == RH_OK) {
+            int P, a, b;
+            double score;
+            nt = rhj_get(&v, "needle_tokens");
+            pt = rhj_get(&v, "prompt_tokens");
+            sf = rhj_get(&v, "score");
+            CHECK(nt && nt->type == RHJ_ARR && nt->n == 2 && pt && sf);
+            P = (int)pt->num, a = (int)nt->items[0].num, b = (int)nt->items[1].num, score = sf->num;
+            seen++;
+            if (P + 4 - a < KA_WINDOW) {
+                inside++;
+                CHECKF(score == 100.0, "needle [%d, %d) of %d prompt tokens is in the window but scores %g", a, b, P, score);
+            } else if (P - 1 - b >= KA_WINDOW) {
+                outside++;
+                CHECKF(score == 0.0, "needle [%d, %d) of %d prompt tokens is out of the window but scores %g", a, b, P, score);
+            }
+            rhj_free(&v);
+        }
+        pos += ll + 1;
+    }
+    free(d);
+    CHECKF(seen == 12 && inside >= 2 && outside >= 6, "%d tests: %d in the window, %d out of it", seen, inside, outside);
+    snprintf(cmd, sizeof cmd, "%s detect %s --haystack %s --needles %s " KA_GRID " -o %s", t_bin, mp, hp, np, sc);
+    rc = t_run(cmd, out, sizeof out);
+    CHECKF(rc == 0, "detect on the windowed model: exit %d\n%s", rc, out);
+    CHECK(rh_scores_read(sc, &s, err, sizeof err) == RH_OK);
+    CHECKF(s.n_tests[0] >= inside && s.n_tests[0] < 12, "detect kept %d tests (%d needles in the window)", s.n_tests[0], inside);
+    CHECK(rhm_rank_heads(&s, &r, &n_r) == RH_OK);
+    CHECKF(r[0].idx == 1 * 4 + 2 && r[0].mean > 0.99, "head %d-%d ranked first (mean %g)", r[0].idx / 4, r[0].idx % 4, r[0].mean);
+    printf("  window %d: %d of 12 needles in it score 100, %d out of it 0; detect keeps %d tests, copy head 1-2 first\n",
+           KA_WINDOW, inside, outside, s.n_tests[0]);
+    free(r);
+    rh_scores_free(&s);
+    return 0;
+}
+
+/* Every architecture runs the method's commands: niah with a head masked (prefill and decode)
+ * and eval on the random reference checkpoints of Phi-3 (partial rotary; longrope past an
+ * original context of 32), Mistral with a sliding window and Mixtral.  Random weights retrieve
+ * nothing; what is checked is that each command runs to its end and writes what it says. */
+static int method_architectures(void) {
+    static const char *const files[] = {"phi3.rhw", "phi3long.rhw", "swa.rhw", "qwen2swa.rhw", "mixtral.rhw"};
+    const char *mp, *hp, *np;
+    char cmd[4096], out[16384];
+    int i, rc;
+    char task[512];
+    snprintf(task, sizeof task, "%s", t_tmp("arch_task.jsonl")); /* t_tmp's buffers are reused */
+    CHECK(ka_files(&mp, &hp, &np) == 0);
+    CHECK(method_write(task, "{\"id\": \"g\", \"kind\": \"generate\", \"prompt\": \"the code is red. the code is\", \"answer\": "
+                             "\"red\", \"metric\": \"exact\"}\n{\"id\": \"c\", \"kind\": \"choice\", \"prompt\": \"the code is\", "
+                             "\"choices\": [\"red\", \"blue\"], \"gold\": 0}\n") == 0);
+    for (i = 0; i < (int)(sizeof files / sizeof files[0]); i++) {
+        snprintf(cmd, sizeof cmd, "%s niah test/fixtures/%s --haystack %s --needles %s --lengths 60,110 --depths 0,100 "
+                 "--buffer 16 --max-new 6 --mask-heads 1-0 --mask-prefill --mask-mode neg-inf -q -t 2 --fresh -o %s", t_bin, files[i], hp,
+                 np, t_tmp("arch_n"));
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0 && strstr(out, "mean score: ") && strstr(out, "over 8 tests") && strstr(out, "1-0"),
+               "niah on %s: exit %d\n%s", files[i], rc, out);
+        snprintf(cmd, sizeof cmd, "%s eval test/fixtures/%s --task %s --max-new 3 --mask-heads 1-0 -q -t 2 --fresh -o %s", t_bin,
+                 files[i], task, t_tmp("arch_e"));
+        rc = t_run(cmd, out, sizeof out);
+        CHECKF(rc == 0 && strstr(out, "accuracy"), "eval on %s: exit %d\n%s", files[i], rc, out);
+    }
+    printf("  niah (masked in prefill and decode) and eval ran on %d architectures' checkpoints\n", i);
     return 0;
 }
 
@@ -1592,6 +1688,8 @@ static const rh_test_case method_tests[] = {{"method/porter_nltk", method_porter
                                             {"method/known_answer", method_known_answer},
                                             {"method/known_answer_bytelevel", method_known_answer_bytelevel},
                                             {"method/known_answer_moe", method_known_answer_moe},
+                                            {"method/known_answer_window", method_known_answer_window},
+                                            {"method/architectures", method_architectures},
                                             {"method/resume_shards", method_resume_shards},
                                             {"method/prefix_reuse", method_prefix_reuse},
                                             {"method/prefix_logits", method_prefix_logits},
