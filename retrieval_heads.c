@@ -14180,15 +14180,20 @@ static void cli_help(FILE *f, const cli_command *c) {
 static const char *cli_find_default(const char *model, const char *name, const char *rel, char *buf, size_t cap,
                                     char *tried, size_t tcap);
 
+/* The model a command runs: MODEL (path), else RH_DEFAULT_MODEL found beside the program or
+ * here (into buf), else NULL with the places looked at in tried. */
+static const char *cli_model_path(const char *path, char *buf, size_t cap, char *tried, size_t tcap) {
+    return path ? path : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, buf, cap, tried, tcap);
+}
+static int cli_no_model(const char *cmd, const char *tried) {
+    return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)", RH_DEFAULT_MODEL,
+                    tried);
+}
+
 static int cli_open(const char *cmd, const char *path, rh_model **m) {
     char err[512];
     char found[4200], tried[8600];
-    if (!path) {
-        path = cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, found, sizeof found, tried, sizeof tried);
-        if (!path)
-            return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)",
-                            RH_DEFAULT_MODEL, tried);
-    }
+    if (!(path = cli_model_path(path, found, sizeof found, tried, sizeof tried))) return cli_no_model(cmd, tried);
     /* a model that cannot be read or is malformed is bad input, found before any work: 2 */
     if (rh_model_open(path, m, err, sizeof err) != RH_OK) return cli_fail(2, cmd, "%s", err);
     return 0;
@@ -14909,58 +14914,52 @@ static char *cli_unescape(const char *s) {
     return b.oom ? (rhm_buf_free(&b), (char *)NULL) : b.p;
 }
 
+/* One way of choosing heads from three flags (flag[0] top K of a score file, flag[1] K random
+ * heads of one, flag[2] a list): at most one of them, --scores with the first two; into *pick
+ * (with --scores and --seed as given).  0, or -1 with the message. */
+static int cli_pick(const char *const flag[3], int top, int random, const char *heads, const cli_args *a,
+                    rh_head_pick *pick, char *msg, size_t cap) {
+    memset(pick, 0, sizeof *pick);
+    pick->seed = a->seed;
+    pick->scores = a->scores;
+    if ((top > 0) + (random > 0) + (heads != NULL) > 1)
+        return snprintf(msg, cap, "%s, %s and %s exclude one another", flag[0], flag[1], flag[2]), -1;
+    if ((top || random) && !a->scores) return snprintf(msg, cap, "%s needs --scores FILE", top ? flag[0] : flag[1]), -1;
+    if (heads) {
+        pick->kind = RH_PICK_HEADS;
+        pick->heads = heads;
+    } else if (top) {
+        pick->kind = RH_PICK_TOP;
+        pick->k = top;
+    } else if (random) {
+        pick->kind = RH_PICK_RANDOM;
+        pick->k = random;
+    }
+    return 0;
+}
+
 /* The mask flags, checked together (niah, generate, logits, eval): at most one way of choosing
  * heads, --scores with the two that read one, --seed with the one that draws (or, in eval, with
  * --fewshot). */
 static int cli_mask_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
-    int nm = (a->mask_top > 0) + (a->mask_random > 0) + (a->mask_heads != NULL);
-    memset(pick, 0, sizeof *pick);
-    pick->seed = a->seed;
-    if (nm > 1) return snprintf(msg, cap, "--mask-top, --mask-random and --mask-heads exclude one another"), -1;
-    if ((a->mask_top || a->mask_random) && !a->scores)
-        return snprintf(msg, cap, "%s needs --scores FILE", a->mask_top ? "--mask-top" : "--mask-random"), -1;
+    static const char *const flag[3] = {"--mask-top", "--mask-random", "--mask-heads"};
+    if (cli_pick(flag, a->mask_top, a->mask_random, a->mask_heads, a, pick, msg, cap)) return -1;
     if (a->scores && !a->mask_top && !a->mask_random && !a->kv_keep_top && !a->kv_keep_random && !a->kv_sweep)
         return snprintf(msg, cap, "--scores is used only with --mask-top, --mask-random, --kv-keep-top or --kv-keep-random"), -1;
     if (a->seed_given && !a->mask_random && !a->kv_keep_random && !a->kv_sweep && !a->fewshot)
         return snprintf(msg, cap, "--seed is used only with --mask-random or --kv-keep-random"), -1; /* eval checks its own */
-    if (nm == 0 && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
+    if (pick->kind == RH_PICK_NONE && (a->mask_prefill || a->mask_mode != RH_MASK_UNIFORM))
         return snprintf(msg, cap, "--mask-mode and --mask-prefill need a mask (--mask-top, --mask-random or --mask-heads)"), -1;
-    if (a->mask_heads) {
-        pick->kind = RH_PICK_HEADS;
-        pick->heads = a->mask_heads;
-    } else if (a->mask_top) {
-        pick->kind = RH_PICK_TOP;
-        pick->k = a->mask_top;
-    } else if (a->mask_random) {
-        pick->kind = RH_PICK_RANDOM;
-        pick->k = a->mask_random;
-    }
-    pick->scores = a->scores;
     return 0;
 }
 
 /* The KV policy flags, checked together as the mask flags are: at most one way of choosing the
  * heads kept full, --scores with the two that read one, --kv-sinks with a policy. */
 static int cli_kv_flags(const cli_args *a, rh_head_pick *pick, char *msg, size_t cap) {
-    int nk = (a->kv_keep_top > 0) + (a->kv_keep_random > 0) + (a->kv_keep_heads != NULL);
-    memset(pick, 0, sizeof *pick);
-    pick->seed = a->seed;
-    if (nk > 1) return snprintf(msg, cap, "--kv-keep-top, --kv-keep-random and --kv-keep-heads exclude one another"), -1;
-    if ((a->kv_keep_top || a->kv_keep_random) && !a->scores)
-        return snprintf(msg, cap, "%s needs --scores FILE", a->kv_keep_top ? "--kv-keep-top" : "--kv-keep-random"), -1;
-    if (a->have_kv_sinks && !nk && !a->have_kv_window && !a->kv_sweep)
+    static const char *const flag[3] = {"--kv-keep-top", "--kv-keep-random", "--kv-keep-heads"};
+    if (cli_pick(flag, a->kv_keep_top, a->kv_keep_random, a->kv_keep_heads, a, pick, msg, cap)) return -1;
+    if (a->have_kv_sinks && pick->kind == RH_PICK_NONE && !a->have_kv_window && !a->kv_sweep)
         return snprintf(msg, cap, "--kv-sinks needs a KV policy (--kv-window, --kv-keep-top, --kv-keep-random or --kv-keep-heads)"), -1;
-    if (a->kv_keep_heads) {
-        pick->kind = RH_PICK_HEADS;
-        pick->heads = a->kv_keep_heads;
-    } else if (a->kv_keep_top) {
-        pick->kind = RH_PICK_TOP;
-        pick->k = a->kv_keep_top;
-    } else if (a->kv_keep_random) {
-        pick->kind = RH_PICK_RANDOM;
-        pick->k = a->kv_keep_random;
-    }
-    pick->scores = a->scores;
     return 0;
 }
 
@@ -15317,8 +15316,7 @@ static int cmd_experiment(const char *cmd, cli_args *a, int argc, char **argv) {
     }
     {
         char tried[8600];
-        x.model = a->n_pos ? a->pos[0] : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, model_buf, sizeof model_buf, tried,
-                                                          sizeof tried);
+        x.model = cli_model_path(a->n_pos ? a->pos[0] : NULL, model_buf, sizeof model_buf, tried, sizeof tried);
         if (!x.model) x.model = RH_DEFAULT_MODEL; /* opening it names the problem */
         x.haystack = a->have_haystack ? a->haystack
                                       : cli_find_default(x.model, "haystack", "weights/haystack", hay_buf, sizeof hay_buf, tried,
@@ -15498,12 +15496,9 @@ static int cmd_eval(const char *cmd, cli_args *a, int argc, char **argv) {
         return cli_fail(2, cmd, "--seed is used only with --mask-random, --kv-keep-random or --fewshot");
     if (cli_mask_flags(a, &x.mask, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
     /* the default model beside the program as for the other commands (--rescore needs none) */
-    x.model = a->n_pos ? a->pos[0]
-                       : cli_find_default(NULL, NULL, RH_DEFAULT_MODEL, model_buf, sizeof model_buf, tried, sizeof tried);
+    x.model = cli_model_path(a->n_pos ? a->pos[0] : NULL, model_buf, sizeof model_buf, tried, sizeof tried);
     if (!x.model) {
-        if (!a->rescore)
-            return cli_fail(2, cmd, "no MODEL given and the default %s does not exist (looked for %s; give MODEL)",
-                            RH_DEFAULT_MODEL, tried);
+        if (!a->rescore) return cli_no_model(cmd, tried);
         x.model = RH_DEFAULT_MODEL;
     }
     if (cli_kv_flags(a, &x.kv_keep, msg, sizeof msg)) return cli_fail(2, cmd, "%s", msg);
