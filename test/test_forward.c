@@ -506,7 +506,7 @@ static int forward_reference_alone(void) {
         for (mode = 0; mode < 3; mode++) {
             CHECK(rh_ctx_rewind(cx, n - 1) == RH_OK && rh_set_mask(cx, mask, (rh_mask_mode)mode) == RH_OK);
             CHECK(rh_eval(cx, ids + n - 1, 1, NULL, 0) == RH_OK);
-            if (mode == RH_MASK_UNIFORM) CHECK(top1[2] == 0 && w1[2] == 1.0f / n && rows[2 * n + 7] == 1.0f / n);
+            if (mode == RH_MASK_UNIFORM) CHECK(top1[2] == 0 && w1[2] == (float)(1.0f / n) && rows[2 * n + 7] == (float)(1.0f / n));
             if (mode == RH_MASK_NEG_INF) CHECK(top1[9] == n - 1 && w1[9] == 1.0f && rows[9 * n + 7] == 0.0f);
             if (mode == RH_MASK_ZERO) CHECK(top1[2] == top1u[2] && w1[2] == w1u[2]); /* layer 0: the same input */
             CHECK(top1[0] == top1u[0] && w1[0] == w1u[0]); /* unmasked heads of the first layer: untouched */

@@ -65,23 +65,6 @@ static float *kvc_run(const rh_model *m, const rh_ctx_params *p, const int *ids,
     return lg;
 }
 
-/* The whole file (malloc'd), or NULL. */
-static char *kvc_slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    char *b = NULL;
-    long len;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (b = (char *)malloc((size_t)len + 1)) != NULL && fread(b, 1, (size_t)len, f) == (size_t)len) {
-        *n = (size_t)len;
-    } else {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
 static double kvc_maxdiff(const float *a, const float *b, size_t n, double *scale) {
     double d = 0, s = 0;
     size_t i;
@@ -526,7 +509,6 @@ static int kvcache_torch(void) {
         char path[256], err[512];
         rh_model *m = NULL;
         float *want, *got;
-        size_t n = 0;
         int V, k, ids[40];
         unsigned char keep[512];
         rh_ctx_params p;
@@ -534,8 +516,8 @@ static int kvcache_torch(void) {
         CHECKF(rh_model_open(path, &m, err, sizeof err) == RH_OK, "%s", err);
         V = m->cfg.vocab_size;
         snprintf(path, sizeof path, "test/fixtures/kvcache_%s.logits.bin", names[fi]);
-        want = (float *)(void *)kvc_slurp(path, &n);
-        CHECKF(want && n == sizeof(float) * (size_t)T * V, "%s: %zu bytes", path, n);
+        want = reference_read_f32(path, (size_t)T * V); /* little-endian on any host */
+        CHECKF(want != NULL, "%s: not %d x %d float32 values", path, T, V);
         for (i = 0; i < T; i++) ids[i] = (7 * i + 3) % V;
         memset(keep, 0, sizeof keep);
         keep[1 * (m->cfg.n_heads / m->cfg.n_kv_heads)] = 1; /* layer 0, a query head of KV head 1 */
