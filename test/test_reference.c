@@ -2,10 +2,12 @@
  * test_reference.c -- the forward pass against a reference nobody on the team wrote.
  *
  * test/gen_reference.py (Debian python3 + torch) built tiny random Hugging Face checkpoints of
- * nine variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
+ * ten variants (Llama-2 MHA, Mistral GQA, Qwen2 qkv-bias + tied, Llama-3 rope scaling, linear
  * rope scaling, Mistral sliding window 12 on every layer, Qwen2 window 7 from layer 1, Phi-3
- * with fused projections and partial rotary, Phi-3 longrope with an original context of 32), exported them with weights/export.py to test/fixtures/NAME.rhw (f32, and bf16 or
- * f16 for each) and saved PyTorch float64 reference outputs: the logits of every position of a
+ * with fused projections and partial rotary, Phi-3 longrope with an original context of 32,
+ * Mixtral with 8 experts and top-2), exported them with weights/export.py to
+ * test/fixtures/NAME.rhw (f32, and bf16 or f16 for most) and saved PyTorch float64 reference
+ * outputs: the logits of every position of a
  * 48-token id sequence (<name>.logits.bin, float32 LE, 48 x vocab) and 64 greedy tokens after
  * an 8-token prompt (reference_cases.h).  The weights are exactly representable in bf16 and f16, so
  * all exports of a variant share one reference.
