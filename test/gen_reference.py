@@ -732,6 +732,7 @@ def main():
                 gf = torch.Generator().manual_seed(seed + 999)
                 v["short_factor"] = (1 + torch.randint(0, 8, (rdim // 2,), generator=gf) / 8.0).tolist()
                 v["long_factor"] = (1 + torch.randint(0, 64, (rdim // 2,), generator=gf) / 8.0).tolist()
+            bf16_export = any(dt == "bf16" for dt, _ in v["exports"])
             for attempt in range(1000 if v.get("experts") else 100):
                 W = make_weights(v, vocab, seed + attempt)
                 hd = v["head_dim"] or v["dim"] // v["heads"]
@@ -766,7 +767,7 @@ def main():
                 if c["n_experts"]:  # every routing decision the checks make: both sequences
                     forward(W, c, seq, stats=route)
                     forward(W, c, prompt + gen[:-1], stats=route)
-                    if any(dt == "bf16" for dt, _ in v["exports"]):
+                    if bf16_export:
                         # as a bf16 prefill of seq, and of the prompt before decoding, route
                         rb = {}
                         forward(W, c, seq, stats=rb, nr=len(seq))
@@ -831,7 +832,7 @@ def main():
                 extra += ("  %d experts, top-%d: %d distinct expert sets, smallest router margin "
                           "%.4f (>= %g)" % (c["n_experts"], c["top_k"], len(route["choices"]),
                                             route["route_margin"], MIN_ROUTE_MARGIN))
-                if any(dt == "bf16" for dt, _ in v["exports"]):
+                if bf16_export:
                     extra += ", routes alike with bf16-rounded prefill inputs"
             if c["sliding_window"]:  # the window must matter: without it the logits differ
                 full = forward(W, dict(c, sliding_window=0), seq)
