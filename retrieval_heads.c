@@ -6610,6 +6610,7 @@ static void k_scale(float *y, float a, int n);
 static float k_max(const float *x, int n);
 static float k_exp_sum(const float *x, float a, float mx, float *y, int n);
 static void k_pv(const float *p, const float *V, int nk, int d, float *o);
+static void k_pv2(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u);
 static void k_silu_mul(float *g, const float *u, int n);
 /* the pool: tasks 0..n_tasks-1 of fn claimed by its threads; the caller is thread 0 */
 typedef struct rh_pool rh_pool;
@@ -7141,6 +7142,7 @@ static void att_task(void *arg, int task, int thread) {
         if (!(mask && mask[h] && c->mask_mode == RH_MASK_NEG_INF)) all_neginf = 0;
     }
     for (kb = lo0 / RH_BK * RH_BK; kb <= last_pos && !all_neginf; kb += RH_BK) {
+        int pend = -1, pnr = 0, pra[2], prb[2]; /* decode: a row whose P V waits for a partner */
         /* the keys of this block any row sees: [k0, k0 + nk) (a full head: from the block start) */
         int be = last_pos + 1 - kb < RH_BK ? last_pos + 1 - kb : RH_BK, k0 = kb, nk = be;
         const unsigned char *Kc = kbase + (size_t)kb * rowb, *Vc = vbase + (size_t)kb * rowb;
@@ -7250,8 +7252,31 @@ static void att_task(void *arg, int task, int thread) {
             for (x = 0; x < nr; x++) {
                 sum = k_exp_sum(s + ra[x], fold ? scale : 1.0f, mnew, s + ra[x], rb[x] - ra[x]);
                 S->sum[r] += sum;
-                if (!J->pk) k_pv(s + ra[x], V + (size_t)ra[x] * hd, rb[x] - ra[x], hd, S->o + (size_t)r * hd);
             }
+            if (J->pk) continue;
+            /* decode: o += P V, two rows at a time where they see the same keys (a row waits for
+             * the next in pend; its P and o are its own, so waiting changes no bit) */
+            if (pend >= 0 && (pnr != nr || memcmp(pra, ra, sizeof(int) * (size_t)nr) || memcmp(prb, rb, sizeof(int) * (size_t)nr))) {
+                const float *ps = S->s + (size_t)pend * RH_BK;
+                for (x = 0; x < pnr; x++) k_pv(ps + pra[x], V + (size_t)pra[x] * hd, prb[x] - pra[x], hd, S->o + (size_t)pend * hd);
+                pend = -1;
+            }
+            if (pend < 0) {
+                pend = r;
+                pnr = nr;
+                for (x = 0; x < nr; x++) { pra[x] = ra[x]; prb[x] = rb[x]; }
+                continue;
+            }
+            for (x = 0; x < nr; x++)
+                k_pv2(S->s + (size_t)pend * RH_BK + ra[x], s + ra[x], V + (size_t)ra[x] * hd, rb[x] - ra[x], hd,
+                      S->o + (size_t)pend * hd, S->o + (size_t)r * hd);
+            pend = -1;
+        }
+        if (pend >= 0) {
+            const float *ps = S->s + (size_t)pend * RH_BK;
+            int x;
+            for (x = 0; x < pnr; x++) k_pv(ps + pra[x], V + (size_t)pra[x] * hd, prb[x] - pra[x], hd, S->o + (size_t)pend * hd);
+            pend = -1;
         }
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
@@ -11298,55 +11323,92 @@ RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d,
     int j;
     for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
 }
-static void k_pv(const float *p, const float *V, int nk, int d, float *o) {
+/* k_pv for one row (q, u NULL) or two rows that share V: o += p V and u += q V, each row's
+ * operations exactly k_pv's alone; side by side, the two rows' chains hide each other's
+ * latency (decode's query heads of one KV head see the same keys) */
+static void k_pv2(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u) {
 #if defined(RH_VEC)
     int c0 = 0, j;
     for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
         rh_v a0 = V_LOAD(o + c0), a1 = V_LOAD(o + c0 + RH_VL), a2 = V_LOAD(o + c0 + 2 * RH_VL), a3 = V_LOAD(o + c0 + 3 * RH_VL);
+        rh_v e0 = V_ZERO(), e1 = V_ZERO(), e2 = V_ZERO(), e3 = V_ZERO();
+        if (u) { e0 = V_LOAD(u + c0); e1 = V_LOAD(u + c0 + RH_VL); e2 = V_LOAD(u + c0 + 2 * RH_VL); e3 = V_LOAD(u + c0 + 3 * RH_VL); }
         for (j = 0; j < nk; j++) {
             const float *v = V + (size_t)j * d + c0;
-            rh_v pj = V_SET1(p[j]);
-            a0 = V_FMA(a0, pj, V_LOAD(v)); a1 = V_FMA(a1, pj, V_LOAD(v + RH_VL));
-            a2 = V_FMA(a2, pj, V_LOAD(v + 2 * RH_VL)); a3 = V_FMA(a3, pj, V_LOAD(v + 3 * RH_VL));
+            rh_v pj = V_SET1(p[j]), v0 = V_LOAD(v), v1 = V_LOAD(v + RH_VL), v2 = V_LOAD(v + 2 * RH_VL), v3 = V_LOAD(v + 3 * RH_VL);
+            a0 = V_FMA(a0, pj, v0); a1 = V_FMA(a1, pj, v1); a2 = V_FMA(a2, pj, v2); a3 = V_FMA(a3, pj, v3);
+            if (u) {
+                rh_v qj = V_SET1(q[j]);
+                e0 = V_FMA(e0, qj, v0); e1 = V_FMA(e1, qj, v1); e2 = V_FMA(e2, qj, v2); e3 = V_FMA(e3, qj, v3);
+            }
         }
         V_STORE(o + c0, a0); V_STORE(o + c0 + RH_VL, a1); V_STORE(o + c0 + 2 * RH_VL, a2); V_STORE(o + c0 + 3 * RH_VL, a3);
+        if (u) { V_STORE(u + c0, e0); V_STORE(u + c0 + RH_VL, e1); V_STORE(u + c0 + 2 * RH_VL, e2); V_STORE(u + c0 + 3 * RH_VL, e3); }
     }
     if (c0 < d) {
         /* the last d - c0 < 4 RH_VL columns, with k_axpy's operations (an FMA per lane of the whole
-         * blocks, a multiply then an add per column of the tail) but o held in registers: the tail
-         * is loaded as a whole vector, its lanes past d read the next row's columns and are never
-         * stored; the last rows, whose vector would pass the block's end, go column by column */
-        rh_v a[4];
-        float tb[RH_VL];
-        int nb = (d - c0) / RH_VL, t0 = c0 + nb * RH_VL, tail = d - t0, b, i;
-        for (b = 0; b < nb; b++) a[b] = V_LOAD(o + c0 + b * RH_VL);
+         * blocks, a multiply then an add per column of the tail) but o held in registers (named
+         * ones: an array indexed by the block number would live in memory, and each row would
+         * wait on a store and a load): the tail is loaded as a whole vector, its lanes past d read
+         * the next row's columns and are never stored; the rows from jv on, whose vector would
+         * pass the block's end, go column by column */
+        rh_v b0 = V_ZERO(), b1 = V_ZERO(), b2 = V_ZERO(), bt = V_ZERO(), f0 = V_ZERO(), f1 = V_ZERO(), f2 = V_ZERO(),
+             ft = V_ZERO();
+        float tb[RH_VL], tu[RH_VL];
+        int nb = (d - c0) / RH_VL, t0 = c0 + nb * RH_VL, tail = d - t0, i, jv = nk;
+        if (nb > 0) { b0 = V_LOAD(o + c0); if (u) f0 = V_LOAD(u + c0); }
+        if (nb > 1) { b1 = V_LOAD(o + c0 + RH_VL); if (u) f1 = V_LOAD(u + c0 + RH_VL); }
+        if (nb > 2) { b2 = V_LOAD(o + c0 + 2 * RH_VL); if (u) f2 = V_LOAD(u + c0 + 2 * RH_VL); }
         if (tail) {
+            long room = (long)nk * d - t0 - RH_VL; /* row j's vector fits when j d <= room */
+            jv = room < 0 ? 0 : (int)(room / d) + 1 < nk ? (int)(room / d) + 1 : nk;
             memset(tb, 0, sizeof tb);
             memcpy(tb, o + t0, sizeof(float) * (size_t)tail);
-            a[nb] = V_LOAD(tb);
+            bt = V_LOAD(tb);
+            memset(tu, 0, sizeof tu);
+            if (u) memcpy(tu, u + t0, sizeof(float) * (size_t)tail);
+            ft = V_LOAD(tu);
         }
         for (j = 0; j < nk; j++) {
             const float *v = V + (size_t)j * d;
-            rh_v pj = V_SET1(p[j]);
-            for (b = 0; b < nb; b++) a[b] = V_FMA(a[b], pj, V_LOAD(v + c0 + b * RH_VL));
+            rh_v pj = V_SET1(p[j]), qj = u ? V_SET1(q[j]) : V_ZERO();
+            if (nb > 0) { rh_v w = V_LOAD(v + c0); b0 = V_FMA(b0, pj, w); if (u) f0 = V_FMA(f0, qj, w); }
+            if (nb > 1) { rh_v w = V_LOAD(v + c0 + RH_VL); b1 = V_FMA(b1, pj, w); if (u) f1 = V_FMA(f1, qj, w); }
+            if (nb > 2) { rh_v w = V_LOAD(v + c0 + 2 * RH_VL); b2 = V_FMA(b2, pj, w); if (u) f2 = V_FMA(f2, qj, w); }
             if (!tail) continue;
-            if ((size_t)j * d + t0 + RH_VL <= (size_t)nk * d) a[nb] = V_ADD(a[nb], V_MUL(pj, V_LOAD(v + t0)));
-            else {
-                V_STORE(tb, a[nb]);
+            if (j < jv) {
+                rh_v w = V_LOAD(v + t0);
+                bt = V_ADD(bt, V_MUL(pj, w));
+                if (u) ft = V_ADD(ft, V_MUL(qj, w));
+            } else {
+                V_STORE(tb, bt);
                 for (i = 0; i < tail; i++) tb[i] += p[j] * v[t0 + i];
-                a[nb] = V_LOAD(tb);
+                bt = V_LOAD(tb);
+                if (u) {
+                    V_STORE(tu, ft);
+                    for (i = 0; i < tail; i++) tu[i] += q[j] * v[t0 + i];
+                    ft = V_LOAD(tu);
+                }
             }
         }
-        for (b = 0; b < nb; b++) V_STORE(o + c0 + b * RH_VL, a[b]);
+        if (nb > 0) { V_STORE(o + c0, b0); if (u) V_STORE(u + c0, f0); }
+        if (nb > 1) { V_STORE(o + c0 + RH_VL, b1); if (u) V_STORE(u + c0 + RH_VL, f1); }
+        if (nb > 2) { V_STORE(o + c0 + 2 * RH_VL, b2); if (u) V_STORE(u + c0 + 2 * RH_VL, f2); }
         if (tail) {
-            V_STORE(tb, a[nb]);
+            V_STORE(tb, bt);
             memcpy(o + t0, tb, sizeof(float) * (size_t)tail);
+            if (u) {
+                V_STORE(tu, ft);
+                memcpy(u + t0, tu, sizeof(float) * (size_t)tail);
+            }
         }
     }
 #else
     k_pv_scalar(p, V, nk, d, o);
+    if (u) k_pv_scalar(q, V, nk, d, u);
 #endif
 }
+static void k_pv(const float *p, const float *V, int nk, int d, float *o) { k_pv2(p, NULL, V, nk, d, o, NULL); }
 
 /* ---- what this build is ---- */
 #if defined(RH_SOURCE_HASH)

@@ -54,20 +54,23 @@ static int engine_kernels_dot(void) {
 }
 
 static int engine_kernels_gemm(void) {
-    static float X[13 * 77], W[11 * 77], Y[13 * 11], Ys[13 * 11];
-    int m, n, k, i, j;
+    /* n past 2 RH_VL and k of whole vector blocks with and without a tail (24: head_dim 24) */
+    static const int ks[] = {1, 8, 16, 20, 24, 39, 58, 64, 77};
+    static float X[13 * 77], W[41 * 77], Y[13 * 41], Ys[13 * 41];
+    int m, n, k, i, j, q;
     for (i = 0; i < 13 * 77; i++) X[i] = engine_uniform();
-    for (i = 0; i < 11 * 77; i++) W[i] = engine_uniform();
+    for (i = 0; i < 41 * 77; i++) W[i] = engine_uniform();
     for (m = 1; m <= 13; m += 3)
-        for (n = 1; n <= 11; n += 2)
-            for (k = 1; k <= 77; k += 19) {
-                k_gemm_nt(X, 77, W, 77, Y, 11, m, n, k);
-                k_gemm_nt_scalar(X, 77, W, 77, Ys, 11, m, n, k);
+        for (n = 1; n <= 41; n += n < 11 ? 2 : 5)
+            for (q = 0; q < (int)(sizeof ks / sizeof ks[0]); q++) {
+                k = ks[q];
+                k_gemm_nt(X, 77, W, 77, Y, 41, m, n, k);
+                k_gemm_nt_scalar(X, 77, W, 77, Ys, 41, m, n, k);
                 for (i = 0; i < m; i++)
                     for (j = 0; j < n; j++) {
                         /* bit-identical to k_dot whichever tile computed the element */
-                        CHECKF(Y[i * 11 + j] == k_dot(X + i * 77, W + j * 77, k), "gemm tile vs k_dot m=%d n=%d k=%d (%d,%d)", m, n, k, i, j);
-                        CHECKF(engine_close(Y[i * 11 + j], Ys[i * 11 + j], 1e-5, 1e-5), "gemm vs scalar m=%d n=%d k=%d", m, n, k);
+                        CHECKF(Y[i * 41 + j] == k_dot(X + i * 77, W + j * 77, k), "gemm tile vs k_dot m=%d n=%d k=%d (%d,%d)", m, n, k, i, j);
+                        CHECKF(engine_close(Y[i * 41 + j], Ys[i * 41 + j], 1e-5, 1e-5), "gemm vs scalar m=%d n=%d k=%d", m, n, k);
                     }
             }
     return 0;
@@ -450,17 +453,30 @@ static int engine_kernels_misc(void) {
         for (d = 1; d <= 136; d += (d < 40 ? 1 : 8))
             for (nk = 1; nk <= 7; nk += 3) { /* p holds 7 */
                 float *Vx = (float *)malloc(sizeof(float) * (size_t)(nk * d)), *oa = (float *)malloc(sizeof(float) * (size_t)d),
-                      *ob = (float *)malloc(sizeof(float) * (size_t)d);
-                CHECK(Vx && oa && ob);
+                      *ob = (float *)malloc(sizeof(float) * (size_t)d), *oc = (float *)malloc(sizeof(float) * (size_t)d),
+                      *od = (float *)malloc(sizeof(float) * (size_t)d), q2[7];
+                CHECK(Vx && oa && ob && oc && od);
                 for (i = 0; i < nk * d; i++) Vx[i] = engine_uniform() - 0.5f;
                 for (i = 0; i < nk; i++) p[i] = engine_uniform();
                 for (i = 0; i < d; i++) oa[i] = ob[i] = engine_uniform();
                 k_pv(p, Vx, nk, d, oa);
                 for (i = 0; i < nk; i++) k_axpy(p[i], Vx + (size_t)i * d, ob, d);
                 CHECKF(memcmp(oa, ob, sizeof(float) * (size_t)d) == 0, "k_pv d=%d nk=%d: not k_axpy's bits", d, nk);
+                /* two rows side by side: each row's bits as alone */
+                for (i = 0; i < d; i++) { oa[i] = ob[i] = engine_uniform(); oc[i] = od[i] = engine_uniform(); }
+                for (i = 0; i < nk; i++) q2[i] = engine_uniform();
+                k_pv2(p, q2, Vx, nk, d, oa, oc);
+                for (i = 0; i < nk; i++) {
+                    k_axpy(p[i], Vx + (size_t)i * d, ob, d);
+                    k_axpy(q2[i], Vx + (size_t)i * d, od, d);
+                }
+                CHECKF(!memcmp(oa, ob, sizeof(float) * (size_t)d) && !memcmp(oc, od, sizeof(float) * (size_t)d),
+                       "k_pv2 d=%d nk=%d: not k_axpy's bits", d, nk);
                 free(Vx);
                 free(oa);
                 free(ob);
+                free(oc);
+                free(od);
             }
     }
     return 0;
