@@ -11616,14 +11616,22 @@ static int rh_file_sync(FILE *f) {
 /* Replace path by tmp (a complete file already flushed to disk), then make the rename itself
  * durable: on POSIX by syncing the folder (a crash right after rename() may otherwise leave
  * the old name's entry on disk); on Windows MOVEFILE_WRITE_THROUGH returns only once the move
- * is on disk.  0 on success, else -1 with errno set. */
+ * is on disk.  Windows refuses to replace a file another process holds open (a viewer, a
+ * script polling a run's records), where POSIX renames over it: the move is tried again for
+ * about 2 s before it counts as failed.  0 on success, else -1 with errno set. */
 static int rh_file_replace(const char *tmp, const char *path) {
 #if defined(_WIN32)
-    if (!MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
-        errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
-        return -1;
+    int tries;
+    for (tries = 0;; tries++) {
+        DWORD e;
+        if (MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
+        e = GetLastError();
+        if ((e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION && e != ERROR_LOCK_VIOLATION) || tries == 200) {
+            errno = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION ? EACCES : EIO;
+            return -1;
+        }
+        Sleep(tries < 10 ? 1 : 10);
     }
-    return 0;
 #else
     size_t dl = rh_path_dir_len(path);
     char dir[4096];

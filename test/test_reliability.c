@@ -664,6 +664,34 @@ static int rel_cli_ctx(void) {
     return 0;
 }
 
+/* Replacing a file another process holds open: POSIX renames over it; Windows refuses while the
+ * handle is open, so rh_file_replace tries again (a script polling a run's records, as the kill
+ * tests do, made detect fail to write them under Wine).  The reader closes after 150 ms. */
+static void *rel_close_later(void *f) {
+    t_sleep_ms(150);
+    fclose((FILE *)f);
+    return NULL;
+}
+static int rel_replace_open_file(void) {
+    char path[600], tmp[620], *d;
+    FILE *r;
+    pthread_t th;
+    int rc;
+    snprintf(path, sizeof path, "%s", t_tmp("rel_replace.txt"));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(rel_write(path, "old") == 0 && rel_write(tmp, "new") == 0);
+    r = fopen(path, "rb");
+    CHECK(r != NULL);
+    CHECK(pthread_create(&th, NULL, rel_close_later, r) == 0);
+    rc = rh_file_replace(tmp, path);
+    pthread_join(th, NULL);
+    CHECKF(rc == 0, "replacing a file held open for 150 ms failed: %s", strerror(errno));
+    d = rel_slurp(path, NULL);
+    CHECKF(d && !strcmp(d, "new"), "after the replace the file holds '%s'", d ? d : "(nothing)");
+    free(d);
+    return 0;
+}
+
 static const rh_test_case reliability_tests[] = {{"reliability/kill_detect_sigkill", rel_kill_detect_sigkill},
 #if !defined(_WIN32) /* no SIGINT on Windows: see rel_spawn */
                                                  {"reliability/kill_niah_sigint", rel_kill_niah_sigint},
@@ -675,4 +703,5 @@ static const rh_test_case reliability_tests[] = {{"reliability/kill_detect_sigki
                                                  {"reliability/threads", rel_threads},
                                                  {"reliability/ctx_limits", rel_ctx_limits},
                                                  {"reliability/cli_ctx", rel_cli_ctx},
+                                                 {"reliability/replace_open_file", rel_replace_open_file},
                                                  {NULL, NULL}};
