@@ -6891,7 +6891,7 @@ static void reference_attention(rh_ctx *c, int l, int pos, int observe) {
  * passes add their outputs in (HF's index_add_ over experts in increasing index), w (K) their
  * weights. */
 static void moe_route(const float *r, int E, int K, int *sel, float *w) {
-    float mx = r[0], p[RHW_MAX_EXPERTS], top[RHW_MAX_EXPERTS];
+    float mx = r[0], p[RHW_MAX_EXPERTS];
     double sum = 0.0, tsum = 0.0;
     unsigned char taken[RHW_MAX_EXPERTS];
     int e, j, i;
@@ -6903,12 +6903,24 @@ static void moe_route(const float *r, int E, int K, int *sel, float *w) {
         for (e = 0; e < E; e++)
             if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
         taken[best] = 1;
-        top[j] = p[best];
-        tsum += top[j];
+        tsum += p[best];
     }
     for (e = 0, i = 0; e < E; e++)
         if (taken[e]) { sel[i] = e; w[i] = (float)(p[e] / tsum); i++; }
 }
+/* c->xb2 (dim) = down(silu(gate xb) * up xb) for the normalised row c->xb: one SwiGLU MLP, a
+ * dense layer's or one expert's (silu in double, as everywhere in this pass). */
+static void reference_mlp(rh_ctx *c, const rh_wt *gate, const rh_wt *up, const rh_wt *down, int bf16x) {
+    int i, hid = c->m->cfg.hidden_dim;
+    ref_matvec(gate, c->xb, c->hb, bf16x);
+    ref_matvec(up, c->xb, c->hb2, bf16x);
+    for (i = 0; i < hid; i++) {
+        double g = c->hb[i];
+        c->hb[i] = (float)(g / (1.0 + exp(-g)) * c->hb2[i]);
+    }
+    ref_matvec(down, c->hb, c->xb2, bf16x);
+}
+
 /* The token id at position pos through the model: its key and value rows appended to the cache,
  * logits (vocab_size) written when logits is not NULL; observe as in reference_attention.
  * bf16x: the token is part of a prefill (an rh_eval of more than one token) in an RH_BF16DOT
@@ -6917,12 +6929,12 @@ static void moe_route(const float *r, int E, int K, int *sel, float *w) {
 static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int observe, int bf16x) {
     const rh_model *m = c->m;
     const rh_config *cf = &m->cfg;
-    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim;
     int qd = nh * hd, kvd = nkv * hd, l, h, i;
     size_t es = dtype_size(c->kv_dtype);
     /* one row of the context's buffers: x, xb, xb2 (dim); q, att (n_heads, head_dim);
-     * k, v (n_kv_heads, head_dim); hb, hb2 (hidden_dim) */
-    float *x = c->x, *xb = c->xb, *xb2 = c->xb2, *q = c->q, *k = c->k, *v = c->v, *hb = c->hb, *hb2 = c->hb2;
+     * k, v (n_kv_heads, head_dim); hb, hb2 (hidden_dim, reference_mlp's) */
+    float *x = c->x, *xb = c->xb, *xb2 = c->xb2, *q = c->q, *k = c->k, *v = c->v;
 
     /* x = the token's embedding row */
     for (i = 0; i < dim; i++)
@@ -6966,25 +6978,13 @@ static void reference_forward(rh_ctx *c, int id, int pos, float *logits, int obs
             for (i = 0; i < dim; i++) acc[i] = 0.0f;
             for (j = 0; j < K; j++) { /* in increasing expert order, as the fast pass adds them */
                 e = c->moe_sel[j];
-                ref_matvec(&L->we[3 * e], xb, hb, bf16x);
-                ref_matvec(&L->we[3 * e + 1], xb, hb2, bf16x);
-                for (i = 0; i < hid; i++) {
-                    double g = hb[i];
-                    hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
-                }
-                ref_matvec(&L->we[3 * e + 2], hb, xb2, bf16x);
+                reference_mlp(c, &L->we[3 * e], &L->we[3 * e + 1], &L->we[3 * e + 2], bf16x);
                 for (i = 0; i < dim; i++) acc[i] += c->moe_w[j] * xb2[i];
             }
             for (i = 0; i < dim; i++) x[i] += acc[i];
             continue;
         }
-        ref_matvec(&L->wg, xb, hb, bf16x);
-        ref_matvec(&L->wu, xb, hb2, bf16x);
-        for (i = 0; i < hid; i++) {
-            double g = hb[i];
-            hb[i] = (float)(g / (1.0 + exp(-g)) * hb2[i]);
-        }
-        ref_matvec(&L->wd, hb, xb2, bf16x);
+        reference_mlp(c, &L->wg, &L->wu, &L->wd, bf16x);
         for (i = 0; i < dim; i++) x[i] += xb2[i];
     }
     /* logits = lm_head(rmsnorm(x)); lm_head is the embedding matrix when tied */
@@ -7322,6 +7322,16 @@ static void att_task(void *arg, int task, int thread) {
     }
 }
 
+/* c->xb2 (n, dim) = down(silu(gate X) * up X) for n rows of X (dim): one SwiGLU MLP on the rows,
+ * a dense layer's or one expert's.  Row by row: which columns fall in the kernel's vector body
+ * and which in its scalar tail (the two differ in the last bits) must not depend on n. */
+static void swiglu_rows(rh_ctx *c, int pk, const float *X, int n, const rh_wt *gate, const rh_wt *up, const rh_wt *down) {
+    int dim = c->m->cfg.dim, hid = c->m->cfg.hidden_dim, t;
+    matmul(c, pk, X, n, dim, 2, gate, c->hb, up, c->hb2, NULL, NULL);
+    for (t = 0; t < n; t++) k_silu_mul(c->hb + (size_t)t * hid, c->hb2 + (size_t)t * hid, hid);
+    matmul(c, pk, c->hb, n, hid, 1, down, c->xb2, NULL, NULL, NULL, NULL);
+}
+
 /* ---- a mixture of experts' MLP on the chunk's n normalised rows xb: x += for each token the
  * weighted sum of its chosen experts' outputs.  The tokens routed to an expert are gathered and
  * run through its weights as one GEMM (prefill: each expert's weights are packed once per
@@ -7331,7 +7341,7 @@ static void att_task(void *arg, int task, int thread) {
  * its experts' outputs in increasing expert order, as reference_forward does. ---- */
 static void moe_mlp(rh_ctx *c, const rh_layer *L, int n, int pk) {
     const rh_config *cf = &c->m->cfg;
-    int dim = cf->dim, hid = cf->hidden_dim, E = cf->n_experts, K = cf->n_experts_used, t, j, e, i, d;
+    int dim = cf->dim, E = cf->n_experts, K = cf->n_experts_used, t, j, e, i, d;
     matmul(c, pk, c->xb, n, dim, 1, &L->wr, c->moe_r, NULL, NULL, NULL, NULL);
     for (t = 0; t < n; t++) moe_route(c->moe_r + (size_t)t * E, E, K, c->moe_sel + (size_t)t * K, c->moe_w + (size_t)t * K);
     memset(c->moe_y, 0, sizeof(float) * (size_t)n * dim);
@@ -7345,9 +7355,7 @@ static void moe_mlp(rh_ctx *c, const rh_layer *L, int n, int pk) {
                     ne++;
                 }
         if (!ne) continue;
-        matmul(c, pk, c->moe_x, ne, dim, 2, &L->we[3 * e], c->hb, &L->we[3 * e + 1], c->hb2, NULL, NULL);
-        for (i = 0; i < ne; i++) k_silu_mul(c->hb + (size_t)i * hid, c->hb2 + (size_t)i * hid, hid);
-        matmul(c, pk, c->hb, ne, hid, 1, &L->we[3 * e + 2], c->xb2, NULL, NULL, NULL, NULL);
+        swiglu_rows(c, pk, c->moe_x, ne, &L->we[3 * e], &L->we[3 * e + 1], &L->we[3 * e + 2]);
         for (i = 0; i < ne; i++) {
             float w = c->moe_w[c->moe_tok[i]], *y = c->moe_y + (size_t)(c->moe_tok[i] / K) * dim;
             const float *o = c->xb2 + (size_t)i * dim;
@@ -7362,7 +7370,7 @@ static void moe_mlp(rh_ctx *c, const rh_layer *L, int n, int pk) {
 static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, int lm, int obs, int pk) {
     const rh_model *m = c->m;
     const rh_config *cf = &m->cfg;
-    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim, hid = cf->hidden_dim;
+    int dim = cf->dim, nh = cf->n_heads, nkv = cf->n_kv_heads, hd = cf->head_dim;
     int qd = nh * hd, kvd = nkv * hd, half = hd / 2, l, t, h, i;
     size_t kvsz = dtype_size(c->kv_dtype);
     att_job A;
@@ -7423,11 +7431,7 @@ static void forward_chunk(rh_ctx *c, const int *ids, int n, int p0, float *out, 
             moe_mlp(c, L, n, pk);
             continue;
         }
-        matmul(c, pk, c->xb, n, dim, 2, &L->wg, c->hb, &L->wu, c->hb2, NULL, NULL);
-        /* row by row: which columns fall in the kernel's vector body and which in its scalar tail
-         * (the two differ in the last bits) must not depend on the chunk's token count */
-        for (t = 0; t < n; t++) k_silu_mul(c->hb + (size_t)t * hid, c->hb2 + (size_t)t * hid, hid);
-        matmul(c, pk, c->hb, n, hid, 1, &L->wd, c->xb2, NULL, NULL, NULL, NULL);
+        swiglu_rows(c, pk, c->xb, n, &L->wg, &L->wu, &L->wd);
         for (i = 0; i < n * dim; i++) c->x[i] += c->xb2[i];
     }
     if (lm == 1) {
@@ -9924,6 +9928,7 @@ static int model_load(rh_model *m, char *err, size_t cap) {
     m->layers = (rh_layer *)calloc((size_t)c->n_layers, sizeof(rh_layer));
     if (!slot_of || !tensor_of_slot || !spans || !m->layers) { set_err(err, cap, "%s: out of memory", fn); rc = RH_ENOMEM; goto fail; }
     for (s = 0; s < n_slots; s++) tensor_of_slot[s] = -1;
+    for (i = 0; m->experts && i < (uint32_t)c->n_layers; i++) m->layers[i].we = m->experts + (size_t)i * (size_t)c->n_experts * 3;
     pos = sec_off[2];
     dir_end = sec_off[2] + sec_size[2];
     for (i = 0; i < n_tensors; i++) {
@@ -9991,7 +9996,6 @@ static int model_load(rh_model *m, char *err, size_t cap) {
             else if (s >= SLOT_GLOBALS) {
                 rh_layer *L = &m->layers[slot_layer(c, s)];
                 int kind = slot_kind(c, s);
-                if (c->n_experts) L->we = m->experts + (size_t)slot_layer(c, s) * (size_t)c->n_experts * 3;
                 if (kind >= LT_EXPERT) L->we[kind - LT_EXPERT] = w;
                 switch (kind) {
                 case LT_ROUTER: L->wr = w; break;
@@ -14733,10 +14737,9 @@ done:
 
 /* Multiply-adds x2 of the weight matmuls per token (logits only for the last). */
 static double bench_matmul_flops(const rh_config *c) {
-    double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
-    double mlp = 3.0 * c->dim * c->hidden_dim * (c->n_experts ? c->n_experts_used : 1) + (double)c->dim * c->n_experts;
-    double per_layer = (double)c->dim * (q + 2 * kv) + q * c->dim + mlp;
-    return 2.0 * per_layer * c->n_layers;
+    double w, att, kvrow;
+    rhm_cost_shape(c, &w, &att, &kvrow); /* the matrix parameters a token goes through */
+    return 2.0 * w;
 }
 
 /* The packed micro-kernel on data that stays in L1, one thread, for ~0.3 s: the practical

@@ -856,6 +856,16 @@ static size_t engine_entry_offset_field(const unsigned char *img, size_t e) {
     return e + 4 + nl + 8 + 8 * (size_t)nd;
 }
 
+/* Directory entry of the tensor called name (the image must hold it). */
+static size_t engine_dir_find(const unsigned char *img, const char *name) {
+    int i, n = (int)rd_u32(img + 168);
+    for (i = 0; i < n; i++) {
+        size_t e = engine_dir_entry(img, i);
+        if (rd_u32(img + e) == strlen(name) && memcmp(img + e + 4, name, strlen(name)) == 0) return e;
+    }
+    return 0;
+}
+
 /* Expect the loader to reject img with a message naming the file and containing what. */
 static int engine_expect_bad(const unsigned char *img, size_t n, const char *what, const char *label) {
     rh_model *m = NULL;
@@ -951,18 +961,12 @@ static int engine_loader_bad_files(void) {
     /* a shape that disagrees with the config, with a consistent nbytes */
     {
         unsigned char *t = (unsigned char *)malloc(n);
-        size_t ef;
-        int i;
+        size_t e;
         memcpy(t, img, n);
-        for (i = 0;; i++) {
-            size_t e = engine_dir_entry(t, i);
-            if (rd_u32(t + e) == strlen("model.norm.weight") && memcmp(t + e + 4, "model.norm.weight", 17) == 0) {
-                ef = engine_entry_offset_field(t, e);
-                wr_u64(t + e + 4 + 17 + 8, 32);
-                wr_u64(t + ef + 8, 32 * 4);
-                break;
-            }
-        }
+        e = engine_dir_find(t, "model.norm.weight");
+        CHECK(e != 0);
+        wr_u64(t + e + 4 + 17 + 8, 32);
+        wr_u64(t + engine_entry_offset_field(t, e) + 8, 32 * 4);
         fails += engine_expect_bad(t, n, "tensor 'model.norm.weight' has shape [32], expected [64]", "shape mismatch");
         free(t);
     }
@@ -986,16 +990,6 @@ static int engine_loader_bad_files(void) {
 /* Random damage to the header, metadata, tokenizer section and directory: every image is either
  * accepted or refused with a message naming the file; never a crash or an out-of-bounds read
  * (run under `make asan` to see the latter). */
-/* Directory entry of the tensor called name (the image must hold it). */
-static size_t engine_dir_find(const unsigned char *img, const char *name) {
-    int i, n = (int)rd_u32(img + 168);
-    for (i = 0; i < n; i++) {
-        size_t e = engine_dir_entry(img, i);
-        if (rd_u32(img + e) == strlen(name) && memcmp(img + e + 4, name, strlen(name)) == 0) return e;
-    }
-    return 0;
-}
-
 /* A mixture of experts' header fields and tensors, damaged: each refused, naming the problem. */
 static int engine_moe_bad_files(void) {
     rh_model *m = NULL;
