@@ -3344,10 +3344,10 @@ static int rhm_plan_order(const rhm_exp *E, const rhm_recs *R, rhm_schedule *P, 
     for (k = 0; k < P->n; k++) {
         P->it[k].keep = E->X.no_prefix_reuse || k == 0 ? 0
                         : rhm_keep(P->it[k - 1].ids, P->it[k - 1].n_pre, P->it[k].ids, P->it[k].n_pre);
-        /* a KV policy's windows hold a prefix to rewind to only while a test's tokens (its
-         * prefill and at least one decode step) stay within sinks + window: else the test
-         * prefills whole (rh_ctx_rewind_floor) */
-        if (k > 0 && E->X.ctx.kv_window > 0 && P->it[k - 1].n_pre + 1 > E->X.ctx.kv_sinks + E->X.ctx.kv_window)
+        /* a KV policy's windows hold a prefix to rewind to only while the test before's tokens
+         * (its prefill and at least one decode step) leave the rewind floor at 0: else the test
+         * prefills whole */
+        if (k > 0 && E->X.ctx.kv_window > 0 && rh_kv_rewind_floor(P->it[k - 1].n_pre + 1, E->X.ctx.kv_sinks, E->X.ctx.kv_window))
             P->it[k].keep = 0;
     }
     return RH_OK;
@@ -5418,8 +5418,9 @@ typedef struct {
     const rh_model *m;
     rh_cost_rates rates;
     int pos, whole; /* the positions the cache would hold; 1: keep nothing between prefills */
-    int hi, win_cover; /* under a KV policy with windowed heads: the highest pos since the cache was
-                          emptied, and sinks + window (rh_ctx_rewind_floor's rule); else win_cover 0 */
+    int hi, windowed; /* the highest pos since the cache was emptied; 1: a KV policy windows
+                         heads, so rewinds follow rh_kv_rewind_floor (sinks, window: the policy's) */
+    int sinks, window;
 } rhe_session;
 
 /* The session's engine calls: the context's, or in a dry run their cost under the rates (a call
@@ -5442,7 +5443,7 @@ static int rhe_eval(rhe_session *S, const int *ids, int n, float *logits, int al
 }
 static int rhe_rewind(rhe_session *S, int n) {
     if (!S->dry) return rh_ctx_rewind(S->c, n);
-    if (S->win_cover && n > 0 && S->hi > S->win_cover && n < S->hi - 1) return RH_ERANGE;
+    if (S->windowed && n > 0 && n < rh_kv_rewind_floor(S->hi, S->sinks, S->window)) return RH_ERANGE;
     if (n == 0) S->hi = 0;
     S->pos = n;
     return RH_OK;
@@ -6262,7 +6263,9 @@ static int rhe_dry_run(rhe_exp *E, const rhm_recs *R, const rhe_toks *T, int nee
         S.mask = E->mask;
         S.mode = E->X.mask_mode;
         S.mask_prefill = E->X.mask_prefill;
-        if (p.kv_window > 0 && c->ctx.kv_heads_full < c->ctx.kv_heads) S.win_cover = p.kv_sinks + p.kv_window;
+        S.windowed = p.kv_window > 0 && c->ctx.kv_heads_full < c->ctx.kv_heads;
+        S.sinks = p.kv_sinks;
+        S.window = p.kv_window;
         for (t = 0; !rc && t < E->n_it; t++) {
             rhe_out o;
             const rh_task_kind k = E->it[t].kind;
@@ -7789,11 +7792,13 @@ const rh_model *rh_ctx_model(const rh_ctx *c) { return c ? c->m : NULL; }
 int rh_ctx_n_past(const rh_ctx *c) { return c ? c->n_past : 0; }
 int rh_ctx_n_ctx(const rh_ctx *c) { return c ? c->n_ctx : 0; }
 
+int rh_kv_rewind_floor(int hi, int kv_sinks, int kv_window) {
+    /* a windowed head holds the sinks and positions hi - W .. hi - 1 (the slot of hi - 1 is
+     * rewritten by a rewind to it, and the W - 1 before it are all its token sees) */
+    return hi <= kv_sinks + kv_window ? 0 : hi - 1;
+}
 int rh_ctx_rewind_floor(const rh_ctx *c) {
-    /* a windowed head holds the sinks and positions kv_hi - W .. kv_hi - 1 (the slot of kv_hi - 1
-     * is rewritten by a rewind to it, and the W - 1 before it are all its token sees) */
-    if (!c || !c->n_windowed || c->kv_hi <= c->kv_sinks + c->kv_window) return 0;
-    return c->kv_hi - 1;
+    return c && c->n_windowed ? rh_kv_rewind_floor(c->kv_hi, c->kv_sinks, c->kv_window) : 0;
 }
 
 int rh_ctx_rewind(rh_ctx *c, int n_past) {

@@ -432,6 +432,11 @@ int rh_ctx_rewind(rh_ctx *c, int n_past);
  * still holds all it was given (no policy, or no more than kv_sinks + kv_window positions
  * evaluated since the cache was last emptied), else the highest position evaluated so far. */
 int rh_ctx_rewind_floor(const rh_ctx *c);
+/* That rule without a context, for planning (a dry run; which prefix a grid's test can keep):
+ * the floor of a cache with windowed KV heads (kv_sinks, kv_window) after positions up to
+ * hi - 1 were evaluated since it was last emptied: 0 when hi <= kv_sinks + kv_window, else
+ * hi - 1. */
+int rh_kv_rewind_floor(int hi, int kv_sinks, int kv_window);
 /* KV cache bytes (K and V) the context holds, and its KV heads kept full (of n_layers *
  * n_kv_heads; all of them without a policy). */
 double rh_ctx_kv_bytes(const rh_ctx *c);

@@ -410,6 +410,16 @@ static int kvcache_rewind(void) {
         CHECK(memcmp(a, b, sizeof(float) * (size_t)V) == 0);
         CHECK(rh_ctx_rewind(c, 30) == RH_OK && rh_ctx_rewind(c, 29) == RH_ERANGE);
         CHECK(rh_ctx_rewind(c, 0) == RH_OK && rh_ctx_rewind_floor(c) == 0);
+        { /* the rule a plan applies without a context is the context's, step by step */
+            int k;
+            for (k = 0; k < 14; k++) {
+                CHECK(rh_eval(c, ids + k, 1, NULL, 0) == RH_OK);
+                CHECKF(rh_ctx_rewind_floor(c) == rh_kv_rewind_floor(k + 1, 2, 8), "after %d tokens: floor %d, the rule %d",
+                       k + 1, rh_ctx_rewind_floor(c), rh_kv_rewind_floor(k + 1, 2, 8));
+            }
+            CHECK(rh_kv_rewind_floor(10, 2, 8) == 0 && rh_kv_rewind_floor(11, 2, 8) == 10 && rh_kv_rewind_floor(0, 0, 1) == 0);
+            CHECK(rh_ctx_rewind(c, 0) == RH_OK);
+        }
         CHECK(rh_eval(c, ids, 31, b, 0) == RH_OK);
         CHECK(memcmp(a, b, sizeof(float) * (size_t)V) == 0 || !ref); /* fast: prefill vs decode bits */
         rh_ctx_free(c);
