@@ -167,8 +167,8 @@ demo: $(BIN)
 	$(BIN) detect $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/scores.json
 	$(BIN) report demo/scores.json
 	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh -o demo/niah_none > demo/none.txt
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
-	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh --mask-top $(DEMO_K) --scores demo/scores.json -o demo/niah_top > demo/top.txt
+	$(BIN) niah $(DEMO_MODEL) $(DEMO_GRID) -t $(DEMO_T) --quiet --fresh --mask-random $(DEMO_K) --scores demo/scores.json --seed 1 -o demo/niah_random > demo/random.txt
 	@echo; echo "NIAH, mean ROUGE-1 recall x 100 (demo/*.txt, demo/niah_*.svg):"
 	@printf '  %-28s %s\n' "no heads masked" "$$(tail -n 1 demo/none.txt)" \
 	  "top-$(DEMO_K) retrieval heads" "$$(tail -n 1 demo/top.txt)" \
