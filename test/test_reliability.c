@@ -664,7 +664,7 @@ static int rel_cli_ctx(void) {
     return 0;
 }
 
-/* Replacing a file another process holds open: POSIX renames over it; Windows refuses while the
+/* Replacing a file another handle holds open: POSIX renames over it; Windows refuses while the
  * handle is open, so rh_file_replace tries again (a script polling a run's records, as the kill
  * tests do, made detect fail to write them under Wine).  The reader closes after 150 ms. */
 static void *rel_close_later(void *f) {
