@@ -5418,9 +5418,8 @@ typedef struct {
     const rh_model *m;
     rh_cost_rates rates;
     int pos, whole; /* the positions the cache would hold; 1: keep nothing between prefills */
-    int hi, windowed; /* the highest pos since the cache was emptied; 1: a KV policy windows
-                         heads, so rewinds follow rh_kv_rewind_floor (sinks, window: the policy's) */
-    int sinks, window;
+    int hi, sinks, window; /* the highest pos since the cache was emptied; window > 0: a KV policy
+                              windows heads (sinks, window: its), so rewinds follow rh_kv_rewind_floor */
 } rhe_session;
 
 /* The session's engine calls: the context's, or in a dry run their cost under the rates (a call
@@ -5443,7 +5442,7 @@ static int rhe_eval(rhe_session *S, const int *ids, int n, float *logits, int al
 }
 static int rhe_rewind(rhe_session *S, int n) {
     if (!S->dry) return rh_ctx_rewind(S->c, n);
-    if (S->windowed && n > 0 && n < rh_kv_rewind_floor(S->hi, S->sinks, S->window)) return RH_ERANGE;
+    if (S->window && n > 0 && n < rh_kv_rewind_floor(S->hi, S->sinks, S->window)) return RH_ERANGE;
     if (n == 0) S->hi = 0;
     S->pos = n;
     return RH_OK;
@@ -6263,9 +6262,10 @@ static int rhe_dry_run(rhe_exp *E, const rhm_recs *R, const rhe_toks *T, int nee
         S.mask = E->mask;
         S.mode = E->X.mask_mode;
         S.mask_prefill = E->X.mask_prefill;
-        S.windowed = p.kv_window > 0 && c->ctx.kv_heads_full < c->ctx.kv_heads;
-        S.sinks = p.kv_sinks;
-        S.window = p.kv_window;
+        if (p.kv_window > 0 && c->ctx.kv_heads_full < c->ctx.kv_heads) {
+            S.sinks = p.kv_sinks;
+            S.window = p.kv_window;
+        }
         for (t = 0; !rc && t < E->n_it; t++) {
             rhe_out o;
             const rh_task_kind k = E->it[t].kind;
@@ -6612,8 +6612,7 @@ RH_UNUSED static void k_axpy(float a, const float *x, float *y, int n);
 static void k_scale(float *y, float a, int n);
 static float k_max(const float *x, int n);
 static float k_exp_sum(const float *x, float a, float mx, float *y, int n);
-static void k_pv(const float *p, const float *V, int nk, int d, float *o);
-static void k_pv2(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u);
+static void k_pv(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u);
 static void k_silu_mul(float *g, const float *u, int n);
 /* the pool: tasks 0..n_tasks-1 of fn claimed by its threads; the caller is thread 0 */
 typedef struct rh_pool rh_pool;
@@ -7115,6 +7114,15 @@ typedef struct {
     int layer, n, p0, n_qb, obs, pk; /* pk: prefill, packed GEMMs (decode: dot products) */
 } att_job;
 
+/* Decode's O += P V for row r0 of the scratch, and row r1 beside it (r1 >= 0) when it sees the
+ * same nr key ranges [ra, rb) of the block V (k_pv: each row's bits as alone). */
+static void att_pv(rh_scratch *S, const float *V, int hd, int r0, int r1, int nr, const int *ra, const int *rb) {
+    int x;
+    for (x = 0; x < nr; x++)
+        k_pv(S->s + (size_t)r0 * RH_BK + ra[x], r1 >= 0 ? S->s + (size_t)r1 * RH_BK + ra[x] : NULL, V + (size_t)ra[x] * hd,
+             rb[x] - ra[x], hd, S->o + (size_t)r0 * hd, r1 >= 0 ? S->o + (size_t)r1 * hd : NULL);
+}
+
 static void att_task(void *arg, int task, int thread) {
     att_job *J = (att_job *)arg;
     rh_ctx *c = J->c;
@@ -7260,8 +7268,7 @@ static void att_task(void *arg, int task, int thread) {
             /* decode: o += P V, two rows at a time where they see the same keys (a row waits for
              * the next in pend; its P and o are its own, so waiting changes no bit) */
             if (pend >= 0 && (pnr != nr || memcmp(pra, ra, sizeof(int) * (size_t)nr) || memcmp(prb, rb, sizeof(int) * (size_t)nr))) {
-                const float *ps = S->s + (size_t)pend * RH_BK;
-                for (x = 0; x < pnr; x++) k_pv(ps + pra[x], V + (size_t)pra[x] * hd, prb[x] - pra[x], hd, S->o + (size_t)pend * hd);
+                att_pv(S, V, hd, pend, -1, pnr, pra, prb);
                 pend = -1;
             }
             if (pend < 0) {
@@ -7270,17 +7277,10 @@ static void att_task(void *arg, int task, int thread) {
                 for (x = 0; x < nr; x++) { pra[x] = ra[x]; prb[x] = rb[x]; }
                 continue;
             }
-            for (x = 0; x < nr; x++)
-                k_pv2(S->s + (size_t)pend * RH_BK + ra[x], s + ra[x], V + (size_t)ra[x] * hd, rb[x] - ra[x], hd,
-                      S->o + (size_t)pend * hd, S->o + (size_t)r * hd);
+            att_pv(S, V, hd, pend, r, nr, ra, rb);
             pend = -1;
         }
-        if (pend >= 0) {
-            const float *ps = S->s + (size_t)pend * RH_BK;
-            int x;
-            for (x = 0; x < pnr; x++) k_pv(ps + pra[x], V + (size_t)pra[x] * hd, prb[x] - pra[x], hd, S->o + (size_t)pend * hd);
-            pend = -1;
-        }
+        if (pend >= 0) att_pv(S, V, hd, pend, -1, pnr, pra, prb);
         if (J->pk) {
             /* O (R, hd) += P (R, nk) V (nk, hd), one packed V panel of RH_NR columns at a time */
             int d0;
@@ -11332,10 +11332,10 @@ RH_UNUSED static void k_pv_scalar(const float *p, const float *V, int nk, int d,
     int j;
     for (j = 0; j < nk; j++) k_axpy_scalar(p[j], V + (size_t)j * d, o, d);
 }
-/* k_pv for one row (q, u NULL) or two rows that share V: o += p V and u += q V, each row's
- * operations exactly k_pv's alone; side by side, the two rows' chains hide each other's
- * latency (decode's query heads of one KV head see the same keys) */
-static void k_pv2(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u) {
+/* o (d) += p V for one row (q, u NULL), or for two rows that share V also u += q V, each row's
+ * operations the same as alone (k_axpy's, row by row); side by side, the two rows' chains hide
+ * each other's latency (decode's query heads of one KV head see the same keys) */
+static void k_pv(const float *p, const float *q, const float *V, int nk, int d, float *o, float *u) {
 #if defined(RH_VEC)
     int c0 = 0, j;
     for (; c0 + 4 * RH_VL <= d; c0 += 4 * RH_VL) {
@@ -11417,7 +11417,6 @@ static void k_pv2(const float *p, const float *q, const float *V, int nk, int d,
     if (u) k_pv_scalar(q, V, nk, d, u);
 #endif
 }
-static void k_pv(const float *p, const float *V, int nk, int d, float *o) { k_pv2(p, NULL, V, nk, d, o, NULL); }
 
 /* ---- what this build is ---- */
 #if defined(RH_SOURCE_HASH)
@@ -11633,10 +11632,12 @@ static int rh_file_replace(const char *tmp, const char *path) {
     int tries;
     for (tries = 0;; tries++) {
         DWORD e;
+        int busy;
         if (MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
         e = GetLastError();
-        if ((e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION && e != ERROR_LOCK_VIOLATION) || tries == 200) {
-            errno = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION ? EACCES : EIO;
+        busy = e == ERROR_ACCESS_DENIED || e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION;
+        if (!busy || tries == 200) {
+            errno = busy ? EACCES : EIO;
             return -1;
         }
         Sleep(tries < 10 ? 1 : 10);

@@ -441,7 +441,7 @@ static int engine_kernels_misc(void) {
         for (i = 0; i < 7 * n; i++) V[i] = engine_uniform();
         for (i = 0; i < 7; i++) p[i] = engine_uniform();
         for (i = 0; i < n; i++) o[i] = os[i] = engine_uniform();
-        k_pv(p, V, 7, n, o);
+        k_pv(p, NULL, V, 7, n, o, NULL);
         k_pv_scalar(p, V, 7, n, os);
         for (i = 0; i < n; i++) CHECKF(engine_close(o[i], os[i], 1e-6, 1e-6), "k_pv d=%d", n);
     }
@@ -459,19 +459,19 @@ static int engine_kernels_misc(void) {
                 for (i = 0; i < nk * d; i++) Vx[i] = engine_uniform() - 0.5f;
                 for (i = 0; i < nk; i++) p[i] = engine_uniform();
                 for (i = 0; i < d; i++) oa[i] = ob[i] = engine_uniform();
-                k_pv(p, Vx, nk, d, oa);
+                k_pv(p, NULL, Vx, nk, d, oa, NULL);
                 for (i = 0; i < nk; i++) k_axpy(p[i], Vx + (size_t)i * d, ob, d);
                 CHECKF(memcmp(oa, ob, sizeof(float) * (size_t)d) == 0, "k_pv d=%d nk=%d: not k_axpy's bits", d, nk);
                 /* two rows side by side: each row's bits as alone */
                 for (i = 0; i < d; i++) { oa[i] = ob[i] = engine_uniform(); oc[i] = od[i] = engine_uniform(); }
                 for (i = 0; i < nk; i++) q2[i] = engine_uniform();
-                k_pv2(p, q2, Vx, nk, d, oa, oc);
+                k_pv(p, q2, Vx, nk, d, oa, oc);
                 for (i = 0; i < nk; i++) {
                     k_axpy(p[i], Vx + (size_t)i * d, ob, d);
                     k_axpy(q2[i], Vx + (size_t)i * d, od, d);
                 }
                 CHECKF(!memcmp(oa, ob, sizeof(float) * (size_t)d) && !memcmp(oc, od, sizeof(float) * (size_t)d),
-                       "k_pv2 d=%d nk=%d: not k_axpy's bits", d, nk);
+                       "k_pv, two rows, d=%d nk=%d: not k_axpy's bits", d, nk);
                 free(Vx);
                 free(oa);
                 free(ob);

@@ -7,9 +7,8 @@
  * with fused projections and partial rotary, Phi-3 longrope with an original context of 32,
  * Mixtral with 8 experts and top-2), exported them with weights/export.py to
  * test/fixtures/NAME.rhw (f32, and bf16 or f16 for most) and saved PyTorch float64 reference
- * outputs: the logits of every position of a
- * 48-token id sequence (<name>.logits.bin, float32 LE, 48 x vocab) and 64 greedy tokens after
- * an 8-token prompt (reference_cases.h).  The weights are exactly representable in bf16 and f16, so
+ * outputs: the logits of every position of a 48-token id sequence (<name>.logits.bin, float32
+ * LE, 48 x vocab) and 64 greedy tokens after an 8-token prompt (reference_cases.h).  The weights are exactly representable in bf16 and f16, so
  * all exports of a variant share one reference.
  *
  * Tolerances (issue 2):
